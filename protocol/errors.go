@@ -1,0 +1,84 @@
+package protocol
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Code is a stable, machine-readable error code. Codes are part of the
+// protocol: scripts match on them (tally-agent checkout prints them), so a code
+// is never renamed or reused for another meaning.
+type Code string
+
+const (
+	// Seats and features.
+	CodeNoSeat              Code = "no_seat"
+	CodeUnknownFeature      Code = "unknown_feature"
+	CodeUnknownAccount      Code = "unknown_account"
+	CodeSubscriptionExpired Code = "subscription_expired"
+
+	// Devices and enrollment.
+	CodeNotEnrolled        Code = "not_enrolled"
+	CodeCertificateRefused Code = "certificate_refused"
+	CodeEnrollTokenInvalid Code = "enroll_token_invalid"
+	CodeEnrollTokenExpired Code = "enroll_token_expired"
+	CodeEnrollTokenRevoked Code = "enroll_token_revoked"
+	CodeDeviceConflict     Code = "device_conflict"
+
+	// Leases.
+	CodeLeaseNotFound Code = "lease_not_found"
+	CodeLeaseExpired  Code = "lease_expired"
+	CodeLeaseRevoked  Code = "lease_revoked"
+	CodeNotHolder     Code = "not_holder"
+
+	// Transport and server state.
+	CodeBadRequest         Code = "bad_request"
+	CodeUnsupportedVersion Code = "unsupported_version"
+	CodeUnknownRequest     Code = "unknown_request"
+	CodeNotLeader          Code = "not_leader"
+	CodeUnavailable        Code = "unavailable"
+	CodeTimeout            Code = "timeout"
+	CodeInternal           Code = "internal"
+)
+
+// Error is a protocol error: a stable code and a message for people.
+type Error struct {
+	Code    Code   `json:"code"`
+	Message string `json:"message"`
+}
+
+func (e *Error) Error() string { return fmt.Sprintf("%s: %s", e.Code, e.Message) }
+
+// Is lets errors.Is match on code alone: errors.Is(err, &Error{Code: CodeNoSeat}).
+func (e *Error) Is(target error) bool {
+	var t *Error
+	if !errors.As(target, &t) {
+		return false
+	}
+	return t.Code == e.Code && (t.Message == "" || t.Message == e.Message)
+}
+
+// Errorf builds a protocol error with a formatted message.
+func Errorf(code Code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// CodeOf returns the protocol code carried by err, or "" when err is not a
+// protocol error.
+func CodeOf(err error) Code {
+	var pe *Error
+	if errors.As(err, &pe) {
+		return pe.Code
+	}
+	return ""
+}
+
+// Temporary reports whether a request failing with code may succeed if retried
+// unchanged, possibly against another node.
+func (c Code) Temporary() bool {
+	switch c {
+	case CodeNotLeader, CodeUnavailable, CodeTimeout:
+		return true
+	}
+	return false
+}

@@ -1,0 +1,172 @@
+package protocol
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// Version is the protocol version this build speaks. A server answers a request
+// of another major version with CodeUnsupportedVersion instead of guessing.
+const Version = 1
+
+// ALPN is the TLS application protocol negotiated on agent connections; a peer
+// that does not offer it is not a Tally agent and is refused during the handshake.
+const ALPN = "tally/1"
+
+// Type names a request.
+type Type string
+
+const (
+	TypeEnroll    Type = "enroll"
+	TypeCheckout  Type = "checkout"
+	TypeHeartbeat Type = "heartbeat"
+	TypeRelease   Type = "release"
+	TypeServers   Type = "servers"
+)
+
+// Request is the envelope of every agent request.
+type Request struct {
+	V    int  `json:"v"`
+	Type Type `json:"type"`
+	// ID identifies the request for idempotency: a retried checkout or release
+	// with the same ID takes effect once.
+	ID   string          `json:"id,omitempty"`
+	Body json.RawMessage `json:"body,omitempty"`
+}
+
+// Response is the envelope of every server answer. Exactly one of Error and
+// Body is meaningful.
+type Response struct {
+	V     int             `json:"v"`
+	Error *Error          `json:"error,omitempty"`
+	Body  json.RawMessage `json:"body,omitempty"`
+}
+
+// EnrollRequest asks for a device certificate. It is the only request accepted
+// on a connection without a client certificate.
+type EnrollRequest struct {
+	Token      string `json:"token"`
+	DeviceCode string `json:"device_code"`
+	// CSR is a DER-encoded PKCS#10 request signed by the device's own key.
+	CSR      []byte `json:"csr"`
+	Hostname string `json:"hostname,omitempty"`
+}
+
+// EnrollResponse carries the device certificate bound to (account, Device Code).
+type EnrollResponse struct {
+	Account    string `json:"account"`
+	DeviceCode string `json:"device_code"`
+	// Certificate is the PEM-encoded device certificate.
+	Certificate []byte       `json:"certificate"`
+	Servers     []ServerInfo `json:"servers,omitempty"`
+}
+
+// CheckoutRequest asks for a seat of Feature for this device.
+type CheckoutRequest struct {
+	Feature string `json:"feature"`
+	User    string `json:"user,omitempty"`
+	// Wait is how long the server may queue the request when no seat is free.
+	// Zero means fail at once with CodeNoSeat.
+	Wait Duration `json:"wait,omitempty"`
+}
+
+// CheckoutResponse carries the granted lease.
+type CheckoutResponse struct {
+	Lease Lease `json:"lease"`
+}
+
+// Lease is a granted seat as the agent sees it.
+type Lease struct {
+	ID      uint64    `json:"id"`
+	Feature string    `json:"feature"`
+	Kind    string    `json:"kind"`
+	Token   string    `json:"token"`
+	Expires time.Time `json:"expires"`
+	Since   time.Time `json:"since"`
+}
+
+// HeartbeatRequest renews every lease the device holds in one message.
+type HeartbeatRequest struct {
+	Leases []LeaseRef `json:"leases"`
+}
+
+// LeaseRef names a lease held by the device.
+type LeaseRef struct {
+	ID      uint64 `json:"id"`
+	Feature string `json:"feature"`
+}
+
+// HeartbeatResponse reports, lease by lease, whether the device still holds it.
+type HeartbeatResponse struct {
+	ServerTime time.Time     `json:"server_time"`
+	Leases     []LeaseStatus `json:"leases"`
+	// Interval is how often the server wants heartbeats.
+	Interval Duration     `json:"interval"`
+	Servers  []ServerInfo `json:"servers,omitempty"`
+}
+
+// LeaseState says whether a heartbeat kept a lease.
+type LeaseState string
+
+const (
+	LeaseHeld LeaseState = "held"
+	LeaseLost LeaseState = "lost"
+)
+
+// LeaseStatus is one lease's answer in a heartbeat. Token is set only when the
+// horizon moved and a new token was signed; otherwise the agent keeps the one it has.
+type LeaseStatus struct {
+	ID      uint64     `json:"id"`
+	State   LeaseState `json:"state"`
+	Error   *Error     `json:"error,omitempty"`
+	Token   string     `json:"token,omitempty"`
+	Expires time.Time  `json:"expires"`
+}
+
+// ReleaseRequest gives a seat back.
+type ReleaseRequest struct {
+	LeaseID uint64 `json:"lease_id"`
+}
+
+// ReleaseResponse is empty on success.
+type ReleaseResponse struct{}
+
+// ServersRequest asks for the cluster's agent addresses.
+type ServersRequest struct{}
+
+// ServersResponse lists the nodes an agent may fail over to.
+type ServersResponse struct {
+	Servers []ServerInfo `json:"servers"`
+}
+
+// ServerInfo is one tallyd node as agents reach it.
+type ServerInfo struct {
+	ID     string `json:"id"`
+	Addr   string `json:"addr"`
+	Leader bool   `json:"leader,omitempty"`
+}
+
+// Duration is a time.Duration that travels as a Go duration string ("90s"),
+// readable in captures and in --json output.
+type Duration time.Duration
+
+func (d Duration) MarshalJSON() ([]byte, error) {
+	return json.Marshal(time.Duration(d).String())
+}
+
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("duration must be a string such as \"30s\": %w", err)
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("bad duration %q: %w", s, err)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// D returns the value as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }

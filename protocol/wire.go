@@ -1,0 +1,103 @@
+package protocol
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// MaxFrame bounds a frame so that a malformed or hostile length prefix cannot
+// make the reader allocate without limit. The largest legitimate message is an
+// enrollment with a CSR, a few kilobytes.
+const MaxFrame = 1 << 20
+
+// ErrFrameTooLarge is returned for a length prefix above MaxFrame.
+var ErrFrameTooLarge = errors.New("frame exceeds the protocol's maximum size")
+
+// WriteFrame writes v as one length-prefixed JSON frame.
+func WriteFrame(w io.Writer, v any) error {
+	payload, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("encode frame: %w", err)
+	}
+	if len(payload) > MaxFrame {
+		return ErrFrameTooLarge
+	}
+	buf := make([]byte, 4+len(payload))
+	binary.BigEndian.PutUint32(buf, uint32(len(payload)))
+	copy(buf[4:], payload)
+	if _, err := w.Write(buf); err != nil {
+		return fmt.Errorf("write frame: %w", err)
+	}
+	return nil
+}
+
+// ReadFrame reads one length-prefixed JSON frame into v. Unknown fields are
+// ignored so that newer minor versions can add fields.
+func ReadFrame(r io.Reader, v any) error {
+	var hdr [4]byte
+	if _, err := io.ReadFull(r, hdr[:]); err != nil {
+		return fmt.Errorf("read frame header: %w", err)
+	}
+	n := binary.BigEndian.Uint32(hdr[:])
+	if n > MaxFrame {
+		return fmt.Errorf("frame of %d bytes: %w", n, ErrFrameTooLarge)
+	}
+	payload := make([]byte, n)
+	if _, err := io.ReadFull(r, payload); err != nil {
+		return fmt.Errorf("read frame body (%d bytes): %w", n, err)
+	}
+	if err := json.Unmarshal(payload, v); err != nil {
+		return fmt.Errorf("decode frame: %w", err)
+	}
+	return nil
+}
+
+// NewRequest builds a request envelope around body.
+func NewRequest(t Type, id string, body any) (*Request, error) {
+	raw, err := json.Marshal(body)
+	if err != nil {
+		return nil, fmt.Errorf("encode %s request: %w", t, err)
+	}
+	return &Request{V: Version, Type: t, ID: id, Body: raw}, nil
+}
+
+// DecodeBody decodes a request body, turning any failure into a bad_request
+// protocol error that names the request type.
+func (r *Request) DecodeBody(v any) error {
+	if len(r.Body) == 0 {
+		return Errorf(CodeBadRequest, "%s request has no body", r.Type)
+	}
+	if err := json.Unmarshal(r.Body, v); err != nil {
+		return Errorf(CodeBadRequest, "malformed %s request: %v", r.Type, err)
+	}
+	return nil
+}
+
+// OKResponse builds a success envelope.
+func OKResponse(body any) (*Response, error) {
+	raw, err := json.Marshal(body)
+	if err != nil {
+		return nil, fmt.Errorf("encode response: %w", err)
+	}
+	return &Response{V: Version, Body: raw}, nil
+}
+
+// ErrorResponse builds a failure envelope.
+func ErrorResponse(e *Error) *Response { return &Response{V: Version, Error: e} }
+
+// Decode returns the response's error, or decodes its body into v.
+func (r *Response) Decode(v any) error {
+	if r.Error != nil {
+		return r.Error
+	}
+	if v == nil {
+		return nil
+	}
+	if err := json.Unmarshal(r.Body, v); err != nil {
+		return Errorf(CodeBadRequest, "malformed response body: %v", err)
+	}
+	return nil
+}
