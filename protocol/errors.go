@@ -31,6 +31,13 @@ const (
 	CodeLeaseRevoked  Code = "lease_revoked"
 	CodeNotHolder     Code = "not_holder"
 
+	// Administration.
+	CodeInvalidArgument Code = "invalid_argument"
+	CodeAlreadyExists   Code = "already_exists"
+	CodeNotFound        Code = "not_found"
+	CodeSeatsInUse      Code = "seats_in_use"
+	CodeUnauthorized    Code = "unauthorized"
+
 	// Transport and server state.
 	CodeBadRequest         Code = "bad_request"
 	CodeUnsupportedVersion Code = "unsupported_version"

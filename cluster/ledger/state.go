@@ -1,0 +1,689 @@
+package ledger
+
+import (
+	"fmt"
+	"regexp"
+	"sort"
+	"time"
+
+	"github.com/tally-licensing/tally/protocol"
+)
+
+// How long the ledger remembers applied request IDs and ended leases. Both
+// are pruned deterministically against command time, oldest first.
+const (
+	RequestMemory   = 15 * time.Minute
+	TombstoneMemory = time.Hour
+	// maxTombstones bounds memory when a storm ends many leases at once.
+	maxTombstones = 200_000
+)
+
+var idPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+
+// ValidID reports whether s may be used as an account ID, feature name or
+// Device Code: 1 to 64 characters of letters, digits, '.', '_' and '-'.
+func ValidID(s string) bool { return idPattern.MatchString(s) }
+
+type poolKey struct{ account, feature string }
+
+type requestRecord struct {
+	ID     string    `json:"id"`
+	At     time.Time `json:"at"`
+	Result Result    `json:"result"`
+}
+
+// State is the ledger. It is not safe for concurrent use: the store applies
+// commands one at a time and serialises readers against Apply.
+type State struct {
+	clusterID   string
+	settings    Settings
+	accounts    map[string]*Account
+	devices     map[DeviceRef]*Device
+	leases      map[uint64]*Lease
+	nextLeaseID uint64
+	keys        map[string]*SigningKey
+	adminTokens map[string]*AdminToken
+	enrollTok   map[string]*EnrollToken
+
+	// Idempotency and tombstones, in application order for pruning.
+	requests     map[string]*requestRecord
+	requestOrder []string
+	ended        map[uint64]EndedLease
+	endedOrder   []uint64
+
+	// Derived indexes, rebuilt on restore.
+	byPool   map[poolKey]map[uint64]*Lease
+	byDevice map[DeviceRef]map[uint64]*Lease
+
+	// lastNow is the latest command time applied; reads use it when they
+	// need the ledger's own notion of time.
+	lastNow time.Time
+	// appliedIndex is the Raft index of the last applied entry.
+	appliedIndex uint64
+}
+
+// New returns an empty ledger.
+func New() *State {
+	s := &State{}
+	s.reset()
+	return s
+}
+
+func (s *State) reset() {
+	s.clusterID = ""
+	s.settings = DefaultSettings()
+	s.accounts = map[string]*Account{}
+	s.devices = map[DeviceRef]*Device{}
+	s.leases = map[uint64]*Lease{}
+	s.nextLeaseID = 1
+	s.keys = map[string]*SigningKey{}
+	s.adminTokens = map[string]*AdminToken{}
+	s.enrollTok = map[string]*EnrollToken{}
+	s.requests = map[string]*requestRecord{}
+	s.requestOrder = nil
+	s.ended = map[uint64]EndedLease{}
+	s.endedOrder = nil
+	s.byPool = map[poolKey]map[uint64]*Lease{}
+	s.byDevice = map[DeviceRef]map[uint64]*Lease{}
+	s.lastNow = time.Time{}
+	s.appliedIndex = 0
+}
+
+// Apply applies one command at Raft index idx and returns its result. It is
+// deterministic: the same sequence of commands yields the same state and
+// results on every node.
+func (s *State) Apply(idx uint64, c *Command) Result {
+	if idx > s.appliedIndex {
+		s.appliedIndex = idx
+	}
+	return s.apply(c)
+}
+
+func (s *State) apply(c *Command) Result {
+	if c.Now.After(s.lastNow) {
+		s.lastNow = c.Now
+	}
+	s.prune(c.Now)
+	if c.RequestID != "" {
+		if rec, ok := s.requests[c.RequestID]; ok {
+			r := rec.Result
+			r.Replayed = true
+			return r
+		}
+	}
+	r := s.dispatch(c)
+	if c.RequestID != "" && c.Type != CmdBatch {
+		s.requests[c.RequestID] = &requestRecord{ID: c.RequestID, At: c.Now, Result: r}
+		s.requestOrder = append(s.requestOrder, c.RequestID)
+	}
+	return r
+}
+
+func fail(code protocol.Code, format string, args ...any) Result {
+	return Result{Error: protocol.Errorf(code, format, args...)}
+}
+
+func (s *State) dispatch(c *Command) Result {
+	switch c.Type {
+	case CmdBatch:
+		out := Result{Batch: make([]Result, len(c.Batch))}
+		for i := range c.Batch {
+			out.Batch[i] = s.apply(&c.Batch[i])
+		}
+		return out
+	case CmdBootstrap:
+		return s.bootstrap(c.Now, c.Bootstrap)
+	case CmdSetSettings:
+		return s.setSettings(c.SetSettings)
+	case CmdRegisterKey:
+		return s.registerKey(c.Now, c.RegisterKey)
+	case CmdCreateAdminToken:
+		return s.createAdminToken(c.Now, c.CreateAdminToken)
+	case CmdRevokeAdminToken:
+		return s.revokeAdminToken(c.RevokeAdminToken)
+	case CmdCreateAccount:
+		return s.createAccount(c.Now, c.CreateAccount)
+	case CmdSetPool:
+		return s.setPool(c.Now, c.SetPool)
+	case CmdCreateEnrollToken:
+		return s.createEnrollToken(c.Now, c.CreateEnrollToken)
+	case CmdRevokeEnrollToken:
+		return s.revokeEnrollToken(c.RevokeEnrollToken)
+	case CmdEnrollDevice:
+		return s.enrollDevice(c.Now, c.EnrollDevice)
+	case CmdCheckout:
+		return s.checkout(c.Now, c.Checkout)
+	case CmdRenew:
+		return s.renew(c.Now, c.Renew)
+	case CmdRelease:
+		return s.release(c.Now, c.Release)
+	case CmdRevoke:
+		return s.revoke(c.Now, c.Revoke)
+	case CmdReclaim:
+		return s.reclaim(c.Now, c.Reclaim)
+	}
+	return fail(protocol.CodeBadRequest, "unknown ledger command %q", c.Type)
+}
+
+// missing reports a command whose payload is absent, which only a bug or a
+// corrupt entry produces; the entry is answered with an error, not a panic,
+// so one bad entry cannot stop a node from applying the log.
+func missing(t CommandType) Result {
+	return fail(protocol.CodeBadRequest, "%s command has no payload", t)
+}
+
+func (s *State) prune(now time.Time) {
+	cut := now.Add(-RequestMemory)
+	n := 0
+	for n < len(s.requestOrder) {
+		rec := s.requests[s.requestOrder[n]]
+		if rec != nil && !rec.At.Before(cut) {
+			break
+		}
+		delete(s.requests, s.requestOrder[n])
+		n++
+	}
+	if n > 0 {
+		s.requestOrder = append(s.requestOrder[:0:0], s.requestOrder[n:]...)
+	}
+	cut = now.Add(-TombstoneMemory)
+	n = 0
+	for n < len(s.endedOrder) {
+		e, ok := s.ended[s.endedOrder[n]]
+		if ok && !e.At.Before(cut) && len(s.endedOrder)-n <= maxTombstones {
+			break
+		}
+		delete(s.ended, s.endedOrder[n])
+		n++
+	}
+	if n > 0 {
+		s.endedOrder = append(s.endedOrder[:0:0], s.endedOrder[n:]...)
+	}
+}
+
+func (s *State) bootstrap(now time.Time, b *Bootstrap) Result {
+	if b == nil {
+		return missing(CmdBootstrap)
+	}
+	if s.clusterID != "" {
+		if s.clusterID == b.ClusterID {
+			return Result{}
+		}
+		return fail(protocol.CodeAlreadyExists, "cluster is already bootstrapped as %q", s.clusterID)
+	}
+	if b.ClusterID == "" {
+		return fail(protocol.CodeInvalidArgument, "bootstrap needs a cluster ID")
+	}
+	if err := b.Settings.Validate(); err != nil {
+		return fail(protocol.CodeInvalidArgument, "%v", err)
+	}
+	s.clusterID = b.ClusterID
+	s.settings = b.Settings
+	if b.AdminToken != nil {
+		if r := s.createAdminToken(now, b.AdminToken); r.Error != nil {
+			return r
+		}
+	}
+	return Result{}
+}
+
+// Validate checks settings for values that would make leases unsafe or useless.
+func (st Settings) Validate() error {
+	switch {
+	case st.LeaseTTL < time.Second:
+		return fmt.Errorf("lease TTL %v is below the 1s minimum", st.LeaseTTL)
+	case st.HeartbeatInterval <= 0:
+		return fmt.Errorf("heartbeat interval must be positive, got %v", st.HeartbeatInterval)
+	case st.HeartbeatInterval*2 > st.LeaseTTL:
+		return fmt.Errorf("heartbeat interval %v must be at most half the lease TTL %v, or a single lost heartbeat loses the seat", st.HeartbeatInterval, st.LeaseTTL)
+	case st.MaxSkew < 0:
+		return fmt.Errorf("max skew must not be negative, got %v", st.MaxSkew)
+	}
+	return nil
+}
+
+func (s *State) setSettings(st *Settings) Result {
+	if st == nil {
+		return missing(CmdSetSettings)
+	}
+	if err := st.Validate(); err != nil {
+		return fail(protocol.CodeInvalidArgument, "%v", err)
+	}
+	s.settings = *st
+	return Result{}
+}
+
+func (s *State) registerKey(now time.Time, k *SigningKey) Result {
+	if k == nil {
+		return missing(CmdRegisterKey)
+	}
+	if k.KeyID == "" || len(k.PublicKey) == 0 {
+		return fail(protocol.CodeInvalidArgument, "signing key needs a key ID and a public key")
+	}
+	if old, ok := s.keys[k.KeyID]; ok {
+		if string(old.PublicKey) != string(k.PublicKey) {
+			return fail(protocol.CodeAlreadyExists, "key ID %s is registered with another public key", k.KeyID)
+		}
+		return Result{}
+	}
+	c := *k
+	c.Added = now
+	s.keys[k.KeyID] = &c
+	return Result{}
+}
+
+func (s *State) createAdminToken(now time.Time, t *AdminToken) Result {
+	if t == nil {
+		return missing(CmdCreateAdminToken)
+	}
+	if t.ID == "" || t.Hash == "" {
+		return fail(protocol.CodeInvalidArgument, "admin token needs an ID and a hash")
+	}
+	if _, ok := s.adminTokens[t.ID]; ok {
+		return fail(protocol.CodeAlreadyExists, "admin token %s already exists", t.ID)
+	}
+	c := *t
+	c.Created = now
+	s.adminTokens[t.ID] = &c
+	return Result{}
+}
+
+func (s *State) revokeAdminToken(r *RevokeAdminToken) Result {
+	if r == nil {
+		return missing(CmdRevokeAdminToken)
+	}
+	t, ok := s.adminTokens[r.ID]
+	if !ok {
+		return fail(protocol.CodeNotFound, "no admin token %s", r.ID)
+	}
+	t.Revoked = true
+	return Result{}
+}
+
+func (s *State) createAccount(now time.Time, a *CreateAccount) Result {
+	if a == nil {
+		return missing(CmdCreateAccount)
+	}
+	if !ValidID(a.ID) {
+		return fail(protocol.CodeInvalidArgument, "account ID %q must be 1-64 letters, digits, '.', '_' or '-'", a.ID)
+	}
+	if _, ok := s.accounts[a.ID]; ok {
+		return fail(protocol.CodeAlreadyExists, "account %s already exists", a.ID)
+	}
+	model := a.Model
+	if model == "" {
+		model = ModelFloating
+	}
+	if !model.Valid() {
+		return fail(protocol.CodeInvalidArgument, "unknown licensing model %q (want standard, floating or mixed)", a.Model)
+	}
+	name := a.Name
+	if name == "" {
+		name = a.ID
+	}
+	s.accounts[a.ID] = &Account{
+		ID: a.ID, Name: name, AdminEmail: a.AdminEmail, Model: model,
+		Created: now, SubscriptionEnd: a.SubscriptionEnd, Pools: map[string]*Pool{},
+	}
+	return Result{}
+}
+
+func (s *State) setPool(now time.Time, p *SetPool) Result {
+	if p == nil {
+		return missing(CmdSetPool)
+	}
+	acct, ok := s.accounts[p.Account]
+	if !ok {
+		return fail(protocol.CodeUnknownAccount, "no account %q", p.Account)
+	}
+	if !ValidID(p.Feature) {
+		return fail(protocol.CodeInvalidArgument, "feature name %q must be 1-64 letters, digits, '.', '_' or '-'", p.Feature)
+	}
+	if p.Seats < 0 {
+		return fail(protocol.CodeInvalidArgument, "seats must not be negative, got %d", p.Seats)
+	}
+	if p.LeaseTTL != 0 && p.LeaseTTL < time.Second {
+		return fail(protocol.CodeInvalidArgument, "lease TTL %v is below the 1s minimum", p.LeaseTTL)
+	}
+	pool, ok := acct.Pools[p.Feature]
+	if !ok {
+		acct.Pools[p.Feature] = &Pool{Feature: p.Feature, Seats: p.Seats, LeaseTTL: p.LeaseTTL, Created: now}
+		return Result{}
+	}
+	ended := s.reclaimPool(now, poolKey{p.Account, p.Feature})
+	if inUse := len(s.byPool[poolKey{p.Account, p.Feature}]); p.Seats < inUse {
+		r := fail(protocol.CodeSeatsInUse, "cannot lower %s/%s to %d seats: %d seats are in use; release or revoke leases first", p.Account, p.Feature, p.Seats, inUse)
+		r.Ended = ended
+		return r
+	}
+	pool.Seats = p.Seats
+	if p.LeaseTTL != 0 {
+		pool.LeaseTTL = p.LeaseTTL
+	}
+	return Result{Ended: ended}
+}
+
+func (s *State) createEnrollToken(now time.Time, t *EnrollToken) Result {
+	if t == nil {
+		return missing(CmdCreateEnrollToken)
+	}
+	if _, ok := s.accounts[t.Account]; !ok {
+		return fail(protocol.CodeUnknownAccount, "no account %q", t.Account)
+	}
+	if t.ID == "" || t.Hash == "" {
+		return fail(protocol.CodeInvalidArgument, "enrollment token needs an ID and a hash")
+	}
+	if _, ok := s.enrollTok[t.ID]; ok {
+		return fail(protocol.CodeAlreadyExists, "enrollment token %s already exists", t.ID)
+	}
+	if !t.Expires.After(now) {
+		return fail(protocol.CodeInvalidArgument, "enrollment token would expire at %s, which is not in the future", t.Expires.Format(time.RFC3339))
+	}
+	c := *t
+	c.Created = now
+	c.Uses = 0
+	c.Revoked = false
+	s.enrollTok[t.ID] = &c
+	return Result{}
+}
+
+func (s *State) revokeEnrollToken(r *RevokeEnrollToken) Result {
+	if r == nil {
+		return missing(CmdRevokeEnrollToken)
+	}
+	t, ok := s.enrollTok[r.ID]
+	if !ok || (r.Account != "" && t.Account != r.Account) {
+		return fail(protocol.CodeNotFound, "no enrollment token %s in account %q", r.ID, r.Account)
+	}
+	t.Revoked = true
+	return Result{}
+}
+
+// CheckEnrollToken reports whether token id may enroll a device at now.
+func (s *State) CheckEnrollToken(id string, now time.Time) (*EnrollToken, *protocol.Error) {
+	t, ok := s.enrollTok[id]
+	if !ok {
+		return nil, protocol.Errorf(protocol.CodeEnrollTokenInvalid, "enrollment token is not known to this cluster")
+	}
+	if t.Revoked {
+		return nil, protocol.Errorf(protocol.CodeEnrollTokenRevoked, "enrollment token %s was revoked", t.ID)
+	}
+	if !now.Before(t.Expires) {
+		return nil, protocol.Errorf(protocol.CodeEnrollTokenExpired, "enrollment token %s expired at %s", t.ID, t.Expires.UTC().Format(time.RFC3339))
+	}
+	c := *t
+	return &c, nil
+}
+
+func (s *State) enrollDevice(now time.Time, e *EnrollDevice) Result {
+	if e == nil {
+		return missing(CmdEnrollDevice)
+	}
+	tok, perr := s.CheckEnrollToken(e.TokenID, now)
+	if perr != nil {
+		return Result{Error: perr}
+	}
+	if tok.Account != e.Account {
+		return fail(protocol.CodeEnrollTokenInvalid, "enrollment token %s belongs to another account", e.TokenID)
+	}
+	if !ValidID(e.Code) {
+		return fail(protocol.CodeInvalidArgument, "Device Code %q must be 1-64 letters, digits, '.', '_' or '-'", e.Code)
+	}
+	if e.KeyFingerprint == "" {
+		return fail(protocol.CodeInvalidArgument, "enrollment needs the device key's fingerprint")
+	}
+	ref := DeviceRef{e.Account, e.Code}
+	if d, ok := s.devices[ref]; ok {
+		if d.KeyFingerprint != e.KeyFingerprint {
+			return fail(protocol.CodeDeviceConflict, "Device Code %s is already enrolled in account %s with another key: this may be a cloned device; an administrator must remove the old device before it can enroll again", e.Code, e.Account)
+		}
+		c := *d
+		return Result{Device: &c}
+	}
+	d := &Device{Account: e.Account, Code: e.Code, KeyFingerprint: e.KeyFingerprint, Hostname: e.Hostname, Enrolled: now, EnrollTokenID: e.TokenID}
+	s.devices[ref] = d
+	s.enrollTok[e.TokenID].Uses++
+	c := *d
+	return Result{Device: &c}
+}
+
+func (s *State) ttlFor(pool *Pool, requested time.Duration) time.Duration {
+	switch {
+	case requested > 0:
+		return requested
+	case pool.LeaseTTL > 0:
+		return pool.LeaseTTL
+	}
+	return s.settings.LeaseTTL
+}
+
+// horizonAt caps a horizon at the account's subscription end, so that no
+// token outlives the subscription.
+func horizonAt(acct *Account, h time.Time) time.Time {
+	if !acct.SubscriptionEnd.IsZero() && h.After(acct.SubscriptionEnd) {
+		return acct.SubscriptionEnd
+	}
+	return h
+}
+
+func subscriptionOver(acct *Account, now time.Time) bool {
+	return !acct.SubscriptionEnd.IsZero() && !now.Before(acct.SubscriptionEnd)
+}
+
+func (s *State) checkout(now time.Time, c *Checkout) Result {
+	if c == nil {
+		return missing(CmdCheckout)
+	}
+	acct, ok := s.accounts[c.Account]
+	if !ok {
+		return fail(protocol.CodeUnknownAccount, "no account %q", c.Account)
+	}
+	if subscriptionOver(acct, now) {
+		return fail(protocol.CodeSubscriptionExpired, "the subscription of account %s ended at %s", acct.ID, acct.SubscriptionEnd.UTC().Format(time.RFC3339))
+	}
+	pool, ok := acct.Pools[c.Feature]
+	if !ok {
+		return fail(protocol.CodeUnknownFeature, "account %s has no seats for feature %q", acct.ID, c.Feature)
+	}
+	ref := DeviceRef{c.Account, c.Device}
+	if _, ok := s.devices[ref]; !ok {
+		return fail(protocol.CodeNotEnrolled, "device %s is not enrolled in account %s", c.Device, c.Account)
+	}
+	ttl := s.ttlFor(pool, c.TTL)
+	// A device asking again for a feature it holds gets the same lease: one
+	// device never takes two seats of one feature for one user.
+	for _, l := range s.byDevice[ref] {
+		if l.Feature == c.Feature && l.User == c.User && !l.Revoked && !l.Reusable(now, s.settings.MaxSkew) {
+			if h := horizonAt(acct, now.Add(ttl)); h.After(l.Horizon) {
+				l.Horizon = h
+			}
+			cp := *l
+			return Result{Lease: &cp}
+		}
+	}
+	pk := poolKey{c.Account, c.Feature}
+	ended := s.reclaimPool(now, pk)
+	if inUse := len(s.byPool[pk]); inUse >= pool.Seats {
+		r := fail(protocol.CodeNoSeat, "all %d seats of %s in account %s are in use", pool.Seats, c.Feature, acct.ID)
+		r.Ended = ended
+		return r
+	}
+	l := &Lease{
+		ID: s.nextLeaseID, Account: c.Account, Feature: c.Feature, Device: c.Device, User: c.User,
+		Kind: KindFloating, Since: now, Horizon: horizonAt(acct, now.Add(ttl)),
+	}
+	s.nextLeaseID++
+	s.insertLease(l)
+	cp := *l
+	return Result{Lease: &cp, Ended: ended}
+}
+
+func (s *State) insertLease(l *Lease) {
+	s.leases[l.ID] = l
+	pk := poolKey{l.Account, l.Feature}
+	if s.byPool[pk] == nil {
+		s.byPool[pk] = map[uint64]*Lease{}
+	}
+	s.byPool[pk][l.ID] = l
+	dr := DeviceRef{l.Account, l.Device}
+	if s.byDevice[dr] == nil {
+		s.byDevice[dr] = map[uint64]*Lease{}
+	}
+	s.byDevice[dr][l.ID] = l
+}
+
+// endLease removes a lease and leaves a tombstone.
+func (s *State) endLease(now time.Time, l *Lease, why EndReason) EndedLease {
+	delete(s.leases, l.ID)
+	pk := poolKey{l.Account, l.Feature}
+	delete(s.byPool[pk], l.ID)
+	if len(s.byPool[pk]) == 0 {
+		delete(s.byPool, pk)
+	}
+	dr := DeviceRef{l.Account, l.Device}
+	delete(s.byDevice[dr], l.ID)
+	if len(s.byDevice[dr]) == 0 {
+		delete(s.byDevice, dr)
+	}
+	e := EndedLease{ID: l.ID, Account: l.Account, Feature: l.Feature, Device: l.Device, Reason: why, At: now}
+	s.ended[l.ID] = e
+	s.endedOrder = append(s.endedOrder, l.ID)
+	return e
+}
+
+// reclaimPool ends every lease of a pool whose seat is reusable at now. The
+// result is sorted by lease ID so that it is the same on every node.
+func (s *State) reclaimPool(now time.Time, pk poolKey) []EndedLease {
+	var due []*Lease
+	for _, l := range s.byPool[pk] {
+		if l.Reusable(now, s.settings.MaxSkew) {
+			due = append(due, l)
+		}
+	}
+	return s.endAll(now, due)
+}
+
+func (s *State) endAll(now time.Time, due []*Lease) []EndedLease {
+	if len(due) == 0 {
+		return nil
+	}
+	sort.Slice(due, func(i, j int) bool { return due[i].ID < due[j].ID })
+	out := make([]EndedLease, 0, len(due))
+	for _, l := range due {
+		why := EndExpired
+		if l.Revoked {
+			why = EndRevoked
+		}
+		out = append(out, s.endLease(now, l, why))
+	}
+	return out
+}
+
+// goneError explains why a lease is not in the ledger.
+func (s *State) goneError(id uint64) *protocol.Error {
+	e, ok := s.ended[id]
+	if !ok {
+		return protocol.Errorf(protocol.CodeLeaseNotFound, "lease %d is not known to the cluster", id)
+	}
+	switch e.Reason {
+	case EndRevoked:
+		return protocol.Errorf(protocol.CodeLeaseRevoked, "lease %d was revoked by an administrator", id)
+	case EndExpired:
+		return protocol.Errorf(protocol.CodeLeaseExpired, "lease %d expired at its horizon and its seat was reclaimed at %s", id, e.At.UTC().Format(time.RFC3339))
+	}
+	return protocol.Errorf(protocol.CodeLeaseNotFound, "lease %d was %s at %s", id, e.Reason, e.At.UTC().Format(time.RFC3339))
+}
+
+func (s *State) renew(now time.Time, r *Renew) Result {
+	if r == nil {
+		return missing(CmdRenew)
+	}
+	out := Result{Renewed: make([]RenewResult, 0, len(r.Leases))}
+	acct := s.accounts[r.Account]
+	for _, id := range r.Leases {
+		l, ok := s.leases[id]
+		switch {
+		case !ok:
+			out.Renewed = append(out.Renewed, RenewResult{ID: id, Error: s.goneError(id)})
+		case l.Account != r.Account || l.Device != r.Device:
+			out.Renewed = append(out.Renewed, RenewResult{ID: id, Error: protocol.Errorf(protocol.CodeNotHolder, "lease %d is held by another device", id)})
+		case l.Revoked:
+			out.Renewed = append(out.Renewed, RenewResult{ID: id, Error: protocol.Errorf(protocol.CodeLeaseRevoked, "lease %d was revoked by an administrator", id)})
+		case l.Reusable(now, s.settings.MaxSkew):
+			out.Ended = append(out.Ended, s.endLease(now, l, EndExpired))
+			out.Renewed = append(out.Renewed, RenewResult{ID: id, Error: s.goneError(id)})
+		case acct != nil && subscriptionOver(acct, now):
+			out.Renewed = append(out.Renewed, RenewResult{ID: id, Error: protocol.Errorf(protocol.CodeSubscriptionExpired, "the subscription of account %s ended at %s", acct.ID, acct.SubscriptionEnd.UTC().Format(time.RFC3339))})
+		default:
+			ttl := r.TTL
+			if pool := s.poolOf(l); pool != nil {
+				ttl = s.ttlFor(pool, r.TTL)
+			} else if ttl == 0 {
+				ttl = s.settings.LeaseTTL
+			}
+			h := now.Add(ttl)
+			if acct != nil {
+				h = horizonAt(acct, h)
+			}
+			if h.After(l.Horizon) {
+				l.Horizon = h
+			}
+			cp := *l
+			out.Renewed = append(out.Renewed, RenewResult{ID: id, Lease: &cp})
+		}
+	}
+	return out
+}
+
+func (s *State) poolOf(l *Lease) *Pool {
+	if a := s.accounts[l.Account]; a != nil {
+		return a.Pools[l.Feature]
+	}
+	return nil
+}
+
+func (s *State) release(now time.Time, r *Release) Result {
+	if r == nil {
+		return missing(CmdRelease)
+	}
+	l, ok := s.leases[r.LeaseID]
+	if !ok {
+		return Result{Error: s.goneError(r.LeaseID)}
+	}
+	if l.Account != r.Account || l.Device != r.Device {
+		return fail(protocol.CodeNotHolder, "lease %d is held by another device; a stale release changes nothing", r.LeaseID)
+	}
+	cp := *l
+	return Result{Lease: &cp, Ended: []EndedLease{s.endLease(now, l, EndReleased)}}
+}
+
+func (s *State) revoke(now time.Time, r *Revoke) Result {
+	if r == nil {
+		return missing(CmdRevoke)
+	}
+	l, ok := s.leases[r.LeaseID]
+	if !ok {
+		return Result{Error: s.goneError(r.LeaseID)}
+	}
+	if !l.Revoked {
+		l.Revoked = true
+		l.RevokedAt = now
+	}
+	cp := *l
+	return Result{Lease: &cp}
+}
+
+func (s *State) reclaim(now time.Time, r *Reclaim) Result {
+	if r == nil {
+		return missing(CmdReclaim)
+	}
+	var due []*Lease
+	seen := make(map[uint64]bool, len(r.Leases))
+	for _, id := range r.Leases {
+		if l, ok := s.leases[id]; ok && !seen[id] && l.Reusable(now, s.settings.MaxSkew) {
+			seen[id] = true
+			due = append(due, l)
+		}
+	}
+	return Result{Ended: s.endAll(now, due)}
+}

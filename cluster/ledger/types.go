@@ -1,0 +1,178 @@
+package ledger
+
+import (
+	"time"
+)
+
+// Model is an account's licensing model (DESIGN.md §4).
+type Model string
+
+const (
+	ModelStandard Model = "standard" // node-locked
+	ModelFloating Model = "floating"
+	ModelMixed    Model = "mixed"
+)
+
+// Valid reports whether m names a known model.
+func (m Model) Valid() bool {
+	switch m {
+	case ModelStandard, ModelFloating, ModelMixed:
+		return true
+	}
+	return false
+}
+
+// LeaseKind mirrors the token's kind claim.
+type LeaseKind string
+
+const (
+	KindFloating   LeaseKind = "floating"
+	KindBorrowed   LeaseKind = "borrowed"
+	KindNodeLocked LeaseKind = "node-locked"
+)
+
+// Settings are cluster-wide parameters that influence Apply, so they live in
+// the ledger rather than in each node's configuration: two nodes with
+// different flags must still agree on when a seat may be reused.
+type Settings struct {
+	// MaxSkew is the clock skew allowance added to a horizon before its seat
+	// may be reused (S3).
+	MaxSkew time.Duration `json:"max_skew"`
+	// LeaseTTL is the default horizon extension of a floating lease.
+	LeaseTTL time.Duration `json:"lease_ttl"`
+	// HeartbeatInterval is what agents are told to use.
+	HeartbeatInterval time.Duration `json:"heartbeat_interval"`
+}
+
+// DefaultSettings suit a site of devices heartbeating every 30 s: a dead
+// device's seat comes back within about five and a half minutes, and a
+// heartbeat moves the horizon through Raft only every couple of minutes.
+func DefaultSettings() Settings {
+	return Settings{
+		MaxSkew:           30 * time.Second,
+		LeaseTTL:          5 * time.Minute,
+		HeartbeatInterval: 30 * time.Second,
+	}
+}
+
+// Account is an organisation or enterprise account.
+type Account struct {
+	ID         string    `json:"id"`
+	Name       string    `json:"name"`
+	AdminEmail string    `json:"admin_email,omitempty"`
+	Model      Model     `json:"model"`
+	Created    time.Time `json:"created"`
+	// SubscriptionEnd is when every license of the account expires; zero
+	// means no end date. No grant happens at or after it and no horizon
+	// passes it.
+	SubscriptionEnd time.Time        `json:"subscription_end,omitempty"`
+	Pools           map[string]*Pool `json:"pools"`
+}
+
+// Pool is a product's purchased seats in an account.
+type Pool struct {
+	Feature string `json:"feature"`
+	Seats   int    `json:"seats"`
+	// LeaseTTL overrides Settings.LeaseTTL for this pool when non-zero.
+	LeaseTTL time.Duration `json:"lease_ttl,omitempty"`
+	Created  time.Time     `json:"created"`
+}
+
+// Device is an enrolled device; (Account, Code) identifies it.
+type Device struct {
+	Account string `json:"account"`
+	Code    string `json:"code"`
+	// KeyFingerprint is the SHA-256 of the device's public key. A second
+	// machine presenting the same Device Code with another key is refused.
+	KeyFingerprint string    `json:"key_fingerprint"`
+	Hostname       string    `json:"hostname,omitempty"`
+	Enrolled       time.Time `json:"enrolled"`
+	EnrollTokenID  string    `json:"enroll_token_id,omitempty"`
+}
+
+// DeviceRef names a device.
+type DeviceRef struct {
+	Account string `json:"account"`
+	Code    string `json:"code"`
+}
+
+func (d DeviceRef) String() string { return d.Account + "/" + d.Code }
+
+// Lease is a seat of a pool held by one device for one feature.
+type Lease struct {
+	// ID is the fencing ID: monotonic across the cluster, never reused.
+	ID      uint64    `json:"id"`
+	Account string    `json:"account"`
+	Feature string    `json:"feature"`
+	Device  string    `json:"device"`
+	User    string    `json:"user,omitempty"`
+	Kind    LeaseKind `json:"kind"`
+	Since   time.Time `json:"since"`
+	// Horizon is the committed horizon: the latest instant up to which the
+	// cluster has durably promised the seat to the device (S2).
+	Horizon time.Time `json:"horizon"`
+	// Revoked leases are no longer renewed, but keep their seat until
+	// Horizon + MaxSkew because the device may still hold a valid token.
+	Revoked   bool      `json:"revoked,omitempty"`
+	RevokedAt time.Time `json:"revoked_at,omitempty"`
+}
+
+// Reusable reports whether the lease's seat may be given to someone else at
+// leader time now (S3).
+func (l *Lease) Reusable(now time.Time, skew time.Duration) bool {
+	return !now.Before(l.Horizon.Add(skew))
+}
+
+// EndReason says why a lease ended.
+type EndReason string
+
+const (
+	EndReleased  EndReason = "released"
+	EndExpired   EndReason = "expired"
+	EndRevoked   EndReason = "revoked"
+	EndReplaced  EndReason = "replaced"
+	EndForgotten EndReason = "forgotten"
+)
+
+// EndedLease is a tombstone kept for a while so that a device asking about a
+// lease that has gone gets the reason (revoked, expired) instead of "unknown".
+type EndedLease struct {
+	ID      uint64    `json:"id"`
+	Account string    `json:"account"`
+	Feature string    `json:"feature"`
+	Device  string    `json:"device"`
+	Reason  EndReason `json:"reason"`
+	At      time.Time `json:"at"`
+}
+
+// EnrollToken lets devices of one account enroll until it expires or is revoked.
+type EnrollToken struct {
+	ID      string    `json:"id"`
+	Account string    `json:"account"`
+	Name    string    `json:"name,omitempty"`
+	Hash    string    `json:"hash"`
+	Created time.Time `json:"created"`
+	Expires time.Time `json:"expires"`
+	Revoked bool      `json:"revoked,omitempty"`
+	Uses    int       `json:"uses"`
+}
+
+// AdminToken authenticates an administrator on the admin API. Only the hash
+// of its secret is stored.
+type AdminToken struct {
+	ID      string    `json:"id"`
+	Name    string    `json:"name"`
+	Hash    string    `json:"hash"`
+	Created time.Time `json:"created"`
+	Revoked bool      `json:"revoked,omitempty"`
+}
+
+// SigningKey is a node's public lease-signing key. Each node signs with its
+// own private key, which never enters the log; the JWKS is the set of
+// registered public keys, so any node's tokens verify everywhere.
+type SigningKey struct {
+	KeyID     string    `json:"kid"`
+	PublicKey []byte    `json:"public_key"`
+	NodeID    string    `json:"node_id"`
+	Added     time.Time `json:"added"`
+}
