@@ -502,7 +502,12 @@ func (s *State) checkout(now time.Time, c *Checkout) Result {
 		}
 	}
 	pk := poolKey{c.Account, c.Feature}
-	ended := s.reclaimPool(now, pk)
+	// Expired leases are only swept when they stand in the way: a pool with a
+	// free seat grants without scanning its leases.
+	var ended []EndedLease
+	if len(s.byPool[pk]) >= pool.Seats {
+		ended = s.reclaimPool(now, pk)
+	}
 	if inUse := len(s.byPool[pk]); inUse >= pool.Seats {
 		r := fail(protocol.CodeNoSeat, "all %d seats of %s in account %s are in use", pool.Seats, c.Feature, acct.ID)
 		r.Ended = ended

@@ -1,0 +1,84 @@
+package store
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/tally-licensing/tally/cluster/ledger"
+	"github.com/tally-licensing/tally/protocol"
+)
+
+// ApplyObserver is told about every applied command, on every node, after the
+// ledger has changed. It runs on Raft's FSM goroutine and must not block; it
+// exists so the daemon can wake queued checkouts when seats free up.
+type ApplyObserver func(cmd *ledger.Command, res ledger.Result)
+
+type fsm struct {
+	mu       sync.RWMutex
+	state    *ledger.State
+	observer ApplyObserver
+	log      *slog.Logger
+}
+
+var _ raft.FSM = (*fsm)(nil)
+
+func (f *fsm) Apply(l *raft.Log) any {
+	if l.Type != raft.LogCommand {
+		return nil
+	}
+	cmd, err := ledger.DecodeCommand(l.Data)
+	if err != nil {
+		// A corrupt entry must not stop the node from applying the rest of
+		// the log; every node skips it identically.
+		f.log.Error("skipping undecodable log entry", "index", l.Index, "err", err)
+		return ledger.Result{Error: protocol.Errorf(protocol.CodeBadRequest, "undecodable log entry %d: %v", l.Index, err)}
+	}
+	f.mu.Lock()
+	res := f.state.Apply(l.Index, cmd)
+	f.mu.Unlock()
+	if f.observer != nil {
+		f.observer(cmd, res)
+	}
+	return res
+}
+
+// Snapshot serialises the ledger under the read lock. The ledger is small
+// (bytes per lease), so a copy is cheaper than a copy-on-write structure.
+func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	var buf bytes.Buffer
+	if err := f.state.WriteSnapshot(&buf); err != nil {
+		return nil, err
+	}
+	return &fsmSnapshot{data: buf.Bytes()}, nil
+}
+
+func (f *fsm) Restore(rc io.ReadCloser) error {
+	defer rc.Close()
+	next := ledger.New()
+	if err := next.ReadSnapshot(rc); err != nil {
+		return fmt.Errorf("restore ledger from snapshot: %w", err)
+	}
+	f.mu.Lock()
+	f.state = next
+	f.mu.Unlock()
+	return nil
+}
+
+type fsmSnapshot struct{ data []byte }
+
+func (s *fsmSnapshot) Persist(sink raft.SnapshotSink) error {
+	if _, err := sink.Write(s.data); err != nil {
+		sink.Cancel()
+		return fmt.Errorf("write snapshot: %w", err)
+	}
+	return sink.Close()
+}
+
+func (s *fsmSnapshot) Release() {}

@@ -1,0 +1,438 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+
+	"github.com/tally-licensing/tally/cluster/ledger"
+	"github.com/tally-licensing/tally/protocol"
+)
+
+// Config configures a Store.
+type Config struct {
+	NodeID string
+	// Dir holds raft.db (log and stable store) and the snapshots.
+	Dir string
+	// RaftAddr is the address Raft listens on for its peers. Ignored when
+	// Transport is set.
+	RaftAddr string
+	// Transport, when set, replaces the plain TCP transport (the daemon
+	// passes a TLS one, tests an in-memory one).
+	Transport raft.Transport
+	// Bootstrap makes this node the first member of a new cluster when it has
+	// no Raft state yet. It is harmless on restart.
+	Bootstrap bool
+	Logger    *slog.Logger
+	Observer  ApplyObserver
+
+	// Raft timing; zero values take hashicorp/raft's defaults.
+	HeartbeatTimeout   time.Duration
+	ElectionTimeout    time.Duration
+	LeaderLeaseTimeout time.Duration
+	SnapshotThreshold  uint64
+	SnapshotInterval   time.Duration
+	// ApplyTimeout bounds how long a proposal waits to be enqueued by Raft.
+	ApplyTimeout time.Duration
+	// MaxBatch is the most commands packed into one log entry.
+	MaxBatch int
+}
+
+// ErrNotLeader is returned by Propose on a follower. It carries the leader's
+// Raft address when one is known.
+type ErrNotLeader struct{ Leader string }
+
+func (e *ErrNotLeader) Error() string {
+	if e.Leader == "" {
+		return "this node is not the leader and no leader is known"
+	}
+	return "this node is not the leader; the leader is " + e.Leader
+}
+
+// Store is a node's handle on the replicated ledger.
+type Store struct {
+	cfg       Config
+	log       *slog.Logger
+	raft      *raft.Raft
+	fsm       *fsm
+	bolt      *raftboltdb.BoltStore
+	transport raft.Transport
+	proposals chan *proposal
+	closing   chan struct{}
+	wg        sync.WaitGroup
+	closeOnce sync.Once
+}
+
+type proposal struct {
+	ctx  context.Context
+	cmd  ledger.Command
+	done chan proposalResult
+}
+
+type proposalResult struct {
+	res ledger.Result
+	err error
+}
+
+// Open starts Raft on the node's data directory.
+func Open(cfg Config) (*Store, error) {
+	if cfg.NodeID == "" {
+		return nil, errors.New("store: node ID is required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.ApplyTimeout == 0 {
+		cfg.ApplyTimeout = 10 * time.Second
+	}
+	if cfg.MaxBatch == 0 {
+		cfg.MaxBatch = 512
+	}
+	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
+		return nil, fmt.Errorf("create raft dir: %w", err)
+	}
+	s := &Store{
+		cfg:       cfg,
+		log:       cfg.Logger,
+		fsm:       &fsm{state: ledger.New(), observer: cfg.Observer, log: cfg.Logger},
+		proposals: make(chan *proposal, 4096),
+		closing:   make(chan struct{}),
+	}
+	rc := raft.DefaultConfig()
+	rc.LocalID = raft.ServerID(cfg.NodeID)
+	rc.Logger = hclogFor(cfg.Logger, "raft")
+	if cfg.HeartbeatTimeout > 0 {
+		rc.HeartbeatTimeout = cfg.HeartbeatTimeout
+	}
+	if cfg.ElectionTimeout > 0 {
+		rc.ElectionTimeout = cfg.ElectionTimeout
+	}
+	if cfg.LeaderLeaseTimeout > 0 {
+		rc.LeaderLeaseTimeout = cfg.LeaderLeaseTimeout
+	}
+	if cfg.SnapshotThreshold > 0 {
+		rc.SnapshotThreshold = cfg.SnapshotThreshold
+	}
+	if cfg.SnapshotInterval > 0 {
+		rc.SnapshotInterval = cfg.SnapshotInterval
+	}
+	if rc.LeaderLeaseTimeout > rc.HeartbeatTimeout {
+		rc.LeaderLeaseTimeout = rc.HeartbeatTimeout
+	}
+
+	bolt, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(cfg.Dir, "raft.db")})
+	if err != nil {
+		return nil, fmt.Errorf("open raft log %s: %w", filepath.Join(cfg.Dir, "raft.db"), err)
+	}
+	s.bolt = bolt
+	logs, err := raft.NewLogCache(1024, bolt)
+	if err != nil {
+		bolt.Close()
+		return nil, fmt.Errorf("raft log cache: %w", err)
+	}
+	snaps, err := raft.NewFileSnapshotStoreWithLogger(cfg.Dir, 3, hclogFor(cfg.Logger, "snapshot"))
+	if err != nil {
+		bolt.Close()
+		return nil, fmt.Errorf("open snapshot store: %w", err)
+	}
+	s.transport = cfg.Transport
+	if s.transport == nil {
+		addr, err := net.ResolveTCPAddr("tcp", cfg.RaftAddr)
+		if err != nil {
+			bolt.Close()
+			return nil, fmt.Errorf("raft address %q: %w", cfg.RaftAddr, err)
+		}
+		t, err := raft.NewTCPTransportWithLogger(cfg.RaftAddr, addr, 3, 10*time.Second, hclogFor(cfg.Logger, "raft-net"))
+		if err != nil {
+			bolt.Close()
+			return nil, fmt.Errorf("listen for raft on %s: %w", cfg.RaftAddr, err)
+		}
+		s.transport = t
+	}
+	if cfg.Bootstrap {
+		has, err := raft.HasExistingState(logs, bolt, snaps)
+		if err != nil {
+			s.closeResources()
+			return nil, fmt.Errorf("inspect raft state: %w", err)
+		}
+		if !has {
+			conf := raft.Configuration{Servers: []raft.Server{{ID: rc.LocalID, Address: s.transport.LocalAddr()}}}
+			if err := raft.BootstrapCluster(rc, logs, bolt, snaps, s.transport, conf); err != nil {
+				s.closeResources()
+				return nil, fmt.Errorf("bootstrap raft: %w", err)
+			}
+		}
+	}
+	r, err := raft.NewRaft(rc, s.fsm, logs, bolt, snaps, s.transport)
+	if err != nil {
+		s.closeResources()
+		return nil, fmt.Errorf("start raft: %w", err)
+	}
+	s.raft = r
+	s.wg.Add(1)
+	go s.proposeLoop()
+	return s, nil
+}
+
+func (s *Store) closeResources() {
+	if c, ok := s.transport.(interface{ Close() error }); ok && s.cfg.Transport == nil {
+		c.Close()
+	}
+	s.bolt.Close()
+}
+
+// Close stops Raft and releases the data directory. Proposals still queued
+// fail with CodeUnavailable.
+func (s *Store) Close() error {
+	var err error
+	s.closeOnce.Do(func() {
+		close(s.closing)
+		s.wg.Wait()
+		if e := s.raft.Shutdown().Error(); e != nil {
+			err = fmt.Errorf("shut down raft: %w", e)
+		}
+		s.closeResources()
+	})
+	return err
+}
+
+// Raft exposes the underlying Raft for cluster management.
+func (s *Store) Raft() *raft.Raft { return s.raft }
+
+// NodeID is this node's Raft ID.
+func (s *Store) NodeID() string { return s.cfg.NodeID }
+
+// IsLeader reports whether this node believes it is the leader. Use
+// VerifyLeader before acting on anything that must be current.
+func (s *Store) IsLeader() bool { return s.raft.State() == raft.Leader }
+
+// Leader returns the leader's Raft address and ID, empty when unknown.
+func (s *Store) Leader() (addr, id string) {
+	a, i := s.raft.LeaderWithID()
+	return string(a), string(i)
+}
+
+// WaitForLeader blocks until the node is the leader and its FSM has applied
+// everything committed before it took office, or until ctx ends.
+func (s *Store) WaitForLeader(ctx context.Context) error {
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for {
+		if s.IsLeader() {
+			return s.Barrier(ctx)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("wait for leadership: %w", ctx.Err())
+		case <-t.C:
+		}
+	}
+}
+
+// Barrier waits until every entry committed so far is applied to the FSM.
+func (s *Store) Barrier(ctx context.Context) error {
+	timeout := s.cfg.ApplyTimeout
+	if d, ok := ctx.Deadline(); ok {
+		timeout = time.Until(d)
+	}
+	if err := s.raft.Barrier(timeout).Error(); err != nil {
+		return mapRaftErr(err)
+	}
+	return nil
+}
+
+// VerifyLeader confirms with a quorum that this node is still the leader.
+func (s *Store) VerifyLeader(ctx context.Context) error {
+	f := s.raft.VerifyLeader()
+	done := make(chan error, 1)
+	go func() { done <- f.Error() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			return mapRaftErr(err)
+		}
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("verify leadership: %w", ctx.Err())
+	}
+}
+
+// Read runs fn against the ledger under the read lock. fn must not keep
+// references into the state after it returns; the ledger's accessors return
+// copies for that reason.
+func (s *Store) Read(fn func(st *ledger.State)) {
+	s.fsm.mu.RLock()
+	defer s.fsm.mu.RUnlock()
+	fn(s.fsm.state)
+}
+
+// Propose replicates cmd and returns the ledger's result once it is applied
+// on this node. A command without a time is stamped with the leader's clock.
+// Errors from the ledger itself (no_seat, …) are in the Result, not in err;
+// err is for failing to replicate (not leader, shutting down, timeout).
+func (s *Store) Propose(ctx context.Context, cmd ledger.Command) (ledger.Result, error) {
+	if !s.IsLeader() {
+		addr, _ := s.Leader()
+		return ledger.Result{}, &ErrNotLeader{Leader: addr}
+	}
+	if cmd.Now.IsZero() {
+		cmd.Now = time.Now().UTC()
+	}
+	p := &proposal{ctx: ctx, cmd: cmd, done: make(chan proposalResult, 1)}
+	select {
+	case s.proposals <- p:
+	case <-ctx.Done():
+		return ledger.Result{}, fmt.Errorf("propose %s: %w", cmd.Type, ctx.Err())
+	case <-s.closing:
+		return ledger.Result{}, protocol.Errorf(protocol.CodeUnavailable, "the server is shutting down")
+	}
+	select {
+	case r := <-p.done:
+		return r.res, r.err
+	case <-ctx.Done():
+		// The command may still commit; retrying with the same request ID
+		// is safe because the ledger is idempotent by request ID.
+		return ledger.Result{}, fmt.Errorf("propose %s: %w", cmd.Type, ctx.Err())
+	}
+}
+
+// proposeLoop packs whatever proposals are waiting into one log entry, so
+// that under load many grants share one fsync (DESIGN.md §6), while a lone
+// proposal goes out at once.
+func (s *Store) proposeLoop() {
+	defer s.wg.Done()
+	batch := make([]*proposal, 0, s.cfg.MaxBatch)
+	for {
+		batch = batch[:0]
+		select {
+		case p := <-s.proposals:
+			batch = append(batch, p)
+		case <-s.closing:
+			s.failQueued()
+			return
+		}
+	drain:
+		for len(batch) < s.cfg.MaxBatch {
+			select {
+			case p := <-s.proposals:
+				batch = append(batch, p)
+			default:
+				break drain
+			}
+		}
+		live := batch[:0]
+		for _, p := range batch {
+			if p.ctx.Err() != nil {
+				p.done <- proposalResult{err: fmt.Errorf("propose %s: %w", p.cmd.Type, p.ctx.Err())}
+				continue
+			}
+			live = append(live, p)
+		}
+		if len(live) == 0 {
+			continue
+		}
+		s.submit(append([]*proposal(nil), live...))
+	}
+}
+
+func (s *Store) failQueued() {
+	for {
+		select {
+		case p := <-s.proposals:
+			p.done <- proposalResult{err: protocol.Errorf(protocol.CodeUnavailable, "the server is shutting down")}
+		default:
+			return
+		}
+	}
+}
+
+func (s *Store) submit(ps []*proposal) {
+	cmd := ps[0].cmd
+	if len(ps) > 1 {
+		cmd = ledger.Command{Type: ledger.CmdBatch, Now: ps[len(ps)-1].cmd.Now, Batch: make([]ledger.Command, len(ps))}
+		for i, p := range ps {
+			cmd.Batch[i] = p.cmd
+		}
+	}
+	data, err := cmd.Encode()
+	if err != nil {
+		for _, p := range ps {
+			p.done <- proposalResult{err: err}
+		}
+		return
+	}
+	f := s.raft.Apply(data, s.cfg.ApplyTimeout)
+	// Wait off the loop so the next batch can be proposed while this one
+	// commits: Raft pipelines entries, and a loop that waited would put a
+	// full round trip between batches.
+	go func() {
+		err := f.Error()
+		if err != nil {
+			err = mapRaftErr(err)
+			for _, p := range ps {
+				p.done <- proposalResult{err: fmt.Errorf("replicate %s: %w", p.cmd.Type, err)}
+			}
+			return
+		}
+		res, _ := f.Response().(ledger.Result)
+		if len(ps) == 1 {
+			ps[0].done <- proposalResult{res: res}
+			return
+		}
+		for i, p := range ps {
+			var r ledger.Result
+			if i < len(res.Batch) {
+				r = res.Batch[i]
+			}
+			p.done <- proposalResult{res: r}
+		}
+	}()
+}
+
+// mapRaftErr turns Raft's errors into protocol errors an agent or
+// administrator can act on.
+func mapRaftErr(err error) error {
+	switch {
+	case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrLeadershipLost), errors.Is(err, raft.ErrLeadershipTransferInProgress):
+		return protocol.Errorf(protocol.CodeNotLeader, "%v", err)
+	case errors.Is(err, raft.ErrRaftShutdown):
+		return protocol.Errorf(protocol.CodeUnavailable, "the server is shutting down")
+	case errors.Is(err, raft.ErrEnqueueTimeout):
+		return protocol.Errorf(protocol.CodeTimeout, "the cluster did not accept the command in time")
+	}
+	return err
+}
+
+// Status is a node's view of Raft for administrators.
+type Status struct {
+	NodeID       string    `json:"node_id"`
+	State        string    `json:"state"`
+	Leader       string    `json:"leader"`
+	LeaderID     string    `json:"leader_id"`
+	Term         uint64    `json:"term"`
+	AppliedIndex uint64    `json:"applied_index"`
+	CommitIndex  uint64    `json:"commit_index"`
+	LastContact  time.Time `json:"last_contact,omitempty"`
+}
+
+// Status reports this node's Raft state.
+func (s *Store) Status() Status {
+	addr, id := s.Leader()
+	st := Status{
+		NodeID: s.cfg.NodeID, State: s.raft.State().String(), Leader: addr, LeaderID: id,
+		Term: s.raft.CurrentTerm(), AppliedIndex: s.raft.AppliedIndex(), CommitIndex: s.raft.CommitIndex(),
+	}
+	if s.raft.State() != raft.Leader {
+		st.LastContact = s.raft.LastContact()
+	}
+	return st
+}
