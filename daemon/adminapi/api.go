@@ -1,0 +1,430 @@
+// Package adminapi is tallyd's administrator API: JSON over HTTPS under /v1,
+// authenticated with admin tokens. tallyctl and the web console use it.
+package adminapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tally-licensing/tally/cluster/ledger"
+	"github.com/tally-licensing/tally/cluster/store"
+	"github.com/tally-licensing/tally/daemon/authtoken"
+	"github.com/tally-licensing/tally/daemon/leasing"
+	"github.com/tally-licensing/tally/protocol"
+)
+
+// Config configures the API.
+type Config struct {
+	Store   *store.Store
+	Leasing *leasing.Service
+	Logger  *slog.Logger
+	// JWKS returns the cluster's public keys.
+	JWKS func() ([]byte, error)
+	// Propose stamps and replicates an administrative command.
+	Propose func(ctx context.Context, c ledger.Command) (ledger.Result, error)
+	Now     func() time.Time
+}
+
+type api struct {
+	cfg Config
+	log *slog.Logger
+	now func() time.Time
+}
+
+// New returns the API's handler.
+func New(cfg Config) http.Handler {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = func() time.Time { return time.Now().UTC() }
+	}
+	a := &api{cfg: cfg, log: cfg.Logger, now: cfg.Now}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
+	mux.HandleFunc("GET /v1/jwks", a.jwks)
+	mux.HandleFunc("GET /.well-known/jwks.json", a.jwks)
+	auth := func(pattern string, h func(http.ResponseWriter, *http.Request) error) {
+		mux.Handle(pattern, a.authenticated(h))
+	}
+	auth("GET /v1/status", a.status)
+	auth("GET /v1/leases", a.listLeases)
+	auth("POST /v1/leases/{id}/revoke", a.revokeLease)
+	auth("GET /v1/queue", a.queue)
+	auth("GET /v1/accounts", a.listAccounts)
+	auth("POST /v1/accounts", a.createAccount)
+	auth("GET /v1/accounts/{account}", a.getAccount)
+	auth("GET /v1/accounts/{account}/pools", a.listPools)
+	auth("PUT /v1/accounts/{account}/pools/{feature}", a.setPool)
+	auth("GET /v1/accounts/{account}/enroll-tokens", a.listEnrollTokens)
+	auth("POST /v1/accounts/{account}/enroll-tokens", a.createEnrollToken)
+	auth("DELETE /v1/accounts/{account}/enroll-tokens/{id}", a.revokeEnrollToken)
+	auth("GET /v1/devices", a.listDevices)
+	auth("POST /v1/admin-tokens", a.createAdminToken)
+	auth("DELETE /v1/admin-tokens/{id}", a.revokeAdminToken)
+	return mux
+}
+
+type ctxKey struct{}
+
+// authenticated checks the bearer admin token against the ledger.
+func (a *api) authenticated(h func(http.ResponseWriter, *http.Request) error) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		raw, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok {
+			writeError(w, protocol.Errorf(protocol.CodeUnauthorized, "missing admin token: send Authorization: Bearer <token> (tallyctl reads TALLY_TOKEN)"))
+			return
+		}
+		tok, err := authtoken.Parse(authtoken.Admin, raw)
+		if err != nil {
+			writeError(w, protocol.Errorf(protocol.CodeUnauthorized, "%v", err))
+			return
+		}
+		var rec ledger.AdminToken
+		var known bool
+		a.cfg.Store.Read(func(st *ledger.State) { rec, known = st.AdminToken(tok.ID) })
+		if !known || !authtoken.Matches(rec.Hash, tok.Secret) {
+			writeError(w, protocol.Errorf(protocol.CodeUnauthorized, "admin token is not valid for this cluster"))
+			return
+		}
+		if rec.Revoked {
+			writeError(w, protocol.Errorf(protocol.CodeUnauthorized, "admin token %s was revoked", rec.ID))
+			return
+		}
+		ctx := context.WithValue(r.Context(), ctxKey{}, rec.ID)
+		if err := h(w, r.WithContext(ctx)); err != nil {
+			writeError(w, err)
+		}
+	})
+}
+
+func caller(r *http.Request) string {
+	id, _ := r.Context().Value(ctxKey{}).(string)
+	return "admin-token:" + id
+}
+
+func statusFor(code protocol.Code) int {
+	switch code {
+	case protocol.CodeUnauthorized:
+		return http.StatusUnauthorized
+	case protocol.CodeNotFound, protocol.CodeUnknownAccount, protocol.CodeUnknownFeature, protocol.CodeLeaseNotFound:
+		return http.StatusNotFound
+	case protocol.CodeAlreadyExists, protocol.CodeSeatsInUse, protocol.CodeNoSeat:
+		return http.StatusConflict
+	case protocol.CodeInvalidArgument, protocol.CodeBadRequest:
+		return http.StatusBadRequest
+	case protocol.CodeNotLeader, protocol.CodeUnavailable:
+		return http.StatusServiceUnavailable
+	case protocol.CodeTimeout:
+		return http.StatusGatewayTimeout
+	}
+	return http.StatusInternalServerError
+}
+
+func writeError(w http.ResponseWriter, err error) {
+	var pe *protocol.Error
+	if !errors.As(err, &pe) {
+		pe = protocol.Errorf(protocol.CodeInternal, "%v", err)
+	}
+	var body ErrorBody
+	body.Error.Code = string(pe.Code)
+	body.Error.Message = pe.Message
+	writeJSON(w, statusFor(pe.Code), body)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}
+
+func decode(r *http.Request, v any) error {
+	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, 1<<20))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return protocol.Errorf(protocol.CodeBadRequest, "malformed request body: %v", err)
+	}
+	return nil
+}
+
+// apply replicates a command and turns a ledger refusal into an error.
+func (a *api) apply(r *http.Request, c ledger.Command) (ledger.Result, error) {
+	res, err := a.cfg.Propose(r.Context(), c)
+	if err != nil {
+		return res, err
+	}
+	if res.Error != nil {
+		return res, res.Error
+	}
+	return res, nil
+}
+
+func (a *api) jwks(w http.ResponseWriter, r *http.Request) {
+	b, err := a.cfg.JWKS()
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/jwk-set+json")
+	w.Write(b)
+}
+
+func (a *api) status(w http.ResponseWriter, r *http.Request) error {
+	now := a.now()
+	resp := StatusResponse{Node: a.cfg.Store.Status(), ServerTime: now, Waiting: len(a.cfg.Leasing.Waiting())}
+	a.cfg.Store.Read(func(st *ledger.State) {
+		resp.ClusterID = st.ClusterID()
+		resp.Settings = st.Settings()
+		resp.Pools = st.Usage(r.URL.Query().Get("account"), now)
+		resp.Leases = len(st.Leases(ledger.LeaseFilter{}))
+		resp.Devices = len(st.Devices(""))
+	})
+	writeJSON(w, http.StatusOK, resp)
+	return nil
+}
+
+func (a *api) listLeases(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	f := ledger.LeaseFilter{Account: q.Get("account"), Feature: q.Get("feature"), Device: q.Get("device")}
+	var out []LeaseView
+	a.cfg.Store.Read(func(st *ledger.State) {
+		skew := st.Settings().MaxSkew
+		for _, l := range st.Leases(f) {
+			v := LeaseView{ID: l.ID, Account: l.Account, Feature: l.Feature, Device: l.Device, User: l.User, Kind: l.Kind,
+				Since: l.Since, Expires: l.Horizon, SeatFreesAt: l.Horizon.Add(skew), Revoked: l.Revoked}
+			if d, ok := st.Device(ledger.DeviceRef{Account: l.Account, Code: l.Device}); ok {
+				v.Hostname = d.Hostname
+			}
+			out = append(out, v)
+		}
+	})
+	for i := range out {
+		out[i].LastSeen, _ = a.cfg.Leasing.LastSeen(out[i].ID)
+	}
+	if out == nil {
+		out = []LeaseView{}
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (a *api) revokeLease(w http.ResponseWriter, r *http.Request) error {
+	id, err := strconv.ParseUint(strings.TrimPrefix(r.PathValue("id"), "L"), 10, 64)
+	if err != nil {
+		return protocol.Errorf(protocol.CodeInvalidArgument, "lease ID %q is not a number", r.PathValue("id"))
+	}
+	l, err := a.cfg.Leasing.Revoke(r.Context(), id, caller(r))
+	if err != nil {
+		return err
+	}
+	a.log.Info("lease revoked", "lease", id, "by", caller(r))
+	var skew time.Duration
+	a.cfg.Store.Read(func(st *ledger.State) { skew = st.Settings().MaxSkew })
+	writeJSON(w, http.StatusOK, LeaseView{ID: l.ID, Account: l.Account, Feature: l.Feature, Device: l.Device, User: l.User, Kind: l.Kind,
+		Since: l.Since, Expires: l.Horizon, SeatFreesAt: l.Horizon.Add(skew), Revoked: true})
+	return nil
+}
+
+func (a *api) queue(w http.ResponseWriter, r *http.Request) error {
+	out := a.cfg.Leasing.Waiting()
+	if out == nil {
+		out = []leasing.Waiter{}
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (a *api) listAccounts(w http.ResponseWriter, r *http.Request) error {
+	var out []ledger.Account
+	a.cfg.Store.Read(func(st *ledger.State) { out = st.Accounts() })
+	if out == nil {
+		out = []ledger.Account{}
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (a *api) getAccount(w http.ResponseWriter, r *http.Request) error {
+	var acct ledger.Account
+	var ok bool
+	a.cfg.Store.Read(func(st *ledger.State) { acct, ok = st.Account(r.PathValue("account")) })
+	if !ok {
+		return protocol.Errorf(protocol.CodeUnknownAccount, "no account %q", r.PathValue("account"))
+	}
+	writeJSON(w, http.StatusOK, acct)
+	return nil
+}
+
+func (a *api) createAccount(w http.ResponseWriter, r *http.Request) error {
+	var req CreateAccountRequest
+	if err := decode(r, &req); err != nil {
+		return err
+	}
+	if _, err := a.apply(r, ledger.Command{Type: ledger.CmdCreateAccount, CreateAccount: &ledger.CreateAccount{
+		ID: req.ID, Name: req.Name, AdminEmail: req.AdminEmail, Model: req.Model, SubscriptionEnd: req.SubscriptionEnd,
+	}}); err != nil {
+		return err
+	}
+	a.log.Info("account created", "account", req.ID, "by", caller(r))
+	return a.getAccountByID(w, req.ID, http.StatusCreated)
+}
+
+func (a *api) getAccountByID(w http.ResponseWriter, id string, status int) error {
+	var acct ledger.Account
+	a.cfg.Store.Read(func(st *ledger.State) { acct, _ = st.Account(id) })
+	writeJSON(w, status, acct)
+	return nil
+}
+
+func (a *api) listPools(w http.ResponseWriter, r *http.Request) error {
+	account := r.PathValue("account")
+	var out []ledger.PoolUsage
+	var ok bool
+	a.cfg.Store.Read(func(st *ledger.State) {
+		_, ok = st.Account(account)
+		out = st.Usage(account, a.now())
+	})
+	if !ok {
+		return protocol.Errorf(protocol.CodeUnknownAccount, "no account %q", account)
+	}
+	if out == nil {
+		out = []ledger.PoolUsage{}
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (a *api) setPool(w http.ResponseWriter, r *http.Request) error {
+	var req SetPoolRequest
+	if err := decode(r, &req); err != nil {
+		return err
+	}
+	var ttl time.Duration
+	if req.LeaseTTL != "" {
+		d, err := time.ParseDuration(req.LeaseTTL)
+		if err != nil {
+			return protocol.Errorf(protocol.CodeInvalidArgument, "lease_ttl %q: %v", req.LeaseTTL, err)
+		}
+		ttl = d
+	}
+	account, feature := r.PathValue("account"), r.PathValue("feature")
+	if _, err := a.apply(r, ledger.Command{Type: ledger.CmdSetPool, SetPool: &ledger.SetPool{Account: account, Feature: feature, Seats: req.Seats, LeaseTTL: ttl}}); err != nil {
+		return err
+	}
+	a.log.Info("pool seats set", "account", account, "feature", feature, "seats", req.Seats, "by", caller(r))
+	var out ledger.PoolUsage
+	a.cfg.Store.Read(func(st *ledger.State) {
+		for _, u := range st.Usage(account, a.now()) {
+			if u.Feature == feature {
+				out = u
+			}
+		}
+	})
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (a *api) listEnrollTokens(w http.ResponseWriter, r *http.Request) error {
+	var out []ledger.EnrollToken
+	a.cfg.Store.Read(func(st *ledger.State) { out = st.EnrollTokens(r.PathValue("account")) })
+	for i := range out {
+		out[i].Hash = ""
+	}
+	if out == nil {
+		out = []ledger.EnrollToken{}
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// DefaultEnrollTTL is how long an enrollment token lasts unless asked.
+const DefaultEnrollTTL = 7 * 24 * time.Hour
+
+func (a *api) createEnrollToken(w http.ResponseWriter, r *http.Request) error {
+	var req CreateTokenRequest
+	if r.ContentLength != 0 {
+		if err := decode(r, &req); err != nil {
+			return err
+		}
+	}
+	ttl := DefaultEnrollTTL
+	if req.TTL != "" {
+		d, err := time.ParseDuration(req.TTL)
+		if err != nil || d <= 0 {
+			return protocol.Errorf(protocol.CodeInvalidArgument, "ttl %q must be a positive duration such as 24h", req.TTL)
+		}
+		ttl = d
+	}
+	tok, err := authtoken.New(authtoken.Enroll)
+	if err != nil {
+		return err
+	}
+	account := r.PathValue("account")
+	expires := a.now().Add(ttl)
+	if _, err := a.apply(r, ledger.Command{Type: ledger.CmdCreateEnrollToken, CreateEnrollToken: &ledger.EnrollToken{
+		ID: tok.ID, Account: account, Name: req.Name, Hash: tok.Hash(), Expires: expires,
+	}}); err != nil {
+		return err
+	}
+	a.log.Info("enrollment token created", "account", account, "token", tok.ID, "expires", expires, "by", caller(r))
+	writeJSON(w, http.StatusCreated, TokenResponse{ID: tok.ID, Token: tok.String(), Account: account, Expires: expires})
+	return nil
+}
+
+func (a *api) revokeEnrollToken(w http.ResponseWriter, r *http.Request) error {
+	if _, err := a.apply(r, ledger.Command{Type: ledger.CmdRevokeEnrollToken, RevokeEnrollToken: &ledger.RevokeEnrollToken{
+		Account: r.PathValue("account"), ID: r.PathValue("id"),
+	}}); err != nil {
+		return err
+	}
+	a.log.Info("enrollment token revoked", "account", r.PathValue("account"), "token", r.PathValue("id"), "by", caller(r))
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (a *api) listDevices(w http.ResponseWriter, r *http.Request) error {
+	var out []ledger.Device
+	a.cfg.Store.Read(func(st *ledger.State) { out = st.Devices(r.URL.Query().Get("account")) })
+	if out == nil {
+		out = []ledger.Device{}
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (a *api) createAdminToken(w http.ResponseWriter, r *http.Request) error {
+	var req CreateTokenRequest
+	if r.ContentLength != 0 {
+		if err := decode(r, &req); err != nil {
+			return err
+		}
+	}
+	tok, err := authtoken.New(authtoken.Admin)
+	if err != nil {
+		return err
+	}
+	if _, err := a.apply(r, ledger.Command{Type: ledger.CmdCreateAdminToken, CreateAdminToken: &ledger.AdminToken{ID: tok.ID, Name: req.Name, Hash: tok.Hash()}}); err != nil {
+		return err
+	}
+	a.log.Info("admin token created", "token", tok.ID, "name", req.Name, "by", caller(r))
+	writeJSON(w, http.StatusCreated, TokenResponse{ID: tok.ID, Token: tok.String()})
+	return nil
+}
+
+func (a *api) revokeAdminToken(w http.ResponseWriter, r *http.Request) error {
+	if _, err := a.apply(r, ledger.Command{Type: ledger.CmdRevokeAdminToken, RevokeAdminToken: &ledger.RevokeAdminToken{ID: r.PathValue("id")}}); err != nil {
+		return err
+	}
+	a.log.Info("admin token revoked", "token", r.PathValue("id"), "by", caller(r))
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}

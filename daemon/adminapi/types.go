@@ -1,0 +1,78 @@
+package adminapi
+
+import (
+	"time"
+
+	"github.com/tally-licensing/tally/cluster/ledger"
+	"github.com/tally-licensing/tally/cluster/store"
+)
+
+// Wire types of the admin API, shared with tallyctl.
+
+// StatusResponse is GET /v1/status.
+type StatusResponse struct {
+	ClusterID  string             `json:"cluster_id"`
+	Node       store.Status       `json:"node"`
+	ServerTime time.Time          `json:"server_time"`
+	Settings   ledger.Settings    `json:"settings"`
+	Pools      []ledger.PoolUsage `json:"pools"`
+	Leases     int                `json:"leases"`
+	Devices    int                `json:"devices"`
+	Waiting    int                `json:"waiting"`
+}
+
+// LeaseView is a lease as GET /v1/leases lists it: what `lmstat -a` shows.
+type LeaseView struct {
+	ID       uint64           `json:"id"`
+	Account  string           `json:"account"`
+	Feature  string           `json:"feature"`
+	Device   string           `json:"device"`
+	Hostname string           `json:"hostname,omitempty"`
+	User     string           `json:"user,omitempty"`
+	Kind     ledger.LeaseKind `json:"kind"`
+	Since    time.Time        `json:"since"`
+	Expires  time.Time        `json:"expires"`
+	// SeatFreesAt is when the seat may go to another device if the lease is
+	// not renewed: the horizon plus the skew allowance.
+	SeatFreesAt time.Time `json:"seat_frees_at"`
+	LastSeen    time.Time `json:"last_seen,omitempty"`
+	Revoked     bool      `json:"revoked,omitempty"`
+}
+
+// CreateAccountRequest is POST /v1/accounts.
+type CreateAccountRequest struct {
+	ID              string       `json:"id"`
+	Name            string       `json:"name,omitempty"`
+	AdminEmail      string       `json:"admin_email,omitempty"`
+	Model           ledger.Model `json:"model,omitempty"`
+	SubscriptionEnd time.Time    `json:"subscription_end,omitempty"`
+}
+
+// SetPoolRequest is PUT /v1/accounts/{account}/pools/{feature}.
+type SetPoolRequest struct {
+	Seats    int    `json:"seats"`
+	LeaseTTL string `json:"lease_ttl,omitempty"`
+}
+
+// CreateTokenRequest creates an enrollment or admin token.
+type CreateTokenRequest struct {
+	Name string `json:"name,omitempty"`
+	// TTL of an enrollment token, as a Go duration; default 7 days.
+	TTL string `json:"ttl,omitempty"`
+}
+
+// TokenResponse returns a new token. The secret is shown once.
+type TokenResponse struct {
+	ID      string    `json:"id"`
+	Token   string    `json:"token"`
+	Account string    `json:"account,omitempty"`
+	Expires time.Time `json:"expires,omitempty"`
+}
+
+// ErrorBody is every error answer: {"error": {"code": …, "message": …}}.
+type ErrorBody struct {
+	Error struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	} `json:"error"`
+}

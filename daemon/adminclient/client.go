@@ -1,0 +1,100 @@
+// Package adminclient calls tallyd's admin API; tallyctl and the tests use it.
+package adminclient
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/tally-licensing/tally/certs"
+	"github.com/tally-licensing/tally/daemon/adminapi"
+	"github.com/tally-licensing/tally/protocol"
+)
+
+// Client is an admin API client.
+type Client struct {
+	base  string
+	token string
+	http  *http.Client
+}
+
+// New returns a client for addr ("host:port" or an https:// URL), trusting
+// the cluster CA in caFile (the system roots when empty).
+func New(addr, token, caFile string) (*Client, error) {
+	if addr == "" {
+		return nil, errors.New("no admin address: pass --addr or set TALLY_ADDR")
+	}
+	base := strings.TrimRight(addr, "/")
+	if !strings.Contains(base, "://") {
+		base = "https://" + base
+	}
+	tlsConf := &tls.Config{MinVersion: tls.VersionTLS12}
+	if caFile != "" {
+		pool, err := certs.LoadCAPool(caFile)
+		if err != nil {
+			return nil, fmt.Errorf("cluster CA: %w", err)
+		}
+		tlsConf.RootCAs = pool
+	}
+	return &Client{base: base, token: strings.TrimSpace(token), http: &http.Client{
+		Timeout:   60 * time.Second,
+		Transport: &http.Transport{TLSClientConfig: tlsConf, ForceAttemptHTTP2: true},
+	}}, nil
+}
+
+// Do sends a request with an optional JSON body and decodes the JSON answer
+// into out. API errors come back as *protocol.Error.
+func (c *Client) Do(ctx context.Context, method, path string, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return fmt.Errorf("encode request: %w", err)
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
+	if err != nil {
+		return fmt.Errorf("build request: %w", err)
+	}
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return fmt.Errorf("read answer to %s %s: %w", method, path, err)
+	}
+	if resp.StatusCode >= 300 {
+		var eb adminapi.ErrorBody
+		if json.Unmarshal(raw, &eb) == nil && eb.Error.Code != "" {
+			return &protocol.Error{Code: protocol.Code(eb.Error.Code), Message: eb.Error.Message}
+		}
+		return fmt.Errorf("%s %s: HTTP %d: %s", method, path, resp.StatusCode, strings.TrimSpace(string(raw)))
+	}
+	if out == nil || len(raw) == 0 {
+		return nil
+	}
+	if b, ok := out.(*[]byte); ok {
+		*b = raw
+		return nil
+	}
+	if err := json.Unmarshal(raw, out); err != nil {
+		return fmt.Errorf("decode answer to %s %s: %w", method, path, err)
+	}
+	return nil
+}

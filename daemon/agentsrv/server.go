@@ -1,0 +1,275 @@
+// Package agentsrv is tallyd's QUIC endpoint for agents: it accepts mutual
+// TLS connections, authenticates the device certificate, reads one request
+// per stream and dispatches it to the leasing service.
+package agentsrv
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/quic-go/quic-go"
+
+	"github.com/tally-licensing/tally/certs"
+	"github.com/tally-licensing/tally/cluster/ledger"
+	"github.com/tally-licensing/tally/daemon/enrollment"
+	"github.com/tally-licensing/tally/daemon/leasing"
+	"github.com/tally-licensing/tally/protocol"
+)
+
+// Config configures the agent server.
+type Config struct {
+	Addr string
+	// Certificate is the node's TLS certificate.
+	Certificate tls.Certificate
+	// ClientCAs verifies device certificates.
+	ClientCAs *x509.CertPool
+	// StatelessResetKey lets a restarted node reset connections it lost
+	// state for, instead of leaving agents to time out. Keep it stable
+	// across restarts.
+	StatelessResetKey *quic.StatelessResetKey
+	Leasing           *leasing.Service
+	Enroller          *enrollment.Enroller
+	Read              func(func(*ledger.State))
+	Logger            *slog.Logger
+	Now               func() time.Time
+	// IdleTimeout closes connections with no traffic; agents keep theirs
+	// alive well within it.
+	IdleTimeout time.Duration
+}
+
+// Server serves agents.
+type Server struct {
+	cfg Config
+	log *slog.Logger
+	tr  *quic.Transport
+	ln  *quic.Listener
+	wg  sync.WaitGroup
+}
+
+// requestReadTimeout bounds how long a client may take to send its request.
+const requestReadTimeout = 10 * time.Second
+
+// Listen binds the UDP socket and starts the QUIC listener.
+func Listen(cfg Config) (*Server, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.IdleTimeout == 0 {
+		cfg.IdleTimeout = 60 * time.Second
+	}
+	udpAddr, err := net.ResolveUDPAddr("udp", cfg.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("agent address %q: %w", cfg.Addr, err)
+	}
+	conn, err := net.ListenUDP("udp", udpAddr)
+	if err != nil {
+		return nil, fmt.Errorf("listen for agents on %s: %w", cfg.Addr, err)
+	}
+	tr := &quic.Transport{Conn: conn, StatelessResetKey: cfg.StatelessResetKey}
+	tlsConf := &tls.Config{
+		MinVersion:   tls.VersionTLS13,
+		Certificates: []tls.Certificate{cfg.Certificate},
+		NextProtos:   []string{protocol.ALPN},
+		// Certificates are requested but verified after the handshake, so
+		// that a refused device gets a reason it can act on (wrong cluster,
+		// expired) instead of a bare TLS alert, and so that enrollment can
+		// happen on a connection without one.
+		ClientAuth: tls.RequestClientCert,
+	}
+	ln, err := tr.Listen(tlsConf, &quic.Config{
+		MaxIdleTimeout:       cfg.IdleTimeout,
+		HandshakeIdleTimeout: 10 * time.Second,
+		MaxIncomingStreams:   256,
+		Allow0RTT:            false,
+	})
+	if err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("start QUIC listener: %w", err)
+	}
+	return &Server{cfg: cfg, log: cfg.Logger, tr: tr, ln: ln}, nil
+}
+
+// Addr is the bound address.
+func (s *Server) Addr() net.Addr { return s.ln.Addr() }
+
+// Serve accepts connections until ctx ends.
+func (s *Server) Serve(ctx context.Context) error {
+	for {
+		conn, err := s.ln.Accept(ctx)
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, quic.ErrServerClosed) {
+				return nil
+			}
+			return fmt.Errorf("accept agent connection: %w", err)
+		}
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.serveConn(ctx, conn)
+		}()
+	}
+}
+
+// Close stops accepting, closes every connection and waits for handlers.
+func (s *Server) Close() error {
+	err := s.ln.Close()
+	s.tr.Close()
+	s.wg.Wait()
+	return err
+}
+
+// peer is what the server knows about the other end of a connection.
+type peer struct {
+	cert    *x509.Certificate
+	id      certs.DeviceID
+	refusal *protocol.Error // set when a certificate was presented and failed
+	remote  string
+}
+
+func (s *Server) identify(conn *quic.Conn) peer {
+	p := peer{remote: conn.RemoteAddr().String()}
+	chain := conn.ConnectionState().TLS.PeerCertificates
+	if len(chain) == 0 {
+		return p
+	}
+	id, err := certs.VerifyDevice(s.cfg.ClientCAs, chain, s.cfg.Now())
+	if err != nil {
+		p.refusal = enrollment.Refusal(err)
+		s.log.Warn("refused device certificate", "remote", p.remote, "subject", chain[0].Subject.CommonName, "reason", err)
+		return p
+	}
+	p.cert, p.id = chain[0], id
+	return p
+}
+
+func (s *Server) serveConn(ctx context.Context, conn *quic.Conn) {
+	p := s.identify(conn)
+	connCtx := conn.Context()
+	for {
+		str, err := conn.AcceptStream(ctx)
+		if err != nil {
+			return
+		}
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.serveStream(connCtx, p, str)
+		}()
+	}
+}
+
+func (s *Server) serveStream(ctx context.Context, p peer, str *quic.Stream) {
+	defer str.Close()
+	str.SetReadDeadline(time.Now().Add(requestReadTimeout))
+	var req protocol.Request
+	if err := protocol.ReadFrame(str, &req); err != nil {
+		s.log.Debug("malformed request from agent", "remote", p.remote, "err", err)
+		s.reply(str, protocol.ErrorResponse(protocol.Errorf(protocol.CodeBadRequest, "malformed request frame: %v", err)))
+		return
+	}
+	resp := s.handle(ctx, p, &req)
+	s.reply(str, resp)
+}
+
+func (s *Server) reply(str *quic.Stream, resp *protocol.Response) {
+	str.SetWriteDeadline(time.Now().Add(requestReadTimeout))
+	if err := protocol.WriteFrame(str, resp); err != nil {
+		s.log.Debug("could not answer agent", "err", err)
+	}
+}
+
+func (s *Server) handle(ctx context.Context, p peer, req *protocol.Request) *protocol.Response {
+	if req.V != protocol.Version {
+		return protocol.ErrorResponse(protocol.Errorf(protocol.CodeUnsupportedVersion, "this server speaks protocol version %d, the request is version %d", protocol.Version, req.V))
+	}
+	body, err := s.dispatch(ctx, p, req)
+	if err != nil {
+		var pe *protocol.Error
+		if !errors.As(err, &pe) {
+			s.log.Error("agent request failed", "type", req.Type, "device", p.id.DeviceCode, "err", err)
+			pe = protocol.Errorf(protocol.CodeInternal, "%v", err)
+		}
+		return protocol.ErrorResponse(pe)
+	}
+	resp, err := protocol.OKResponse(body)
+	if err != nil {
+		return protocol.ErrorResponse(protocol.Errorf(protocol.CodeInternal, "%v", err))
+	}
+	return resp
+}
+
+// device returns the authenticated, still-enrolled device behind a
+// connection, or why there is none.
+func (s *Server) device(p peer) (ledger.DeviceRef, error) {
+	if p.refusal != nil {
+		return ledger.DeviceRef{}, p.refusal
+	}
+	if p.cert == nil {
+		return ledger.DeviceRef{}, protocol.Errorf(protocol.CodeNotEnrolled, "this connection has no device certificate: enroll the device first")
+	}
+	var perr *protocol.Error
+	s.cfg.Read(func(st *ledger.State) { perr = enrollment.CheckDevice(st, p.id, p.cert) })
+	if perr != nil {
+		return ledger.DeviceRef{}, perr
+	}
+	return ledger.DeviceRef{Account: p.id.Account, Code: p.id.DeviceCode}, nil
+}
+
+func (s *Server) dispatch(ctx context.Context, p peer, req *protocol.Request) (any, error) {
+	switch req.Type {
+	case protocol.TypeEnroll:
+		var body protocol.EnrollRequest
+		if err := req.DecodeBody(&body); err != nil {
+			return nil, err
+		}
+		resp, err := s.cfg.Enroller.Enroll(ctx, body)
+		if err == nil {
+			s.log.Info("device enrolled", "account", resp.Account, "device", resp.DeviceCode, "host", body.Hostname, "remote", p.remote)
+		}
+		return resp, err
+	case protocol.TypeServers:
+		return protocol.ServersResponse{Servers: s.cfg.Enroller.Servers()}, nil
+	}
+	dev, err := s.device(p)
+	if err != nil {
+		return nil, err
+	}
+	switch req.Type {
+	case protocol.TypeCheckout:
+		var body protocol.CheckoutRequest
+		if err := req.DecodeBody(&body); err != nil {
+			return nil, err
+		}
+		l, err := s.cfg.Leasing.Checkout(ctx, dev, body, req.ID)
+		if err != nil {
+			return nil, err
+		}
+		return protocol.CheckoutResponse{Lease: l}, nil
+	case protocol.TypeHeartbeat:
+		var body protocol.HeartbeatRequest
+		if err := req.DecodeBody(&body); err != nil {
+			return nil, err
+		}
+		return s.cfg.Leasing.Heartbeat(ctx, dev, body)
+	case protocol.TypeRelease:
+		var body protocol.ReleaseRequest
+		if err := req.DecodeBody(&body); err != nil {
+			return nil, err
+		}
+		if err := s.cfg.Leasing.Release(ctx, dev, body.LeaseID, req.ID); err != nil {
+			return nil, err
+		}
+		return protocol.ReleaseResponse{}, nil
+	}
+	return nil, protocol.Errorf(protocol.CodeUnknownRequest, "unknown request type %q", req.Type)
+}

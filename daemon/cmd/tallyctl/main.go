@@ -1,0 +1,10 @@
+// Command tallyctl administers a Tally license cluster.
+package main
+
+import (
+	"os"
+
+	"github.com/tally-licensing/tally/daemon/ctl"
+)
+
+func main() { os.Exit(ctl.Main(os.Args[1:], os.Stdout, os.Stderr)) }

@@ -1,0 +1,10 @@
+// Command tallyd is the Tally license server.
+package main
+
+import (
+	"os"
+
+	"github.com/tally-licensing/tally/daemon/tallydcli"
+)
+
+func main() { os.Exit(tallydcli.Main(os.Args[1:], os.Stdout, os.Stderr)) }

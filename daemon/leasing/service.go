@@ -1,0 +1,319 @@
+package leasing
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/tally-licensing/tally/cluster/ledger"
+	"github.com/tally-licensing/tally/cluster/store"
+	"github.com/tally-licensing/tally/protocol"
+	"github.com/tally-licensing/tally/protocol/lease"
+)
+
+// Config configures a Service.
+type Config struct {
+	Store  *store.Store
+	Signer *lease.Signer
+	Logger *slog.Logger
+	// Now is the node's clock; tests may replace it.
+	Now func() time.Time
+	// Servers lists the agent addresses of the cluster, for agents' failover.
+	Servers func() []protocol.ServerInfo
+	// ReapInterval is how often the leader looks for expired leases.
+	ReapInterval time.Duration
+}
+
+// Service implements the agent-facing operations.
+type Service struct {
+	cfg    Config
+	store  *store.Store
+	signer *lease.Signer
+	log    *slog.Logger
+	now    func() time.Time
+	queues *queues
+
+	mu       sync.Mutex
+	lastSeen map[uint64]time.Time
+}
+
+// New builds a Service. Register its Observe method as the store's observer
+// so that queued checkouts wake when seats free.
+func New(cfg Config) *Service {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = func() time.Time { return time.Now().UTC() }
+	}
+	if cfg.Servers == nil {
+		cfg.Servers = func() []protocol.ServerInfo { return nil }
+	}
+	if cfg.ReapInterval == 0 {
+		cfg.ReapInterval = time.Second
+	}
+	s := &Service{cfg: cfg, store: cfg.Store, signer: cfg.Signer, log: cfg.Logger, now: cfg.Now, lastSeen: map[uint64]time.Time{}}
+	s.queues = newQueues(s)
+	return s
+}
+
+// SetStore attaches the store after construction; the store needs the
+// service's observer at open time, so the two are built in that order.
+func (s *Service) SetStore(st *store.Store) { s.store = st }
+
+// NewRequestID returns a random request ID for commands that have none.
+func NewRequestID() string {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(fmt.Sprintf("crypto/rand failed: %v", err))
+	}
+	return hex.EncodeToString(b[:])
+}
+
+// propose stamps the leader's time and replicates cmd, mapping replication
+// failures to protocol errors.
+func (s *Service) propose(ctx context.Context, cmd ledger.Command) (ledger.Result, error) {
+	cmd.Now = s.now()
+	res, err := s.store.Propose(ctx, cmd)
+	if err != nil {
+		var nl *store.ErrNotLeader
+		switch {
+		case errors.As(err, &nl):
+			return res, protocol.Errorf(protocol.CodeNotLeader, "%v", nl)
+		case protocol.CodeOf(err) != "":
+			return res, err
+		case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+			return res, protocol.Errorf(protocol.CodeTimeout, "the cluster did not answer in time: %v", err)
+		}
+		return res, protocol.Errorf(protocol.CodeUnavailable, "%v", err)
+	}
+	return res, nil
+}
+
+// Checkout grants a seat of req.Feature to dev, queueing for up to req.Wait
+// when none is free.
+func (s *Service) Checkout(ctx context.Context, dev ledger.DeviceRef, req protocol.CheckoutRequest, requestID string) (protocol.Lease, error) {
+	if req.Feature == "" {
+		return protocol.Lease{}, protocol.Errorf(protocol.CodeBadRequest, "checkout needs a feature")
+	}
+	if requestID == "" {
+		requestID = NewRequestID()
+	}
+	cmd := ledger.Command{Type: ledger.CmdCheckout, RequestID: requestID, Checkout: &ledger.Checkout{
+		Account: dev.Account, Device: dev.Code, Feature: req.Feature, User: req.User,
+	}}
+	var res ledger.Result
+	var err error
+	if req.Wait > 0 {
+		res, err = s.queues.wait(ctx, poolKey{dev.Account, req.Feature}, cmd, s.now().Add(req.Wait.D()))
+	} else {
+		res, err = s.queues.tryNow(ctx, poolKey{dev.Account, req.Feature}, cmd)
+	}
+	if err != nil {
+		return protocol.Lease{}, err
+	}
+	if res.Error != nil {
+		return protocol.Lease{}, res.Error
+	}
+	return s.grant(*res.Lease)
+}
+
+// grant signs a token for a committed lease. Its exp is the committed
+// horizon, never later (S2).
+func (s *Service) grant(l ledger.Lease) (protocol.Lease, error) {
+	tok, err := s.SignLease(l)
+	if err != nil {
+		return protocol.Lease{}, err
+	}
+	s.touch(l.ID)
+	return protocol.Lease{ID: l.ID, Feature: l.Feature, Kind: string(l.Kind), Token: tok, Expires: l.Horizon, Since: l.Since}, nil
+}
+
+// SignLease signs the token for a lease as committed in the ledger.
+func (s *Service) SignLease(l ledger.Lease) (string, error) {
+	var cluster string
+	var skew time.Duration
+	s.store.Read(func(st *ledger.State) {
+		cluster = st.ClusterID()
+		skew = st.Settings().MaxSkew
+	})
+	now := s.now()
+	tok, err := s.signer.Sign(lease.Claims{
+		Issuer: cluster, Device: l.Device, Account: l.Account, User: l.User, Feature: l.Feature,
+		LeaseID: l.ID, Kind: lease.Kind(l.Kind), IssuedAt: now,
+		// Back-dated by the skew allowance so that a device whose clock lags
+		// the leader's by less than that accepts a token granted this instant.
+		NotBefore: l.Since.Add(-skew),
+		Expires:   l.Horizon,
+	})
+	if err != nil {
+		return "", protocol.Errorf(protocol.CodeInternal, "sign lease %d: %v", l.ID, err)
+	}
+	return tok, nil
+}
+
+func (s *Service) touch(ids ...uint64) {
+	now := s.now()
+	s.mu.Lock()
+	for _, id := range ids {
+		s.lastSeen[id] = now
+	}
+	s.mu.Unlock()
+}
+
+// LastSeen reports when the device last heartbeated a lease on this node.
+func (s *Service) LastSeen(id uint64) (time.Time, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t, ok := s.lastSeen[id]
+	return t, ok
+}
+
+// Heartbeat renews every lease a device lists. A lease whose horizon is far
+// enough away is answered from memory without touching Raft (S4); the others
+// are renewed together in one command and get fresh tokens.
+func (s *Service) Heartbeat(ctx context.Context, dev ledger.DeviceRef, req protocol.HeartbeatRequest) (protocol.HeartbeatResponse, error) {
+	now := s.now()
+	resp := protocol.HeartbeatResponse{ServerTime: now, Servers: s.cfg.Servers(), Leases: make([]protocol.LeaseStatus, len(req.Leases))}
+	var renew []uint64
+	renewAt := map[uint64]int{}
+	s.store.Read(func(st *ledger.State) {
+		resp.Interval = protocol.Duration(st.Settings().HeartbeatInterval)
+		for i, ref := range req.Leases {
+			l, gone := st.Lease(ref.ID)
+			switch {
+			case gone != nil:
+				resp.Leases[i] = protocol.LeaseStatus{ID: ref.ID, State: protocol.LeaseLost, Error: gone}
+			case l.Account != dev.Account || l.Device != dev.Code:
+				resp.Leases[i] = protocol.LeaseStatus{ID: ref.ID, State: protocol.LeaseLost, Error: protocol.Errorf(protocol.CodeNotHolder, "lease %d is held by another device", ref.ID)}
+			case l.Revoked:
+				resp.Leases[i] = protocol.LeaseStatus{ID: ref.ID, State: protocol.LeaseLost, Error: protocol.Errorf(protocol.CodeLeaseRevoked, "lease %d was revoked by an administrator", ref.ID)}
+			case l.Horizon.Sub(now) < st.LeaseTTL(l.Account, l.Feature)/2:
+				renewAt[ref.ID] = i
+				renew = append(renew, ref.ID)
+			default:
+				resp.Leases[i] = protocol.LeaseStatus{ID: ref.ID, State: protocol.LeaseHeld, Expires: l.Horizon}
+			}
+		}
+	})
+	if len(renew) > 0 {
+		res, err := s.propose(ctx, ledger.Command{Type: ledger.CmdRenew, Renew: &ledger.Renew{Account: dev.Account, Device: dev.Code, Leases: renew}})
+		if err != nil {
+			return protocol.HeartbeatResponse{}, err
+		}
+		for _, r := range res.Renewed {
+			i := renewAt[r.ID]
+			if r.Error != nil {
+				resp.Leases[i] = protocol.LeaseStatus{ID: r.ID, State: protocol.LeaseLost, Error: r.Error}
+				continue
+			}
+			tok, err := s.SignLease(*r.Lease)
+			if err != nil {
+				return protocol.HeartbeatResponse{}, err
+			}
+			resp.Leases[i] = protocol.LeaseStatus{ID: r.ID, State: protocol.LeaseHeld, Token: tok, Expires: r.Lease.Horizon}
+		}
+	}
+	var held []uint64
+	for _, ls := range resp.Leases {
+		if ls.State == protocol.LeaseHeld {
+			held = append(held, ls.ID)
+		}
+	}
+	s.touch(held...)
+	return resp, nil
+}
+
+// Release gives a device's seat back at once.
+func (s *Service) Release(ctx context.Context, dev ledger.DeviceRef, leaseID uint64, requestID string) error {
+	if requestID == "" {
+		requestID = NewRequestID()
+	}
+	res, err := s.propose(ctx, ledger.Command{Type: ledger.CmdRelease, RequestID: requestID, Release: &ledger.Release{Account: dev.Account, Device: dev.Code, LeaseID: leaseID}})
+	if err != nil {
+		return err
+	}
+	if res.Error != nil {
+		return res.Error
+	}
+	return nil
+}
+
+// Revoke ends a lease on an administrator's order. The seat frees at the
+// lease's horizon plus skew, when no valid token for it can remain.
+func (s *Service) Revoke(ctx context.Context, leaseID uint64, by string) (ledger.Lease, error) {
+	res, err := s.propose(ctx, ledger.Command{Type: ledger.CmdRevoke, RequestID: NewRequestID(), Revoke: &ledger.Revoke{LeaseID: leaseID, By: by}})
+	if err != nil {
+		return ledger.Lease{}, err
+	}
+	if res.Error != nil {
+		return ledger.Lease{}, res.Error
+	}
+	return *res.Lease, nil
+}
+
+// Observe is the store's apply observer: it forgets ended leases and wakes
+// the queue of every pool that may have a free seat now.
+func (s *Service) Observe(cmd *ledger.Command, res ledger.Result) {
+	if cmd.Type == ledger.CmdBatch {
+		for i := range cmd.Batch {
+			if i < len(res.Batch) {
+				s.Observe(&cmd.Batch[i], res.Batch[i])
+			}
+		}
+		return
+	}
+	if len(res.Ended) > 0 {
+		s.mu.Lock()
+		for _, e := range res.Ended {
+			delete(s.lastSeen, e.ID)
+		}
+		s.mu.Unlock()
+		for _, e := range res.Ended {
+			s.queues.kick(poolKey{e.Account, e.Feature})
+		}
+	}
+	if cmd.Type == ledger.CmdSetPool && res.Error == nil && cmd.SetPool != nil {
+		s.queues.kick(poolKey{cmd.SetPool.Account, cmd.SetPool.Feature})
+	}
+}
+
+// Waiting lists the queued checkouts, for administrators.
+func (s *Service) Waiting() []Waiter { return s.queues.list() }
+
+// RunReaper reclaims, while this node leads, every lease whose horizon plus
+// skew has passed. The ledger re-checks each lease at apply time, so a lease
+// renewed between the scan and the commit survives (S3).
+func (s *Service) RunReaper(ctx context.Context) {
+	t := time.NewTicker(s.cfg.ReapInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if !s.store.IsLeader() {
+			continue
+		}
+		var due []uint64
+		now := s.now()
+		s.store.Read(func(st *ledger.State) { due = st.ReclaimDue(now) })
+		if len(due) == 0 {
+			continue
+		}
+		res, err := s.propose(ctx, ledger.Command{Type: ledger.CmdReclaim, Reclaim: &ledger.Reclaim{Leases: due}})
+		if err != nil {
+			s.log.Warn("reaper could not reclaim expired leases", "count", len(due), "err", err)
+			continue
+		}
+		for _, e := range res.Ended {
+			s.log.Info("reclaimed lease", "lease", e.ID, "account", e.Account, "feature", e.Feature, "device", e.Device, "reason", e.Reason)
+		}
+	}
+}

@@ -1,0 +1,291 @@
+// Package node assembles one tallyd node: its data directory, the Raft
+// store, the leasing service, the agent (QUIC) and admin (HTTPS) endpoints
+// and the reaper.
+package node
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/tally-licensing/tally/certs"
+	"github.com/tally-licensing/tally/cluster/ledger"
+	"github.com/tally-licensing/tally/cluster/store"
+	"github.com/tally-licensing/tally/daemon/adminapi"
+	"github.com/tally-licensing/tally/daemon/agentsrv"
+	"github.com/tally-licensing/tally/daemon/enrollment"
+	"github.com/tally-licensing/tally/daemon/leasing"
+	"github.com/tally-licensing/tally/protocol"
+	"github.com/tally-licensing/tally/protocol/lease"
+)
+
+// Config configures a node.
+type Config struct {
+	DataDir   string
+	AgentAddr string
+	AdminAddr string
+	RaftAddr  string
+	// AdvertiseAgent is the agent address other machines reach this node
+	// at; it defaults to the bound agent address.
+	AdvertiseAgent string
+	// Bootstrap founds a new cluster with this node as its only member when
+	// the data directory has no Raft state.
+	Bootstrap bool
+	Logger    *slog.Logger
+	// DeviceCertValidity is how long enrolled device certificates last.
+	DeviceCertValidity time.Duration
+	// Raft timing for tests; zero keeps production defaults.
+	RaftHeartbeatTimeout time.Duration
+	ReapInterval         time.Duration
+}
+
+// Node is a running tallyd node.
+type Node struct {
+	cfg     Config
+	log     *slog.Logger
+	keys    *keys
+	Store   *store.Store
+	Leasing *leasing.Service
+	agents  *agentsrv.Server
+	admin   *http.Server
+	adminLn net.Listener
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	closed  sync.Once
+}
+
+// Start opens the node's data directory and serves until Close.
+func Start(ctx context.Context, cfg Config) (*Node, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.DeviceCertValidity == 0 {
+		cfg.DeviceCertValidity = 365 * 24 * time.Hour
+	}
+	k, err := loadKeys(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	n := &Node{cfg: cfg, log: cfg.Logger.With("node", k.id.NodeID), keys: k}
+	signer, err := lease.NewSigner(k.signing)
+	if err != nil {
+		return nil, fmt.Errorf("signing key: %w", err)
+	}
+	n.Leasing = leasing.New(leasing.Config{Signer: signer, Logger: n.log, Servers: n.servers, ReapInterval: cfg.ReapInterval})
+	st, err := store.Open(store.Config{
+		NodeID: k.id.NodeID, Dir: filepath.Join(cfg.DataDir, dirRaft), RaftAddr: cfg.RaftAddr,
+		Bootstrap: cfg.Bootstrap, Logger: n.log, Observer: n.Leasing.Observe,
+		HeartbeatTimeout: cfg.RaftHeartbeatTimeout, ElectionTimeout: cfg.RaftHeartbeatTimeout, LeaderLeaseTimeout: cfg.RaftHeartbeatTimeout,
+	})
+	if err != nil {
+		return nil, err
+	}
+	n.Store = st
+	n.Leasing.SetStore(st)
+	if err := n.found(ctx, signer); err != nil {
+		st.Close()
+		return nil, err
+	}
+	if err := n.listen(); err != nil {
+		st.Close()
+		return nil, err
+	}
+	runCtx, cancel := context.WithCancel(context.Background())
+	n.cancel = cancel
+	n.goRun(func() { n.Leasing.RunReaper(runCtx) })
+	n.goRun(func() {
+		if err := n.agents.Serve(runCtx); err != nil {
+			n.log.Error("agent server stopped", "err", err)
+		}
+	})
+	n.goRun(func() {
+		if err := n.admin.ServeTLS(n.adminLn, "", ""); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			n.log.Error("admin server stopped", "err", err)
+		}
+	})
+	n.log.Info("tallyd node serving", "cluster", k.id.ClusterID, "agents", n.AgentAddr(), "admin", n.AdminAddr(), "raft", st.Status().Leader)
+	return n, nil
+}
+
+func (n *Node) goRun(f func()) {
+	n.wg.Add(1)
+	go func() { defer n.wg.Done(); f() }()
+}
+
+// found waits for leadership on a bootstrapping node, applies the bootstrap
+// record once, and registers this node's signing key.
+func (n *Node) found(ctx context.Context, signer *lease.Signer) error {
+	if !n.cfg.Bootstrap {
+		return nil
+	}
+	wctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	if err := n.Store.WaitForLeader(wctx); err != nil {
+		return fmt.Errorf("become leader of the new cluster: %w", err)
+	}
+	var clusterID string
+	n.Store.Read(func(st *ledger.State) { clusterID = st.ClusterID() })
+	if clusterID == "" {
+		var b bootstrapFile
+		if err := readJSON(filepath.Join(n.cfg.DataDir, fileBootstrap), &b); err != nil {
+			return fmt.Errorf("read bootstrap record: %w", err)
+		}
+		res, err := n.Store.Propose(wctx, ledger.Command{Type: ledger.CmdBootstrap, Bootstrap: &ledger.Bootstrap{
+			ClusterID: b.ClusterID, Settings: b.Settings,
+			AdminToken: &ledger.AdminToken{ID: b.AdminTokenID, Name: "bootstrap", Hash: b.AdminTokenHash},
+		}})
+		if err == nil {
+			err = res.Err()
+		}
+		if err != nil {
+			return fmt.Errorf("bootstrap the ledger: %w", err)
+		}
+	}
+	return n.registerKey(wctx, signer)
+}
+
+func (n *Node) registerKey(ctx context.Context, signer *lease.Signer) error {
+	registered := false
+	n.Store.Read(func(st *ledger.State) {
+		for _, k := range st.SigningKeys() {
+			registered = registered || k.KeyID == signer.KeyID()
+		}
+	})
+	if registered {
+		return nil
+	}
+	res, err := n.Store.Propose(ctx, ledger.Command{Type: ledger.CmdRegisterKey, RegisterKey: &ledger.SigningKey{
+		KeyID: signer.KeyID(), PublicKey: signer.PublicKey(), NodeID: n.keys.id.NodeID,
+	}})
+	if err == nil {
+		err = res.Err()
+	}
+	if err != nil {
+		return fmt.Errorf("register signing key: %w", err)
+	}
+	return nil
+}
+
+func (n *Node) listen() error {
+	cert, err := certs.KeyPair(n.keys.nodeCert, n.keys.nodeKey)
+	if err != nil {
+		return fmt.Errorf("node certificate: %w", err)
+	}
+	enroller := &enrollment.Enroller{
+		CA: n.keys.ca, Read: n.Store.Read, Servers: n.servers, Validity: n.cfg.DeviceCertValidity,
+		Now:     func() time.Time { return time.Now().UTC() },
+		Propose: func(ctx context.Context, c ledger.Command) (ledger.Result, error) { return n.propose(ctx, c) },
+	}
+	n.agents, err = agentsrv.Listen(agentsrv.Config{
+		Addr: n.cfg.AgentAddr, Certificate: cert, ClientCAs: n.keys.ca.Pool(), StatelessResetKey: &n.keys.reset,
+		Leasing: n.Leasing, Enroller: enroller, Read: n.Store.Read, Logger: n.log,
+	})
+	if err != nil {
+		return err
+	}
+	n.adminLn, err = net.Listen("tcp", n.cfg.AdminAddr)
+	if err != nil {
+		n.agents.Close()
+		return fmt.Errorf("listen for administrators on %s: %w", n.cfg.AdminAddr, err)
+	}
+	n.admin = &http.Server{
+		Handler: adminapi.New(adminapi.Config{
+			Store: n.Store, Leasing: n.Leasing, Logger: n.log, JWKS: n.JWKS,
+			Propose: n.propose,
+		}),
+		TLSConfig:         &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}},
+		ReadHeaderTimeout: 10 * time.Second,
+	}
+	return nil
+}
+
+// Propose stamps the time and replicates an administrative command.
+func (n *Node) Propose(ctx context.Context, c ledger.Command) (ledger.Result, error) {
+	return n.propose(ctx, c)
+}
+
+func (n *Node) propose(ctx context.Context, c ledger.Command) (ledger.Result, error) {
+	c.Now = time.Now().UTC()
+	if c.RequestID == "" {
+		c.RequestID = leasing.NewRequestID()
+	}
+	res, err := n.Store.Propose(ctx, c)
+	var nl *store.ErrNotLeader
+	if errors.As(err, &nl) {
+		return res, protocol.Errorf(protocol.CodeNotLeader, "%v", nl)
+	}
+	return res, err
+}
+
+// servers is the cluster's agent addresses as agents should use them.
+func (n *Node) servers() []protocol.ServerInfo {
+	addr := n.cfg.AdvertiseAgent
+	if addr == "" && n.agents != nil {
+		addr = n.agents.Addr().String()
+	}
+	return []protocol.ServerInfo{{ID: n.keys.id.NodeID, Addr: addr, Leader: n.Store != nil && n.Store.IsLeader()}}
+}
+
+// JWKS returns the cluster's public lease-signing keys as a JWKS document.
+func (n *Node) JWKS() ([]byte, error) {
+	var pubs []ed25519.PublicKey
+	n.Store.Read(func(st *ledger.State) {
+		for _, k := range st.SigningKeys() {
+			pubs = append(pubs, ed25519.PublicKey(k.PublicKey))
+		}
+	})
+	return lease.NewKeySet(pubs...).MarshalJSON()
+}
+
+// ClusterID is the cluster's identity.
+func (n *Node) ClusterID() string { return n.keys.id.ClusterID }
+
+// CAPEM is the cluster CA certificate.
+func (n *Node) CAPEM() []byte { return n.keys.ca.CertPEM() }
+
+// AgentAddr is the bound agent (QUIC) address.
+func (n *Node) AgentAddr() string { return n.agents.Addr().String() }
+
+// AdminAddr is the bound admin (HTTPS) address.
+func (n *Node) AdminAddr() string { return n.adminLn.Addr().String() }
+
+// Close stops serving and closes the store. Agents keep their leases: their
+// horizons are in the log and a restarted node honours them.
+func (n *Node) Close() error {
+	var err error
+	n.closed.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		n.admin.Shutdown(ctx)
+		n.cancel()
+		n.agents.Close()
+		n.wg.Wait()
+		err = n.Store.Close()
+	})
+	return err
+}
+
+// WriteClientFiles writes what administrators and agents need to talk to
+// the cluster: the CA certificate and the JWKS.
+func (n *Node) WriteClientFiles(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	if err := certs.WriteFileAtomic(filepath.Join(dir, "ca.pem"), n.CAPEM(), 0o644); err != nil {
+		return err
+	}
+	jwks, err := n.JWKS()
+	if err != nil {
+		return err
+	}
+	return certs.WriteFileAtomic(filepath.Join(dir, "jwks.json"), jwks, 0o644)
+}

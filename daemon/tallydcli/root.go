@@ -1,0 +1,203 @@
+// Package tallydcli implements the tallyd command: init, serve and dev.
+package tallydcli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tally-licensing/tally/cluster/ledger"
+	"github.com/tally-licensing/tally/daemon/node"
+)
+
+// Main runs tallyd with args and returns the exit code.
+func Main(args []string, stdout, stderr io.Writer) int {
+	cmd := NewRootCommand(stdout, stderr)
+	cmd.SetArgs(args)
+	if err := cmd.Execute(); err != nil {
+		fmt.Fprintf(stderr, "tallyd: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+type logOptions struct{ level, format string }
+
+func (o *logOptions) register(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&o.level, "log-level", "info", "debug, info, warn or error")
+	cmd.Flags().StringVar(&o.format, "log-format", "text", "text or json")
+}
+
+func (o *logOptions) logger(w io.Writer) (*slog.Logger, error) {
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(o.level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: %w", o.level, err)
+	}
+	hopts := &slog.HandlerOptions{Level: lvl}
+	switch o.format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, hopts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, hopts)), nil
+	}
+	return nil, fmt.Errorf("--log-format %q: want text or json", o.format)
+}
+
+// settingsFlags are the lease settings a new cluster is founded with.
+type settingsFlags struct{ ttl, heartbeat, skew time.Duration }
+
+func (s *settingsFlags) register(cmd *cobra.Command, def ledger.Settings) {
+	cmd.Flags().DurationVar(&s.ttl, "lease-ttl", def.LeaseTTL, "default lease TTL of a new cluster")
+	cmd.Flags().DurationVar(&s.heartbeat, "heartbeat-interval", def.HeartbeatInterval, "heartbeat interval agents are told to use (new cluster)")
+	cmd.Flags().DurationVar(&s.skew, "max-skew", def.MaxSkew, "clock skew allowance before a seat is reused (new cluster)")
+}
+
+func (s *settingsFlags) settings() ledger.Settings {
+	return ledger.Settings{LeaseTTL: s.ttl, HeartbeatInterval: s.heartbeat, MaxSkew: s.skew}
+}
+
+// NewRootCommand builds the tallyd command tree.
+func NewRootCommand(stdout, stderr io.Writer) *cobra.Command {
+	root := &cobra.Command{
+		Use:           "tallyd",
+		Short:         "Tally license server",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.AddCommand(initCmd(stdout, stderr), serveCmd(stdout, stderr), devCmd(stdout, stderr))
+	return root
+}
+
+func defaultDataDir() string {
+	if d := os.Getenv("TALLY_DATA"); d != "" {
+		return d
+	}
+	return "/var/lib/tallyd"
+}
+
+func initCmd(stdout, stderr io.Writer) *cobra.Command {
+	var dataDir, nodeID, hosts string
+	var sf settingsFlags
+	c := &cobra.Command{
+		Use:   "init",
+		Short: "Create a new cluster's first node: CA, node certificate, signing key and first admin token",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			res, err := node.Init(dataDir, node.InitOptions{NodeID: nodeID, Hosts: splitList(hosts), Settings: sf.settings()})
+			if err != nil {
+				return err
+			}
+			if !res.Created {
+				fmt.Fprintf(stdout, "%s is already initialized for cluster %s; nothing changed\n", dataDir, res.ClusterID)
+				return nil
+			}
+			fmt.Fprintf(stdout, "initialized cluster %s in %s\nfirst admin token written to %s/%s (shown only there; keep it safe)\nstart the node with: tallyd serve --data %s\n",
+				res.ClusterID, dataDir, dataDir, node.FileAdminToken, dataDir)
+			return nil
+		},
+	}
+	c.Flags().StringVar(&dataDir, "data", defaultDataDir(), "data directory")
+	c.Flags().StringVar(&nodeID, "node-id", "node1", "this node's ID")
+	c.Flags().StringVar(&hosts, "hosts", "", "comma-separated DNS names and IPs agents and administrators use to reach this node")
+	sf.register(c, ledger.DefaultSettings())
+	return c
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+type serveFlags struct {
+	dataDir, nodeID, hosts         string
+	agentAddr, adminAddr, raftAddr string
+	advertise                      string
+	bootstrap                      bool
+	raftTimeout, reapInterval      time.Duration
+	settings                       settingsFlags
+	log                            logOptions
+}
+
+func (f *serveFlags) register(c *cobra.Command, def ledger.Settings, agentAddr, adminAddr, raftAddr string) {
+	c.Flags().StringVar(&f.dataDir, "data", defaultDataDir(), "data directory")
+	c.Flags().StringVar(&f.nodeID, "node-id", "node1", "this node's ID (used when the data dir is new)")
+	c.Flags().StringVar(&f.hosts, "hosts", "", "extra names and IPs for the node certificate (new data dir)")
+	c.Flags().StringVar(&f.agentAddr, "agent-addr", agentAddr, "QUIC address agents connect to")
+	c.Flags().StringVar(&f.adminAddr, "admin-addr", adminAddr, "HTTPS address of the admin API")
+	c.Flags().StringVar(&f.raftAddr, "raft-addr", raftAddr, "address for Raft traffic between nodes")
+	c.Flags().StringVar(&f.advertise, "advertise", "", "agent address to tell agents (default: the bound agent address)")
+	c.Flags().BoolVar(&f.bootstrap, "bootstrap", true, "found a new single-node cluster if the data dir has no Raft state")
+	c.Flags().DurationVar(&f.raftTimeout, "raft-timeout", 0, "Raft heartbeat and election timeout (default 1s)")
+	c.Flags().DurationVar(&f.reapInterval, "reap-interval", time.Second, "how often the leader reclaims expired leases")
+	f.settings.register(c, def)
+	f.log.register(c)
+}
+
+// start initializes the data dir if needed and starts the node.
+func (f *serveFlags) start(ctx context.Context, stdout, stderr io.Writer) (*node.Node, *slog.Logger, error) {
+	logger, err := f.log.logger(stderr)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !node.Initialized(f.dataDir) {
+		if !f.bootstrap {
+			return nil, nil, fmt.Errorf("data dir %s is not initialized: run `tallyd init --data %s`, or serve with --bootstrap", f.dataDir, f.dataDir)
+		}
+		res, err := node.Init(f.dataDir, node.InitOptions{NodeID: f.nodeID, Hosts: splitList(f.hosts), Settings: f.settings.settings()})
+		if err != nil {
+			return nil, nil, err
+		}
+		fmt.Fprintf(stdout, "initialized new cluster %s in %s; first admin token in %s/%s\n", res.ClusterID, f.dataDir, f.dataDir, node.FileAdminToken)
+	}
+	n, err := node.Start(ctx, node.Config{
+		DataDir: f.dataDir, AgentAddr: f.agentAddr, AdminAddr: f.adminAddr, RaftAddr: f.raftAddr,
+		AdvertiseAgent: f.advertise, Bootstrap: f.bootstrap, Logger: logger,
+		RaftHeartbeatTimeout: f.raftTimeout, ReapInterval: f.reapInterval,
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return n, logger, nil
+}
+
+func serveCmd(stdout, stderr io.Writer) *cobra.Command {
+	var f serveFlags
+	c := &cobra.Command{
+		Use:   "serve",
+		Short: "Run a tallyd node",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			n, logger, err := f.start(ctx, stdout, stderr)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "tallyd serving: agents %s (QUIC), admin https://%s\n", n.AgentAddr(), n.AdminAddr())
+			<-ctx.Done()
+			logger.Info("shutting down")
+			if err := n.Close(); err != nil && !errors.Is(err, context.Canceled) {
+				return err
+			}
+			return nil
+		},
+	}
+	f.register(c, ledger.DefaultSettings(), ":7443", ":7444", "127.0.0.1:7445")
+	return c
+}
