@@ -24,6 +24,9 @@ const (
 	CodeEnrollTokenExpired Code = "enroll_token_expired"
 	CodeEnrollTokenRevoked Code = "enroll_token_revoked"
 	CodeDeviceConflict     Code = "device_conflict"
+	// CodeClockRollback: the device clock is behind the latest server time
+	// the agent has seen, so it will not serve cached tokens against it.
+	CodeClockRollback Code = "clock_rollback"
 
 	// Leases.
 	CodeLeaseNotFound Code = "lease_not_found"

@@ -74,6 +74,9 @@ type CheckoutRequest struct {
 // CheckoutResponse carries the granted lease.
 type CheckoutResponse struct {
 	Lease Lease `json:"lease"`
+	// Interval is how often the server wants heartbeats, so that an agent
+	// knows it before its first heartbeat.
+	Interval Duration `json:"interval,omitempty"`
 }
 
 // Lease is a granted seat as the agent sees it.
@@ -137,7 +140,8 @@ type ServersRequest struct{}
 
 // ServersResponse lists the nodes an agent may fail over to.
 type ServersResponse struct {
-	Servers []ServerInfo `json:"servers"`
+	Servers  []ServerInfo `json:"servers"`
+	Interval Duration     `json:"interval,omitempty"`
 }
 
 // ServerInfo is one tallyd node as agents reach it.

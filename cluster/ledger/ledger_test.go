@@ -192,6 +192,15 @@ func TestRequestIDIsIdempotent(t *testing.T) {
 	if n := len(f.s.Leases(LeaseFilter{})); n != 1 {
 		t.Fatalf("%d leases after a retried checkout, want 1", n)
 	}
+	// A refusal is not remembered: the same request may succeed later.
+	f2 := newFixture(t, 1, 2)
+	f2.checkout("d1")
+	retry := Command{Type: CmdCheckout, RequestID: "req-2", Checkout: &Checkout{Account: "acme", Device: "d2", Feature: "cad"}}
+	wantCode(t, f2.apply(retry), protocol.CodeNoSeat)
+	f2.now = f2.now.Add(time.Minute)
+	if r := f2.apply(retry); r.Error != nil || r.Replayed {
+		t.Fatalf("retried request after the seat freed: %+v", r)
+	}
 	// After the memory window the ID may be reused.
 	f.now = f.now.Add(RequestMemory + time.Second)
 	f.apply(Command{Type: CmdReclaim, Reclaim: &Reclaim{}})

@@ -112,7 +112,10 @@ func (s *State) apply(c *Command) Result {
 		}
 	}
 	r := s.dispatch(c)
-	if c.RequestID != "" && c.Type != CmdBatch {
+	// Only successes are remembered: a refusal changed nothing, so applying
+	// the same request again is harmless, and a queued checkout retried
+	// under its request ID must get a fresh decision, not the old no_seat.
+	if c.RequestID != "" && c.Type != CmdBatch && r.Error == nil {
 		s.requests[c.RequestID] = &requestRecord{ID: c.RequestID, At: c.Now, Result: r}
 		s.requestOrder = append(s.requestOrder, c.RequestID)
 	}

@@ -238,7 +238,7 @@ func (s *Server) dispatch(ctx context.Context, p peer, req *protocol.Request) (a
 		}
 		return resp, err
 	case protocol.TypeServers:
-		return protocol.ServersResponse{Servers: s.cfg.Enroller.Servers()}, nil
+		return protocol.ServersResponse{Servers: s.cfg.Enroller.Servers(), Interval: protocol.Duration(s.cfg.Leasing.HeartbeatInterval())}, nil
 	}
 	dev, err := s.device(p)
 	if err != nil {
@@ -254,7 +254,7 @@ func (s *Server) dispatch(ctx context.Context, p peer, req *protocol.Request) (a
 		if err != nil {
 			return nil, err
 		}
-		return protocol.CheckoutResponse{Lease: l}, nil
+		return protocol.CheckoutResponse{Lease: l, Interval: protocol.Duration(s.cfg.Leasing.HeartbeatInterval())}, nil
 	case protocol.TypeHeartbeat:
 		var body protocol.HeartbeatRequest
 		if err := req.DecodeBody(&body); err != nil {

@@ -355,6 +355,15 @@ func (a *agent) start() {
 		if r.code != 0 {
 			return fmt.Errorf("status: %s", r.stderr)
 		}
+		var st struct {
+			Enrolled bool `json:"enrolled"`
+		}
+		if err := json.Unmarshal([]byte(r.stdout), &st); err != nil {
+			return err
+		}
+		if !st.Enrolled {
+			return errors.New("not enrolled yet")
+		}
 		return nil
 	})
 }

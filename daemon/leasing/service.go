@@ -174,6 +174,13 @@ func (s *Service) LastSeen(id uint64) (time.Time, bool) {
 	return t, ok
 }
 
+// HeartbeatInterval is the interval agents are told to heartbeat at.
+func (s *Service) HeartbeatInterval() time.Duration {
+	var d time.Duration
+	s.store.Read(func(st *ledger.State) { d = st.Settings().HeartbeatInterval })
+	return d
+}
+
 // Heartbeat renews every lease a device lists. A lease whose horizon is far
 // enough away is answered from memory without touching Raft (S4); the others
 // are renewed together in one command and get fresh tokens.

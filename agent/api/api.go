@@ -1,0 +1,148 @@
+// Package api is the contract of tally-agent's local API: the JSON that
+// applications exchange with the agent over its Unix socket, the HTTP status
+// each error code maps to, and where the socket lives by default.
+//
+// The agent (package agent) serves it and the SDK (package agent/sdk) speaks
+// it; both use these types so that they cannot drift apart. The package
+// imports nothing heavier than protocol, so applications stay small.
+package api
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"time"
+
+	"github.com/tally-licensing/tally/protocol"
+)
+
+// CodeClockRollback is returned when the device clock is further behind the
+// latest server time the agent has seen than MaxClockRollback: the agent then
+// refuses to hand out tokens, because a rewound clock would let an
+// application accept a token past its expiry.
+//
+// It is defined here because protocol/ is owned elsewhere; it belongs in
+// protocol's list of stable codes and should move there.
+const CodeClockRollback = protocol.CodeClockRollback
+
+// MaxClockRollback is how far the device clock may lag the server-time
+// high-water mark before the agent refuses to serve tokens.
+const MaxClockRollback = 5 * time.Minute
+
+// Paths of the local API. All bodies are JSON.
+const (
+	PathCheckout = "/v1/checkout" // POST CheckoutRequest → LeaseResponse
+	PathRelease  = "/v1/release"  // POST ReleaseRequest → LeaseResponse (the released lease)
+	PathStatus   = "/v1/status"   // GET → Status
+)
+
+// SocketEnv names the environment variable that points applications (and the
+// tally-agent client subcommands) at the agent's socket.
+const SocketEnv = "TALLY_AGENT_SOCKET"
+
+// SocketName is the socket's file name inside the state directory.
+const SocketName = "agent.sock"
+
+// CheckoutRequest asks the agent for a lease on Feature. Wait is how long the
+// server may queue the request when no seat is free; zero fails at once.
+type CheckoutRequest struct {
+	Feature string            `json:"feature"`
+	Wait    protocol.Duration `json:"wait,omitempty"`
+}
+
+// ReleaseRequest gives the device's lease on Feature back.
+type ReleaseRequest struct {
+	Feature string `json:"feature"`
+}
+
+// LeaseResponse is the answer to a checkout or a release.
+type LeaseResponse struct {
+	Lease protocol.Lease `json:"lease"`
+}
+
+// ErrorResponse is the body of every non-2xx answer.
+type ErrorResponse struct {
+	Error *protocol.Error `json:"error"`
+}
+
+// Status describes the agent.
+type Status struct {
+	DeviceCode string `json:"device_code"`
+	Account    string `json:"account,omitempty"`
+	Enrolled   bool   `json:"enrolled"`
+	// Servers is the list the agent fails over across (learned from the cluster).
+	Servers   []string `json:"servers"`
+	Connected bool     `json:"connected"`
+	// Server is the address of the node the agent is connected to, if any.
+	Server string           `json:"server,omitempty"`
+	Leases []protocol.Lease `json:"leases"`
+	// LastHeartbeat is when the last heartbeat succeeded; nil before the first.
+	LastHeartbeat *time.Time `json:"last_heartbeat"`
+	// ServerTime is the latest server time the agent has seen (its clock
+	// high-water mark); nil before the first.
+	ServerTime *time.Time `json:"server_time,omitempty"`
+}
+
+// HTTPStatus is the HTTP status the local API answers with for an error code.
+func HTTPStatus(code protocol.Code) int {
+	switch code {
+	case protocol.CodeNoSeat, CodeClockRollback:
+		return http.StatusConflict
+	case protocol.CodeUnknownFeature, protocol.CodeLeaseNotFound, protocol.CodeNotFound, protocol.CodeUnknownRequest:
+		return http.StatusNotFound
+	case protocol.CodeUnavailable, protocol.CodeTimeout, protocol.CodeNotLeader:
+		return http.StatusServiceUnavailable
+	case protocol.CodeBadRequest, protocol.CodeInvalidArgument:
+		return http.StatusBadRequest
+	}
+	return http.StatusInternalServerError
+}
+
+// AsError is the protocol error the local API reports for err: err itself
+// when it is one, CodeTimeout for an expired or cancelled context, else
+// CodeInternal.
+func AsError(err error) *protocol.Error {
+	var pe *protocol.Error
+	if errors.As(err, &pe) {
+		return pe
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return protocol.Errorf(protocol.CodeTimeout, "%v", err)
+	}
+	return protocol.Errorf(protocol.CodeInternal, "%v", err)
+}
+
+// DefaultStateDir is where tally-agent keeps its state when --state is not
+// given: /var/lib/tally-agent for root on Linux, else the user's
+// configuration directory.
+func DefaultStateDir() string {
+	if runtime.GOOS == "linux" && os.Geteuid() == 0 {
+		return "/var/lib/tally-agent"
+	}
+	dir, err := os.UserConfigDir()
+	if err != nil {
+		// No $HOME: fall back to something that is at least private to us.
+		return filepath.Join(os.TempDir(), "tally-agent-"+uidString())
+	}
+	return filepath.Join(dir, "tally-agent")
+}
+
+// DefaultSocketPath is $TALLY_AGENT_SOCKET, else the socket in the default
+// state directory.
+func DefaultSocketPath() string {
+	if p := os.Getenv(SocketEnv); p != "" {
+		return p
+	}
+	return filepath.Join(DefaultStateDir(), SocketName)
+}
+
+func uidString() string {
+	if uid := os.Geteuid(); uid >= 0 {
+		return strconv.Itoa(uid)
+	}
+	return "user" // Windows has no uid
+}

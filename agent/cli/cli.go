@@ -1,0 +1,271 @@
+// Package cli builds the tally-agent command line: `run` starts the agent in
+// the foreground; `checkout`, `release` and `status` talk to a running agent
+// over its socket.
+//
+// Commands never call os.Exit: a failure that was already reported to the
+// user comes back as an error for which ExitCode gives the process's exit
+// status, so the commands can be run and tested in-process.
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tally-licensing/tally/agent"
+	"github.com/tally-licensing/tally/agent/api"
+	"github.com/tally-licensing/tally/agent/sdk"
+)
+
+// EnrollTokenEnv may carry the enrollment token instead of --enroll-token,
+// which other users can read in the process list.
+const EnrollTokenEnv = "TALLY_ENROLL_TOKEN"
+
+// exitError is a failure already reported on stdout/stderr.
+type exitError struct{ code int }
+
+func (e *exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
+
+// ExitCode is the process exit status for an error returned by a command:
+// 0 for nil, the reported status for a failure already printed, else 1.
+func ExitCode(err error) int {
+	var ee *exitError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &ee):
+		return ee.code
+	}
+	return 1
+}
+
+// Execute runs the command line args and returns the exit status. Errors not
+// already reported are printed as "tally-agent: <error>" on stderr.
+func Execute(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	root := NewRootCommand()
+	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	err := root.ExecuteContext(ctx)
+	var ee *exitError
+	if err != nil && !errors.As(err, &ee) {
+		fmt.Fprintf(stderr, "tally-agent: %v\n", err)
+	}
+	return ExitCode(err)
+}
+
+type globalFlags struct {
+	state  string
+	socket string
+}
+
+// socketPath finds the running agent: --socket, else $TALLY_AGENT_SOCKET,
+// else the socket in --state, else in the default state directory.
+func (g *globalFlags) socketPath() string {
+	switch {
+	case g.socket != "":
+		return g.socket
+	case os.Getenv(api.SocketEnv) != "":
+		return os.Getenv(api.SocketEnv)
+	case g.state != "":
+		return filepath.Join(g.state, api.SocketName)
+	}
+	return filepath.Join(api.DefaultStateDir(), api.SocketName)
+}
+
+// NewRootCommand returns the tally-agent command tree.
+func NewRootCommand() *cobra.Command {
+	g := &globalFlags{}
+	root := &cobra.Command{
+		Use:           "tally-agent",
+		Short:         "Tally device agent: checks license leases out for local applications",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.PersistentFlags().StringVar(&g.state, "state", "", "state directory (default "+api.DefaultStateDir()+")")
+	root.PersistentFlags().StringVar(&g.socket, "socket", "", "local API socket (default $"+api.SocketEnv+", else STATE/"+api.SocketName+")")
+	root.AddCommand(newRunCommand(g), newCheckoutCommand(g), newReleaseCommand(g), newStatusCommand(g))
+	return root
+}
+
+func newRunCommand(g *globalFlags) *cobra.Command {
+	var (
+		servers  []string
+		caFile   string
+		token    string
+		logLevel string
+	)
+	cmd := &cobra.Command{
+		Use:   "run",
+		Short: "Run the agent in the foreground until SIGINT or SIGTERM",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var level slog.Level
+			if err := level.UnmarshalText([]byte(logLevel)); err != nil {
+				return fmt.Errorf("--log-level: %w", err)
+			}
+			if token == "" {
+				token = os.Getenv(EnrollTokenEnv)
+			}
+			stateDir := g.state
+			if stateDir == "" {
+				stateDir = api.DefaultStateDir()
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return agent.Run(ctx, agent.Config{
+				StateDir:    stateDir,
+				Servers:     servers,
+				CAFile:      caFile,
+				EnrollToken: token,
+				SocketPath:  g.socket,
+				Logger:      slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level})),
+			})
+		},
+	}
+	f := cmd.Flags()
+	f.StringSliceVar(&servers, "server", nil, "tallyd agent address host:port (repeatable or comma-separated)")
+	f.StringVar(&caFile, "ca", "", "cluster CA certificate (PEM) that servers must be signed by")
+	f.StringVar(&token, "enroll-token", "", "enrollment token for a device not yet enrolled (or $"+EnrollTokenEnv+")")
+	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	_ = cmd.MarkFlagRequired("server")
+	_ = cmd.MarkFlagRequired("ca")
+	return cmd
+}
+
+func newCheckoutCommand(g *globalFlags) *cobra.Command {
+	var (
+		wait   time.Duration
+		asJSON bool
+	)
+	cmd := &cobra.Command{
+		Use:   "checkout FEATURE",
+		Short: "Check a lease out and print its token",
+		Long: "Check out a lease on FEATURE through the running agent and print its token on stdout.\n" +
+			"On failure it prints \"tally-agent: <code>: <message>\" on stderr and exits 1.",
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			lease, err := sdk.New(g.socketPath()).Checkout(cmd.Context(), args[0], sdk.WithWait(wait))
+			if err != nil {
+				return report(cmd, asJSON, err)
+			}
+			if asJSON {
+				return printJSON(cmd.OutOrStdout(), api.LeaseResponse{Lease: *lease})
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), lease.Token)
+			return nil
+		},
+	}
+	cmd.Flags().DurationVar(&wait, "wait", 0, "how long to queue for a seat when none is free (0: fail at once)")
+	cmd.Flags().BoolVar(&asJSON, "json", false, `print the whole lease, or {"error":{...}}, as JSON on stdout`)
+	return cmd
+}
+
+func newReleaseCommand(g *globalFlags) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "release FEATURE",
+		Short: "Give the device's lease on FEATURE back",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := sdk.New(g.socketPath()).Release(cmd.Context(), args[0]); err != nil {
+				return report(cmd, asJSON, err)
+			}
+			if asJSON {
+				return printJSON(cmd.OutOrStdout(), map[string]string{"released": args[0]})
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "released %s\n", args[0])
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON on stdout")
+	return cmd
+}
+
+func newStatusCommand(g *globalFlags) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "Show the device, its connection and its leases",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			st, err := sdk.New(g.socketPath()).Status(cmd.Context())
+			if err != nil {
+				return report(cmd, asJSON, err)
+			}
+			if asJSON {
+				return printJSON(cmd.OutOrStdout(), st)
+			}
+			printStatus(cmd.OutOrStdout(), st, time.Now())
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the status as JSON on stdout")
+	return cmd
+}
+
+// report prints a failure (JSON on stdout, or "tally-agent: code: message"
+// on stderr) and returns the exit status for it.
+func report(cmd *cobra.Command, asJSON bool, err error) error {
+	pe := api.AsError(err)
+	if asJSON {
+		_ = printJSON(cmd.OutOrStdout(), api.ErrorResponse{Error: pe})
+	} else {
+		fmt.Fprintf(cmd.ErrOrStderr(), "tally-agent: %s: %s\n", pe.Code, pe.Message)
+	}
+	return &exitError{code: 1}
+}
+
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func printStatus(w io.Writer, st *sdk.Status, now time.Time) {
+	account := st.Account
+	if account == "" {
+		account = "-"
+	}
+	server := "not connected"
+	if st.Connected {
+		server = st.Server + " (connected)"
+	}
+	if !st.Enrolled {
+		server = "enrolling"
+	}
+	fmt.Fprintf(w, "Device code:    %s\n", st.DeviceCode)
+	fmt.Fprintf(w, "Account:        %s\n", account)
+	fmt.Fprintf(w, "Server:         %s\n", server)
+	fmt.Fprintf(w, "Servers:        %s\n", strings.Join(st.Servers, ", "))
+	if st.LastHeartbeat != nil {
+		fmt.Fprintf(w, "Last heartbeat: %s ago\n", now.Sub(*st.LastHeartbeat).Round(time.Second))
+	}
+	if len(st.Leases) == 0 {
+		fmt.Fprintln(w, "\nNo leases held.")
+		return
+	}
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "FEATURE\tLEASE\tKIND\tEXPIRES IN")
+	for _, l := range st.Leases {
+		in := "expired"
+		if d := l.Expires.Sub(now); d > 0 {
+			in = d.Round(time.Second).String()
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\n", l.Feature, l.ID, l.Kind, in)
+	}
+	tw.Flush()
+}

@@ -1,0 +1,107 @@
+package agent_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/tally-licensing/tally/agent/api"
+	"github.com/tally-licensing/tally/agent/cli"
+	"github.com/tally-licensing/tally/protocol"
+)
+
+// runCLI runs the tally-agent command line in-process.
+func runCLI(t *testing.T, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	cmd := cli.NewRootCommand()
+	cmd.SetArgs(args)
+	cmd.SetOut(&out)
+	cmd.SetErr(&errb)
+	err := cmd.ExecuteContext(context.Background())
+	return out.String(), errb.String(), cli.ExitCode(err)
+}
+
+func TestCLICheckoutReleaseStatus(t *testing.T) {
+	srv := newFakeServer(t)
+	srv.setSeats("cad", 1)
+	srv.setSeats("full", 0)
+	a := startAgent(t, srv, t.TempDir())
+
+	out, errOut, code := runCLI(t, "checkout", "cad", "--socket", a.socket)
+	if code != 0 || errOut != "" {
+		t.Fatalf("checkout: exit %d, stderr %q", code, errOut)
+	}
+	lease := a.status().Leases[0]
+	if out != lease.Token+"\n" {
+		t.Fatalf("checkout printed %q, want just the token %q", out, lease.Token)
+	}
+
+	out, errOut, code = runCLI(t, "checkout", "full", "--socket", a.socket, "--wait", "0s")
+	if code != 1 || out != "" || !strings.HasPrefix(errOut, "tally-agent: no_seat: ") || !strings.HasSuffix(errOut, "\n") {
+		t.Fatalf("checkout with no seat: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+
+	// --json: the lease, or the error, as JSON on stdout.
+	out, _, code = runCLI(t, "checkout", "cad", "--socket", a.socket, "--json")
+	var lr api.LeaseResponse
+	if code != 0 || json.Unmarshal([]byte(out), &lr) != nil || lr.Lease.ID != lease.ID || lr.Lease.Token != lease.Token {
+		t.Fatalf("checkout --json: exit %d, %q", code, out)
+	}
+	out, errOut, code = runCLI(t, "checkout", "nope", "--socket", a.socket, "--json")
+	var er api.ErrorResponse
+	if code != 1 || errOut != "" || json.Unmarshal([]byte(out), &er) != nil || er.Error.Code != protocol.CodeUnknownFeature {
+		t.Fatalf("failed checkout --json: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+
+	// The socket is found through $TALLY_AGENT_SOCKET, then --state.
+	t.Setenv(api.SocketEnv, a.socket)
+	out, _, code = runCLI(t, "status")
+	st := a.status()
+	for _, want := range []string{st.DeviceCode, "acme", srv.addr + " (connected)", "FEATURE", "cad"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("status output lacks %q:\n%s", want, out)
+		}
+	}
+	if code != 0 {
+		t.Fatalf("status exit %d", code)
+	}
+	t.Setenv(api.SocketEnv, "")
+	if out, _, code = runCLI(t, "status", "--json", "--state", a.dir); code != 0 || !strings.Contains(out, `"device_code": "`+st.DeviceCode) {
+		t.Fatalf("status --json via --state: exit %d\n%s", code, out)
+	}
+
+	if out, _, code = runCLI(t, "release", "cad", "--socket", a.socket); code != 0 || out != "released cad\n" {
+		t.Fatalf("release: exit %d, %q", code, out)
+	}
+	if _, errOut, code = runCLI(t, "release", "cad", "--socket", a.socket); code != 1 || !strings.HasPrefix(errOut, "tally-agent: lease_not_found: ") {
+		t.Fatalf("second release: exit %d, %q", code, errOut)
+	}
+	if got := srv.releasedIDs(); len(got) != 1 || got[0] != lease.ID {
+		t.Fatalf("server released %v", got)
+	}
+}
+
+func TestCLIAgentNotRunning(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "agent.sock")
+	out, errOut, code := runCLI(t, "checkout", "cad", "--socket", sock)
+	if code != 1 || out != "" || !strings.HasPrefix(errOut, "tally-agent: unavailable: cannot reach tally-agent at "+sock) {
+		t.Fatalf("exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+}
+
+func TestCLIRunNotEnrolled(t *testing.T) {
+	srv := newFakeServer(t)
+	var out, errb bytes.Buffer
+	code := cli.Execute(context.Background(), []string{"run", "--state", t.TempDir(), "--server", srv.addr, "--ca", srv.caFile}, &out, &errb)
+	if code != 1 || errb.String() != "tally-agent: this device is not enrolled: pass --enroll-token\n" {
+		t.Fatalf("exit %d, stderr %q", code, errb.String())
+	}
+	code = cli.Execute(context.Background(), []string{"checkout"}, &out, &errb)
+	if code != 1 {
+		t.Fatalf("checkout without a feature: exit %d", code)
+	}
+}

@@ -1,0 +1,477 @@
+// Package client is tally-agent's connection to tallyd: one QUIC connection
+// with mutual TLS, failover across the cluster's nodes with exponential
+// backoff and jitter, and one bidirectional stream per request.
+package client
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/quic-go/quic-go"
+
+	"github.com/tally-licensing/tally/certs"
+	"github.com/tally-licensing/tally/protocol"
+)
+
+// QUIC settings. The keep-alive keeps NAT bindings and the server's idle
+// timer fresh between heartbeats.
+const (
+	KeepAlivePeriod      = 15 * time.Second
+	MaxIdleTimeout       = 60 * time.Second
+	HandshakeIdleTimeout = 10 * time.Second
+)
+
+// ErrNoServers is returned when the client has no server address at all.
+var ErrNoServers = errors.New("no tallyd server address configured (pass --server)")
+
+// Client talks to a tallyd cluster. It is safe for concurrent use.
+type Client struct {
+	tlsConf     *tls.Config
+	quicConf    *quic.Config
+	caFile      string
+	dialTimeout time.Duration
+	backoff     Backoff
+	log         *slog.Logger
+
+	mu      sync.Mutex
+	servers []string
+	prefer  int // index in servers to try first
+	conn    *quic.Conn
+	addr    string
+	dialing chan struct{} // closed when the dial in progress ends
+	// Reconnect backoff, kept across calls so that many short calls do not
+	// hammer a dead cluster.
+	failures  int
+	notBefore time.Time
+}
+
+// Option configures a Client.
+type Option func(*Client)
+
+// WithLogger sets where connection events are logged.
+func WithLogger(l *slog.Logger) Option { return func(c *Client) { c.log = l } }
+
+// WithDialTimeout bounds one connection attempt to one server (default
+// HandshakeIdleTimeout). A node that does not answer costs this much before
+// the next one is tried.
+func WithDialTimeout(d time.Duration) Option { return func(c *Client) { c.dialTimeout = d } }
+
+// WithBackoff sets the wait between rounds of failed attempts.
+func WithBackoff(b Backoff) Option { return func(c *Client) { c.backoff = b } }
+
+// WithCAFile names the CA file in error messages about untrusted servers.
+func WithCAFile(path string) Option { return func(c *Client) { c.caFile = path } }
+
+// New returns a client for servers ("host:port" each) that connects lazily,
+// on the first request. tlsConf carries RootCAs and, once the device is
+// enrolled, its certificate; New fills in the rest (TLS 1.3, ALPN, server
+// name per address).
+func New(servers []string, tlsConf *tls.Config, opts ...Option) (*Client, error) {
+	if tlsConf == nil || tlsConf.RootCAs == nil {
+		return nil, errors.New("client: TLS configuration needs RootCAs (the cluster CA)")
+	}
+	c := &Client{
+		tlsConf: tlsConf.Clone(),
+		quicConf: &quic.Config{
+			KeepAlivePeriod:      KeepAlivePeriod,
+			MaxIdleTimeout:       MaxIdleTimeout,
+			HandshakeIdleTimeout: HandshakeIdleTimeout,
+		},
+		dialTimeout: HandshakeIdleTimeout,
+		backoff:     DefaultBackoff,
+		log:         slog.Default(),
+	}
+	for _, o := range opts {
+		o(c)
+	}
+	c.tlsConf.MinVersion = tls.VersionTLS13
+	c.tlsConf.NextProtos = []string{protocol.ALPN}
+	// No session cache: no resumption, so never 0-RTT.
+	c.tlsConf.ClientSessionCache = nil
+	if err := c.SetServers(servers); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// Dial returns a client connected to the first reachable server of servers,
+// trying them in order, round after round with backoff, until ctx ends.
+func Dial(ctx context.Context, servers []string, tlsConf *tls.Config, opts ...Option) (*Client, error) {
+	c, err := New(servers, tlsConf, opts...)
+	if err != nil {
+		return nil, err
+	}
+	if _, _, err := c.connection(ctx); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// TLSConfig builds the client TLS configuration: the cluster CA from caFile
+// and, when cert is not nil, the device certificate.
+func TLSConfig(caFile string, cert *tls.Certificate) (*tls.Config, error) {
+	pool, err := certs.LoadCAPool(caFile)
+	if err != nil {
+		return nil, fmt.Errorf("load CA from --ca %s: %w", caFile, err)
+	}
+	conf := &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS13, NextProtos: []string{protocol.ALPN}}
+	if cert != nil {
+		conf.Certificates = []tls.Certificate{*cert}
+	}
+	return conf, nil
+}
+
+// SetServers replaces the server list used for future failover, for example
+// with the one a heartbeat answer carries. Blank and duplicate addresses are
+// dropped; an address without a port is an error. The current connection is
+// kept.
+func (c *Client) SetServers(servers []string) error {
+	var list []string
+	for _, s := range servers {
+		s = strings.TrimSpace(s)
+		if s == "" || slices.Contains(list, s) {
+			continue
+		}
+		if _, _, err := net.SplitHostPort(s); err != nil {
+			return fmt.Errorf("server address %q: want host:port: %w", s, err)
+		}
+		list = append(list, s)
+	}
+	if len(list) == 0 {
+		return ErrNoServers
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.servers = list
+	c.prefer = max(0, slices.Index(list, c.addr))
+	return nil
+}
+
+// Servers returns the current server list.
+func (c *Client) Servers() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.servers)
+}
+
+// Connected returns the address of the server the client is connected to.
+func (c *Client) Connected() (addr string, ok bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.conn == nil || c.conn.Context().Err() != nil {
+		return "", false
+	}
+	return c.addr, true
+}
+
+// Failover drops the current connection so that the next request goes to the
+// next server in the list, for example after a not_leader or unavailable
+// answer from a node that cannot serve.
+func (c *Client) Failover() {
+	c.mu.Lock()
+	conn := c.conn
+	c.dropLocked(conn)
+	c.mu.Unlock()
+}
+
+// Close closes the connection. The client may be used again afterwards; it
+// then reconnects.
+func (c *Client) Close() error {
+	c.mu.Lock()
+	conn := c.conn
+	c.conn, c.addr = nil, ""
+	c.mu.Unlock()
+	if conn != nil {
+		return conn.CloseWithError(0, "agent closing")
+	}
+	return nil
+}
+
+// Do sends one request and decodes the answer into out (which may be nil). It
+// opens a stream, writes the request frame, closes its side and reads one
+// response frame.
+//
+// A refusal by the server comes back as a *protocol.Error. Anything else
+// (no server reachable, the connection dropping) is a *TransportError, and
+// the next call reconnects; retrying with the same reqID is safe.
+func (c *Client) Do(ctx context.Context, typ protocol.Type, reqID string, body, out any) error {
+	req, err := protocol.NewRequest(typ, reqID, body)
+	if err != nil {
+		return err
+	}
+	conn, addr, err := c.connection(ctx)
+	if err != nil {
+		return err
+	}
+	str, err := conn.OpenStreamSync(ctx)
+	if err != nil {
+		return c.failed(ctx, conn, addr, "open stream", err)
+	}
+	// Abandoning the request (ctx done) resets the stream, which unblocks the
+	// reads and writes below.
+	stop := context.AfterFunc(ctx, func() {
+		str.CancelRead(0)
+		str.CancelWrite(0)
+	})
+	defer stop()
+	if err := protocol.WriteFrame(str, req); err != nil {
+		return c.failed(ctx, conn, addr, "send "+string(typ), err)
+	}
+	if err := str.Close(); err != nil {
+		return c.failed(ctx, conn, addr, "send "+string(typ), err)
+	}
+	var resp protocol.Response
+	if err := protocol.ReadFrame(str, &resp); err != nil {
+		return c.failed(ctx, conn, addr, "read "+string(typ)+" answer", err)
+	}
+	str.CancelRead(0) // one frame per stream: nothing more to read
+	if resp.V != protocol.Version {
+		return protocol.Errorf(protocol.CodeUnsupportedVersion,
+			"tallyd at %s answered with protocol version %d; this agent speaks %d", addr, resp.V, protocol.Version)
+	}
+	return resp.Decode(out)
+}
+
+// failed turns a stream error into a TransportError. Unless the caller gave
+// up (ctx done), the connection is considered broken and dropped.
+func (c *Client) failed(ctx context.Context, conn *quic.Conn, addr, op string, err error) error {
+	if ctx.Err() != nil {
+		return &TransportError{Addr: addr, Op: op, Err: ctx.Err()}
+	}
+	err = explainRemote(err)
+	c.mu.Lock()
+	c.dropLocked(conn)
+	c.mu.Unlock()
+	c.log.Warn("connection to tallyd lost", "server", addr, "op", op, "err", err)
+	return &TransportError{Addr: addr, Op: op, Err: err}
+}
+
+// dropLocked forgets conn if it is the current connection and moves the
+// preference to the next server.
+func (c *Client) dropLocked(conn *quic.Conn) {
+	if conn == nil || c.conn != conn {
+		return
+	}
+	if i := slices.Index(c.servers, c.addr); i >= 0 {
+		c.prefer = (i + 1) % len(c.servers)
+	}
+	c.conn, c.addr = nil, ""
+	go conn.CloseWithError(0, "")
+}
+
+// connection returns the live connection, dialling if there is none. Only one
+// dial runs at a time; other callers wait for it (or for their ctx).
+func (c *Client) connection(ctx context.Context) (*quic.Conn, string, error) {
+	for {
+		c.mu.Lock()
+		if c.conn != nil && c.conn.Context().Err() == nil {
+			conn, addr := c.conn, c.addr
+			c.mu.Unlock()
+			return conn, addr, nil
+		}
+		if c.conn != nil { // closed underneath us (idle timeout, server gone)
+			c.dropLocked(c.conn)
+		}
+		if wait := c.dialing; wait != nil {
+			c.mu.Unlock()
+			select {
+			case <-wait:
+				continue
+			case <-ctx.Done():
+				return nil, "", &TransportError{Op: "connect", Err: ctx.Err()}
+			}
+		}
+		done := make(chan struct{})
+		c.dialing = done
+		c.mu.Unlock()
+
+		conn, addr, err := c.connect(ctx)
+
+		c.mu.Lock()
+		c.dialing = nil
+		if err == nil {
+			c.conn, c.addr = conn, addr
+		}
+		c.mu.Unlock()
+		close(done)
+		if err != nil {
+			return nil, "", err
+		}
+		return conn, addr, nil
+	}
+}
+
+// connect tries the servers in order (starting at the preferred one), round
+// after round with backoff, until one answers or ctx ends. A round in which
+// every server presented a certificate the CA does not vouch for ends the
+// attempt at once: waiting will not fix the configuration.
+func (c *Client) connect(ctx context.Context) (*quic.Conn, string, error) {
+	var last error
+	for {
+		c.mu.Lock()
+		wait := time.Until(c.notBefore)
+		servers := slices.Clone(c.servers)
+		start := c.prefer
+		c.mu.Unlock()
+		if wait > 0 {
+			t := time.NewTimer(wait)
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+				return nil, "", connectError(ctx.Err(), last)
+			}
+		}
+
+		var errs []error
+		untrusted := 0
+		for i := range servers {
+			addr := servers[(start+i)%len(servers)]
+			conn, err := c.dialOne(ctx, addr)
+			if err == nil {
+				c.mu.Lock()
+				c.failures, c.notBefore = 0, time.Time{}
+				c.mu.Unlock()
+				c.log.Info("connected to tallyd", "server", addr)
+				return conn, addr, nil
+			}
+			if ctx.Err() != nil {
+				return nil, "", connectError(ctx.Err(), errors.Join(append(errs, err)...))
+			}
+			var ue *UntrustedServerError
+			if errors.As(err, &ue) {
+				untrusted++
+			}
+			c.log.Debug("tallyd unreachable", "server", addr, "err", err)
+			errs = append(errs, err)
+		}
+		last = errors.Join(errs...)
+		if untrusted == len(servers) {
+			return nil, "", errs[0]
+		}
+		c.mu.Lock()
+		c.failures++
+		d := c.backoff.Delay(c.failures)
+		c.notBefore = time.Now().Add(d)
+		c.mu.Unlock()
+		c.log.Warn("no tallyd server reachable", "servers", servers, "retry_in", d.Round(time.Millisecond), "err", last)
+	}
+}
+
+func connectError(ctxErr, last error) error {
+	if last == nil {
+		return &TransportError{Op: "connect", Err: ctxErr}
+	}
+	return &TransportError{Op: "connect", Err: fmt.Errorf("%w; last attempt: %w", ctxErr, last)}
+}
+
+// dialOne makes one connection attempt to addr.
+func (c *Client) dialOne(ctx context.Context, addr string) (*quic.Conn, error) {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, &TransportError{Addr: addr, Op: "dial", Err: err}
+	}
+	conf := c.tlsConf.Clone()
+	conf.ServerName = ServerName(host)
+	dctx, cancel := context.WithTimeout(ctx, c.dialTimeout)
+	defer cancel()
+	conn, err := quic.DialAddr(dctx, addr, conf, c.quicConf)
+	if err != nil {
+		var verr *tls.CertificateVerificationError
+		if errors.As(err, &verr) {
+			return nil, &UntrustedServerError{Addr: addr, CAFile: c.caFile, Err: verr.Err}
+		}
+		return nil, &TransportError{Addr: addr, Op: "dial", Err: explainRemote(err)}
+	}
+	return conn, nil
+}
+
+// ServerName is the TLS server name the agent expects for a server host:
+// node certificates name "localhost" for IP-literal and loopback addresses,
+// and the DNS name otherwise.
+func ServerName(host string) string {
+	if host == "" || strings.EqualFold(host, "localhost") || net.ParseIP(strings.Trim(host, "[]")) != nil {
+		return "localhost"
+	}
+	return host
+}
+
+// TransportError is a failure to exchange a request with any server, as
+// opposed to a server's refusal (a *protocol.Error).
+type TransportError struct {
+	Addr string // the server, when one was involved
+	Op   string
+	Err  error
+}
+
+func (e *TransportError) Error() string {
+	if e.Addr == "" {
+		return fmt.Sprintf("tallyd: %s: %v", e.Op, e.Err)
+	}
+	return fmt.Sprintf("tallyd at %s: %s: %v", e.Addr, e.Op, e.Err)
+}
+
+func (e *TransportError) Unwrap() error { return e.Err }
+
+// UntrustedServerError means a server's certificate does not chain to the
+// cluster CA the agent was given.
+type UntrustedServerError struct {
+	Addr   string
+	CAFile string
+	Err    error
+}
+
+func (e *UntrustedServerError) Error() string {
+	ca := "the CA given in --ca"
+	if e.CAFile != "" {
+		ca += " (" + e.CAFile + ")"
+	}
+	var ua x509.UnknownAuthorityError
+	var he x509.HostnameError
+	switch {
+	case errors.As(e.Err, &ua):
+		return fmt.Sprintf("server %s is not signed by %s: %v", e.Addr, ca, e.Err)
+	case errors.As(e.Err, &he):
+		return fmt.Sprintf("server %s has a certificate from %s but not for this address: %v", e.Addr, ca, e.Err)
+	}
+	return fmt.Sprintf("server %s is not signed by %s (or its certificate is invalid): %v", e.Addr, ca, e.Err)
+}
+
+func (e *UntrustedServerError) Unwrap() error { return e.Err }
+
+// TLS alerts a server sends when it will not accept the device certificate.
+const (
+	alertBadCertificate      = 42
+	alertUnsupportedCert     = 43
+	alertCertificateRevoked  = 44
+	alertCertificateExpired  = 45
+	alertCertificateUnknown  = 46
+	alertUnknownCA           = 48
+	alertCertificateRequired = 116
+)
+
+// ErrCertificateRefused wraps a server's refusal of the device certificate
+// during the handshake.
+var ErrCertificateRefused = errors.New("the server refused this device's certificate (revoked, expired, or issued by another cluster's CA?)")
+
+func explainRemote(err error) error {
+	var te *quic.TransportError
+	if !errors.As(err, &te) || !te.Remote || te.ErrorCode < 0x100 || te.ErrorCode > 0x1ff {
+		return err
+	}
+	switch uint8(te.ErrorCode - 0x100) {
+	case alertBadCertificate, alertUnsupportedCert, alertCertificateRevoked, alertCertificateExpired,
+		alertCertificateUnknown, alertUnknownCA, alertCertificateRequired:
+		return fmt.Errorf("%w: %w", ErrCertificateRefused, err)
+	}
+	return err
+}

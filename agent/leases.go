@@ -1,0 +1,459 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+	"unicode"
+
+	"github.com/tally-licensing/tally/agent/client"
+	"github.com/tally-licensing/tally/agent/state"
+	"github.com/tally-licensing/tally/protocol"
+)
+
+// errEnrolling answers requests that need the cluster before enrollment is done.
+var errEnrolling = protocol.Errorf(protocol.CodeUnavailable, "the agent is still enrolling this device")
+
+// retryBackoff spaces the retries of one request after transport failures.
+var retryBackoff = client.Backoff{Min: 100 * time.Millisecond, Max: 2 * time.Second}
+
+// loop heartbeats the held leases and refreshes the server list until ctx
+// ends. The first round runs at once, so that cached leases are confirmed
+// (or dropped) right after a restart.
+func (a *agent) loop(ctx context.Context) {
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	var serversFetched time.Time // real time, not the device clock: this is scheduling
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-a.wake:
+			// A new lease: plan the next heartbeat around it.
+			timer.Stop()
+			timer.Reset(a.nextHeartbeat())
+			continue
+		case <-timer.C:
+		}
+		if a.heldCount() > 0 {
+			_ = a.heartbeat(ctx)
+		}
+		if serversFetched.IsZero() || time.Since(serversFetched) >= ServersRefreshInterval {
+			if err := a.refreshServers(ctx); err == nil {
+				serversFetched = time.Now()
+			} else if ctx.Err() == nil {
+				a.log.Warn("cannot fetch the server list", "err", err)
+			}
+		}
+		timer.Reset(a.nextHeartbeat())
+	}
+}
+
+// nextHeartbeat is the server's interval, but never later than a third of
+// the remaining life of the soonest-expiring lease: whatever the interval,
+// a lease gets at least two chances to be renewed before its token runs out.
+func (a *agent) nextHeartbeat() time.Duration {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	next := a.interval
+	now := a.now()
+	for _, l := range a.leases {
+		if l.Kind == "borrowed" || l.Kind == "node-locked" {
+			continue
+		}
+		if left := l.Expires.Sub(now) / 3; left < next {
+			next = left
+		}
+	}
+	return clampInterval(next)
+}
+
+// poke asks the heartbeat loop to re-plan without blocking.
+func (a *agent) poke() {
+	select {
+	case a.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (a *agent) heldCount() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return len(a.leases)
+}
+
+// heartbeat renews every held lease in one request and applies the answer.
+func (a *agent) heartbeat(ctx context.Context) error {
+	c := a.client.Load()
+	if c == nil {
+		return errEnrolling
+	}
+	a.mu.Lock()
+	refs := make([]protocol.LeaseRef, 0, len(a.leases))
+	for _, l := range a.leases {
+		refs = append(refs, protocol.LeaseRef{ID: l.ID, Feature: l.Feature})
+	}
+	a.mu.Unlock()
+	if len(refs) == 0 {
+		return nil
+	}
+	slices.SortFunc(refs, func(x, y protocol.LeaseRef) int { return strings.Compare(x.Feature, y.Feature) })
+
+	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
+	defer cancel()
+	var resp protocol.HeartbeatResponse
+	err := c.Do(ctx, protocol.TypeHeartbeat, newRequestID(), protocol.HeartbeatRequest{Leases: refs}, &resp)
+	if err != nil {
+		if protocol.CodeOf(err).Temporary() {
+			c.Failover()
+		}
+		if ctx.Err() == nil || errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			a.log.Warn("heartbeat failed", "leases", len(refs), "err", err)
+		}
+		return err
+	}
+	a.applyHeartbeat(&resp)
+	a.persist()
+	return nil
+}
+
+func (a *agent) applyHeartbeat(resp *protocol.HeartbeatResponse) {
+	a.mu.Lock()
+	a.observeServerTimeLocked(resp.ServerTime)
+	if resp.Interval > 0 {
+		a.interval = clampInterval(resp.Interval.D())
+	}
+	a.lastHeartbeat = a.now()
+	byID := make(map[uint64]string, len(a.leases))
+	for f, l := range a.leases {
+		byID[l.ID] = f
+	}
+	type lost struct {
+		feature string
+		id      uint64
+		err     *protocol.Error
+	}
+	var dropped []lost
+	for _, st := range resp.Leases {
+		feature, ok := byID[st.ID]
+		if !ok {
+			continue // released or replaced while the heartbeat was in flight
+		}
+		switch st.State {
+		case protocol.LeaseLost:
+			delete(a.leases, feature)
+			dropped = append(dropped, lost{feature, st.ID, st.Error})
+		case protocol.LeaseHeld:
+			l := a.leases[feature]
+			if st.Token != "" {
+				l.Token = st.Token
+			}
+			if !st.Expires.IsZero() {
+				l.Expires = st.Expires
+			}
+			a.leases[feature] = l
+		}
+	}
+	a.mu.Unlock()
+
+	for _, d := range dropped {
+		code, msg := protocol.Code("unknown"), "the server no longer counts this lease"
+		if d.err != nil {
+			code, msg = d.err.Code, d.err.Message
+		}
+		a.log.Warn("lease lost", "feature", d.feature, "lease_id", d.id, "code", string(code), "reason", msg)
+	}
+	a.learnServers(resp.Servers)
+}
+
+func (a *agent) refreshServers(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
+	defer cancel()
+	c := a.client.Load()
+	if c == nil {
+		return errEnrolling
+	}
+	var resp protocol.ServersResponse
+	if err := c.Do(ctx, protocol.TypeServers, "", protocol.ServersRequest{}, &resp); err != nil {
+		return err
+	}
+	if resp.Interval > 0 {
+		a.mu.Lock()
+		a.interval = clampInterval(resp.Interval.D())
+		a.mu.Unlock()
+	}
+	a.learnServers(resp.Servers)
+	a.persist()
+	return nil
+}
+
+// observeServerTimeLocked moves the clock high-water mark forward.
+func (a *agent) observeServerTimeLocked(t time.Time) {
+	if t.After(a.serverTime) {
+		a.serverTime = t
+	}
+}
+
+// checkClock refuses to serve tokens when the device clock is more than
+// MaxClockRollback behind the latest server time seen.
+func (a *agent) checkClock() error {
+	a.mu.Lock()
+	mark := a.serverTime
+	a.mu.Unlock()
+	if mark.IsZero() {
+		return nil
+	}
+	now := a.now()
+	behind := mark.Sub(now)
+	if behind <= MaxClockRollback {
+		return nil
+	}
+	a.log.Warn("device clock went back; refusing to serve lease tokens", "behind", behind.Round(time.Second), "server_time", mark)
+	return protocol.Errorf(CodeClockRollback,
+		"the device clock went back by %s: it reads %s but the cluster's time was already %s; refusing to serve lease tokens until the clock is corrected",
+		behind.Round(time.Second), now.UTC().Format(time.RFC3339), mark.UTC().Format(time.RFC3339))
+}
+
+// call sends one request, retrying transport failures and temporary refusals
+// with the same request ID (so a retried checkout takes effect once). A
+// request that cannot reach the cluster fails with CodeUnavailable.
+func (a *agent) call(ctx context.Context, typ protocol.Type, reqID string, body, out any) error {
+	c := a.client.Load()
+	if c == nil {
+		return errEnrolling
+	}
+	var last error
+	for attempt := 1; ; attempt++ {
+		err := c.Do(ctx, typ, reqID, body, out)
+		if err == nil {
+			return nil
+		}
+		last = err
+		var pe *protocol.Error
+		if errors.As(err, &pe) {
+			if !pe.Code.Temporary() || attempt >= maxAttempts {
+				return pe
+			}
+			c.Failover()
+		} else if attempt >= maxAttempts || ctx.Err() != nil {
+			break
+		}
+		a.log.Debug("retrying request", "type", typ, "id", reqID, "attempt", attempt, "err", err)
+		if !retryBackoff.Sleep(ctx, attempt) {
+			break
+		}
+	}
+	return protocol.Errorf(protocol.CodeUnavailable, "no tallyd server reachable: %v", last)
+}
+
+// lockFeature serialises checkouts and releases of one feature, so that two
+// applications asking at once do not take two seats.
+func (a *agent) lockFeature(ctx context.Context, feature string) (unlock func(), err error) {
+	a.mu.Lock()
+	ch := a.featureLocks[feature]
+	if ch == nil {
+		ch = make(chan struct{}, 1)
+		a.featureLocks[feature] = ch
+	}
+	a.mu.Unlock()
+	select {
+	case ch <- struct{}{}:
+		return func() { <-ch }, nil
+	case <-ctx.Done():
+		return nil, protocol.Errorf(protocol.CodeTimeout, "gave up waiting for another request on %q", feature)
+	}
+}
+
+func (a *agent) held(feature string) (protocol.Lease, bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	l, ok := a.leases[feature]
+	return l, ok
+}
+
+// checkout returns the device's lease on feature, asking the cluster only
+// when the device holds none.
+func (a *agent) checkout(ctx context.Context, feature string, wait time.Duration) (protocol.Lease, error) {
+	if err := validateFeature(feature); err != nil {
+		return protocol.Lease{}, err
+	}
+	if wait < 0 || wait > maxWait {
+		return protocol.Lease{}, protocol.Errorf(protocol.CodeBadRequest, "wait must be between 0 and %s", maxWait)
+	}
+	unlock, err := a.lockFeature(ctx, feature)
+	if err != nil {
+		return protocol.Lease{}, err
+	}
+	defer unlock()
+
+	if l, ok := a.held(feature); ok {
+		if err := a.checkClock(); err != nil {
+			return protocol.Lease{}, err
+		}
+		if a.now().Before(l.Expires) {
+			return l, nil
+		}
+		// The token ran out without a heartbeat renewing it: ask the cluster
+		// whether the lease still stands before taking a new seat.
+		hctx, cancel := context.WithTimeout(ctx, requestTimeout)
+		err := a.heartbeat(hctx)
+		cancel()
+		if err != nil {
+			if pe := (*protocol.Error)(nil); errors.As(err, &pe) {
+				return protocol.Lease{}, pe
+			}
+			return protocol.Lease{}, protocol.Errorf(protocol.CodeUnavailable,
+				"the lease on %q expired at %s and no tallyd server is reachable to renew it: %v",
+				feature, l.Expires.UTC().Format(time.RFC3339), err)
+		}
+		if l, ok := a.held(feature); ok {
+			if err := a.checkClock(); err != nil {
+				return protocol.Lease{}, err
+			}
+			if a.now().Before(l.Expires) {
+				return l, nil
+			}
+			return protocol.Lease{}, protocol.Errorf(protocol.CodeLeaseExpired,
+				"the lease on %q expired at %s and the cluster did not renew it", feature, l.Expires.UTC().Format(time.RFC3339))
+		}
+		// Lost: take a new seat below.
+	}
+
+	ctx, cancel := context.WithTimeout(ctx, wait+requestTimeout)
+	defer cancel()
+	var resp protocol.CheckoutResponse
+	req := protocol.CheckoutRequest{Feature: feature, Wait: protocol.Duration(wait)}
+	if err := a.call(ctx, protocol.TypeCheckout, newRequestID(), req, &resp); err != nil {
+		return protocol.Lease{}, err
+	}
+	l := resp.Lease
+	if l.Feature == "" {
+		l.Feature = feature
+	}
+	if l.Feature != feature {
+		return protocol.Lease{}, protocol.Errorf(protocol.CodeInternal,
+			"asked for a lease on %q, the server granted one on %q (lease %d)", feature, l.Feature, l.ID)
+	}
+	a.mu.Lock()
+	a.leases[feature] = l
+	a.observeServerTimeLocked(l.Since)
+	if resp.Interval > 0 {
+		a.interval = clampInterval(resp.Interval.D())
+	}
+	a.mu.Unlock()
+	a.persist()
+	a.poke()
+	a.log.Info("lease checked out", "feature", feature, "lease_id", l.ID, "expires", l.Expires)
+	if err := a.checkClock(); err != nil {
+		return protocol.Lease{}, err
+	}
+	return l, nil
+}
+
+// release gives the device's lease on feature back to the cluster.
+func (a *agent) release(ctx context.Context, feature string) (protocol.Lease, error) {
+	if err := validateFeature(feature); err != nil {
+		return protocol.Lease{}, err
+	}
+	unlock, err := a.lockFeature(ctx, feature)
+	if err != nil {
+		return protocol.Lease{}, err
+	}
+	defer unlock()
+	l, ok := a.held(feature)
+	if !ok {
+		return protocol.Lease{}, protocol.Errorf(protocol.CodeLeaseNotFound, "this device holds no lease on %q", feature)
+	}
+	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
+	defer cancel()
+	err = a.call(ctx, protocol.TypeRelease, newRequestID(), protocol.ReleaseRequest{LeaseID: l.ID}, nil)
+	switch protocol.CodeOf(err) {
+	case "":
+		if err != nil {
+			return protocol.Lease{}, err
+		}
+	case protocol.CodeLeaseNotFound, protocol.CodeNotHolder, protocol.CodeLeaseExpired, protocol.CodeLeaseRevoked:
+		// The cluster no longer counts the seat as ours: nothing left to give back.
+		a.log.Info("released lease was already gone on the server", "feature", feature, "lease_id", l.ID, "err", err)
+	default:
+		return protocol.Lease{}, err
+	}
+	a.mu.Lock()
+	if cur, ok := a.leases[feature]; ok && cur.ID == l.ID {
+		delete(a.leases, feature)
+	}
+	a.mu.Unlock()
+	a.persist()
+	a.log.Info("lease released", "feature", feature, "lease_id", l.ID)
+	return l, nil
+}
+
+// releaseAll gives back every held lease (in parallel, bounded by
+// ReleaseTimeout) and clears the cache. A lease that could not be released
+// frees its seat when its horizon passes.
+func (a *agent) releaseAll() {
+	a.mu.Lock()
+	held := make([]protocol.Lease, 0, len(a.leases))
+	for _, l := range a.leases {
+		held = append(held, l)
+	}
+	a.mu.Unlock()
+	if c := a.client.Load(); c != nil && len(held) > 0 {
+		ctx, cancel := context.WithTimeout(context.Background(), ReleaseTimeout)
+		var wg sync.WaitGroup
+		for _, l := range held {
+			wg.Go(func() {
+				err := c.Do(ctx, protocol.TypeRelease, newRequestID(), protocol.ReleaseRequest{LeaseID: l.ID}, nil)
+				if err != nil && protocol.CodeOf(err) != protocol.CodeLeaseNotFound {
+					a.log.Warn("lease not released; its seat frees when its horizon passes",
+						"feature", l.Feature, "lease_id", l.ID, "err", err)
+					return
+				}
+				a.log.Info("lease released", "feature", l.Feature, "lease_id", l.ID)
+			})
+		}
+		wg.Wait()
+		cancel()
+	}
+	a.mu.Lock()
+	clear(a.leases)
+	a.mu.Unlock()
+	a.persist()
+}
+
+// persist writes the lease cache. Writes are ordered: a later write always
+// carries a later snapshot.
+func (a *agent) persist() {
+	a.persistMu.Lock()
+	defer a.persistMu.Unlock()
+	a.mu.Lock()
+	c := &state.Cache{ServerTime: a.serverTime, Servers: slices.Clone(a.learned), Leases: make([]protocol.Lease, 0, len(a.leases))}
+	for _, l := range a.leases {
+		c.Leases = append(c.Leases, l)
+	}
+	a.mu.Unlock()
+	sortLeases(c.Leases)
+	if err := a.dir.SaveCache(c); err != nil {
+		a.log.Error("cannot save the lease cache", "err", err)
+	}
+}
+
+func sortLeases(ls []protocol.Lease) {
+	slices.SortFunc(ls, func(x, y protocol.Lease) int { return strings.Compare(x.Feature, y.Feature) })
+}
+
+func validateFeature(f string) error {
+	if f == "" {
+		return protocol.Errorf(protocol.CodeBadRequest, "feature is required")
+	}
+	if len(f) > 200 {
+		return protocol.Errorf(protocol.CodeBadRequest, "feature name is longer than 200 bytes")
+	}
+	if strings.IndexFunc(f, func(r rune) bool { return unicode.IsControl(r) || unicode.IsSpace(r) }) >= 0 {
+		return protocol.Errorf(protocol.CodeBadRequest, "feature %q contains spaces or control characters", f)
+	}
+	return nil
+}

@@ -1,0 +1,136 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/tally-licensing/tally/agent/api"
+	"github.com/tally-licensing/tally/protocol"
+)
+
+const maxBody = 64 << 10
+
+// serve starts the local API on ln. The returned function stops it: it
+// cancels in-flight requests (a checkout waiting for a seat) and waits for
+// the handlers to return.
+func (a *agent) serve(ln net.Listener) (stop func()) {
+	base, cancel := context.WithCancel(context.Background())
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST "+api.PathCheckout, a.handleCheckout)
+	mux.HandleFunc("POST "+api.PathRelease, a.handleRelease)
+	mux.HandleFunc("GET "+api.PathStatus, a.handleStatus)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case api.PathCheckout, api.PathRelease, api.PathStatus:
+			writeJSON(w, http.StatusMethodNotAllowed, api.ErrorResponse{Error: protocol.Errorf(protocol.CodeBadRequest,
+				"%s does not accept %s", r.URL.Path, r.Method)})
+		default:
+			writeError(w, protocol.Errorf(protocol.CodeUnknownRequest, "no such endpoint: %s %s", r.Method, r.URL.Path))
+		}
+	})
+	srv := &http.Server{
+		Handler:           mux,
+		BaseContext:       func(net.Listener) context.Context { return base },
+		ReadHeaderTimeout: 10 * time.Second,
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			a.log.Error("local API stopped", "err", err)
+		}
+	}()
+	return func() {
+		cancel()
+		ctx, cancelShutdown := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancelShutdown()
+		if err := srv.Shutdown(ctx); err != nil {
+			srv.Close()
+		}
+		<-done
+	}
+}
+
+func (a *agent) handleCheckout(w http.ResponseWriter, r *http.Request) {
+	var req api.CheckoutRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	l, err := a.checkout(r.Context(), req.Feature, req.Wait.D())
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, api.LeaseResponse{Lease: l})
+}
+
+func (a *agent) handleRelease(w http.ResponseWriter, r *http.Request) {
+	var req api.ReleaseRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	l, err := a.release(r.Context(), req.Feature)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, api.LeaseResponse{Lease: l})
+}
+
+func (a *agent) handleStatus(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, a.status())
+}
+
+func (a *agent) status() api.Status {
+	a.mu.Lock()
+	st := api.Status{
+		DeviceCode: a.device.DeviceCode,
+		Account:    a.device.Account,
+		Leases:     make([]protocol.Lease, 0, len(a.leases)),
+	}
+	for _, l := range a.leases {
+		st.Leases = append(st.Leases, l)
+	}
+	if !a.lastHeartbeat.IsZero() {
+		t := a.lastHeartbeat
+		st.LastHeartbeat = &t
+	}
+	if !a.serverTime.IsZero() {
+		t := a.serverTime
+		st.ServerTime = &t
+	}
+	a.mu.Unlock()
+	sortLeases(st.Leases)
+	if c := a.client.Load(); c != nil {
+		st.Enrolled = true
+		st.Servers = c.Servers()
+		st.Server, st.Connected = c.Connected()
+	} else {
+		st.Servers = a.servers()
+	}
+	return st
+}
+
+func decode(w http.ResponseWriter, r *http.Request, v any) bool {
+	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+	if err := json.NewDecoder(r.Body).Decode(v); err != nil {
+		writeError(w, protocol.Errorf(protocol.CodeBadRequest, "malformed request body: %v", err))
+		return false
+	}
+	return true
+}
+
+func writeError(w http.ResponseWriter, err error) {
+	pe := api.AsError(err)
+	writeJSON(w, api.HTTPStatus(pe.Code), api.ErrorResponse{Error: pe})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
