@@ -99,12 +99,13 @@ func (q *queues) holds(k poolKey, cmd ledger.Command) bool {
 
 // wait tries at once and, failing for want of a seat, queues the checkout
 // until a seat frees (first come, first served) or the deadline passes.
-func (q *queues) wait(ctx context.Context, k poolKey, cmd ledger.Command, deadline time.Time) (ledger.Result, error) {
+func (q *queues) wait(ctx context.Context, k poolKey, cmd ledger.Command, wait time.Duration) (ledger.Result, error) {
 	res, err := q.tryNow(ctx, k, cmd)
 	if err != nil || res.Error == nil || res.Error.Code != protocol.CodeNoSeat {
 		return res, err
 	}
-	w := &waiter{cmd: cmd, since: q.svc.now(), deadline: deadline, done: make(chan outcome, 1)}
+	now := q.svc.now()
+	w := &waiter{cmd: cmd, since: now, deadline: now.Add(wait), done: make(chan outcome, 1)}
 	q.mu.Lock()
 	p := q.pool(k)
 	p.waiters = append(p.waiters, w)
@@ -112,7 +113,7 @@ func (q *queues) wait(ctx context.Context, k poolKey, cmd ledger.Command, deadli
 	// A seat may have freed between the refusal and the enqueue.
 	q.kick(k)
 
-	timer := time.NewTimer(time.Until(deadline))
+	timer := time.NewTimer(wait)
 	defer timer.Stop()
 	select {
 	case o := <-w.done:
