@@ -257,7 +257,7 @@ func TestReaperReclaimsOnlyAfterHorizonPlusSkew(t *testing.T) {
 		return ok
 	}
 	e.clk.add(10*time.Second + 999*time.Millisecond) // horizon passed, skew not
-	time.Sleep(100 * time.Millisecond)                // ten reaper rounds
+	time.Sleep(100 * time.Millisecond)               // ten reaper rounds
 	if !held() {
 		t.Fatal("reaper reclaimed a lease before its horizon plus skew")
 	}
