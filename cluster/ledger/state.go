@@ -355,7 +355,7 @@ func (s *State) setPool(now time.Time, p *SetPool) Result {
 	}
 	ended := s.reclaimPool(now, poolKey{p.Account, p.Feature})
 	if inUse := len(s.byPool[poolKey{p.Account, p.Feature}]); p.Seats < inUse {
-		r := fail(protocol.CodeSeatsInUse, "cannot lower %s/%s to %d seats: %d seats are in use; release or revoke leases first", p.Account, p.Feature, p.Seats, inUse)
+		r := fail(protocol.CodeSeatsInUse, "cannot lower %s/%s to %d seats: %s in use; release or revoke leases first", p.Account, p.Feature, p.Seats, seatCount(inUse))
 		r.Ended = ended
 		return r
 	}
@@ -364,6 +364,13 @@ func (s *State) setPool(now time.Time, p *SetPool) Result {
 		pool.LeaseTTL = p.LeaseTTL
 	}
 	return Result{Ended: ended}
+}
+
+func seatCount(n int) string {
+	if n == 1 {
+		return "1 seat is"
+	}
+	return fmt.Sprintf("%d seats are", n)
 }
 
 func (s *State) createEnrollToken(now time.Time, t *EnrollToken) Result {

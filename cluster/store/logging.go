@@ -12,9 +12,11 @@ import (
 // hclogFor routes hashicorp/raft's hclog output into slog. Raft logs one line
 // per write; each becomes one slog record at a matching level.
 func hclogFor(l *slog.Logger, name string) hclog.Logger {
-	level := hclog.Info
-	if !l.Enabled(context.Background(), slog.LevelInfo) {
-		level = hclog.Warn
+	// Raft narrates every election and snapshot at INFO; that belongs in a
+	// debug log, not in an operator's terminal.
+	level := hclog.Warn
+	if l.Enabled(context.Background(), slog.LevelDebug) {
+		level = hclog.Info
 	}
 	return hclog.New(&hclog.LoggerOptions{
 		Name:            name,
