@@ -10,7 +10,6 @@ package api
 import (
 	"context"
 	"errors"
-	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -88,19 +87,7 @@ type Status struct {
 }
 
 // HTTPStatus is the HTTP status the local API answers with for an error code.
-func HTTPStatus(code protocol.Code) int {
-	switch code {
-	case protocol.CodeNoSeat, CodeClockRollback:
-		return http.StatusConflict
-	case protocol.CodeUnknownFeature, protocol.CodeLeaseNotFound, protocol.CodeNotFound, protocol.CodeUnknownRequest:
-		return http.StatusNotFound
-	case protocol.CodeUnavailable, protocol.CodeTimeout, protocol.CodeNotLeader:
-		return http.StatusServiceUnavailable
-	case protocol.CodeBadRequest, protocol.CodeInvalidArgument:
-		return http.StatusBadRequest
-	}
-	return http.StatusInternalServerError
-}
+func HTTPStatus(code protocol.Code) int { return code.HTTPStatus() }
 
 // AsError is the protocol error the local API reports for err: err itself
 // when it is one, CodeTimeout for an expired or cancelled context, else

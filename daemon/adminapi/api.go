@@ -110,24 +110,6 @@ func caller(r *http.Request) string {
 	return "admin-token:" + id
 }
 
-func statusFor(code protocol.Code) int {
-	switch code {
-	case protocol.CodeUnauthorized:
-		return http.StatusUnauthorized
-	case protocol.CodeNotFound, protocol.CodeUnknownAccount, protocol.CodeUnknownFeature, protocol.CodeLeaseNotFound:
-		return http.StatusNotFound
-	case protocol.CodeAlreadyExists, protocol.CodeSeatsInUse, protocol.CodeNoSeat:
-		return http.StatusConflict
-	case protocol.CodeInvalidArgument, protocol.CodeBadRequest:
-		return http.StatusBadRequest
-	case protocol.CodeNotLeader, protocol.CodeUnavailable:
-		return http.StatusServiceUnavailable
-	case protocol.CodeTimeout:
-		return http.StatusGatewayTimeout
-	}
-	return http.StatusInternalServerError
-}
-
 func writeError(w http.ResponseWriter, err error) {
 	var pe *protocol.Error
 	if !errors.As(err, &pe) {
@@ -136,7 +118,7 @@ func writeError(w http.ResponseWriter, err error) {
 	var body ErrorBody
 	body.Error.Code = string(pe.Code)
 	body.Error.Message = pe.Message
-	writeJSON(w, statusFor(pe.Code), body)
+	writeJSON(w, pe.Code.HTTPStatus(), body)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

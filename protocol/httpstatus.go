@@ -1,0 +1,28 @@
+package protocol
+
+import "net/http"
+
+// HTTPStatus is the HTTP status that answers an error with this code on
+// Tally's HTTP surfaces (the admin API and the agent's local API), so that
+// both map the same code the same way.
+func (c Code) HTTPStatus() int {
+	switch c {
+	case CodeUnauthorized, CodeCertificateRefused, CodeEnrollTokenInvalid, CodeEnrollTokenExpired, CodeEnrollTokenRevoked:
+		return http.StatusUnauthorized
+	case CodeNotFound, CodeUnknownAccount, CodeUnknownFeature, CodeLeaseNotFound, CodeUnknownRequest:
+		return http.StatusNotFound
+	case CodeNoSeat, CodeClockRollback, CodeAlreadyExists, CodeSeatsInUse, CodeDeviceConflict, CodeNotHolder:
+		return http.StatusConflict
+	case CodeLeaseExpired, CodeLeaseRevoked, CodeSubscriptionExpired:
+		return http.StatusGone
+	case CodeBadRequest, CodeInvalidArgument, CodeUnsupportedVersion:
+		return http.StatusBadRequest
+	case CodeNotEnrolled:
+		return http.StatusForbidden
+	case CodeNotLeader, CodeUnavailable:
+		return http.StatusServiceUnavailable
+	case CodeTimeout:
+		return http.StatusGatewayTimeout
+	}
+	return http.StatusInternalServerError
+}
