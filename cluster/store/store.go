@@ -32,6 +32,9 @@ type Config struct {
 	// Bootstrap makes this node the first member of a new cluster when it has
 	// no Raft state yet. It is harmless on restart.
 	Bootstrap bool
+	// Peers, with Bootstrap, founds the cluster with these voters instead
+	// of this node alone (every founding node must be given the same list).
+	Peers []raft.Server
 	Logger    *slog.Logger
 	Observer  ApplyObserver
 
@@ -166,6 +169,9 @@ func Open(cfg Config) (*Store, error) {
 		}
 		if !has {
 			conf := raft.Configuration{Servers: []raft.Server{{ID: rc.LocalID, Address: s.transport.LocalAddr()}}}
+			if len(cfg.Peers) > 0 {
+				conf.Servers = cfg.Peers
+			}
 			if err := raft.BootstrapCluster(rc, logs, bolt, snaps, s.transport, conf); err != nil {
 				s.closeResources()
 				return nil, fmt.Errorf("bootstrap raft: %w", err)
