@@ -28,6 +28,8 @@ const (
 	CmdRevoke            CommandType = "revoke"
 	CmdReclaim           CommandType = "reclaim"
 	CmdBatch             CommandType = "batch"
+	CmdRegisterNode      CommandType = "register_node"
+	CmdRemoveNode        CommandType = "remove_node"
 )
 
 // Command is one entry of the replicated log. The leader fills in Now, the
@@ -55,6 +57,8 @@ type Command struct {
 	Release           *Release           `json:"release,omitempty"`
 	Revoke            *Revoke            `json:"revoke,omitempty"`
 	Reclaim           *Reclaim           `json:"reclaim,omitempty"`
+	RegisterNode      *Node              `json:"register_node,omitempty"`
+	RemoveNode        *RemoveNode        `json:"remove_node,omitempty"`
 	// Batch packs many commands into one log entry, so that a storm of
 	// checkouts costs a few fsyncs rather than one each (DESIGN.md §6).
 	Batch []Command `json:"batch,omitempty"`
@@ -142,6 +146,11 @@ type Revoke struct {
 // survives.
 type Reclaim struct {
 	Leases []uint64 `json:"leases"`
+}
+
+// RemoveNode forgets a node's addresses (after it left the Raft configuration).
+type RemoveNode struct {
+	ID string `json:"id"`
 }
 
 // Result is what applying a command produced. It is recorded for idempotent

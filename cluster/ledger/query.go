@@ -185,6 +185,22 @@ func (s *State) EnrollTokens(account string) []EnrollToken {
 	return out
 }
 
+// Nodes lists the registered nodes sorted by ID.
+func (s *State) Nodes() []Node {
+	out := make([]Node, 0, len(s.nodes))
+	for _, n := range s.nodes {
+		out = append(out, *n)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+// HasSigningKey reports whether a key ID is registered.
+func (s *State) HasSigningKey(kid string) bool {
+	_, ok := s.keys[kid]
+	return ok
+}
+
 // SigningKeys lists the registered public signing keys sorted by key ID.
 func (s *State) SigningKeys() []SigningKey {
 	out := make([]SigningKey, 0, len(s.keys))

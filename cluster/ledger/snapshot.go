@@ -23,6 +23,7 @@ type snapshot struct {
 	Leases       []*Lease         `json:"leases"`
 	NextLeaseID  uint64           `json:"next_lease_id"`
 	Keys         []*SigningKey    `json:"keys"`
+	Nodes        []*Node          `json:"nodes"`
 	AdminTokens  []*AdminToken    `json:"admin_tokens"`
 	EnrollTokens []*EnrollToken   `json:"enroll_tokens"`
 	Requests     []*requestRecord `json:"requests"`
@@ -56,6 +57,10 @@ func (s *State) WriteSnapshot(w io.Writer) error {
 		snap.Keys = append(snap.Keys, k)
 	}
 	sort.Slice(snap.Keys, func(i, j int) bool { return snap.Keys[i].KeyID < snap.Keys[j].KeyID })
+	for _, n := range s.nodes {
+		snap.Nodes = append(snap.Nodes, n)
+	}
+	sort.Slice(snap.Nodes, func(i, j int) bool { return snap.Nodes[i].ID < snap.Nodes[j].ID })
 	for _, t := range s.adminTokens {
 		snap.AdminTokens = append(snap.AdminTokens, t)
 	}
@@ -114,6 +119,9 @@ func (s *State) ReadSnapshot(r io.Reader) error {
 	}
 	for _, t := range snap.AdminTokens {
 		n.adminTokens[t.ID] = t
+	}
+	for _, x := range snap.Nodes {
+		n.nodes[x.ID] = x
 	}
 	for _, t := range snap.EnrollTokens {
 		n.enrollTok[t.ID] = t

@@ -42,6 +42,7 @@ type State struct {
 	leases      map[uint64]*Lease
 	nextLeaseID uint64
 	keys        map[string]*SigningKey
+	nodes       map[string]*Node
 	adminTokens map[string]*AdminToken
 	enrollTok   map[string]*EnrollToken
 
@@ -77,6 +78,7 @@ func (s *State) reset() {
 	s.leases = map[uint64]*Lease{}
 	s.nextLeaseID = 1
 	s.keys = map[string]*SigningKey{}
+	s.nodes = map[string]*Node{}
 	s.adminTokens = map[string]*AdminToken{}
 	s.enrollTok = map[string]*EnrollToken{}
 	s.requests = map[string]*requestRecord{}
@@ -164,6 +166,17 @@ func (s *State) dispatch(c *Command) Result {
 		return s.revoke(c.Now, c.Revoke)
 	case CmdReclaim:
 		return s.reclaim(c.Now, c.Reclaim)
+	case CmdRegisterNode:
+		return s.registerNode(c.Now, c.RegisterNode)
+	case CmdRemoveNode:
+		if c.RemoveNode == nil {
+			return missing(CmdRemoveNode)
+		}
+		if _, ok := s.nodes[c.RemoveNode.ID]; !ok {
+			return fail(protocol.CodeNotFound, "no node %q", c.RemoveNode.ID)
+		}
+		delete(s.nodes, c.RemoveNode.ID)
+		return Result{}
 	}
 	return fail(protocol.CodeBadRequest, "unknown ledger command %q", c.Type)
 }
@@ -272,6 +285,19 @@ func (s *State) registerKey(now time.Time, k *SigningKey) Result {
 	c := *k
 	c.Added = now
 	s.keys[k.KeyID] = &c
+	return Result{}
+}
+
+func (s *State) registerNode(now time.Time, n *Node) Result {
+	if n == nil {
+		return missing(CmdRegisterNode)
+	}
+	if !ValidID(n.ID) || n.RaftAddr == "" {
+		return fail(protocol.CodeInvalidArgument, "a node needs a valid ID and a Raft address")
+	}
+	c := *n
+	c.Updated = now
+	s.nodes[n.ID] = &c
 	return Result{}
 }
 

@@ -167,6 +167,16 @@ type AdminToken struct {
 	Revoked bool      `json:"revoked,omitempty"`
 }
 
+// Node is a tallyd node as the cluster knows it: where Raft, agents and
+// administrators reach it. Agents get their failover list from here.
+type Node struct {
+	ID        string    `json:"id"`
+	RaftAddr  string    `json:"raft_addr"`
+	AgentAddr string    `json:"agent_addr"`
+	AdminAddr string    `json:"admin_addr"`
+	Updated   time.Time `json:"updated"`
+}
+
 // SigningKey is a node's public lease-signing key. Each node signs with its
 // own private key, which never enters the log; the JWKS is the set of
 // registered public keys, so any node's tokens verify everywhere.

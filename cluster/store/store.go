@@ -214,6 +214,9 @@ func (s *Store) Close() error {
 // Raft exposes the underlying Raft for cluster management.
 func (s *Store) Raft() *raft.Raft { return s.raft }
 
+// LocalAddr is the address peers reach this node's Raft at.
+func (s *Store) LocalAddr() string { return string(s.transport.LocalAddr()) }
+
 // NodeID is this node's Raft ID.
 func (s *Store) NodeID() string { return s.cfg.NodeID }
 

@@ -4,6 +4,7 @@ package adminapi
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 
@@ -13,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tally-licensing/tally/certs"
 	"github.com/tally-licensing/tally/cluster/ledger"
 	"github.com/tally-licensing/tally/cluster/store"
 	"github.com/tally-licensing/tally/daemon/authtoken"
@@ -27,8 +29,14 @@ type Config struct {
 	Logger  *slog.Logger
 	// JWKS returns the cluster's public keys.
 	JWKS func() ([]byte, error)
-	// Propose stamps and replicates an administrative command.
+	// Propose stamps and replicates an administrative command, forwarding
+	// it to the leader when this node follows.
 	Propose func(ctx context.Context, c ledger.Command) (ledger.Result, error)
+	// ProposeLocal replicates a command forwarded by another node; it never
+	// forwards again, so a confused cluster cannot bounce a command around.
+	ProposeLocal func(ctx context.Context, c ledger.Command) (ledger.Result, error)
+	// NodeCAs verifies the certificates of nodes calling internal endpoints.
+	NodeCAs *x509.CertPool
 	Now     func() time.Time
 }
 
@@ -54,6 +62,7 @@ func New(cfg Config) http.Handler {
 	auth := func(pattern string, h func(http.ResponseWriter, *http.Request) error) {
 		mux.Handle(pattern, a.authenticated(h))
 	}
+	mux.HandleFunc("POST "+PathInternalPropose, a.internalPropose)
 	auth("GET /v1/status", a.status)
 	auth("GET /v1/leases", a.listLeases)
 	auth("POST /v1/leases/{id}/revoke", a.revokeLease)
@@ -148,6 +157,38 @@ func (a *api) apply(r *http.Request, c ledger.Command) (ledger.Result, error) {
 		return res, res.Error
 	}
 	return res, nil
+}
+
+// PathInternalPropose is where followers forward ledger commands.
+const PathInternalPropose = "/internal/v1/propose"
+
+// internalPropose applies a command forwarded by another node of the
+// cluster. Only callers holding a node certificate of this cluster's CA get
+// here; an admin token is not enough.
+func (a *api) internalPropose(w http.ResponseWriter, r *http.Request) {
+	if r.TLS == nil {
+		writeError(w, protocol.Errorf(protocol.CodeUnauthorized, "internal endpoints need TLS"))
+		return
+	}
+	from, err := certs.VerifyNode(a.cfg.NodeCAs, r.TLS.PeerCertificates, a.now())
+	if err != nil {
+		writeError(w, protocol.Errorf(protocol.CodeUnauthorized, "only nodes of this cluster may forward commands: %v", err))
+		return
+	}
+	var cmd ledger.Command
+	if err := decode(r, &cmd); err != nil {
+		writeError(w, err)
+		return
+	}
+	// The leader's clock decides, never the follower's.
+	cmd.Now = a.now()
+	res, err := a.cfg.ProposeLocal(r.Context(), cmd)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	a.log.Debug("applied forwarded command", "type", cmd.Type, "from", from)
+	writeJSON(w, http.StatusOK, res)
 }
 
 func (a *api) jwks(w http.ResponseWriter, r *http.Request) {

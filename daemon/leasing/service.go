@@ -27,6 +27,9 @@ type Config struct {
 	Servers func() []protocol.ServerInfo
 	// ReapInterval is how often the leader looks for expired leases.
 	ReapInterval time.Duration
+	// Propose replicates a command, forwarding it to the leader from a
+	// follower. Nil means the store's own Propose (leader only).
+	Propose func(ctx context.Context, cmd ledger.Command) (ledger.Result, error)
 }
 
 // Service implements the agent-facing operations.
@@ -79,7 +82,13 @@ func NewRequestID() string {
 // failures to protocol errors.
 func (s *Service) propose(ctx context.Context, cmd ledger.Command) (ledger.Result, error) {
 	cmd.Now = s.now()
-	res, err := s.store.Propose(ctx, cmd)
+	var res ledger.Result
+	var err error
+	if s.cfg.Propose != nil {
+		res, err = s.cfg.Propose(ctx, cmd)
+	} else {
+		res, err = s.store.Propose(ctx, cmd)
+	}
 	if err != nil {
 		var nl *store.ErrNotLeader
 		switch {
@@ -138,10 +147,17 @@ func (s *Service) grant(l ledger.Lease) (protocol.Lease, error) {
 func (s *Service) SignLease(l ledger.Lease) (string, error) {
 	var cluster string
 	var skew time.Duration
+	registered := false
 	s.store.Read(func(st *ledger.State) {
 		cluster = st.ClusterID()
 		skew = st.Settings().MaxSkew
+		registered = st.HasSigningKey(s.signer.KeyID())
 	})
+	if !registered {
+		// A token signed with a key missing from the JWKS would verify
+		// nowhere; wait until this node's key is in the ledger.
+		return "", protocol.Errorf(protocol.CodeUnavailable, "this node's signing key is not registered with the cluster yet; retry shortly")
+	}
 	now := s.now()
 	tok, err := s.signer.Sign(lease.Claims{
 		Issuer: cluster, Device: l.Device, Account: l.Account, User: l.User, Feature: l.Feature,

@@ -72,6 +72,7 @@ func newEnv(tb testing.TB, seats, devices int) *env {
 		}
 	}
 	e.apply(ledger.Command{Type: ledger.CmdBootstrap, Bootstrap: &ledger.Bootstrap{ClusterID: "c1", Settings: ledger.Settings{LeaseTTL: 10 * time.Second, HeartbeatInterval: 2 * time.Second, MaxSkew: time.Second}}})
+	e.apply(ledger.Command{Type: ledger.CmdRegisterKey, RegisterKey: &ledger.SigningKey{KeyID: signer.KeyID(), PublicKey: signer.PublicKey(), NodeID: "n1"}})
 	e.apply(ledger.Command{Type: ledger.CmdCreateAccount, CreateAccount: &ledger.CreateAccount{ID: "acme"}})
 	e.apply(ledger.Command{Type: ledger.CmdSetPool, SetPool: &ledger.SetPool{Account: "acme", Feature: "cad", Seats: seats}})
 	e.apply(ledger.Command{Type: ledger.CmdCreateEnrollToken, CreateEnrollToken: &ledger.EnrollToken{ID: "et", Account: "acme", Hash: "h", Expires: clk.now().Add(time.Hour)}})
@@ -107,6 +108,18 @@ func TestTokenMatchesCommittedLease(t *testing.T) {
 	}
 	if c.LeaseID != l.ID || c.Account != "acme" {
 		t.Fatalf("claims %+v", c)
+	}
+}
+
+// TestNoTokenFromAnUnregisteredKey: a node whose public key is not in the
+// JWKS must not hand out tokens nobody can verify.
+func TestNoTokenFromAnUnregisteredKey(t *testing.T) {
+	e := newEnv(t, 1, 1)
+	other, _ := lease.GenerateKey()
+	e.svc.signer, _ = lease.NewSigner(other)
+	_, err := e.svc.Checkout(e.ctx, e.devs[0], protocol.CheckoutRequest{Feature: "cad"}, "")
+	if protocol.CodeOf(err) != protocol.CodeUnavailable {
+		t.Fatalf("checkout with an unregistered signing key: %v", err)
 	}
 }
 

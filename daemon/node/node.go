@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sort"
 	"sync"
 	"time"
 
@@ -34,9 +35,11 @@ type Config struct {
 	AgentAddr string
 	AdminAddr string
 	RaftAddr  string
-	// AdvertiseAgent is the agent address other machines reach this node
-	// at; it defaults to the bound agent address.
+	// AdvertiseAgent and AdvertiseAdmin are the addresses other machines
+	// reach this node at; they default to the bound addresses (with an
+	// unspecified host such as 0.0.0.0 replaced by the Raft address's host).
 	AdvertiseAgent string
+	AdvertiseAdmin string
 	// Bootstrap founds a new cluster with this node as its only member when
 	// the data directory has no Raft state.
 	Bootstrap bool
@@ -58,6 +61,7 @@ type Node struct {
 	agents  *agentsrv.Server
 	admin   *http.Server
 	adminLn net.Listener
+	fwd     *forwarder
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 	closed  sync.Once
@@ -80,7 +84,10 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("signing key: %w", err)
 	}
-	n.Leasing = leasing.New(leasing.Config{Signer: signer, Logger: n.log, Servers: n.servers, ReapInterval: cfg.ReapInterval})
+	n.Leasing = leasing.New(leasing.Config{Signer: signer, Logger: n.log, Servers: n.servers, ReapInterval: cfg.ReapInterval, Propose: n.propose})
+	if n.fwd, err = newForwarder(n); err != nil {
+		return nil, err
+	}
 	st, err := store.Open(store.Config{
 		NodeID: k.id.NodeID, Dir: filepath.Join(cfg.DataDir, dirRaft), RaftAddr: cfg.RaftAddr,
 		Bootstrap: cfg.Bootstrap, Logger: n.log, Observer: n.Leasing.Observe,
@@ -91,7 +98,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	n.Store = st
 	n.Leasing.SetStore(st)
-	if err := n.found(ctx, signer); err != nil {
+	if err := n.found(ctx); err != nil {
 		st.Close()
 		return nil, err
 	}
@@ -99,9 +106,19 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		st.Close()
 		return nil, err
 	}
+	if cfg.Bootstrap && n.Store.IsLeader() {
+		rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		err := n.register(rctx, signer)
+		cancel()
+		if err != nil {
+			n.Close()
+			return nil, fmt.Errorf("register the founding node: %w", err)
+		}
+	}
 	runCtx, cancel := context.WithCancel(context.Background())
 	n.cancel = cancel
 	n.goRun(func() { n.Leasing.RunReaper(runCtx) })
+	n.goRun(func() { n.keepRegistered(runCtx, signer) })
 	n.goRun(func() {
 		if err := n.agents.Serve(runCtx); err != nil {
 			n.log.Error("agent server stopped", "err", err)
@@ -123,7 +140,7 @@ func (n *Node) goRun(f func()) {
 
 // found waits for leadership on a bootstrapping node, applies the bootstrap
 // record once, and registers this node's signing key.
-func (n *Node) found(ctx context.Context, signer *lease.Signer) error {
+func (n *Node) found(ctx context.Context) error {
 	if !n.cfg.Bootstrap {
 		return nil
 	}
@@ -150,27 +167,57 @@ func (n *Node) found(ctx context.Context, signer *lease.Signer) error {
 			return fmt.Errorf("bootstrap the ledger: %w", err)
 		}
 	}
-	return n.registerKey(wctx, signer)
+	return nil
 }
 
-func (n *Node) registerKey(ctx context.Context, signer *lease.Signer) error {
-	registered := false
+// keepRegistered makes sure the ledger knows this node's signing key and
+// addresses, retrying (through the leader) until it does. A node serves
+// agents only once its key is in the JWKS.
+func (n *Node) keepRegistered(ctx context.Context, signer *lease.Signer) {
+	for attempt := 0; ; attempt++ {
+		err := n.register(ctx, signer)
+		if err == nil {
+			return
+		}
+		if attempt%20 == 5 {
+			n.log.Warn("cannot register this node with the cluster yet", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+func (n *Node) register(ctx context.Context, signer *lease.Signer) error {
+	self := ledger.Node{ID: n.keys.id.NodeID, RaftAddr: n.raftAddr(), AgentAddr: n.advertisedAgent(), AdminAddr: n.advertisedAdmin()}
+	var haveKey, haveNode bool
 	n.Store.Read(func(st *ledger.State) {
-		for _, k := range st.SigningKeys() {
-			registered = registered || k.KeyID == signer.KeyID()
+		haveKey = st.HasSigningKey(signer.KeyID())
+		for _, x := range st.Nodes() {
+			if x.ID == self.ID {
+				haveNode = x.RaftAddr == self.RaftAddr && x.AgentAddr == self.AgentAddr && x.AdminAddr == self.AdminAddr
+			}
 		}
 	})
-	if registered {
-		return nil
+	var cmds []ledger.Command
+	if !haveKey {
+		cmds = append(cmds, ledger.Command{Type: ledger.CmdRegisterKey, RegisterKey: &ledger.SigningKey{KeyID: signer.KeyID(), PublicKey: signer.PublicKey(), NodeID: self.ID}})
 	}
-	res, err := n.Store.Propose(ctx, ledger.Command{Type: ledger.CmdRegisterKey, RegisterKey: &ledger.SigningKey{
-		KeyID: signer.KeyID(), PublicKey: signer.PublicKey(), NodeID: n.keys.id.NodeID,
-	}})
-	if err == nil {
-		err = res.Err()
+	if !haveNode {
+		cmds = append(cmds, ledger.Command{Type: ledger.CmdRegisterNode, RegisterNode: &self})
 	}
-	if err != nil {
-		return fmt.Errorf("register signing key: %w", err)
+	for _, c := range cmds {
+		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		res, err := n.propose(cctx, c)
+		cancel()
+		if err == nil {
+			err = res.Err()
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", c.Type, err)
+		}
 	}
 	return nil
 }
@@ -200,9 +247,11 @@ func (n *Node) listen() error {
 	n.admin = &http.Server{
 		Handler: adminapi.New(adminapi.Config{
 			Store: n.Store, Leasing: n.Leasing, Logger: n.log, JWKS: n.JWKS,
-			Propose: n.propose,
+			Propose: n.propose, ProposeLocal: n.proposeLocal, NodeCAs: n.keys.ca.Pool(),
 		}),
-		TLSConfig:         &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}},
+		// Client certificates are optional: administrators use tokens,
+		// nodes forwarding commands present their node certificate.
+		TLSConfig:         &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}, ClientAuth: tls.VerifyClientCertIfGiven, ClientCAs: n.keys.ca.Pool()},
 		ReadHeaderTimeout: 10 * time.Second,
 	}
 	return nil
@@ -213,10 +262,27 @@ func (n *Node) Propose(ctx context.Context, c ledger.Command) (ledger.Result, er
 	return n.propose(ctx, c)
 }
 
+//
+// On the leader the command is applied here; a follower forwards it to the
+// leader. Request IDs make the forwarded retry of a command that did commit
+// harmless.
 func (n *Node) propose(ctx context.Context, c ledger.Command) (ledger.Result, error) {
-	c.Now = time.Now().UTC()
 	if c.RequestID == "" {
 		c.RequestID = leasing.NewRequestID()
+	}
+	if n.Store.IsLeader() {
+		res, err := n.proposeLocal(ctx, c)
+		if err == nil || !isNotLeader(err) {
+			return res, err
+		}
+	}
+	return n.fwd.propose(ctx, c)
+}
+
+// proposeLocal applies on this node, which must lead.
+func (n *Node) proposeLocal(ctx context.Context, c ledger.Command) (ledger.Result, error) {
+	if c.Now.IsZero() {
+		c.Now = time.Now().UTC()
 	}
 	res, err := n.Store.Propose(ctx, c)
 	var nl *store.ErrNotLeader
@@ -226,13 +292,59 @@ func (n *Node) propose(ctx context.Context, c ledger.Command) (ledger.Result, er
 	return res, err
 }
 
-// servers is the cluster's agent addresses as agents should use them.
+// servers is the cluster's agent addresses as agents should use them, the
+// leader first: it answers without forwarding.
 func (n *Node) servers() []protocol.ServerInfo {
-	addr := n.cfg.AdvertiseAgent
-	if addr == "" && n.agents != nil {
-		addr = n.agents.Addr().String()
+	if n.Store == nil {
+		return nil
 	}
-	return []protocol.ServerInfo{{ID: n.keys.id.NodeID, Addr: addr, Leader: n.Store != nil && n.Store.IsLeader()}}
+	_, leader := n.Store.Leader()
+	var out []protocol.ServerInfo
+	n.Store.Read(func(st *ledger.State) {
+		for _, x := range st.Nodes() {
+			if x.AgentAddr != "" {
+				out = append(out, protocol.ServerInfo{ID: x.ID, Addr: x.AgentAddr, Leader: x.ID == leader})
+			}
+		}
+	})
+	if len(out) == 0 && n.agents != nil {
+		out = append(out, protocol.ServerInfo{ID: n.keys.id.NodeID, Addr: n.advertisedAgent(), Leader: n.Store.IsLeader()})
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Leader && !out[j].Leader })
+	return out
+}
+
+func (n *Node) raftAddr() string { return n.Store.LocalAddr() }
+
+func (n *Node) advertisedAgent() string {
+	if n.cfg.AdvertiseAgent != "" {
+		return n.cfg.AdvertiseAgent
+	}
+	return n.dialable(n.agents.Addr().String())
+}
+
+func (n *Node) advertisedAdmin() string {
+	if n.cfg.AdvertiseAdmin != "" {
+		return n.cfg.AdvertiseAdmin
+	}
+	return n.dialable(n.adminLn.Addr().String())
+}
+
+// dialable replaces an unspecified host (0.0.0.0, ::) with the Raft
+// address's host, which peers can reach by construction.
+func (n *Node) dialable(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		rh, _, err := net.SplitHostPort(n.raftAddr())
+		if err != nil || rh == "" || net.ParseIP(rh).IsUnspecified() {
+			rh = "127.0.0.1"
+		}
+		return net.JoinHostPort(rh, port)
+	}
+	return addr
 }
 
 // JWKS returns the cluster's public lease-signing keys as a JWKS document.

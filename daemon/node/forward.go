@@ -1,0 +1,103 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/tally-licensing/tally/certs"
+	"github.com/tally-licensing/tally/cluster/ledger"
+	"github.com/tally-licensing/tally/cluster/store"
+	"github.com/tally-licensing/tally/daemon/adminapi"
+	"github.com/tally-licensing/tally/protocol"
+)
+
+// forwarder sends ledger commands from a follower to the leader's internal
+// endpoint, authenticated with this node's certificate.
+type forwarder struct {
+	n      *Node
+	client *http.Client
+}
+
+func newForwarder(n *Node) (*forwarder, error) {
+	cert, err := certs.KeyPair(n.keys.nodeCert, n.keys.nodeKey)
+	if err != nil {
+		return nil, err
+	}
+	return &forwarder{n: n, client: &http.Client{
+		Timeout:   30 * time.Second,
+		Transport: &http.Transport{TLSClientConfig: certs.NodeClientTLS(cert, n.keys.ca.Pool()), ForceAttemptHTTP2: true, MaxIdleConnsPerHost: 16},
+	}}, nil
+}
+
+// leaderAdmin finds the leader's admin address in the node registry.
+func (f *forwarder) leaderAdmin() (string, string, error) {
+	_, id := f.n.Store.Leader()
+	if id == "" {
+		return "", "", protocol.Errorf(protocol.CodeNotLeader, "no leader is known right now; the cluster may be electing one")
+	}
+	var addr string
+	f.n.Store.Read(func(st *ledger.State) {
+		for _, x := range st.Nodes() {
+			if x.ID == id {
+				addr = x.AdminAddr
+			}
+		}
+	})
+	if addr == "" {
+		return "", id, protocol.Errorf(protocol.CodeNotLeader, "the leader %s has not registered its admin address yet", id)
+	}
+	return addr, id, nil
+}
+
+// propose forwards cmd to the leader. The command's time is cleared so that
+// the leader stamps its own clock: seats are reclaimed by the leader's time
+// (S3), never a follower's.
+func (f *forwarder) propose(ctx context.Context, cmd ledger.Command) (ledger.Result, error) {
+	addr, id, err := f.leaderAdmin()
+	if err != nil {
+		return ledger.Result{}, err
+	}
+	cmd.Now = time.Time{}
+	body, err := json.Marshal(cmd)
+	if err != nil {
+		return ledger.Result{}, fmt.Errorf("encode forwarded %s: %w", cmd.Type, err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "https://"+addr+adminapi.PathInternalPropose, bytes.NewReader(body))
+	if err != nil {
+		return ledger.Result{}, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := f.client.Do(req)
+	if err != nil {
+		return ledger.Result{}, protocol.Errorf(protocol.CodeUnavailable, "forward %s to leader %s at %s: %v", cmd.Type, id, addr, err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		return ledger.Result{}, protocol.Errorf(protocol.CodeUnavailable, "read the leader's answer: %v", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		var eb adminapi.ErrorBody
+		if json.Unmarshal(raw, &eb) == nil && eb.Error.Code != "" {
+			return ledger.Result{}, &protocol.Error{Code: protocol.Code(eb.Error.Code), Message: eb.Error.Message}
+		}
+		return ledger.Result{}, protocol.Errorf(protocol.CodeUnavailable, "leader %s answered HTTP %d", id, resp.StatusCode)
+	}
+	var res ledger.Result
+	if err := json.Unmarshal(raw, &res); err != nil {
+		return ledger.Result{}, fmt.Errorf("decode the leader's result: %w", err)
+	}
+	return res, nil
+}
+
+// isNotLeader reports whether err means "ask the leader instead".
+func isNotLeader(err error) bool {
+	var nl *store.ErrNotLeader
+	return errors.As(err, &nl) || protocol.CodeOf(err) == protocol.CodeNotLeader
+}
