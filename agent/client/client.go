@@ -28,6 +28,9 @@ const (
 	KeepAlivePeriod      = 15 * time.Second
 	MaxIdleTimeout       = 60 * time.Second
 	HandshakeIdleTimeout = 10 * time.Second
+	// AttemptTimeout is how long one request waits for a server's answer
+	// (beyond any wait the request asked for) before the agent fails over.
+	AttemptTimeout = 5 * time.Second
 )
 
 // ErrNoServers is returned when the client has no server address at all.
@@ -212,13 +215,23 @@ func (c *Client) Do(ctx context.Context, typ protocol.Type, reqID string, body, 
 	if err != nil {
 		return err
 	}
-	str, err := conn.OpenStreamSync(ctx)
+	// A server that does not answer within the attempt timeout (plus the
+	// queueing time the request itself asked for) is treated as dead: a
+	// killed node sends nothing, and QUIC would only notice at its idle
+	// timeout. The caller's ctx still bounds the retries on other nodes.
+	patience := AttemptTimeout
+	if co, ok := body.(protocol.CheckoutRequest); ok {
+		patience += co.Wait.D()
+	}
+	attempt, cancelAttempt := context.WithTimeout(ctx, patience)
+	defer cancelAttempt()
+	str, err := conn.OpenStreamSync(attempt)
 	if err != nil {
 		return c.failed(ctx, conn, addr, "open stream", err)
 	}
 	// Abandoning the request (ctx done) resets the stream, which unblocks the
 	// reads and writes below.
-	stop := context.AfterFunc(ctx, func() {
+	stop := context.AfterFunc(attempt, func() {
 		str.CancelRead(0)
 		str.CancelWrite(0)
 	})
@@ -231,6 +244,9 @@ func (c *Client) Do(ctx context.Context, typ protocol.Type, reqID string, body, 
 	}
 	var resp protocol.Response
 	if err := protocol.ReadFrame(str, &resp); err != nil {
+		if attempt.Err() != nil && ctx.Err() == nil {
+			err = fmt.Errorf("no answer within %s: %w", patience, attempt.Err())
+		}
 		return c.failed(ctx, conn, addr, "read "+string(typ)+" answer", err)
 	}
 	str.CancelRead(0) // one frame per stream: nothing more to read

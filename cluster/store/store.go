@@ -73,6 +73,8 @@ type Store struct {
 	closing   chan struct{}
 	wg        sync.WaitGroup
 	closeOnce sync.Once
+	// founded is set when Open bootstrapped a brand-new cluster.
+	founded bool
 }
 
 type proposal struct {
@@ -176,6 +178,7 @@ func Open(cfg Config) (*Store, error) {
 				s.closeResources()
 				return nil, fmt.Errorf("bootstrap raft: %w", err)
 			}
+			s.founded = true
 		}
 	}
 	r, err := raft.NewRaft(rc, s.fsm, logs, bolt, snaps, s.transport)
@@ -210,6 +213,10 @@ func (s *Store) Close() error {
 	})
 	return err
 }
+
+// Founded reports whether Open bootstrapped a new cluster (rather than
+// finding Raft state on disk).
+func (s *Store) Founded() bool { return s.founded }
 
 // Raft exposes the underlying Raft for cluster management.
 func (s *Store) Raft() *raft.Raft { return s.raft }
@@ -444,4 +451,65 @@ func (s *Store) Status() Status {
 		st.LastContact = s.raft.LastContact()
 	}
 	return st
+}
+
+// Member is one server of the Raft configuration.
+type Member struct {
+	ID       string `json:"id"`
+	Address  string `json:"address"`
+	Suffrage string `json:"suffrage"`
+	Leader   bool   `json:"leader"`
+}
+
+// Members lists the Raft configuration as this node knows it.
+func (s *Store) Members() ([]Member, error) {
+	f := s.raft.GetConfiguration()
+	if err := f.Error(); err != nil {
+		return nil, fmt.Errorf("read raft configuration: %w", err)
+	}
+	_, leader := s.Leader()
+	var out []Member
+	for _, srv := range f.Configuration().Servers {
+		out = append(out, Member{ID: string(srv.ID), Address: string(srv.Address), Suffrage: srv.Suffrage.String(), Leader: string(srv.ID) == leader})
+	}
+	return out, nil
+}
+
+// AddVoter adds a node to the cluster (leader only). Adding a node that is
+// already a voter at the same address changes nothing.
+func (s *Store) AddVoter(ctx context.Context, id, addr string) error {
+	if err := s.raft.AddVoter(raft.ServerID(id), raft.ServerAddress(addr), 0, s.timeout(ctx)).Error(); err != nil {
+		return mapRaftErr(fmt.Errorf("add %s (%s) to the cluster: %w", id, addr, err))
+	}
+	return nil
+}
+
+// RemoveServer removes a node from the cluster (leader only).
+func (s *Store) RemoveServer(ctx context.Context, id string) error {
+	if err := s.raft.RemoveServer(raft.ServerID(id), 0, s.timeout(ctx)).Error(); err != nil {
+		return mapRaftErr(fmt.Errorf("remove %s from the cluster: %w", id, err))
+	}
+	return nil
+}
+
+// TransferLeadership hands leadership to id, or to the most up-to-date
+// follower when id is empty.
+func (s *Store) TransferLeadership(id, addr string) error {
+	var f raft.Future
+	if id == "" {
+		f = s.raft.LeadershipTransfer()
+	} else {
+		f = s.raft.LeadershipTransferToServer(raft.ServerID(id), raft.ServerAddress(addr))
+	}
+	if err := f.Error(); err != nil {
+		return mapRaftErr(fmt.Errorf("transfer leadership: %w", err))
+	}
+	return nil
+}
+
+func (s *Store) timeout(ctx context.Context) time.Duration {
+	if d, ok := ctx.Deadline(); ok {
+		return time.Until(d)
+	}
+	return s.cfg.ApplyTimeout
 }

@@ -37,6 +37,7 @@ type Config struct {
 	ProposeLocal func(ctx context.Context, c ledger.Command) (ledger.Result, error)
 	// NodeCAs verifies the certificates of nodes calling internal endpoints.
 	NodeCAs *x509.CertPool
+	Cluster ClusterConfig
 	Now     func() time.Time
 }
 
@@ -77,6 +78,7 @@ func New(cfg Config) http.Handler {
 	auth("DELETE /v1/accounts/{account}/enroll-tokens/{id}", a.revokeEnrollToken)
 	auth("GET /v1/devices", a.listDevices)
 	auth("POST /v1/admin-tokens", a.createAdminToken)
+	a.registerCluster(auth, mux)
 	auth("DELETE /v1/admin-tokens/{id}", a.revokeAdminToken)
 	return mux
 }

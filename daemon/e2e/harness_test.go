@@ -209,6 +209,9 @@ type server struct {
 	proc                           *proc
 	token                          string
 	extra                          []string
+	// join is set for nodes that joined another's cluster.
+	join   *server
+	nodeID string
 }
 
 // Lease settings for tests: short, so that expiry and reclaim happen in
@@ -226,9 +229,36 @@ func startServer(t *testing.T, extra ...string) *server {
 func (s *server) start() {
 	t := s.t
 	t.Helper()
-	args := append([]string{bin("tallyd"), "serve", "--data", s.dir, "--agent-addr", s.agentAddr, "--admin-addr", s.adminAddr, "--raft-addr", s.raftAddr, "--log-level", "debug"}, testSettings...)
-	args = append(args, s.extra...)
-	s.proc = startProc(t, "tallyd", nil, args...)
+	verb := []string{"serve"}
+	if s.join != nil {
+		verb = []string{"join", "--join", s.join.adminAddr, "--token", s.join.token, "--cacert", s.join.caFile(), "--node-id", s.nodeID}
+	}
+	args := append(append([]string{bin("tallyd")}, verb...), "--data", s.dir, "--agent-addr", s.agentAddr, "--admin-addr", s.adminAddr, "--raft-addr", s.raftAddr, "--log-level", "debug")
+	args = append(append(args, testSettings...), s.extra...)
+	name := "tallyd"
+	if s.nodeID != "" {
+		name += " " + s.nodeID
+	}
+	s.proc = startProc(t, name, nil, args...)
+	if s.join != nil {
+		s.token = s.join.token
+		eventually(t, 30*time.Second, s.nodeID+" joins the cluster", func() error {
+			if s.proc.exited() {
+				t.Fatalf("%s exited:\n%s", name, s.proc.out.String())
+			}
+			var v adminapi.ClusterView
+			if err := s.api(http.MethodGet, "/v1/cluster", nil, &v); err != nil {
+				return err
+			}
+			for _, m := range v.Members {
+				if m.ID == s.nodeID && m.Reachable && m.AppliedIndex > 0 && v.Leader != "" {
+					return nil
+				}
+			}
+			return fmt.Errorf("not a member yet: %+v", v)
+		})
+		return
+	}
 	eventually(t, 30*time.Second, "tallyd admin API answers", func() error {
 		if s.proc.exited() {
 			t.Fatalf("tallyd exited:\n%s", s.proc.out.String())

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httputil"
+	"net/url"
 	"time"
 
 	"github.com/tally-licensing/tally/certs"
@@ -100,4 +102,59 @@ func (f *forwarder) propose(ctx context.Context, cmd ledger.Command) (ledger.Res
 func isNotLeader(err error) bool {
 	var nl *store.ErrNotLeader
 	return errors.As(err, &nl) || protocol.CodeOf(err) == protocol.CodeNotLeader
+}
+
+// forwardHTTP proxies an administrator's request to the leader's admin API,
+// over this node's mutually authenticated connection. The administrator's
+// own Authorization header travels along: the leader checks it again.
+func (f *forwarder) forwardHTTP(w http.ResponseWriter, r *http.Request) {
+	addr, _, err := f.leaderAdmin()
+	if err != nil {
+		writeProtocolError(w, err)
+		return
+	}
+	proxy := &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(&url.URL{Scheme: "https", Host: addr})
+			pr.Out.Header.Set("X-Tally-Forwarded", f.n.keys.id.NodeID)
+		},
+		Transport: f.client.Transport,
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			writeProtocolError(w, protocol.Errorf(protocol.CodeUnavailable, "forward to the leader at %s: %v", addr, err))
+		},
+	}
+	proxy.ServeHTTP(w, r)
+}
+
+func writeProtocolError(w http.ResponseWriter, err error) {
+	var pe *protocol.Error
+	if !errors.As(err, &pe) {
+		pe = protocol.Errorf(protocol.CodeInternal, "%v", err)
+	}
+	var body adminapi.ErrorBody
+	body.Error.Code, body.Error.Message = string(pe.Code), pe.Message
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(pe.Code.HTTPStatus())
+	json.NewEncoder(w).Encode(body)
+}
+
+// nodeStatus asks another node for its Raft status.
+func (f *forwarder) nodeStatus(ctx context.Context, n ledger.Node) (store.Status, error) {
+	var st store.Status
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "https://"+n.AdminAddr+"/internal/v1/status", nil)
+	if err != nil {
+		return st, err
+	}
+	resp, err := f.client.Do(req)
+	if err != nil {
+		return st, fmt.Errorf("unreachable: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return st, fmt.Errorf("answered HTTP %d", resp.StatusCode)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		return st, fmt.Errorf("decode status: %w", err)
+	}
+	return st, nil
 }

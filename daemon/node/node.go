@@ -79,6 +79,14 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.Bootstrap {
+		// Only the node that `tallyd init` made founder may found: a node
+		// that joined and lost its Raft state must rejoin, never start a
+		// second cluster under the same identity.
+		if _, err := os.Stat(filepath.Join(cfg.DataDir, fileBootstrap)); err != nil {
+			cfg.Bootstrap = false
+		}
+	}
 	n := &Node{cfg: cfg, log: cfg.Logger.With("node", k.id.NodeID), keys: k}
 	signer, err := lease.NewSigner(k.signing)
 	if err != nil {
@@ -106,7 +114,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		st.Close()
 		return nil, err
 	}
-	if cfg.Bootstrap && n.Store.IsLeader() {
+	if n.Store.Founded() {
 		rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		err := n.register(rctx, signer)
 		cancel()
@@ -129,7 +137,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 			n.log.Error("admin server stopped", "err", err)
 		}
 	})
-	n.log.Info("tallyd node serving", "cluster", k.id.ClusterID, "agents", n.AgentAddr(), "admin", n.AdminAddr(), "raft", st.Status().Leader)
+	n.log.Info("tallyd node serving", "cluster", k.id.ClusterID, "agents", n.AgentAddr(), "admin", n.AdminAddr(), "raft", st.LocalAddr())
 	return n, nil
 }
 
@@ -138,10 +146,12 @@ func (n *Node) goRun(f func()) {
 	go func() { defer n.wg.Done(); f() }()
 }
 
-// found waits for leadership on a bootstrapping node, applies the bootstrap
-// record once, and registers this node's signing key.
+// found applies the bootstrap record of a cluster this node has just
+// founded, so that Start returns with a usable cluster. A node restarting
+// does not wait here: it may have no quorum yet, and keepRegistered applies
+// any bootstrap record a crash left unapplied.
 func (n *Node) found(ctx context.Context) error {
-	if !n.cfg.Bootstrap {
+	if !n.cfg.Bootstrap || !n.Store.Founded() {
 		return nil
 	}
 	wctx, cancel := context.WithTimeout(ctx, 60*time.Second)
@@ -149,23 +159,33 @@ func (n *Node) found(ctx context.Context) error {
 	if err := n.Store.WaitForLeader(wctx); err != nil {
 		return fmt.Errorf("become leader of the new cluster: %w", err)
 	}
+	return n.applyBootstrap(wctx)
+}
+
+// applyBootstrap proposes the bootstrap record if this node leads a cluster
+// whose ledger has no identity yet. Nodes that joined have no record.
+func (n *Node) applyBootstrap(ctx context.Context) error {
 	var clusterID string
 	n.Store.Read(func(st *ledger.State) { clusterID = st.ClusterID() })
-	if clusterID == "" {
-		var b bootstrapFile
-		if err := readJSON(filepath.Join(n.cfg.DataDir, fileBootstrap), &b); err != nil {
-			return fmt.Errorf("read bootstrap record: %w", err)
+	if clusterID != "" || !n.Store.IsLeader() {
+		return nil
+	}
+	var b bootstrapFile
+	if err := readJSON(filepath.Join(n.cfg.DataDir, fileBootstrap), &b); err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil
 		}
-		res, err := n.Store.Propose(wctx, ledger.Command{Type: ledger.CmdBootstrap, Bootstrap: &ledger.Bootstrap{
-			ClusterID: b.ClusterID, Settings: b.Settings,
-			AdminToken: &ledger.AdminToken{ID: b.AdminTokenID, Name: "bootstrap", Hash: b.AdminTokenHash},
-		}})
-		if err == nil {
-			err = res.Err()
-		}
-		if err != nil {
-			return fmt.Errorf("bootstrap the ledger: %w", err)
-		}
+		return fmt.Errorf("read bootstrap record: %w", err)
+	}
+	res, err := n.Store.Propose(ctx, ledger.Command{Type: ledger.CmdBootstrap, Bootstrap: &ledger.Bootstrap{
+		ClusterID: b.ClusterID, Settings: b.Settings,
+		AdminToken: &ledger.AdminToken{ID: b.AdminTokenID, Name: "bootstrap", Hash: b.AdminTokenHash},
+	}})
+	if err == nil {
+		err = res.Err()
+	}
+	if err != nil {
+		return fmt.Errorf("bootstrap the ledger: %w", err)
 	}
 	return nil
 }
@@ -191,6 +211,14 @@ func (n *Node) keepRegistered(ctx context.Context, signer *lease.Signer) {
 }
 
 func (n *Node) register(ctx context.Context, signer *lease.Signer) error {
+	if n.Store.IsLeader() {
+		if err := n.Store.Barrier(ctx); err != nil {
+			return err
+		}
+		if err := n.applyBootstrap(ctx); err != nil {
+			return err
+		}
+	}
 	self := ledger.Node{ID: n.keys.id.NodeID, RaftAddr: n.raftAddr(), AgentAddr: n.advertisedAgent(), AdminAddr: n.advertisedAdmin()}
 	var haveKey, haveNode bool
 	n.Store.Read(func(st *ledger.State) {
@@ -248,6 +276,7 @@ func (n *Node) listen() error {
 		Handler: adminapi.New(adminapi.Config{
 			Store: n.Store, Leasing: n.Leasing, Logger: n.log, JWKS: n.JWKS,
 			Propose: n.propose, ProposeLocal: n.proposeLocal, NodeCAs: n.keys.ca.Pool(),
+			Cluster: adminapi.ClusterConfig{CA: n.keys.ca, ForwardToLeader: n.fwd.forwardHTTP, NodeStatus: n.fwd.nodeStatus},
 		}),
 		// Client certificates are optional: administrators use tokens,
 		// nodes forwarding commands present their node certificate.
@@ -262,7 +291,6 @@ func (n *Node) Propose(ctx context.Context, c ledger.Command) (ledger.Result, er
 	return n.propose(ctx, c)
 }
 
-//
 // On the leader the command is applied here; a follower forwards it to the
 // leader. Request IDs make the forwarded retry of a command that did commit
 // harmless.

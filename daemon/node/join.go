@@ -1,0 +1,51 @@
+package node
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/tally-licensing/tally/certs"
+	"github.com/tally-licensing/tally/cluster/ledger"
+	"github.com/tally-licensing/tally/daemon/adminapi"
+)
+
+// InitJoined prepares the data directory of a node joining an existing
+// cluster from the join bundle the cluster issued: the cluster CA, a node
+// certificate issued here, and a fresh signing key. It writes no bootstrap
+// record: the cluster already has its identity.
+func InitJoined(dir, nodeID string, hosts []string, b adminapi.JoinBundle, now time.Time) error {
+	if Initialized(dir) {
+		return fmt.Errorf("data dir %s already belongs to a node; start it with `tallyd serve --data %s`", dir, dir)
+	}
+	if !ledger.ValidID(nodeID) {
+		return fmt.Errorf("node ID %q must be 1-64 letters, digits, '.', '_' or '-'", nodeID)
+	}
+	if b.ClusterID == "" {
+		return errors.New("the join bundle names no cluster")
+	}
+	caCert, err := certs.ParseCertPEM(b.CACert)
+	if err != nil {
+		return fmt.Errorf("join bundle CA certificate: %w", err)
+	}
+	caKey, err := certs.ParseKeyPEM(b.CAKey)
+	if err != nil {
+		return fmt.Errorf("join bundle CA key: %w", err)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("create data dir: %w", err)
+	}
+	ca := &certs.CA{Cert: caCert, Key: caKey}
+	if err := ca.Save(dir); err != nil {
+		return err
+	}
+	if _, err := certs.LoadCA(dir); err != nil {
+		return fmt.Errorf("join bundle: %w", err)
+	}
+	if err := issueNodeFiles(dir, ca, nodeID, hosts, now); err != nil {
+		return err
+	}
+	return writeJSON(filepath.Join(dir, fileIdentity), identity{ClusterID: b.ClusterID, NodeID: nodeID}, 0o644)
+}

@@ -1,0 +1,86 @@
+package tallydcli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tally-licensing/tally/cluster/ledger"
+	"github.com/tally-licensing/tally/daemon/adminapi"
+	"github.com/tally-licensing/tally/daemon/adminclient"
+	"github.com/tally-licensing/tally/daemon/node"
+)
+
+func joinCmd(stdout, stderr io.Writer) *cobra.Command {
+	var f serveFlags
+	var joinAddr, token, caFile string
+	c := &cobra.Command{
+		Use:   "join --join ADMIN-ADDR --token TOKEN --cacert ca.pem",
+		Short: "Join an existing cluster as a new node, then serve",
+		Long: `join asks a node of an existing cluster (any node: followers pass the request
+to the leader) for the cluster CA, prepares this node's data directory with
+its own node certificate and signing key, starts Raft, and asks the leader to
+add it as a voter. Later starts are plain "tallyd serve --data DIR".`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if joinAddr == "" || token == "" || caFile == "" {
+				return errors.New("join needs --join (a node's admin address), --token (an admin token) and --cacert (the cluster's ca.pem)")
+			}
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			client, err := adminclient.New(joinAddr, token, caFile)
+			if err != nil {
+				return err
+			}
+			if !node.Initialized(f.dataDir) {
+				var b adminapi.JoinBundle
+				if err := client.Do(ctx, http.MethodPost, "/v1/cluster/join-bundle", adminapi.JoinBundleRequest{NodeID: f.nodeID}, &b); err != nil {
+					return fmt.Errorf("ask %s for a join bundle: %w", joinAddr, err)
+				}
+				if err := node.InitJoined(f.dataDir, f.nodeID, splitList(f.hosts), b, time.Now()); err != nil {
+					return err
+				}
+				fmt.Fprintf(stdout, "prepared %s as node %s of cluster %s\n", f.dataDir, f.nodeID, b.ClusterID)
+			}
+			f.bootstrap = false
+			n, logger, err := f.start(ctx, stdout, stderr)
+			if err != nil {
+				return err
+			}
+			defer n.Close()
+			// Ask to be added until the leader agrees: it may be electing.
+			for attempt := 0; ; attempt++ {
+				actx, cancel := context.WithTimeout(ctx, 30*time.Second)
+				err = client.Do(actx, http.MethodPost, "/v1/cluster/nodes", adminapi.AddNodeRequest{NodeID: n.Store.NodeID(), RaftAddr: n.Store.LocalAddr()}, nil)
+				cancel()
+				if err == nil || ctx.Err() != nil {
+					break
+				}
+				logger.Warn("the cluster has not added this node yet", "err", err)
+				select {
+				case <-ctx.Done():
+				case <-time.After(time.Second):
+				}
+			}
+			if ctx.Err() == nil {
+				fmt.Fprintf(stdout, "joined: agents %s (QUIC), admin https://%s\n", n.AgentAddr(), n.AdminAddr())
+				<-ctx.Done()
+			}
+			logger.Info("shutting down")
+			return n.Close()
+		},
+	}
+	f.register(c, ledger.DefaultSettings(), ":7443", ":7444", "127.0.0.1:7445")
+	c.Flags().StringVar(&joinAddr, "join", "", "admin address of a node of the cluster to join")
+	c.Flags().StringVar(&token, "token", os.Getenv("TALLY_TOKEN"), "admin token of that cluster")
+	c.Flags().StringVar(&caFile, "cacert", os.Getenv("TALLY_CACERT"), "that cluster's CA certificate (ca.pem)")
+	return c
+}
