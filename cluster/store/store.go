@@ -1,9 +1,11 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -34,9 +36,9 @@ type Config struct {
 	Bootstrap bool
 	// Peers, with Bootstrap, founds the cluster with these voters instead
 	// of this node alone (every founding node must be given the same list).
-	Peers []raft.Server
-	Logger    *slog.Logger
-	Observer  ApplyObserver
+	Peers    []raft.Server
+	Logger   *slog.Logger
+	Observer ApplyObserver
 
 	// Raft timing; zero values take hashicorp/raft's defaults.
 	HeartbeatTimeout   time.Duration
@@ -512,4 +514,26 @@ func (s *Store) timeout(ctx context.Context) time.Duration {
 		return time.Until(d)
 	}
 	return s.cfg.ApplyTimeout
+}
+
+// LedgerSnapshot serialises the ledger as this node has applied it.
+func (s *Store) LedgerSnapshot(w io.Writer) error {
+	s.fsm.mu.RLock()
+	defer s.fsm.mu.RUnlock()
+	return s.fsm.state.WriteSnapshot(w)
+}
+
+// RestoreLedger replaces the whole ledger with a serialised one, through
+// Raft (leader only): the restored state becomes a snapshot every node
+// installs, and the log before it is discarded.
+func (s *Store) RestoreLedger(ctx context.Context, data []byte) error {
+	// Parse first so that a corrupt backup is refused before Raft sees it.
+	if err := ledger.New().ReadSnapshot(bytes.NewReader(data)); err != nil {
+		return fmt.Errorf("backup is not a ledger snapshot: %w", err)
+	}
+	meta := &raft.SnapshotMeta{Version: raft.SnapshotVersionMax, Size: int64(len(data))}
+	if err := s.raft.Restore(meta, bytes.NewReader(data), s.timeout(ctx)); err != nil {
+		return mapRaftErr(fmt.Errorf("restore the ledger: %w", err))
+	}
+	return nil
 }

@@ -86,7 +86,7 @@ Connection settings come from flags or the environment:
 	root.AddCommand(
 		a.statusCmd(), a.leasesCmd(), a.revokeCmd(), a.queueCmd(),
 		a.accountsCmd(), a.poolsCmd(), a.enrollTokensCmd(), a.devicesCmd(), a.adminTokensCmd(),
-		a.jwksCmd(), a.verifyCmd(), a.clusterCmd(),
+		a.jwksCmd(), a.verifyCmd(), a.clusterCmd(), a.snapshotCmd(),
 	)
 	return root
 }

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -48,4 +49,25 @@ func InitJoined(dir, nodeID string, hosts []string, b adminapi.JoinBundle, now t
 		return err
 	}
 	return writeJSON(filepath.Join(dir, fileIdentity), identity{ClusterID: b.ClusterID, NodeID: nodeID}, 0o644)
+}
+
+// InitRestored prepares a data directory that will found a new cluster from
+// a backup: the backup's CA (so devices enrolled before keep working), a new
+// node certificate and signing key, and a bootstrap record with the backup's
+// cluster identity. Node.RestoreLedger then installs the ledger.
+func InitRestored(dir, nodeID string, hosts []string, b adminapi.Backup, now time.Time) error {
+	if b.Version != adminapi.BackupVersion {
+		return fmt.Errorf("backup format %d is not supported (want %d)", b.Version, adminapi.BackupVersion)
+	}
+	if len(b.Ledger) == 0 {
+		return errors.New("the backup holds no ledger")
+	}
+	if err := ledger.New().ReadSnapshot(bytes.NewReader(b.Ledger)); err != nil {
+		return fmt.Errorf("the backup's ledger is unreadable: %w", err)
+	}
+	if err := InitJoined(dir, nodeID, hosts, adminapi.JoinBundle{ClusterID: b.ClusterID, CACert: b.CACert, CAKey: b.CAKey}, now); err != nil {
+		return err
+	}
+	// Founding settings are placeholders: the restored ledger replaces them.
+	return writeJSON(filepath.Join(dir, fileBootstrap), bootstrapFile{ClusterID: b.ClusterID, Settings: ledger.DefaultSettings()}, 0o600)
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/tally-licensing/tally/certs"
 	"github.com/tally-licensing/tally/cluster/ledger"
 	"github.com/tally-licensing/tally/cluster/store"
+	"github.com/tally-licensing/tally/cluster/transport"
 	"github.com/tally-licensing/tally/daemon/adminapi"
 	"github.com/tally-licensing/tally/daemon/agentsrv"
 	"github.com/tally-licensing/tally/daemon/enrollment"
@@ -40,6 +41,9 @@ type Config struct {
 	// unspecified host such as 0.0.0.0 replaced by the Raft address's host).
 	AdvertiseAgent string
 	AdvertiseAdmin string
+	// AdvertiseRaft is the Raft address peers dial; required when RaftAddr
+	// binds an unspecified host.
+	AdvertiseRaft string
 	// Bootstrap founds a new cluster with this node as its only member when
 	// the data directory has no Raft state.
 	Bootstrap bool
@@ -62,6 +66,10 @@ type Node struct {
 	admin   *http.Server
 	adminLn net.Listener
 	fwd     *forwarder
+	signer  *lease.Signer
+	// raftNet is node-to-node Raft traffic: TCP with mutual TLS, both
+	// sides proving a node certificate of the cluster CA.
+	raftNet interface{ Close() error }
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 	closed  sync.Once
@@ -92,26 +100,40 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("signing key: %w", err)
 	}
+	n.signer = signer
 	n.Leasing = leasing.New(leasing.Config{Signer: signer, Logger: n.log, Servers: n.servers, ReapInterval: cfg.ReapInterval, Propose: n.propose})
 	if n.fwd, err = newForwarder(n); err != nil {
 		return nil, err
 	}
+	nodeCert, err := certs.KeyPair(k.nodeCert, k.nodeKey)
+	if err != nil {
+		return nil, fmt.Errorf("node certificate: %w", err)
+	}
+	layer, err := transport.Listen(transport.Config{BindAddr: cfg.RaftAddr, Advertise: cfg.AdvertiseRaft, Certificate: nodeCert, CAs: k.ca.Pool(), Logger: n.log})
+	if err != nil {
+		return nil, fmt.Errorf("raft transport: %w", err)
+	}
+	raftNet := transport.NewNetworkTransport(layer, n.log)
+	n.raftNet = raftNet.(interface{ Close() error })
 	st, err := store.Open(store.Config{
-		NodeID: k.id.NodeID, Dir: filepath.Join(cfg.DataDir, dirRaft), RaftAddr: cfg.RaftAddr,
+		NodeID: k.id.NodeID, Dir: filepath.Join(cfg.DataDir, dirRaft), Transport: raftNet,
 		Bootstrap: cfg.Bootstrap, Logger: n.log, Observer: n.Leasing.Observe,
 		HeartbeatTimeout: cfg.RaftHeartbeatTimeout, ElectionTimeout: cfg.RaftHeartbeatTimeout, LeaderLeaseTimeout: cfg.RaftHeartbeatTimeout,
 	})
 	if err != nil {
+		n.raftNet.Close()
 		return nil, err
 	}
 	n.Store = st
 	n.Leasing.SetStore(st)
 	if err := n.found(ctx); err != nil {
 		st.Close()
+		n.raftNet.Close()
 		return nil, err
 	}
 	if err := n.listen(); err != nil {
 		st.Close()
+		n.raftNet.Close()
 		return nil, err
 	}
 	if n.Store.Founded() {
@@ -177,10 +199,11 @@ func (n *Node) applyBootstrap(ctx context.Context) error {
 		}
 		return fmt.Errorf("read bootstrap record: %w", err)
 	}
-	res, err := n.Store.Propose(ctx, ledger.Command{Type: ledger.CmdBootstrap, Bootstrap: &ledger.Bootstrap{
-		ClusterID: b.ClusterID, Settings: b.Settings,
-		AdminToken: &ledger.AdminToken{ID: b.AdminTokenID, Name: "bootstrap", Hash: b.AdminTokenHash},
-	}})
+	boot := &ledger.Bootstrap{ClusterID: b.ClusterID, Settings: b.Settings}
+	if b.AdminTokenID != "" {
+		boot.AdminToken = &ledger.AdminToken{ID: b.AdminTokenID, Name: "bootstrap", Hash: b.AdminTokenHash}
+	}
+	res, err := n.Store.Propose(ctx, ledger.Command{Type: ledger.CmdBootstrap, Bootstrap: boot})
 	if err == nil {
 		err = res.Err()
 	}
@@ -284,6 +307,37 @@ func (n *Node) listen() error {
 		ReadHeaderTimeout: 10 * time.Second,
 	}
 	return nil
+}
+
+// RestoreLedger installs a backed-up ledger on this (leading) node, drops
+// the addresses of nodes that are not members of this cluster, and
+// registers this node again, since the backup predates it.
+func (n *Node) RestoreLedger(ctx context.Context, data []byte) error {
+	if err := n.Store.RestoreLedger(ctx, data); err != nil {
+		return err
+	}
+	members, err := n.Store.Members()
+	if err != nil {
+		return err
+	}
+	isMember := map[string]bool{}
+	for _, m := range members {
+		isMember[m.ID] = true
+	}
+	var stale []string
+	n.Store.Read(func(st *ledger.State) {
+		for _, x := range st.Nodes() {
+			if !isMember[x.ID] {
+				stale = append(stale, x.ID)
+			}
+		}
+	})
+	for _, id := range stale {
+		if _, err := n.propose(ctx, ledger.Command{Type: ledger.CmdRemoveNode, RemoveNode: &ledger.RemoveNode{ID: id}}); err != nil {
+			return fmt.Errorf("forget old node %s: %w", id, err)
+		}
+	}
+	return n.register(ctx, n.signer)
 }
 
 // Propose stamps the time and replicates an administrative command.
@@ -410,6 +464,7 @@ func (n *Node) Close() error {
 		n.agents.Close()
 		n.wg.Wait()
 		err = n.Store.Close()
+		n.raftNet.Close()
 	})
 	return err
 }

@@ -75,7 +75,7 @@ func NewRootCommand(stdout, stderr io.Writer) *cobra.Command {
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(initCmd(stdout, stderr), serveCmd(stdout, stderr), devCmd(stdout, stderr), joinCmd(stdout, stderr))
+	root.AddCommand(initCmd(stdout, stderr), serveCmd(stdout, stderr), devCmd(stdout, stderr), joinCmd(stdout, stderr), restoreCmd(stdout, stderr))
 	return root
 }
 
@@ -125,13 +125,13 @@ func splitList(s string) []string {
 }
 
 type serveFlags struct {
-	dataDir, nodeID, hosts         string
-	agentAddr, adminAddr, raftAddr string
-	advertise, advertiseAdmin      string
-	bootstrap                      bool
-	raftTimeout, reapInterval      time.Duration
-	settings                       settingsFlags
-	log                            logOptions
+	dataDir, nodeID, hosts                   string
+	agentAddr, adminAddr, raftAddr           string
+	advertise, advertiseAdmin, advertiseRaft string
+	bootstrap                                bool
+	raftTimeout, reapInterval                time.Duration
+	settings                                 settingsFlags
+	log                                      logOptions
 }
 
 func (f *serveFlags) register(c *cobra.Command, def ledger.Settings, agentAddr, adminAddr, raftAddr string) {
@@ -142,6 +142,7 @@ func (f *serveFlags) register(c *cobra.Command, def ledger.Settings, agentAddr, 
 	c.Flags().StringVar(&f.adminAddr, "admin-addr", adminAddr, "HTTPS address of the admin API")
 	c.Flags().StringVar(&f.raftAddr, "raft-addr", raftAddr, "address for Raft traffic between nodes")
 	c.Flags().StringVar(&f.advertise, "advertise", "", "agent address to tell agents (default: the bound agent address)")
+	c.Flags().StringVar(&f.advertiseRaft, "advertise-raft", "", "Raft address other nodes dial (required when --raft-addr binds all interfaces)")
 	c.Flags().StringVar(&f.advertiseAdmin, "advertise-admin", "", "admin address other nodes reach this node at (default: the bound admin address)")
 	c.Flags().BoolVar(&f.bootstrap, "bootstrap", true, "found a new single-node cluster if the data dir has no Raft state")
 	c.Flags().DurationVar(&f.raftTimeout, "raft-timeout", 0, "Raft heartbeat and election timeout (default 1s)")
@@ -168,7 +169,7 @@ func (f *serveFlags) start(ctx context.Context, stdout, stderr io.Writer) (*node
 	}
 	n, err := node.Start(ctx, node.Config{
 		DataDir: f.dataDir, AgentAddr: f.agentAddr, AdminAddr: f.adminAddr, RaftAddr: f.raftAddr,
-		AdvertiseAgent: f.advertise, AdvertiseAdmin: f.advertiseAdmin, Bootstrap: f.bootstrap, Logger: logger,
+		AdvertiseAgent: f.advertise, AdvertiseAdmin: f.advertiseAdmin, AdvertiseRaft: f.advertiseRaft, Bootstrap: f.bootstrap, Logger: logger,
 		RaftHeartbeatTimeout: f.raftTimeout, ReapInterval: f.reapInterval,
 	})
 	if err != nil {
