@@ -33,8 +33,8 @@ func TestBackupRestoreIntoFreshCluster(t *testing.T) {
 
 	// A fresh cluster from the backup, somewhere else.
 	r := &server{t: t, dir: t.TempDir(), agentAddr: freePort(t, "udp"), adminAddr: freePort(t, "tcp"), raftAddr: freePort(t, "tcp")}
-	r.proc = startProc(t, "tallyd restore", nil, append([]string{bin("tallyd"), "restore", backup, "--data", r.dir,
-		"--agent-addr", r.agentAddr, "--admin-addr", r.adminAddr, "--raft-addr", r.raftAddr, "--raft-timeout", "200ms"})...)
+	r.proc = startProc(t, "tallyd restore", nil, bin("tallyd"), "restore", backup, "--data", r.dir,
+		"--agent-addr", r.agentAddr, "--admin-addr", r.adminAddr, "--raft-addr", r.raftAddr, "--raft-timeout", "200ms")
 	r.token = s.token // admin tokens are part of the ledger
 	eventually(t, 30*time.Second, "restored node serves", func() error {
 		if r.proc.exited() {
