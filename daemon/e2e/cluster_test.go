@@ -16,14 +16,16 @@ import (
 var clusterSettings = []string{"--lease-ttl", "6s", "--heartbeat-interval", "1s", "--max-skew", "2s", "--raft-timeout", "300ms"}
 
 // startCluster starts a founding node and n-1 nodes joining it, each a
-// real tallyd process.
+// real tallyd process; odd-numbered joiners use `tallyd serve --config`.
 func startCluster(t *testing.T, n int) []*server {
 	t.Helper()
 	first := startServer(t, clusterSettings...)
 	nodes := []*server{first}
 	for i := 2; i <= n; i++ {
 		s := &server{t: t, dir: t.TempDir(), agentAddr: freePort(t, "udp"), adminAddr: freePort(t, "tcp"), raftAddr: freePort(t, "tcp"),
-			extra: clusterSettings, join: first, nodeID: fmt.Sprintf("node%d", i)}
+			extra: clusterSettings, join: first, nodeID: fmt.Sprintf("node%d", i),
+			viaConfig: i%2 == 1} // some nodes join by flags, others by config file
+
 		s.start()
 		nodes = append(nodes, s)
 	}

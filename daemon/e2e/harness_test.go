@@ -212,6 +212,9 @@ type server struct {
 	// join is set for nodes that joined another's cluster.
 	join   *server
 	nodeID string
+	// viaConfig starts a joining node with `tallyd serve --config FILE`
+	// instead of `tallyd join` flags, as an administrator's unit file would.
+	viaConfig bool
 }
 
 // Lease settings for tests: short, so that expiry and reclaim happen in
@@ -230,7 +233,19 @@ func (s *server) start() {
 	t := s.t
 	t.Helper()
 	verb := []string{"serve"}
-	if s.join != nil {
+	switch {
+	case s.join != nil && s.viaConfig:
+		tokenFile := filepath.Join(t.TempDir(), "join.token")
+		if err := os.WriteFile(tokenFile, []byte(s.join.token+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		config := filepath.Join(t.TempDir(), "tallyd.yaml")
+		yaml := fmt.Sprintf("node_id: %s\njoin:\n  addr: %q\n  cacert: %q\n  token_file: %q\n", s.nodeID, s.join.adminAddr, s.join.caFile(), tokenFile)
+		if err := os.WriteFile(config, []byte(yaml), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		verb = []string{"serve", "--config", config}
+	case s.join != nil:
 		verb = []string{"join", "--join", s.join.adminAddr, "--token", s.join.token, "--cacert", s.join.caFile(), "--node-id", s.nodeID}
 	}
 	args := append(append([]string{bin("tallyd")}, verb...), "--data", s.dir, "--agent-addr", s.agentAddr, "--admin-addr", s.adminAddr, "--raft-addr", s.raftAddr, "--log-level", "debug")

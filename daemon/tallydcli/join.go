@@ -36,46 +36,7 @@ add it as a voter. Later starts are plain "tallyd serve --data DIR".`,
 			}
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			client, err := adminclient.New(joinAddr, token, caFile)
-			if err != nil {
-				return err
-			}
-			if !node.Initialized(f.dataDir) {
-				var b adminapi.JoinBundle
-				if err := client.Do(ctx, http.MethodPost, "/v1/cluster/join-bundle", adminapi.JoinBundleRequest{NodeID: f.nodeID}, &b); err != nil {
-					return fmt.Errorf("ask %s for a join bundle: %w", joinAddr, err)
-				}
-				if err := node.InitJoined(f.dataDir, f.nodeID, splitList(f.hosts), b, time.Now()); err != nil {
-					return err
-				}
-				fmt.Fprintf(stdout, "prepared %s as node %s of cluster %s\n", f.dataDir, f.nodeID, b.ClusterID)
-			}
-			f.bootstrap = false
-			n, logger, err := f.start(ctx, stdout, stderr)
-			if err != nil {
-				return err
-			}
-			defer n.Close()
-			// Ask to be added until the leader agrees: it may be electing.
-			for attempt := 0; ; attempt++ {
-				actx, cancel := context.WithTimeout(ctx, 30*time.Second)
-				err = client.Do(actx, http.MethodPost, "/v1/cluster/nodes", adminapi.AddNodeRequest{NodeID: n.Store.NodeID(), RaftAddr: n.Store.LocalAddr()}, nil)
-				cancel()
-				if err == nil || ctx.Err() != nil {
-					break
-				}
-				logger.Warn("the cluster has not added this node yet", "err", err)
-				select {
-				case <-ctx.Done():
-				case <-time.After(time.Second):
-				}
-			}
-			if ctx.Err() == nil {
-				fmt.Fprintf(stdout, "joined: agents %s (QUIC), admin https://%s\n", n.AgentAddr(), n.AdminAddr())
-				<-ctx.Done()
-			}
-			logger.Info("shutting down")
-			return n.Close()
+			return joinAndServe(ctx, &f, joinAddr, token, caFile, stdout, stderr)
 		},
 	}
 	f.register(c, ledger.DefaultSettings(), ":7443", ":7444", "127.0.0.1:7445")
@@ -83,4 +44,50 @@ add it as a voter. Later starts are plain "tallyd serve --data DIR".`,
 	c.Flags().StringVar(&token, "token", os.Getenv("TALLY_TOKEN"), "admin token of that cluster")
 	c.Flags().StringVar(&caFile, "cacert", os.Getenv("TALLY_CACERT"), "that cluster's CA certificate (ca.pem)")
 	return c
+}
+
+// joinAndServe prepares the data dir from a join bundle if it is new, starts
+// the node, asks the cluster to add it, and serves until ctx ends.
+func joinAndServe(ctx context.Context, f *serveFlags, joinAddr, token, caFile string, stdout, stderr io.Writer) error {
+	client, err := adminclient.New(joinAddr, token, caFile)
+	if err != nil {
+		return err
+	}
+	if !node.Initialized(f.dataDir) {
+		var b adminapi.JoinBundle
+		if err := client.Do(ctx, http.MethodPost, "/v1/cluster/join-bundle", adminapi.JoinBundleRequest{NodeID: f.nodeID}, &b); err != nil {
+			return fmt.Errorf("ask %s for a join bundle: %w", joinAddr, err)
+		}
+		if err := node.InitJoined(f.dataDir, f.nodeID, splitList(f.hosts), b, time.Now()); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "prepared %s as node %s of cluster %s\n", f.dataDir, f.nodeID, b.ClusterID)
+	}
+	f.bootstrap = false
+	n, logger, err := f.start(ctx, stdout, stderr)
+	if err != nil {
+		return err
+	}
+	defer n.Close()
+	// Ask to be added until the leader agrees: it may be electing. Adding a
+	// node that is already a member changes nothing, so restarts are safe.
+	for {
+		actx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		err = client.Do(actx, http.MethodPost, "/v1/cluster/nodes", adminapi.AddNodeRequest{NodeID: n.Store.NodeID(), RaftAddr: n.Store.LocalAddr()}, nil)
+		cancel()
+		if err == nil || ctx.Err() != nil {
+			break
+		}
+		logger.Warn("the cluster has not added this node yet", "err", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second):
+		}
+	}
+	if ctx.Err() == nil {
+		fmt.Fprintf(stdout, "joined: agents %s (QUIC), admin https://%s\n", n.AgentAddr(), n.AdminAddr())
+		<-ctx.Done()
+	}
+	logger.Info("shutting down")
+	return n.Close()
 }

@@ -180,13 +180,39 @@ func (f *serveFlags) start(ctx context.Context, stdout, stderr io.Writer) (*node
 
 func serveCmd(stdout, stderr io.Writer) *cobra.Command {
 	var f serveFlags
+	var configFile string
 	c := &cobra.Command{
 		Use:   "serve",
 		Short: "Run a tallyd node",
-		Args:  cobra.NoArgs,
+		Long: `Run a tallyd node from its data directory.
+
+Settings come from flags or from a YAML file (--config); a flag on the
+command line wins over the file. In the file, "bootstrap: true" founds a new
+cluster with this node when the data dir is new, and a "join" block (addr,
+cacert, token_file) joins an existing cluster instead:
+
+  node_id: node2
+  data: /var/lib/tally
+  agent_addr: ":7443"
+  admin_addr: ":7444"
+  raft_addr: "10.0.0.2:7445"
+  join:
+    addr: 10.0.0.1:7444
+    cacert: /etc/tally/ca.pem
+    token_file: /etc/tally/admin.token`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
+			if configFile != "" {
+				join, err := applyConfigFile(cmd, configFile)
+				if err != nil {
+					return err
+				}
+				if join != nil {
+					return joinAndServe(ctx, &f, join.addr, join.token, join.caFile, stdout, stderr)
+				}
+			}
 			n, logger, err := f.start(ctx, stdout, stderr)
 			if err != nil {
 				return err
@@ -201,5 +227,6 @@ func serveCmd(stdout, stderr io.Writer) *cobra.Command {
 		},
 	}
 	f.register(c, ledger.DefaultSettings(), ":7443", ":7444", "127.0.0.1:7445")
+	c.Flags().StringVar(&configFile, "config", "", "YAML configuration file (see above)")
 	return c
 }
