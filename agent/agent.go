@@ -78,6 +78,11 @@ type Config struct {
 	// Now is the device clock (default time.Now). It is never trusted
 	// blindly: see MaxClockRollback.
 	Now func() time.Time
+	// DeviceCode forces the Device Code of a device not enrolled yet,
+	// instead of deriving it from the machine identity. It is meant for
+	// support and tests (two agents presenting one code); a device that
+	// already has a different code refuses to start.
+	DeviceCode string
 }
 
 // agent is one running tally-agent.
@@ -181,7 +186,8 @@ func newAgent(cfg Config) (*agent, error) {
 		return nil, err
 	}
 	a.dir = dir
-	dev, err := dir.LoadDevice()
+	a.cafp = caFingerprint(cfg.CAFile)
+	dev, err := a.loadDevice()
 	if err != nil {
 		return nil, err
 	}
@@ -192,7 +198,6 @@ func newAgent(cfg Config) (*agent, error) {
 	if a.tls, err = client.TLSConfig(cfg.CAFile, nil); err != nil {
 		return nil, err
 	}
-	a.cafp = caFingerprint(cfg.CAFile)
 	if dir.Enrolled() {
 		if cfg.EnrollToken != "" {
 			a.log.Info("device already enrolled; ignoring the enrollment token", "device_code", dev.DeviceCode)
@@ -216,6 +221,58 @@ func newAgent(cfg Config) (*agent, error) {
 		a.log.Info("resuming cached leases", "count", n)
 	}
 	return a, nil
+}
+
+// loadDevice reads device.json, or makes it with the Device Code given in
+// Config.DeviceCode, else the one derived from the machine identity, else a
+// random one.
+func (a *agent) loadDevice() (*state.Device, error) {
+	forced := ""
+	if a.cfg.DeviceCode != "" {
+		forced = state.NormalizeDeviceCode(a.cfg.DeviceCode)
+		if err := state.ValidateDeviceCode(forced); err != nil {
+			return nil, fmt.Errorf("--device-code: %w", err)
+		}
+	}
+	dev, err := a.dir.LoadOrCreateDevice(func() (string, error) {
+		if forced != "" {
+			return forced, nil
+		}
+		return a.deriveDeviceCode()
+	})
+	if err != nil {
+		return nil, err
+	}
+	if forced != "" && dev.DeviceCode != forced {
+		if a.dir.Enrolled() {
+			return nil, fmt.Errorf("this device is already enrolled as %s; it cannot become %s (remove %s to start over)",
+				dev.DeviceCode, forced, a.dir.Path())
+		}
+		dev.DeviceCode = forced
+		if err := a.dir.SaveDevice(dev); err != nil {
+			return nil, err
+		}
+	}
+	return dev, nil
+}
+
+// deriveDeviceCode hashes the machine identity with the cluster (its CA)
+// and the state directory: a reinstall in the same place keeps the code, a
+// second agent instance on the machine gets its own. The account is not in
+// the hash because the agent learns it only from the enrollment answer; a
+// device enrolls in one account per cluster, so a code unique in the
+// cluster is unique in the account.
+func (a *agent) deriveDeviceCode() (string, error) {
+	id, err := state.MachineID()
+	if err != nil {
+		a.log.Warn("no machine identity; using a random Device Code kept in the state directory", "err", err)
+		return state.NewDeviceCode()
+	}
+	dir, err := filepath.Abs(a.dir.Path())
+	if err != nil {
+		dir = a.dir.Path()
+	}
+	return state.DeriveDeviceCode(id, a.cafp+"\x00"+dir), nil
 }
 
 // caFingerprint is "sha256:<hex>" of the first certificate in the CA file,

@@ -392,8 +392,10 @@ func (a *agent) release(ctx context.Context, feature string) (protocol.Lease, er
 }
 
 // releaseAll gives back every held lease (in parallel, bounded by
-// ReleaseTimeout) and clears the cache. A lease that could not be released
-// frees its seat when its horizon passes.
+// ReleaseTimeout). Released leases leave the cache; a lease the cluster could
+// not be told about stays in it, so that an agent restarted within the
+// lease's horizon (a reboot while the server is unreachable) serves it again
+// at once. Its seat frees on the server when the horizon passes anyway.
 func (a *agent) releaseAll() {
 	a.mu.Lock()
 	held := make([]protocol.Lease, 0, len(a.leases))
@@ -401,15 +403,28 @@ func (a *agent) releaseAll() {
 		held = append(held, l)
 	}
 	a.mu.Unlock()
+	kept := make(chan protocol.Lease, len(held))
 	if c := a.client.Load(); c != nil && len(held) > 0 {
 		ctx, cancel := context.WithTimeout(context.Background(), ReleaseTimeout)
 		var wg sync.WaitGroup
 		for _, l := range held {
 			wg.Go(func() {
 				err := c.Do(ctx, protocol.TypeRelease, newRequestID(), protocol.ReleaseRequest{LeaseID: l.ID}, nil)
-				if err != nil && protocol.CodeOf(err) != protocol.CodeLeaseNotFound {
+				switch protocol.CodeOf(err) {
+				case "":
+					if err != nil {
+						a.log.Warn("lease not released; keeping it cached until its horizon passes",
+							"feature", l.Feature, "lease_id", l.ID, "expires", l.Expires, "err", err)
+						kept <- l
+						return
+					}
+				case protocol.CodeLeaseNotFound, protocol.CodeNotHolder, protocol.CodeLeaseExpired, protocol.CodeLeaseRevoked:
+				default:
 					a.log.Warn("lease not released; its seat frees when its horizon passes",
 						"feature", l.Feature, "lease_id", l.ID, "err", err)
+					if protocol.CodeOf(err).Temporary() {
+						kept <- l
+					}
 					return
 				}
 				a.log.Info("lease released", "feature", l.Feature, "lease_id", l.ID)
@@ -417,9 +432,20 @@ func (a *agent) releaseAll() {
 		}
 		wg.Wait()
 		cancel()
+	} else {
+		for _, l := range held {
+			kept <- l
+		}
 	}
+	close(kept)
 	a.mu.Lock()
 	clear(a.leases)
+	now := a.now()
+	for l := range kept {
+		if now.Before(l.Expires) {
+			a.leases[l.Feature] = l
+		}
+	}
 	a.mu.Unlock()
 	a.persist()
 }

@@ -106,6 +106,7 @@ func newRunCommand(g *globalFlags) *cobra.Command {
 		caFile   string
 		token    string
 		logLevel string
+		devCode  string
 	)
 	cmd := &cobra.Command{
 		Use:   "run",
@@ -131,6 +132,7 @@ func newRunCommand(g *globalFlags) *cobra.Command {
 				CAFile:      caFile,
 				EnrollToken: token,
 				SocketPath:  g.socket,
+				DeviceCode:  devCode,
 				Logger:      slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level})),
 			})
 		},
@@ -140,6 +142,7 @@ func newRunCommand(g *globalFlags) *cobra.Command {
 	f.StringVar(&caFile, "ca", "", "cluster CA certificate (PEM) that servers must be signed by")
 	f.StringVar(&token, "enroll-token", "", "enrollment token for a device not yet enrolled (or $"+EnrollTokenEnv+")")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	f.StringVar(&devCode, "device-code", "", "force the Device Code of a device not yet enrolled (support and tests; default: derived from the machine identity)")
 	_ = cmd.MarkFlagRequired("server")
 	_ = cmd.MarkFlagRequired("ca")
 	return cmd

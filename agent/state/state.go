@@ -70,16 +70,23 @@ func (d *Dir) Path() string { return d.path }
 // File returns the path of name inside the directory.
 func (d *Dir) File(name string) string { return filepath.Join(d.path, name) }
 
-// LoadDevice reads device.json, creating it with a new Device Code on first
-// use. A device.json whose Device Code is malformed is an error, never
+// LoadDevice reads device.json, creating it with a new random Device Code on
+// first use. A device.json whose Device Code is malformed is an error, never
 // silently replaced: the code identifies the device to the cluster.
-func (d *Dir) LoadDevice() (*Device, error) {
+func (d *Dir) LoadDevice() (*Device, error) { return d.LoadOrCreateDevice(NewDeviceCode) }
+
+// LoadOrCreateDevice is LoadDevice with the Device Code of a new device.json
+// made by newCode (the agent derives it from the machine identity).
+func (d *Dir) LoadOrCreateDevice(newCode func() (string, error)) (*Device, error) {
 	var dev Device
 	err := d.readJSON(DeviceFile, &dev)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		code, err := NewDeviceCode()
+		code, err := newCode()
 		if err != nil {
+			return nil, err
+		}
+		if err := ValidateDeviceCode(code); err != nil {
 			return nil, err
 		}
 		dev = Device{DeviceCode: code}

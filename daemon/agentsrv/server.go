@@ -220,6 +220,10 @@ func (s *Server) device(p peer) (ledger.DeviceRef, error) {
 	var perr *protocol.Error
 	s.cfg.Read(func(st *ledger.State) { perr = enrollment.CheckDevice(st, p.id, p.cert) })
 	if perr != nil {
+		if perr.Code == protocol.CodeDeviceConflict {
+			s.log.Warn("possible cloned device: request refused", "event", "device_clone_suspected",
+				"account", p.id.Account, "device", p.id.DeviceCode, "remote", p.remote, "err", perr)
+		}
 		return ledger.DeviceRef{}, perr
 	}
 	return ledger.DeviceRef{Account: p.id.Account, Code: p.id.DeviceCode}, nil
@@ -233,8 +237,14 @@ func (s *Server) dispatch(ctx context.Context, p peer, req *protocol.Request) (a
 			return nil, err
 		}
 		resp, err := s.cfg.Enroller.Enroll(ctx, body)
-		if err == nil {
+		switch {
+		case err == nil:
 			s.log.Info("device enrolled", "account", resp.Account, "device", resp.DeviceCode, "host", body.Hostname, "remote", p.remote)
+		case protocol.CodeOf(err) == protocol.CodeDeviceConflict:
+			// The audit line operators grep for: someone copied a device's
+			// identity, or reinstalled it without removing the old record.
+			s.log.Warn("possible cloned device: enrollment refused", "event", "device_clone_suspected",
+				"device", body.DeviceCode, "host", body.Hostname, "remote", p.remote, "err", err)
 		}
 		return resp, err
 	case protocol.TypeServers:

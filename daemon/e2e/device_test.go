@@ -1,0 +1,236 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	tallyagent "github.com/tally-licensing/tally/agent"
+	"github.com/tally-licensing/tally/agent/sdk"
+	"github.com/tally-licensing/tally/agent/state"
+	"github.com/tally-licensing/tally/protocol"
+)
+
+// agentStatus is the part of `tally-agent status --json` these tests read.
+type agentStatus struct {
+	DeviceCode string `json:"device_code"`
+	Enrolled   bool   `json:"enrolled"`
+}
+
+func (a *agent) status() agentStatus {
+	a.t.Helper()
+	r := a.cli("status", "--json")
+	if r.code != 0 {
+		a.t.Fatalf("%s status: %s", a.name, r.stderr)
+	}
+	var st agentStatus
+	if err := json.Unmarshal([]byte(r.stdout), &st); err != nil {
+		a.t.Fatal(err)
+	}
+	return st
+}
+
+// TestCloneDeviceCodeRefused: two agent processes with their own state dirs
+// (so their own keys) present the same Device Code. The first enrolls; the
+// second is refused with device_conflict, exits, and the server logs the
+// suspected clone.
+func TestCloneDeviceCodeRefused(t *testing.T) {
+	s := startServer(t)
+	tok := s.setupAccount("acme", "cad", 2)
+	const code = "7KQ2-M9XD-4TPA"
+
+	first := &agent{t: t, name: "original", dir: t.TempDir(), srv: s, token: tok}
+	first.socket = filepath.Join(first.dir, "agent.sock")
+	first.proc = startProc(t, "tally-agent original", nil, bin("tally-agent"), "run", "--state", first.dir,
+		"--server", s.agentAddr, "--ca", s.caFile(), "--enroll-token", tok, "--socket", first.socket, "--device-code", "7kq2-m9xd-4tpa")
+	eventually(t, 30*time.Second, "the original enrolls", func() error {
+		if first.proc.exited() {
+			t.Fatalf("original exited:\n%s", first.proc.out.String())
+		}
+		r := first.cli("status", "--json")
+		if r.code != 0 || !strings.Contains(r.stdout, `"enrolled": true`) {
+			return errors.New("not enrolled yet")
+		}
+		return nil
+	})
+	if st := first.status(); st.DeviceCode != code {
+		t.Fatalf("--device-code in lower case gave %q, want %q", st.DeviceCode, code)
+	}
+	first.mustCheckout("cad")
+
+	cloneDir := t.TempDir()
+	r := run(t, nil, bin("tally-agent"), "run", "--state", cloneDir, "--server", s.agentAddr, "--ca", s.caFile(),
+		"--enroll-token", tok, "--socket", filepath.Join(cloneDir, "agent.sock"), "--device-code", code)
+	if r.code == 0 || !strings.Contains(r.stderr, string(protocol.CodeDeviceConflict)) || !strings.Contains(r.stderr, "cloned") {
+		t.Fatalf("the clone ran: exit %d\n%s", r.code, r.stderr)
+	}
+	if _, err := os.Stat(filepath.Join(cloneDir, state.CertFile)); err == nil {
+		t.Fatal("the clone got a device certificate")
+	}
+	eventually(t, 10*time.Second, "the server logs the suspected clone", func() error {
+		out := s.proc.out.String()
+		if !strings.Contains(out, "device_clone_suspected") || !strings.Contains(out, code) {
+			return errors.New("no device_clone_suspected line yet")
+		}
+		return nil
+	})
+	// The original is untouched: it still holds its seat and renews it.
+	if got := len(s.leases()); got != 1 {
+		t.Fatalf("%d leases after the clone attempt, want 1", got)
+	}
+	first.mustCheckout("cad")
+}
+
+// TestDeviceCodeStableAcrossReinstall: the Device Code is derived from the
+// machine identity, so wiping the state directory and starting again (a
+// reinstall) gives the same code, which the cluster then holds against the
+// new key as a possible clone until an administrator removes the old device.
+func TestDeviceCodeStableAcrossReinstall(t *testing.T) {
+	if _, err := state.MachineID(); err != nil {
+		t.Skipf("no machine identity here: %v", err)
+	}
+	s := startServer(t)
+	tok := s.setupAccount("acme", "cad", 1)
+	a := startAgent(t, s, "a", tok)
+	code := a.status().DeviceCode
+	if err := state.ValidateDeviceCode(code); err != nil {
+		t.Fatal(err)
+	}
+
+	// Restart (an upgrade): same code, still enrolled, no new enrollment.
+	a.proc.term(t)
+	a.start()
+	if got := a.status().DeviceCode; got != code {
+		t.Fatalf("after a restart the code is %s, was %s", got, code)
+	}
+
+	// Reinstall: the state directory is gone.
+	a.proc.term(t)
+	if err := os.RemoveAll(a.dir); err != nil {
+		t.Fatal(err)
+	}
+	r := run(t, nil, bin("tally-agent"), "run", "--state", a.dir, "--server", s.agentAddr, "--ca", s.caFile(),
+		"--enroll-token", tok, "--socket", a.socket)
+	if r.code == 0 || !strings.Contains(r.stderr, string(protocol.CodeDeviceConflict)) {
+		t.Fatalf("reinstalled agent: exit %d\n%s", r.code, r.stderr)
+	}
+	var dev state.Device
+	b, err := os.ReadFile(filepath.Join(a.dir, state.DeviceFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &dev); err != nil {
+		t.Fatal(err)
+	}
+	if dev.DeviceCode != code {
+		t.Fatalf("after a reinstall the code is %s, was %s", dev.DeviceCode, code)
+	}
+}
+
+// TestOfflineRestartServesCachedLease: the server dies, the agent is stopped
+// and started again while no server answers, and an application asking for
+// the feature gets the cached token at once.
+func TestOfflineRestartServesCachedLease(t *testing.T) {
+	s := startServer(t, "--lease-ttl", "60s")
+	tok := s.setupAccount("acme", "cad", 1)
+	a := startAgent(t, s, "a", tok)
+	token := a.mustCheckout("cad")
+
+	s.proc.kill9()
+	a.proc.term(t) // its release cannot reach the server: the lease stays cached
+	info, err := os.Stat(filepath.Join(a.dir, state.CacheFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if perm := info.Mode().Perm(); perm != 0o600 {
+		t.Fatalf("lease cache mode %v, want 0600", perm)
+	}
+	a.start()
+	if got := a.mustCheckout("cad"); got != token {
+		t.Fatalf("after an offline restart the agent served another token:\n got %s\nwant %s", got, token)
+	}
+
+	// Back online: the agent renews the same lease rather than taking a new seat.
+	s.start()
+	eventually(t, 30*time.Second, "the agent renews its cached lease", func() error {
+		ls := s.leases()
+		if len(ls) != 1 || ls[0].ID != claimsOf(t, token).LeaseID {
+			t.Fatalf("leases after the server came back: %+v", ls)
+		}
+		if !ls[0].Expires.After(claimsOf(t, token).Expires) {
+			return errors.New("not renewed yet")
+		}
+		return nil
+	})
+}
+
+// TestClockRollbackAgainstRealServer runs the agent in-process (so its clock
+// can be turned back) against a real tallyd: once the device clock is behind
+// the latest server time seen, checkouts fail with clock_rollback, also
+// after a restart, and work again once the clock is right.
+func TestClockRollbackAgainstRealServer(t *testing.T) {
+	s := startServer(t, "--lease-ttl", "60s")
+	tok := s.setupAccount("acme", "cad", 1)
+	dir := t.TempDir()
+	var offset atomic.Int64
+	now := func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
+	runAgent := func() (stop func()) {
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() {
+			done <- tallyagent.Run(ctx, tallyagent.Config{StateDir: dir, Servers: []string{s.agentAddr}, CAFile: s.caFile(),
+				EnrollToken: tok, Now: now, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		}()
+		return func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("agent.Run: %v", err)
+			}
+		}
+	}
+	stop := runAgent()
+	c := sdk.New(filepath.Join(dir, "agent.sock"))
+	ctx := context.Background()
+	eventually(t, 30*time.Second, "the in-process agent enrolls", func() error {
+		st, err := c.Status(ctx)
+		if err != nil {
+			return err
+		}
+		if !st.Enrolled {
+			return errors.New("not enrolled")
+		}
+		return nil
+	})
+	l, err := c.Checkout(ctx, "cad")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	offset.Store(int64(-10 * time.Minute))
+	if _, err := c.Checkout(ctx, "cad"); protocol.CodeOf(err) != protocol.CodeClockRollback {
+		t.Fatalf("checkout with the clock 10 minutes back = %v, want %s", err, protocol.CodeClockRollback)
+	}
+	// The high-water mark is persisted: a restart with the clock still
+	// wrong refuses too.
+	s.proc.kill9()
+	stop()
+	stop = runAgent()
+	defer func() { stop() }()
+	eventually(t, 10*time.Second, "the agent answers again", func() error { _, err := c.Status(ctx); return err })
+	if _, err := c.Checkout(ctx, "cad"); protocol.CodeOf(err) != protocol.CodeClockRollback {
+		t.Fatalf("after a restart with the clock back = %v, want %s", err, protocol.CodeClockRollback)
+	}
+	offset.Store(0)
+	got, err := c.Checkout(ctx, "cad")
+	if err != nil || got.Token != l.Token {
+		t.Fatalf("with the clock right again: %v (same token: %v)", err, err == nil && got.Token == l.Token)
+	}
+}
