@@ -5,7 +5,7 @@ DATA    ?= .tally-dev
 PKGS    := ./...
 BINARIES := ./daemon/cmd/tallyd ./daemon/cmd/tallyctl ./agent/cmd/tally-agent
 
-.PHONY: all build run test test-short bench lint fmt clean
+.PHONY: all build dist run test test-short bench lint fmt clean
 
 all: build
 
@@ -13,6 +13,18 @@ all: build
 build:
 	@mkdir -p $(BIN)
 	$(GO) build -o $(BIN)/ $(BINARIES)
+
+## dist: cross-compile tally-agent for linux, darwin and windows on amd64 and arm64 into dist/
+DIST      ?= dist
+PLATFORMS := linux/amd64 linux/arm64 darwin/amd64 darwin/arm64 windows/amd64 windows/arm64
+dist:
+	@mkdir -p $(DIST)
+	@set -e; for p in $(PLATFORMS); do \
+		os=$${p%/*}; arch=$${p#*/}; ext=; [ $$os = windows ] && ext=.exe; \
+		echo "tally-agent $$os/$$arch"; \
+		CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build -trimpath -ldflags '-s -w' \
+			-o $(DIST)/tally-agent-$$os-$$arch$$ext ./agent/cmd/tally-agent; \
+	done
 
 ## run: a single-node cluster with a demo account and a local agent (Ctrl-C stops it)
 run: build
@@ -40,4 +52,4 @@ fmt:
 	gofmt -w $$(git ls-files '*.go')
 
 clean:
-	rm -rf $(BIN) $(DATA)
+	rm -rf $(BIN) $(DATA) $(DIST)

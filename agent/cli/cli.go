@@ -22,11 +22,13 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/kardianos/service"
 	"github.com/spf13/cobra"
 
 	"github.com/tally-licensing/tally/agent"
 	"github.com/tally-licensing/tally/agent/api"
 	"github.com/tally-licensing/tally/agent/sdk"
+	"github.com/tally-licensing/tally/agent/svc"
 )
 
 // EnrollTokenEnv may carry the enrollment token instead of --enroll-token,
@@ -97,22 +99,61 @@ func NewRootCommand() *cobra.Command {
 	root.PersistentFlags().StringVar(&g.state, "state", "", "state directory (default "+api.DefaultStateDir()+")")
 	root.PersistentFlags().StringVar(&g.socket, "socket", "", "local API socket (default $"+api.SocketEnv+", else STATE/"+api.SocketName+")")
 	root.AddCommand(newRunCommand(g), newCheckoutCommand(g), newReleaseCommand(g), newStatusCommand(g))
+	root.AddCommand(newServiceCommands(g)...)
 	return root
 }
 
 func newRunCommand(g *globalFlags) *cobra.Command {
 	var (
-		servers  []string
-		caFile   string
-		token    string
-		logLevel string
-		devCode  string
+		servers    []string
+		caFile     string
+		token      string
+		logLevel   string
+		devCode    string
+		configFile string
 	)
 	cmd := &cobra.Command{
 		Use:   "run",
-		Short: "Run the agent in the foreground until SIGINT or SIGTERM",
-		Args:  cobra.NoArgs,
+		Short: "Run the agent until SIGINT or SIGTERM (in the foreground, or under the service manager)",
+		Long: "Run the agent. `tally-agent install` registers a service that runs `tally-agent run --config FILE`;\n" +
+			"flags given on the command line override the file. Under a service manager, logs go to the system logger.",
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			f := cmd.Flags()
+			stateDir := g.state
+			socket := g.socket
+			if configFile != "" {
+				fc, err := svc.LoadConfig(configFile)
+				if err != nil {
+					return err
+				}
+				if !f.Changed("server") {
+					servers = fc.Servers
+				}
+				if !f.Changed("ca") {
+					caFile = fc.CA
+				}
+				if !f.Changed("log-level") && fc.LogLevel != "" {
+					logLevel = fc.LogLevel
+				}
+				if stateDir == "" {
+					stateDir = fc.State
+				}
+				if socket == "" {
+					socket = fc.Socket
+				}
+				if token == "" {
+					if token, err = fc.EnrollToken(); err != nil {
+						return err
+					}
+				}
+			} else {
+				for _, name := range []string{"server", "ca"} {
+					if !f.Changed(name) {
+						return fmt.Errorf("required flag --%s not set (or pass --config FILE)", name)
+					}
+				}
+			}
 			var level slog.Level
 			if err := level.UnmarshalText([]byte(logLevel)); err != nil {
 				return fmt.Errorf("--log-level: %w", err)
@@ -120,31 +161,37 @@ func newRunCommand(g *globalFlags) *cobra.Command {
 			if token == "" {
 				token = os.Getenv(EnrollTokenEnv)
 			}
-			stateDir := g.state
 			if stateDir == "" {
 				stateDir = api.DefaultStateDir()
 			}
-			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
-			defer stop()
-			return agent.Run(ctx, agent.Config{
+			cfg := agent.Config{
 				StateDir:    stateDir,
 				Servers:     servers,
 				CAFile:      caFile,
 				EnrollToken: token,
-				SocketPath:  g.socket,
+				SocketPath:  socket,
 				DeviceCode:  devCode,
 				Logger:      slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level})),
-			})
+			}
+			svcConfig := svc.ServiceConfig(configFile, stateDir)
+			if !service.Interactive() {
+				// Under systemd, launchd or the SCM: log to the system's logger.
+				if h, err := svc.SystemLogHandler(svcConfig, level); err == nil {
+					cfg.Logger = slog.New(h)
+				}
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return svc.Run(ctx, svc.NewProgram(cfg), svcConfig)
 		},
 	}
 	f := cmd.Flags()
+	f.StringVar(&configFile, "config", "", "agent configuration file written by `tally-agent install`")
 	f.StringSliceVar(&servers, "server", nil, "tallyd agent address host:port (repeatable or comma-separated)")
 	f.StringVar(&caFile, "ca", "", "cluster CA certificate (PEM) that servers must be signed by")
 	f.StringVar(&token, "enroll-token", "", "enrollment token for a device not yet enrolled (or $"+EnrollTokenEnv+")")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	f.StringVar(&devCode, "device-code", "", "force the Device Code of a device not yet enrolled (support and tests; default: derived from the machine identity)")
-	_ = cmd.MarkFlagRequired("server")
-	_ = cmd.MarkFlagRequired("ca")
 	return cmd
 }
 

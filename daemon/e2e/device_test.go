@@ -234,3 +234,38 @@ func TestClockRollbackAgainstRealServer(t *testing.T) {
 		t.Fatalf("with the clock right again: %v (same token: %v)", err, err == nil && got.Token == l.Token)
 	}
 }
+
+// TestInstallConfigRunsTheAgent: `tally-agent install --dry-run` writes the
+// configuration the service would use; `tally-agent run --config` on it (what
+// the service manager runs) enrolls, serves checkouts and releases on SIGTERM.
+func TestInstallConfigRunsTheAgent(t *testing.T) {
+	s := startServer(t)
+	tok := s.setupAccount("acme", "cad", 1)
+	root := t.TempDir()
+	cfg := filepath.Join(root, "etc", "tally-agent", "agent.yaml")
+	stateDir := filepath.Join(root, "var", "lib", "tally-agent")
+	r := run(t, nil, bin("tally-agent"), "install", "--dry-run", "--config", cfg, "--state", stateDir,
+		"--server", s.agentAddr, "--ca", s.caFile(), "--enroll-token", tok)
+	if r.code != 0 || !strings.Contains(r.stdout, "ReadWritePaths="+stateDir) {
+		t.Fatalf("install --dry-run: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	a := &agent{t: t, name: "service", dir: stateDir, socket: filepath.Join(stateDir, "agent.sock"), srv: s}
+	a.proc = startProc(t, "tally-agent run --config", nil, bin("tally-agent"), "run", "--config", cfg)
+	eventually(t, 30*time.Second, "the configured agent enrolls", func() error {
+		if a.proc.exited() {
+			t.Fatalf("agent exited:\n%s", a.proc.out.String())
+		}
+		if st := a.cli("status", "--json"); st.code != 0 || !strings.Contains(st.stdout, `"enrolled": true`) {
+			return errors.New("not enrolled yet")
+		}
+		return nil
+	})
+	a.mustCheckout("cad")
+	if n := len(s.leases()); n != 1 {
+		t.Fatalf("%d leases, want 1", n)
+	}
+	a.proc.term(t)
+	if n := len(s.leases()); n != 0 {
+		t.Fatalf("%d leases after SIGTERM, want 0 (released on stop)", n)
+	}
+}

@@ -1,0 +1,128 @@
+package cli
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tally-licensing/tally/agent/svc"
+)
+
+// newServiceCommands are install, uninstall, start, stop, restart and
+// service-status: registering tally-agent with the OS's service manager.
+func newServiceCommands(g *globalFlags) []*cobra.Command {
+	var configFile string
+	configFlag := func(c *cobra.Command) {
+		c.Flags().StringVar(&configFile, "config", filepath.Join(svc.DefaultConfigDir(), "agent.yaml"), "agent configuration file")
+	}
+	svcConfig := func() (*svcInfo, error) {
+		abs, err := filepath.Abs(configFile)
+		if err != nil {
+			return nil, err
+		}
+		stateDir := g.state
+		if fc, err := svc.LoadConfig(abs); err == nil && stateDir == "" {
+			stateDir = fc.State
+		}
+		if stateDir == "" {
+			stateDir = svc.DefaultServiceStateDir()
+		}
+		return &svcInfo{config: abs, state: stateDir}, nil
+	}
+
+	var opts svc.InstallOptions
+	var dryRun bool
+	install := &cobra.Command{
+		Use:   "install",
+		Short: "Write the agent's configuration and register it as a system service",
+		Long: "Write agent.yaml, a copy of the cluster CA and the enrollment token into the configuration directory\n" +
+			"(" + svc.DefaultConfigDir() + " here), then register tally-agent with the service manager (" + svc.Platform() + ")\n" +
+			"so that it starts at boot. Start it with `tally-agent start`. Needs administrator rights.\n" +
+			"--dry-run writes the configuration and prints the service definition without registering it.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if opts.EnrollToken == "" {
+				opts.EnrollToken = os.Getenv(EnrollTokenEnv)
+			}
+			abs, err := filepath.Abs(configFile)
+			if err != nil {
+				return err
+			}
+			opts.Config, opts.State, opts.Socket = abs, g.state, g.socket
+			fc, paths, err := svc.WriteConfig(opts)
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			fmt.Fprintf(out, "wrote %s (state directory %s)\n", paths.Config, fc.State)
+			sc := svc.ServiceConfig(paths.Config, fc.State)
+			if dryRun {
+				fmt.Fprintf(out, "would register %q with %s: %s %v\n", sc.Name, svc.Platform(), "tally-agent", sc.Arguments)
+				fmt.Fprintf(out, "systemd unit:\n%s", sc.Option["SystemdScript"])
+				return nil
+			}
+			if err := svc.Control(sc, "install"); err != nil {
+				return err
+			}
+			fmt.Fprintf(out, "registered the %s service with %s; start it with `tally-agent start`\n", sc.Name, svc.Platform())
+			return nil
+		},
+	}
+	configFlag(install)
+	f := install.Flags()
+	f.StringSliceVar(&opts.Servers, "server", nil, "tallyd agent address host:port (repeatable or comma-separated)")
+	f.StringVar(&opts.CAFile, "ca", "", "cluster CA certificate (PEM); copied next to the configuration")
+	f.StringVar(&opts.EnrollToken, "enroll-token", "", "enrollment token (or $"+EnrollTokenEnv+")")
+	f.StringVar(&opts.LogLevel, "log-level", "info", "debug, info, warn or error")
+	f.BoolVar(&dryRun, "dry-run", false, "write the configuration, print the service definition, register nothing")
+
+	cmds := []*cobra.Command{install}
+	for _, a := range []struct{ action, short string }{
+		{"uninstall", "Remove the tally-agent service (the configuration and state stay)"},
+		{"start", "Start the tally-agent service"},
+		{"stop", "Stop the tally-agent service (it releases its leases first)"},
+		{"restart", "Restart the tally-agent service"},
+	} {
+		c := &cobra.Command{
+			Use:   a.action,
+			Short: a.short,
+			Args:  cobra.NoArgs,
+			RunE: func(cmd *cobra.Command, _ []string) error {
+				info, err := svcConfig()
+				if err != nil {
+					return err
+				}
+				if err := svc.Control(svc.ServiceConfig(info.config, info.state), a.action); err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "%s: done\n", a.action)
+				return nil
+			},
+		}
+		configFlag(c)
+		cmds = append(cmds, c)
+	}
+	st := &cobra.Command{
+		Use:   "service-status",
+		Short: "Show whether the tally-agent service is installed and running (`status` shows the agent itself)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			info, err := svcConfig()
+			if err != nil {
+				return err
+			}
+			s, err := svc.Status(svc.ServiceConfig(info.config, info.state))
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s (%s)\n", s, svc.Platform())
+			return nil
+		},
+	}
+	configFlag(st)
+	return append(cmds, st)
+}
+
+type svcInfo struct{ config, state string }

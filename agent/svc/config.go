@@ -1,0 +1,283 @@
+package svc
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+
+	"github.com/kardianos/service"
+	"gopkg.in/yaml.v3"
+
+	"github.com/tally-licensing/tally/agent/state"
+	"github.com/tally-licensing/tally/certs"
+)
+
+// File is the agent's configuration file (agent.yaml), written by
+// `tally-agent install` and read by `tally-agent run --config`.
+type File struct {
+	// Servers are tallyd agent addresses (host:port).
+	Servers []string `yaml:"servers"`
+	// CA is the cluster CA certificate (PEM). Install copies the file it is
+	// given next to agent.yaml, so the service does not depend on a file in
+	// someone's home directory.
+	CA string `yaml:"ca"`
+	// State is the state directory (device identity, key, lease cache).
+	State string `yaml:"state"`
+	// Socket is the local API socket; empty means STATE/agent.sock.
+	Socket string `yaml:"socket,omitempty"`
+	// EnrollTokenFile holds the enrollment token (0600). It is only read
+	// until the device is enrolled.
+	EnrollTokenFile string `yaml:"enroll_token_file,omitempty"`
+	// LogLevel is debug, info, warn or error.
+	LogLevel string `yaml:"log_level,omitempty"`
+}
+
+// Paths of the files install writes.
+type Paths struct {
+	Config string // agent.yaml
+	CA     string // ca.pem
+	Token  string // enroll.token
+}
+
+// DefaultConfigDir is where install writes agent.yaml, ca.pem and
+// enroll.token on this OS.
+func DefaultConfigDir() string {
+	switch runtime.GOOS {
+	case "windows":
+		base := os.Getenv("ProgramData")
+		if base == "" {
+			base = `C:\ProgramData`
+		}
+		return filepath.Join(base, "Tally", "agent")
+	case "darwin":
+		return "/Library/Application Support/Tally/agent"
+	}
+	return "/etc/tally-agent"
+}
+
+// DefaultServiceStateDir is the service's state directory on this OS (the
+// interactive default, api.DefaultStateDir, is per user).
+func DefaultServiceStateDir() string {
+	switch runtime.GOOS {
+	case "windows":
+		base := os.Getenv("ProgramData")
+		if base == "" {
+			base = `C:\ProgramData`
+		}
+		return filepath.Join(base, "Tally", "agent", "state")
+	case "darwin":
+		return "/Library/Application Support/Tally/agent/state"
+	}
+	return "/var/lib/tally-agent"
+}
+
+// PathsIn returns the files install writes for the configuration file
+// configPath: ca.pem and enroll.token sit next to it.
+func PathsIn(configPath string) Paths {
+	dir := filepath.Dir(configPath)
+	return Paths{Config: configPath, CA: filepath.Join(dir, "ca.pem"), Token: filepath.Join(dir, "enroll.token")}
+}
+
+// InstallOptions are the flags of `tally-agent install`.
+type InstallOptions struct {
+	Config      string // agent.yaml path
+	Servers     []string
+	CAFile      string // the CA to copy
+	EnrollToken string
+	State       string
+	Socket      string
+	LogLevel    string
+}
+
+// WriteConfig validates opts and writes agent.yaml, a copy of the CA and the
+// enrollment token. Nothing is written unless every check passes.
+func WriteConfig(opts InstallOptions) (*File, Paths, error) {
+	p := PathsIn(opts.Config)
+	if len(opts.Servers) == 0 {
+		return nil, p, errors.New("no server given (pass --server host:port)")
+	}
+	for _, s := range opts.Servers {
+		if s == "" || !strings.Contains(s, ":") {
+			return nil, p, fmt.Errorf("--server %q is not host:port", s)
+		}
+	}
+	if opts.CAFile == "" {
+		return nil, p, errors.New("no cluster CA given (pass --ca FILE)")
+	}
+	caPEM, err := os.ReadFile(opts.CAFile)
+	if err != nil {
+		return nil, p, fmt.Errorf("--ca: %w", err)
+	}
+	if _, err := certs.ParseCertPEM(caPEM); err != nil {
+		return nil, p, fmt.Errorf("--ca %s: %w", opts.CAFile, err)
+	}
+	if opts.State == "" {
+		opts.State = DefaultServiceStateDir()
+	}
+	stateAbs, err := filepath.Abs(opts.State)
+	if err != nil {
+		return nil, p, err
+	}
+	enrolled := false
+	if _, err := os.Stat(filepath.Join(stateAbs, state.CertFile)); err == nil {
+		enrolled = true
+	}
+	token := strings.TrimSpace(opts.EnrollToken)
+	if token == "" && !enrolled {
+		return nil, p, errors.New("no enrollment token (pass --enroll-token, or $TALLY_ENROLL_TOKEN); the device in " + stateAbs + " is not enrolled")
+	}
+	if opts.LogLevel == "" {
+		opts.LogLevel = "info"
+	}
+	f := &File{Servers: opts.Servers, CA: p.CA, State: stateAbs, Socket: opts.Socket, LogLevel: opts.LogLevel}
+	if token != "" {
+		f.EnrollTokenFile = p.Token
+	}
+	body, err := yaml.Marshal(f)
+	if err != nil {
+		return nil, p, err
+	}
+	body = append([]byte("# Written by `tally-agent install`. The service runs `tally-agent run --config` on this file.\n"), body...)
+
+	if err := os.MkdirAll(filepath.Dir(p.Config), 0o755); err != nil {
+		return nil, p, fmt.Errorf("create %s: %w", filepath.Dir(p.Config), err)
+	}
+	if token != "" {
+		if err := state.WriteFileAtomic(p.Token, []byte(token+"\n"), 0o600); err != nil {
+			return nil, p, err
+		}
+	}
+	if !samePath(opts.CAFile, p.CA) {
+		if err := state.WriteFileAtomic(p.CA, caPEM, 0o644); err != nil {
+			return nil, p, err
+		}
+	}
+	if err := state.WriteFileAtomic(p.Config, body, 0o644); err != nil {
+		return nil, p, err
+	}
+	return f, p, nil
+}
+
+func samePath(a, b string) bool {
+	x, err1 := filepath.Abs(a)
+	y, err2 := filepath.Abs(b)
+	return err1 == nil && err2 == nil && x == y
+}
+
+// LoadConfig reads agent.yaml. Unknown keys are an error: a typo must not
+// silently fall back to a default.
+func LoadConfig(path string) (*File, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read the agent configuration: %w", err)
+	}
+	var f File
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(&f); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return &f, nil
+}
+
+// EnrollToken reads the token file named in the configuration; a missing
+// file is no token (the device is enrolled and the file was removed).
+func (f *File) EnrollToken() (string, error) {
+	if f.EnrollTokenFile == "" {
+		return "", nil
+	}
+	b, err := os.ReadFile(f.EnrollTokenFile)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("enrollment token: %w", err)
+	}
+	return strings.TrimSpace(string(b)), nil
+}
+
+// ServiceConfig describes the service for kardianos/service: it runs
+// `EXECUTABLE run --config CONFIG`, with our systemd unit on Linux.
+func ServiceConfig(configPath, stateDir string) *service.Config {
+	return &service.Config{
+		Name:        Name,
+		DisplayName: "Tally license agent",
+		Description: "Tally device agent: checks floating-license leases out for local applications",
+		Arguments:   []string{"run", "--config", configPath},
+		Option: service.KeyValue{
+			"SystemdScript": SystemdUnit(stateDir),
+			// launchd: start at boot and restart when it exits.
+			"RunAtLoad": true,
+			"KeepAlive": true,
+			// Windows: restart after a failure.
+			"OnFailure":              "restart",
+			"OnFailureDelayDuration": "2s",
+			"DelayedAutoStart":       false,
+		},
+	}
+}
+
+// SystemdUnit is the unit kardianos/service installs on systemd (its
+// SystemdScript option), instead of its default that waits 120 s between
+// restarts and has no sandboxing. {{Path}} and {{Arguments}} are filled in by
+// the library's template engine. The agent needs to write only its state
+// directory (lease cache, socket) and to reach the network.
+func SystemdUnit(stateDir string) string {
+	return `[Unit]
+Description={{Description}}
+Documentation=https://github.com/tally-licensing/tally
+Wants=network-online.target
+After=network-online.target
+ConditionFileIsExecutable={{Path | cmdEscape}}
+
+[Service]
+Type=simple
+ExecStart={{Path | cmdEscape}}{{range Arguments}} {{. | cmd}}{{end}}
+Restart=always
+RestartSec=2
+StartLimitIntervalSec=0
+# SIGTERM makes the agent release its leases; give it time to (5 s max).
+KillSignal=SIGTERM
+TimeoutStopSec=15
+UMask=0077
+
+NoNewPrivileges=yes
+ProtectSystem=strict
+ReadWritePaths=` + systemdEscapePath(stateDir) + `
+ProtectHome=read-only
+PrivateTmp=yes
+PrivateDevices=yes
+ProtectKernelTunables=yes
+ProtectKernelModules=yes
+ProtectKernelLogs=yes
+ProtectControlGroups=yes
+ProtectClock=yes
+ProtectHostname=yes
+RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6
+RestrictNamespaces=yes
+RestrictRealtime=yes
+RestrictSUIDSGID=yes
+LockPersonality=yes
+MemoryDenyWriteExecute=yes
+SystemCallArchitectures=native
+SystemCallFilter=@system-service
+CapabilityBoundingSet=
+AmbientCapabilities=
+
+[Install]
+WantedBy=multi-user.target
+`
+}
+
+// systemdEscapePath quotes a path for a systemd path-list setting.
+func systemdEscapePath(p string) string {
+	if strings.ContainsAny(p, " \t\"") {
+		return `"` + strings.ReplaceAll(p, `"`, `\"`) + `"`
+	}
+	return p
+}
