@@ -207,9 +207,18 @@ func TestRunReturnsTheAgentsFailure(t *testing.T) {
 
 type recLogger struct{ lines []string }
 
-func (r *recLogger) Error(v ...any) error   { r.lines = append(r.lines, "E "+fmt.Sprint(v...)); return nil }
-func (r *recLogger) Warning(v ...any) error { r.lines = append(r.lines, "W "+fmt.Sprint(v...)); return nil }
-func (r *recLogger) Info(v ...any) error    { r.lines = append(r.lines, "I "+fmt.Sprint(v...)); return nil }
+func (r *recLogger) Error(v ...any) error {
+	r.lines = append(r.lines, "E "+fmt.Sprint(v...))
+	return nil
+}
+func (r *recLogger) Warning(v ...any) error {
+	r.lines = append(r.lines, "W "+fmt.Sprint(v...))
+	return nil
+}
+func (r *recLogger) Info(v ...any) error {
+	r.lines = append(r.lines, "I "+fmt.Sprint(v...))
+	return nil
+}
 func (r *recLogger) Errorf(f string, a ...any) error {
 	return r.Error(fmt.Sprintf(f, a...))
 }
