@@ -70,6 +70,21 @@ func TestClusterLeaderKill9(t *testing.T) {
 	}
 	before := first.leases()
 
+	// Reads say how fresh they are: a follower answers from its own copy
+	// and says so; --consistent gets the leader's current view.
+	var follower *server
+	for _, s := range nodes {
+		if s.nodeID != "" && s.nodeID != v.Leader {
+			follower = s
+		}
+	}
+	if out := follower.mustCtl("leases"); !strings.Contains(out, "answered by "+follower.nodeID+" (Follower, applied index ") {
+		t.Errorf("a follower's lease table does not say who answered:\n%s", out)
+	}
+	if out := follower.mustCtl("--consistent", "status"); !strings.Contains(out, "answered by "+v.Leader+" (Leader, applied index ") || !strings.Contains(out, "consistent read") {
+		t.Errorf("a consistent read through a follower was not served by the leader %s:\n%s", v.Leader, out)
+	}
+
 	var leader, survivor *server
 	for _, s := range nodes {
 		if s.nodeID == v.Leader || (s.nodeID == "" && v.Leader == "node1") {
