@@ -95,3 +95,11 @@ func (a *api) readIndex(ctx context.Context) error {
 	}
 	return nil
 }
+
+// ClearFreshness removes this node's freshness headers from an answer that
+// another node (the leader, through a proxy) is about to give instead.
+func ClearFreshness(h http.Header) {
+	for _, k := range []string{HeaderNode, HeaderRaftState, HeaderLeader, HeaderAppliedIndex, HeaderLastContact, HeaderConsistency} {
+		h.Del(k)
+	}
+}
