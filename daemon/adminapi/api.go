@@ -109,6 +109,14 @@ func (a *api) authenticated(h func(http.ResponseWriter, *http.Request) error) ht
 			writeError(w, protocol.Errorf(protocol.CodeUnauthorized, "admin token %s was revoked", rec.ID))
 			return
 		}
+		served, err := a.serveFreshness(w, r)
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		if !served {
+			return // proxied to the leader
+		}
 		ctx := context.WithValue(r.Context(), ctxKey{}, rec.ID)
 		if err := h(w, r.WithContext(ctx)); err != nil {
 			writeError(w, err)

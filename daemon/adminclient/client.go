@@ -10,7 +10,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/tally-licensing/tally/certs"
@@ -23,6 +25,58 @@ type Client struct {
 	base  string
 	token string
 	http  *http.Client
+	// Consistent asks for reads served from the leader's current view
+	// rather than from whichever node answers.
+	Consistent bool
+
+	mu   sync.Mutex
+	last Freshness
+}
+
+// Freshness says which node answered and how current its ledger was.
+type Freshness struct {
+	Node         string        `json:"node"`
+	RaftState    string        `json:"raft_state"`
+	Leader       string        `json:"leader"`
+	AppliedIndex uint64        `json:"applied_index"`
+	Consistency  string        `json:"consistency"`
+	LastContact  time.Duration `json:"last_contact,omitempty"`
+	// LastContactKnown is false on the leader, which contacts nobody.
+	LastContactKnown bool `json:"-"`
+}
+
+// String reads like "node2 (Follower, applied index 57, leader contact 40ms ago)".
+func (f Freshness) String() string {
+	if f.Node == "" {
+		return "unknown node"
+	}
+	s := fmt.Sprintf("%s (%s, applied index %d", f.Node, f.RaftState, f.AppliedIndex)
+	if f.LastContactKnown {
+		s += fmt.Sprintf(", leader contact %s ago", f.LastContact)
+	}
+	if f.Consistency == adminapi.ConsistencyLeader {
+		s += ", consistent read"
+	}
+	return s + ")"
+}
+
+// LastFreshness reports the freshness headers of the latest answer.
+func (c *Client) LastFreshness() Freshness {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.last
+}
+
+func (c *Client) noteFreshness(h http.Header) {
+	f := Freshness{Node: h.Get(adminapi.HeaderNode), RaftState: h.Get(adminapi.HeaderRaftState), Leader: h.Get(adminapi.HeaderLeader),
+		Consistency: h.Get(adminapi.HeaderConsistency)}
+	f.AppliedIndex, _ = strconv.ParseUint(h.Get(adminapi.HeaderAppliedIndex), 10, 64)
+	if ms, err := strconv.ParseInt(h.Get(adminapi.HeaderLastContact), 10, 64); err == nil {
+		f.LastContact, f.LastContactKnown = time.Duration(ms)*time.Millisecond, true
+	}
+	c.mu.Lock()
+	c.last = f
+	c.mu.Unlock()
 }
 
 // New returns a client for addr ("host:port" or an https:// URL), trusting
@@ -70,11 +124,15 @@ func (c *Client) Do(ctx context.Context, method, path string, in, out any) error
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
+	if c.Consistent {
+		req.Header.Set(adminapi.HeaderConsistency, adminapi.ConsistencyLeader)
+	}
 	resp, err := c.http.Do(req)
 	if err != nil {
 		return fmt.Errorf("%s %s: %w", method, path, err)
 	}
 	defer resp.Body.Close()
+	c.noteFreshness(resp.Header)
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 	if err != nil {
 		return fmt.Errorf("read answer to %s %s: %w", method, path, err)

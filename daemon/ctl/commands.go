@@ -40,7 +40,11 @@ func (a *app) statusCmd() *cobra.Command {
 			for _, p := range s.Pools {
 				fmt.Fprintf(w, "%s\t%s\t%d\t%d\t%d\t%s\n", p.Account, p.Feature, p.Seats, p.Active, p.Unused, p.LeaseTTL)
 			}
-			return w.Flush()
+			if err := w.Flush(); err != nil {
+				return err
+			}
+			a.noteFreshness()
+			return nil
 		},
 	}
 	c.Flags().StringVar(&account, "account", "", "only this account's pools")
@@ -86,6 +90,7 @@ func (a *app) leasesCmd() *cobra.Command {
 			if len(ls) == 0 {
 				fmt.Fprintln(a.out, "(no leases)")
 			}
+			a.noteFreshness()
 			return nil
 		},
 	}

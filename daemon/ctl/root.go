@@ -14,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/tally-licensing/tally/daemon/adminapi"
 	"github.com/tally-licensing/tally/daemon/adminclient"
 	"github.com/tally-licensing/tally/protocol"
 )
@@ -21,7 +22,7 @@ import (
 // options are the connection settings every command shares.
 type options struct {
 	addr, token, cacert string
-	json                bool
+	json, consistent    bool
 	timeout             time.Duration
 }
 
@@ -29,6 +30,8 @@ type app struct {
 	opts   options
 	out    io.Writer
 	errOut io.Writer
+	// fresh is what the latest answer said about its own freshness.
+	fresh adminclient.Freshness
 }
 
 // ExitError carries a process exit code out of a command without calling
@@ -83,6 +86,7 @@ Connection settings come from flags or the environment:
 	pf.StringVar(&a.opts.cacert, "cacert", os.Getenv("TALLY_CACERT"), "cluster CA certificate file")
 	pf.BoolVar(&a.opts.json, "json", false, "print JSON instead of tables")
 	pf.DurationVar(&a.opts.timeout, "timeout", 30*time.Second, "how long to wait for the server")
+	pf.BoolVar(&a.opts.consistent, "consistent", false, "read the leader's current view (any node otherwise answers from its own, possibly trailing, copy)")
 	root.AddCommand(
 		a.statusCmd(), a.leasesCmd(), a.revokeCmd(), a.queueCmd(),
 		a.accountsCmd(), a.poolsCmd(), a.enrollTokensCmd(), a.devicesCmd(), a.adminTokensCmd(),
@@ -119,9 +123,20 @@ func (a *app) call(method, path string, in, out any) error {
 	if err != nil {
 		return err
 	}
+	c.Consistent = a.opts.consistent
 	ctx, cancel := context.WithTimeout(context.Background(), a.opts.timeout)
 	defer cancel()
-	return c.Do(ctx, method, path, in, out)
+	err = c.Do(ctx, method, path, in, out)
+	a.fresh = c.LastFreshness()
+	return err
+}
+
+// noteFreshness tells the reader of a table when it came from a follower's
+// copy of the ledger, which may trail the leader.
+func (a *app) noteFreshness() {
+	if a.fresh.Node != "" && (a.fresh.RaftState != "Leader" || a.fresh.Consistency == adminapi.ConsistencyLeader) {
+		fmt.Fprintf(a.out, "\nanswered by %s; --consistent reads the leader's current view\n", a.fresh)
+	}
 }
 
 func (a *app) printJSON(v any) error {

@@ -41,7 +41,7 @@ func clusterView(t *testing.T, s *server) (adminapi.ClusterView, error) {
 // TestClusterLeaderKill9 runs three tallyd processes and three agents, kills
 // the leader with SIGKILL, and checks that checkouts resume under the new
 // leader, no lease is lost, no seat is granted twice, and every token keeps
-// verifying.
+// verifying; then it replaces the dead node with a fresh one.
 func TestClusterLeaderKill9(t *testing.T) {
 	nodes := startCluster(t, 3)
 	first := nodes[0]
@@ -69,6 +69,21 @@ func TestClusterLeaderKill9(t *testing.T) {
 		t.Fatalf("JWKS holds %d keys, want one per node", ks.Len())
 	}
 	before := first.leases()
+
+	// Reads say how fresh they are: a follower answers from its own copy
+	// and says so; --consistent gets the leader's current view.
+	var follower *server
+	for _, s := range nodes {
+		if s.nodeID != "" && s.nodeID != v.Leader {
+			follower = s
+		}
+	}
+	if out := follower.mustCtl("leases"); !strings.Contains(out, "answered by "+follower.nodeID+" (Follower, applied index ") {
+		t.Errorf("a follower's lease table does not say who answered:\n%s", out)
+	}
+	if out := follower.mustCtl("--consistent", "status"); !strings.Contains(out, "answered by "+v.Leader+" (Leader, applied index ") || !strings.Contains(out, "consistent read") {
+		t.Errorf("a consistent read through a follower was not served by the leader %s:\n%s", v.Leader, out)
+	}
 
 	var leader, survivor *server
 	for _, s := range nodes {
@@ -140,6 +155,31 @@ func TestClusterLeaderKill9(t *testing.T) {
 	if got := claimsOf(t, a2.mustCheckout("cad")).LeaseID; got != claimsOf(t, t2).LeaseID {
 		t.Fatalf("a2's lease changed across failover: %d -> %d", claimsOf(t, t2).LeaseID, got)
 	}
+
+	// Replace the dead node without downtime: remove it, join a fresh one
+	// through a survivor; grants go on throughout.
+	survivor.mustCtl("cluster", "remove", leaderID(leader))
+	repl := &server{t: t, dir: t.TempDir(), agentAddr: freePort(t, "udp"), adminAddr: freePort(t, "tcp"), raftAddr: freePort(t, "tcp"),
+		extra: clusterSettings, join: survivor, nodeID: "node4"}
+	repl.start()
+	v, err = clusterView(t, repl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, m := range v.Members {
+		ids = append(ids, m.ID)
+		if m.ID == leaderID(leader) {
+			t.Fatalf("the removed node is still a member: %+v", v)
+		}
+	}
+	if len(v.Members) != 3 {
+		t.Fatalf("members after replacement: %v", ids)
+	}
+	if r := a3.cli("release", "cad"); r.code != 0 {
+		t.Fatalf("release after replacement: %s", r.stderr)
+	}
+	a1.mustCheckout("cad")
 }
 
 func leaderID(s *server) string {

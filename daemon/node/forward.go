@@ -123,6 +123,7 @@ func (f *forwarder) forwardHTTP(w http.ResponseWriter, r *http.Request) {
 			writeProtocolError(w, protocol.Errorf(protocol.CodeUnavailable, "forward to the leader at %s: %v", addr, err))
 		},
 	}
+	adminapi.ClearFreshness(w.Header()) // the leader says how fresh its answer is
 	proxy.ServeHTTP(w, r)
 }
 
