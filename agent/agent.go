@@ -104,6 +104,11 @@ type agent struct {
 	lastHeartbeat time.Time
 	interval      time.Duration
 	featureLocks  map[string]chan struct{}
+	// activity is, by feature, when an application last reported using
+	// its lease (device clock).
+	activity map[string]time.Time
+	// jwks is the cluster's JWKS document as last received (or cached).
+	jwks []byte
 	// wake makes the heartbeat loop re-plan at once (after a grant).
 	wake chan struct{}
 
@@ -180,6 +185,7 @@ func newAgent(cfg Config) (*agent, error) {
 		interval:     clampInterval(cfg.HeartbeatInterval),
 		wake:         make(chan struct{}, 1),
 		featureLocks: map[string]chan struct{}{},
+		activity:     map[string]time.Time{},
 	}
 	dir, err := state.Open(cfg.StateDir)
 	if err != nil {
@@ -208,6 +214,9 @@ func newAgent(cfg Config) (*agent, error) {
 		}
 	}
 
+	if a.jwks, err = dir.LoadJWKS(); err != nil {
+		a.log.Warn("ignoring the cached JWKS", "err", err)
+	}
 	cache, err := dir.LoadCache()
 	if err != nil {
 		return nil, err

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"slices"
@@ -12,6 +13,7 @@ import (
 	"github.com/tally-licensing/tally/agent/client"
 	"github.com/tally-licensing/tally/agent/state"
 	"github.com/tally-licensing/tally/protocol"
+	"github.com/tally-licensing/tally/protocol/lease"
 )
 
 // errEnrolling answers requests that need the cluster before enrollment is done.
@@ -186,8 +188,72 @@ func (a *agent) refreshServers(ctx context.Context) error {
 		a.mu.Unlock()
 	}
 	a.learnServers(resp.Servers)
+	a.learnJWKS(resp.JWKS)
 	a.persist()
 	return nil
+}
+
+// learnJWKS keeps the cluster's public keys (in memory and in jwks.json) for
+// applications to verify tokens with. A document that does not parse is
+// ignored: the previous keys stay.
+func (a *agent) learnJWKS(doc []byte) {
+	if len(doc) == 0 {
+		return
+	}
+	if _, err := lease.ParseKeySet(doc); err != nil {
+		a.log.Warn("ignoring a malformed JWKS from the cluster", "err", err)
+		return
+	}
+	a.mu.Lock()
+	same := bytes.Equal(a.jwks, doc)
+	a.jwks = bytes.Clone(doc)
+	a.mu.Unlock()
+	if same {
+		return
+	}
+	if err := a.dir.SaveJWKS(doc); err != nil {
+		a.log.Error("cannot save the JWKS", "err", err)
+	}
+	a.log.Info("lease-signing keys updated")
+}
+
+// knowsKey reports whether the cached JWKS has the key token was signed with.
+func (a *agent) knowsKey(token string) bool {
+	a.mu.Lock()
+	doc := a.jwks
+	a.mu.Unlock()
+	if len(doc) == 0 {
+		return false
+	}
+	ks, err := lease.ParseKeySet(doc)
+	if err != nil {
+		return false
+	}
+	_, kid, err := lease.ParseUnverified(token)
+	return err == nil && slices.Contains(ks.KeyIDs(), kid)
+}
+
+// recordActivity notes that an application is using its lease on feature.
+func (a *agent) recordActivity(feature string) (time.Time, error) {
+	if err := validateFeature(feature); err != nil {
+		return time.Time{}, err
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if _, ok := a.leases[feature]; !ok {
+		return time.Time{}, protocol.Errorf(protocol.CodeLeaseNotFound, "this device holds no lease on %q", feature)
+	}
+	now := a.now()
+	a.activity[feature] = now
+	return now, nil
+}
+
+// LastActivity is when an application last reported activity on feature
+// (zero when never since the lease was taken).
+func (a *agent) lastActivity(feature string) time.Time {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.activity[feature]
 }
 
 // observeServerTimeLocked moves the clock high-water mark forward.
@@ -339,6 +405,7 @@ func (a *agent) checkout(ctx context.Context, feature string, wait time.Duration
 	}
 	a.mu.Lock()
 	a.leases[feature] = l
+	delete(a.activity, feature)
 	a.observeServerTimeLocked(l.Since)
 	if resp.Interval > 0 {
 		a.interval = clampInterval(resp.Interval.D())
@@ -347,6 +414,13 @@ func (a *agent) checkout(ctx context.Context, feature string, wait time.Duration
 	a.persist()
 	a.poke()
 	a.log.Info("lease checked out", "feature", feature, "lease_id", l.ID, "expires", l.Expires)
+	if !a.knowsKey(l.Token) {
+		// A key the agent has not seen (first checkout, or a rotation):
+		// fetch the JWKS now so that the application can verify the token.
+		if err := a.refreshServers(ctx); err != nil {
+			a.log.Warn("cannot fetch the cluster's JWKS", "err", err)
+		}
+	}
 	if err := a.checkClock(); err != nil {
 		return protocol.Lease{}, err
 	}
@@ -384,6 +458,7 @@ func (a *agent) release(ctx context.Context, feature string) (protocol.Lease, er
 	a.mu.Lock()
 	if cur, ok := a.leases[feature]; ok && cur.ID == l.ID {
 		delete(a.leases, feature)
+		delete(a.activity, feature)
 	}
 	a.mu.Unlock()
 	a.persist()

@@ -23,9 +23,11 @@ func (a *agent) serve(ln net.Listener) (stop func()) {
 	mux.HandleFunc("POST "+api.PathCheckout, a.handleCheckout)
 	mux.HandleFunc("POST "+api.PathRelease, a.handleRelease)
 	mux.HandleFunc("GET "+api.PathStatus, a.handleStatus)
+	mux.HandleFunc("POST "+api.PathActivity, a.handleActivity)
+	mux.HandleFunc("GET "+api.PathJWKS, a.handleJWKS)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
-		case api.PathCheckout, api.PathRelease, api.PathStatus:
+		case api.PathCheckout, api.PathRelease, api.PathStatus, api.PathActivity, api.PathJWKS:
 			writeJSON(w, http.StatusMethodNotAllowed, api.ErrorResponse{Error: protocol.Errorf(protocol.CodeBadRequest,
 				"%s does not accept %s", r.URL.Path, r.Method)})
 		default:
@@ -81,6 +83,32 @@ func (a *agent) handleRelease(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, api.LeaseResponse{Lease: l})
 }
 
+func (a *agent) handleActivity(w http.ResponseWriter, r *http.Request) {
+	var req api.ActivityRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	at, err := a.recordActivity(req.Feature)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, api.ActivityResponse{Feature: req.Feature, At: at})
+}
+
+func (a *agent) handleJWKS(w http.ResponseWriter, r *http.Request) {
+	a.mu.Lock()
+	doc := a.jwks
+	a.mu.Unlock()
+	if len(doc) == 0 {
+		writeError(w, protocol.Errorf(protocol.CodeUnavailable, "the agent has not received the cluster's JWKS yet (it has not reached a server since it was installed)"))
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(doc)
+}
+
 func (a *agent) handleStatus(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, a.status())
 }
@@ -102,6 +130,12 @@ func (a *agent) status() api.Status {
 	if !a.serverTime.IsZero() {
 		t := a.serverTime
 		st.ServerTime = &t
+	}
+	if len(a.activity) > 0 {
+		st.Activity = make(map[string]time.Time, len(a.activity))
+		for f, t := range a.activity {
+			st.Activity[f] = t
+		}
 	}
 	a.mu.Unlock()
 	sortLeases(st.Leases)

@@ -142,6 +142,10 @@ type ServersRequest struct{}
 type ServersResponse struct {
 	Servers  []ServerInfo `json:"servers"`
 	Interval Duration     `json:"interval,omitempty"`
+	// JWKS is the cluster's public lease-signing keys (a JWKS document), so
+	// that the agent can hand applications what they verify tokens with,
+	// offline. Absent from servers that predate it.
+	JWKS json.RawMessage `json:"jwks,omitempty"`
 }
 
 // ServerInfo is one tallyd node as agents reach it.

@@ -37,7 +37,22 @@ const (
 	PathCheckout = "/v1/checkout" // POST CheckoutRequest → LeaseResponse
 	PathRelease  = "/v1/release"  // POST ReleaseRequest → LeaseResponse (the released lease)
 	PathStatus   = "/v1/status"   // GET → Status
+	PathActivity = "/v1/activity" // POST ActivityRequest → ActivityResponse
+	PathJWKS     = "/v1/jwks"     // GET → the cluster's JWKS document (application/json)
 )
+
+// ActivityRequest reports that the application is using Feature right now
+// (a user action, a computation). The agent records the time per lease;
+// idle-release policies read it.
+type ActivityRequest struct {
+	Feature string `json:"feature"`
+}
+
+// ActivityResponse is the answer to an ActivityRequest.
+type ActivityResponse struct {
+	Feature string    `json:"feature"`
+	At      time.Time `json:"at"`
+}
 
 // SocketEnv names the environment variable that points applications (and the
 // tally-agent client subcommands) at the agent's socket.
@@ -84,6 +99,9 @@ type Status struct {
 	// ServerTime is the latest server time the agent has seen (its clock
 	// high-water mark); nil before the first.
 	ServerTime *time.Time `json:"server_time,omitempty"`
+	// Activity is, by feature, the last time an application reported
+	// activity on the lease it holds.
+	Activity map[string]time.Time `json:"activity,omitempty"`
 }
 
 // HTTPStatus is the HTTP status the local API answers with for an error code.

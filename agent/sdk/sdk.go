@@ -6,7 +6,10 @@
 //	if protocol.CodeOf(err) == protocol.CodeNoSeat { ... }
 //	defer c.Release(context.Background(), "cad")
 //
-// Verify lease.Token offline before trusting it. Errors reported by the agent
+// CheckoutVerified does the same and also verifies the token against the
+// cluster's public keys (the JWKS the agent received), returning its claims
+// and add-ons; an application that passes the token elsewhere verifies it
+// there. Errors reported by the agent
 // are *protocol.Error values, so errors.Is and protocol.CodeOf work on them;
 // an agent that cannot be reached is reported with CodeUnavailable.
 package sdk
@@ -18,10 +21,13 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/tally-licensing/tally/agent/api"
 	"github.com/tally-licensing/tally/protocol"
+	"github.com/tally-licensing/tally/protocol/lease"
 )
 
 // Lease is a granted seat: its ID, feature, kind, token (a JWS to verify
@@ -39,6 +45,10 @@ const CodeClockRollback = api.CodeClockRollback
 type Client struct {
 	socket string
 	http   *http.Client
+
+	mu     sync.Mutex
+	keys   *lease.KeySet // JWKS from the agent, fetched on first use
+	device string        // this device's code, for the token's audience
 }
 
 // New returns a client for the agent listening on socketPath; "" means
@@ -82,6 +92,120 @@ func (c *Client) Checkout(ctx context.Context, feature string, opts ...CheckoutO
 		return nil, err
 	}
 	return &resp.Lease, nil
+}
+
+// TryCheckout is Checkout that never waits for a seat: when none is free it
+// fails at once with protocol.CodeNoSeat.
+func (c *Client) TryCheckout(ctx context.Context, feature string) (*Lease, error) {
+	return c.Checkout(ctx, feature, WithWait(0))
+}
+
+// Result is the outcome of CheckoutAsync.
+type Result struct {
+	Lease *Lease
+	Err   error
+}
+
+// CheckoutAsync starts a Checkout (typically WithWait, queueing for a seat)
+// and returns at once; the channel delivers the one result. Cancel ctx to
+// give up waiting.
+func (c *Client) CheckoutAsync(ctx context.Context, feature string, opts ...CheckoutOption) <-chan Result {
+	ch := make(chan Result, 1)
+	go func() {
+		l, err := c.Checkout(ctx, feature, opts...)
+		ch <- Result{Lease: l, Err: err}
+	}()
+	return ch
+}
+
+// Verified is a lease whose token verified against the cluster's keys.
+type Verified struct {
+	Lease  *Lease
+	Claims *lease.Claims
+}
+
+// AddOns are the add-on codes the token grants with its feature.
+func (v *Verified) AddOns() []string { return v.Claims.AddOns }
+
+// HasAddOn reports whether the token grants add-on code.
+func (v *Verified) HasAddOn(code string) bool { return slices.Contains(v.Claims.AddOns, code) }
+
+// CheckoutVerified is Checkout followed by Verify.
+func (c *Client) CheckoutVerified(ctx context.Context, feature string, opts ...CheckoutOption) (*Verified, error) {
+	l, err := c.Checkout(ctx, feature, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return c.Verify(ctx, l)
+}
+
+// Verify checks l's token offline against the cluster's JWKS (fetched from
+// the agent once, and again when the token names a key the client has not
+// seen): signature, this device as audience, the feature and the expiry. A
+// token that fails is reported as a *lease.VerifyError (see lease.ReasonOf).
+func (c *Client) Verify(ctx context.Context, l *Lease) (*Verified, error) {
+	ks, device, err := c.verifier(ctx, false)
+	if err != nil {
+		return nil, err
+	}
+	want := lease.Expect{Device: device, Feature: l.Feature}
+	claims, err := ks.Verify(l.Token, want)
+	if lease.ReasonOf(err) == lease.ReasonUnknownKey {
+		// The cluster may have rotated its signing key since: refetch once.
+		if ks, device, err = c.verifier(ctx, true); err != nil {
+			return nil, err
+		}
+		want.Device = device
+		claims, err = ks.Verify(l.Token, want)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &Verified{Lease: l, Claims: claims}, nil
+}
+
+// JWKS returns the cluster's public lease-signing keys as the agent last
+// received them: a JWKS document any JWT library can verify tokens with.
+func (c *Client) JWKS(ctx context.Context) ([]byte, error) {
+	var raw json.RawMessage
+	if err := c.do(ctx, http.MethodGet, api.PathJWKS, nil, &raw); err != nil {
+		return nil, err
+	}
+	return raw, nil
+}
+
+// verifier returns the key set and the Device Code, fetching them when not
+// cached or when refresh is set.
+func (c *Client) verifier(ctx context.Context, refresh bool) (*lease.KeySet, string, error) {
+	c.mu.Lock()
+	ks, device := c.keys, c.device
+	c.mu.Unlock()
+	if ks != nil && device != "" && !refresh {
+		return ks, device, nil
+	}
+	doc, err := c.JWKS(ctx)
+	if err != nil {
+		return nil, "", err
+	}
+	if ks, err = lease.ParseKeySet(doc); err != nil {
+		return nil, "", protocol.Errorf(protocol.CodeInternal, "the agent's JWKS: %v", err)
+	}
+	st, err := c.Status(ctx)
+	if err != nil {
+		return nil, "", err
+	}
+	c.mu.Lock()
+	c.keys, c.device = ks, st.DeviceCode
+	c.mu.Unlock()
+	return ks, st.DeviceCode, nil
+}
+
+// Activity tells the agent that the application is using its lease on
+// feature right now (a user action, a job running). The agent records the
+// time; idle-release policies use it. It fails with
+// protocol.CodeLeaseNotFound when the device holds no lease on feature.
+func (c *Client) Activity(ctx context.Context, feature string) error {
+	return c.do(ctx, http.MethodPost, api.PathActivity, api.ActivityRequest{Feature: feature}, nil)
 }
 
 // Release gives the device's lease on feature back. Releasing a feature the

@@ -25,6 +25,8 @@ const (
 	KeyFile    = "device.key"
 	CertFile   = "device.pem"
 	CacheFile  = "leases.json"
+	// JWKSFile is the cluster's public lease-signing keys as last received.
+	JWKSFile = "jwks.json"
 )
 
 // Device is the content of device.json.
@@ -150,6 +152,20 @@ func (d *Dir) LoadCache() (*Cache, error) {
 		return nil, err
 	}
 	return &c, nil
+}
+
+// LoadJWKS returns the cached JWKS document, or nil when none was saved.
+func (d *Dir) LoadJWKS() ([]byte, error) {
+	b, err := os.ReadFile(d.File(JWKSFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	return b, err
+}
+
+// SaveJWKS writes jwks.json (public keys: 0644).
+func (d *Dir) SaveJWKS(b []byte) error {
+	return WriteFileAtomic(d.File(JWKSFile), b, 0o644)
 }
 
 // SaveCache writes leases.json (0600: it holds bearer tokens).

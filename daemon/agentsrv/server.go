@@ -39,6 +39,9 @@ type Config struct {
 	Read              func(func(*ledger.State))
 	Logger            *slog.Logger
 	Now               func() time.Time
+	// JWKS returns the cluster's public lease-signing keys, sent to agents
+	// with the server list; nil sends none.
+	JWKS func() ([]byte, error)
 	// IdleTimeout closes connections with no traffic; agents keep theirs
 	// alive well within it.
 	IdleTimeout time.Duration
@@ -248,7 +251,15 @@ func (s *Server) dispatch(ctx context.Context, p peer, req *protocol.Request) (a
 		}
 		return resp, err
 	case protocol.TypeServers:
-		return protocol.ServersResponse{Servers: s.cfg.Enroller.Servers(), Interval: protocol.Duration(s.cfg.Leasing.HeartbeatInterval())}, nil
+		resp := protocol.ServersResponse{Servers: s.cfg.Enroller.Servers(), Interval: protocol.Duration(s.cfg.Leasing.HeartbeatInterval())}
+		if s.cfg.JWKS != nil {
+			if b, err := s.cfg.JWKS(); err == nil {
+				resp.JWKS = b
+			} else {
+				s.log.Warn("cannot send the JWKS to an agent", "err", err)
+			}
+		}
+		return resp, nil
 	}
 	dev, err := s.device(p)
 	if err != nil {

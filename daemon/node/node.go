@@ -285,7 +285,7 @@ func (n *Node) listen() error {
 	}
 	n.agents, err = agentsrv.Listen(agentsrv.Config{
 		Addr: n.cfg.AgentAddr, Certificate: cert, ClientCAs: n.keys.ca.Pool(), StatelessResetKey: &n.keys.reset,
-		Leasing: n.Leasing, Enroller: enroller, Read: n.Store.Read, Logger: n.log,
+		Leasing: n.Leasing, Enroller: enroller, Read: n.Store.Read, Logger: n.log, JWKS: n.JWKS,
 	})
 	if err != nil {
 		return err
