@@ -98,7 +98,7 @@ func NewRootCommand() *cobra.Command {
 	}
 	root.PersistentFlags().StringVar(&g.state, "state", "", "state directory (default "+api.DefaultStateDir()+")")
 	root.PersistentFlags().StringVar(&g.socket, "socket", "", "local API socket (default $"+api.SocketEnv+", else STATE/"+api.SocketName+")")
-	root.AddCommand(newRunCommand(g), newCheckoutCommand(g), newReleaseCommand(g), newStatusCommand(g))
+	root.AddCommand(newRunCommand(g), newCheckoutCommand(g), newReleaseCommand(g), newStatusCommand(g), newJWKSCommand(g))
 	root.AddCommand(newServiceCommands(g)...)
 	return root
 }
@@ -264,6 +264,23 @@ func newStatusCommand(g *globalFlags) *cobra.Command {
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the status as JSON on stdout")
 	return cmd
+}
+
+func newJWKSCommand(g *globalFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "jwks",
+		Short: "Print the cluster's public lease-signing keys (JWKS) as the agent received them",
+		Long:  "Print the JWKS document applications verify lease tokens with, e.g. `tally-agent jwks > jwks.json`.",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			doc, err := sdk.New(g.socketPath()).JWKS(cmd.Context())
+			if err != nil {
+				return report(cmd, false, err)
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), strings.TrimSpace(string(doc)))
+			return nil
+		},
+	}
 }
 
 // report prints a failure (JSON on stdout, or "tally-agent: code: message"

@@ -1,0 +1,98 @@
+package e2e
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// repoRoot is the module root (tests run in daemon/e2e).
+func repoRoot(t *testing.T) string {
+	t.Helper()
+	root, err := filepath.Abs(filepath.Join("..", ".."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return root
+}
+
+// TestExamples runs examples/ against a real tallyd and tally-agent: the Go
+// application (checkout, verify, activity, release), the shell wrapper
+// around `tally-agent checkout`, and the Python verifier (PyJWT against the
+// JWKS from `tally-agent jwks`) when python3 with PyJWT is installed.
+func TestExamples(t *testing.T) {
+	s := startServer(t, "--lease-ttl", "30s")
+	tok := s.setupAccount("acme", "cad", 1)
+	a := startAgent(t, s, "a", tok)
+	root := repoRoot(t)
+	env := []string{"TALLY_AGENT_SOCKET=" + a.socket, "PATH=" + binDir + string(os.PathListSeparator) + os.Getenv("PATH")}
+
+	goApp := filepath.Join(t.TempDir(), "go-app")
+	if out, err := exec.Command("go", "build", "-o", goApp, filepath.Join(root, "examples", "go-app")).CombinedOutput(); err != nil {
+		t.Fatalf("build examples/go-app: %v\n%s", err, out)
+	}
+	r := run(t, env, goApp, "--feature", "cad", "--work", "1500ms")
+	if r.code != 0 || !strings.Contains(r.stdout, "licensed: feature=cad") || !strings.Contains(r.stdout, "work done") {
+		t.Fatalf("go-app: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if n := len(s.leases()); n != 0 {
+		t.Fatalf("go-app left %d leases behind", n)
+	}
+
+	// The shell wrapper: the command sees the token, and the seat is
+	// returned afterwards; with the seat taken it exits 3.
+	script := filepath.Join(root, "examples", "shell", "run-licensed.sh")
+	r = run(t, env, "/bin/sh", script, "cad", "/bin/sh", "-c", `test -n "$TALLY_TOKEN" && echo "$TALLY_TOKEN"`)
+	if r.code != 0 {
+		t.Fatalf("run-licensed.sh: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	token := strings.TrimSpace(r.stdout)
+	if c := claimsOf(t, token); c.Feature != "cad" {
+		t.Fatalf("token for %q", c.Feature)
+	}
+	if n := len(s.leases()); n != 0 {
+		t.Fatalf("run-licensed.sh left %d leases behind", n)
+	}
+	b := startAgent(t, s, "b", tok)
+	held := b.mustCheckout("cad")
+	r = run(t, append(env, "TALLY_WAIT=0s"), "/bin/sh", script, "cad", "true")
+	if r.code != 3 || !strings.Contains(r.stderr, "no_seat") {
+		t.Fatalf("run-licensed.sh with no free seat: exit %d (want 3)\n%s", r.code, r.stderr)
+	}
+
+	// The Python verifier, with a stock JWT library.
+	python := "/usr/bin/python3"
+	if err := exec.Command(python, "-c", "import jwt, cryptography").Run(); err != nil {
+		t.Skipf("no python3 with PyJWT and cryptography (apt-get install python3-jwt python3-cryptography): %v", err)
+	}
+	jr := a.cli("jwks")
+	if jr.code != 0 {
+		t.Fatalf("tally-agent jwks: %s", jr.stderr)
+	}
+	jwks := filepath.Join(t.TempDir(), "jwks.json")
+	if err := os.WriteFile(jwks, []byte(jr.stdout), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	verify := filepath.Join(root, "examples", "verify-python", "verify.py")
+	device := claimsOf(t, held).Device
+	r = run(t, nil, python, verify, jwks, held, "--device", device, "--feature", "cad")
+	if r.code != 0 {
+		t.Fatalf("verify.py: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	var claims map[string]any
+	if err := json.Unmarshal([]byte(r.stdout), &claims); err != nil || claims["feat"] != "cad" || claims["aud"] != device {
+		t.Fatalf("verify.py printed %q (%v)", r.stdout, err)
+	}
+	for name, args := range map[string][]string{
+		"another device":  {jwks, held, "--device", "0000-0000-0000"},
+		"another feature": {jwks, held, "--feature", "cam"},
+		"tampered":        {jwks, held[:len(held)-4] + "AAAA"},
+	} {
+		if r := run(t, nil, append([]string{python, verify}, args...)...); r.code != 1 || !strings.Contains(r.stderr, "invalid token") {
+			t.Errorf("verify.py accepted a token from %s: exit %d %s", name, r.code, r.stderr)
+		}
+	}
+}
