@@ -39,7 +39,7 @@ test:
 test-short:
 	$(GO) test -count=1 -timeout 10m $(PKGS)
 
-## bench: the Go microbenchmarks (token sign/verify, ledger apply, checkout, heartbeat)
+## bench: the Go microbenchmarks (token sign/verify, ledger apply, checkout, heartbeat) and the agent footprint (RSS, CPU with ten leases)
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 1s $(PKGS)
 
