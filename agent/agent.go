@@ -71,7 +71,11 @@ type Config struct {
 	EnrollToken string
 	// SocketPath is the local API's Unix socket (default StateDir/agent.sock).
 	SocketPath string
-	Logger     *slog.Logger
+	// SocketGroup, when set (a group name or GID), lets that group's members
+	// use the local API: the socket becomes 0660 and its directory 0750,
+	// both with that group. Unset, only the agent's own user can.
+	SocketGroup string
+	Logger      *slog.Logger
 	// HeartbeatInterval is the initial heartbeat period; the interval in the
 	// server's heartbeat answers overrides it.
 	HeartbeatInterval time.Duration
@@ -129,6 +133,11 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	defer ln.Close()
+	if a.cfg.SocketGroup != "" {
+		if err := shareSocket(a.cfg.SocketPath, a.cfg.SocketGroup); err != nil {
+			return err
+		}
+	}
 	a.log.Info("local API listening", "socket", a.cfg.SocketPath, "device_code", a.device.DeviceCode)
 	stopServing := a.serve(ln)
 

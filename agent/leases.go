@@ -147,6 +147,7 @@ func (a *agent) applyHeartbeat(resp *protocol.HeartbeatResponse) {
 		switch st.State {
 		case protocol.LeaseLost:
 			delete(a.leases, feature)
+			delete(a.activity, feature)
 			dropped = append(dropped, lost{feature, st.ID, st.Error})
 		case protocol.LeaseHeld:
 			l := a.leases[feature]

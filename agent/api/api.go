@@ -136,13 +136,40 @@ func DefaultStateDir() string {
 	return filepath.Join(dir, "tally-agent")
 }
 
+// SystemStateDir is the state directory of the agent installed as a system
+// service (`tally-agent install`).
+func SystemStateDir() string {
+	switch runtime.GOOS {
+	case "windows":
+		base := os.Getenv("ProgramData")
+		if base == "" {
+			base = `C:\ProgramData`
+		}
+		return filepath.Join(base, "Tally", "agent", "state")
+	case "darwin":
+		return "/Library/Application Support/Tally/agent/state"
+	}
+	return "/var/lib/tally-agent"
+}
+
 // DefaultSocketPath is $TALLY_AGENT_SOCKET, else the socket in the default
-// state directory.
+// state directory, else, when that does not exist, the system service's
+// socket (so that users' applications find the agent installed as a
+// service).
 func DefaultSocketPath() string {
 	if p := os.Getenv(SocketEnv); p != "" {
 		return p
 	}
-	return filepath.Join(DefaultStateDir(), SocketName)
+	own := filepath.Join(DefaultStateDir(), SocketName)
+	if _, err := os.Stat(own); err == nil {
+		return own
+	}
+	if sys := filepath.Join(SystemStateDir(), SocketName); sys != own {
+		if _, err := os.Stat(sys); err == nil {
+			return sys
+		}
+	}
+	return own
 }
 
 func uidString() string {

@@ -111,6 +111,7 @@ func newRunCommand(g *globalFlags) *cobra.Command {
 		logLevel   string
 		devCode    string
 		configFile string
+		sockGroup  string
 	)
 	cmd := &cobra.Command{
 		Use:   "run",
@@ -142,6 +143,9 @@ func newRunCommand(g *globalFlags) *cobra.Command {
 				if socket == "" {
 					socket = fc.Socket
 				}
+				if sockGroup == "" {
+					sockGroup = fc.SocketGroup
+				}
 				if token == "" {
 					if token, err = fc.EnrollToken(); err != nil {
 						return err
@@ -171,6 +175,7 @@ func newRunCommand(g *globalFlags) *cobra.Command {
 				EnrollToken: token,
 				SocketPath:  socket,
 				DeviceCode:  devCode,
+				SocketGroup: sockGroup,
 				Logger:      slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level})),
 			}
 			svcConfig := svc.ServiceConfig(configFile, stateDir)
@@ -191,6 +196,7 @@ func newRunCommand(g *globalFlags) *cobra.Command {
 	f.StringVar(&caFile, "ca", "", "cluster CA certificate (PEM) that servers must be signed by")
 	f.StringVar(&token, "enroll-token", "", "enrollment token for a device not yet enrolled (or $"+EnrollTokenEnv+")")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	f.StringVar(&sockGroup, "socket-group", "", "let this group's members use the local API (socket 0660, its directory 0750)")
 	f.StringVar(&devCode, "device-code", "", "force the Device Code of a device not yet enrolled (support and tests; default: derived from the machine identity)")
 	return cmd
 }

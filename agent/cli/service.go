@@ -76,6 +76,7 @@ func newServiceCommands(g *globalFlags) []*cobra.Command {
 	f.StringVar(&opts.CAFile, "ca", "", "cluster CA certificate (PEM); copied next to the configuration")
 	f.StringVar(&opts.EnrollToken, "enroll-token", "", "enrollment token (or $"+EnrollTokenEnv+")")
 	f.StringVar(&opts.LogLevel, "log-level", "info", "debug, info, warn or error")
+	f.StringVar(&opts.SocketGroup, "socket-group", "", "let this group's members use the agent (socket 0660); default: the service's user only")
 	f.BoolVar(&dryRun, "dry-run", false, "write the configuration, print the service definition, register nothing")
 
 	cmds := []*cobra.Command{install}

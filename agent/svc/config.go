@@ -13,6 +13,7 @@ import (
 	"github.com/kardianos/service"
 	"gopkg.in/yaml.v3"
 
+	"github.com/tally-licensing/tally/agent/api"
 	"github.com/tally-licensing/tally/agent/state"
 	"github.com/tally-licensing/tally/certs"
 )
@@ -30,6 +31,9 @@ type File struct {
 	State string `yaml:"state"`
 	// Socket is the local API socket; empty means STATE/agent.sock.
 	Socket string `yaml:"socket,omitempty"`
+	// SocketGroup lets that group's members (users running licensed
+	// applications) use the socket; empty means the service's user only.
+	SocketGroup string `yaml:"socket_group,omitempty"`
 	// EnrollTokenFile holds the enrollment token (0600). It is only read
 	// until the device is enrolled.
 	EnrollTokenFile string `yaml:"enroll_token_file,omitempty"`
@@ -62,19 +66,7 @@ func DefaultConfigDir() string {
 
 // DefaultServiceStateDir is the service's state directory on this OS (the
 // interactive default, api.DefaultStateDir, is per user).
-func DefaultServiceStateDir() string {
-	switch runtime.GOOS {
-	case "windows":
-		base := os.Getenv("ProgramData")
-		if base == "" {
-			base = `C:\ProgramData`
-		}
-		return filepath.Join(base, "Tally", "agent", "state")
-	case "darwin":
-		return "/Library/Application Support/Tally/agent/state"
-	}
-	return "/var/lib/tally-agent"
-}
+func DefaultServiceStateDir() string { return api.SystemStateDir() }
 
 // PathsIn returns the files install writes for the configuration file
 // configPath: ca.pem and enroll.token sit next to it.
@@ -91,6 +83,7 @@ type InstallOptions struct {
 	EnrollToken string
 	State       string
 	Socket      string
+	SocketGroup string
 	LogLevel    string
 }
 
@@ -134,7 +127,7 @@ func WriteConfig(opts InstallOptions) (*File, Paths, error) {
 	if opts.LogLevel == "" {
 		opts.LogLevel = "info"
 	}
-	f := &File{Servers: opts.Servers, CA: p.CA, State: stateAbs, Socket: opts.Socket, LogLevel: opts.LogLevel}
+	f := &File{Servers: opts.Servers, CA: p.CA, State: stateAbs, Socket: opts.Socket, SocketGroup: opts.SocketGroup, LogLevel: opts.LogLevel}
 	if token != "" {
 		f.EnrollTokenFile = p.Token
 	}
