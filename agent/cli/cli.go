@@ -74,7 +74,8 @@ type globalFlags struct {
 }
 
 // socketPath finds the running agent: --socket, else $TALLY_AGENT_SOCKET,
-// else the socket in --state, else in the default state directory.
+// else the socket in --state, else in the default state directory, else the
+// system service's.
 func (g *globalFlags) socketPath() string {
 	switch {
 	case g.socket != "":
@@ -84,7 +85,7 @@ func (g *globalFlags) socketPath() string {
 	case g.state != "":
 		return filepath.Join(g.state, api.SocketName)
 	}
-	return filepath.Join(api.DefaultStateDir(), api.SocketName)
+	return api.DefaultSocketPath()
 }
 
 // NewRootCommand returns the tally-agent command tree.

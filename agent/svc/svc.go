@@ -141,6 +141,9 @@ func Status(svcConfig *service.Config) (string, error) {
 	switch {
 	case errors.Is(err, service.ErrNotInstalled):
 		return "not installed", nil
+	case err != nil && service.Platform() == "unix-systemv":
+		// SysV's `service NAME status` exits non-zero for a stopped service.
+		return "not running", nil
 	case err != nil:
 		return "", fmt.Errorf("ask %s for the service's status: %w", service.Platform(), err)
 	}
