@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/tally-licensing/tally/agent/api"
 	"github.com/tally-licensing/tally/agent/cli"
@@ -104,4 +106,75 @@ func TestCLIRunNotEnrolled(t *testing.T) {
 	if code != 1 {
 		t.Fatalf("checkout without a feature: exit %d", code)
 	}
+}
+
+func TestCLIRunNeedsServerAndCAOrConfig(t *testing.T) {
+	_, _, code := runCLI(t, "run", "--state", t.TempDir(), "--ca", "x.pem")
+	if code == 0 {
+		t.Fatal("run without --server succeeded")
+	}
+	cmd := cli.NewRootCommand()
+	cmd.SetArgs([]string{"run", "--state", t.TempDir(), "--ca", "x.pem"})
+	cmd.SetOut(&bytes.Buffer{})
+	cmd.SetErr(&bytes.Buffer{})
+	if err := cmd.ExecuteContext(context.Background()); err == nil || !strings.Contains(err.Error(), "--server") || !strings.Contains(err.Error(), "--config") {
+		t.Fatalf("run without --server: %v", err)
+	}
+}
+
+// TestCLIInstallDryRunThenRunConfig: `install --dry-run` writes agent.yaml
+// and prints the unit; `run --config` on it starts an agent that enrolls
+// with the token from the file and serves checkouts.
+func TestCLIInstallDryRunThenRunConfig(t *testing.T) {
+	srv := newFakeServer(t)
+	srv.setSeats("cad", 1)
+	root := t.TempDir()
+	cfg := filepath.Join(root, "etc", "agent.yaml")
+	stateDir := filepath.Join(root, "state")
+	out, errOut, code := runCLI(t, "install", "--dry-run", "--config", cfg, "--state", stateDir,
+		"--server", srv.addr, "--ca", srv.caFile, "--enroll-token", srv.token)
+	if code != 0 || !strings.Contains(out, "ReadWritePaths="+stateDir) || !strings.Contains(out, "RestartSec=2") {
+		t.Fatalf("install --dry-run: exit %d\n%s%s", code, out, errOut)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	logs := &syncBuf{}
+	go func() {
+		cmd := cli.NewRootCommand()
+		cmd.SetArgs([]string{"run", "--config", cfg, "--log-level", "warn"})
+		cmd.SetOut(logs)
+		cmd.SetErr(logs)
+		done <- cli.ExitCode(cmd.ExecuteContext(ctx))
+	}()
+	socket := filepath.Join(stateDir, api.SocketName)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		out, errOut, code := runCLI(t, "checkout", "cad", "--socket", socket)
+		if code == 0 && strings.TrimSpace(out) != "" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the configured agent never checked out: %s\nagent output:\n%s", errOut, logs.String())
+		}
+	}
+	cancel()
+	if code := <-done; code != 0 {
+		t.Fatalf("run --config exited %d after cancel", code)
+	}
+}
+
+type syncBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
