@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
@@ -16,6 +18,7 @@ import (
 	tallyagent "github.com/tally-licensing/tally/agent"
 	"github.com/tally-licensing/tally/agent/sdk"
 	"github.com/tally-licensing/tally/agent/state"
+	"github.com/tally-licensing/tally/certs"
 	"github.com/tally-licensing/tally/protocol"
 )
 
@@ -103,6 +106,21 @@ func TestDeviceCodeStableAcrossReinstall(t *testing.T) {
 	code := a.status().DeviceCode
 	if err := state.ValidateDeviceCode(code); err != nil {
 		t.Fatal(err)
+	}
+	// It is the derivation from this machine's identity, the cluster's CA
+	// and the state directory, not a random value.
+	machine, _ := state.MachineID()
+	caPEM, err := os.ReadFile(s.caFile())
+	if err != nil {
+		t.Fatal(err)
+	}
+	caCert, err := certs.ParseCertPEM(caPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(caCert.Raw)
+	if want := state.DeriveDeviceCode(machine, "sha256:"+hex.EncodeToString(sum[:])+"\x00"+a.dir); code != want {
+		t.Fatalf("device code %s, want %s derived from the machine identity", code, want)
 	}
 
 	// Restart (an upgrade): same code, still enrolled, no new enrollment.
