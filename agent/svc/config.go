@@ -227,13 +227,14 @@ Documentation=https://github.com/tally-licensing/tally
 Wants=network-online.target
 After=network-online.target
 ConditionFileIsExecutable={{Path | cmdEscape}}
+# Never give up restarting (the default stops after 5 starts in 10 s).
+StartLimitIntervalSec=0
 
 [Service]
 Type=simple
 ExecStart={{Path | cmdEscape}}{{range Arguments}} {{. | cmd}}{{end}}
 Restart=always
 RestartSec=2
-StartLimitIntervalSec=0
 # SIGTERM makes the agent release its leases; give it time to (5 s max).
 KillSignal=SIGTERM
 TimeoutStopSec=15

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -241,5 +242,33 @@ func TestLogHandlerMapsLevels(t *testing.T) {
 	}
 	if strings.Join(rec.lines, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("got\n%s\nwant\n%s", strings.Join(rec.lines, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// TestSystemdUnitVerifies renders the unit as kardianos/service would and
+// asks systemd-analyze to check it, when that tool is installed.
+func TestSystemdUnitVerifies(t *testing.T) {
+	tool, err := exec.LookPath("systemd-analyze")
+	if err != nil {
+		t.Skip("systemd-analyze not installed")
+	}
+	unit := SystemdUnit("/var/lib/tally-agent")
+	unit = strings.ReplaceAll(unit, "{{Description}}", "Tally device agent")
+	unit = strings.ReplaceAll(unit, "{{Path | cmdEscape}}", "/bin/sh")
+	unit = strings.ReplaceAll(unit, "{{range Arguments}} {{. | cmd}}{{end}}", ` "run" "--config" "/etc/tally-agent/agent.yaml"`)
+	if strings.Contains(unit, "{{") {
+		t.Fatalf("template left unrendered:\n%s", unit)
+	}
+	path := filepath.Join(t.TempDir(), Name+".service")
+	if err := os.WriteFile(path, []byte(unit), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, _ := exec.Command(tool, "verify", path).CombinedOutput()
+	// Outside a booted systemd the tool also complains about the host's own
+	// units; only lines about ours count.
+	for _, line := range strings.Split(string(out), "\n") {
+		if strings.Contains(line, Name+".service") {
+			t.Errorf("systemd-analyze: %s", line)
+		}
 	}
 }
