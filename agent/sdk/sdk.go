@@ -118,6 +118,11 @@ func (c *Client) CheckoutAsync(ctx context.Context, feature string, opts ...Chec
 	return ch
 }
 
+// VerifyLeeway is the clock difference Verify tolerates between this device
+// and the server that signed the token: a token issued a moment ago by a
+// server whose clock is a little ahead is not "not yet valid" here.
+const VerifyLeeway = time.Minute
+
 // Verified is a lease whose token verified against the cluster's keys.
 type Verified struct {
 	Lease  *Lease
@@ -148,7 +153,7 @@ func (c *Client) Verify(ctx context.Context, l *Lease) (*Verified, error) {
 	if err != nil {
 		return nil, err
 	}
-	want := lease.Expect{Device: device, Feature: l.Feature}
+	want := lease.Expect{Device: device, Feature: l.Feature, Leeway: VerifyLeeway}
 	claims, err := ks.Verify(l.Token, want)
 	if lease.ReasonOf(err) == lease.ReasonUnknownKey {
 		// The cluster may have rotated its signing key since: refetch once.
