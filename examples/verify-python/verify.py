@@ -35,6 +35,7 @@ def main() -> int:
             keys[0].key,
             algorithms=["EdDSA"],
             audience=args.device,
+            leeway=60,  # tolerate a minute of clock difference with the signing server
             options={"require": ["exp", "iss", "aud"], "verify_aud": args.device is not None},
         )
         if args.feature is not None and claims.get("feat") != args.feature:
