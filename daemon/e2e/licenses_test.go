@@ -1,0 +1,183 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/tally-licensing/tally/cluster/ledger"
+)
+
+// TestLicensesImportAndAddOnClaims walks the administrator's side of named
+// licenses with real tallyd, tallyctl and tally-agent processes: a product
+// catalogue, a CSV import refused for a broken row (nothing applied, the
+// line named), the fixed file applied, search, export round trip, a real
+// agent checkout whose token carries the user's add-ons, and termination
+// by UUID.
+func TestLicensesImportAndAddOnClaims(t *testing.T) {
+	s := startServer(t)
+	enroll := s.setupAccount("acme", "phone", 5)
+	s.mustCtl("products", "set", "acme", "phone_system", "3", "--name", "Phone System", "--feature", "phone", "--extension")
+	s.mustCtl("products", "set", "acme", "call_recording", "2", "--addon")
+	s.mustCtl("products", "set", "acme", "team_chat", "3", "--addon")
+
+	sample := s.mustCtl("import", "sample")
+	if !strings.HasPrefix(sample, "Ext Key,Number,User,Addon license 1") {
+		t.Fatalf("sample:\n%s", sample)
+	}
+	dir := t.TempDir()
+	file := filepath.Join(dir, "assignments.csv")
+	write := func(body string) {
+		if err := os.WriteFile(file, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("Ext Key,Number,User,Addon license 1,Addon license 2\n" +
+		"101,+1 555 010 0101,ann@acme.test,call_recording,team_chat\n" +
+		"102,+15550100102,bob@acme.test,fax_machine\n" + // line 3: unknown add-on
+		"103,555-CALL,cid@acme.test,team_chat\n") // line 4: malformed number
+	r := s.ctl("import", "assignments", "acme", file)
+	if r.code != 1 || !strings.Contains(r.stderr, "line 3: unknown add-on code \"fax_machine\"") || !strings.Contains(r.stderr, "line 4: malformed number") || !strings.Contains(r.stderr, "nothing was applied") {
+		t.Fatalf("broken import: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	var assigned []ledger.LicenseView
+	mustJSON(t, s.mustCtl("licenses", "list", "--account", "acme", "--status", "assigned", "--json"), &assigned)
+	if len(assigned) != 0 {
+		t.Fatalf("a refused import assigned %d licenses", len(assigned))
+	}
+
+	write("Ext Key,Number,User,Addon license 1,Addon license 2\n" +
+		"101,+1 555 010 0101,ann@acme.test,call_recording,team_chat\n" +
+		"102,+15550100102,bob@acme.test,call_recording\n" +
+		"103,+15550100103,cid@acme.test,team_chat\n")
+	var rep ledger.ImportReport
+	mustJSON(t, s.mustCtl("import", "assignments", "acme", file, "--dry-run", "--json"), &rep)
+	if rep.Applied || rep.Created != 3 {
+		t.Fatalf("dry run: %+v", rep)
+	}
+	if out := s.mustCtl("import", "assignments", "acme", file); !strings.Contains(out, "applied 3 rows to acme/phone_system: 3 assigned") {
+		t.Fatalf("import: %s", out)
+	}
+
+	// Search by type, user and extension number.
+	var ann []ledger.LicenseView
+	mustJSON(t, s.mustCtl("licenses", "list", "--account", "acme", "--type", "phone_system", "--user", "ann@acme.test", "--json"), &ann)
+	if len(ann) != 1 || ann[0].ExtKey != "101" || ann[0].Number != "+15550100101" || !reflect.DeepEqual(ann[0].AddOnCodes, []string{"call_recording", "team_chat"}) {
+		t.Fatalf("ann's license: %+v", ann)
+	}
+	var byExt []ledger.LicenseView
+	mustJSON(t, s.mustCtl("licenses", "list", "--type", "phone_system", "--ext", "+15550100103", "--json"), &byExt)
+	if len(byExt) != 1 || byExt[0].User != "cid@acme.test" {
+		t.Fatalf("by number: %+v", byExt)
+	}
+	if out := s.mustCtl("licenses", "list", "--account", "acme", "--ext", "102"); !strings.Contains(out, "bob@acme.test") {
+		t.Fatalf("table by extension:\n%s", out)
+	}
+
+	// Export, then importing the export changes nothing.
+	exported := filepath.Join(dir, "export.csv")
+	s.mustCtl("export", "assignments", "acme", "-o", exported)
+	mustJSON(t, s.mustCtl("import", "assignments", "acme", exported, "--dry-run", "--json"), &rep)
+	if rep.Unchanged != 3 || rep.Created+rep.Updated != 0 || len(rep.Errors) != 0 {
+		t.Fatalf("re-import of the export: %+v", rep)
+	}
+
+	// A real agent checks the feature out for Ann: the token carries her
+	// license's add-on codes.
+	ag := startAgent(t, s, "agent1", enroll)
+	r = ag.checkout("phone", "--user", "ann@acme.test")
+	if r.code != 0 {
+		t.Fatalf("checkout: %s", r.stderr)
+	}
+	c := claimsOf(t, strings.TrimSpace(r.stdout))
+	if c.User != "ann@acme.test" || !reflect.DeepEqual(c.AddOns, ann[0].AddOnCodes) {
+		t.Fatalf("token claims: user %q add-ons %v, want ann's %v", c.User, c.AddOns, ann[0].AddOnCodes)
+	}
+
+	// Terminate Ann's call_recording add-on by UUID: it leaves her license
+	// and the purchased count.
+	rec := ann[0].AddOns[0]
+	if out := s.mustCtl("licenses", "terminate", rec); !strings.Contains(out, "terminated call_recording license "+rec) {
+		t.Fatalf("terminate: %s", out)
+	}
+	var products []ledger.ProductUsage
+	mustJSON(t, s.mustCtl("products", "list", "acme", "--json"), &products)
+	for _, p := range products {
+		if p.Code == "call_recording" && (p.Quantity != 1 || p.Assigned != 1) {
+			t.Fatalf("call_recording after termination: %+v", p)
+		}
+	}
+	mustJSON(t, s.mustCtl("licenses", "list", "--account", "acme", "--type", "phone_system", "--user", "ann@acme.test", "--json"), &ann)
+	if !reflect.DeepEqual(ann[0].AddOnCodes, []string{"team_chat"}) {
+		t.Fatalf("ann's add-ons after termination: %v", ann[0].AddOnCodes)
+	}
+	if r := s.ctl("licenses", "terminate", rec); r.code == 0 || !strings.Contains(r.stderr, "not_found") {
+		t.Fatalf("terminating twice: exit %d %s", r.code, r.stderr)
+	}
+
+	// Single-license operations through tallyctl.
+	bob := ledger.LicenseView{}
+	mustJSON(t, s.mustCtl("licenses", "list", "--type", "phone_system", "--user", "bob@acme.test", "--json"), &[]*ledger.LicenseView{&bob})
+	s.mustCtl("licenses", "reassign", bob.ID, "dan@acme.test")
+	s.mustCtl("licenses", "attach", bob.ID, "team_chat")
+	s.mustCtl("licenses", "detach", bob.ID, "call_recording")
+	s.mustCtl("licenses", "set-extension", bob.ID, "104", "--number", "+15550100104")
+	var dan ledger.LicenseView
+	mustJSON(t, s.mustCtl("licenses", "show", bob.ID, "--json"), &dan)
+	if dan.User != "dan@acme.test" || dan.ExtKey != "104" || !reflect.DeepEqual(dan.AddOnCodes, []string{"team_chat"}) {
+		t.Fatalf("after reassign/attach/detach/set-extension: %+v", dan)
+	}
+	if r := s.ctl("licenses", "set-extension", bob.ID, "103"); r.code == 0 || !strings.Contains(r.stderr, "extension 103 is already assigned to cid@acme.test") {
+		t.Fatalf("duplicate extension: exit %d %s", r.code, r.stderr)
+	}
+	s.mustCtl("licenses", "unassign", bob.ID)
+	if r := s.ctl("products", "set", "acme", "phone_system", "1"); r.code == 0 || !strings.Contains(r.stderr, "2 of 3 are assigned") {
+		t.Fatalf("lowering below assigned: exit %d %s", r.code, r.stderr)
+	}
+}
+
+// TestImport10kRowsThroughTallyctl sends a 10,000-row file through tallyctl
+// and the admin API into one Raft entry.
+func TestImport10kRowsThroughTallyctl(t *testing.T) {
+	if testing.Short() {
+		t.Skip("10k-row import in -short mode")
+	}
+	s := startServer(t)
+	s.mustCtl("accounts", "create", "big")
+	s.mustCtl("products", "set", "big", "phone_system", "10000", "--extension")
+	s.mustCtl("products", "set", "big", "team_chat", "10000", "--addon")
+	var b strings.Builder
+	b.WriteString("Ext Key,Number,User,Addon license 1\n")
+	for i := 0; i < 10_000; i++ {
+		fmt.Fprintf(&b, "%d,+1555%07d,user%d@big.test,team_chat\n", 10000+i, i, i)
+	}
+	file := filepath.Join(t.TempDir(), "big.csv")
+	if err := os.WriteFile(file, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var rep ledger.ImportReport
+	mustJSON(t, s.mustCtl("import", "assignments", "big", file, "--json"), &rep)
+	if !rep.Applied || rep.Created != 10_000 {
+		t.Fatalf("10k import: %+v", rep)
+	}
+	var free []ledger.LicenseView
+	mustJSON(t, s.mustCtl("licenses", "list", "--account", "big", "--type", "phone_system", "--status", "free", "--json"), &free)
+	if len(free) != 0 {
+		t.Fatalf("%d licenses still free", len(free))
+	}
+	out := s.mustCtl("export", "assignments", "big")
+	if n := strings.Count(out, "\n"); n != 10_001 {
+		t.Fatalf("export has %d lines", n)
+	}
+}
+
+func mustJSON(t *testing.T, s string, v any) {
+	t.Helper()
+	if err := json.Unmarshal([]byte(s), v); err != nil {
+		t.Fatalf("decode %q: %v", s, err)
+	}
+}
