@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tally-licensing/tally/cluster/ledger"
 )
@@ -138,6 +139,39 @@ func TestLicensesImportAndAddOnClaims(t *testing.T) {
 	if r := s.ctl("products", "set", "acme", "phone_system", "1"); r.code == 0 || !strings.Contains(r.stderr, "2 of 3 are assigned") {
 		t.Fatalf("lowering below assigned: exit %d %s", r.code, r.stderr)
 	}
+
+	// Bad requests to the admin API name the problem and change nothing.
+	before := s.mustCtl("licenses", "list", "--account", "acme", "--json")
+	for _, tc := range []struct {
+		method, path string
+		body         any
+		want         string
+	}{
+		{"GET", "/v1/accounts/nope/licenses", nil, "unknown_account"},
+		{"GET", "/v1/accounts/acme/licenses?status=lost", nil, "invalid_argument"},
+		{"GET", "/v1/licenses/00000000-0000-4000-8000-000000000000", nil, "not_found"},
+		{"POST", "/v1/licenses/00000000-0000-4000-8000-000000000000/terminate", nil, "not_found"},
+		{"POST", "/v1/accounts/acme/licenses/assign", map[string]any{"product": "phone_system", "user": "x@acme.test", "ext_key": "101"}, "already_exists"},
+		{"POST", "/v1/accounts/acme/licenses/assign", map[string]any{"product": "nope", "user": "x@acme.test"}, "not_found"},
+		{"PUT", "/v1/accounts/acme/products/team_chat", map[string]any{"quantity": -1}, "invalid_argument"},
+		{"POST", "/v1/accounts/acme/assignments/import", map[string]any{"rows": "not rows"}, "bad_request"},
+		{"POST", "/v1/accounts/acme/assignments/import", map[string]any{"product": "team_chat", "rows": []any{}}, "invalid_argument"},
+		{"GET", "/v1/accounts/acme/assignments?product=nope", nil, ""},
+	} {
+		err := s.api(tc.method, tc.path, tc.body, nil)
+		if tc.want == "" {
+			if err != nil {
+				t.Errorf("%s %s: %v", tc.method, tc.path, err)
+			}
+			continue
+		}
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s %s: got %v, want %s", tc.method, tc.path, err, tc.want)
+		}
+	}
+	if after := s.mustCtl("licenses", "list", "--account", "acme", "--json"); after != before {
+		t.Fatal("refused admin calls changed the licenses")
+	}
 }
 
 // TestImport10kRowsThroughTallyctl sends a 10,000-row file through tallyctl
@@ -179,5 +213,42 @@ func mustJSON(t *testing.T, s string, v any) {
 	t.Helper()
 	if err := json.Unmarshal([]byte(s), v); err != nil {
 		t.Fatalf("decode %q: %v", s, err)
+	}
+}
+
+// TestImport10kRowsThroughFollower: a follower forwards the 10k-row import
+// (about 1 MB) to the leader as one command, and every node applies it.
+func TestImport10kRowsThroughFollower(t *testing.T) {
+	if testing.Short() {
+		t.Skip("10k-row import through a cluster in -short mode")
+	}
+	nodes := startCluster(t, 3)
+	f := nodes[2]
+	f.mustCtl("accounts", "create", "big")
+	f.mustCtl("products", "set", "big", "phone_system", "10000", "--extension")
+	var b strings.Builder
+	for i := 0; i < 10_000; i++ {
+		fmt.Fprintf(&b, "%d,+1555%07d,user%d@big.test\n", 10000+i, i, i)
+	}
+	file := filepath.Join(t.TempDir(), "big.csv")
+	if err := os.WriteFile(file, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var rep ledger.ImportReport
+	mustJSON(t, f.mustCtl("import", "assignments", "big", file, "--json"), &rep)
+	if !rep.Applied || rep.Created != 10_000 {
+		t.Fatalf("10k import through a follower: %+v", rep)
+	}
+	for _, s := range nodes {
+		eventually(t, 20*time.Second, s.adminAddr+" applies the import", func() error {
+			var ls []ledger.LicenseView
+			if err := json.Unmarshal([]byte(s.mustCtl("licenses", "list", "--account", "big", "--ext", "19999", "--json")), &ls); err != nil {
+				return err
+			}
+			if len(ls) != 1 || ls[0].User != "user9999@big.test" {
+				return fmt.Errorf("extension 19999: %+v", ls)
+			}
+			return nil
+		})
 	}
 }
