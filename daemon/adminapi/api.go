@@ -237,7 +237,7 @@ func (a *api) listLeases(w http.ResponseWriter, r *http.Request) error {
 		skew := st.Settings().MaxSkew
 		for _, l := range st.Leases(f) {
 			v := LeaseView{ID: l.ID, Account: l.Account, Feature: l.Feature, Device: l.Device, User: l.User, Kind: l.Kind,
-				Since: l.Since, Expires: l.Horizon, SeatFreesAt: l.Horizon.Add(skew), Revoked: l.Revoked}
+				Since: l.Since, Expires: l.Horizon, SeatFreesAt: l.Horizon.Add(skew), Revoked: l.Revoked, License: l.License, AddOns: l.AddOns}
 			if d, ok := st.Device(ledger.DeviceRef{Account: l.Account, Code: l.Device}); ok {
 				v.Hostname = d.Hostname
 			}

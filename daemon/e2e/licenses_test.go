@@ -98,6 +98,9 @@ func TestLicensesImportAndAddOnClaims(t *testing.T) {
 	if c.User != "ann@acme.test" || !reflect.DeepEqual(c.AddOns, ann[0].AddOnCodes) {
 		t.Fatalf("token claims: user %q add-ons %v, want ann's %v", c.User, c.AddOns, ann[0].AddOnCodes)
 	}
+	if l, ok := leaseByID(s.leases(), c.LeaseID); !ok || l.License != ann[0].ID || !reflect.DeepEqual(l.AddOns, c.AddOns) {
+		t.Fatalf("the lease as administrators see it: %+v", l)
+	}
 
 	// Terminate Ann's call_recording add-on by UUID: it leaves her license
 	// and the purchased count.
