@@ -317,12 +317,16 @@ func (a *app) runImport(stdin io.Reader, account, file, product string, dryRun b
 	var rep ledger.ImportReport
 	err = c.DoBody(ctx, http.MethodPost, "/v1/accounts/"+url.PathEscape(account)+"/assignments/import", body,
 		func(r io.Reader) io.Reader {
+			uploaded := false
 			return &countingReader{r: r, fn: func(n int64) {
-				if n >= int64(len(body)) {
-					bar.show("validating", int64(len(rows)), 0, "rows")
+				if uploaded {
 					return
 				}
 				bar.show("uploading", n, int64(len(body)), "bytes")
+				if uploaded = n >= int64(len(body)); uploaded {
+					// The server validates, then applies, before it answers.
+					bar.show("validating", int64(len(rows)), 0, "rows")
+				}
 			}}
 		}, &rep)
 	bar.done()

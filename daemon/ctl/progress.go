@@ -18,6 +18,9 @@ type progress struct {
 	mu   sync.Mutex
 	last time.Time
 	drew bool
+	// drawn is the step on screen; pending one skipped by the rate limit.
+	drawn   step
+	pending *step
 }
 
 func newProgress(w io.Writer) *progress {
@@ -30,8 +33,15 @@ func newProgress(w io.Writer) *progress {
 	return p
 }
 
+type step struct {
+	phase    string
+	n, total int64
+	unit     string
+}
+
 // show draws "phase [=====>    ] n/total unit"; total 0 means unknown.
-// Redraws are limited to ten a second.
+// Redraws are limited to ten a second, except for a new phase and the last
+// step of a known total; done draws a step that was skipped.
 func (p *progress) show(phase string, n, total int64, unit string) {
 	if !p.tty {
 		return
@@ -39,30 +49,39 @@ func (p *progress) show(phase string, n, total int64, unit string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	now := time.Now()
-	if now.Sub(p.last) < 100*time.Millisecond && (total == 0 || n < total) {
+	s := step{phase, n, total, unit}
+	if now.Sub(p.last) < 100*time.Millisecond && phase == p.drawn.phase && (total == 0 || n < total) {
+		p.pending = &s
 		return
 	}
 	p.last = now
-	const width = 30
-	var bar string
-	if total > 0 {
-		done := int(int64(width) * n / total)
-		bar = "[" + strings.Repeat("=", done) + strings.Repeat(" ", width-done) + "]"
-		fmt.Fprintf(p.w, "\r%-10s %s %d/%d %s ", phase, bar, n, total, unit)
-	} else {
-		fmt.Fprintf(p.w, "\r%-10s %d %s%s", phase, n, unit, strings.Repeat(" ", width))
-	}
-	p.drew = true
+	p.draw(s)
 }
 
-// done ends the bar's line.
+func (p *progress) draw(s step) {
+	const width = 30
+	if s.total > 0 {
+		done := int(int64(width) * min(s.n, s.total) / s.total)
+		bar := "[" + strings.Repeat("=", done) + strings.Repeat(" ", width-done) + "]"
+		fmt.Fprintf(p.w, "\r%-10s %s %d/%d %s ", s.phase, bar, s.n, s.total, s.unit)
+	} else {
+		fmt.Fprintf(p.w, "\r%-10s %d %s%s", s.phase, s.n, s.unit, strings.Repeat(" ", width))
+	}
+	p.drawn, p.pending, p.drew = s, nil, true
+}
+
+// done draws the last step if it was skipped and ends the bar's line.
 func (p *progress) done() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.pending != nil {
+		p.draw(*p.pending)
+	}
 	if p.drew {
 		fmt.Fprintln(p.w)
 		p.drew = false
 		p.last = time.Time{}
+		p.drawn = step{}
 	}
 }
 
