@@ -224,13 +224,11 @@ var (
 func NormalizeNumber(s string) (string, error) {
 	s = strings.TrimSpace(s)
 	var b strings.Builder
-	for i, r := range s {
-		switch {
-		case r == ' ' || r == '-' || r == '(' || r == ')' || r == '.':
-		case r == '+' && i == 0:
-			b.WriteRune(r)
+	for _, r := range s {
+		switch r {
+		case ' ', '-', '(', ')', '.': // how people group digits
 		default:
-			b.WriteRune(r)
+			b.WriteRune(r) // anything else, a '+' inside included, must pass the pattern
 		}
 	}
 	n := b.String()
