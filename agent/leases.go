@@ -343,7 +343,7 @@ func (a *agent) held(feature string) (protocol.Lease, bool) {
 
 // checkout returns the device's lease on feature, asking the cluster only
 // when the device holds none.
-func (a *agent) checkout(ctx context.Context, feature string, wait time.Duration) (protocol.Lease, error) {
+func (a *agent) checkout(ctx context.Context, feature, user string, wait time.Duration) (protocol.Lease, error) {
 	if err := validateFeature(feature); err != nil {
 		return protocol.Lease{}, err
 	}
@@ -392,7 +392,7 @@ func (a *agent) checkout(ctx context.Context, feature string, wait time.Duration
 	ctx, cancel := context.WithTimeout(ctx, wait+requestTimeout)
 	defer cancel()
 	var resp protocol.CheckoutResponse
-	req := protocol.CheckoutRequest{Feature: feature, Wait: protocol.Duration(wait)}
+	req := protocol.CheckoutRequest{Feature: feature, User: user, Wait: protocol.Duration(wait)}
 	if err := a.call(ctx, protocol.TypeCheckout, newRequestID(), req, &resp); err != nil {
 		return protocol.Lease{}, err
 	}

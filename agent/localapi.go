@@ -62,7 +62,7 @@ func (a *agent) handleCheckout(w http.ResponseWriter, r *http.Request) {
 	if !decode(w, r, &req) {
 		return
 	}
-	l, err := a.checkout(r.Context(), req.Feature, req.Wait.D())
+	l, err := a.checkout(r.Context(), req.Feature, req.User, req.Wait.D())
 	if err != nil {
 		writeError(w, err)
 		return

@@ -64,8 +64,11 @@ const SocketName = "agent.sock"
 // CheckoutRequest asks the agent for a lease on Feature. Wait is how long the
 // server may queue the request when no seat is free; zero fails at once.
 type CheckoutRequest struct {
-	Feature string            `json:"feature"`
-	Wait    protocol.Duration `json:"wait,omitempty"`
+	Feature string `json:"feature"`
+	// User is the signed-in user the seat is for, if any; the lease token
+	// then carries the add-ons of that user's license.
+	User string            `json:"user,omitempty"`
+	Wait protocol.Duration `json:"wait,omitempty"`
 }
 
 // ReleaseRequest gives the device's lease on Feature back.

@@ -206,6 +206,7 @@ func newCheckoutCommand(g *globalFlags) *cobra.Command {
 	var (
 		wait   time.Duration
 		asJSON bool
+		user   string
 	)
 	cmd := &cobra.Command{
 		Use:   "checkout FEATURE",
@@ -214,7 +215,7 @@ func newCheckoutCommand(g *globalFlags) *cobra.Command {
 			"On failure it prints \"tally-agent: <code>: <message>\" on stderr and exits 1.",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			lease, err := sdk.New(g.socketPath()).Checkout(cmd.Context(), args[0], sdk.WithWait(wait))
+			lease, err := sdk.New(g.socketPath()).Checkout(cmd.Context(), args[0], sdk.WithWait(wait), sdk.WithUser(user))
 			if err != nil {
 				return report(cmd, asJSON, err)
 			}
@@ -226,6 +227,7 @@ func newCheckoutCommand(g *globalFlags) *cobra.Command {
 		},
 	}
 	cmd.Flags().DurationVar(&wait, "wait", 0, "how long to queue for a seat when none is free (0: fail at once)")
+	cmd.Flags().StringVar(&user, "user", "", "the user the seat is for (the token carries the add-ons of their license)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, `print the whole lease, or {"error":{...}}, as JSON on stdout`)
 	return cmd
 }

@@ -80,6 +80,12 @@ func WithWait(d time.Duration) CheckoutOption {
 	return func(r *api.CheckoutRequest) { r.Wait = protocol.Duration(d) }
 }
 
+// WithUser checks the seat out for a user: the token names the user and
+// carries the add-on codes of the user's license for the feature.
+func WithUser(email string) CheckoutOption {
+	return func(r *api.CheckoutRequest) { r.User = email }
+}
+
 // Checkout returns this device's lease on feature, taking a seat if the
 // device holds none.
 func (c *Client) Checkout(ctx context.Context, feature string, opts ...CheckoutOption) (*Lease, error) {

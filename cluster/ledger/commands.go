@@ -30,6 +30,10 @@ const (
 	CmdBatch             CommandType = "batch"
 	CmdRegisterNode      CommandType = "register_node"
 	CmdRemoveNode        CommandType = "remove_node"
+	// Named licenses (licenses.go).
+	CmdSetProduct        CommandType = "set_product"
+	CmdLicense           CommandType = "license"
+	CmdImportAssignments CommandType = "import_assignments"
 )
 
 // Command is one entry of the replicated log. The leader fills in Now, the
@@ -59,6 +63,9 @@ type Command struct {
 	Reclaim           *Reclaim           `json:"reclaim,omitempty"`
 	RegisterNode      *Node              `json:"register_node,omitempty"`
 	RemoveNode        *RemoveNode        `json:"remove_node,omitempty"`
+	SetProduct        *SetProduct        `json:"set_product,omitempty"`
+	License           *LicenseOp         `json:"license,omitempty"`
+	ImportAssignments *ImportAssignments `json:"import_assignments,omitempty"`
 	// Batch packs many commands into one log entry, so that a storm of
 	// checkouts costs a few fsyncs rather than one each (DESIGN.md §6).
 	Batch []Command `json:"batch,omitempty"`
@@ -167,6 +174,10 @@ type Result struct {
 	Device *Device `json:"device,omitempty"`
 	// Batch holds one result per batched command, in order.
 	Batch []Result `json:"batch,omitempty"`
+	// Product, License and Import report named-license commands.
+	Product *Product      `json:"product,omitempty"`
+	License *LicenseView  `json:"license_view,omitempty"`
+	Import  *ImportReport `json:"import,omitempty"`
 	// Replayed is set when the result comes from the idempotency record.
 	Replayed bool `json:"replayed,omitempty"`
 }

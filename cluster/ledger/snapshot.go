@@ -30,6 +30,7 @@ type snapshot struct {
 	Ended        []EndedLease     `json:"ended"`
 	LastNow      time.Time        `json:"last_now"`
 	AppliedIndex uint64           `json:"applied_index"`
+	licenseSnapshot
 }
 
 // WriteSnapshot serialises the whole ledger to w.
@@ -79,6 +80,7 @@ func (s *State) WriteSnapshot(w io.Writer) error {
 			snap.Ended = append(snap.Ended, e)
 		}
 	}
+	snap.licenseSnapshot = s.lic.snapshot()
 	enc := json.NewEncoder(w)
 	if err := enc.Encode(&snap); err != nil {
 		return fmt.Errorf("write ledger snapshot: %w", err)
@@ -134,6 +136,7 @@ func (s *State) ReadSnapshot(r io.Reader) error {
 		n.ended[e.ID] = e
 		n.endedOrder = append(n.endedOrder, e.ID)
 	}
+	n.lic = restoreLicenseBook(snap.licenseSnapshot)
 	*s = *n
 	return nil
 }

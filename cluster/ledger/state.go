@@ -45,6 +45,7 @@ type State struct {
 	nodes       map[string]*Node
 	adminTokens map[string]*AdminToken
 	enrollTok   map[string]*EnrollToken
+	lic         *licenseBook
 
 	// Idempotency and tombstones, in application order for pruning.
 	requests     map[string]*requestRecord
@@ -81,6 +82,7 @@ func (s *State) reset() {
 	s.nodes = map[string]*Node{}
 	s.adminTokens = map[string]*AdminToken{}
 	s.enrollTok = map[string]*EnrollToken{}
+	s.lic = newLicenseBook()
 	s.requests = map[string]*requestRecord{}
 	s.requestOrder = nil
 	s.ended = map[uint64]EndedLease{}
@@ -168,6 +170,12 @@ func (s *State) dispatch(c *Command) Result {
 		return s.reclaim(c.Now, c.Reclaim)
 	case CmdRegisterNode:
 		return s.registerNode(c.Now, c.RegisterNode)
+	case CmdSetProduct:
+		return s.setProduct(c.Now, c.SetProduct)
+	case CmdLicense:
+		return s.licenseOp(c.Now, c.License)
+	case CmdImportAssignments:
+		return s.importAssignments(c.Now, c.ImportAssignments)
 	case CmdRemoveNode:
 		if c.RemoveNode == nil {
 			return missing(CmdRemoveNode)
@@ -533,6 +541,7 @@ func (s *State) checkout(now time.Time, c *Checkout) Result {
 			if h := horizonAt(acct, now.Add(ttl)); h.After(l.Horizon) {
 				l.Horizon = h
 			}
+			l.License, l.AddOns = s.licenseClaims(l.Account, l.Feature, l.User)
 			cp := *l
 			return Result{Lease: &cp}
 		}
@@ -553,6 +562,7 @@ func (s *State) checkout(now time.Time, c *Checkout) Result {
 		ID: s.nextLeaseID, Account: c.Account, Feature: c.Feature, Device: c.Device, User: c.User,
 		Kind: KindFloating, Since: now, Horizon: horizonAt(acct, now.Add(ttl)),
 	}
+	l.License, l.AddOns = s.licenseClaims(c.Account, c.Feature, c.User)
 	s.nextLeaseID++
 	s.insertLease(l)
 	cp := *l
@@ -669,6 +679,8 @@ func (s *State) renew(now time.Time, r *Renew) Result {
 			if h.After(l.Horizon) {
 				l.Horizon = h
 			}
+			// A renewed token carries the add-ons the license has now.
+			l.License, l.AddOns = s.licenseClaims(l.Account, l.Feature, l.User)
 			cp := *l
 			out.Renewed = append(out.Renewed, RenewResult{ID: id, Lease: &cp})
 		}

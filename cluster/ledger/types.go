@@ -115,6 +115,11 @@ type Lease struct {
 	// Horizon + MaxSkew because the device may still hold a valid token.
 	Revoked   bool      `json:"revoked,omitempty"`
 	RevokedAt time.Time `json:"revoked_at,omitempty"`
+	// License is the user's base license the lease was granted under and
+	// AddOns its add-on codes at the last grant or renewal (licenses.go);
+	// the token carries AddOns.
+	License string   `json:"license,omitempty"`
+	AddOns  []string `json:"addons,omitempty"`
 }
 
 // Reusable reports whether the lease's seat may be given to someone else at

@@ -80,6 +80,7 @@ func New(cfg Config) http.Handler {
 	auth("POST /v1/admin-tokens", a.createAdminToken)
 	a.registerCluster(auth, mux)
 	auth("DELETE /v1/admin-tokens/{id}", a.revokeAdminToken)
+	a.registerLicenses(auth)
 	return mux
 }
 
@@ -148,8 +149,10 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	enc.Encode(v)
 }
 
-func decode(r *http.Request, v any) error {
-	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, 1<<20))
+func decode(r *http.Request, v any) error { return decodeLimit(r, v, 1<<20) }
+
+func decodeLimit(r *http.Request, v any, limit int64) error {
+	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, limit))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return protocol.Errorf(protocol.CodeBadRequest, "malformed request body: %v", err)
@@ -186,7 +189,8 @@ func (a *api) internalPropose(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var cmd ledger.Command
-	if err := decode(r, &cmd); err != nil {
+	// A forwarded import carries every row of its file.
+	if err := decodeLimit(r, &cmd, 2*MaxImportBytes); err != nil {
 		writeError(w, err)
 		return
 	}
@@ -233,7 +237,7 @@ func (a *api) listLeases(w http.ResponseWriter, r *http.Request) error {
 		skew := st.Settings().MaxSkew
 		for _, l := range st.Leases(f) {
 			v := LeaseView{ID: l.ID, Account: l.Account, Feature: l.Feature, Device: l.Device, User: l.User, Kind: l.Kind,
-				Since: l.Since, Expires: l.Horizon, SeatFreesAt: l.Horizon.Add(skew), Revoked: l.Revoked}
+				Since: l.Since, Expires: l.Horizon, SeatFreesAt: l.Horizon.Add(skew), Revoked: l.Revoked, License: l.License, AddOns: l.AddOns}
 			if d, ok := st.Device(ledger.DeviceRef{Account: l.Account, Code: l.Device}); ok {
 				v.Hostname = d.Hostname
 			}

@@ -37,6 +37,10 @@ type LeaseView struct {
 	SeatFreesAt time.Time `json:"seat_frees_at"`
 	LastSeen    time.Time `json:"last_seen,omitempty"`
 	Revoked     bool      `json:"revoked,omitempty"`
+	// License and AddOns: the user's named license the lease was granted
+	// under and the add-on codes its token carries.
+	License string   `json:"license,omitempty"`
+	AddOns  []string `json:"addons,omitempty"`
 }
 
 // CreateAccountRequest is POST /v1/accounts.

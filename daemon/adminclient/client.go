@@ -106,19 +106,33 @@ func New(addr, token, caFile string) (*Client, error) {
 // Do sends a request with an optional JSON body and decodes the JSON answer
 // into out. API errors come back as *protocol.Error.
 func (c *Client) Do(ctx context.Context, method, path string, in, out any) error {
+	if in == nil {
+		return c.DoBody(ctx, method, path, nil, nil, out)
+	}
+	b, err := json.Marshal(in)
+	if err != nil {
+		return fmt.Errorf("encode request: %w", err)
+	}
+	return c.DoBody(ctx, method, path, b, nil, out)
+}
+
+// DoBody is Do with an already encoded JSON body (nil for none). wrap, if
+// not nil, wraps the body as it is sent, for instance to report upload
+// progress.
+func (c *Client) DoBody(ctx context.Context, method, path string, in []byte, wrap func(io.Reader) io.Reader, out any) error {
 	var body io.Reader
 	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
-			return fmt.Errorf("encode request: %w", err)
+		body = bytes.NewReader(in)
+		if wrap != nil {
+			body = wrap(body)
 		}
-		body = bytes.NewReader(b)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
 	if err != nil {
 		return fmt.Errorf("build request: %w", err)
 	}
 	if in != nil {
+		req.ContentLength = int64(len(in))
 		req.Header.Set("Content-Type", "application/json")
 	}
 	if c.token != "" {

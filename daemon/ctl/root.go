@@ -92,6 +92,7 @@ Connection settings come from flags or the environment:
 		a.accountsCmd(), a.poolsCmd(), a.enrollTokensCmd(), a.devicesCmd(), a.adminTokensCmd(),
 		a.jwksCmd(), a.verifyCmd(), a.clusterCmd(), a.snapshotCmd(),
 	)
+	root.AddCommand(a.productsCmd(), a.licensesCmd(), a.importCmd(), a.exportCmd())
 	return root
 }
 

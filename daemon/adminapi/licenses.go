@@ -1,0 +1,315 @@
+package adminapi
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"net/http"
+
+	"github.com/tally-licensing/tally/cluster/ledger"
+	"github.com/tally-licensing/tally/protocol"
+)
+
+// MaxImportBytes bounds an import request: a 10,000-row import is about
+// 1 MB of JSON, so this leaves room for ten times that.
+const MaxImportBytes = 32 << 20
+
+// SetProductRequest is PUT /v1/accounts/{account}/products/{code}.
+type SetProductRequest struct {
+	Name      string             `json:"name,omitempty"`
+	Kind      ledger.ProductKind `json:"kind,omitempty"`
+	Feature   string             `json:"feature,omitempty"`
+	Extension bool               `json:"extension,omitempty"`
+	Quantity  int                `json:"quantity"`
+}
+
+// AssignRequest is POST /v1/accounts/{account}/licenses/assign.
+type AssignRequest struct {
+	Product   string   `json:"product"`
+	User      string   `json:"user"`
+	LicenseID string   `json:"license_id,omitempty"`
+	ExtKey    string   `json:"ext_key,omitempty"`
+	Number    string   `json:"number,omitempty"`
+	AddOns    []string `json:"addons,omitempty"`
+}
+
+// LicenseChangeRequest is the body of the per-license operations.
+type LicenseChangeRequest struct {
+	User   string `json:"user,omitempty"`
+	AddOn  string `json:"addon,omitempty"`
+	ExtKey string `json:"ext_key,omitempty"`
+	Number string `json:"number,omitempty"`
+}
+
+// ImportRequest is POST /v1/accounts/{account}/assignments/import. Product
+// may be empty when the account has a single base product with extensions
+// (or a single base product).
+type ImportRequest struct {
+	Product string                 `json:"product,omitempty"`
+	Rows    []ledger.AssignmentRow `json:"rows"`
+	DryRun  bool                   `json:"dry_run,omitempty"`
+}
+
+// ExportResponse is GET /v1/accounts/{account}/assignments.
+type ExportResponse struct {
+	Account string                 `json:"account"`
+	Product string                 `json:"product"`
+	Rows    []ledger.AssignmentRow `json:"rows"`
+}
+
+func (a *api) registerLicenses(auth func(string, func(http.ResponseWriter, *http.Request) error)) {
+	auth("GET /v1/accounts/{account}/products", a.listProducts)
+	auth("PUT /v1/accounts/{account}/products/{code}", a.setProduct)
+	auth("GET /v1/accounts/{account}/licenses", a.listLicenses)
+	auth("POST /v1/accounts/{account}/licenses/assign", a.assignLicense)
+	auth("GET /v1/licenses/{id}", a.getLicense)
+	auth("POST /v1/licenses/{id}/unassign", a.licenseOp(ledger.OpUnassign))
+	auth("POST /v1/licenses/{id}/reassign", a.licenseOp(ledger.OpReassign))
+	auth("POST /v1/licenses/{id}/addons", a.licenseOp(ledger.OpAttach))
+	auth("DELETE /v1/licenses/{id}/addons/{code}", a.licenseOp(ledger.OpDetach))
+	auth("PUT /v1/licenses/{id}/extension", a.licenseOp(ledger.OpSetExtension))
+	auth("POST /v1/licenses/{id}/terminate", a.licenseOp(ledger.OpTerminate))
+	auth("GET /v1/accounts/{account}/assignments", a.exportAssignments)
+	auth("POST /v1/accounts/{account}/assignments/import", a.importAssignments)
+}
+
+// newSeed is the randomness license UUIDs are derived from; it is drawn
+// here, before proposing, because Apply may not draw any.
+func newSeed() (string, error) {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", protocol.Errorf(protocol.CodeInternal, "draw a seed for license IDs: %v", err)
+	}
+	return hex.EncodeToString(b[:]), nil
+}
+
+func (a *api) knownAccount(account string) error {
+	var ok bool
+	a.cfg.Store.Read(func(st *ledger.State) { _, ok = st.Account(account) })
+	if !ok {
+		return protocol.Errorf(protocol.CodeUnknownAccount, "no account %q", account)
+	}
+	return nil
+}
+
+func (a *api) listProducts(w http.ResponseWriter, r *http.Request) error {
+	account := r.PathValue("account")
+	if err := a.knownAccount(account); err != nil {
+		return err
+	}
+	var out []ledger.ProductUsage
+	a.cfg.Store.Read(func(st *ledger.State) { out = st.ProductUsage(account) })
+	if out == nil {
+		out = []ledger.ProductUsage{}
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (a *api) setProduct(w http.ResponseWriter, r *http.Request) error {
+	var req SetProductRequest
+	if err := decode(r, &req); err != nil {
+		return err
+	}
+	seed, err := newSeed()
+	if err != nil {
+		return err
+	}
+	account, code := r.PathValue("account"), r.PathValue("code")
+	if _, err := a.apply(r, ledger.Command{Type: ledger.CmdSetProduct, SetProduct: &ledger.SetProduct{
+		Account: account, Code: code, Name: req.Name, Kind: req.Kind, Feature: req.Feature, Extension: req.Extension,
+		Quantity: req.Quantity, Seed: seed, By: caller(r),
+	}}); err != nil {
+		return err
+	}
+	a.log.Info("product quantity set", "account", account, "product", code, "quantity", req.Quantity, "by", caller(r))
+	var out ledger.ProductUsage
+	a.cfg.Store.Read(func(st *ledger.State) {
+		for _, p := range st.ProductUsage(account) {
+			if p.Code == code {
+				out = p
+			}
+		}
+	})
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (a *api) listLicenses(w http.ResponseWriter, r *http.Request) error {
+	account := r.PathValue("account")
+	if err := a.knownAccount(account); err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	f := ledger.LicenseFilter{Product: q.Get("type"), User: q.Get("user"), Ext: q.Get("ext"), Status: q.Get("status")}
+	switch f.Status {
+	case "", "assigned", "free":
+	default:
+		return protocol.Errorf(protocol.CodeInvalidArgument, "status %q: want assigned or free", f.Status)
+	}
+	var out []ledger.LicenseView
+	a.cfg.Store.Read(func(st *ledger.State) { out = st.Licenses(account, f) })
+	if out == nil {
+		out = []ledger.LicenseView{}
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (a *api) getLicense(w http.ResponseWriter, r *http.Request) error {
+	var v ledger.LicenseView
+	var ok bool
+	a.cfg.Store.Read(func(st *ledger.State) { v, ok = st.License(r.PathValue("id")) })
+	if !ok {
+		return protocol.Errorf(protocol.CodeNotFound, "no license %s", r.PathValue("id"))
+	}
+	writeJSON(w, http.StatusOK, v)
+	return nil
+}
+
+func (a *api) assignLicense(w http.ResponseWriter, r *http.Request) error {
+	var req AssignRequest
+	if err := decode(r, &req); err != nil {
+		return err
+	}
+	account := r.PathValue("account")
+	res, err := a.apply(r, ledger.Command{Type: ledger.CmdLicense, License: &ledger.LicenseOp{
+		Op: ledger.OpAssign, Account: account, Product: req.Product, User: req.User, LicenseID: req.LicenseID,
+		ExtKey: req.ExtKey, Number: req.Number, AddOns: req.AddOns, By: caller(r),
+	}})
+	if err != nil {
+		return err
+	}
+	a.log.Info("license assigned", "account", account, "license", res.License.ID, "product", res.License.Product, "user", res.License.User, "by", caller(r))
+	writeJSON(w, http.StatusOK, res.License)
+	return nil
+}
+
+// licenseOp serves the operations addressed by license UUID alone; the
+// account is the license's own.
+func (a *api) licenseOp(op ledger.LicenseOpKind) func(http.ResponseWriter, *http.Request) error {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		var req LicenseChangeRequest
+		if r.ContentLength != 0 && r.Method != http.MethodDelete {
+			if err := decode(r, &req); err != nil {
+				return err
+			}
+		}
+		id := r.PathValue("id")
+		var v ledger.LicenseView
+		var ok bool
+		a.cfg.Store.Read(func(st *ledger.State) { v, ok = st.License(id) })
+		if !ok {
+			return protocol.Errorf(protocol.CodeNotFound, "no license %s", id)
+		}
+		if op == ledger.OpDetach {
+			req.AddOn = r.PathValue("code")
+		}
+		res, err := a.apply(r, ledger.Command{Type: ledger.CmdLicense, License: &ledger.LicenseOp{
+			Op: op, Account: v.Account, LicenseID: id, User: req.User, AddOn: req.AddOn, ExtKey: req.ExtKey, Number: req.Number, By: caller(r),
+		}})
+		if err != nil {
+			return err
+		}
+		a.log.Info("license changed", "op", op, "account", v.Account, "license", id, "product", v.Product, "by", caller(r))
+		writeJSON(w, http.StatusOK, res.License)
+		return nil
+	}
+}
+
+// importProduct picks the base product an import or export is about.
+func importProduct(st *ledger.State, account, product string) (string, error) {
+	if product != "" {
+		return product, nil
+	}
+	var ext, base []string
+	for _, p := range st.Products(account) {
+		if p.Kind != ledger.ProductBase {
+			continue
+		}
+		base = append(base, p.Code)
+		if p.Extension {
+			ext = append(ext, p.Code)
+		}
+	}
+	switch {
+	case len(ext) == 1:
+		return ext[0], nil
+	case len(ext) == 0 && len(base) == 1:
+		return base[0], nil
+	case len(base) == 0:
+		return "", protocol.Errorf(protocol.CodeNotFound, "account %s has no base license products; add one with tallyctl products set", account)
+	}
+	return "", protocol.Errorf(protocol.CodeInvalidArgument, "account %s has several base products (%v); name one with --product", account, base)
+}
+
+func (a *api) exportAssignments(w http.ResponseWriter, r *http.Request) error {
+	account := r.PathValue("account")
+	if err := a.knownAccount(account); err != nil {
+		return err
+	}
+	var out ExportResponse
+	var err error
+	a.cfg.Store.Read(func(st *ledger.State) {
+		out.Account = account
+		if out.Product, err = importProduct(st, account, r.URL.Query().Get("product")); err == nil {
+			out.Rows = st.Assignments(account, out.Product)
+		}
+	})
+	if err != nil {
+		return err
+	}
+	if out.Rows == nil {
+		out.Rows = []ledger.AssignmentRow{}
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// importAssignments validates an import against this node's ledger and, if
+// it is clean and not a dry run, proposes it as one command, which the
+// ledger validates again when it applies it. Row errors come back as a
+// report with applied=false, not as an HTTP error, so that every bad row
+// reaches the administrator.
+func (a *api) importAssignments(w http.ResponseWriter, r *http.Request) error {
+	var req ImportRequest
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, MaxImportBytes))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		return protocol.Errorf(protocol.CodeBadRequest, "malformed import (at most %d MB): %v", MaxImportBytes>>20, err)
+	}
+	account := r.PathValue("account")
+	imp := &ledger.ImportAssignments{Account: account, Rows: req.Rows, By: caller(r)}
+	var rep ledger.ImportReport
+	var err error
+	a.cfg.Store.Read(func(st *ledger.State) {
+		if imp.Product, err = importProduct(st, account, req.Product); err != nil {
+			return
+		}
+		var perr *protocol.Error
+		if rep, perr = st.PlanImport(imp); perr != nil {
+			err = perr
+		}
+	})
+	if err != nil {
+		return err
+	}
+	if req.DryRun || len(rep.Errors) > 0 {
+		writeJSON(w, http.StatusOK, rep)
+		return nil
+	}
+	res, err := a.cfg.Propose(r.Context(), ledger.Command{Type: ledger.CmdImportAssignments, ImportAssignments: imp})
+	if err != nil {
+		return err
+	}
+	if res.Import != nil {
+		rep = *res.Import
+	} else if res.Error != nil {
+		return res.Error
+	}
+	if rep.Applied {
+		a.log.Info("assignments imported", "account", account, "product", imp.Product, "rows", rep.Rows, "created", rep.Created, "updated", rep.Updated, "by", caller(r))
+	}
+	writeJSON(w, http.StatusOK, rep)
+	return nil
+}
