@@ -18,6 +18,7 @@ import (
 	"github.com/tally-licensing/tally/cluster/ledger"
 	"github.com/tally-licensing/tally/cluster/store"
 	"github.com/tally-licensing/tally/daemon/authtoken"
+	"github.com/tally-licensing/tally/daemon/console"
 	"github.com/tally-licensing/tally/daemon/leasing"
 	"github.com/tally-licensing/tally/protocol"
 )
@@ -81,6 +82,8 @@ func New(cfg Config) http.Handler {
 	a.registerCluster(auth, mux)
 	auth("DELETE /v1/admin-tokens/{id}", a.revokeAdminToken)
 	a.registerLicenses(auth)
+	// The web console: static pages calling the API above.
+	mux.Handle("GET /", console.Handler())
 	return mux
 }
 

@@ -71,6 +71,7 @@ func (a *api) registerLicenses(auth func(string, func(http.ResponseWriter, *http
 	auth("POST /v1/licenses/{id}/terminate", a.licenseOp(ledger.OpTerminate))
 	auth("GET /v1/accounts/{account}/assignments", a.exportAssignments)
 	auth("POST /v1/accounts/{account}/assignments/import", a.importAssignments)
+	auth("POST /v1/accounts/{account}/assignments/import.csv", a.importCSV)
 }
 
 // newSeed is the randomness license UUIDs are derived from; it is drawn
@@ -278,12 +279,16 @@ func (a *api) importAssignments(w http.ResponseWriter, r *http.Request) error {
 	if err := dec.Decode(&req); err != nil {
 		return protocol.Errorf(protocol.CodeBadRequest, "malformed import (at most %d MB): %v", MaxImportBytes>>20, err)
 	}
-	account := r.PathValue("account")
-	imp := &ledger.ImportAssignments{Account: account, Rows: req.Rows, By: caller(r)}
+	return a.runImport(w, r, req)
+}
+
+// planImport resolves the product and validates an import without changing
+// anything.
+func (a *api) planImport(r *http.Request, imp *ledger.ImportAssignments, product string) (ledger.ImportReport, error) {
 	var rep ledger.ImportReport
 	var err error
 	a.cfg.Store.Read(func(st *ledger.State) {
-		if imp.Product, err = importProduct(st, account, req.Product); err != nil {
+		if imp.Product, err = importProduct(st, imp.Account, product); err != nil {
 			return
 		}
 		var perr *protocol.Error
@@ -291,6 +296,15 @@ func (a *api) importAssignments(w http.ResponseWriter, r *http.Request) error {
 			err = perr
 		}
 	})
+	return rep, err
+}
+
+// runImport validates an import and, unless it is a dry run or a row is
+// bad, applies it as one ledger command.
+func (a *api) runImport(w http.ResponseWriter, r *http.Request, req ImportRequest) error {
+	account := r.PathValue("account")
+	imp := &ledger.ImportAssignments{Account: account, Rows: req.Rows, By: caller(r)}
+	rep, err := a.planImport(r, imp, req.Product)
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,213 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/chromedp"
+)
+
+// browser starts a real headless Chromium (Debian's chromium package) for
+// the console tests. TALLY_CHROMIUM overrides the binary; without one the
+// test is skipped with the command that installs it (.ci/run does).
+func browser(t *testing.T) context.Context {
+	t.Helper()
+	path := os.Getenv("TALLY_CHROMIUM")
+	if path == "" {
+		for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+			if p, err := exec.LookPath(name); err == nil {
+				path = p
+				break
+			}
+		}
+	}
+	if path == "" {
+		t.Skip("no chromium for the browser test (apt-get install chromium, or set TALLY_CHROMIUM)")
+	}
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(path),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1280, 860),
+		chromedp.NoSandbox, // containers and CI runners rarely allow the setuid sandbox
+		// tallyd's admin address is HTTPS with the cluster's own CA, which
+		// this throwaway browser profile does not trust.
+		chromedp.IgnoreCertErrors,
+		chromedp.Flag("disable-dev-shm-usage", true),
+	)
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelCtx := chromedp.NewContext(allocCtx, chromedp.WithErrorf(t.Logf))
+	t.Cleanup(func() { cancelCtx(); cancelAlloc() })
+	// The first action starts the browser; it must not run under a timeout.
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("start %s: %v", path, err)
+	}
+	// Confirm every "are you sure?" dialog, as the administrator would.
+	dialogs := chromedp.Events(ctx, page.JavascriptDialogOpening)
+	go func() {
+		for _, err := range dialogs {
+			if err != nil {
+				return
+			}
+			if _, err := chromedp.Call(ctx, page.HandleJavaScriptDialog, page.HandleJavaScriptDialogParams{Accept: true}); err != nil {
+				t.Logf("accept dialog: %v", err)
+			}
+		}
+	}()
+	return ctx
+}
+
+// step runs browser actions with a deadline and fails the test with what
+// the page showed if they do not complete.
+func step(t *testing.T, ctx context.Context, what string, actions ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	c, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := chromedp.Do(c, actions...); err != nil {
+		body, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("body")))
+		t.Fatalf("%s: %v\npage text:\n%s", what, err, body)
+	}
+}
+
+// textOf reads the text of the first element matching a CSS selector.
+func textOf(t *testing.T, ctx context.Context, sel string) string {
+	t.Helper()
+	c, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	s, err := chromedp.Run(c, chromedp.Text(chromedp.CSS(sel)))
+	if err != nil {
+		t.Fatalf("read %s: %v", sel, err)
+	}
+	return s
+}
+
+// screenshot saves the page when TALLY_SCREENSHOTS names a directory (the
+// README's pictures are made this way: make screenshots).
+func screenshot(t *testing.T, ctx context.Context, name string) {
+	dir := os.Getenv("TALLY_SCREENSHOTS")
+	if dir == "" {
+		return
+	}
+	step(t, ctx, "let the page settle", chromedp.Sleep(300*time.Millisecond))
+	c, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	png, err := chromedp.Run(c, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatalf("screenshot %s: %v", name, err)
+	}
+	if err = os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestConsoleInBrowser drives the embedded console in a real headless
+// browser against a real tallyd and agent: sign in, watch a lease appear
+// when the agent checks out, revoke it from the page, and see the import
+// page list a broken CSV row by line without applying anything.
+func TestConsoleInBrowser(t *testing.T) {
+	if testing.Short() {
+		t.Skip("browser test")
+	}
+	ctx := browser(t)
+	s := startServer(t)
+	enroll := s.setupAccount("acme", "cad", 3)
+	s.mustCtl("products", "set", "acme", "phone_system", "5", "--name", "Phone System", "--feature", "cad", "--extension")
+	s.mustCtl("products", "set", "acme", "call_recording", "2", "--addon")
+	base := "https://" + s.adminAddr
+
+	step(t, ctx, "open the console",
+		chromedp.Navigate(base+"/"),
+		chromedp.WaitVisible(chromedp.CSS("#signin-form")))
+	// A wrong token is refused on the page, with the server's reason.
+	step(t, ctx, "sign in with a wrong token",
+		chromedp.Click(chromedp.CSS("#tab-token")),
+		chromedp.SendKeys(chromedp.CSS("#signin-token"), "tat_nope"),
+		chromedp.Click(chromedp.CSS("#signin-submit")),
+		chromedp.WaitVisible(chromedp.CSS("#signin-error:not(:empty)")))
+	refusal := textOf(t, ctx, "#signin-error")
+	if !strings.Contains(refusal, "token") {
+		t.Fatalf("wrong token refusal: %q", refusal)
+	}
+	screenshot(t, ctx, "signin")
+	step(t, ctx, "sign in",
+		chromedp.SetValue(chromedp.CSS("#signin-token"), s.token),
+		chromedp.Click(chromedp.CSS("#signin-submit")),
+		chromedp.WaitVisible(chromedp.CSS("#pools .pool[data-feature=cad]")))
+
+	// An agent checks a seat out: the lease appears on the live page.
+	a := startAgent(t, s, "agent-1", enroll)
+	step(t, ctx, "open the leases page",
+		chromedp.Navigate(base+"/#/leases"),
+		chromedp.WaitVisible(chromedp.CSS("#leases-empty")))
+	a.mustCheckout("cad")
+	leases := s.leases()
+	if len(leases) != 1 {
+		t.Fatalf("leases after checkout: %+v", leases)
+	}
+	id := leases[0].ID
+	row := fmt.Sprintf(`#leases tr[data-key="lease-%d"]`, id)
+	step(t, ctx, "the lease appears", chromedp.WaitVisible(chromedp.CSS(row)))
+	text := textOf(t, ctx, row)
+	if !strings.Contains(text, leases[0].Device) || !strings.Contains(text, "cad") {
+		t.Fatalf("lease row %q does not show device %s and feature cad", text, leases[0].Device)
+	}
+	screenshot(t, ctx, "leases")
+
+	// Revoke it from the page; the ledger marks it revoked.
+	step(t, ctx, "revoke",
+		chromedp.Click(chromedp.CSS(row+" button.revoke")),
+		chromedp.WaitVisible(chromedp.CSS(row+" .pill.bad")))
+	eventually(t, 10*time.Second, "the ledger has the lease revoked", func() error {
+		for _, l := range s.leases() {
+			if l.ID == id && !l.Revoked {
+				return fmt.Errorf("lease %d not revoked", id)
+			}
+		}
+		return nil
+	})
+
+	// The overview shows the pool's consumption and the device list the
+	// agent's Device Code.
+	step(t, ctx, "overview", chromedp.Navigate(base+"/#/overview"), chromedp.WaitVisible(chromedp.CSS("#pools")))
+	screenshot(t, ctx, "overview")
+	step(t, ctx, "devices", chromedp.Navigate(base+"/#/devices"), chromedp.WaitVisible(chromedp.CSS("#devices")))
+	text = textOf(t, ctx, "#devices")
+	if !strings.Contains(text, leases[0].Device) {
+		t.Fatalf("devices page %q lacks %s", text, leases[0].Device)
+	}
+	screenshot(t, ctx, "devices")
+
+	// CSV import: a broken row is listed with its line; nothing applies.
+	csv := "Ext Key,Number,User,Addon license 1\n101,+15550100101,ann@acme.test,call_recording\n102,555-CALL,bob@acme.test,fax_machine\n"
+	step(t, ctx, "import a broken CSV",
+		chromedp.Navigate(base+"/#/import"),
+		chromedp.WaitVisible(chromedp.CSS("#import-text")),
+		chromedp.SetValue(chromedp.CSS("#import-text"), csv),
+		chromedp.Click(chromedp.CSS("#import-apply")),
+		chromedp.WaitVisible(chromedp.CSS("#import-errors")))
+	text = textOf(t, ctx, "#import-errors")
+	if !strings.Contains(text, "3") || !strings.Contains(text, "fax_machine") || !strings.Contains(text, "555-CALL") {
+		t.Fatalf("import errors table: %q", text)
+	}
+	screenshot(t, ctx, "import")
+	if out := s.mustCtl("licenses", "list", "--account", "acme", "--status", "assigned", "--json"); strings.Contains(out, "ann@acme.test") {
+		t.Fatalf("a refused import assigned a license: %s", out)
+	}
+	step(t, ctx, "import the fixed CSV",
+		chromedp.SetValue(chromedp.CSS("#import-text"), "Ext Key,Number,User,Addon license 1\n101,+15550100101,ann@acme.test,call_recording\n"),
+		chromedp.Click(chromedp.CSS("#import-apply")),
+		chromedp.WaitVisible(chromedp.CSS("#import-ok")))
+	if out := s.mustCtl("licenses", "list", "--account", "acme", "--status", "assigned", "--json"); !strings.Contains(out, "ann@acme.test") {
+		t.Fatalf("the applied import assigned nothing: %s", out)
+	}
+	step(t, ctx, "products", chromedp.Navigate(base+"/#/products"), chromedp.WaitVisible(chromedp.CSS("#licenses")))
+	screenshot(t, ctx, "products")
+	step(t, ctx, "cluster", chromedp.Navigate(base+"/#/cluster"), chromedp.WaitVisible(chromedp.CSS("#cluster")))
+	screenshot(t, ctx, "cluster")
+}
