@@ -5,7 +5,7 @@ DATA    ?= .tally-dev
 PKGS    := ./...
 BINARIES := ./daemon/cmd/tallyd ./daemon/cmd/tallyctl ./agent/cmd/tally-agent
 
-.PHONY: all build dist run test test-short bench lint fmt clean
+.PHONY: all build dist run test test-short bench lint fmt clean screenshots
 
 all: build
 
@@ -42,6 +42,10 @@ test-short:
 ## bench: the Go microbenchmarks (token sign/verify, ledger apply, checkout, heartbeat) and the agent footprint (RSS, CPU with ten leases)
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 1s $(PKGS)
+
+## screenshots: re-take the README's console pictures with the browser test (needs chromium)
+screenshots:
+	TALLY_SCREENSHOTS=$(CURDIR)/docs/console $(GO) test -count=1 -run TestConsoleInBrowser ./daemon/e2e
 
 ## lint: formatting and vet
 lint:

@@ -79,7 +79,7 @@ data dir. Ctrl-C stops the agent (releasing its leases) and the node.`,
 			if err := writeEnv(dir, n, socket); err != nil {
 				return err
 			}
-			printNextSteps(stdout, dir)
+			printNextSteps(stdout, dir, n.AdminAddr())
 			select {
 			case <-ctx.Done():
 			case err := <-agentDone:
@@ -185,7 +185,7 @@ func writeEnv(dir string, n *node.Node, socket string) error {
 
 func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
-func printNextSteps(w io.Writer, dir string) {
+func printNextSteps(w io.Writer, dir, adminAddr string) {
 	rel := dir
 	if wd, err := os.Getwd(); err == nil {
 		if r, err := filepath.Rel(wd, dir); err == nil && !strings.HasPrefix(r, "..") {
@@ -201,6 +201,9 @@ In another terminal, try:
   tallyctl leases                                                    # who holds which seat
   tallyctl verify --jwks "$TALLY_JWKS" "$(tally-agent checkout countthings)"   # verify the token offline
 
+The web console is at https://%s/ (sign in with the admin token in %s/admin.token;
+the certificate is signed by the cluster's own CA, %s/ca.pem, which the browser does not know yet).
+
 Ctrl-C here stops everything.
-`, rel)
+`, rel, adminAddr, rel, rel)
 }
