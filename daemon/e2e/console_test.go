@@ -175,6 +175,18 @@ func TestConsoleInBrowser(t *testing.T) {
 	// The overview shows the pool's consumption and the device list the
 	// agent's Device Code.
 	step(t, ctx, "overview", chromedp.Navigate(base+"/#/overview"), chromedp.WaitVisible(chromedp.CSS("#pools")))
+	// The revoked lease holds its seat until its horizon: the bar shows one
+	// of three seats in use, drawn (a Content-Security-Policy that blocked
+	// the page's styles would leave it empty).
+	if got := textOf(t, ctx, `#pools .pool[data-feature="cad"] .active-count`); got != "1" {
+		t.Fatalf("overview shows %q active cad seats, want 1", got)
+	}
+	c, cancel := context.WithTimeout(ctx, 10*time.Second)
+	width, err := chromedp.Run(c, chromedp.Evaluate[float64](`(() => { const b = document.querySelector('#pools .pool[data-feature="cad"] .bar'); const a = b && b.querySelector('.active'); return a ? a.offsetWidth / b.offsetWidth : 0; })()`))
+	cancel()
+	if err != nil || width < 0.3 || width > 0.37 {
+		t.Fatalf("the consumption bar's active part is %.2f of the bar (want 1/3): %v", width, err)
+	}
 	screenshot(t, ctx, "overview")
 	step(t, ctx, "devices", chromedp.Navigate(base+"/#/devices"), chromedp.WaitVisible(chromedp.CSS("#devices")))
 	text = textOf(t, ctx, "#devices")

@@ -17,6 +17,9 @@ function el(tag, attrs, ...children) {
   for (const [k, v] of Object.entries(attrs || {})) {
     if (v === undefined || v === null || v === false) continue;
     if (k === "class") n.className = v;
+    // Styles go through the CSSOM: the Content-Security-Policy forbids
+    // inline style attributes.
+    else if (k === "style") Object.assign(n.style, v);
     else if (k.startsWith("on")) n.addEventListener(k.slice(2), v);
     else n.setAttribute(k, v === true ? "" : v);
   }
@@ -196,12 +199,15 @@ function consumptionBar(parts, total) {
   for (const [cls, n] of parts) {
     if (n <= 0) continue;
     used += n;
-    seg.push(el("span", { class: cls, style: `width:${(100 * n) / Math.max(total, used)}%`, title: `${cls}: ${n}` }));
+    seg.push(el("span", { class: cls, title: `${cls}: ${n}` }));
   }
+  // Widths are set once every part is known, so parts never overflow the bar.
+  const scale = Math.max(total, used, 1);
+  parts.filter(([, n]) => n > 0).forEach(([, n], i) => { seg[i].style.width = `${(100 * n) / scale}%`; });
   return el("div", { class: "bar", role: "img", "aria-label": parts.map(([c, n]) => `${c} ${n}`).join(", ") + ` of ${total}` }, seg);
 }
 function legend(items) {
-  return el("div", { class: "legend" }, items.map(([cls, label]) => el("span", {}, el("i", { class: "swatch-" + cls, style: `background:var(--${cls})` }), label)));
+  return el("div", { class: "legend" }, items.map(([cls, label]) => el("span", {}, el("i", { class: "swatch " + cls }), label)));
 }
 
 pages.overview = async () => {
