@@ -110,7 +110,7 @@ func (s *State) apply(c *Command) Result {
 	s.prune(c.Now)
 	if c.RequestID != "" {
 		if rec, ok := s.requests[c.RequestID]; ok {
-			r := rec.Result
+			r := rec.Result.clone()
 			r.Replayed = true
 			return r
 		}
@@ -120,7 +120,7 @@ func (s *State) apply(c *Command) Result {
 	// the same request again is harmless, and a queued checkout retried
 	// under its request ID must get a fresh decision, not the old no_seat.
 	if c.RequestID != "" && c.Type != CmdBatch && r.Error == nil {
-		s.requests[c.RequestID] = &requestRecord{ID: c.RequestID, At: c.Now, Result: r}
+		s.requests[c.RequestID] = &requestRecord{ID: c.RequestID, At: c.Now, Result: r.clone()}
 		s.requestOrder = append(s.requestOrder, c.RequestID)
 	}
 	return r

@@ -1,0 +1,728 @@
+package store_test
+
+// An in-process cluster for fault-injection tests: N Stores, each on its own
+// raft-boltdb files in a temporary directory, wired with hashicorp/raft's
+// in-memory transport. The network is the fault injector: partitions cut
+// links in both directions, heal restores them, and a wrapper transport
+// delays, drops requests and drops replies at random from a seeded source.
+// Nodes can be stopped (Close) and restarted on the same directory.
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/tally-licensing/tally/cluster/ledger"
+	"github.com/tally-licensing/tally/cluster/linearize"
+	"github.com/tally-licensing/tally/cluster/store"
+	"github.com/tally-licensing/tally/protocol"
+)
+
+// Test account and pool.
+const (
+	clAccount = "acme"
+	clFeature = "cad"
+)
+
+// clLongSettings make leases outlive any test run, so that only explicit
+// releases free seats and the porcupine model need not know about time.
+var clLongSettings = ledger.Settings{LeaseTTL: time.Hour, HeartbeatInterval: time.Minute, MaxSkew: time.Second}
+
+// chaosEnabled reports whether the long variants should run.
+func chaosEnabled() bool { return os.Getenv("TALLY_CHAOS") == "1" }
+
+// ---------------------------------------------------------------------------
+// Faulty network.
+
+// faultConfig is what a node's outgoing links suffer.
+type faultConfig struct {
+	drop      float64       // an outgoing request is lost before delivery
+	dropReply float64       // a delivered request's reply is lost
+	maxDelay  time.Duration // each outgoing request first waits up to this long
+}
+
+func (f faultConfig) String() string {
+	return fmt.Sprintf("drop=%.2f dropReply=%.2f delay<%v", f.drop, f.dropReply, f.maxDelay)
+}
+
+var errDropped = errors.New("faultnet: message dropped")
+
+// faultTransport wraps a node's InmemTransport. Inbound RPCs arrive on the
+// inner transport's consumer unchanged; outbound ones pass through before.
+type faultTransport struct {
+	*raft.InmemTransport
+	mu  sync.Mutex
+	rng *rand.Rand
+	cfg faultConfig
+}
+
+var (
+	_ raft.Transport   = (*faultTransport)(nil)
+	_ raft.WithClose   = (*faultTransport)(nil)
+	_ raft.WithPreVote = (*faultTransport)(nil)
+)
+
+func (f *faultTransport) setFaults(cfg faultConfig) {
+	f.mu.Lock()
+	f.cfg = cfg
+	f.mu.Unlock()
+}
+
+// before decides the fate of one outgoing RPC and waits its delay.
+func (f *faultTransport) before() (dropRequest, dropReply bool) {
+	f.mu.Lock()
+	cfg := f.cfg
+	var d time.Duration
+	if cfg.maxDelay > 0 {
+		d = time.Duration(f.rng.Int64N(int64(cfg.maxDelay)))
+	}
+	dropRequest = cfg.drop > 0 && f.rng.Float64() < cfg.drop
+	dropReply = cfg.dropReply > 0 && f.rng.Float64() < cfg.dropReply
+	f.mu.Unlock()
+	if d > 0 {
+		time.Sleep(d)
+	}
+	return dropRequest, dropReply
+}
+
+// call runs one RPC through the faults.
+func (f *faultTransport) call(rpc func() error) error {
+	dq, dr := f.before()
+	if dq {
+		return errDropped
+	}
+	if err := rpc(); err != nil {
+		return err
+	}
+	if dr {
+		return errDropped
+	}
+	return nil
+}
+
+func (f *faultTransport) AppendEntries(id raft.ServerID, target raft.ServerAddress, args *raft.AppendEntriesRequest, resp *raft.AppendEntriesResponse) error {
+	return f.call(func() error { return f.InmemTransport.AppendEntries(id, target, args, resp) })
+}
+
+func (f *faultTransport) RequestVote(id raft.ServerID, target raft.ServerAddress, args *raft.RequestVoteRequest, resp *raft.RequestVoteResponse) error {
+	return f.call(func() error { return f.InmemTransport.RequestVote(id, target, args, resp) })
+}
+
+func (f *faultTransport) RequestPreVote(id raft.ServerID, target raft.ServerAddress, args *raft.RequestPreVoteRequest, resp *raft.RequestPreVoteResponse) error {
+	return f.call(func() error { return f.InmemTransport.RequestPreVote(id, target, args, resp) })
+}
+
+func (f *faultTransport) InstallSnapshot(id raft.ServerID, target raft.ServerAddress, args *raft.InstallSnapshotRequest, resp *raft.InstallSnapshotResponse, data io.Reader) error {
+	return f.call(func() error { return f.InmemTransport.InstallSnapshot(id, target, args, resp, data) })
+}
+
+func (f *faultTransport) TimeoutNow(id raft.ServerID, target raft.ServerAddress, args *raft.TimeoutNowRequest, resp *raft.TimeoutNowResponse) error {
+	return f.call(func() error { return f.InmemTransport.TimeoutNow(id, target, args, resp) })
+}
+
+// AppendEntriesPipeline keeps Raft's pipelined replication (the production
+// path) but lets the faults delay or drop what goes into the pipeline. A
+// dropped pipelined append makes Raft fall back to plain RPCs, as a broken
+// TCP stream would.
+func (f *faultTransport) AppendEntriesPipeline(id raft.ServerID, target raft.ServerAddress) (raft.AppendPipeline, error) {
+	p, err := f.InmemTransport.AppendEntriesPipeline(id, target)
+	if err != nil {
+		return nil, err
+	}
+	return &faultPipeline{AppendPipeline: p, f: f}, nil
+}
+
+type faultPipeline struct {
+	raft.AppendPipeline
+	f *faultTransport
+}
+
+func (p *faultPipeline) AppendEntries(args *raft.AppendEntriesRequest, resp *raft.AppendEntriesResponse) (raft.AppendFuture, error) {
+	if dq, _ := p.f.before(); dq {
+		return nil, errDropped
+	}
+	return p.AppendPipeline.AppendEntries(args, resp)
+}
+
+// ---------------------------------------------------------------------------
+// Applied-log trace.
+
+// applyTrace records, from every node's ApplyObserver, which command and
+// result each log index had. Two nodes (or one node before and after a
+// restart) applying different commands or getting different results at the
+// same index is a broken state machine, recorded as a conflict.
+type applyTrace struct {
+	mu        sync.Mutex
+	entries   map[uint64]*traceEntry
+	conflicts []string
+	observed  int
+}
+
+type traceEntry struct {
+	node     string
+	cmd      ledger.Command
+	res      ledger.Result
+	cmdJSON  []byte
+	resJSON  []byte
+	sameSeen int
+}
+
+func newApplyTrace() *applyTrace { return &applyTrace{entries: map[uint64]*traceEntry{}} }
+
+func (tr *applyTrace) observe(node string, idx uint64, cmd *ledger.Command, res ledger.Result) {
+	cj, err1 := json.Marshal(cmd)
+	rj, err2 := json.Marshal(res)
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	tr.observed++
+	if err := errors.Join(err1, err2); err != nil {
+		tr.conflicts = append(tr.conflicts, fmt.Sprintf("index %d on %s: %v", idx, node, err))
+		return
+	}
+	e, ok := tr.entries[idx]
+	if !ok {
+		tr.entries[idx] = &traceEntry{node: node, cmd: *cmd, res: res, cmdJSON: cj, resJSON: rj}
+		return
+	}
+	if !bytes.Equal(e.cmdJSON, cj) || !bytes.Equal(e.resJSON, rj) {
+		if len(tr.conflicts) < 10 {
+			tr.conflicts = append(tr.conflicts, fmt.Sprintf("index %d: %s applied %s -> %s; %s applied %s -> %s", idx, e.node, e.cmdJSON, e.resJSON, node, cj, rj))
+		}
+		return
+	}
+	e.sameSeen++
+}
+
+func (tr *applyTrace) log() []linearize.Entry {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	out := make([]linearize.Entry, 0, len(tr.entries))
+	for idx, e := range tr.entries {
+		out = append(out, linearize.Entry{Index: idx, Cmd: e.cmd, Res: e.res})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Index < out[j].Index })
+	return out
+}
+
+func (tr *applyTrace) problems() (conflicts []string, observed, distinct int) {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	return append([]string(nil), tr.conflicts...), tr.observed, len(tr.entries)
+}
+
+// ---------------------------------------------------------------------------
+// Cluster.
+
+type clusterOptions struct {
+	nodes int
+	// snapshotThreshold, when set, makes Raft snapshot often, so restarts
+	// restore the ledger from a snapshot plus the log after it.
+	snapshotThreshold uint64
+	// seed drives the fault transports' randomness.
+	seed uint64
+}
+
+type clusterNode struct {
+	idx  int
+	id   string
+	addr raft.ServerAddress
+	dir  string
+
+	// Guarded by testCluster.mu.
+	store  *store.Store // nil while stopped
+	inmem  *raft.InmemTransport
+	net    *faultTransport
+	faults faultConfig
+	opens  int
+}
+
+type testCluster struct {
+	t     testing.TB
+	opts  clusterOptions
+	peers []raft.Server
+	trace *applyTrace
+	start time.Time
+
+	mu     sync.Mutex
+	nodes  []*clusterNode
+	cut    map[[2]int]bool // cut[{i,j}] with i<j: no link between i and j
+	events []string
+}
+
+func newTestCluster(t testing.TB, opts clusterOptions) *testCluster {
+	t.Helper()
+	c := &testCluster{t: t, opts: opts, trace: newApplyTrace(), cut: map[[2]int]bool{}, start: time.Now()}
+	base := t.TempDir()
+	for i := 0; i < opts.nodes; i++ {
+		n := &clusterNode{idx: i, id: fmt.Sprintf("n%d", i), addr: raft.ServerAddress(fmt.Sprintf("inmem-n%d", i))}
+		n.dir = fmt.Sprintf("%s/%s", base, n.id)
+		c.nodes = append(c.nodes, n)
+		c.peers = append(c.peers, raft.Server{Suffrage: raft.Voter, ID: raft.ServerID(n.id), Address: n.addr})
+	}
+	t.Cleanup(c.shutdown)
+	for i := range c.nodes {
+		if err := c.open(i); err != nil {
+			t.Fatalf("open %s: %v", c.nodes[i].id, err)
+		}
+	}
+	return c
+}
+
+// note records a harness event for the failure report.
+func (c *testCluster) note(format string, args ...any) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.noteLocked(format, args...)
+}
+
+func (c *testCluster) noteLocked(format string, args ...any) {
+	c.events = append(c.events, fmt.Sprintf("%8.3fs ", time.Since(c.start).Seconds())+fmt.Sprintf(format, args...))
+}
+
+// dumpEvents logs the harness events (on failure).
+func (c *testCluster) dumpEvents() {
+	c.mu.Lock()
+	ev := append([]string(nil), c.events...)
+	c.mu.Unlock()
+	c.t.Logf("cluster events:\n%s", strings.Join(ev, "\n"))
+	for i := range c.nodes {
+		if s := c.storeOf(i); s != nil {
+			c.t.Logf("%s: %+v", c.nodes[i].id, s.Status())
+		} else {
+			c.t.Logf("%s: stopped", c.nodes[i].id)
+		}
+	}
+}
+
+func (c *testCluster) logger(id string) *slog.Logger {
+	if os.Getenv("TALLY_CLUSTER_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).With("node", id)
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+func linkKey(i, j int) [2]int {
+	if i > j {
+		i, j = j, i
+	}
+	return [2]int{i, j}
+}
+
+// open starts node i on its directory with a fresh transport at its fixed
+// address, linked to every running node it is not partitioned from.
+func (c *testCluster) open(i int) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := c.nodes[i]
+	if n.store != nil {
+		return fmt.Errorf("%s is running", n.id)
+	}
+	_, inmem := raft.NewInmemTransportWithTimeout(n.addr, 300*time.Millisecond)
+	net := &faultTransport{InmemTransport: inmem, rng: rand.New(rand.NewPCG(c.opts.seed, uint64(i)<<32|uint64(n.opens)))}
+	net.setFaults(n.faults)
+	n.inmem, n.net = inmem, net
+	for j, o := range c.nodes {
+		if j != i && o.store != nil && !c.cut[linkKey(i, j)] {
+			inmem.Connect(o.addr, o.inmem)
+			o.inmem.Connect(n.addr, inmem)
+		}
+	}
+	// The observer needs the store to learn the index it is applying; it
+	// waits for Open to hand it over (Open does not wait for the FSM).
+	var s *store.Store
+	ready := make(chan struct{})
+	cfg := store.Config{
+		NodeID: n.id, Dir: n.dir, Transport: net, Bootstrap: true, Peers: c.peers,
+		Logger:           c.logger(n.id),
+		HeartbeatTimeout: 150 * time.Millisecond, ElectionTimeout: 150 * time.Millisecond, LeaderLeaseTimeout: 100 * time.Millisecond,
+		ApplyTimeout: 2 * time.Second,
+		Observer: func(cmd *ledger.Command, res ledger.Result) {
+			<-ready
+			if s == nil {
+				return
+			}
+			var idx uint64
+			s.Read(func(st *ledger.State) { idx = st.AppliedIndex() })
+			c.trace.observe(n.id, idx, cmd, res)
+		},
+	}
+	if c.opts.snapshotThreshold > 0 {
+		cfg.SnapshotThreshold = c.opts.snapshotThreshold
+		cfg.SnapshotInterval = 100 * time.Millisecond
+	}
+	var err error
+	s, err = store.Open(cfg)
+	close(ready)
+	if err != nil {
+		return err
+	}
+	n.store = s
+	n.opens++
+	if n.opens > 1 {
+		c.noteLocked("restart %s", n.id)
+	}
+	return nil
+}
+
+// stop crashes node i: its links go down, then the store closes.
+func (c *testCluster) stop(i int) {
+	c.t.Helper()
+	c.mu.Lock()
+	n := c.nodes[i]
+	s := n.store
+	if s == nil {
+		c.mu.Unlock()
+		return
+	}
+	n.store = nil
+	for j, o := range c.nodes {
+		if j != i && o.inmem != nil {
+			o.inmem.Disconnect(n.addr)
+		}
+	}
+	n.inmem.DisconnectAll()
+	c.noteLocked("stop %s (was %s)", n.id, s.Raft().State())
+	c.mu.Unlock()
+	if err := s.Close(); err != nil {
+		c.t.Errorf("close %s: %v", n.id, err)
+	}
+}
+
+func (c *testCluster) restart(i int) {
+	c.t.Helper()
+	if err := c.open(i); err != nil {
+		c.t.Fatalf("restart %s: %v", c.nodes[i].id, err)
+	}
+}
+
+func (c *testCluster) shutdown() {
+	for i := range c.nodes {
+		c.stop(i)
+	}
+}
+
+// partition cuts every link between nodes of different groups. Nodes named
+// in no group keep their links.
+func (c *testCluster) partition(groups ...[]int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	group := map[int]int{}
+	for g, members := range groups {
+		for _, m := range members {
+			group[m] = g
+		}
+	}
+	for i := range c.nodes {
+		for j := i + 1; j < len(c.nodes); j++ {
+			gi, iok := group[i]
+			gj, jok := group[j]
+			if iok && jok && gi != gj {
+				c.cut[linkKey(i, j)] = true
+				c.unlinkLocked(i, j)
+			}
+		}
+	}
+	c.noteLocked("partition %v", groups)
+}
+
+func (c *testCluster) unlinkLocked(i, j int) {
+	a, b := c.nodes[i], c.nodes[j]
+	if a.inmem != nil {
+		a.inmem.Disconnect(b.addr)
+	}
+	if b.inmem != nil {
+		b.inmem.Disconnect(a.addr)
+	}
+}
+
+// heal restores every link between running nodes.
+func (c *testCluster) heal() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.cut = map[[2]int]bool{}
+	for i, a := range c.nodes {
+		for j, b := range c.nodes {
+			if i != j && a.store != nil && b.store != nil {
+				a.inmem.Connect(b.addr, b.inmem)
+			}
+		}
+	}
+	c.noteLocked("heal")
+}
+
+// setFaults changes what node i's outgoing links suffer.
+func (c *testCluster) setFaults(i int, f faultConfig) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := c.nodes[i]
+	n.faults = f
+	if n.net != nil {
+		n.net.setFaults(f)
+	}
+	c.noteLocked("faults %s: %s", n.id, f)
+}
+
+func (c *testCluster) storeOf(i int) *store.Store {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.nodes[i].store
+}
+
+// running lists the running nodes.
+func (c *testCluster) running() []int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []int
+	for i, n := range c.nodes {
+		if n.store != nil {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+func (c *testCluster) all() []int {
+	out := make([]int, len(c.nodes))
+	for i := range out {
+		out[i] = i
+	}
+	return out
+}
+
+// leader returns the running node that believes it leads (the one with the
+// highest term if a deposed leader has not noticed yet), or -1.
+func (c *testCluster) leader() (int, *store.Store) {
+	best, bestTerm := -1, uint64(0)
+	var bestStore *store.Store
+	for _, i := range c.running() {
+		s := c.storeOf(i)
+		if s == nil || !s.IsLeader() {
+			continue
+		}
+		if term := s.Raft().CurrentTerm(); best < 0 || term > bestTerm {
+			best, bestTerm, bestStore = i, term, s
+		}
+	}
+	return best, bestStore
+}
+
+// waitLeader polls until exactly one node of among leads and has applied
+// everything committed before its term (a barrier), and returns it.
+func (c *testCluster) waitLeader(ctx context.Context, among []int) (int, error) {
+	for {
+		var leaders []int
+		for _, i := range among {
+			if s := c.storeOf(i); s != nil && s.IsLeader() {
+				leaders = append(leaders, i)
+			}
+		}
+		if len(leaders) == 1 {
+			s := c.storeOf(leaders[0])
+			bctx, cancel := context.WithTimeout(ctx, time.Second)
+			err := s.Barrier(bctx)
+			cancel()
+			if err == nil && s.IsLeader() {
+				return leaders[0], nil
+			}
+		}
+		if err := sleepCtx(ctx, 10*time.Millisecond); err != nil {
+			return -1, fmt.Errorf("no single leader among %v: %w", among, err)
+		}
+	}
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// retryable reports whether a Propose error may go away on another attempt,
+// possibly on another node.
+func retryable(err error) bool {
+	var nl *store.ErrNotLeader
+	return errors.As(err, &nl) || protocol.CodeOf(err).Temporary() || errors.Is(err, context.DeadlineExceeded)
+}
+
+// propose is proposeOnLeader: it sends cmd to whichever node leads and
+// retries, on any node, with the same request ID, until a node answers or
+// ctx ends. A retried command may already have been applied; the ledger
+// answers a repeated request ID with the recorded result.
+func (c *testCluster) propose(ctx context.Context, cmd ledger.Command) (ledger.Result, error) {
+	var last error
+	for attempt := 1; ; attempt++ {
+		if _, s := c.leader(); s != nil {
+			actx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			res, err := s.Propose(actx, cmd)
+			cancel()
+			if err == nil {
+				return res, nil
+			}
+			if !retryable(err) {
+				return res, err
+			}
+			last = err
+		} else {
+			last = errors.New("no leader")
+		}
+		if err := sleepCtx(ctx, 5*time.Millisecond); err != nil {
+			return ledger.Result{}, fmt.Errorf("%s %s: gave up after %d attempts, last: %v: %w", cmd.Type, cmd.RequestID, attempt, last, err)
+		}
+	}
+}
+
+// mustPropose proposes and fails the test on any error, including the
+// ledger's.
+func (c *testCluster) mustPropose(ctx context.Context, cmd ledger.Command) ledger.Result {
+	c.t.Helper()
+	res, err := c.propose(ctx, cmd)
+	if err != nil {
+		c.t.Fatalf("propose %s: %v", cmd.Type, err)
+	}
+	if res.Error != nil {
+		c.t.Fatalf("%s: %v", cmd.Type, res.Error)
+	}
+	return res
+}
+
+// seed bootstraps the ledger with one account, one pool and devices d0…dN-1.
+func (c *testCluster) seed(ctx context.Context, settings ledger.Settings, seats, devices int) {
+	c.t.Helper()
+	c.mustPropose(ctx, ledger.Command{Type: ledger.CmdBootstrap, RequestID: "seed-bootstrap", Bootstrap: &ledger.Bootstrap{ClusterID: "cluster-test", Settings: settings}})
+	c.mustPropose(ctx, ledger.Command{Type: ledger.CmdCreateAccount, RequestID: "seed-account", CreateAccount: &ledger.CreateAccount{ID: clAccount}})
+	c.mustPropose(ctx, ledger.Command{Type: ledger.CmdSetPool, RequestID: "seed-pool", SetPool: &ledger.SetPool{Account: clAccount, Feature: clFeature, Seats: seats}})
+	c.mustPropose(ctx, ledger.Command{Type: ledger.CmdCreateEnrollToken, RequestID: "seed-token", CreateEnrollToken: &ledger.EnrollToken{ID: "et", Account: clAccount, Hash: "h", Expires: time.Now().Add(24 * time.Hour)}})
+	for i := 0; i < devices; i++ {
+		c.mustPropose(ctx, ledger.Command{Type: ledger.CmdEnrollDevice, RequestID: fmt.Sprint("seed-enroll-", i), EnrollDevice: &ledger.EnrollDevice{Account: clAccount, TokenID: "et", Code: fmt.Sprint("d", i), KeyFingerprint: fmt.Sprint("key-", i)}})
+	}
+}
+
+func checkoutCmd(reqID string, dev int) ledger.Command {
+	return ledger.Command{Type: ledger.CmdCheckout, RequestID: reqID, Checkout: &ledger.Checkout{Account: clAccount, Device: fmt.Sprint("d", dev), Feature: clFeature}}
+}
+
+func renewCmd(reqID string, dev int, lease uint64, ttl time.Duration) ledger.Command {
+	return ledger.Command{Type: ledger.CmdRenew, RequestID: reqID, Renew: &ledger.Renew{Account: clAccount, Device: fmt.Sprint("d", dev), Leases: []uint64{lease}, TTL: ttl}}
+}
+
+func releaseCmd(reqID string, dev int, lease uint64) ledger.Command {
+	return ledger.Command{Type: ledger.CmdRelease, RequestID: reqID, Release: &ledger.Release{Account: clAccount, Device: fmt.Sprint("d", dev), LeaseID: lease}}
+}
+
+func snapshotOf(s *store.Store) []byte {
+	var b bytes.Buffer
+	s.Read(func(st *ledger.State) {
+		if err := st.WriteSnapshot(&b); err != nil {
+			panic(err)
+		}
+	})
+	return b.Bytes()
+}
+
+// converge ends every fault (heal, no lossy links, every node running),
+// waits for a leader, puts a barrier through it and waits until every node
+// has applied the same ledger, byte for byte. It returns that ledger's
+// snapshot and the leader.
+func (c *testCluster) converge(ctx context.Context) ([]byte, int) {
+	c.t.Helper()
+	c.heal()
+	for i := range c.nodes {
+		c.setFaults(i, faultConfig{})
+		if c.storeOf(i) == nil {
+			c.restart(i)
+		}
+	}
+	c.heal()
+	for {
+		li, err := c.waitLeader(ctx, c.all())
+		if err != nil {
+			c.dumpEvents()
+			c.t.Fatalf("converge: %v", err)
+		}
+		ls := c.storeOf(li)
+		want := snapshotOf(ls)
+		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		lagging := c.waitSame(pctx, want)
+		cancel()
+		if len(lagging) == 0 {
+			return want, li
+		}
+		if ctx.Err() != nil {
+			c.dumpEvents()
+			for _, n := range c.nodes {
+				if s := c.storeOf(n.idx); s != nil {
+					c.t.Logf("%s ledger: %s", n.id, snapshotOf(s))
+				}
+			}
+			c.t.Fatalf("converge: nodes %v never reached the leader's ledger (applied index %d)", lagging, appliedIndex(ls))
+		}
+	}
+}
+
+// waitSame polls until every node's ledger snapshot equals want, and
+// returns the nodes that still differ when ctx ends.
+func (c *testCluster) waitSame(ctx context.Context, want []byte) []string {
+	for {
+		var lagging []string
+		for _, n := range c.nodes {
+			s := c.storeOf(n.idx)
+			if s == nil || !bytes.Equal(snapshotOf(s), want) {
+				lagging = append(lagging, n.id)
+			}
+		}
+		if len(lagging) == 0 || sleepCtx(ctx, 10*time.Millisecond) != nil {
+			return lagging
+		}
+	}
+}
+
+func appliedIndex(s *store.Store) uint64 {
+	var idx uint64
+	s.Read(func(st *ledger.State) { idx = st.AppliedIndex() })
+	return idx
+}
+
+func leasesOf(s *store.Store) []ledger.Lease {
+	var out []ledger.Lease
+	s.Read(func(st *ledger.State) { out = st.Leases(ledger.LeaseFilter{}) })
+	return out
+}
+
+// waitCaughtUp polls until node i has applied everything the leader had
+// committed when it was called.
+func (c *testCluster) waitCaughtUp(ctx context.Context, i int) error {
+	var target uint64
+	for target == 0 {
+		if _, ls := c.leader(); ls != nil {
+			target = ls.Raft().CommitIndex()
+		} else if err := sleepCtx(ctx, 10*time.Millisecond); err != nil {
+			return fmt.Errorf("no leader: %w", err)
+		}
+	}
+	for {
+		if s := c.storeOf(i); s != nil && s.Raft().AppliedIndex() >= target {
+			return nil
+		}
+		if err := sleepCtx(ctx, 10*time.Millisecond); err != nil {
+			return fmt.Errorf("%s did not reach index %d: %w", c.nodes[i].id, target, err)
+		}
+	}
+}
