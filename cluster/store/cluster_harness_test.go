@@ -67,6 +67,8 @@ type faultTransport struct {
 	mu  sync.Mutex
 	rng *rand.Rand
 	cfg faultConfig
+	// pausedUntil holds every outgoing RPC until then (see pause).
+	pausedUntil time.Time
 }
 
 var (
@@ -91,6 +93,9 @@ func (f *faultTransport) before() (dropRequest, dropReply bool) {
 	}
 	dropRequest = cfg.drop > 0 && f.rng.Float64() < cfg.drop
 	dropReply = cfg.dropReply > 0 && f.rng.Float64() < cfg.dropReply
+	if w := time.Until(f.pausedUntil); w > d {
+		d = w
+	}
 	f.mu.Unlock()
 	if d > 0 {
 		time.Sleep(d)
@@ -473,6 +478,43 @@ func (c *testCluster) setFaults(i int, f faultConfig) {
 		n.net.setFaults(f)
 	}
 	c.noteLocked("faults %s: %s", n.id, f)
+}
+
+// pause freezes node i's network for d, as a stopped process (SIGSTOP)
+// would look from outside: nobody reaches it, and whatever it sends waits
+// until it resumes and then arrives late, stale term and all. Its own
+// timers keep running, which a real pause would not: the test still sees a
+// leader that wakes up believing it leads.
+func (c *testCluster) pause(i int, d time.Duration) {
+	c.mu.Lock()
+	n := c.nodes[i]
+	if n.store == nil {
+		c.mu.Unlock()
+		return
+	}
+	n.net.mu.Lock()
+	n.net.pausedUntil = time.Now().Add(d)
+	n.net.mu.Unlock()
+	for j, o := range c.nodes {
+		if j != i && o.inmem != nil {
+			o.inmem.Disconnect(n.addr)
+		}
+	}
+	c.noteLocked("pause %s for %v", n.id, d)
+	c.mu.Unlock()
+	time.AfterFunc(d, func() {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if c.nodes[i].store == nil || c.nodes[i].inmem != n.inmem {
+			return // stopped or restarted meanwhile
+		}
+		for j, o := range c.nodes {
+			if j != i && o.store != nil && !c.cut[linkKey(i, j)] {
+				o.inmem.Connect(n.addr, n.inmem)
+			}
+		}
+		c.noteLocked("resume %s", n.id)
+	})
 }
 
 func (c *testCluster) storeOf(i int) *store.Store {
