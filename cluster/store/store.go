@@ -77,6 +77,9 @@ type Store struct {
 	closeOnce sync.Once
 	// founded is set when Open bootstrapped a brand-new cluster.
 	founded bool
+	// lastNow is the latest command time this node has submitted to Raft;
+	// only proposeLoop touches it.
+	lastNow time.Time
 }
 
 type proposal struct {
@@ -373,7 +376,35 @@ func (s *Store) failQueued() {
 	}
 }
 
+// monotonicNow keeps leader time from running backwards along the log.
+// Callers stamp Now before their command reaches proposeLoop, so two
+// concurrent proposals can enter the log in the opposite order of their
+// stamps, even inside one batch. Apply is right at every entry either way,
+// but lease intervals in ledger time then overlap: a grant dated before the
+// release that freed its seat shows more leases than seats at one instant
+// (S1 as DESIGN.md states it, "at every instant of leader time"), which the
+// chaos test found. A stamp earlier than one already submitted, or than the
+// latest time the ledger applied (a previous leader's), is raised to it.
+// The raised time is one a leader's clock has already shown, so nothing is
+// reclaimed before a leader has seen its horizon and skew pass (S3).
+func (s *Store) monotonicNow(ps []*proposal) {
+	floor := s.lastNow
+	s.fsm.mu.RLock()
+	if applied := s.fsm.state.LastCommandTime(); applied.After(floor) {
+		floor = applied
+	}
+	s.fsm.mu.RUnlock()
+	for _, p := range ps {
+		if p.cmd.Now.Before(floor) {
+			p.cmd.Now = floor
+		}
+		floor = p.cmd.Now
+	}
+	s.lastNow = floor
+}
+
 func (s *Store) submit(ps []*proposal) {
+	s.monotonicNow(ps)
 	cmd := ps[0].cmd
 	if len(ps) > 1 {
 		cmd = ledger.Command{Type: ledger.CmdBatch, Now: ps[len(ps)-1].cmd.Now, Batch: make([]ledger.Command, len(ps))}

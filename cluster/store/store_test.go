@@ -109,8 +109,18 @@ func TestConcurrentCheckoutsNeverOverGrant(t *testing.T) {
 			t.Fatalf("after restart lease %d belongs to %s, was granted to %s", l.ID, l.Device, granted[l.ID])
 		}
 	}
-	// A retried request ID after restart returns the recorded grant.
-	mustPropose(t, s, ledger.Command{Type: ledger.CmdCheckout, RequestID: "req0", Checkout: &ledger.Checkout{Account: "acme", Device: "d0", Feature: "cad"}})
+	// A retried request ID after restart returns the recorded grant. Which
+	// devices won a seat depends on how the proposals were batched, so retry
+	// one that did.
+	var winner string
+	for _, dev := range granted {
+		winner = dev
+		break
+	}
+	r := mustPropose(t, s, ledger.Command{Type: ledger.CmdCheckout, RequestID: "req" + winner[1:], Checkout: &ledger.Checkout{Account: "acme", Device: winner, Feature: "cad"}})
+	if !r.Replayed || r.Lease == nil || r.Lease.Device != winner {
+		t.Fatalf("retried grant of %s: %+v", winner, r)
+	}
 	s.Read(func(st *ledger.State) { leases = st.Leases(ledger.LeaseFilter{}) })
 	if len(leases) != seats {
 		t.Fatalf("a retried checkout changed the lease count to %d", len(leases))
