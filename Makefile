@@ -5,7 +5,7 @@ DATA    ?= .tally-dev
 PKGS    := ./...
 BINARIES := ./daemon/cmd/tallyd ./daemon/cmd/tallyctl ./agent/cmd/tally-agent
 
-.PHONY: all build dist run test test-short bench lint fmt clean screenshots
+.PHONY: all build dist run test test-short bench lint fmt clean screenshots chaos
 
 all: build
 
@@ -38,6 +38,12 @@ test:
 ## test-short: the same tests without the race detector, for a quick loop
 test-short:
 	$(GO) test -count=1 -timeout 10m $(PKGS)
+
+## chaos: the long fault-injection runs in cluster/store: five-node rolling restarts and CHAOS_RUNS randomised chaos runs of CHAOS_DURATION each, every one with a fresh seed (repeat a failing one with TALLY_CHAOS_SEED=n)
+CHAOS_DURATION ?= 60s
+CHAOS_RUNS     ?= 3
+chaos:
+	TALLY_CHAOS=1 TALLY_CHAOS_DURATION=$(CHAOS_DURATION) $(GO) test -race -count=$(CHAOS_RUNS) -timeout 60m -v -run 'TestCluster|TestChaos' ./cluster/store/
 
 ## bench: the Go microbenchmarks (token sign/verify, ledger apply, checkout, heartbeat) and the agent footprint (RSS, CPU with ten leases)
 bench:
