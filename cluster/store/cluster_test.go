@@ -167,8 +167,7 @@ func TestClusterRollingRestart(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(20+15*rounds*nodes)*time.Second)
 	defer cancel()
-	seed := uint64(time.Now().UnixNano())
-	t.Logf("seed %d", seed)
+	seed := chaosSeed(t)
 	c := newTestCluster(t, clusterOptions{nodes: nodes, snapshotThreshold: 16, seed: seed})
 	c.seed(ctx, clLongSettings, seats, devices)
 	w := newWorkload(c, clLongSettings, seats, devices)
