@@ -120,7 +120,7 @@ func (s *Service) Checkout(ctx context.Context, dev ledger.DeviceRef, req protoc
 	var res ledger.Result
 	var err error
 	if req.Wait > 0 {
-		res, err = s.queues.wait(ctx, poolKey{dev.Account, req.Feature}, cmd, req.Wait.D())
+		res, err = s.queues.wait(ctx, poolKey{dev.Account, req.Feature}, cmd, req.Wait.D(), req.Priority)
 	} else {
 		res, err = s.queues.tryNow(ctx, poolKey{dev.Account, req.Feature}, cmd)
 	}
