@@ -143,6 +143,10 @@ func (a *agent) status() api.Status {
 			st.Activity[f] = t
 		}
 	}
+	st.HeartbeatInterval = protocol.Duration(a.interval)
+	if p := a.policy; p.LeaseTTL != 0 || p.IdleTimeout != 0 || p.MaxCheckout != 0 || p.Linger != 0 || len(p.Features) > 0 {
+		st.Policy = &p
+	}
 	a.mu.Unlock()
 	sortLeases(st.Leases)
 	if c := a.client.Load(); c != nil {

@@ -115,6 +115,10 @@ type Status struct {
 	// Activity is, by feature, the last time an application reported
 	// activity on the lease it holds.
 	Activity map[string]time.Time `json:"activity,omitempty"`
+	// HeartbeatInterval is the interval the cluster asked for, and Policy
+	// the account policy it last pushed (both change without a restart).
+	HeartbeatInterval protocol.Duration    `json:"heartbeat_interval,omitempty"`
+	Policy            *protocol.AgentPolicy `json:"policy,omitempty"`
 }
 
 // HTTPStatus is the HTTP status the local API answers with for an error code.

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tally-licensing/tally/daemon/adminapi"
+	"github.com/tally-licensing/tally/protocol"
 	"github.com/tally-licensing/tally/protocol/lease"
 )
 
@@ -59,6 +60,17 @@ func TestPolicies(t *testing.T) {
 		if v.Effective.IdleTimeout != time.Second || v.Effective.HeartbeatInterval != 300*time.Millisecond || v.Effective.LeaseTTL != 3*time.Second {
 			t.Fatalf("effective policy %+v", v.Effective)
 		}
+		eventually(t, 10*time.Second, "the connected agent applies the pushed interval and policy", func() error {
+			var st struct {
+				Interval protocol.Duration     `json:"heartbeat_interval"`
+				Policy   *protocol.AgentPolicy `json:"policy"`
+			}
+			json.Unmarshal([]byte(a.cli("status", "--json").stdout), &st)
+			if st.Interval.D() != 300*time.Millisecond || st.Policy == nil || st.Policy.IdleTimeout.D() != time.Second {
+				return fmt.Errorf("agent status %+v", st)
+			}
+			return nil
+		})
 		eventually(t, 20*time.Second, "the idle lease is released by the agent", func() error {
 			if n := len(accountLeases(s, "push")); n != 0 {
 				return fmt.Errorf("%d leases still held", n)
@@ -184,6 +196,26 @@ func TestPolicies(t *testing.T) {
 		if got := <-done; got != "q2:0" {
 			t.Fatalf("second served %s", got)
 		}
+	})
+
+	t.Run("SoftCapOverageEvent", func(t *testing.T) {
+		tok := s.setupAccount("soft", "cad", 10)
+		s.mustCtl("policy", "set", "soft", "--pool", "cad", "--overage", "1")
+		for i := 1; i <= 11; i++ {
+			startAgent(t, s, fmt.Sprintf("soft%d", i), tok).mustCheckout("cad")
+		}
+		var v adminapi.PolicyView
+		json.Unmarshal([]byte(s.mustCtl("policy", "show", "soft", "--pool", "cad", "--json")), &v)
+		if v.OverSince.IsZero() {
+			t.Fatalf("11 of 10 seats in use, no overage start recorded: %+v", v)
+		}
+		var ev adminapi.EventsView
+		json.Unmarshal([]byte(s.mustCtl("events", "--account", "soft", "--json")), &ev)
+		if len(ev.Events) != 1 || ev.Events[0].Kind != "overage_started" || !ev.Events[0].At.Equal(v.OverSince) {
+			t.Fatalf("events %+v", ev)
+		}
+		a12 := startAgent(t, s, "soft12", tok)
+		wantFail(t, a12.checkout("cad"), "no_seat") // seats + overage reached
 	})
 
 	t.Run("ReservationsTeamCapsAndLists", func(t *testing.T) {
