@@ -117,7 +117,7 @@ type Status struct {
 	Activity map[string]time.Time `json:"activity,omitempty"`
 	// HeartbeatInterval is the interval the cluster asked for, and Policy
 	// the account policy it last pushed (both change without a restart).
-	HeartbeatInterval protocol.Duration    `json:"heartbeat_interval,omitempty"`
+	HeartbeatInterval protocol.Duration     `json:"heartbeat_interval,omitempty"`
 	Policy            *protocol.AgentPolicy `json:"policy,omitempty"`
 }
 
