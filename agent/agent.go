@@ -111,6 +111,11 @@ type agent struct {
 	// activity is, by feature, when an application last reported using
 	// its lease (device clock).
 	activity map[string]time.Time
+	// policy is the account policy from the last heartbeat answer; owners
+	// are, by feature, the local processes a release-on-exit lease is tied
+	// to (policy.go).
+	policy protocol.AgentPolicy
+	owners map[string][]int
 	// jwks is the cluster's JWKS document as last received (or cached).
 	jwks []byte
 	// wake makes the heartbeat loop re-plan at once (after a grant).

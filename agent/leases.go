@@ -26,6 +26,7 @@ var retryBackoff = client.Backoff{Min: 100 * time.Millisecond, Max: 2 * time.Sec
 // ends. The first round runs at once, so that cached leases are confirmed
 // (or dropped) right after a restart.
 func (a *agent) loop(ctx context.Context) {
+	go a.enforcePolicy(ctx)
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	var serversFetched time.Time // real time, not the device clock: this is scheduling
@@ -127,6 +128,9 @@ func (a *agent) applyHeartbeat(resp *protocol.HeartbeatResponse) {
 	a.observeServerTimeLocked(resp.ServerTime)
 	if resp.Interval > 0 {
 		a.interval = clampInterval(resp.Interval.D())
+	}
+	if resp.Policy != nil {
+		a.policy = *resp.Policy
 	}
 	a.lastHeartbeat = a.now()
 	byID := make(map[uint64]string, len(a.leases))
@@ -343,7 +347,7 @@ func (a *agent) held(feature string) (protocol.Lease, bool) {
 
 // checkout returns the device's lease on feature, asking the cluster only
 // when the device holds none.
-func (a *agent) checkout(ctx context.Context, feature, user string, wait time.Duration) (protocol.Lease, error) {
+func (a *agent) checkout(ctx context.Context, feature, user string, wait time.Duration, more ...func(*protocol.CheckoutRequest)) (protocol.Lease, error) {
 	if err := validateFeature(feature); err != nil {
 		return protocol.Lease{}, err
 	}
@@ -393,6 +397,9 @@ func (a *agent) checkout(ctx context.Context, feature, user string, wait time.Du
 	defer cancel()
 	var resp protocol.CheckoutResponse
 	req := protocol.CheckoutRequest{Feature: feature, User: user, Wait: protocol.Duration(wait)}
+	for _, f := range more {
+		f(&req)
+	}
 	if err := a.call(ctx, protocol.TypeCheckout, newRequestID(), req, &resp); err != nil {
 		return protocol.Lease{}, err
 	}

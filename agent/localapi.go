@@ -37,6 +37,7 @@ func (a *agent) serve(ln net.Listener) (stop func()) {
 	srv := &http.Server{
 		Handler:           mux,
 		BaseContext:       func(net.Listener) context.Context { return base },
+		ConnContext:       withConn,
 		ReadHeaderTimeout: 10 * time.Second,
 	}
 	done := make(chan struct{})
@@ -62,7 +63,12 @@ func (a *agent) handleCheckout(w http.ResponseWriter, r *http.Request) {
 	if !decode(w, r, &req) {
 		return
 	}
-	l, err := a.checkout(r.Context(), req.Feature, req.User, req.Wait.D())
+	l, err := a.checkout(r.Context(), req.Feature, req.User, req.Wait.D(), func(c *protocol.CheckoutRequest) {
+		c.Team, c.Borrow, c.Priority = req.Team, req.Borrow, req.Priority
+	})
+	if err == nil && req.ReleaseOnExit {
+		a.tieToCaller(r, req.Feature)
+	}
 	if err != nil {
 		writeError(w, err)
 		return
@@ -136,6 +142,10 @@ func (a *agent) status() api.Status {
 		for f, t := range a.activity {
 			st.Activity[f] = t
 		}
+	}
+	st.HeartbeatInterval = protocol.Duration(a.interval)
+	if p := a.policy; p.LeaseTTL != 0 || p.IdleTimeout != 0 || p.MaxCheckout != 0 || p.Linger != 0 || len(p.Features) > 0 {
+		st.Policy = &p
 	}
 	a.mu.Unlock()
 	sortLeases(st.Leases)

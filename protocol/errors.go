@@ -92,3 +92,13 @@ func (c Code) Temporary() bool {
 	}
 	return false
 }
+
+// Policy refusals (issue 4): an administrator's policy, not a shortage of
+// seats, stands in the way of a grant.
+const (
+	CodePolicyDenied   Code = "policy_denied"
+	CodeTeamCapReached Code = "team_cap_reached"
+	CodeOverageExpired Code = "overage_expired"
+	CodeMaxCheckout    Code = "max_checkout_reached"
+	CodeLeaseLingering Code = "lease_lingering"
+)

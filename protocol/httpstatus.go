@@ -11,13 +11,14 @@ func (c Code) HTTPStatus() int {
 		return http.StatusUnauthorized
 	case CodeNotFound, CodeUnknownAccount, CodeUnknownFeature, CodeLeaseNotFound, CodeUnknownRequest:
 		return http.StatusNotFound
-	case CodeNoSeat, CodeClockRollback, CodeAlreadyExists, CodeSeatsInUse, CodeDeviceConflict, CodeNotHolder:
+	case CodeNoSeat, CodeClockRollback, CodeAlreadyExists, CodeSeatsInUse, CodeDeviceConflict, CodeNotHolder,
+		CodeTeamCapReached, CodeOverageExpired, CodeMaxCheckout, CodeLeaseLingering:
 		return http.StatusConflict
 	case CodeLeaseExpired, CodeLeaseRevoked, CodeSubscriptionExpired:
 		return http.StatusGone
 	case CodeBadRequest, CodeInvalidArgument, CodeUnsupportedVersion:
 		return http.StatusBadRequest
-	case CodeNotEnrolled:
+	case CodeNotEnrolled, CodePolicyDenied:
 		return http.StatusForbidden
 	case CodeNotLeader, CodeUnavailable:
 		return http.StatusServiceUnavailable

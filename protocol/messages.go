@@ -69,6 +69,14 @@ type CheckoutRequest struct {
 	// Wait is how long the server may queue the request when no seat is free.
 	// Zero means fail at once with CodeNoSeat.
 	Wait Duration `json:"wait,omitempty"`
+	// Team, when the application names one, is matched by team caps and
+	// team reservations.
+	Team string `json:"team,omitempty"`
+	// Borrow asks for an offline lease this long (within the pool's borrow
+	// limit); its token carries the long expiry and it is not renewed.
+	Borrow Duration `json:"borrow,omitempty"`
+	// Priority orders waiters: higher first, FIFO within one priority.
+	Priority int `json:"priority,omitempty"`
 }
 
 // CheckoutResponse carries the granted lease.
@@ -107,6 +115,19 @@ type HeartbeatResponse struct {
 	// Interval is how often the server wants heartbeats.
 	Interval Duration     `json:"interval"`
 	Servers  []ServerInfo `json:"servers,omitempty"`
+	// Policy is the account's floating policy as the agent enforces it;
+	// pushed on every heartbeat so that a change needs no restart.
+	Policy *AgentPolicy `json:"policy,omitempty"`
+}
+
+// AgentPolicy is the part of a floating policy an agent enforces locally.
+// Features lists per-feature overrides of the account-wide values.
+type AgentPolicy struct {
+	LeaseTTL    Duration               `json:"lease_ttl,omitempty"`
+	IdleTimeout Duration               `json:"idle_timeout,omitempty"`
+	MaxCheckout Duration               `json:"max_checkout,omitempty"`
+	Linger      Duration               `json:"linger,omitempty"`
+	Features    map[string]AgentPolicy `json:"features,omitempty"`
 }
 
 // LeaseState says whether a heartbeat kept a lease.

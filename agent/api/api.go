@@ -69,6 +69,16 @@ type CheckoutRequest struct {
 	// then carries the add-ons of that user's license.
 	User string            `json:"user,omitempty"`
 	Wait protocol.Duration `json:"wait,omitempty"`
+	// Team is matched by the pool's team caps and team reservations.
+	Team string `json:"team,omitempty"`
+	// Borrow asks for an offline lease this long (within the pool's borrow
+	// limit).
+	Borrow protocol.Duration `json:"borrow,omitempty"`
+	// Priority orders waiters on the server: higher first.
+	Priority int `json:"priority,omitempty"`
+	// ReleaseOnExit ties the lease to the calling process: the agent
+	// releases it when every process that asked for it has exited.
+	ReleaseOnExit bool `json:"release_on_exit,omitempty"`
 }
 
 // ReleaseRequest gives the device's lease on Feature back.
@@ -105,6 +115,10 @@ type Status struct {
 	// Activity is, by feature, the last time an application reported
 	// activity on the lease it holds.
 	Activity map[string]time.Time `json:"activity,omitempty"`
+	// HeartbeatInterval is the interval the cluster asked for, and Policy
+	// the account policy it last pushed (both change without a restart).
+	HeartbeatInterval protocol.Duration     `json:"heartbeat_interval,omitempty"`
+	Policy            *protocol.AgentPolicy `json:"policy,omitempty"`
 }
 
 // HTTPStatus is the HTTP status the local API answers with for an error code.

@@ -204,9 +204,13 @@ func newRunCommand(g *globalFlags) *cobra.Command {
 
 func newCheckoutCommand(g *globalFlags) *cobra.Command {
 	var (
-		wait   time.Duration
-		asJSON bool
-		user   string
+		wait     time.Duration
+		asJSON   bool
+		user     string
+		team     string
+		borrow   time.Duration
+		priority int
+		onExit   bool
 	)
 	cmd := &cobra.Command{
 		Use:   "checkout FEATURE",
@@ -215,7 +219,11 @@ func newCheckoutCommand(g *globalFlags) *cobra.Command {
 			"On failure it prints \"tally-agent: <code>: <message>\" on stderr and exits 1.",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			lease, err := sdk.New(g.socketPath()).Checkout(cmd.Context(), args[0], sdk.WithWait(wait), sdk.WithUser(user))
+			opts := []sdk.CheckoutOption{sdk.WithWait(wait), sdk.WithUser(user), sdk.WithTeam(team), sdk.WithBorrow(borrow), sdk.WithPriority(priority)}
+			if onExit {
+				opts = append(opts, sdk.WithReleaseOnExit())
+			}
+			lease, err := sdk.New(g.socketPath()).Checkout(cmd.Context(), args[0], opts...)
 			if err != nil {
 				return report(cmd, asJSON, err)
 			}
@@ -229,6 +237,10 @@ func newCheckoutCommand(g *globalFlags) *cobra.Command {
 	cmd.Flags().DurationVar(&wait, "wait", 0, "how long to queue for a seat when none is free (0: fail at once)")
 	cmd.Flags().StringVar(&user, "user", "", "the user the seat is for (the token carries the add-ons of their license)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, `print the whole lease, or {"error":{...}}, as JSON on stdout`)
+	cmd.Flags().StringVar(&team, "team", "", "the team the seat is for (team caps and reservations)")
+	cmd.Flags().DurationVar(&borrow, "borrow", 0, "borrow the seat for offline use this long (within the pool's borrow limit)")
+	cmd.Flags().IntVar(&priority, "priority", 0, "queue priority when waiting: higher first")
+	cmd.Flags().BoolVar(&onExit, "release-on-exit", false, "release the lease when this command's process has exited (mostly for tests; applications use the SDK option)")
 	return cmd
 }
 

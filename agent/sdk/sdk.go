@@ -86,6 +86,27 @@ func WithUser(email string) CheckoutOption {
 	return func(r *api.CheckoutRequest) { r.User = email }
 }
 
+// WithTeam names the team the seat is for (team caps and reservations).
+func WithTeam(team string) CheckoutOption {
+	return func(r *api.CheckoutRequest) { r.Team = team }
+}
+
+// WithBorrow asks for an offline lease of d, within the pool's borrow limit.
+func WithBorrow(d time.Duration) CheckoutOption {
+	return func(r *api.CheckoutRequest) { r.Borrow = protocol.Duration(d) }
+}
+
+// WithPriority orders this request among waiters: higher first.
+func WithPriority(p int) CheckoutOption {
+	return func(r *api.CheckoutRequest) { r.Priority = p }
+}
+
+// WithReleaseOnExit ties the lease to this process: the agent releases it
+// when the process exits (Linux; elsewhere the option is ignored).
+func WithReleaseOnExit() CheckoutOption {
+	return func(r *api.CheckoutRequest) { r.ReleaseOnExit = true }
+}
+
 // Checkout returns this device's lease on feature, taking a seat if the
 // device holds none.
 func (c *Client) Checkout(ctx context.Context, feature string, opts ...CheckoutOption) (*Lease, error) {

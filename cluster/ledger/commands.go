@@ -34,6 +34,10 @@ const (
 	CmdSetProduct        CommandType = "set_product"
 	CmdLicense           CommandType = "license"
 	CmdImportAssignments CommandType = "import_assignments"
+	// Policies (policy.go).
+	CmdSetPolicy CommandType = "set_policy"
+	CmdDeviceOp  CommandType = "device_op"
+	CmdRemind    CommandType = "remind"
 )
 
 // Command is one entry of the replicated log. The leader fills in Now, the
@@ -66,6 +70,8 @@ type Command struct {
 	SetProduct        *SetProduct        `json:"set_product,omitempty"`
 	License           *LicenseOp         `json:"license,omitempty"`
 	ImportAssignments *ImportAssignments `json:"import_assignments,omitempty"`
+	SetPolicy         *SetPolicy         `json:"set_policy,omitempty"`
+	DeviceOp          *DeviceOp          `json:"device_op,omitempty"`
 	// Batch packs many commands into one log entry, so that a storm of
 	// checkouts costs a few fsyncs rather than one each (DESIGN.md §6).
 	Batch []Command `json:"batch,omitempty"`
@@ -124,6 +130,12 @@ type Checkout struct {
 	Feature string        `json:"feature"`
 	User    string        `json:"user,omitempty"`
 	TTL     time.Duration `json:"ttl"`
+	// Team, when the checkout carries one, is matched by team caps and
+	// team reservations.
+	Team string `json:"team,omitempty"`
+	// Borrow asks for an offline lease this long, within the pool's
+	// borrow limit; its horizon is not renewed.
+	Borrow time.Duration `json:"borrow,omitempty"`
 }
 
 // Renew moves the horizons of several leases of one device forward.

@@ -80,7 +80,7 @@ func (s *State) Usage(account string, now time.Time) []PoolUsage {
 			if unused < 0 {
 				unused = 0
 			}
-			out = append(out, PoolUsage{Account: a.ID, Feature: p.Feature, Seats: p.Seats, Active: active, Unused: unused, LeaseTTL: s.ttlFor(p, 0)})
+			out = append(out, PoolUsage{Account: a.ID, Feature: p.Feature, Seats: p.Seats, Active: active, Unused: unused, LeaseTTL: s.ttlFor(a.ID, p, 0)})
 		}
 	}
 	sort.Slice(out, func(i, j int) bool {
@@ -238,7 +238,7 @@ func (s *State) PoolSeats(account, feature string) (int, bool) {
 func (s *State) LeaseTTL(account, feature string) time.Duration {
 	if a := s.accounts[account]; a != nil {
 		if p := a.Pools[feature]; p != nil {
-			return s.ttlFor(p, 0)
+			return s.ttlFor(account, p, 0)
 		}
 	}
 	return s.settings.LeaseTTL

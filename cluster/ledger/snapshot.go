@@ -31,6 +31,7 @@ type snapshot struct {
 	LastNow      time.Time        `json:"last_now"`
 	AppliedIndex uint64           `json:"applied_index"`
 	licenseSnapshot
+	Policy policyBook `json:"policy"`
 }
 
 // WriteSnapshot serialises the whole ledger to w.
@@ -81,6 +82,7 @@ func (s *State) WriteSnapshot(w io.Writer) error {
 		}
 	}
 	snap.licenseSnapshot = s.lic.snapshot()
+	snap.Policy = s.pol
 	enc := json.NewEncoder(w)
 	if err := enc.Encode(&snap); err != nil {
 		return fmt.Errorf("write ledger snapshot: %w", err)
@@ -137,6 +139,9 @@ func (s *State) ReadSnapshot(r io.Reader) error {
 		n.endedOrder = append(n.endedOrder, e.ID)
 	}
 	n.lic = restoreLicenseBook(snap.licenseSnapshot)
+	if snap.Policy.Policies != nil {
+		n.pol = snap.Policy
+	}
 	*s = *n
 	return nil
 }

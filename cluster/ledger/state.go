@@ -46,6 +46,7 @@ type State struct {
 	adminTokens map[string]*AdminToken
 	enrollTok   map[string]*EnrollToken
 	lic         *licenseBook
+	pol         policyBook
 
 	// Idempotency and tombstones, in application order for pruning.
 	requests     map[string]*requestRecord
@@ -83,6 +84,7 @@ func (s *State) reset() {
 	s.adminTokens = map[string]*AdminToken{}
 	s.enrollTok = map[string]*EnrollToken{}
 	s.lic = newLicenseBook()
+	s.pol = policyBook{Policies: map[string]*Policy{}}
 	s.requests = map[string]*requestRecord{}
 	s.requestOrder = nil
 	s.ended = map[uint64]EndedLease{}
@@ -176,6 +178,12 @@ func (s *State) dispatch(c *Command) Result {
 		return s.licenseOp(c.Now, c.License)
 	case CmdImportAssignments:
 		return s.importAssignments(c.Now, c.ImportAssignments)
+	case CmdSetPolicy:
+		return s.setPolicy(c.Now, c.SetPolicy)
+	case CmdDeviceOp:
+		return s.deviceOp(c.Now, c.DeviceOp)
+	case CmdRemind:
+		return s.remind(c.Now)
 	case CmdRemoveNode:
 		if c.RemoveNode == nil {
 			return missing(CmdRemoveNode)
@@ -491,14 +499,11 @@ func (s *State) enrollDevice(now time.Time, e *EnrollDevice) Result {
 	return Result{Device: &c}
 }
 
-func (s *State) ttlFor(pool *Pool, requested time.Duration) time.Duration {
-	switch {
-	case requested > 0:
+func (s *State) ttlFor(account string, pool *Pool, requested time.Duration) time.Duration {
+	if requested > 0 {
 		return requested
-	case pool.LeaseTTL > 0:
-		return pool.LeaseTTL
 	}
-	return s.settings.LeaseTTL
+	return s.EffectivePolicy(account, pool.Feature).LeaseTTL
 }
 
 // horizonAt caps a horizon at the account's subscription end, so that no
@@ -533,14 +538,34 @@ func (s *State) checkout(now time.Time, c *Checkout) Result {
 	if _, ok := s.devices[ref]; !ok {
 		return fail(protocol.CodeNotEnrolled, "device %s is not enrolled in account %s", c.Device, c.Account)
 	}
-	ttl := s.ttlFor(pool, c.TTL)
+	pol := s.EffectivePolicy(c.Account, c.Feature)
+	ttl := s.ttlFor(c.Account, pool, c.TTL)
+	if c.Borrow > 0 {
+		if pol.BorrowDays == 0 {
+			return fail(protocol.CodePolicyDenied, "borrowing is not allowed for %s/%s (its borrow limit is 0 days)", acct.ID, c.Feature)
+		}
+		if limit := time.Duration(pol.BorrowDays) * 24 * time.Hour; c.Borrow > limit {
+			return fail(protocol.CodeInvalidArgument, "borrow of %v exceeds the %d-day borrow limit of %s/%s", c.Borrow, pol.BorrowDays, acct.ID, c.Feature)
+		}
+		ttl = c.Borrow
+	}
 	// A device asking again for a feature it holds gets the same lease: one
-	// device never takes two seats of one feature for one user.
+	// device never takes two seats of one feature for one user. A lingering
+	// lease (released under a linger policy) comes back the same way.
 	for _, l := range s.byDevice[ref] {
 		if l.Feature == c.Feature && l.User == c.User && !l.Revoked && !l.Reusable(now, s.settings.MaxSkew) {
-			if h := horizonAt(acct, now.Add(ttl)); h.After(l.Horizon) {
+			if l.Kind == KindBorrowed && c.Borrow == 0 {
+				cp := *l
+				return Result{Lease: &cp}
+			}
+			h, perr := s.horizonFor(now, acct, l, &pol, ttl)
+			if perr != nil {
+				return Result{Error: perr}
+			}
+			if h.After(l.Horizon) {
 				l.Horizon = h
 			}
+			l.LingerUntil = time.Time{}
 			l.License, l.AddOns = s.licenseClaims(l.Account, l.Feature, l.User)
 			cp := *l
 			return Result{Lease: &cp}
@@ -553,20 +578,46 @@ func (s *State) checkout(now time.Time, c *Checkout) Result {
 	if len(s.byPool[pk]) >= pool.Seats {
 		ended = s.reclaimPool(now, pk)
 	}
-	if inUse := len(s.byPool[pk]); inUse >= pool.Seats {
-		r := fail(protocol.CodeNoSeat, "all %d seats of %s in account %s are in use", pool.Seats, c.Feature, acct.ID)
-		r.Ended = ended
-		return r
+	kind, perr := s.admit(now, acct, pool, &pol, c, s.byPool[pk])
+	if perr != nil && len(pol.Reserve) > 0 && ended == nil {
+		// Reservations can refuse below the seat count: sweep and retry.
+		if ended = s.reclaimPool(now, pk); ended != nil {
+			kind, perr = s.admit(now, acct, pool, &pol, c, s.byPool[pk])
+		}
+	}
+	if perr != nil {
+		return Result{Error: perr, Ended: ended}
+	}
+	if c.Borrow > 0 {
+		kind = KindBorrowed
 	}
 	l := &Lease{
-		ID: s.nextLeaseID, Account: c.Account, Feature: c.Feature, Device: c.Device, User: c.User,
-		Kind: KindFloating, Since: now, Horizon: horizonAt(acct, now.Add(ttl)),
+		ID: s.nextLeaseID, Account: c.Account, Feature: c.Feature, Device: c.Device, User: c.User, Team: c.Team,
+		Kind: kind, Since: now,
 	}
+	l.Horizon, _ = s.horizonFor(now, acct, l, &pol, ttl)
 	l.License, l.AddOns = s.licenseClaims(c.Account, c.Feature, c.User)
 	s.nextLeaseID++
 	s.insertLease(l)
+	s.trackOverage(now, acct, pool)
 	cp := *l
 	return Result{Lease: &cp, Ended: ended}
+}
+
+// horizonFor is now+ttl capped by the subscription end and the pool's
+// maximum checkout duration counted from the lease's grant.
+func (s *State) horizonFor(now time.Time, acct *Account, l *Lease, pol *Policy, ttl time.Duration) (time.Time, *protocol.Error) {
+	h := horizonAt(acct, now.Add(ttl))
+	if pol.MaxCheckout > 0 && l.Kind != KindNodeLocked && l.Kind != KindBorrowed {
+		end := l.Since.Add(pol.MaxCheckout)
+		if !now.Before(end) {
+			return l.Horizon, protocol.Errorf(protocol.CodeMaxCheckout, "lease %d reached the %v maximum checkout duration of %s/%s", l.ID, pol.MaxCheckout, l.Account, l.Feature)
+		}
+		if h.After(end) {
+			h = end
+		}
+	}
+	return h, nil
 }
 
 func (s *State) insertLease(l *Lease) {
@@ -668,13 +719,30 @@ func (s *State) renew(now time.Time, r *Renew) Result {
 		default:
 			ttl := r.TTL
 			if pool := s.poolOf(l); pool != nil {
-				ttl = s.ttlFor(pool, r.TTL)
+				ttl = s.ttlFor(l.Account, pool, r.TTL)
 			} else if ttl == 0 {
 				ttl = s.settings.LeaseTTL
 			}
+			if !l.LingerUntil.IsZero() {
+				// Released under linger: it waits for its device to check
+				// out again, heartbeats do not keep it.
+				out.Renewed = append(out.Renewed, RenewResult{ID: id, Error: protocol.Errorf(protocol.CodeLeaseLingering, "lease %d was released and lingers until %s", id, l.LingerUntil.UTC().Format(time.RFC3339))})
+				continue
+			}
+			if l.Kind == KindBorrowed {
+				// Borrowed leases are not renewable: the horizon stays.
+				cp := *l
+				out.Renewed = append(out.Renewed, RenewResult{ID: id, Lease: &cp})
+				continue
+			}
 			h := now.Add(ttl)
 			if acct != nil {
-				h = horizonAt(acct, h)
+				pol := s.EffectivePolicy(l.Account, l.Feature)
+				var perr *protocol.Error
+				if h, perr = s.horizonFor(now, acct, l, &pol, ttl); perr != nil {
+					out.Renewed = append(out.Renewed, RenewResult{ID: id, Error: perr})
+					continue
+				}
 			}
 			if h.After(l.Horizon) {
 				l.Horizon = h
@@ -685,6 +753,7 @@ func (s *State) renew(now time.Time, r *Renew) Result {
 			out.Renewed = append(out.Renewed, RenewResult{ID: id, Lease: &cp})
 		}
 	}
+	s.trackEnded(now, out.Ended)
 	return out
 }
 
@@ -706,8 +775,33 @@ func (s *State) release(now time.Time, r *Release) Result {
 	if l.Account != r.Account || l.Device != r.Device {
 		return fail(protocol.CodeNotHolder, "lease %d is held by another device; a stale release changes nothing", r.LeaseID)
 	}
+	if l.Kind == KindNodeLocked {
+		// A node-locked seat stays with the device; only an administrator
+		// frees it.
+		cp := *l
+		return Result{Lease: &cp}
+	}
+	if linger := s.EffectivePolicy(l.Account, l.Feature).Linger; linger > 0 && l.Kind == KindFloating && !l.Revoked {
+		if l.LingerUntil.IsZero() {
+			l.LingerUntil = now.Add(linger)
+			if l.LingerUntil.After(l.Horizon) {
+				l.Horizon = l.LingerUntil
+				if acct := s.accounts[l.Account]; acct != nil {
+					l.Horizon = horizonAt(acct, l.Horizon)
+				}
+			}
+		}
+		cp := *l
+		return Result{Lease: &cp}
+	}
 	cp := *l
-	return Result{Lease: &cp, Ended: []EndedLease{s.endLease(now, l, EndReleased)}}
+	ended := s.endLease(now, l, EndReleased)
+	if acct := s.accounts[l.Account]; acct != nil {
+		if pool := acct.Pools[l.Feature]; pool != nil {
+			s.trackOverage(now, acct, pool)
+		}
+	}
+	return Result{Lease: &cp, Ended: []EndedLease{ended}}
 }
 
 func (s *State) revoke(now time.Time, r *Revoke) Result {
@@ -738,5 +832,7 @@ func (s *State) reclaim(now time.Time, r *Reclaim) Result {
 			due = append(due, l)
 		}
 	}
-	return Result{Ended: s.endAll(now, due)}
+	ended := s.endAll(now, due)
+	s.trackEnded(now, ended)
+	return Result{Ended: ended}
 }

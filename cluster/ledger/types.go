@@ -76,6 +76,10 @@ type Pool struct {
 	// LeaseTTL overrides Settings.LeaseTTL for this pool when non-zero.
 	LeaseTTL time.Duration `json:"lease_ttl,omitempty"`
 	Created  time.Time     `json:"created"`
+	// OverSince is when a soft-capped pool went over its seats (zero: not
+	// over); LastReminder when the last daily reminder event was raised.
+	OverSince    time.Time `json:"over_since,omitempty"`
+	LastReminder time.Time `json:"last_reminder,omitempty"`
 }
 
 // Device is an enrolled device; (Account, Code) identifies it.
@@ -120,11 +124,22 @@ type Lease struct {
 	// the token carries AddOns.
 	License string   `json:"license,omitempty"`
 	AddOns  []string `json:"addons,omitempty"`
+	// Team is the team the checkout named, for team caps and reservations.
+	Team string `json:"team,omitempty"`
+	// LingerUntil is set when the application released a lease under a
+	// linger policy: the seat stays with the device until then and a
+	// checkout from the same device takes the lease back.
+	LingerUntil time.Time `json:"linger_until,omitempty"`
 }
 
 // Reusable reports whether the lease's seat may be given to someone else at
 // leader time now (S3).
 func (l *Lease) Reusable(now time.Time, skew time.Duration) bool {
+	// A node-locked seat stays with its device until an administrator frees
+	// or moves it (which revokes it) or the subscription ends.
+	if l.Kind == KindNodeLocked && !l.Revoked {
+		return false
+	}
 	return !now.Before(l.Horizon.Add(skew))
 }
 

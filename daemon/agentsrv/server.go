@@ -275,7 +275,7 @@ func (s *Server) dispatch(ctx context.Context, p peer, req *protocol.Request) (a
 		if err != nil {
 			return nil, err
 		}
-		return protocol.CheckoutResponse{Lease: l, Interval: protocol.Duration(s.cfg.Leasing.HeartbeatInterval())}, nil
+		return protocol.CheckoutResponse{Lease: l, Interval: protocol.Duration(s.cfg.Leasing.AccountHeartbeatInterval(dev.Account))}, nil
 	case protocol.TypeHeartbeat:
 		var body protocol.HeartbeatRequest
 		if err := req.DecodeBody(&body); err != nil {

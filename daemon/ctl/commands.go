@@ -363,6 +363,7 @@ func (a *app) devicesCmd() *cobra.Command {
 	}
 	list.Flags().StringVar(&account, "account", "", "only this account")
 	c.AddCommand(list)
+	c.AddCommand(a.deviceSeatCmds()...)
 	return c
 }
 

@@ -377,6 +377,8 @@ type agent struct {
 	proc   *proc
 	srv    *server
 	token  string
+	// extra are more `tally-agent run` flags (e.g. --device-code).
+	extra []string
 }
 
 func startAgent(t *testing.T, s *server, name, enrollToken string) *agent {
@@ -390,8 +392,9 @@ func startAgent(t *testing.T, s *server, name, enrollToken string) *agent {
 func (a *agent) start() {
 	t := a.t
 	t.Helper()
-	a.proc = startProc(t, "tally-agent "+a.name, nil, bin("tally-agent"), "run", "--state", a.dir, "--server", a.srv.agentAddr,
-		"--ca", a.srv.caFile(), "--enroll-token", a.token, "--socket", a.socket, "--log-level", "debug")
+	args := append([]string{bin("tally-agent"), "run", "--state", a.dir, "--server", a.srv.agentAddr,
+		"--ca", a.srv.caFile(), "--enroll-token", a.token, "--socket", a.socket, "--log-level", "debug"}, a.extra...)
+	a.proc = startProc(t, "tally-agent "+a.name, nil, args...)
 	eventually(t, 30*time.Second, a.name+" is up", func() error {
 		if a.proc.exited() {
 			t.Fatalf("%s exited:\n%s", a.name, a.proc.out.String())

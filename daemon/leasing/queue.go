@@ -2,6 +2,7 @@ package leasing
 
 import (
 	"context"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -21,10 +22,12 @@ type Waiter struct {
 	Since    time.Time `json:"since"`
 	Deadline time.Time `json:"deadline"`
 	Position int       `json:"position"`
+	Priority int       `json:"priority,omitempty"`
 }
 
 type waiter struct {
 	cmd      ledger.Command
+	priority int
 	since    time.Time
 	deadline time.Time
 	// claimed is set while the drain loop is proposing this waiter's
@@ -99,16 +102,25 @@ func (q *queues) holds(k poolKey, cmd ledger.Command) bool {
 
 // wait tries at once and, failing for want of a seat, queues the checkout
 // until a seat frees (first come, first served) or the deadline passes.
-func (q *queues) wait(ctx context.Context, k poolKey, cmd ledger.Command, wait time.Duration) (ledger.Result, error) {
+func (q *queues) wait(ctx context.Context, k poolKey, cmd ledger.Command, wait time.Duration, prio int) (ledger.Result, error) {
 	res, err := q.tryNow(ctx, k, cmd)
 	if err != nil || res.Error == nil || res.Error.Code != protocol.CodeNoSeat {
 		return res, err
 	}
 	now := q.svc.now()
-	w := &waiter{cmd: cmd, since: now, deadline: now.Add(wait), done: make(chan outcome, 1)}
+	w := &waiter{cmd: cmd, since: now, deadline: now.Add(wait), priority: prio, done: make(chan outcome, 1)}
 	q.mu.Lock()
 	p := q.pool(k)
-	p.waiters = append(p.waiters, w)
+	// FIFO within priority: the newcomer goes behind every waiter of its
+	// priority or higher.
+	at := len(p.waiters)
+	for i, o := range p.waiters {
+		if o.priority < prio {
+			at = i
+			break
+		}
+	}
+	p.waiters = slices.Insert(p.waiters, at, w)
 	q.mu.Unlock()
 	// A seat may have freed between the refusal and the enqueue.
 	q.kick(k)
@@ -217,7 +229,7 @@ func (q *queues) list() []Waiter {
 	var out []Waiter
 	for k, p := range q.pools {
 		for i, w := range p.waiters {
-			out = append(out, Waiter{Account: k.account, Feature: k.feature, Device: w.cmd.Checkout.Device, User: w.cmd.Checkout.User, Since: w.since, Deadline: w.deadline, Position: i + 1})
+			out = append(out, Waiter{Account: k.account, Feature: k.feature, Device: w.cmd.Checkout.Device, User: w.cmd.Checkout.User, Since: w.since, Deadline: w.deadline, Position: i + 1, Priority: w.priority})
 		}
 	}
 	sort.Slice(out, func(i, j int) bool {

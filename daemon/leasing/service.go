@@ -115,11 +115,12 @@ func (s *Service) Checkout(ctx context.Context, dev ledger.DeviceRef, req protoc
 	}
 	cmd := ledger.Command{Type: ledger.CmdCheckout, RequestID: requestID, Checkout: &ledger.Checkout{
 		Account: dev.Account, Device: dev.Code, Feature: req.Feature, User: req.User,
+		Team: req.Team, Borrow: req.Borrow.D(),
 	}}
 	var res ledger.Result
 	var err error
 	if req.Wait > 0 {
-		res, err = s.queues.wait(ctx, poolKey{dev.Account, req.Feature}, cmd, req.Wait.D())
+		res, err = s.queues.wait(ctx, poolKey{dev.Account, req.Feature}, cmd, req.Wait.D(), req.Priority)
 	} else {
 		res, err = s.queues.tryNow(ctx, poolKey{dev.Account, req.Feature}, cmd)
 	}
@@ -206,7 +207,7 @@ func (s *Service) Heartbeat(ctx context.Context, dev ledger.DeviceRef, req proto
 	var renew []uint64
 	renewAt := map[uint64]int{}
 	s.store.Read(func(st *ledger.State) {
-		resp.Interval = protocol.Duration(st.Settings().HeartbeatInterval)
+		resp.Interval, resp.Policy = agentPolicy(st, dev.Account, req.Leases)
 		for i, ref := range req.Leases {
 			l, gone := st.Lease(ref.ID)
 			switch {
@@ -327,6 +328,7 @@ func (s *Service) RunReaper(ctx context.Context) {
 		var due []uint64
 		now := s.now()
 		s.store.Read(func(st *ledger.State) { due = st.ReclaimDue(now) })
+		s.remind(ctx, now)
 		if len(due) == 0 {
 			continue
 		}

@@ -1,0 +1,534 @@
+package ledger
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/tally-licensing/tally/protocol"
+)
+
+// Policy limits (README policy table). They keep an administrator's typo from
+// making every agent heartbeat every millisecond or pinning seats for years.
+const (
+	MinLeaseTTL          = time.Second
+	MaxLeaseTTL          = 24 * time.Hour
+	MinHeartbeatInterval = 200 * time.Millisecond
+	MaxHeartbeatInterval = 10 * time.Minute
+	MaxLinger            = 24 * time.Hour
+	MaxIdle              = 7 * 24 * time.Hour
+	MaxBorrowDays        = 90
+	// SoftCapSeats is the pool size from which the seat cap is soft.
+	SoftCapSeats = 10
+	// OverageGrace is how long a soft-capped pool may stay over its seats
+	// before new grants stop.
+	OverageGrace = 30 * 24 * time.Hour
+	// ReminderEvery is how often an overage reminder event is raised.
+	ReminderEvery = 24 * time.Hour
+	maxEvents     = 1000
+)
+
+// Policy is an administrator's floating policy for an account (Feature
+// empty) or one pool. A zero field inherits: pool policy, then account
+// policy, then the cluster Settings / built-in default.
+type Policy struct {
+	LeaseTTL          time.Duration `json:"lease_ttl,omitempty"`
+	HeartbeatInterval time.Duration `json:"heartbeat_interval,omitempty"`
+	// IdleTimeout releases a lease whose application reported no activity
+	// (SDK Activity) for this long. The agent enforces it.
+	IdleTimeout time.Duration `json:"idle_timeout,omitempty"`
+	// MaxCheckout ends a lease this long after it was granted: its horizon
+	// never passes Since+MaxCheckout.
+	MaxCheckout time.Duration `json:"max_checkout,omitempty"`
+	// Linger keeps a released seat with its device this long; the same
+	// device checking out again gets the same lease back.
+	Linger time.Duration `json:"linger,omitempty"`
+	// BorrowDays is the longest offline borrow; zero forbids borrowing.
+	BorrowDays int `json:"borrow_days,omitempty"`
+	// NodeLocked is, in a mixed account, how many of the pool's seats are
+	// node-locked; the rest float. Standard accounts lock every seat.
+	NodeLocked int `json:"node_locked,omitempty"`
+	// Overage is how far a soft-capped pool (≥ SoftCapSeats) may go over
+	// its seats; zero means a tenth of the seats, at least one.
+	Overage int `json:"overage,omitempty"`
+	// Reserve keeps seats for a user, device or team.
+	Reserve []Reservation `json:"reserve,omitempty"`
+	// TeamCaps caps how many seats one team may hold.
+	TeamCaps map[string]int `json:"team_caps,omitempty"`
+	// Allow and Deny are "user:NAME", "device:CODE" or "team:NAME" entries.
+	// A deny match refuses; a non-empty allow list refuses everyone else.
+	Allow []string `json:"allow,omitempty"`
+	Deny  []string `json:"deny,omitempty"`
+}
+
+// Reservation keeps Seats seats of a pool for one principal.
+type Reservation struct {
+	Kind  string `json:"kind"` // user, device or team
+	Name  string `json:"name"`
+	Seats int    `json:"seats"`
+}
+
+func validPrincipal(kind string) bool {
+	return kind == "user" || kind == "device" || kind == "team"
+}
+
+// Validate checks a policy against the limits, naming the offending field.
+func (p *Policy) Validate() error {
+	if p.LeaseTTL != 0 && (p.LeaseTTL < MinLeaseTTL || p.LeaseTTL > MaxLeaseTTL) {
+		return fmt.Errorf("lease_ttl %v is outside %v..%v", p.LeaseTTL, MinLeaseTTL, MaxLeaseTTL)
+	}
+	if p.HeartbeatInterval != 0 && (p.HeartbeatInterval < MinHeartbeatInterval || p.HeartbeatInterval > MaxHeartbeatInterval) {
+		return fmt.Errorf("heartbeat_interval %v is outside %v..%v", p.HeartbeatInterval, MinHeartbeatInterval, MaxHeartbeatInterval)
+	}
+	if p.IdleTimeout < 0 || p.IdleTimeout > MaxIdle {
+		return fmt.Errorf("idle_timeout %v is outside 0..%v", p.IdleTimeout, MaxIdle)
+	}
+	if p.MaxCheckout < 0 || (p.MaxCheckout > 0 && p.MaxCheckout < MinLeaseTTL) {
+		return fmt.Errorf("max_checkout %v must be 0 (none) or at least %v", p.MaxCheckout, MinLeaseTTL)
+	}
+	if p.Linger < 0 || p.Linger > MaxLinger {
+		return fmt.Errorf("linger %v is outside 0..%v", p.Linger, MaxLinger)
+	}
+	if p.BorrowDays < 0 || p.BorrowDays > MaxBorrowDays {
+		return fmt.Errorf("borrow_days %d is outside 0..%d", p.BorrowDays, MaxBorrowDays)
+	}
+	if p.NodeLocked < 0 || p.Overage < 0 {
+		return fmt.Errorf("node_locked and overage must not be negative")
+	}
+	for _, r := range p.Reserve {
+		if !validPrincipal(r.Kind) || r.Name == "" || r.Seats <= 0 {
+			return fmt.Errorf("reservation %s:%s=%d needs kind user, device or team, a name and a positive seat count", r.Kind, r.Name, r.Seats)
+		}
+	}
+	for team, n := range p.TeamCaps {
+		if team == "" || n < 0 {
+			return fmt.Errorf("team cap %q=%d needs a team name and a non-negative cap", team, n)
+		}
+	}
+	for _, e := range append(append([]string{}, p.Allow...), p.Deny...) {
+		kind, name, ok := strings.Cut(e, ":")
+		if !ok || !validPrincipal(kind) || name == "" {
+			return fmt.Errorf("list entry %q must be user:NAME, device:CODE or team:NAME", e)
+		}
+	}
+	return nil
+}
+
+// merge lays over on top of p: every non-zero field of over wins.
+func (p Policy) merge(over *Policy) Policy {
+	if over == nil {
+		return p
+	}
+	if over.LeaseTTL != 0 {
+		p.LeaseTTL = over.LeaseTTL
+	}
+	if over.HeartbeatInterval != 0 {
+		p.HeartbeatInterval = over.HeartbeatInterval
+	}
+	if over.IdleTimeout != 0 {
+		p.IdleTimeout = over.IdleTimeout
+	}
+	if over.MaxCheckout != 0 {
+		p.MaxCheckout = over.MaxCheckout
+	}
+	if over.Linger != 0 {
+		p.Linger = over.Linger
+	}
+	if over.BorrowDays != 0 {
+		p.BorrowDays = over.BorrowDays
+	}
+	if over.NodeLocked != 0 {
+		p.NodeLocked = over.NodeLocked
+	}
+	if over.Overage != 0 {
+		p.Overage = over.Overage
+	}
+	if over.Reserve != nil {
+		p.Reserve = over.Reserve
+	}
+	if over.TeamCaps != nil {
+		p.TeamCaps = over.TeamCaps
+	}
+	if over.Allow != nil {
+		p.Allow = over.Allow
+	}
+	if over.Deny != nil {
+		p.Deny = over.Deny
+	}
+	return p
+}
+
+// SetPolicy replaces the policy of an account (Feature empty) or a pool.
+// SubscriptionEnd, when set on an account policy, moves the account's end
+// date; ClearSubscriptionEnd removes it.
+type SetPolicy struct {
+	Account              string    `json:"account"`
+	Feature              string    `json:"feature,omitempty"`
+	Policy               Policy    `json:"policy"`
+	SubscriptionEnd      time.Time `json:"subscription_end,omitempty"`
+	ClearSubscriptionEnd bool      `json:"clear_subscription_end,omitempty"`
+	By                   string    `json:"by,omitempty"`
+}
+
+// DeviceOp is an administrator moving or freeing a device's node-locked seats.
+type DeviceOp struct {
+	Account string `json:"account"`
+	Device  string `json:"device"`
+	// Feature limits the operation to one pool; empty means every pool.
+	Feature string `json:"feature,omitempty"`
+	// To is the target Device Code of a move; empty frees the seats.
+	To string `json:"to,omitempty"`
+}
+
+// Event is something the administrator should hear about, recorded in the
+// ledger so that every node agrees; the notifier (issue 7) sends it.
+type Event struct {
+	Seq     uint64    `json:"seq"`
+	Kind    string    `json:"kind"` // overage_started, overage_reminder, overage_ended
+	Account string    `json:"account"`
+	Feature string    `json:"feature"`
+	At      time.Time `json:"at"`
+	Message string    `json:"message"`
+}
+
+// policyBook holds policies and events; it is part of State.
+type policyBook struct {
+	Policies map[string]*Policy `json:"policies"` // "account" or "account/feature"
+	Events   []Event            `json:"events"`
+	NextSeq  uint64             `json:"next_event_seq"`
+}
+
+func policyKey(account, feature string) string {
+	if feature == "" {
+		return account
+	}
+	return account + "/" + feature
+}
+
+// EffectivePolicy is the policy that applies to a pool (feature may be empty
+// for the account-wide view), with defaults filled in.
+func (s *State) EffectivePolicy(account, feature string) Policy {
+	p := Policy{LeaseTTL: s.settings.LeaseTTL, HeartbeatInterval: s.settings.HeartbeatInterval}
+	if s.pol.Policies == nil {
+		return p
+	}
+	p = p.merge(s.pol.Policies[policyKey(account, "")])
+	if feature != "" {
+		if acct := s.accounts[account]; acct != nil {
+			if pool := acct.Pools[feature]; pool != nil && pool.LeaseTTL != 0 {
+				p.LeaseTTL = pool.LeaseTTL
+			}
+		}
+		p = p.merge(s.pol.Policies[policyKey(account, feature)])
+	}
+	return p
+}
+
+// StoredPolicy is the policy set exactly at one scope, without inheritance.
+func (s *State) StoredPolicy(account, feature string) (Policy, bool) {
+	p, ok := s.pol.Policies[policyKey(account, feature)]
+	if !ok {
+		return Policy{}, false
+	}
+	return *p, true
+}
+
+// Events lists the recorded administrator events of an account (all when
+// account is empty) with Seq > after.
+func (s *State) Events(account string, after uint64) []Event {
+	var out []Event
+	for _, e := range s.pol.Events {
+		if e.Seq > after && (account == "" || e.Account == account) {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+func (s *State) setPolicy(now time.Time, c *SetPolicy) Result {
+	if c == nil {
+		return missing(CmdSetPolicy)
+	}
+	acct, ok := s.accounts[c.Account]
+	if !ok {
+		return fail(protocol.CodeUnknownAccount, "no account %q", c.Account)
+	}
+	if c.Feature != "" {
+		if _, ok := acct.Pools[c.Feature]; !ok {
+			return fail(protocol.CodeUnknownFeature, "account %s has no pool %q", c.Account, c.Feature)
+		}
+		if !c.SubscriptionEnd.IsZero() || c.ClearSubscriptionEnd {
+			return fail(protocol.CodeInvalidArgument, "the subscription end is set per account, not per pool")
+		}
+	}
+	if err := c.Policy.Validate(); err != nil {
+		return fail(protocol.CodeInvalidArgument, "%v", err)
+	}
+	p := c.Policy
+	if s.pol.Policies == nil {
+		s.pol.Policies = map[string]*Policy{}
+	}
+	s.pol.Policies[policyKey(c.Account, c.Feature)] = &p
+	switch {
+	case c.ClearSubscriptionEnd:
+		acct.SubscriptionEnd = time.Time{}
+	case !c.SubscriptionEnd.IsZero():
+		acct.SubscriptionEnd = c.SubscriptionEnd
+		// No token outlives the subscription: pull horizons in. Tokens
+		// already out keep their exp, so seats stay counted until it (S3).
+	}
+	return Result{}
+}
+
+func (s *State) addEvent(now time.Time, kind, account, feature, msg string) {
+	s.pol.NextSeq++
+	s.pol.Events = append(s.pol.Events, Event{Seq: s.pol.NextSeq, Kind: kind, Account: account, Feature: feature, At: now, Message: msg})
+	if len(s.pol.Events) > maxEvents {
+		s.pol.Events = append(s.pol.Events[:0:0], s.pol.Events[len(s.pol.Events)-maxEvents:]...)
+	}
+}
+
+// principalMatches reports whether a checkout's requester is kind:name.
+func principalMatches(kind, name string, c *Checkout) bool {
+	switch kind {
+	case "user":
+		return c.User != "" && c.User == name
+	case "device":
+		return c.Device == name
+	case "team":
+		return c.Team != "" && c.Team == name
+	}
+	return false
+}
+
+func leaseMatches(kind, name string, l *Lease) bool {
+	switch kind {
+	case "user":
+		return l.User != "" && l.User == name
+	case "device":
+		return l.Device == name
+	case "team":
+		return l.Team != "" && l.Team == name
+	}
+	return false
+}
+
+func listMatches(list []string, c *Checkout) (string, bool) {
+	for _, e := range list {
+		kind, name, _ := strings.Cut(e, ":")
+		if principalMatches(kind, name, c) {
+			return e, true
+		}
+	}
+	return "", false
+}
+
+// capacity is how many leases a pool may hold: its seats under the hard cap,
+// seats plus the overage under the soft cap.
+func capacity(pool *Pool, p *Policy) int {
+	if pool.Seats < SoftCapSeats {
+		return pool.Seats
+	}
+	over := p.Overage
+	if over == 0 {
+		over = (pool.Seats + 9) / 10
+	}
+	return pool.Seats + over
+}
+
+// admit decides, under the pool's policy, whether a new lease may be granted
+// to c when inUse leases hold seats. It returns the kind of lease to grant.
+func (s *State) admit(now time.Time, acct *Account, pool *Pool, p *Policy, c *Checkout, leases map[uint64]*Lease) (LeaseKind, *protocol.Error) {
+	if e, ok := listMatches(p.Deny, c); ok {
+		return "", protocol.Errorf(protocol.CodePolicyDenied, "%s is on the deny list of %s/%s", e, acct.ID, pool.Feature)
+	}
+	if len(p.Allow) > 0 {
+		if _, ok := listMatches(p.Allow, c); !ok {
+			return "", protocol.Errorf(protocol.CodePolicyDenied, "device %s (user %q, team %q) is not on the allow list of %s/%s", c.Device, c.User, c.Team, acct.ID, pool.Feature)
+		}
+	}
+	inUse := len(leases)
+	if c.Team != "" {
+		if limit, ok := p.TeamCaps[c.Team]; ok {
+			n := 0
+			for _, l := range leases {
+				if l.Team == c.Team {
+					n++
+				}
+			}
+			if n >= limit {
+				return "", protocol.Errorf(protocol.CodeTeamCapReached, "team %s already holds %d of its cap of %d seats of %s/%s", c.Team, n, limit, acct.ID, pool.Feature)
+			}
+		}
+	}
+	// Seats reserved for others and not yet used by them are not free.
+	reserved := 0
+	for _, r := range p.Reserve {
+		if principalMatches(r.Kind, r.Name, c) {
+			continue
+		}
+		used := 0
+		for _, l := range leases {
+			if leaseMatches(r.Kind, r.Name, l) {
+				used++
+			}
+		}
+		if used < r.Seats {
+			reserved += r.Seats - used
+		}
+	}
+	limit := capacity(pool, p)
+	if pool.Seats >= SoftCapSeats && !pool.OverSince.IsZero() && !now.Before(pool.OverSince.Add(OverageGrace)) && inUse >= pool.Seats {
+		return "", protocol.Errorf(protocol.CodeOverageExpired, "%s/%s has been over its %d seats since %s, past the 30-day grace: no new grants until it is back under its seats or more are bought", acct.ID, pool.Feature, pool.Seats, pool.OverSince.UTC().Format(time.RFC3339))
+	}
+	if inUse+reserved >= limit {
+		msg := fmt.Sprintf("all %d seats of %s in account %s are in use", pool.Seats, pool.Feature, acct.ID)
+		if reserved > 0 {
+			msg = fmt.Sprintf("no unreserved seat of %s in account %s: %d in use, %d reserved for others, %d allowed", pool.Feature, acct.ID, inUse, reserved, limit)
+		}
+		return "", protocol.Errorf(protocol.CodeNoSeat, "%s", msg)
+	}
+	kind := KindFloating
+	locked := 0
+	switch acct.Model {
+	case ModelStandard:
+		locked = pool.Seats + limit // every seat
+	case ModelMixed:
+		locked = p.NodeLocked
+	}
+	if locked > 0 {
+		n := 0
+		for _, l := range leases {
+			if l.Kind == KindNodeLocked {
+				n++
+			}
+		}
+		if n < locked {
+			kind = KindNodeLocked
+		}
+	}
+	return kind, nil
+}
+
+// trackOverage records when a soft-capped pool went over its seats, raises
+// a reminder event at most daily while it stays over, and clears the mark
+// when it is back under.
+func (s *State) trackOverage(now time.Time, acct *Account, pool *Pool) {
+	if pool.Seats < SoftCapSeats {
+		pool.OverSince = time.Time{}
+		return
+	}
+	inUse := len(s.byPool[poolKey{acct.ID, pool.Feature}])
+	switch {
+	case inUse > pool.Seats && pool.OverSince.IsZero():
+		pool.OverSince = now
+		pool.LastReminder = now
+		s.addEvent(now, "overage_started", acct.ID, pool.Feature, fmt.Sprintf("%s/%s is over its %d seats (%d in use); new grants stop on %s unless seats are added or freed", acct.ID, pool.Feature, pool.Seats, inUse, now.Add(OverageGrace).UTC().Format(time.DateOnly)))
+	case inUse > pool.Seats && !now.Before(pool.LastReminder.Add(ReminderEvery)):
+		pool.LastReminder = now
+		s.addEvent(now, "overage_reminder", acct.ID, pool.Feature, fmt.Sprintf("%s/%s is still over its %d seats (%d in use) since %s", acct.ID, pool.Feature, pool.Seats, inUse, pool.OverSince.UTC().Format(time.RFC3339)))
+	case inUse <= pool.Seats && !pool.OverSince.IsZero():
+		pool.OverSince = time.Time{}
+		pool.LastReminder = time.Time{}
+		s.addEvent(now, "overage_ended", acct.ID, pool.Feature, fmt.Sprintf("%s/%s is back within its %d seats", acct.ID, pool.Feature, pool.Seats))
+	}
+}
+
+// PendingReminders lists soft-capped pools that are over their seats and
+// whose next daily reminder is due at now, for the notifier.
+func (s *State) PendingReminders(now time.Time) []Event {
+	var out []Event
+	for _, a := range s.accounts {
+		for _, p := range a.Pools {
+			if !p.OverSince.IsZero() && !now.Before(p.LastReminder.Add(ReminderEvery)) {
+				out = append(out, Event{Kind: "overage_reminder", Account: a.ID, Feature: p.Feature, At: now,
+					Message: fmt.Sprintf("%s/%s over its %d seats since %s", a.ID, p.Feature, p.Seats, p.OverSince.UTC().Format(time.RFC3339))})
+			}
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		return out[i].Account < out[j].Account || (out[i].Account == out[j].Account && out[i].Feature < out[j].Feature)
+	})
+	return out
+}
+
+// remind is the reaper's daily tick: it records due reminders as events.
+func (s *State) remind(now time.Time) Result {
+	for _, e := range s.PendingReminders(now) {
+		if acct := s.accounts[e.Account]; acct != nil {
+			if pool := acct.Pools[e.Feature]; pool != nil {
+				s.trackOverage(now, acct, pool)
+			}
+		}
+	}
+	return Result{}
+}
+
+// deviceOp frees a device's node-locked seats or moves them to another
+// device of the same account.
+func (s *State) deviceOp(now time.Time, op *DeviceOp) Result {
+	if op == nil {
+		return missing(CmdDeviceOp)
+	}
+	from := DeviceRef{op.Account, op.Device}
+	if _, ok := s.devices[from]; !ok {
+		return fail(protocol.CodeNotFound, "no device %s in account %s", op.Device, op.Account)
+	}
+	var to DeviceRef
+	if op.To != "" {
+		to = DeviceRef{op.Account, op.To}
+		if _, ok := s.devices[to]; !ok {
+			return fail(protocol.CodeNotFound, "no device %s in account %s to move to", op.To, op.Account)
+		}
+	}
+	var pick []*Lease
+	for _, l := range s.byDevice[from] {
+		if l.Kind == KindNodeLocked && (op.Feature == "" || l.Feature == op.Feature) {
+			pick = append(pick, l)
+		}
+	}
+	if len(pick) == 0 {
+		return fail(protocol.CodeNotFound, "device %s of account %s holds no node-locked seat%s", op.Device, op.Account, map[bool]string{true: "", false: " of " + op.Feature}[op.Feature == ""])
+	}
+	sort.Slice(pick, func(i, j int) bool { return pick[i].ID < pick[j].ID })
+	out := Result{}
+	for _, l := range pick {
+		if op.To == "" {
+			// Freed seats stay counted until the last token's horizon (S3):
+			// the lease becomes an ordinary expiring one.
+			l.Kind = KindFloating
+			l.Revoked, l.RevokedAt = true, now
+			continue
+		}
+		delete(s.byDevice[from], l.ID)
+		if len(s.byDevice[from]) == 0 {
+			delete(s.byDevice, from)
+		}
+		l.Device = op.To
+		if s.byDevice[to] == nil {
+			s.byDevice[to] = map[uint64]*Lease{}
+		}
+		s.byDevice[to][l.ID] = l
+	}
+	cp := *pick[0]
+	out.Lease = &cp
+	return out
+}
+
+// trackEnded updates the overage mark of every pool that lost leases.
+func (s *State) trackEnded(now time.Time, ended []EndedLease) {
+	seen := map[poolKey]bool{}
+	for _, e := range ended {
+		pk := poolKey{e.Account, e.Feature}
+		if seen[pk] {
+			continue
+		}
+		seen[pk] = true
+		if acct := s.accounts[e.Account]; acct != nil {
+			if pool := acct.Pools[e.Feature]; pool != nil {
+				s.trackOverage(now, acct, pool)
+			}
+		}
+	}
+}

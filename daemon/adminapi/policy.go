@@ -1,0 +1,157 @@
+package adminapi
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/tally-licensing/tally/cluster/ledger"
+	"github.com/tally-licensing/tally/protocol"
+)
+
+// PolicyRequest replaces the policy of an account or a pool. SubscriptionEnd
+// (account only) moves the account's end date; ClearSubscriptionEnd removes it.
+type PolicyRequest struct {
+	Policy               ledger.Policy `json:"policy"`
+	SubscriptionEnd      time.Time     `json:"subscription_end,omitempty"`
+	ClearSubscriptionEnd bool          `json:"clear_subscription_end,omitempty"`
+}
+
+// PolicyView is a scope's stored policy and the effective one after
+// inheritance and defaults.
+type PolicyView struct {
+	Account         string        `json:"account"`
+	Feature         string        `json:"feature,omitempty"`
+	Stored          ledger.Policy `json:"stored"`
+	Effective       ledger.Policy `json:"effective"`
+	SubscriptionEnd time.Time     `json:"subscription_end,omitempty"`
+	// Pool state of the seat cap (pool scope only).
+	Seats     int       `json:"seats,omitempty"`
+	OverSince time.Time `json:"over_since,omitempty"`
+}
+
+// DeviceOpRequest moves a device's node-locked seats to another device (To
+// set) or frees them (To empty).
+type DeviceOpRequest struct {
+	Feature string `json:"feature,omitempty"`
+	To      string `json:"to,omitempty"`
+}
+
+// EventsView is the administrator events recorded in the ledger and the
+// reminders due now (which the notifier, issue 7, sends).
+type EventsView struct {
+	Events  []ledger.Event `json:"events"`
+	Pending []ledger.Event `json:"pending_reminders"`
+}
+
+func (a *api) registerPolicy(auth func(string, func(http.ResponseWriter, *http.Request) error)) {
+	auth("GET /v1/accounts/{account}/policy", a.getPolicy)
+	auth("PUT /v1/accounts/{account}/policy", a.putPolicy)
+	auth("GET /v1/accounts/{account}/pools/{feature}/policy", a.getPolicy)
+	auth("PUT /v1/accounts/{account}/pools/{feature}/policy", a.putPolicy)
+	auth("POST /v1/accounts/{account}/devices/{code}/move", a.deviceOp(true))
+	auth("POST /v1/accounts/{account}/devices/{code}/free", a.deviceOp(false))
+	auth("GET /v1/events", a.events)
+}
+
+func (a *api) policyView(account, feature string) (PolicyView, error) {
+	v := PolicyView{Account: account, Feature: feature}
+	var err error
+	a.cfg.Store.Read(func(st *ledger.State) {
+		acct, ok := st.Account(account)
+		if !ok {
+			err = protocol.Errorf(protocol.CodeUnknownAccount, "no account %q", account)
+			return
+		}
+		if feature != "" {
+			p, ok := acct.Pools[feature]
+			if !ok {
+				err = protocol.Errorf(protocol.CodeUnknownFeature, "account %s has no pool %q", account, feature)
+				return
+			}
+			v.Seats, v.OverSince = p.Seats, p.OverSince
+		}
+		v.Stored, _ = st.StoredPolicy(account, feature)
+		v.Effective = st.EffectivePolicy(account, feature)
+		v.SubscriptionEnd = acct.SubscriptionEnd
+	})
+	return v, err
+}
+
+func (a *api) getPolicy(w http.ResponseWriter, r *http.Request) error {
+	v, err := a.policyView(r.PathValue("account"), r.PathValue("feature"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, v)
+	return nil
+}
+
+func (a *api) putPolicy(w http.ResponseWriter, r *http.Request) error {
+	var req PolicyRequest
+	if err := decode(r, &req); err != nil {
+		return err
+	}
+	account, feature := r.PathValue("account"), r.PathValue("feature")
+	if _, err := a.apply(r, ledger.Command{Type: ledger.CmdSetPolicy, SetPolicy: &ledger.SetPolicy{
+		Account: account, Feature: feature, Policy: req.Policy,
+		SubscriptionEnd: req.SubscriptionEnd, ClearSubscriptionEnd: req.ClearSubscriptionEnd, By: caller(r),
+	}}); err != nil {
+		return err
+	}
+	a.log.Info("policy set", "account", account, "feature", feature, "by", caller(r))
+	return a.getPolicy(w, r)
+}
+
+func (a *api) deviceOp(move bool) func(http.ResponseWriter, *http.Request) error {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		var req DeviceOpRequest
+		if err := decode(r, &req); err != nil {
+			return err
+		}
+		if move && req.To == "" {
+			return protocol.Errorf(protocol.CodeInvalidArgument, "a move needs the target Device Code (to)")
+		}
+		if !move {
+			req.To = ""
+		}
+		account, code := r.PathValue("account"), r.PathValue("code")
+		res, err := a.apply(r, ledger.Command{Type: ledger.CmdDeviceOp, DeviceOp: &ledger.DeviceOp{Account: account, Device: code, Feature: req.Feature, To: req.To}})
+		if err != nil {
+			return err
+		}
+		a.log.Info("node-locked seats changed", "account", account, "device", code, "to", req.To, "by", caller(r))
+		writeJSON(w, http.StatusOK, res.Lease)
+		return nil
+	}
+}
+
+func (a *api) events(w http.ResponseWriter, r *http.Request) error {
+	var after uint64
+	if s := r.URL.Query().Get("after"); s != "" {
+		n, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			return protocol.Errorf(protocol.CodeInvalidArgument, "after=%q is not an event sequence number", s)
+		}
+		after = n
+	}
+	account := r.URL.Query().Get("account")
+	v := EventsView{}
+	now := a.now()
+	a.cfg.Store.Read(func(st *ledger.State) {
+		v.Events = st.Events(account, after)
+		for _, e := range st.PendingReminders(now) {
+			if account == "" || e.Account == account {
+				v.Pending = append(v.Pending, e)
+			}
+		}
+	})
+	if v.Events == nil {
+		v.Events = []ledger.Event{}
+	}
+	if v.Pending == nil {
+		v.Pending = []ledger.Event{}
+	}
+	writeJSON(w, http.StatusOK, v)
+	return nil
+}
