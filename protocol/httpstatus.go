@@ -13,11 +13,11 @@ func (c Code) HTTPStatus() int {
 		return http.StatusNotFound
 	case CodeNoSeat, CodeClockRollback, CodeAlreadyExists, CodeSeatsInUse, CodeDeviceConflict, CodeNotHolder:
 		return http.StatusConflict
-	case CodeLeaseExpired, CodeLeaseRevoked, CodeSubscriptionExpired:
+	case CodeLeaseExpired, CodeLeaseRevoked, CodeSubscriptionExpired, CodeInvitationExpired:
 		return http.StatusGone
 	case CodeBadRequest, CodeInvalidArgument, CodeUnsupportedVersion:
 		return http.StatusBadRequest
-	case CodeNotEnrolled:
+	case CodeNotEnrolled, CodeNotAllowed:
 		return http.StatusForbidden
 	case CodeNotLeader, CodeUnavailable:
 		return http.StatusServiceUnavailable

@@ -34,6 +34,8 @@ const (
 	CmdSetProduct        CommandType = "set_product"
 	CmdLicense           CommandType = "license"
 	CmdImportAssignments CommandType = "import_assignments"
+	// Members, teams, seats and subscriptions (members.go).
+	CmdMembers CommandType = "members"
 )
 
 // Command is one entry of the replicated log. The leader fills in Now, the
@@ -66,6 +68,7 @@ type Command struct {
 	SetProduct        *SetProduct        `json:"set_product,omitempty"`
 	License           *LicenseOp         `json:"license,omitempty"`
 	ImportAssignments *ImportAssignments `json:"import_assignments,omitempty"`
+	Members           *MembersOp         `json:"members,omitempty"`
 	// Batch packs many commands into one log entry, so that a storm of
 	// checkouts costs a few fsyncs rather than one each (DESIGN.md §6).
 	Batch []Command `json:"batch,omitempty"`
@@ -178,6 +181,8 @@ type Result struct {
 	Product *Product      `json:"product,omitempty"`
 	License *LicenseView  `json:"license_view,omitempty"`
 	Import  *ImportReport `json:"import,omitempty"`
+	// Members reports a members command.
+	Members *MembersResult `json:"members,omitempty"`
 	// Replayed is set when the result comes from the idempotency record.
 	Replayed bool `json:"replayed,omitempty"`
 }

@@ -31,6 +31,7 @@ type snapshot struct {
 	LastNow      time.Time        `json:"last_now"`
 	AppliedIndex uint64           `json:"applied_index"`
 	licenseSnapshot
+	memberSnapshot
 }
 
 // WriteSnapshot serialises the whole ledger to w.
@@ -81,6 +82,7 @@ func (s *State) WriteSnapshot(w io.Writer) error {
 		}
 	}
 	snap.licenseSnapshot = s.lic.snapshot()
+	snap.memberSnapshot = s.mem.snapshot()
 	enc := json.NewEncoder(w)
 	if err := enc.Encode(&snap); err != nil {
 		return fmt.Errorf("write ledger snapshot: %w", err)
@@ -137,6 +139,7 @@ func (s *State) ReadSnapshot(r io.Reader) error {
 		n.endedOrder = append(n.endedOrder, e.ID)
 	}
 	n.lic = restoreLicenseBook(snap.licenseSnapshot)
+	n.mem = restoreMemberBook(snap.memberSnapshot)
 	*s = *n
 	return nil
 }

@@ -46,6 +46,7 @@ type State struct {
 	adminTokens map[string]*AdminToken
 	enrollTok   map[string]*EnrollToken
 	lic         *licenseBook
+	mem         *memberBook
 
 	// Idempotency and tombstones, in application order for pruning.
 	requests     map[string]*requestRecord
@@ -83,6 +84,7 @@ func (s *State) reset() {
 	s.adminTokens = map[string]*AdminToken{}
 	s.enrollTok = map[string]*EnrollToken{}
 	s.lic = newLicenseBook()
+	s.mem = &memberBook{orgs: map[string]*Org{}}
 	s.requests = map[string]*requestRecord{}
 	s.requestOrder = nil
 	s.ended = map[uint64]EndedLease{}
@@ -176,6 +178,8 @@ func (s *State) dispatch(c *Command) Result {
 		return s.licenseOp(c.Now, c.License)
 	case CmdImportAssignments:
 		return s.importAssignments(c.Now, c.ImportAssignments)
+	case CmdMembers:
+		return s.membersOp(c.Now, c.Members)
 	case CmdRemoveNode:
 		if c.RemoveNode == nil {
 			return missing(CmdRemoveNode)
