@@ -39,6 +39,7 @@ const (
 	PathStatus   = "/v1/status"   // GET → Status
 	PathActivity = "/v1/activity" // POST ActivityRequest → ActivityResponse
 	PathJWKS     = "/v1/jwks"     // GET → the cluster's JWKS document (application/json)
+	PathActivate = "/v1/activate" // POST ActivateRequest → protocol.ActivateResponse
 )
 
 // ActivityRequest reports that the application is using Feature right now
@@ -69,6 +70,12 @@ type CheckoutRequest struct {
 	// then carries the add-ons of that user's license.
 	User string            `json:"user,omitempty"`
 	Wait protocol.Duration `json:"wait,omitempty"`
+}
+
+// ActivateRequest signs Email in on this device ("Activate Existing
+// License"): the account admits the user under its seat policy.
+type ActivateRequest struct {
+	Email string `json:"email"`
 }
 
 // ReleaseRequest gives the device's lease on Feature back.
