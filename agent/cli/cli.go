@@ -28,8 +28,8 @@ import (
 	"github.com/tally-licensing/tally/agent"
 	"github.com/tally-licensing/tally/agent/api"
 	"github.com/tally-licensing/tally/agent/sdk"
-	"github.com/tally-licensing/tally/protocol"
 	"github.com/tally-licensing/tally/agent/svc"
+	"github.com/tally-licensing/tally/protocol"
 )
 
 // EnrollTokenEnv may carry the enrollment token instead of --enroll-token,
