@@ -584,6 +584,17 @@ func (s *State) membersOpIn(now time.Time, op *MembersOp) Result {
 		if !emailPattern.MatchString(email) {
 			return fail(protocol.CodeInvalidArgument, "%q is not an email address", op.Email)
 		}
+		// A member of the account (added or invited by an administrator)
+		// signs in whatever the policy; the policy decides who joins.
+		if u := o.Users[email]; u != nil {
+			if u.Pending {
+				// Signing in on a device answers the invitation.
+				u.Pending, u.InviteExpires, u.Activated = false, time.Time{}, true
+				out.Joined = true
+			}
+			out.User = ptr(o.view(u))
+			break
+		}
 		switch o.Policy.Mode {
 		case "list":
 			if !contains(o.Policy.Emails, email) {
@@ -595,15 +606,6 @@ func (s *State) membersOpIn(now time.Time, op *MembersOp) Result {
 			}
 		default:
 			return fail(protocol.CodeNotAllowed, "account %s has no seat assignment policy: an administrator must invite %s", op.Account, email)
-		}
-		if u := o.Users[email]; u != nil {
-			if u.Pending {
-				// Signing in on a device answers the invitation.
-				u.Pending, u.InviteExpires, u.Activated = false, time.Time{}, true
-				out.Joined = true
-			}
-			out.User = ptr(o.view(u))
-			break
 		}
 		if e := o.takeSeat(now); e != nil {
 			return Result{Error: e}

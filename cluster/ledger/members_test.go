@@ -196,6 +196,12 @@ func TestSeatPolicyActivation(t *testing.T) {
 	memRefused(t, f, protocol.CodeNotAllowed, MembersOp{Op: MemActivate, Email: "cid@acme.test"}, "not on the seat list")
 	mustMem(t, f, MembersOp{Op: MemActivate, Email: "dan@acme.test"})
 	memRefused(t, f, protocol.CodeInvalidArgument, MembersOp{Op: MemSetPolicy, Policy: &SeatPolicy{Mode: "everyone"}})
+	// Existing members sign in whatever the policy; activation answers a
+	// pending invitation.
+	mustMem(t, f, MembersOp{Op: MemInvite, Email: "out@elsewhere.test", Expires: t0.Add(time.Hour)})
+	if r := mustMem(t, f, MembersOp{Op: MemActivate, Email: "out@elsewhere.test"}); !r.Joined || r.User.Status != StatusActive {
+		t.Fatalf("invited user activating: %+v", r)
+	}
 }
 
 func TestSeatCountsHardAndSoftCap(t *testing.T) {
