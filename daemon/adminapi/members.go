@@ -79,10 +79,9 @@ func (a *api) memberOp(op string) func(http.ResponseWriter, *http.Request) error
 				return err
 			}
 		}
+		// No local account check: this node may trail the leader, and the
+		// ledger refuses an unknown account itself.
 		account := r.PathValue("account")
-		if err := a.knownAccount(account); err != nil {
-			return err
-		}
 		m := &ledger.MembersOp{
 			Op: op, Account: account, Email: req.Email, Emails: req.Emails, Role: req.Role, Teams: req.Teams,
 			Plan: req.Plan, PeriodStart: req.PeriodStart, PeriodEnd: req.PeriodEnd, Renewal: req.Renewal,

@@ -16,7 +16,8 @@ import (
 func (s *server) addMembers(account string, emails ...string) {
 	s.t.Helper()
 	var u ledger.MemberUsage
-	if err := s.api(http.MethodGet, "/v1/accounts/"+account+"/usage", nil, &u); err != nil {
+	// The leader's view: s may be a follower that has not applied the account yet.
+	if err := s.api(http.MethodGet, "/v1/accounts/"+account+"/usage?consistent=true", nil, &u); err != nil {
 		s.t.Fatal(err)
 	}
 	n := u.Purchased + len(emails)
