@@ -478,7 +478,7 @@ func printUsage(w io.Writer, u ledger.MemberUsage) {
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "  %s  █ active ▓ unassigned ▒ pending ░ unused\n", usageBar(u, 40))
 	if u.NonConsuming > 0 {
-		fmt.Fprintf(w, "  %d assistants (no seat)\n", u.NonConsuming)
+		fmt.Fprintf(w, "  %s (no seat)\n", plural(u.NonConsuming, "assistant"))
 	}
 	if u.AdminEmail != "" {
 		seat := "holds no seat"
@@ -502,7 +502,7 @@ func printUsage(w io.Writer, u ledger.MemberUsage) {
 	if len(u.Teams) > 0 {
 		fmt.Fprintln(w, "  per team:")
 		for _, t := range u.Teams {
-			fmt.Fprintf(w, "    %-16s %3d seats (%d active, %d pending)  %s\n", t.Team, t.Seats, t.Active, t.Pending, strings.Repeat("█", t.Seats))
+			fmt.Fprintf(w, "    %-16s %9s (%d active, %d pending)  %s\n", t.Team, plural(t.Seats, "seat"), t.Active, t.Pending, strings.Repeat("█", t.Seats))
 		}
 	}
 }
@@ -512,4 +512,11 @@ func fmtDate(t time.Time) string {
 		return "-"
 	}
 	return t.UTC().Format(time.RFC3339)
+}
+
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
 }
