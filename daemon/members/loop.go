@@ -30,15 +30,7 @@ type Config struct {
 // Run scans, while this node leads, for expired invitations and ended
 // contract periods and proposes expire_invites and renew commands for them.
 func Run(ctx context.Context, cfg Config) {
-	if cfg.Interval <= 0 {
-		cfg.Interval = time.Second
-	}
-	if cfg.Now == nil {
-		cfg.Now = func() time.Time { return time.Now().UTC() }
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
-	}
+	cfg = cfg.withDefaults()
 	t := time.NewTicker(cfg.Interval)
 	defer t.Stop()
 	for {
@@ -53,8 +45,22 @@ func Run(ctx context.Context, cfg Config) {
 	}
 }
 
+func (cfg Config) withDefaults() Config {
+	if cfg.Interval <= 0 {
+		cfg.Interval = time.Second
+	}
+	if cfg.Now == nil {
+		cfg.Now = func() time.Time { return time.Now().UTC() }
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return cfg
+}
+
 // Sweep proposes the commands that are due now.
 func Sweep(ctx context.Context, cfg Config) {
+	cfg = cfg.withDefaults()
 	var expire, renew []string
 	cfg.Store.Read(func(st *ledger.State) { expire, renew = st.MembersDue(cfg.Now()) })
 	for _, acct := range expire {

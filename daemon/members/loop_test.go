@@ -16,7 +16,7 @@ type ledgerStore struct {
 	now time.Time
 }
 
-func (s *ledgerStore) IsLeader() bool                { return true }
+func (s *ledgerStore) IsLeader() bool                 { return true }
 func (s *ledgerStore) Read(fn func(st *ledger.State)) { fn(s.st) }
 func (s *ledgerStore) propose(_ context.Context, c ledger.Command) (ledger.Result, error) {
 	s.idx++
