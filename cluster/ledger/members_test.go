@@ -293,13 +293,22 @@ func TestRenewalKeepAndShrink(t *testing.T) {
 }
 
 func TestMembersSnapshotRoundTrip(t *testing.T) {
-	f := newFixture(t, 1, 0)
-	mustMem(t, f, MembersOp{Op: MemSetSeats, Seats: 4})
-	mustMem(t, f, MembersOp{Op: MemSetSubscription, Plan: "pro", PeriodEnd: t0.Add(time.Hour)})
-	mustMem(t, f, MembersOp{Op: MemSetPolicy, Policy: &SeatPolicy{Mode: "domain", Domain: "acme.test"}})
-	mustMem(t, f, MembersOp{Op: MemCreateTeam, Team: "sales"})
-	mustMem(t, f, MembersOp{Op: MemAddUser, Email: "a@acme.test", Teams: []string{"sales"}, PasswordHash: "$argon2id$z"})
-	mustMem(t, f, MembersOp{Op: MemInvite, Email: "b@acme.test", Expires: t0.Add(time.Hour)})
+	build := func() *fixture {
+		f := newFixture(t, 1, 0)
+		mustMem(t, f, MembersOp{Op: MemSetSeats, Seats: 4})
+		mustMem(t, f, MembersOp{Op: MemSetSubscription, Plan: "pro", PeriodEnd: t0.Add(time.Hour)})
+		mustMem(t, f, MembersOp{Op: MemSetPolicy, Policy: &SeatPolicy{Mode: "domain", Domain: "acme.test"}})
+		mustMem(t, f, MembersOp{Op: MemCreateTeam, Team: "sales"})
+		mustMem(t, f, MembersOp{Op: MemAddUser, Email: "a@acme.test", Teams: []string{"sales"}, PasswordHash: "$argon2id$z"})
+		mustMem(t, f, MembersOp{Op: MemInvite, Email: "b@acme.test", Expires: t0.Add(time.Hour)})
+		mustMem(t, f, MembersOp{Op: MemActivate, Email: "c@acme.test"})
+		return f
+	}
+	f := build()
+	// Deterministic: the same commands give byte-identical ledgers.
+	if !bytes.Equal(snapshotBytes(t, f.s), snapshotBytes(t, build().s)) {
+		t.Fatal("two ledgers applying the same members commands differ")
+	}
 	before := snapshotBytes(t, f.s)
 	c := New()
 	if err := c.ReadSnapshot(bytes.NewReader(before)); err != nil {
@@ -308,7 +317,7 @@ func TestMembersSnapshotRoundTrip(t *testing.T) {
 	if !bytes.Equal(before, snapshotBytes(t, c)) {
 		t.Fatal("members snapshot round trip differs")
 	}
-	if u, _ := c.MemberUsage("acme"); u.Active != 1 || u.Pending != 1 || u.Policy.Domain != "acme.test" {
+	if u, _ := c.MemberUsage("acme"); u.Active != 2 || u.Pending != 1 || u.Policy.Domain != "acme.test" {
 		t.Fatalf("restored usage: %+v", u)
 	}
 	// A refused first members command leaves no trace.
