@@ -324,3 +324,18 @@ func TestMembersSnapshotRoundTrip(t *testing.T) {
 	g := newFixture(t, 1, 0)
 	unchangedBy(t, g, protocol.CodeNoSeat, Command{Type: CmdMembers, Members: &MembersOp{Op: MemAddUser, Account: "acme", Email: "a@acme.test"}})
 }
+
+func TestAdministratorAddressHoldsNoSeat(t *testing.T) {
+	f := newFixture(t, 1, 0)
+	mustMem(t, f, MembersOp{Op: MemSetAdminEmail, Email: "IT@acme.test"})
+	memRefused(t, f, protocol.CodeInvalidArgument, MembersOp{Op: MemSetAdminEmail, Email: "not an address"})
+	if u := usage(t, f); u.AdminEmail != "it@acme.test" || u.AdminHoldsSeat || u.Purchased != 0 {
+		t.Fatalf("role-based address: %+v", u)
+	}
+	// Only when a seat-consuming user has the address does it hold a seat.
+	mustMem(t, f, MembersOp{Op: MemSetSeats, Seats: 1})
+	mustMem(t, f, MembersOp{Op: MemAddUser, Email: "it@acme.test", Role: RoleAdministrator})
+	if u := usage(t, f); !u.AdminHoldsSeat || u.Active != 1 {
+		t.Fatalf("administrator user: %+v", u)
+	}
+}
