@@ -25,6 +25,7 @@ func (a *agent) serve(ln net.Listener) (stop func()) {
 	mux.HandleFunc("GET "+api.PathStatus, a.handleStatus)
 	mux.HandleFunc("POST "+api.PathActivity, a.handleActivity)
 	mux.HandleFunc("GET "+api.PathJWKS, a.handleJWKS)
+	mux.HandleFunc("POST "+api.PathActivate, a.handleActivate)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case api.PathCheckout, api.PathRelease, api.PathStatus, api.PathActivity, api.PathJWKS:
@@ -87,6 +88,25 @@ func (a *agent) handleRelease(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, api.LeaseResponse{Lease: l})
+}
+
+func (a *agent) handleActivate(w http.ResponseWriter, r *http.Request) {
+	var req api.ActivateRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	if req.Email == "" {
+		writeError(w, protocol.Errorf(protocol.CodeInvalidArgument, "activation needs an email"))
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), requestTimeout)
+	defer cancel()
+	var resp protocol.ActivateResponse
+	if err := a.call(ctx, protocol.TypeActivate, newRequestID(), protocol.ActivateRequest{Email: req.Email}, &resp); err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, resp)
 }
 
 func (a *agent) handleActivity(w http.ResponseWriter, r *http.Request) {

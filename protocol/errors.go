@@ -40,6 +40,10 @@ const (
 	CodeNotFound        Code = "not_found"
 	CodeSeatsInUse      Code = "seats_in_use"
 	CodeUnauthorized    Code = "unauthorized"
+	// Members and seats (issue 5): a rule of the account refuses the change
+	// (role, seat policy, team plan), or an invitation ran out.
+	CodeNotAllowed        Code = "not_allowed"
+	CodeInvitationExpired Code = "invitation_expired"
 
 	// Transport and server state.
 	CodeBadRequest         Code = "bad_request"

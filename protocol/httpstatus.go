@@ -14,11 +14,11 @@ func (c Code) HTTPStatus() int {
 	case CodeNoSeat, CodeClockRollback, CodeAlreadyExists, CodeSeatsInUse, CodeDeviceConflict, CodeNotHolder,
 		CodeTeamCapReached, CodeOverageExpired, CodeMaxCheckout, CodeLeaseLingering:
 		return http.StatusConflict
-	case CodeLeaseExpired, CodeLeaseRevoked, CodeSubscriptionExpired:
+	case CodeLeaseExpired, CodeLeaseRevoked, CodeSubscriptionExpired, CodeInvitationExpired:
 		return http.StatusGone
 	case CodeBadRequest, CodeInvalidArgument, CodeUnsupportedVersion:
 		return http.StatusBadRequest
-	case CodeNotEnrolled, CodePolicyDenied:
+	case CodeNotEnrolled, CodePolicyDenied, CodeNotAllowed:
 		return http.StatusForbidden
 	case CodeNotLeader, CodeUnavailable:
 		return http.StatusServiceUnavailable

@@ -23,6 +23,9 @@ const (
 	TypeHeartbeat Type = "heartbeat"
 	TypeRelease   Type = "release"
 	TypeServers   Type = "servers"
+	// TypeActivate is "Activate Existing License": a user signs in on an
+	// enrolled device and joins the account under its seat policy.
+	TypeActivate Type = "activate"
 )
 
 // Request is the envelope of every agent request.
@@ -199,3 +202,19 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 
 // D returns the value as a time.Duration.
 func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// ActivateRequest asks the account of this device to admit Email as a
+// member under its seat assignment policy (list or domain).
+type ActivateRequest struct {
+	Email string `json:"email"`
+}
+
+// ActivateResponse says whether the user joined now (Joined) or was
+// already a member, and the user's status (active, unassigned).
+type ActivateResponse struct {
+	Account string `json:"account"`
+	Email   string `json:"email"`
+	Role    string `json:"role"`
+	Status  string `json:"status"`
+	Joined  bool   `json:"joined"`
+}

@@ -39,6 +39,7 @@ const (
 	PathStatus   = "/v1/status"   // GET → Status
 	PathActivity = "/v1/activity" // POST ActivityRequest → ActivityResponse
 	PathJWKS     = "/v1/jwks"     // GET → the cluster's JWKS document (application/json)
+	PathActivate = "/v1/activate" // POST ActivateRequest → protocol.ActivateResponse
 )
 
 // ActivityRequest reports that the application is using Feature right now
@@ -79,6 +80,12 @@ type CheckoutRequest struct {
 	// ReleaseOnExit ties the lease to the calling process: the agent
 	// releases it when every process that asked for it has exited.
 	ReleaseOnExit bool `json:"release_on_exit,omitempty"`
+}
+
+// ActivateRequest signs Email in on this device ("Activate Existing
+// License"): the account admits the user under its seat policy.
+type ActivateRequest struct {
+	Email string `json:"email"`
 }
 
 // ReleaseRequest gives the device's lease on Feature back.

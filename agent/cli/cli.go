@@ -29,6 +29,7 @@ import (
 	"github.com/tally-licensing/tally/agent/api"
 	"github.com/tally-licensing/tally/agent/sdk"
 	"github.com/tally-licensing/tally/agent/svc"
+	"github.com/tally-licensing/tally/protocol"
 )
 
 // EnrollTokenEnv may carry the enrollment token instead of --enroll-token,
@@ -99,7 +100,7 @@ func NewRootCommand() *cobra.Command {
 	}
 	root.PersistentFlags().StringVar(&g.state, "state", "", "state directory (default "+api.DefaultStateDir()+")")
 	root.PersistentFlags().StringVar(&g.socket, "socket", "", "local API socket (default $"+api.SocketEnv+", else STATE/"+api.SocketName+")")
-	root.AddCommand(newRunCommand(g), newCheckoutCommand(g), newReleaseCommand(g), newStatusCommand(g), newJWKSCommand(g))
+	root.AddCommand(newRunCommand(g), newCheckoutCommand(g), newReleaseCommand(g), newStatusCommand(g), newJWKSCommand(g), newActivateCommand(g))
 	root.AddCommand(newServiceCommands(g)...)
 	return root
 }
@@ -356,4 +357,40 @@ func printStatus(w io.Writer, st *sdk.Status, now time.Time) {
 		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\n", l.Feature, l.ID, l.Kind, in)
 	}
 	tw.Flush()
+}
+
+func newActivateCommand(g *globalFlags) *cobra.Command {
+	var (
+		email  string
+		asJSON bool
+	)
+	cmd := &cobra.Command{
+		Use:   "activate --email EMAIL",
+		Short: "Sign a user in on this device and join the account (Activate Existing License)",
+		Long: "Ask the cluster to admit EMAIL to this device's account under its seat assignment policy:\n" +
+			"with a domain policy any address in the domain joins while a seat is free; with a list only listed users.\n" +
+			"A user who was removed joins again by activating again.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if email == "" {
+				return report(cmd, asJSON, protocol.Errorf(protocol.CodeInvalidArgument, "--email is required"))
+			}
+			r, err := sdk.New(g.socketPath()).Activate(cmd.Context(), email)
+			if err != nil {
+				return report(cmd, asJSON, err)
+			}
+			if asJSON {
+				return printJSON(cmd.OutOrStdout(), r)
+			}
+			verb := "is already a member of"
+			if r.Joined {
+				verb = "joined"
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s %s %s (%s, %s)\n", r.Email, verb, r.Account, r.Role, r.Status)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&email, "email", "", "the user's email address")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON on stdout")
+	return cmd
 }

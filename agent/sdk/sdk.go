@@ -240,6 +240,17 @@ func (c *Client) Activity(ctx context.Context, feature string) error {
 	return c.do(ctx, http.MethodPost, api.PathActivity, api.ActivityRequest{Feature: feature}, nil)
 }
 
+// Activate signs email in on this device ("Activate Existing License"):
+// the account admits the user if its seat policy (list or domain) allows
+// and a seat is free. A user already in the account is answered as such.
+func (c *Client) Activate(ctx context.Context, email string) (*protocol.ActivateResponse, error) {
+	var out protocol.ActivateResponse
+	if err := c.do(ctx, http.MethodPost, api.PathActivate, api.ActivateRequest{Email: email}, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
 // Release gives the device's lease on feature back. Releasing a feature the
 // device does not hold fails with protocol.CodeLeaseNotFound.
 func (c *Client) Release(ctx context.Context, feature string) error {

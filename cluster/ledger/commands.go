@@ -38,6 +38,8 @@ const (
 	CmdSetPolicy CommandType = "set_policy"
 	CmdDeviceOp  CommandType = "device_op"
 	CmdRemind    CommandType = "remind"
+	// Members, teams, seats and subscriptions (members.go).
+	CmdMembers CommandType = "members"
 )
 
 // Command is one entry of the replicated log. The leader fills in Now, the
@@ -72,6 +74,7 @@ type Command struct {
 	ImportAssignments *ImportAssignments `json:"import_assignments,omitempty"`
 	SetPolicy         *SetPolicy         `json:"set_policy,omitempty"`
 	DeviceOp          *DeviceOp          `json:"device_op,omitempty"`
+	Members           *MembersOp         `json:"members,omitempty"`
 	// Batch packs many commands into one log entry, so that a storm of
 	// checkouts costs a few fsyncs rather than one each (DESIGN.md §6).
 	Batch []Command `json:"batch,omitempty"`
@@ -190,6 +193,8 @@ type Result struct {
 	Product *Product      `json:"product,omitempty"`
 	License *LicenseView  `json:"license_view,omitempty"`
 	Import  *ImportReport `json:"import,omitempty"`
+	// Members reports a members command.
+	Members *MembersResult `json:"members,omitempty"`
 	// Replayed is set when the result comes from the idempotency record.
 	Replayed bool `json:"replayed,omitempty"`
 }

@@ -36,8 +36,10 @@ type AssignmentRow struct {
 
 // Row error kinds, stable for scripts.
 const (
-	RowMissingUser     = "missing_user"
-	RowUnknownUser     = "unknown_user"
+	RowMissingUser = "missing_user"
+	RowUnknownUser = "unknown_user"
+	// RowNotLicensable: the user is an assistant, who holds no license.
+	RowNotLicensable   = "not_licensable"
 	RowDuplicateUser   = "duplicate_user"
 	RowUnknownAddOn    = "unknown_addon"
 	RowDuplicateAddOn  = "duplicate_addon"
@@ -132,6 +134,9 @@ func (s *State) planImport(imp *ImportAssignments) (ImportReport, []*rowPlan, *p
 			ok = false
 		case !s.userKnown(imp.Account, p.user):
 			bad(r, RowUnknownUser, "unknown user %s", p.user)
+			ok = false
+		case !s.member(imp.Account, p.user).Role.ConsumesSeat():
+			bad(r, RowNotLicensable, "%s is an %s, who cannot hold a license", p.user, s.member(imp.Account, p.user).Role)
 			ok = false
 		default:
 			if first, dup := userLine[p.user]; dup {

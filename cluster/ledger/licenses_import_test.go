@@ -173,6 +173,11 @@ func TestImportRevalidatesAtApply(t *testing.T) {
 func bigImport(t testing.TB, n int) (*fixture, Command) {
 	f := licFixture(t, n, n)
 	rows := make([]AssignmentRow, n)
+	users := make([]string, n+1)
+	for i := range users {
+		users[i] = fmt.Sprintf("user%d@acme.test", i)
+	}
+	addMembers(t, f, users...)
 	for i := range rows {
 		rows[i] = AssignmentRow{Line: i + 2, ExtKey: fmt.Sprint(10000 + i), Number: fmt.Sprintf("+1555%07d", i), User: fmt.Sprintf("user%d@acme.test", i)}
 		if i%2 == 0 {

@@ -20,7 +20,20 @@ func licFixture(t testing.TB, base, addons int) *fixture {
 	f.must(t, Command{Type: CmdSetProduct, SetProduct: &SetProduct{Account: "acme", Code: "developer", Name: "Developer", Quantity: 2, Seed: "s2"}})
 	f.must(t, Command{Type: CmdSetProduct, SetProduct: &SetProduct{Account: "acme", Code: "call_recording", Kind: ProductAddOn, Quantity: addons, Seed: "s3"}})
 	f.must(t, Command{Type: CmdSetProduct, SetProduct: &SetProduct{Account: "acme", Code: "team_chat", Kind: ProductAddOn, Quantity: addons, Seed: "s4"}})
+	var users []string
+	for _, n := range strings.Fields("ann bob cid dan eve fay gus hal ida jon kim lee mo old dev x p q zed late") {
+		users = append(users, n+"@acme.test")
+	}
+	addMembers(t, f, users...)
 	return f
+}
+
+// addMembers makes the users members of acme, raising its seats to fit.
+func addMembers(t testing.TB, f *fixture, emails ...string) {
+	t.Helper()
+	u, _ := f.s.MemberUsage("acme")
+	f.must(t, Command{Type: CmdMembers, Members: &MembersOp{Op: MemSetSeats, Account: "acme", Seats: u.Purchased + len(emails)}})
+	f.must(t, Command{Type: CmdMembers, Members: &MembersOp{Op: MemAddUsers, Account: "acme", Emails: emails}})
 }
 
 func lic(f *fixture, op LicenseOp) Result {

@@ -32,6 +32,7 @@ type snapshot struct {
 	AppliedIndex uint64           `json:"applied_index"`
 	licenseSnapshot
 	Policy policyBook `json:"policy"`
+	memberSnapshot
 }
 
 // WriteSnapshot serialises the whole ledger to w.
@@ -83,6 +84,7 @@ func (s *State) WriteSnapshot(w io.Writer) error {
 	}
 	snap.licenseSnapshot = s.lic.snapshot()
 	snap.Policy = s.pol
+	snap.memberSnapshot = s.mem.snapshot()
 	enc := json.NewEncoder(w)
 	if err := enc.Encode(&snap); err != nil {
 		return fmt.Errorf("write ledger snapshot: %w", err)
@@ -142,6 +144,7 @@ func (s *State) ReadSnapshot(r io.Reader) error {
 	if snap.Policy.Policies != nil {
 		n.pol = snap.Policy
 	}
+	n.mem = restoreMemberBook(snap.memberSnapshot)
 	*s = *n
 	return nil
 }

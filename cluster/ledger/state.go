@@ -47,6 +47,7 @@ type State struct {
 	enrollTok   map[string]*EnrollToken
 	lic         *licenseBook
 	pol         policyBook
+	mem         *memberBook
 
 	// Idempotency and tombstones, in application order for pruning.
 	requests     map[string]*requestRecord
@@ -85,6 +86,7 @@ func (s *State) reset() {
 	s.enrollTok = map[string]*EnrollToken{}
 	s.lic = newLicenseBook()
 	s.pol = policyBook{Policies: map[string]*Policy{}}
+	s.mem = &memberBook{orgs: map[string]*Org{}}
 	s.requests = map[string]*requestRecord{}
 	s.requestOrder = nil
 	s.ended = map[uint64]EndedLease{}
@@ -184,6 +186,8 @@ func (s *State) dispatch(c *Command) Result {
 		return s.deviceOp(c.Now, c.DeviceOp)
 	case CmdRemind:
 		return s.remind(c.Now)
+	case CmdMembers:
+		return s.membersOp(c.Now, c.Members)
 	case CmdRemoveNode:
 		if c.RemoveNode == nil {
 			return missing(CmdRemoveNode)

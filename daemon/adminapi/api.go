@@ -83,6 +83,7 @@ func New(cfg Config) http.Handler {
 	auth("DELETE /v1/admin-tokens/{id}", a.revokeAdminToken)
 	a.registerLicenses(auth)
 	a.registerPolicy(auth)
+	a.registerMembers(auth)
 	// The web console: static pages calling the API above.
 	mux.Handle("GET /", console.Handler())
 	return mux

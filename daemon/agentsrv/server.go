@@ -45,6 +45,9 @@ type Config struct {
 	// IdleTimeout closes connections with no traffic; agents keep theirs
 	// alive well within it.
 	IdleTimeout time.Duration
+	// Activate admits a user to the device's account (TypeActivate); nil
+	// refuses activation.
+	Activate func(ctx context.Context, dev ledger.DeviceRef, req protocol.ActivateRequest, reqID string) (protocol.ActivateResponse, error)
 }
 
 // Server serves agents.
@@ -282,6 +285,15 @@ func (s *Server) dispatch(ctx context.Context, p peer, req *protocol.Request) (a
 			return nil, err
 		}
 		return s.cfg.Leasing.Heartbeat(ctx, dev, body)
+	case protocol.TypeActivate:
+		var body protocol.ActivateRequest
+		if err := req.DecodeBody(&body); err != nil {
+			return nil, err
+		}
+		if s.cfg.Activate == nil {
+			return nil, protocol.Errorf(protocol.CodeUnknownRequest, "this server does not activate users")
+		}
+		return s.cfg.Activate(ctx, dev, body, req.ID)
 	case protocol.TypeRelease:
 		var body protocol.ReleaseRequest
 		if err := req.DecodeBody(&body); err != nil {

@@ -35,6 +35,16 @@ func account(t testing.TB, base, addons int) (*ledger.State, func(ledger.Command
 	for _, c := range []string{"call_recording", "device_mobile_app", "device_desktop_app", "team_chat"} {
 		must(ledger.Command{Type: ledger.CmdSetProduct, SetProduct: &ledger.SetProduct{Account: "acme", Code: c, Kind: ledger.ProductAddOn, Quantity: addons, Seed: c}})
 	}
+	// Licenses go to members only: the users these tests name.
+	users := []string{"ann@example.com", "bob@example.com"}
+	for _, n := range strings.Fields("a b c d ann bob cid dan eve fay gus hal ida old") {
+		users = append(users, n+"@acme.test")
+	}
+	for i := 0; i < 10_000; i++ {
+		users = append(users, fmt.Sprintf("user%d@acme.test", i))
+	}
+	must(ledger.Command{Type: ledger.CmdMembers, Members: &ledger.MembersOp{Op: ledger.MemSetSeats, Account: "acme", Seats: len(users)}})
+	must(ledger.Command{Type: ledger.CmdMembers, Members: &ledger.MembersOp{Op: ledger.MemAddUsers, Account: "acme", Emails: users}})
 	return s, apply
 }
 

@@ -117,6 +117,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	ctx := browser(t)
 	s := startServer(t)
 	enroll := s.setupAccount("acme", "cad", 3)
+	s.addMembers("acme", "ann@acme.test", "bob@acme.test")
 	s.mustCtl("products", "set", "acme", "phone_system", "5", "--name", "Phone System", "--feature", "cad", "--extension")
 	s.mustCtl("products", "set", "acme", "call_recording", "2", "--addon")
 	base := "https://" + s.adminAddr

@@ -22,6 +22,7 @@ import (
 func TestLicensesImportAndAddOnClaims(t *testing.T) {
 	s := startServer(t)
 	enroll := s.setupAccount("acme", "phone", 5)
+	s.addMembers("acme", "ann@acme.test", "bob@acme.test", "cid@acme.test", "dan@acme.test", "x@acme.test")
 	s.mustCtl("products", "set", "acme", "phone_system", "3", "--name", "Phone System", "--feature", "phone", "--extension")
 	s.mustCtl("products", "set", "acme", "call_recording", "2", "--addon")
 	s.mustCtl("products", "set", "acme", "team_chat", "3", "--addon")
@@ -185,6 +186,7 @@ func TestImport10kRowsThroughTallyctl(t *testing.T) {
 	}
 	s := startServer(t)
 	s.mustCtl("accounts", "create", "big")
+	s.addMembers("big", bigUsers()...)
 	s.mustCtl("products", "set", "big", "phone_system", "10000", "--extension")
 	s.mustCtl("products", "set", "big", "team_chat", "10000", "--addon")
 	var b strings.Builder
@@ -228,6 +230,7 @@ func TestImport10kRowsThroughFollower(t *testing.T) {
 	nodes := startCluster(t, 3)
 	f := nodes[2]
 	f.mustCtl("accounts", "create", "big")
+	f.addMembers("big", bigUsers()...)
 	f.mustCtl("products", "set", "big", "phone_system", "10000", "--extension")
 	var b strings.Builder
 	for i := 0; i < 10_000; i++ {

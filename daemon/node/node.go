@@ -9,6 +9,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"github.com/tally-licensing/tally/daemon/members"
 	"log/slog"
 	"net"
 	"net/http"
@@ -148,6 +149,9 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	runCtx, cancel := context.WithCancel(context.Background())
 	n.cancel = cancel
 	n.goRun(func() { n.Leasing.RunReaper(runCtx) })
+	n.goRun(func() {
+		members.Run(runCtx, members.Config{Store: n.Store, Propose: n.propose, Interval: cfg.ReapInterval, Logger: n.log})
+	})
 	n.goRun(func() { n.keepRegistered(runCtx, signer) })
 	n.goRun(func() {
 		if err := n.agents.Serve(runCtx); err != nil {
@@ -286,6 +290,7 @@ func (n *Node) listen() error {
 	n.agents, err = agentsrv.Listen(agentsrv.Config{
 		Addr: n.cfg.AgentAddr, Certificate: cert, ClientCAs: n.keys.ca.Pool(), StatelessResetKey: &n.keys.reset,
 		Leasing: n.Leasing, Enroller: enroller, Read: n.Store.Read, Logger: n.log, JWKS: n.JWKS,
+		Activate: n.activate,
 	})
 	if err != nil {
 		return err

@@ -1,0 +1,28 @@
+package node
+
+import (
+	"context"
+
+	"github.com/tally-licensing/tally/cluster/ledger"
+	"github.com/tally-licensing/tally/protocol"
+)
+
+// activate admits a user signing in on an enrolled device: the ledger
+// decides under the account's seat policy and seats (members.go).
+func (n *Node) activate(ctx context.Context, dev ledger.DeviceRef, req protocol.ActivateRequest, reqID string) (protocol.ActivateResponse, error) {
+	res, err := n.propose(ctx, ledger.Command{Type: ledger.CmdMembers, RequestID: reqID, Members: &ledger.MembersOp{
+		Op: ledger.MemActivate, Account: dev.Account, Email: req.Email, Device: dev.Code, By: "device:" + dev.Code,
+	}})
+	if err == nil {
+		err = res.Err()
+	}
+	if err != nil {
+		return protocol.ActivateResponse{}, err
+	}
+	out := protocol.ActivateResponse{Account: dev.Account}
+	if m := res.Members; m != nil && m.User != nil {
+		out.Email, out.Role, out.Status, out.Joined = m.User.Email, string(m.User.Role), m.User.Status, m.Joined
+	}
+	n.log.Info("user activated on a device", "account", dev.Account, "device", dev.Code, "email", out.Email, "joined", out.Joined)
+	return out, nil
+}
