@@ -45,6 +45,10 @@ type Command struct {
 	// recently returns the recorded result and changes nothing.
 	RequestID string    `json:"request_id,omitempty"`
 	Now       time.Time `json:"now"`
+	// Actor is who asked for the command (an admin token, a member, a
+	// device), filled by the proposer from the authenticated caller and
+	// copied into the audit log (audit.go).
+	Actor string `json:"actor,omitempty"`
 
 	Bootstrap         *Bootstrap         `json:"bootstrap,omitempty"`
 	SetSettings       *Settings          `json:"set_settings,omitempty"`

@@ -31,6 +31,8 @@ type snapshot struct {
 	LastNow      time.Time        `json:"last_now"`
 	AppliedIndex uint64           `json:"applied_index"`
 	licenseSnapshot
+	Audit        []AuditRecord `json:"audit,omitempty"`
+	AuditNextSeq uint64        `json:"audit_next_seq,omitempty"`
 }
 
 // WriteSnapshot serialises the whole ledger to w.
@@ -81,6 +83,7 @@ func (s *State) WriteSnapshot(w io.Writer) error {
 		}
 	}
 	snap.licenseSnapshot = s.lic.snapshot()
+	snap.Audit, snap.AuditNextSeq = s.audit.records, s.audit.nextSeq
 	enc := json.NewEncoder(w)
 	if err := enc.Encode(&snap); err != nil {
 		return fmt.Errorf("write ledger snapshot: %w", err)
@@ -137,6 +140,7 @@ func (s *State) ReadSnapshot(r io.Reader) error {
 		n.endedOrder = append(n.endedOrder, e.ID)
 	}
 	n.lic = restoreLicenseBook(snap.licenseSnapshot)
+	n.audit = auditLog{records: snap.Audit, nextSeq: snap.AuditNextSeq}
 	*s = *n
 	return nil
 }

@@ -46,6 +46,7 @@ type State struct {
 	adminTokens map[string]*AdminToken
 	enrollTok   map[string]*EnrollToken
 	lic         *licenseBook
+	audit       auditLog
 
 	// Idempotency and tombstones, in application order for pruning.
 	requests     map[string]*requestRecord
@@ -83,6 +84,7 @@ func (s *State) reset() {
 	s.adminTokens = map[string]*AdminToken{}
 	s.enrollTok = map[string]*EnrollToken{}
 	s.lic = newLicenseBook()
+	s.audit = auditLog{}
 	s.requests = map[string]*requestRecord{}
 	s.requestOrder = nil
 	s.ended = map[uint64]EndedLease{}
@@ -116,6 +118,7 @@ func (s *State) apply(c *Command) Result {
 		}
 	}
 	r := s.dispatch(c)
+	s.record(c, r)
 	// Only successes are remembered: a refusal changed nothing, so applying
 	// the same request again is harmless, and a queued checkout retried
 	// under its request ID must get a fresh decision, not the old no_seat.
@@ -197,6 +200,7 @@ func missing(t CommandType) Result {
 }
 
 func (s *State) prune(now time.Time) {
+	s.pruneAudit(now)
 	cut := now.Add(-RequestMemory)
 	n := 0
 	for n < len(s.requestOrder) {
