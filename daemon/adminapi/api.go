@@ -82,6 +82,7 @@ func New(cfg Config) http.Handler {
 	a.registerCluster(auth, mux)
 	auth("DELETE /v1/admin-tokens/{id}", a.revokeAdminToken)
 	a.registerLicenses(auth)
+	a.registerAudit(auth)
 	// The web console: static pages calling the API above.
 	mux.Handle("GET /", console.Handler())
 	return mux
@@ -165,6 +166,9 @@ func decodeLimit(r *http.Request, v any, limit int64) error {
 
 // apply replicates a command and turns a ledger refusal into an error.
 func (a *api) apply(r *http.Request, c ledger.Command) (ledger.Result, error) {
+	if c.Actor == "" {
+		c.Actor = caller(r) // the audit log's "who"
+	}
 	res, err := a.cfg.Propose(r.Context(), c)
 	if err != nil {
 		return res, err

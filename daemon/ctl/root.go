@@ -93,6 +93,7 @@ Connection settings come from flags or the environment:
 		a.jwksCmd(), a.verifyCmd(), a.clusterCmd(), a.snapshotCmd(),
 	)
 	root.AddCommand(a.productsCmd(), a.licensesCmd(), a.importCmd(), a.exportCmd())
+	root.AddCommand(a.auditCmd(), a.reportCmd())
 	return root
 }
 
