@@ -111,6 +111,9 @@ func (s *State) record(c *Command, r Result) {
 		RequestID: c.RequestID, Ended: r.Ended,
 	}
 	rec.Account, rec.Summary = describe(c)
+	if rec.Account == "" && r.Lease != nil {
+		rec.Account = r.Lease.Account // a revocation names only the lease
+	}
 	if r.Error != nil {
 		rec.Outcome = OutcomeDenied
 		rec.Code = string(r.Error.Code)
