@@ -40,6 +40,9 @@ const (
 	CodeNotFound        Code = "not_found"
 	CodeSeatsInUse      Code = "seats_in_use"
 	CodeUnauthorized    Code = "unauthorized"
+	// CodeForbidden: the caller is authenticated but its role or account
+	// scope does not allow the request.
+	CodeForbidden Code = "forbidden"
 
 	// Transport and server state.
 	CodeBadRequest         Code = "bad_request"

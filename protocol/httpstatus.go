@@ -17,7 +17,7 @@ func (c Code) HTTPStatus() int {
 		return http.StatusGone
 	case CodeBadRequest, CodeInvalidArgument, CodeUnsupportedVersion:
 		return http.StatusBadRequest
-	case CodeNotEnrolled:
+	case CodeNotEnrolled, CodeForbidden:
 		return http.StatusForbidden
 	case CodeNotLeader, CodeUnavailable:
 		return http.StatusServiceUnavailable

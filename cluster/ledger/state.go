@@ -323,6 +323,9 @@ func (s *State) createAdminToken(now time.Time, t *AdminToken) Result {
 	if _, ok := s.adminTokens[t.ID]; ok {
 		return fail(protocol.CodeAlreadyExists, "admin token %s already exists", t.ID)
 	}
+	if r := s.checkTokenScope(t); r.Error != nil {
+		return r
+	}
 	c := *t
 	c.Created = now
 	s.adminTokens[t.ID] = &c

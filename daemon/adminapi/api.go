@@ -57,12 +57,26 @@ func New(cfg Config) http.Handler {
 		cfg.Now = func() time.Time { return time.Now().UTC() }
 	}
 	a := &api{cfg: cfg, log: cfg.Logger, now: cfg.Now}
+	mux, _ := a.routes()
+	return mux
+}
+
+// Routes lists the patterns of every authenticated route (method and
+// path), for the OpenAPI document and the tests that walk them all.
+func Routes() []string {
+	_, r := (&api{}).routes()
+	return r
+}
+
+func (a *api) routes() (*http.ServeMux, []string) {
+	var routes []string
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
 	mux.HandleFunc("GET /v1/jwks", a.jwks)
 	mux.HandleFunc("GET /.well-known/jwks.json", a.jwks)
 	auth := func(pattern string, h func(http.ResponseWriter, *http.Request) error) {
-		mux.Handle(pattern, a.authenticated(h))
+		routes = append(routes, pattern)
+		mux.Handle(pattern, a.authenticated(pattern, h))
 	}
 	mux.HandleFunc("POST "+PathInternalPropose, a.internalPropose)
 	auth("GET /v1/status", a.status)
@@ -81,17 +95,18 @@ func New(cfg Config) http.Handler {
 	auth("POST /v1/admin-tokens", a.createAdminToken)
 	a.registerCluster(auth, mux)
 	auth("DELETE /v1/admin-tokens/{id}", a.revokeAdminToken)
+	auth("GET /v1/admin-tokens", a.listAdminTokens)
 	a.registerLicenses(auth)
 	a.registerAudit(auth)
 	// The web console: static pages calling the API above.
 	mux.Handle("GET /", console.Handler())
-	return mux
+	return mux, routes
 }
 
 type ctxKey struct{}
 
 // authenticated checks the bearer admin token against the ledger.
-func (a *api) authenticated(h func(http.ResponseWriter, *http.Request) error) http.Handler {
+func (a *api) authenticated(pattern string, h func(http.ResponseWriter, *http.Request) error) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		raw, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		if !ok {
@@ -112,6 +127,13 @@ func (a *api) authenticated(h func(http.ResponseWriter, *http.Request) error) ht
 		}
 		if rec.Revoked {
 			writeError(w, protocol.Errorf(protocol.CodeUnauthorized, "admin token %s was revoked", rec.ID))
+			return
+		}
+		// Role and account scope are checked here, on whichever node
+		// answers, before anything is served or forwarded (scope.go).
+		r, err = a.authorize(pattern, rec, r)
+		if err != nil {
+			writeError(w, err)
 			return
 		}
 		served, err := a.serveFreshness(w, r)
@@ -229,8 +251,8 @@ func (a *api) status(w http.ResponseWriter, r *http.Request) error {
 		resp.ClusterID = st.ClusterID()
 		resp.Settings = st.Settings()
 		resp.Pools = st.Usage(r.URL.Query().Get("account"), now)
-		resp.Leases = len(st.Leases(ledger.LeaseFilter{}))
-		resp.Devices = len(st.Devices(""))
+		resp.Leases = len(st.Leases(ledger.LeaseFilter{Account: r.URL.Query().Get("account")}))
+		resp.Devices = len(st.Devices(r.URL.Query().Get("account")))
 	})
 	writeJSON(w, http.StatusOK, resp)
 	return nil
@@ -279,9 +301,12 @@ func (a *api) revokeLease(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *api) queue(w http.ResponseWriter, r *http.Request) error {
-	out := a.cfg.Leasing.Waiting()
-	if out == nil {
-		out = []leasing.Waiter{}
+	out := []leasing.Waiter{}
+	acct := r.URL.Query().Get("account")
+	for _, w := range a.cfg.Leasing.Waiting() {
+		if acct == "" || w.Account == acct {
+			out = append(out, w)
+		}
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
@@ -289,7 +314,14 @@ func (a *api) queue(w http.ResponseWriter, r *http.Request) error {
 
 func (a *api) listAccounts(w http.ResponseWriter, r *http.Request) error {
 	var out []ledger.Account
-	a.cfg.Store.Read(func(st *ledger.State) { out = st.Accounts() })
+	acct := r.URL.Query().Get("account")
+	a.cfg.Store.Read(func(st *ledger.State) {
+		for _, x := range st.Accounts() {
+			if acct == "" || x.ID == acct {
+				out = append(out, x)
+			}
+		}
+	})
 	if out == nil {
 		out = []ledger.Account{}
 	}
@@ -456,11 +488,15 @@ func (a *api) createAdminToken(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if _, err := a.apply(r, ledger.Command{Type: ledger.CmdCreateAdminToken, CreateAdminToken: &ledger.AdminToken{ID: tok.ID, Name: req.Name, Hash: tok.Hash()}}); err != nil {
+	want := &ledger.AdminToken{ID: tok.ID, Name: req.Name, Hash: tok.Hash(), Role: req.Role, Account: req.Account}
+	if err := checkTokenGrant(callerToken(r), want); err != nil {
+		return err
+	}
+	if _, err := a.apply(r, ledger.Command{Type: ledger.CmdCreateAdminToken, CreateAdminToken: want}); err != nil {
 		return err
 	}
 	a.log.Info("admin token created", "token", tok.ID, "name", req.Name, "by", caller(r))
-	writeJSON(w, http.StatusCreated, TokenResponse{ID: tok.ID, Token: tok.String()})
+	writeJSON(w, http.StatusCreated, TokenResponse{ID: tok.ID, Token: tok.String(), Account: want.Account, Role: string(want.TokenRole())})
 	return nil
 }
 
@@ -470,5 +506,15 @@ func (a *api) revokeAdminToken(w http.ResponseWriter, r *http.Request) error {
 	}
 	a.log.Info("admin token revoked", "token", r.PathValue("id"), "by", caller(r))
 	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (a *api) listAdminTokens(w http.ResponseWriter, r *http.Request) error {
+	out := []ledger.AdminToken{}
+	a.cfg.Store.Read(func(st *ledger.State) { out = append(out, st.AdminTokens(r.URL.Query().Get("account"))...) })
+	for i := range out {
+		out[i].Role = string(out[i].TokenRole())
+	}
+	writeJSON(w, http.StatusOK, out)
 	return nil
 }
