@@ -40,6 +40,8 @@ type Config struct {
 	NodeCAs *x509.CertPool
 	Cluster ClusterConfig
 	Now     func() time.Time
+	// Metrics serves /metrics (Prometheus); nil answers 404.
+	Metrics http.Handler
 }
 
 type api struct {
@@ -57,23 +59,35 @@ func New(cfg Config) http.Handler {
 		cfg.Now = func() time.Time { return time.Now().UTC() }
 	}
 	a := &api{cfg: cfg, log: cfg.Logger, now: cfg.Now}
-	mux, _ := a.routes()
+	mux, _, _ := a.routes()
 	return mux
 }
 
 // Routes lists the patterns of every authenticated route (method and
 // path), for the OpenAPI document and the tests that walk them all.
 func Routes() []string {
-	_, r := (&api{}).routes()
+	_, r, _ := (&api{}).routes()
 	return r
 }
 
-func (a *api) routes() (*http.ServeMux, []string) {
-	var routes []string
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
-	mux.HandleFunc("GET /v1/jwks", a.jwks)
-	mux.HandleFunc("GET /.well-known/jwks.json", a.jwks)
+// PublicRoutes lists the routes served without a token.
+func PublicRoutes() []string {
+	_, _, p := (&api{}).routes()
+	return p
+}
+
+func (a *api) routes() (mux *http.ServeMux, routes, public []string) {
+	mux = http.NewServeMux()
+	open := func(pattern string, h http.HandlerFunc) {
+		public = append(public, pattern)
+		mux.HandleFunc(pattern, h)
+	}
+	open("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
+	open("GET /readyz", a.readyz)
+	open("GET /metrics", a.metrics)
+	open("GET /v1/jwks", a.jwks)
+	open("GET /v1/openapi.json", a.openapi)
+	open("GET /.well-known/jwks.json", a.jwks)
 	auth := func(pattern string, h func(http.ResponseWriter, *http.Request) error) {
 		routes = append(routes, pattern)
 		mux.Handle(pattern, a.authenticated(pattern, h))
@@ -100,7 +114,7 @@ func (a *api) routes() (*http.ServeMux, []string) {
 	a.registerAudit(auth)
 	// The web console: static pages calling the API above.
 	mux.Handle("GET /", console.Handler())
-	return mux, routes
+	return mux, routes, public
 }
 
 type ctxKey struct{}
