@@ -155,6 +155,9 @@ func defaultActor(c *Command) string {
 // describe returns the account a command concerns and a one-line summary.
 // It never includes secrets (token hashes, public keys).
 func describe(c *Command) (account, summary string) {
+	if a, s, ok := describeNotification(c); ok {
+		return a, s
+	}
 	switch {
 	case c.Bootstrap != nil:
 		return "", "bootstrap cluster " + c.Bootstrap.ClusterID

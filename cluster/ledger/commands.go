@@ -70,6 +70,9 @@ type Command struct {
 	SetProduct        *SetProduct        `json:"set_product,omitempty"`
 	License           *LicenseOp         `json:"license,omitempty"`
 	ImportAssignments *ImportAssignments `json:"import_assignments,omitempty"`
+	// Notifications (notifications.go).
+	ClaimNotification *NotificationClaim `json:"claim_notification,omitempty"`
+	NotificationDone  *NotificationDone  `json:"notification_done,omitempty"`
 	// Batch packs many commands into one log entry, so that a storm of
 	// checkouts costs a few fsyncs rather than one each (DESIGN.md §6).
 	Batch []Command `json:"batch,omitempty"`

@@ -31,8 +31,9 @@ type snapshot struct {
 	LastNow      time.Time        `json:"last_now"`
 	AppliedIndex uint64           `json:"applied_index"`
 	licenseSnapshot
-	Audit        []AuditRecord `json:"audit,omitempty"`
-	AuditNextSeq uint64        `json:"audit_next_seq,omitempty"`
+	Audit        []AuditRecord       `json:"audit,omitempty"`
+	AuditNextSeq uint64              `json:"audit_next_seq,omitempty"`
+	Notified     []NotificationClaim `json:"notified,omitempty"`
 }
 
 // WriteSnapshot serialises the whole ledger to w.
@@ -84,6 +85,7 @@ func (s *State) WriteSnapshot(w io.Writer) error {
 	}
 	snap.licenseSnapshot = s.lic.snapshot()
 	snap.Audit, snap.AuditNextSeq = s.audit.records, s.audit.nextSeq
+	snap.Notified = s.NotificationClaims()
 	enc := json.NewEncoder(w)
 	if err := enc.Encode(&snap); err != nil {
 		return fmt.Errorf("write ledger snapshot: %w", err)
@@ -141,6 +143,10 @@ func (s *State) ReadSnapshot(r io.Reader) error {
 	}
 	n.lic = restoreLicenseBook(snap.licenseSnapshot)
 	n.audit = auditLog{records: snap.Audit, nextSeq: snap.AuditNextSeq}
+	for i := range snap.Notified {
+		c := snap.Notified[i]
+		n.notified[c.key()] = &c
+	}
 	*s = *n
 	return nil
 }

@@ -47,6 +47,7 @@ type State struct {
 	enrollTok   map[string]*EnrollToken
 	lic         *licenseBook
 	audit       auditLog
+	notified    map[string]*NotificationClaim
 
 	// Idempotency and tombstones, in application order for pruning.
 	requests     map[string]*requestRecord
@@ -85,6 +86,7 @@ func (s *State) reset() {
 	s.enrollTok = map[string]*EnrollToken{}
 	s.lic = newLicenseBook()
 	s.audit = auditLog{}
+	s.notified = map[string]*NotificationClaim{}
 	s.requests = map[string]*requestRecord{}
 	s.requestOrder = nil
 	s.ended = map[uint64]EndedLease{}
@@ -179,6 +181,10 @@ func (s *State) dispatch(c *Command) Result {
 		return s.licenseOp(c.Now, c.License)
 	case CmdImportAssignments:
 		return s.importAssignments(c.Now, c.ImportAssignments)
+	case CmdClaimNotification:
+		return s.claimNotification(c.Now, c.ClaimNotification)
+	case CmdNotificationDone:
+		return s.notificationDone(c.Now, c.NotificationDone)
 	case CmdRemoveNode:
 		if c.RemoveNode == nil {
 			return missing(CmdRemoveNode)
@@ -201,6 +207,7 @@ func missing(t CommandType) Result {
 
 func (s *State) prune(now time.Time) {
 	s.pruneAudit(now)
+	s.pruneNotifications(now)
 	cut := now.Add(-RequestMemory)
 	n := 0
 	for n < len(s.requestOrder) {
