@@ -27,6 +27,7 @@ import (
 	"github.com/tally-licensing/tally/daemon/enrollment"
 	"github.com/tally-licensing/tally/daemon/leasing"
 	"github.com/tally-licensing/tally/daemon/metrics"
+	"github.com/tally-licensing/tally/daemon/notify"
 	"github.com/tally-licensing/tally/protocol"
 	"github.com/tally-licensing/tally/protocol/lease"
 )
@@ -54,6 +55,9 @@ type Config struct {
 	// Raft timing for tests; zero keeps production defaults.
 	RaftHeartbeatTimeout time.Duration
 	ReapInterval         time.Duration
+	// SMTP enables the e-mail reminders to account administrators.
+	SMTP           *notify.SMTP
+	NotifyInterval time.Duration
 }
 
 // Node is a running tallyd node.
@@ -153,6 +157,13 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	runCtx, cancel := context.WithCancel(context.Background())
 	n.cancel = cancel
 	n.goRun(func() { n.Leasing.RunReaper(runCtx) })
+	if cfg.SMTP != nil {
+		// Every node runs the notifier; only the leader sends, claiming
+		// each reminder through Raft first (it never forwards).
+		nt := notify.New(notify.Config{SMTP: *cfg.SMTP, Store: n.Store, NodeID: k.id.NodeID, Propose: n.proposeLocal,
+			Interval: cfg.NotifyInterval, Logger: n.log.With("component", "notify")})
+		n.goRun(func() { nt.Run(runCtx) })
+	}
 	n.goRun(func() { n.keepRegistered(runCtx, signer) })
 	n.goRun(func() {
 		if err := n.agents.Serve(runCtx); err != nil {

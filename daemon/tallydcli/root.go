@@ -132,6 +132,7 @@ type serveFlags struct {
 	raftTimeout, reapInterval                time.Duration
 	settings                                 settingsFlags
 	log                                      logOptions
+	smtp                                     smtpFlags
 }
 
 func (f *serveFlags) register(c *cobra.Command, def ledger.Settings, agentAddr, adminAddr, raftAddr string) {
@@ -149,6 +150,7 @@ func (f *serveFlags) register(c *cobra.Command, def ledger.Settings, agentAddr, 
 	c.Flags().DurationVar(&f.reapInterval, "reap-interval", time.Second, "how often the leader reclaims expired leases")
 	f.settings.register(c, def)
 	f.log.register(c)
+	f.smtp.register(c)
 }
 
 // start initializes the data dir if needed and starts the node.
@@ -167,7 +169,12 @@ func (f *serveFlags) start(ctx context.Context, stdout, stderr io.Writer) (*node
 		}
 		fmt.Fprintf(stdout, "initialized new cluster %s in %s; first admin token in %s/%s\n", res.ClusterID, f.dataDir, f.dataDir, node.FileAdminToken)
 	}
+	smtpCfg, err := f.smtp.config()
+	if err != nil {
+		return nil, nil, err
+	}
 	n, err := node.Start(ctx, node.Config{
+		SMTP: smtpCfg, NotifyInterval: f.smtp.interval,
 		DataDir: f.dataDir, AgentAddr: f.agentAddr, AdminAddr: f.adminAddr, RaftAddr: f.raftAddr,
 		AdvertiseAgent: f.advertise, AdvertiseAdmin: f.advertiseAdmin, AdvertiseRaft: f.advertiseRaft, Bootstrap: f.bootstrap, Logger: logger,
 		RaftHeartbeatTimeout: f.raftTimeout, ReapInterval: f.reapInterval,
