@@ -129,7 +129,9 @@ func (c SMTP) Send(ctx context.Context, m Message) error {
 
 func format(from string, m Message) []byte {
 	var b strings.Builder
-	h := func(k, v string) { fmt.Fprintf(&b, "%s: %s\r\n", k, strings.NewReplacer("\r", "", "\n", "").Replace(v)) }
+	h := func(k, v string) {
+		fmt.Fprintf(&b, "%s: %s\r\n", k, strings.NewReplacer("\r", "", "\n", "").Replace(v))
+	}
 	h("From", from)
 	h("To", m.To)
 	h("Subject", m.Subject)
