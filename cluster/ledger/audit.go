@@ -28,7 +28,7 @@ const (
 	DefaultAuditRetention = 90 * 24 * time.Hour
 	// maxAuditRecords bounds memory and snapshot size whatever the
 	// retention: beyond it the oldest records go first.
-	maxAuditRecords = 250_000
+	maxAuditRecords = 100_000
 )
 
 // Outcome of an audited command.
