@@ -176,21 +176,25 @@ func TestReminderOncePerDayAcrossLeaderChange(t *testing.T) {
 		t.Fatalf("mail: tls=%v user=%q from=%q\n%s", m.tls, m.user, m.from, m.data)
 	}
 
-	v, err := clusterView(t, first)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var leader, survivor *server
-	for _, s := range nodes {
-		if leaderID(s) == v.Leader {
-			leader = s
-		} else if survivor == nil {
-			survivor = s
+	eventually(t, 30*time.Second, "the leader is known", func() error {
+		v, err := clusterView(t, first)
+		if err != nil {
+			return err
 		}
-	}
-	if leader == nil {
-		t.Fatalf("leader %q not among the nodes", v.Leader)
-	}
+		leader, survivor = nil, nil
+		for _, s := range nodes {
+			if leaderID(s) == v.Leader {
+				leader = s
+			} else if survivor == nil {
+				survivor = s
+			}
+		}
+		if leader == nil {
+			return fmt.Errorf("leader %q not among the nodes", v.Leader)
+		}
+		return nil
+	})
 	leader.proc.kill9()
 	eventually(t, 30*time.Second, "a new leader is elected", func() error {
 		v, err := clusterView(t, survivor)
