@@ -275,10 +275,20 @@ func (s *State) Audit(f AuditFilter) (out []AuditRecord, more bool) {
 			return out, true
 		}
 		cp := *r
+		cp.Ended = nil
+		for _, e := range r.Ended {
+			// A reclaim spans accounts: an account's view lists only its
+			// own leases.
+			if f.Account == "" || e.Account == f.Account {
+				cp.Ended = append(cp.Ended, e)
+			}
+		}
 		if r.Account == "" && f.Account != "" {
 			cp.Account = f.Account
+			if r.Type == CmdReclaim {
+				cp.Summary = fmt.Sprintf("reclaim %d expired lease(s)", len(cp.Ended))
+			}
 		}
-		cp.Ended = append([]EndedLease(nil), r.Ended...)
 		out = append(out, cp)
 	}
 	return out, false

@@ -71,6 +71,30 @@ func TestAuditRecordsGrantsDenialsEndsAndAdminChanges(t *testing.T) {
 	}
 }
 
+// A reclaim ending leases of two accounts shows each account only its own.
+func TestAuditReclaimAcrossAccountsIsSplit(t *testing.T) {
+	f := newFixture(t, 1, 1)
+	f.must(t, Command{Type: CmdCreateAccount, CreateAccount: &CreateAccount{ID: "beta"}})
+	f.must(t, Command{Type: CmdSetPool, SetPool: &SetPool{Account: "beta", Feature: "cad", Seats: 1}})
+	f.must(t, Command{Type: CmdCreateEnrollToken, CreateEnrollToken: &EnrollToken{ID: "et2", Account: "beta", Hash: "h", Expires: t0.Add(time.Hour)}})
+	f.must(t, Command{Type: CmdEnrollDevice, EnrollDevice: &EnrollDevice{Account: "beta", TokenID: "et2", Code: "b1", KeyFingerprint: "fpb"}})
+	a := f.checkout("d1")
+	b := f.must(t, Command{Type: CmdCheckout, Checkout: &Checkout{Account: "beta", Device: "b1", Feature: "cad"}})
+	f.now = f.now.Add(time.Minute)
+	r := f.must(t, Command{Type: CmdReclaim, Reclaim: &Reclaim{Leases: []uint64{a.Lease.ID, b.Lease.ID}}})
+	if len(r.Ended) != 2 {
+		t.Fatalf("reclaim ended %+v", r.Ended)
+	}
+	recs, _ := f.s.Audit(AuditFilter{Account: "beta", Type: CmdReclaim})
+	if len(recs) != 1 || len(recs[0].Ended) != 1 || recs[0].Ended[0].Account != "beta" || recs[0].Summary != "reclaim 1 expired lease(s)" {
+		t.Fatalf("beta's reclaim record %+v", recs)
+	}
+	all, _ := f.s.Audit(AuditFilter{Type: CmdReclaim})
+	if len(all) != 1 || len(all[0].Ended) != 2 {
+		t.Fatalf("cluster-wide reclaim record %+v", all)
+	}
+}
+
 func TestAuditRetentionPrunesByCommandTime(t *testing.T) {
 	f := newFixture(t, 1, 1)
 	st := f.s.Settings()

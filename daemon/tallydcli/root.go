@@ -53,16 +53,17 @@ func (o *logOptions) logger(w io.Writer) (*slog.Logger, error) {
 }
 
 // settingsFlags are the lease settings a new cluster is founded with.
-type settingsFlags struct{ ttl, heartbeat, skew time.Duration }
+type settingsFlags struct{ ttl, heartbeat, skew, auditRetention time.Duration }
 
 func (s *settingsFlags) register(cmd *cobra.Command, def ledger.Settings) {
 	cmd.Flags().DurationVar(&s.ttl, "lease-ttl", def.LeaseTTL, "default lease TTL of a new cluster")
 	cmd.Flags().DurationVar(&s.heartbeat, "heartbeat-interval", def.HeartbeatInterval, "heartbeat interval agents are told to use (new cluster)")
 	cmd.Flags().DurationVar(&s.skew, "max-skew", def.MaxSkew, "clock skew allowance before a seat is reused (new cluster)")
+	cmd.Flags().DurationVar(&s.auditRetention, "audit-retention", def.AuditRetentionOrDefault(), "how long audit records are kept (new cluster)")
 }
 
 func (s *settingsFlags) settings() ledger.Settings {
-	return ledger.Settings{LeaseTTL: s.ttl, HeartbeatInterval: s.heartbeat, MaxSkew: s.skew}
+	return ledger.Settings{LeaseTTL: s.ttl, HeartbeatInterval: s.heartbeat, MaxSkew: s.skew, AuditRetention: s.auditRetention}
 }
 
 // NewRootCommand builds the tallyd command tree.
