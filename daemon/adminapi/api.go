@@ -515,6 +515,13 @@ func (a *api) createAdminToken(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *api) revokeAdminToken(w http.ResponseWriter, r *http.Request) error {
+	if caller := callerToken(r); caller.Account != "" && caller.TokenRole() != ledger.RoleAccountOwner {
+		var target ledger.AdminToken
+		a.cfg.Store.Read(func(st *ledger.State) { target, _ = st.AdminToken(r.PathValue("id")) })
+		if target.TokenRole() == ledger.RoleAccountOwner {
+			return protocol.Errorf(protocol.CodeForbidden, "only an account owner can revoke owner tokens")
+		}
+	}
 	if _, err := a.apply(r, ledger.Command{Type: ledger.CmdRevokeAdminToken, RevokeAdminToken: &ledger.RevokeAdminToken{ID: r.PathValue("id")}}); err != nil {
 		return err
 	}

@@ -179,4 +179,16 @@ func TestEveryEndpointRefusesOtherAccounts(t *testing.T) {
 	if code, resp := s.do(aTok.Token, http.MethodPost, "/v1/admin-tokens", `{"role":"read-only","name":"alpha auditor"}`); code != 201 || !strings.Contains(resp, `"account": "alpha"`) {
 		t.Fatalf("alpha owner creates an alpha read-only token: %d %s", code, resp)
 	}
+	// An account administrator manages the account but not its owners.
+	var aAdm adminapi.TokenResponse
+	mustJSON(t, s.mustCtl("tokens", "create", "--account", "alpha", "--role", "account-admin", "--json"), &aAdm)
+	if code, resp := s.do(aAdm.Token, http.MethodPost, "/v1/admin-tokens", `{"role":"account-owner"}`); code != 403 {
+		t.Fatalf("alpha admin minted an owner token: %d %s", code, resp)
+	}
+	if code, resp := s.do(aAdm.Token, http.MethodDelete, "/v1/admin-tokens/"+aTok.ID, ""); code != 403 {
+		t.Fatalf("alpha admin revoked the owner's token: %d %s", code, resp)
+	}
+	if code, resp := s.do(aAdm.Token, http.MethodPut, "/v1/accounts/alpha/pools/cad", `{"seats":5}`); code != 200 {
+		t.Fatalf("alpha admin sets alpha's seats: %d %s", code, resp)
+	}
 }
