@@ -109,3 +109,33 @@ func TestMetricsHealthAndOpenAPI(t *testing.T) {
 		t.Fatalf("/v1/leases without a token: %d", code)
 	}
 }
+
+// TestReadyzWithoutQuorum: a node that has lost its cluster's quorum is
+// alive but not ready, and says why.
+func TestReadyzWithoutQuorum(t *testing.T) {
+	first := startServer(t, clusterSettings...)
+	second := &server{t: t, dir: t.TempDir(), agentAddr: freePort(t, "udp"), adminAddr: freePort(t, "tcp"), raftAddr: freePort(t, "tcp"),
+		extra: clusterSettings, join: first, nodeID: "node2"}
+	second.start()
+	eventually(t, 30*time.Second, "node2 is ready", func() error {
+		if code, b := second.getPublic("/readyz"); code != 200 {
+			return fmt.Errorf("%d %s", code, b)
+		}
+		return nil
+	})
+	first.proc.kill9() // one of two: no quorum, no leader
+	eventually(t, 30*time.Second, "node2 reports not ready", func() error {
+		code, b := second.getPublic("/readyz")
+		if code != 503 || !strings.Contains(b, "no Raft leader") {
+			return fmt.Errorf("%d %s", code, b)
+		}
+		return nil
+	})
+	if code, _ := second.getPublic("/healthz"); code != 200 {
+		t.Fatalf("/healthz of a live node without quorum: %d", code)
+	}
+	_, body := second.getPublic("/metrics")
+	if v, ok := metricValue(body, "tally_raft_has_leader"); !ok || v != 0 {
+		t.Fatalf("tally_raft_has_leader = %v (present %v)", v, ok)
+	}
+}
