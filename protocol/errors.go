@@ -44,6 +44,9 @@ const (
 	// (role, seat policy, team plan), or an invitation ran out.
 	CodeNotAllowed        Code = "not_allowed"
 	CodeInvitationExpired Code = "invitation_expired"
+	// CodeForbidden: the caller is authenticated but its role or account
+	// scope does not allow the request.
+	CodeForbidden Code = "forbidden"
 
 	// Transport and server state.
 	CodeBadRequest         Code = "bad_request"

@@ -18,7 +18,7 @@ func (c Code) HTTPStatus() int {
 		return http.StatusGone
 	case CodeBadRequest, CodeInvalidArgument, CodeUnsupportedVersion:
 		return http.StatusBadRequest
-	case CodeNotEnrolled, CodePolicyDenied, CodeNotAllowed:
+	case CodeNotEnrolled, CodePolicyDenied, CodeNotAllowed, CodeForbidden:
 		return http.StatusForbidden
 	case CodeNotLeader, CodeUnavailable:
 		return http.StatusServiceUnavailable

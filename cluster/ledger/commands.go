@@ -51,6 +51,10 @@ type Command struct {
 	// recently returns the recorded result and changes nothing.
 	RequestID string    `json:"request_id,omitempty"`
 	Now       time.Time `json:"now"`
+	// Actor is who asked for the command (an admin token, a member, a
+	// device), filled by the proposer from the authenticated caller and
+	// copied into the audit log (audit.go).
+	Actor string `json:"actor,omitempty"`
 
 	Bootstrap         *Bootstrap         `json:"bootstrap,omitempty"`
 	SetSettings       *Settings          `json:"set_settings,omitempty"`
@@ -75,6 +79,9 @@ type Command struct {
 	SetPolicy         *SetPolicy         `json:"set_policy,omitempty"`
 	DeviceOp          *DeviceOp          `json:"device_op,omitempty"`
 	Members           *MembersOp         `json:"members,omitempty"`
+	// Notifications (notifications.go).
+	ClaimNotification *NotificationClaim `json:"claim_notification,omitempty"`
+	NotificationDone  *NotificationDone  `json:"notification_done,omitempty"`
 	// Batch packs many commands into one log entry, so that a storm of
 	// checkouts costs a few fsyncs rather than one each (DESIGN.md §6).
 	Batch []Command `json:"batch,omitempty"`

@@ -33,6 +33,9 @@ type snapshot struct {
 	licenseSnapshot
 	Policy policyBook `json:"policy"`
 	memberSnapshot
+	Audit        []AuditRecord       `json:"audit,omitempty"`
+	AuditNextSeq uint64              `json:"audit_next_seq,omitempty"`
+	Notified     []NotificationClaim `json:"notified,omitempty"`
 }
 
 // WriteSnapshot serialises the whole ledger to w.
@@ -85,6 +88,8 @@ func (s *State) WriteSnapshot(w io.Writer) error {
 	snap.licenseSnapshot = s.lic.snapshot()
 	snap.Policy = s.pol
 	snap.memberSnapshot = s.mem.snapshot()
+	snap.Audit, snap.AuditNextSeq = s.audit.records, s.audit.nextSeq
+	snap.Notified = s.NotificationClaims()
 	enc := json.NewEncoder(w)
 	if err := enc.Encode(&snap); err != nil {
 		return fmt.Errorf("write ledger snapshot: %w", err)
@@ -145,6 +150,11 @@ func (s *State) ReadSnapshot(r io.Reader) error {
 		n.pol = snap.Policy
 	}
 	n.mem = restoreMemberBook(snap.memberSnapshot)
+	n.audit = auditLog{records: snap.Audit, nextSeq: snap.AuditNextSeq}
+	for i := range snap.Notified {
+		c := snap.Notified[i]
+		n.notified[c.key()] = &c
+	}
 	*s = *n
 	return nil
 }

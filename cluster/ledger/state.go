@@ -48,6 +48,8 @@ type State struct {
 	lic         *licenseBook
 	pol         policyBook
 	mem         *memberBook
+	audit       auditLog
+	notified    map[string]*NotificationClaim
 
 	// Idempotency and tombstones, in application order for pruning.
 	requests     map[string]*requestRecord
@@ -87,6 +89,8 @@ func (s *State) reset() {
 	s.lic = newLicenseBook()
 	s.pol = policyBook{Policies: map[string]*Policy{}}
 	s.mem = &memberBook{orgs: map[string]*Org{}}
+	s.audit = auditLog{}
+	s.notified = map[string]*NotificationClaim{}
 	s.requests = map[string]*requestRecord{}
 	s.requestOrder = nil
 	s.ended = map[uint64]EndedLease{}
@@ -120,6 +124,7 @@ func (s *State) apply(c *Command) Result {
 		}
 	}
 	r := s.dispatch(c)
+	s.record(c, r)
 	// Only successes are remembered: a refusal changed nothing, so applying
 	// the same request again is harmless, and a queued checkout retried
 	// under its request ID must get a fresh decision, not the old no_seat.
@@ -188,6 +193,10 @@ func (s *State) dispatch(c *Command) Result {
 		return s.remind(c.Now)
 	case CmdMembers:
 		return s.membersOp(c.Now, c.Members)
+	case CmdClaimNotification:
+		return s.claimNotification(c.Now, c.ClaimNotification)
+	case CmdNotificationDone:
+		return s.notificationDone(c.Now, c.NotificationDone)
 	case CmdRemoveNode:
 		if c.RemoveNode == nil {
 			return missing(CmdRemoveNode)
@@ -209,6 +218,8 @@ func missing(t CommandType) Result {
 }
 
 func (s *State) prune(now time.Time) {
+	s.pruneAudit(now)
+	s.pruneNotifications(now)
 	cut := now.Add(-RequestMemory)
 	n := 0
 	for n < len(s.requestOrder) {
@@ -330,6 +341,9 @@ func (s *State) createAdminToken(now time.Time, t *AdminToken) Result {
 	}
 	if _, ok := s.adminTokens[t.ID]; ok {
 		return fail(protocol.CodeAlreadyExists, "admin token %s already exists", t.ID)
+	}
+	if r := s.checkTokenScope(t); r.Error != nil {
+		return r
 	}
 	c := *t
 	c.Created = now

@@ -42,6 +42,9 @@ type Settings struct {
 	LeaseTTL time.Duration `json:"lease_ttl"`
 	// HeartbeatInterval is what agents are told to use.
 	HeartbeatInterval time.Duration `json:"heartbeat_interval"`
+	// AuditRetention is how long audit records are kept; zero means
+	// DefaultAuditRetention (audit.go).
+	AuditRetention time.Duration `json:"audit_retention,omitempty"`
 }
 
 // DefaultSettings suit a site of devices heartbeating every 30 s: a dead
@@ -185,6 +188,10 @@ type AdminToken struct {
 	Hash    string    `json:"hash"`
 	Created time.Time `json:"created"`
 	Revoked bool      `json:"revoked,omitempty"`
+	// Role and Account scope the token (empty role: cluster admin, the
+	// role of every token before roles existed).
+	Role    string `json:"role,omitempty"`
+	Account string `json:"account,omitempty"`
 }
 
 // Node is a tallyd node as the cluster knows it: where Raft, agents and

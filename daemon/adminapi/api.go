@@ -40,6 +40,8 @@ type Config struct {
 	NodeCAs *x509.CertPool
 	Cluster ClusterConfig
 	Now     func() time.Time
+	// Metrics serves /metrics (Prometheus); nil answers 404.
+	Metrics http.Handler
 }
 
 type api struct {
@@ -57,12 +59,38 @@ func New(cfg Config) http.Handler {
 		cfg.Now = func() time.Time { return time.Now().UTC() }
 	}
 	a := &api{cfg: cfg, log: cfg.Logger, now: cfg.Now}
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
-	mux.HandleFunc("GET /v1/jwks", a.jwks)
-	mux.HandleFunc("GET /.well-known/jwks.json", a.jwks)
+	mux, _, _ := a.routes()
+	return mux
+}
+
+// Routes lists the patterns of every authenticated route (method and
+// path), for the OpenAPI document and the tests that walk them all.
+func Routes() []string {
+	_, r, _ := (&api{}).routes()
+	return r
+}
+
+// PublicRoutes lists the routes served without a token.
+func PublicRoutes() []string {
+	_, _, p := (&api{}).routes()
+	return p
+}
+
+func (a *api) routes() (mux *http.ServeMux, routes, public []string) {
+	mux = http.NewServeMux()
+	open := func(pattern string, h http.HandlerFunc) {
+		public = append(public, pattern)
+		mux.HandleFunc(pattern, h)
+	}
+	open("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
+	open("GET /readyz", a.readyz)
+	open("GET /metrics", a.metrics)
+	open("GET /v1/jwks", a.jwks)
+	open("GET /v1/openapi.json", a.openapi)
+	open("GET /.well-known/jwks.json", a.jwks)
 	auth := func(pattern string, h func(http.ResponseWriter, *http.Request) error) {
-		mux.Handle(pattern, a.authenticated(h))
+		routes = append(routes, pattern)
+		mux.Handle(pattern, a.authenticated(pattern, h))
 	}
 	mux.HandleFunc("POST "+PathInternalPropose, a.internalPropose)
 	auth("GET /v1/status", a.status)
@@ -81,18 +109,20 @@ func New(cfg Config) http.Handler {
 	auth("POST /v1/admin-tokens", a.createAdminToken)
 	a.registerCluster(auth, mux)
 	auth("DELETE /v1/admin-tokens/{id}", a.revokeAdminToken)
+	auth("GET /v1/admin-tokens", a.listAdminTokens)
 	a.registerLicenses(auth)
 	a.registerPolicy(auth)
 	a.registerMembers(auth)
+	a.registerAudit(auth)
 	// The web console: static pages calling the API above.
 	mux.Handle("GET /", console.Handler())
-	return mux
+	return mux, routes, public
 }
 
 type ctxKey struct{}
 
 // authenticated checks the bearer admin token against the ledger.
-func (a *api) authenticated(h func(http.ResponseWriter, *http.Request) error) http.Handler {
+func (a *api) authenticated(pattern string, h func(http.ResponseWriter, *http.Request) error) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		raw, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		if !ok {
@@ -113,6 +143,13 @@ func (a *api) authenticated(h func(http.ResponseWriter, *http.Request) error) ht
 		}
 		if rec.Revoked {
 			writeError(w, protocol.Errorf(protocol.CodeUnauthorized, "admin token %s was revoked", rec.ID))
+			return
+		}
+		// Role and account scope are checked here, on whichever node
+		// answers, before anything is served or forwarded (scope.go).
+		r, err = a.authorize(pattern, rec, r)
+		if err != nil {
+			writeError(w, err)
 			return
 		}
 		served, err := a.serveFreshness(w, r)
@@ -167,6 +204,9 @@ func decodeLimit(r *http.Request, v any, limit int64) error {
 
 // apply replicates a command and turns a ledger refusal into an error.
 func (a *api) apply(r *http.Request, c ledger.Command) (ledger.Result, error) {
+	if c.Actor == "" {
+		c.Actor = caller(r) // the audit log's "who"
+	}
 	res, err := a.cfg.Propose(r.Context(), c)
 	if err != nil {
 		return res, err
@@ -227,8 +267,8 @@ func (a *api) status(w http.ResponseWriter, r *http.Request) error {
 		resp.ClusterID = st.ClusterID()
 		resp.Settings = st.Settings()
 		resp.Pools = st.Usage(r.URL.Query().Get("account"), now)
-		resp.Leases = len(st.Leases(ledger.LeaseFilter{}))
-		resp.Devices = len(st.Devices(""))
+		resp.Leases = len(st.Leases(ledger.LeaseFilter{Account: r.URL.Query().Get("account")}))
+		resp.Devices = len(st.Devices(r.URL.Query().Get("account")))
 	})
 	writeJSON(w, http.StatusOK, resp)
 	return nil
@@ -277,9 +317,12 @@ func (a *api) revokeLease(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *api) queue(w http.ResponseWriter, r *http.Request) error {
-	out := a.cfg.Leasing.Waiting()
-	if out == nil {
-		out = []leasing.Waiter{}
+	out := []leasing.Waiter{}
+	acct := r.URL.Query().Get("account")
+	for _, w := range a.cfg.Leasing.Waiting() {
+		if acct == "" || w.Account == acct {
+			out = append(out, w)
+		}
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
@@ -287,7 +330,14 @@ func (a *api) queue(w http.ResponseWriter, r *http.Request) error {
 
 func (a *api) listAccounts(w http.ResponseWriter, r *http.Request) error {
 	var out []ledger.Account
-	a.cfg.Store.Read(func(st *ledger.State) { out = st.Accounts() })
+	acct := r.URL.Query().Get("account")
+	a.cfg.Store.Read(func(st *ledger.State) {
+		for _, x := range st.Accounts() {
+			if acct == "" || x.ID == acct {
+				out = append(out, x)
+			}
+		}
+	})
 	if out == nil {
 		out = []ledger.Account{}
 	}
@@ -454,19 +504,40 @@ func (a *api) createAdminToken(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if _, err := a.apply(r, ledger.Command{Type: ledger.CmdCreateAdminToken, CreateAdminToken: &ledger.AdminToken{ID: tok.ID, Name: req.Name, Hash: tok.Hash()}}); err != nil {
+	want := &ledger.AdminToken{ID: tok.ID, Name: req.Name, Hash: tok.Hash(), Role: req.Role, Account: req.Account}
+	if err := checkTokenGrant(callerToken(r), want); err != nil {
+		return err
+	}
+	if _, err := a.apply(r, ledger.Command{Type: ledger.CmdCreateAdminToken, CreateAdminToken: want}); err != nil {
 		return err
 	}
 	a.log.Info("admin token created", "token", tok.ID, "name", req.Name, "by", caller(r))
-	writeJSON(w, http.StatusCreated, TokenResponse{ID: tok.ID, Token: tok.String()})
+	writeJSON(w, http.StatusCreated, TokenResponse{ID: tok.ID, Token: tok.String(), Account: want.Account, Role: string(want.TokenRole())})
 	return nil
 }
 
 func (a *api) revokeAdminToken(w http.ResponseWriter, r *http.Request) error {
+	if caller := callerToken(r); caller.Account != "" && caller.TokenRole() != ledger.RoleAccountOwner {
+		var target ledger.AdminToken
+		a.cfg.Store.Read(func(st *ledger.State) { target, _ = st.AdminToken(r.PathValue("id")) })
+		if target.TokenRole() == ledger.RoleAccountOwner {
+			return protocol.Errorf(protocol.CodeForbidden, "only an account owner can revoke owner tokens")
+		}
+	}
 	if _, err := a.apply(r, ledger.Command{Type: ledger.CmdRevokeAdminToken, RevokeAdminToken: &ledger.RevokeAdminToken{ID: r.PathValue("id")}}); err != nil {
 		return err
 	}
 	a.log.Info("admin token revoked", "token", r.PathValue("id"), "by", caller(r))
 	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (a *api) listAdminTokens(w http.ResponseWriter, r *http.Request) error {
+	out := []ledger.AdminToken{}
+	a.cfg.Store.Read(func(st *ledger.State) { out = append(out, st.AdminTokens(r.URL.Query().Get("account"))...) })
+	for i := range out {
+		out[i].Role = string(out[i].TokenRole())
+	}
+	writeJSON(w, http.StatusOK, out)
 	return nil
 }

@@ -312,7 +312,7 @@ func (a *api) runImport(w http.ResponseWriter, r *http.Request, req ImportReques
 		writeJSON(w, http.StatusOK, rep)
 		return nil
 	}
-	res, err := a.cfg.Propose(r.Context(), ledger.Command{Type: ledger.CmdImportAssignments, ImportAssignments: imp})
+	res, err := a.cfg.Propose(r.Context(), ledger.Command{Type: ledger.CmdImportAssignments, Actor: caller(r), ImportAssignments: imp})
 	if err != nil {
 		return err
 	}

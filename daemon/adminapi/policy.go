@@ -93,6 +93,9 @@ func (a *api) putPolicy(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	account, feature := r.PathValue("account"), r.PathValue("feature")
+	if err := a.checkPolicyScope(r, account, feature, req); err != nil {
+		return err
+	}
 	if _, err := a.apply(r, ledger.Command{Type: ledger.CmdSetPolicy, SetPolicy: &ledger.SetPolicy{
 		Account: account, Feature: feature, Policy: req.Policy,
 		SubscriptionEnd: req.SubscriptionEnd, ClearSubscriptionEnd: req.ClearSubscriptionEnd, By: caller(r),
@@ -101,6 +104,28 @@ func (a *api) putPolicy(w http.ResponseWriter, r *http.Request) error {
 	}
 	a.log.Info("policy set", "account", account, "feature", feature, "by", caller(r))
 	return a.getPolicy(w, r)
+}
+
+// checkPolicyScope lets an account's own administrators set its floating
+// policies but not the commercial terms inside them: the soft-cap overage
+// and the subscription end are the seller's, like the seat counts.
+func (a *api) checkPolicyScope(r *http.Request, account, feature string, req PolicyRequest) error {
+	tok := callerToken(r)
+	if tok.Account == "" {
+		return nil
+	}
+	if tok.Account != account {
+		return protocol.Errorf(protocol.CodeForbidden, "admin token %s is limited to account %s", tok.ID, tok.Account)
+	}
+	if !req.SubscriptionEnd.IsZero() || req.ClearSubscriptionEnd {
+		return protocol.Errorf(protocol.CodeForbidden, "the subscription end needs a cluster-wide token; token %s is limited to account %s", tok.ID, tok.Account)
+	}
+	var stored ledger.Policy
+	a.cfg.Store.Read(func(st *ledger.State) { stored, _ = st.StoredPolicy(account, feature) })
+	if req.Policy.Overage != stored.Overage {
+		return protocol.Errorf(protocol.CodeForbidden, "the soft-cap overage needs a cluster-wide token; token %s is limited to account %s", tok.ID, tok.Account)
+	}
+	return nil
 }
 
 func (a *api) deviceOp(move bool) func(http.ResponseWriter, *http.Request) error {

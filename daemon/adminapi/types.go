@@ -63,6 +63,10 @@ type CreateTokenRequest struct {
 	Name string `json:"name,omitempty"`
 	// TTL of an enrollment token, as a Go duration; default 7 days.
 	TTL string `json:"ttl,omitempty"`
+	// Role and Account of an admin token (default: cluster-admin, or the
+	// caller's account for an account-scoped caller).
+	Role    string `json:"role,omitempty"`
+	Account string `json:"account,omitempty"`
 }
 
 // TokenResponse returns a new token. The secret is shown once.
@@ -70,6 +74,7 @@ type TokenResponse struct {
 	ID      string    `json:"id"`
 	Token   string    `json:"token"`
 	Account string    `json:"account,omitempty"`
+	Role    string    `json:"role,omitempty"`
 	Expires time.Time `json:"expires,omitempty"`
 }
 

@@ -368,7 +368,8 @@ func (a *app) devicesCmd() *cobra.Command {
 }
 
 func (a *app) adminTokensCmd() *cobra.Command {
-	c := &cobra.Command{Use: "admin-tokens", Short: "Create and revoke admin API tokens"}
+	c := &cobra.Command{Use: "admin-tokens", Aliases: []string{"tokens"}, Short: "Create, list and revoke admin API tokens"}
+	c.AddCommand(a.adminTokensListCmd())
 	var req adminapi.CreateTokenRequest
 	create := &cobra.Command{
 		Use:   "create",
@@ -387,6 +388,8 @@ func (a *app) adminTokensCmd() *cobra.Command {
 		},
 	}
 	create.Flags().StringVar(&req.Name, "name", "", "who or what the token is for")
+	create.Flags().StringVar(&req.Role, "role", "", "cluster-admin, account-owner, account-admin or read-only (default: cluster-admin, or account-admin with --account)")
+	create.Flags().StringVar(&req.Account, "account", "", "limit the token to this account")
 	revoke := &cobra.Command{
 		Use:   "revoke TOKEN-ID",
 		Short: "Revoke an admin token",

@@ -95,6 +95,7 @@ Connection settings come from flags or the environment:
 	root.AddCommand(a.productsCmd(), a.licensesCmd(), a.importCmd(), a.exportCmd())
 	root.AddCommand(a.policyCmd(), a.eventsCmd())
 	root.AddCommand(a.usersCmd(), a.invitationsCmd(), a.teamsCmd(), a.seatsCmd(), a.subscriptionCmd(), a.usageCmd())
+	root.AddCommand(a.auditCmd(), a.reportCmd())
 	return root
 }
 

@@ -44,7 +44,8 @@ func wantFail(t *testing.T, r result, code string) {
 // tallyd and real agents; each subtest has its own account, so they do not
 // interfere. Short TTLs come from testSettings (3s TTL, 500ms heartbeats).
 func TestPolicies(t *testing.T) {
-	s := startServer(t)
+	mb := startMailbox(t)
+	s := startServer(t, mb.flags(t)...)
 
 	t.Run("PushedWithoutRestartIdleRelease", func(t *testing.T) {
 		tok := s.setupAccount("push", "cad", 1)
@@ -216,6 +217,21 @@ func TestPolicies(t *testing.T) {
 		}
 		a12 := startAgent(t, s, "soft12", tok)
 		wantFail(t, a12.checkout("cad"), "no_seat") // seats + overage reached
+
+		// The administrator hears about it by mail, with the day grants stop.
+		s.mustCtl("users", "admin-email", "soft", "it@soft.test")
+		eventually(t, 20*time.Second, "the soft-cap reminder is mailed", func() error {
+			if n := len(mb.to("it@soft.test")); n != 1 {
+				return fmt.Errorf("%d mails", n)
+			}
+			return nil
+		})
+		m := mb.to("it@soft.test")[0].data
+		stop := v.OverSince.Add(30 * 24 * time.Hour).UTC().Format("2 January 2006")
+		if !strings.Contains(m, "Subject: Tally: soft is over its purchased seats") || !strings.Contains(m, "cad: 11 in use of 10") ||
+			!strings.Contains(m, "new checkouts stop on "+stop) {
+			t.Fatalf("soft-cap reminder:\n%s", m)
+		}
 	})
 
 	t.Run("ReservationsTeamCapsAndLists", func(t *testing.T) {

@@ -30,6 +30,8 @@ type Config struct {
 	// Propose replicates a command, forwarding it to the leader from a
 	// follower. Nil means the store's own Propose (leader only).
 	Propose func(ctx context.Context, cmd ledger.Command) (ledger.Result, error)
+	// OnHeartbeat, if set, is called for every heartbeat received (metrics).
+	OnHeartbeat func()
 }
 
 // Service implements the agent-facing operations.
@@ -202,6 +204,9 @@ func (s *Service) HeartbeatInterval() time.Duration {
 // enough away is answered from memory without touching Raft (S4); the others
 // are renewed together in one command and get fresh tokens.
 func (s *Service) Heartbeat(ctx context.Context, dev ledger.DeviceRef, req protocol.HeartbeatRequest) (protocol.HeartbeatResponse, error) {
+	if s.cfg.OnHeartbeat != nil {
+		s.cfg.OnHeartbeat()
+	}
 	now := s.now()
 	resp := protocol.HeartbeatResponse{ServerTime: now, Servers: s.cfg.Servers(), Leases: make([]protocol.LeaseStatus, len(req.Leases))}
 	var renew []uint64

@@ -27,6 +27,8 @@ import (
 	"github.com/tally-licensing/tally/daemon/agentsrv"
 	"github.com/tally-licensing/tally/daemon/enrollment"
 	"github.com/tally-licensing/tally/daemon/leasing"
+	"github.com/tally-licensing/tally/daemon/metrics"
+	"github.com/tally-licensing/tally/daemon/notify"
 	"github.com/tally-licensing/tally/protocol"
 	"github.com/tally-licensing/tally/protocol/lease"
 )
@@ -54,6 +56,9 @@ type Config struct {
 	// Raft timing for tests; zero keeps production defaults.
 	RaftHeartbeatTimeout time.Duration
 	ReapInterval         time.Duration
+	// SMTP enables the e-mail reminders to account administrators.
+	SMTP           *notify.SMTP
+	NotifyInterval time.Duration
 }
 
 // Node is a running tallyd node.
@@ -63,6 +68,7 @@ type Node struct {
 	keys    *keys
 	Store   *store.Store
 	Leasing *leasing.Service
+	Metrics *metrics.Metrics
 	agents  *agentsrv.Server
 	admin   *http.Server
 	adminLn net.Listener
@@ -102,7 +108,9 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("signing key: %w", err)
 	}
 	n.signer = signer
-	n.Leasing = leasing.New(leasing.Config{Signer: signer, Logger: n.log, Servers: n.servers, ReapInterval: cfg.ReapInterval, Propose: n.propose})
+	n.Leasing = leasing.New(leasing.Config{Signer: signer, Logger: n.log, Servers: n.servers, ReapInterval: cfg.ReapInterval, Propose: n.propose,
+		OnHeartbeat: func() { n.Metrics.Heartbeat() }})
+	n.Metrics = metrics.New(metrics.Source{Leasing: n.Leasing})
 	if n.fwd, err = newForwarder(n); err != nil {
 		return nil, err
 	}
@@ -118,7 +126,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	n.raftNet = raftNet.(interface{ Close() error })
 	st, err := store.Open(store.Config{
 		NodeID: k.id.NodeID, Dir: filepath.Join(cfg.DataDir, dirRaft), Transport: raftNet,
-		Bootstrap: cfg.Bootstrap, Logger: n.log, Observer: n.Leasing.Observe,
+		Bootstrap: cfg.Bootstrap, Logger: n.log, Observer: n.observe,
 		HeartbeatTimeout: cfg.RaftHeartbeatTimeout, ElectionTimeout: cfg.RaftHeartbeatTimeout, LeaderLeaseTimeout: cfg.RaftHeartbeatTimeout,
 	})
 	if err != nil {
@@ -127,6 +135,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	n.Store = st
 	n.Leasing.SetStore(st)
+	n.Metrics.SetStore(st)
 	if err := n.found(ctx); err != nil {
 		st.Close()
 		n.raftNet.Close()
@@ -152,6 +161,13 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	n.goRun(func() {
 		members.Run(runCtx, members.Config{Store: n.Store, Propose: n.propose, Interval: cfg.ReapInterval, Logger: n.log})
 	})
+	if cfg.SMTP != nil {
+		// Every node runs the notifier; only the leader sends, claiming
+		// each reminder through Raft first (it never forwards).
+		nt := notify.New(notify.Config{SMTP: *cfg.SMTP, Store: n.Store, NodeID: k.id.NodeID, Propose: n.proposeLocal,
+			Interval: cfg.NotifyInterval, Logger: n.log.With("component", "notify")})
+		n.goRun(func() { nt.Run(runCtx) })
+	}
 	n.goRun(func() { n.keepRegistered(runCtx, signer) })
 	n.goRun(func() {
 		if err := n.agents.Serve(runCtx); err != nil {
@@ -303,7 +319,7 @@ func (n *Node) listen() error {
 	n.admin = &http.Server{
 		Handler: adminapi.New(adminapi.Config{
 			Store: n.Store, Leasing: n.Leasing, Logger: n.log, JWKS: n.JWKS,
-			Propose: n.propose, ProposeLocal: n.proposeLocal, NodeCAs: n.keys.ca.Pool(),
+			Propose: n.propose, ProposeLocal: n.proposeLocal, NodeCAs: n.keys.ca.Pool(), Metrics: n.Metrics.Handler(),
 			Cluster: adminapi.ClusterConfig{CA: n.keys.ca, ForwardToLeader: n.fwd.forwardHTTP, NodeStatus: n.fwd.nodeStatus},
 		}),
 		// Client certificates are optional: administrators use tokens,
@@ -345,6 +361,13 @@ func (n *Node) RestoreLedger(ctx context.Context, data []byte) error {
 	return n.register(ctx, n.signer)
 }
 
+// observe is the store's apply observer: the leasing service's queues and
+// the metrics both follow what is applied.
+func (n *Node) observe(cmd *ledger.Command, res ledger.Result) {
+	n.Leasing.Observe(cmd, res)
+	n.Metrics.Observe(cmd, res)
+}
+
 // Propose stamps the time and replicates an administrative command.
 func (n *Node) Propose(ctx context.Context, c ledger.Command) (ledger.Result, error) {
 	return n.propose(ctx, c)
@@ -371,7 +394,11 @@ func (n *Node) proposeLocal(ctx context.Context, c ledger.Command) (ledger.Resul
 	if c.Now.IsZero() {
 		c.Now = time.Now().UTC()
 	}
+	start := time.Now()
 	res, err := n.Store.Propose(ctx, c)
+	if err == nil {
+		n.Metrics.Committed(time.Since(start))
+	}
 	var nl *store.ErrNotLeader
 	if errors.As(err, &nl) {
 		return res, protocol.Errorf(protocol.CodeNotLeader, "%v", nl)

@@ -35,6 +35,16 @@ type fileConfig struct {
 	RaftTimeout       string `yaml:"raft_timeout"`
 	LogLevel          string `yaml:"log_level"`
 	LogFormat         string `yaml:"log_format"`
+	// SMTP relay for reminders (smtp.go).
+	SMTP *struct {
+		Addr         string `yaml:"addr"`
+		From         string `yaml:"from"`
+		User         string `yaml:"user"`
+		PasswordFile string `yaml:"password_file"`
+		StartTLS     string `yaml:"starttls"`
+		CACert       string `yaml:"cacert"`
+	} `yaml:"smtp"`
+	NotifyInterval string `yaml:"notify_interval"`
 }
 
 // joinSettings are the join parameters read from a config file.
@@ -73,6 +83,17 @@ func applyConfigFile(cmd *cobra.Command, path string) (*joinSettings, error) {
 		if err := set(flag, value); err != nil {
 			return nil, err
 		}
+	}
+	if s := fc.SMTP; s != nil {
+		for flag, value := range map[string]string{"smtp-addr": s.Addr, "smtp-from": s.From, "smtp-user": s.User,
+			"smtp-password-file": s.PasswordFile, "smtp-starttls": s.StartTLS, "smtp-cacert": s.CACert} {
+			if err := set(flag, value); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if err := set("notify-interval", fc.NotifyInterval); err != nil {
+		return nil, err
 	}
 	if fc.Bootstrap != nil {
 		if err := set("bootstrap", fmt.Sprint(*fc.Bootstrap)); err != nil {

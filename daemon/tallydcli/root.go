@@ -53,16 +53,17 @@ func (o *logOptions) logger(w io.Writer) (*slog.Logger, error) {
 }
 
 // settingsFlags are the lease settings a new cluster is founded with.
-type settingsFlags struct{ ttl, heartbeat, skew time.Duration }
+type settingsFlags struct{ ttl, heartbeat, skew, auditRetention time.Duration }
 
 func (s *settingsFlags) register(cmd *cobra.Command, def ledger.Settings) {
 	cmd.Flags().DurationVar(&s.ttl, "lease-ttl", def.LeaseTTL, "default lease TTL of a new cluster")
 	cmd.Flags().DurationVar(&s.heartbeat, "heartbeat-interval", def.HeartbeatInterval, "heartbeat interval agents are told to use (new cluster)")
 	cmd.Flags().DurationVar(&s.skew, "max-skew", def.MaxSkew, "clock skew allowance before a seat is reused (new cluster)")
+	cmd.Flags().DurationVar(&s.auditRetention, "audit-retention", def.AuditRetentionOrDefault(), "how long audit records are kept (new cluster)")
 }
 
 func (s *settingsFlags) settings() ledger.Settings {
-	return ledger.Settings{LeaseTTL: s.ttl, HeartbeatInterval: s.heartbeat, MaxSkew: s.skew}
+	return ledger.Settings{LeaseTTL: s.ttl, HeartbeatInterval: s.heartbeat, MaxSkew: s.skew, AuditRetention: s.auditRetention}
 }
 
 // NewRootCommand builds the tallyd command tree.
@@ -132,6 +133,7 @@ type serveFlags struct {
 	raftTimeout, reapInterval                time.Duration
 	settings                                 settingsFlags
 	log                                      logOptions
+	smtp                                     smtpFlags
 }
 
 func (f *serveFlags) register(c *cobra.Command, def ledger.Settings, agentAddr, adminAddr, raftAddr string) {
@@ -149,6 +151,7 @@ func (f *serveFlags) register(c *cobra.Command, def ledger.Settings, agentAddr, 
 	c.Flags().DurationVar(&f.reapInterval, "reap-interval", time.Second, "how often the leader reclaims expired leases")
 	f.settings.register(c, def)
 	f.log.register(c)
+	f.smtp.register(c)
 }
 
 // start initializes the data dir if needed and starts the node.
@@ -167,7 +170,12 @@ func (f *serveFlags) start(ctx context.Context, stdout, stderr io.Writer) (*node
 		}
 		fmt.Fprintf(stdout, "initialized new cluster %s in %s; first admin token in %s/%s\n", res.ClusterID, f.dataDir, f.dataDir, node.FileAdminToken)
 	}
+	smtpCfg, err := f.smtp.config()
+	if err != nil {
+		return nil, nil, err
+	}
 	n, err := node.Start(ctx, node.Config{
+		SMTP: smtpCfg, NotifyInterval: f.smtp.interval,
 		DataDir: f.dataDir, AgentAddr: f.agentAddr, AdminAddr: f.adminAddr, RaftAddr: f.raftAddr,
 		AdvertiseAgent: f.advertise, AdvertiseAdmin: f.advertiseAdmin, AdvertiseRaft: f.advertiseRaft, Bootstrap: f.bootstrap, Logger: logger,
 		RaftHeartbeatTimeout: f.raftTimeout, ReapInterval: f.reapInterval,

@@ -1,0 +1,206 @@
+package adminapi
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/tally-licensing/tally/cluster/ledger"
+	"github.com/tally-licensing/tally/protocol"
+)
+
+// How an account-scoped token's request is tied to an account. Every
+// authenticated route must appear in scopeRules to be usable by such a
+// token; a route missing from the table is refused to them, so a new
+// endpoint is closed to account administrators until someone decides how
+// it is scoped (and TestEveryEndpointRefusesOtherAccounts walks them all).
+type scopeRule int
+
+const (
+	// scopePath: the {account} path segment.
+	scopePath scopeRule = iota + 1
+	// scopeQuery: the account= query parameter, forced to the token's
+	// account (a listing or report that filters by it).
+	scopeQuery
+	// scopeLease, scopeLicense, scopeAdminToken: the account of the
+	// resource named by {id}.
+	scopeLease
+	scopeLicense
+	scopeAdminToken
+	// scopeHandler: the handler checks the request body against the
+	// caller's scope (callerToken).
+	scopeHandler
+)
+
+// Commercial terms are not in the table, so only cluster-wide tokens
+// change them: what an account bought (pool seats, product quantities,
+// member seats), its plans, subscription and renewals. An account's own
+// administrators manage everything inside those limits; letting them raise
+// the limits would make "never more seats than purchased" meaningless.
+var scopeRules = map[string]scopeRule{
+	"GET /v1/status":       scopeQuery,
+	"GET /v1/leases":       scopeQuery,
+	"GET /v1/queue":        scopeQuery,
+	"GET /v1/accounts":     scopeQuery,
+	"GET /v1/devices":      scopeQuery,
+	"GET /v1/audit":        scopeQuery,
+	"GET /v1/usage-report": scopeQuery,
+	"GET /v1/admin-tokens": scopeQuery,
+	"GET /v1/events":       scopeQuery,
+
+	"POST /v1/leases/{id}/revoke": scopeLease,
+
+	"GET /v1/accounts/{account}":                         scopePath,
+	"GET /v1/accounts/{account}/pools":                   scopePath,
+	"GET /v1/accounts/{account}/enroll-tokens":           scopePath,
+	"POST /v1/accounts/{account}/enroll-tokens":          scopePath,
+	"DELETE /v1/accounts/{account}/enroll-tokens/{id}":   scopePath,
+	"GET /v1/accounts/{account}/products":                scopePath,
+	"GET /v1/accounts/{account}/licenses":                scopePath,
+	"POST /v1/accounts/{account}/licenses/assign":        scopePath,
+	"GET /v1/accounts/{account}/assignments":             scopePath,
+	"POST /v1/accounts/{account}/assignments/import":     scopePath,
+	"POST /v1/accounts/{account}/assignments/import.csv": scopePath,
+	"GET /v1/licenses/{id}":                              scopeLicense,
+	"POST /v1/licenses/{id}/unassign":                    scopeLicense,
+	"POST /v1/licenses/{id}/reassign":                    scopeLicense,
+	"POST /v1/licenses/{id}/addons":                      scopeLicense,
+	"DELETE /v1/licenses/{id}/addons/{code}":             scopeLicense,
+	"PUT /v1/licenses/{id}/extension":                    scopeLicense,
+	"POST /v1/licenses/{id}/terminate":                   scopeLicense,
+	"POST /v1/admin-tokens":                              scopeHandler,
+
+	// Floating policies: putPolicy also refuses an account token changing the
+	// commercial terms inside them (overage, subscription end).
+	"GET /v1/accounts/{account}/policy":                 scopePath,
+	"PUT /v1/accounts/{account}/policy":                 scopePath,
+	"GET /v1/accounts/{account}/pools/{feature}/policy": scopePath,
+	"PUT /v1/accounts/{account}/pools/{feature}/policy": scopePath,
+	"POST /v1/accounts/{account}/devices/{code}/move":   scopePath,
+	"POST /v1/accounts/{account}/devices/{code}/free":   scopePath,
+
+	// Members, teams, invitations and seat assignment.
+	"GET /v1/accounts/{account}/usage":                           scopePath,
+	"GET /v1/accounts/{account}/users":                           scopePath,
+	"POST /v1/accounts/{account}/users":                          scopePath,
+	"POST /v1/accounts/{account}/users/bulk":                     scopePath,
+	"GET /v1/accounts/{account}/users/{email}":                   scopePath,
+	"DELETE /v1/accounts/{account}/users/{email}":                scopePath,
+	"PUT /v1/accounts/{account}/users/{email}/role":              scopePath,
+	"PUT /v1/accounts/{account}/users/{email}/password":          scopePath,
+	"POST /v1/accounts/{account}/invitations":                    scopePath,
+	"POST /v1/accounts/{account}/invitations/{email}/accept":     scopePath,
+	"DELETE /v1/accounts/{account}/invitations/{email}":          scopePath,
+	"POST /v1/accounts/{account}/invitations/expire":             scopePath,
+	"GET /v1/accounts/{account}/teams":                           scopePath,
+	"POST /v1/accounts/{account}/teams":                          scopePath,
+	"DELETE /v1/accounts/{account}/teams/{team}":                 scopePath,
+	"PUT /v1/accounts/{account}/teams/{team}/members/{email}":    scopePath,
+	"DELETE /v1/accounts/{account}/teams/{team}/members/{email}": scopePath,
+	"PUT /v1/accounts/{account}/seat-policy":                     scopePath,
+	"PUT /v1/accounts/{account}/admin-email":                     scopePath,
+	"POST /v1/accounts/{account}/activate":                       scopePath,
+
+	"DELETE /v1/admin-tokens/{id}": scopeAdminToken,
+}
+
+type tokenKey struct{}
+
+// callerToken is the authenticated admin token of the request.
+func callerToken(r *http.Request) ledger.AdminToken {
+	t, _ := r.Context().Value(tokenKey{}).(ledger.AdminToken)
+	return t
+}
+
+// authorize applies the token's role and account scope to a request of
+// route pattern. It returns the request to serve (an account-scoped
+// listing gets its account= parameter forced) or a refusal.
+func (a *api) authorize(pattern string, tok ledger.AdminToken, r *http.Request) (*http.Request, error) {
+	method, _, _ := strings.Cut(pattern, " ")
+	role := tok.TokenRole()
+	if role == ledger.RoleReadOnly && method != http.MethodGet {
+		return nil, protocol.Errorf(protocol.CodeForbidden, "admin token %s is read-only", tok.ID)
+	}
+	r = r.WithContext(context.WithValue(r.Context(), tokenKey{}, tok))
+	if tok.Account == "" {
+		return r, nil // cluster-wide
+	}
+	rule, ok := scopeRules[pattern]
+	if !ok {
+		return nil, protocol.Errorf(protocol.CodeForbidden, "%s needs a cluster-wide token; token %s is limited to account %s", pattern, tok.ID, tok.Account)
+	}
+	other := func() error {
+		return protocol.Errorf(protocol.CodeForbidden, "admin token %s is limited to account %s", tok.ID, tok.Account)
+	}
+	var owner string
+	var found bool
+	switch rule {
+	case scopeHandler:
+		return r, nil
+	case scopeQuery:
+		q := r.URL.Query()
+		if acct := q.Get("account"); acct != "" && acct != tok.Account {
+			return nil, other()
+		}
+		q.Set("account", tok.Account)
+		r.URL.RawQuery = q.Encode()
+		return r, nil
+	case scopePath:
+		if r.PathValue("account") != tok.Account {
+			return nil, other()
+		}
+		return r, nil
+	case scopeLease:
+		id, err := strconv.ParseUint(strings.TrimPrefix(r.PathValue("id"), "L"), 10, 64)
+		if err != nil {
+			return nil, protocol.Errorf(protocol.CodeInvalidArgument, "lease ID %q is not a number", r.PathValue("id"))
+		}
+		a.cfg.Store.Read(func(st *ledger.State) {
+			l, perr := st.Lease(id)
+			owner, found = l.Account, perr == nil
+		})
+	case scopeLicense:
+		a.cfg.Store.Read(func(st *ledger.State) {
+			v, ok := st.License(r.PathValue("id"))
+			owner, found = v.Account, ok
+		})
+	case scopeAdminToken:
+		a.cfg.Store.Read(func(st *ledger.State) {
+			t, ok := st.AdminToken(r.PathValue("id"))
+			owner, found = t.Account, ok
+		})
+	}
+	// Another account's resource is reported as absent, so a scoped token
+	// cannot even learn which IDs exist elsewhere.
+	if !found || owner != tok.Account {
+		return nil, protocol.Errorf(protocol.CodeNotFound, "no %s", r.PathValue("id"))
+	}
+	return r, nil
+}
+
+// checkTokenGrant refuses a scoped caller creating a token beyond its own
+// scope: another account, cluster-wide, or (for account admins) an owner.
+func checkTokenGrant(caller ledger.AdminToken, want *ledger.AdminToken) error {
+	if want.Role == "" && (want.Account != "" || caller.Account != "") {
+		want.Role = string(ledger.RoleAccountAdmin)
+	}
+	if caller.Account == "" {
+		return nil
+	}
+	if want.Account == "" {
+		want.Account = caller.Account
+	}
+	if want.Account != caller.Account {
+		return protocol.Errorf(protocol.CodeForbidden, "admin token %s is limited to account %s", caller.ID, caller.Account)
+	}
+	switch want.TokenRole() {
+	case ledger.RoleClusterAdmin:
+		return protocol.Errorf(protocol.CodeForbidden, "an account token cannot create a cluster-admin token")
+	case ledger.RoleAccountOwner:
+		if caller.TokenRole() != ledger.RoleAccountOwner {
+			return protocol.Errorf(protocol.CodeForbidden, "only an account owner can create owner tokens")
+		}
+	}
+	return nil
+}
