@@ -130,6 +130,7 @@ type serveFlags struct {
 	advertise, advertiseAdmin, advertiseRaft string
 	bootstrap                                bool
 	raftTimeout, reapInterval                time.Duration
+	pprofAddr                                string
 	settings                                 settingsFlags
 	log                                      logOptions
 }
@@ -149,6 +150,7 @@ func (f *serveFlags) register(c *cobra.Command, def ledger.Settings, agentAddr, 
 	c.Flags().DurationVar(&f.reapInterval, "reap-interval", time.Second, "how often the leader reclaims expired leases")
 	f.settings.register(c, def)
 	f.log.register(c)
+	c.Flags().StringVar(&f.pprofAddr, "pprof-addr", "", "serve Go profiling endpoints (/debug/pprof/) on this address, unauthenticated: keep it on loopback")
 }
 
 // start initializes the data dir if needed and starts the node.
@@ -156,6 +158,11 @@ func (f *serveFlags) start(ctx context.Context, stdout, stderr io.Writer) (*node
 	logger, err := f.log.logger(stderr)
 	if err != nil {
 		return nil, nil, err
+	}
+	if f.pprofAddr != "" {
+		if err := servePprof(ctx, f.pprofAddr, logger); err != nil {
+			return nil, nil, fmt.Errorf("--pprof-addr: %w", err)
+		}
 	}
 	if !node.Initialized(f.dataDir) {
 		if !f.bootstrap {
