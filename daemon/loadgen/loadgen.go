@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/tally-licensing/tally/agent/client"
+	agentstate "github.com/tally-licensing/tally/agent/state"
 	"github.com/tally-licensing/tally/certs"
 	"github.com/tally-licensing/tally/daemon/adminapi"
 	"github.com/tally-licensing/tally/protocol"
@@ -417,11 +418,8 @@ func agentIdleRSS(ctx context.Context, bin, state, server, caFile, token string)
 	}
 	defer func() { cmd.Process.Kill(); cmd.Wait() }()
 	if err := waitFor(ctx, 20*time.Second, "the agent's certificate", func() error {
-		m, _ := filepath.Glob(filepath.Join(state, "*.pem"))
-		if len(m) < 2 {
-			return errors.New("not enrolled yet")
-		}
-		return nil
+		_, err := os.Stat(filepath.Join(state, agentstate.CertFile))
+		return err
 	}); err != nil {
 		return 0, err
 	}
