@@ -100,6 +100,8 @@ read the numbers with the loadavg printed next to them.`,
 	f.DurationVar(&cfg.HeartbeatInterval, "heartbeat-interval", 30*time.Second, "the clusters' heartbeat interval")
 	f.BoolVar(&cfg.KillLeader, "kill-leader", true, "kill the leader of the 3-node cluster and time the failover")
 	f.IntVar(&cfg.PprofBase, "pprof-base", 0, "serve node i's pprof on 127.0.0.1:BASE+i (0: off)")
+	f.StringVar(&cfg.ProfileDir, "profile-dir", "", "with --pprof-base: save the leader's CPU profile (from the checkout storm on) and heap profile (after the steady phase) here")
+	f.IntVar(&cfg.ProfileSeconds, "profile-seconds", 10, "length of the CPU profile")
 	f.StringVar(&cfg.Dir, "dir", "", "where the nodes' data lives (default: a temporary directory, removed afterwards)")
 	f.StringVar(&tallyd, "tallyd", "", "tallyd binary (default: next to tallyctl)")
 	f.StringVar(&agentBin, "agent", "", "tally-agent binary for the idle-memory measurement (default: next to tallyctl, skipped if absent)")

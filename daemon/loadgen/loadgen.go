@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -56,6 +57,11 @@ type Config struct {
 	// PprofBase, when not zero, starts node i's pprof endpoint on
 	// 127.0.0.1:PprofBase+i.
 	PprofBase int
+	// ProfileDir, with PprofBase set, receives the leader's CPU profile
+	// (ProfileSeconds long, from the checkout storm on) and its heap
+	// profile after the steady phase.
+	ProfileDir     string
+	ProfileSeconds int
 	// Progress receives one line per step; nil for none.
 	Progress io.Writer
 }
@@ -87,6 +93,10 @@ type Phase struct {
 	Ops       int     `json:"ops"`
 	Errors    int     `json:"errors"`
 	FirstErr  string  `json:"first_error,omitempty"`
+	// Retries counts transport failures retried with the same request ID,
+	// as an agent does (for example a handshake refused while the server's
+	// accept queue is full); their time is in the latency.
+	Retries int `json:"retries"`
 	Seconds   float64 `json:"seconds"`
 	OpsPerSec float64 `json:"ops_per_sec"`
 	P50ms     float64 `json:"p50_ms"`
@@ -263,6 +273,20 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	res.Phases = append(res.Phases, p)
 
+	var profWG sync.WaitGroup
+	defer profWG.Wait()
+	if cfg.ProfileDir != "" && cfg.PprofBase > 0 {
+		profWG.Add(1)
+		go func() {
+			defer profWG.Done()
+			secs := max(cfg.ProfileSeconds, 1)
+			url := fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/profile?seconds=%d", cfg.PprofBase, secs)
+			if err := fetch(ctx, url, filepath.Join(cfg.ProfileDir, fmt.Sprintf("cpu-%dnode.pprof", cfg.Nodes))); err != nil {
+				say("CPU profile: %v", err)
+			}
+		}()
+	}
+
 	say("checkout storm: one seat per device")
 	p, err = ph.run("checkout", cfg.Devices, func(i int) error {
 		d := devs[i]
@@ -303,6 +327,12 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	res.Phases = append(res.Phases, p)
 	if rssAfter, err := readProc(leader.cmd.Process.Pid); err == nil && cfg.Devices > 0 {
 		res.LeaderRSSPerKDevKiB = float64(rssAfter.RSSKiB-rssBefore.RSSKiB) / float64(cfg.Devices) * 1000
+	}
+	if cfg.ProfileDir != "" && cfg.PprofBase > 0 {
+		url := fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/heap", cfg.PprofBase)
+		if err := fetch(ctx, url, filepath.Join(cfg.ProfileDir, fmt.Sprintf("heap-%dnode.pprof", cfg.Nodes))); err != nil {
+			say("heap profile: %v", err)
+		}
 	}
 	res.ServerCPUmsPerKHeartbeats = p.ServerCPUSeconds / float64(max(1, p.Ops-p.Errors)) * 1e6
 	res.ServerCPUmsPerKCheckouts = cpuCheckout
@@ -466,12 +496,18 @@ func (r *phaseRunner) run(name string, n int, op func(i int) error) (Phase, erro
 	}
 	cpu0, _ := r.serverStats()
 	lat := make([]time.Duration, n)
-	var errs atomic.Int64
+	var errs, retries atomic.Int64
 	var firstErr atomic.Value
 	t0 := time.Now()
 	err = parallel(r.ctx, n, r.conc, func(i int) error {
 		s := time.Now()
-		if err := op(i); err != nil {
+		err := op(i)
+		for attempt := 1; err != nil && attempt <= 5 && retryable(err) && r.ctx.Err() == nil; attempt++ {
+			retries.Add(1)
+			time.Sleep(time.Duration(attempt) * 50 * time.Millisecond)
+			err = op(i)
+		}
+		if err != nil {
 			errs.Add(1)
 			firstErr.CompareAndSwap(nil, err.Error())
 			lat[i] = -1
@@ -490,6 +526,7 @@ func (r *phaseRunner) run(name string, n int, op func(i int) error) (Phase, erro
 		return p, err
 	}
 	p.Errors = int(errs.Load())
+	p.Retries = int(retries.Load())
 	if s, ok := firstErr.Load().(string); ok {
 		p.FirstErr = s
 	}
@@ -547,4 +584,31 @@ func parallel(ctx context.Context, n, conc int, f func(i int) error) error {
 		firstErr = ctx.Err()
 	}
 	return firstErr
+}
+
+// retryable is a transport failure (not a refusal by the server), which an
+// agent retries with the same request ID.
+func retryable(err error) bool {
+	var te *client.TransportError
+	return errors.As(err, &te)
+}
+
+func fetch(ctx context.Context, url, file string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: %s", url, resp.Status)
+	}
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(file, b, 0o644)
 }
