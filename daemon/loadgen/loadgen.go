@@ -89,14 +89,14 @@ func (c *Config) defaults() {
 
 // Phase is what one phase measured.
 type Phase struct {
-	Name      string  `json:"name"`
-	Ops       int     `json:"ops"`
-	Errors    int     `json:"errors"`
-	FirstErr  string  `json:"first_error,omitempty"`
+	Name     string `json:"name"`
+	Ops      int    `json:"ops"`
+	Errors   int    `json:"errors"`
+	FirstErr string `json:"first_error,omitempty"`
 	// Retries counts transport failures retried with the same request ID,
 	// as an agent does (for example a handshake refused while the server's
 	// accept queue is full); their time is in the latency.
-	Retries int `json:"retries"`
+	Retries   int     `json:"retries"`
 	Seconds   float64 `json:"seconds"`
 	OpsPerSec float64 `json:"ops_per_sec"`
 	P50ms     float64 `json:"p50_ms"`
