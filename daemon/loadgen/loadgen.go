@@ -389,6 +389,7 @@ func leaderKill(ctx context.Context, cl *cluster, leader *node, devs []*device, 
 			defer wg.Done()
 			for n := 0; pctx.Err() == nil; n++ {
 				var resp protocol.CheckoutResponse
+				started := time.Now().UnixNano()
 				err := d.c.Do(pctx, protocol.TypeCheckout, fmt.Sprintf("lk-%d-%d", pi, n), protocol.CheckoutRequest{Feature: "load"}, &resp)
 				if err != nil {
 					var pe *protocol.Error
@@ -401,7 +402,9 @@ func leaderKill(ctx context.Context, cl *cluster, leader *node, devs []*device, 
 					}
 					continue
 				}
-				if k := killedAt.Load(); k != 0 {
+				// Only a checkout asked after the kill shows that grants
+				// resumed; one in flight across it may have committed before.
+				if k := killedAt.Load(); k != 0 && started > k {
 					firstGrant.CompareAndSwap(0, time.Now().UnixNano())
 				}
 				_ = d.c.Do(pctx, protocol.TypeRelease, fmt.Sprintf("lkr-%d-%d", pi, n), protocol.ReleaseRequest{LeaseID: resp.Lease.ID}, nil)
