@@ -63,7 +63,7 @@ func (r *Report) SVG() string {
 		}
 	}
 	colors := []string{"#4472c4", "#ed7d31", "#70ad47", "#a5a5a5"}
-	const W, H, top, left, chartH = 900, 420, 50, 60, 280
+	const W, H, top, left, chartH = 900, 430, 66, 60, 280
 	panelW := (W - left - 40) / 2
 	var b strings.Builder
 	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" font-family="sans-serif" font-size="12">`+"\n", W, H)
@@ -79,7 +79,7 @@ func (r *Report) SVG() string {
 		if maxV == 0 {
 			maxV = 1
 		}
-		fmt.Fprintf(&b, `<text x="%d" y="%d" font-weight="bold">%s</text>`+"\n", x0, top-8, label)
+		fmt.Fprintf(&b, `<text x="%d" y="%d" font-weight="bold">%s</text>`+"\n", x0, top-22, label)
 		fmt.Fprintf(&b, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="black"/>`+"\n", x0, top+chartH, x0+panelW, top+chartH)
 		groupW := panelW / max(1, len(phases))
 		barW := (groupW - 10) / max(1, len(r.Runs))
