@@ -5,7 +5,7 @@ DATA    ?= .tally-dev
 PKGS    := ./...
 BINARIES := ./daemon/cmd/tallyd ./daemon/cmd/tallyctl ./agent/cmd/tally-agent
 
-.PHONY: all build dist run test test-short bench lint fmt clean screenshots chaos
+.PHONY: all build dist run test test-short bench bench-micro bench-load lint fmt clean screenshots chaos
 
 all: build
 
@@ -45,9 +45,24 @@ CHAOS_RUNS     ?= 3
 chaos:
 	TALLY_CHAOS=1 TALLY_CHAOS_DURATION=$(CHAOS_DURATION) $(GO) test -race -count=$(CHAOS_RUNS) -timeout 60m -v -run 'TestCluster|TestChaos' ./cluster/store/
 
-## bench: the Go microbenchmarks (token sign/verify, ledger apply, checkout, heartbeat) and the agent footprint (RSS, CPU with ten leases)
-bench:
+## bench: the Go microbenchmarks, then the load harness (bench-load)
+bench: bench-micro bench-load
+
+## bench-micro: the Go microbenchmarks (token sign/verify, ledger apply, checkout, heartbeat) and the agent footprint (RSS, CPU with ten leases)
+bench-micro:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 1s $(PKGS)
+
+## bench-load: tallyctl bench, N devices against 1- and 3-node loopback clusters; JSON and SVG into $(BENCH_OUT)
+##   knobs: BENCH_DEVICES (default 1000), BENCH_NODES (1,3), BENCH_CONCURRENCY (128), BENCH_ROUNDS (3), BENCH_FLAGS
+BENCH_DEVICES     ?= 1000
+BENCH_NODES       ?= 1,3
+BENCH_CONCURRENCY ?= 128
+BENCH_ROUNDS      ?= 3
+BENCH_OUT         ?= bench-results
+bench-load: build
+	@mkdir -p $(BENCH_OUT)
+	$(BIN)/tallyctl bench --devices $(BENCH_DEVICES) --nodes $(BENCH_NODES) --concurrency $(BENCH_CONCURRENCY) \
+		--heartbeat-rounds $(BENCH_ROUNDS) --out $(BENCH_OUT)/bench.json --svg $(BENCH_OUT)/bench.svg $(BENCH_FLAGS)
 
 ## screenshots: re-take the README's console pictures with the browser test (needs chromium)
 screenshots:

@@ -136,7 +136,12 @@ func (s *Server) Close() error {
 
 // peer is what the server knows about the other end of a connection.
 type peer struct {
-	cert    *x509.Certificate
+	cert *x509.Certificate
+	// keyFP is the certificate key's fingerprint, computed once per
+	// connection: it is compared with the ledger on every request, and
+	// computing it (DER-encoding the key, hashing) was a tenth of the
+	// server's CPU under heartbeat load.
+	keyFP   string
 	id      certs.DeviceID
 	refusal *protocol.Error // set when a certificate was presented and failed
 	remote  string
@@ -154,7 +159,12 @@ func (s *Server) identify(conn *quic.Conn) peer {
 		s.log.Warn("refused device certificate", "remote", p.remote, "subject", chain[0].Subject.CommonName, "reason", err)
 		return p
 	}
-	p.cert, p.id = chain[0], id
+	fp, err := certs.PublicKeyFingerprint(chain[0].PublicKey)
+	if err != nil {
+		p.refusal = enrollment.Refusal(err)
+		return p
+	}
+	p.cert, p.id, p.keyFP = chain[0], id, fp
 	return p
 }
 
@@ -224,7 +234,7 @@ func (s *Server) device(p peer) (ledger.DeviceRef, error) {
 		return ledger.DeviceRef{}, protocol.Errorf(protocol.CodeNotEnrolled, "this connection has no device certificate: enroll the device first")
 	}
 	var perr *protocol.Error
-	s.cfg.Read(func(st *ledger.State) { perr = enrollment.CheckDevice(st, p.id, p.cert) })
+	s.cfg.Read(func(st *ledger.State) { perr = enrollment.CheckDeviceKey(st, p.id, p.keyFP) })
 	if perr != nil {
 		if perr.Code == protocol.CodeDeviceConflict {
 			s.log.Warn("possible cloned device: request refused", "event", "device_clone_suspected",

@@ -87,12 +87,21 @@ func (e *Enroller) Enroll(ctx context.Context, req protocol.EnrollRequest) (prot
 // an enrolled device with the same key, so that removing a device in the
 // ledger takes effect at its next request.
 func CheckDevice(st *ledger.State, id certs.DeviceID, cert *x509.Certificate) *protocol.Error {
+	fp, err := certs.PublicKeyFingerprint(cert.PublicKey)
+	if err != nil {
+		fp = "" // matches no enrolled device: refused as a conflict below
+	}
+	return CheckDeviceKey(st, id, fp)
+}
+
+// CheckDeviceKey is CheckDevice with the certificate key's fingerprint
+// already computed (once per connection, by the agent server).
+func CheckDeviceKey(st *ledger.State, id certs.DeviceID, keyFP string) *protocol.Error {
 	d, ok := st.Device(ledger.DeviceRef{Account: id.Account, Code: id.DeviceCode})
 	if !ok {
 		return protocol.Errorf(protocol.CodeNotEnrolled, "device %s is not enrolled in account %s (it may have been removed); enroll it again", id.DeviceCode, id.Account)
 	}
-	fp, err := certs.PublicKeyFingerprint(cert.PublicKey)
-	if err != nil || fp != d.KeyFingerprint {
+	if keyFP == "" || keyFP != d.KeyFingerprint {
 		return protocol.Errorf(protocol.CodeDeviceConflict, "device %s in account %s is enrolled with another key: this certificate may come from a cloned device", id.DeviceCode, id.Account)
 	}
 	return nil

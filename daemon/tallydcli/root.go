@@ -131,6 +131,7 @@ type serveFlags struct {
 	advertise, advertiseAdmin, advertiseRaft string
 	bootstrap                                bool
 	raftTimeout, reapInterval                time.Duration
+	pprofAddr                                string
 	settings                                 settingsFlags
 	log                                      logOptions
 	smtp                                     smtpFlags
@@ -152,6 +153,7 @@ func (f *serveFlags) register(c *cobra.Command, def ledger.Settings, agentAddr, 
 	f.settings.register(c, def)
 	f.log.register(c)
 	f.smtp.register(c)
+	c.Flags().StringVar(&f.pprofAddr, "pprof-addr", "", "serve Go profiling endpoints (/debug/pprof/) on this address, unauthenticated: keep it on loopback")
 }
 
 // start initializes the data dir if needed and starts the node.
@@ -159,6 +161,11 @@ func (f *serveFlags) start(ctx context.Context, stdout, stderr io.Writer) (*node
 	logger, err := f.log.logger(stderr)
 	if err != nil {
 		return nil, nil, err
+	}
+	if f.pprofAddr != "" {
+		if err := servePprof(ctx, f.pprofAddr, logger); err != nil {
+			return nil, nil, fmt.Errorf("--pprof-addr: %w", err)
+		}
 	}
 	if !node.Initialized(f.dataDir) {
 		if !f.bootstrap {

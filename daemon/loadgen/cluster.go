@@ -1,0 +1,295 @@
+package loadgen
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/tally-licensing/tally/daemon/adminapi"
+	"github.com/tally-licensing/tally/daemon/adminclient"
+)
+
+// node is one real tallyd process of the benchmark cluster.
+type node struct {
+	id                           string
+	dir                          string
+	agentAddr, adminAddr, raftAd string
+	cmd                          *exec.Cmd
+	log                          *os.File
+	dead                         bool
+}
+
+// cluster is a loopback tallyd cluster started by the harness.
+type cluster struct {
+	nodes  []*node
+	token  string
+	caFile string
+}
+
+func freePort(network string) (string, error) {
+	if network == "udp" {
+		c, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			return "", err
+		}
+		defer c.Close()
+		return c.LocalAddr().String(), nil
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
+
+// startCluster founds node1 and joins the others, as scripts/cluster-up.sh
+// does, and waits until every node is a reachable voter.
+func startCluster(ctx context.Context, cfg Config, dir string) (*cluster, error) {
+	c := &cluster{}
+	for i := 1; i <= cfg.Nodes; i++ {
+		n := &node{id: fmt.Sprintf("node%d", i), dir: filepath.Join(dir, fmt.Sprintf("node%d", i))}
+		var err error
+		if n.agentAddr, err = freePort("udp"); err != nil {
+			return c, err
+		}
+		if n.adminAddr, err = freePort("tcp"); err != nil {
+			return c, err
+		}
+		if n.raftAd, err = freePort("tcp"); err != nil {
+			return c, err
+		}
+		c.nodes = append(c.nodes, n)
+	}
+	common := func(n *node) []string {
+		args := []string{"--node-id", n.id, "--data", n.dir, "--agent-addr", n.agentAddr, "--admin-addr", n.adminAddr, "--raft-addr", n.raftAd}
+		if cfg.PprofBase > 0 {
+			args = append(args, "--pprof-addr", fmt.Sprintf("127.0.0.1:%d", cfg.PprofBase+indexOf(c.nodes, n)))
+		}
+		return args
+	}
+	n1 := c.nodes[0]
+	args := append([]string{"serve"}, common(n1)...)
+	args = append(args, "--lease-ttl", cfg.LeaseTTL.String(), "--heartbeat-interval", cfg.HeartbeatInterval.String(), "--log-level", "warn")
+	if err := c.spawn(cfg, n1, args); err != nil {
+		return c, err
+	}
+	if err := waitFor(ctx, 30*time.Second, "node1's admin token", func() error {
+		b, err := os.ReadFile(filepath.Join(n1.dir, "admin.token"))
+		if err == nil && len(strings.TrimSpace(string(b))) == 0 {
+			err = errors.New("empty")
+		}
+		c.token = strings.TrimSpace(string(b))
+		return err
+	}); err != nil {
+		return c, err
+	}
+	c.caFile = filepath.Join(n1.dir, "ca.pem")
+	adm, err := c.admin(n1)
+	if err != nil {
+		return c, err
+	}
+	if err := waitFor(ctx, 30*time.Second, "node1 to lead", func() error {
+		var v adminapi.ClusterView
+		if err := adm.Do(ctx, http.MethodGet, "/v1/cluster", nil, &v); err != nil {
+			return err
+		}
+		if v.Leader == "" {
+			return errors.New("no leader yet")
+		}
+		return nil
+	}); err != nil {
+		return c, err
+	}
+	for _, n := range c.nodes[1:] {
+		args := append([]string{"join", "--join", n1.adminAddr, "--token", c.token, "--cacert", c.caFile}, common(n)...)
+		args = append(args, "--log-level", "warn")
+		if err := c.spawn(cfg, n, args); err != nil {
+			return c, err
+		}
+	}
+	if err := waitFor(ctx, 60*time.Second, fmt.Sprintf("%d reachable voters", cfg.Nodes), func() error {
+		var v adminapi.ClusterView
+		if err := adm.Do(ctx, http.MethodGet, "/v1/cluster", nil, &v); err != nil {
+			return err
+		}
+		up := 0
+		for _, m := range v.Members {
+			if m.Reachable && m.Suffrage == "Voter" {
+				up++
+			}
+		}
+		if up < cfg.Nodes {
+			return fmt.Errorf("%d of %d voters reachable", up, cfg.Nodes)
+		}
+		return nil
+	}); err != nil {
+		return c, err
+	}
+	return c, nil
+}
+
+func indexOf(ns []*node, n *node) int {
+	for i, m := range ns {
+		if m == n {
+			return i
+		}
+	}
+	return -1
+}
+
+func (c *cluster) spawn(cfg Config, n *node, args []string) error {
+	if err := os.MkdirAll(filepath.Dir(n.dir), 0o755); err != nil {
+		return err
+	}
+	f, err := os.Create(n.dir + ".log")
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(cfg.Tallyd, args...)
+	cmd.Stdout, cmd.Stderr = f, f
+	if err := cmd.Start(); err != nil {
+		f.Close()
+		return fmt.Errorf("start %s: %w", cfg.Tallyd, err)
+	}
+	n.cmd, n.log = cmd, f
+	return nil
+}
+
+// stop kills every node still running.
+func (c *cluster) stop() {
+	for _, n := range c.nodes {
+		if n.cmd != nil && !n.dead {
+			n.cmd.Process.Signal(syscall.SIGTERM)
+			done := make(chan struct{})
+			go func() { n.cmd.Wait(); close(done) }()
+			select {
+			case <-done:
+			case <-time.After(5 * time.Second):
+				n.cmd.Process.Kill()
+				<-done
+			}
+			n.dead = true
+		}
+		if n.log != nil {
+			n.log.Close()
+		}
+	}
+}
+
+// kill ends a node the hard way, as a crash would.
+func (c *cluster) kill(n *node) {
+	n.cmd.Process.Kill()
+	n.cmd.Wait()
+	n.dead = true
+}
+
+func (c *cluster) admin(n *node) (*adminclient.Client, error) {
+	return adminclient.New(n.adminAddr, c.token, c.caFile)
+}
+
+// leader asks the live nodes who leads and returns that node.
+func (c *cluster) leader(ctx context.Context) (*node, error) {
+	for _, n := range c.nodes {
+		if n.dead {
+			continue
+		}
+		adm, err := c.admin(n)
+		if err != nil {
+			return nil, err
+		}
+		var v adminapi.ClusterView
+		if err := adm.Do(ctx, http.MethodGet, "/v1/cluster", nil, &v); err != nil {
+			continue
+		}
+		for _, m := range c.nodes {
+			if m.id == v.Leader && !m.dead {
+				return m, nil
+			}
+		}
+	}
+	return nil, errors.New("no live node knows a live leader")
+}
+
+// appliedIndex is the Raft index n has applied, from the admin API's
+// freshness headers.
+func (c *cluster) appliedIndex(ctx context.Context, n *node) (uint64, error) {
+	adm, err := c.admin(n)
+	if err != nil {
+		return 0, err
+	}
+	if err := adm.Do(ctx, http.MethodGet, "/v1/status", nil, nil); err != nil {
+		return 0, fmt.Errorf("status of %s: %w", n.id, err)
+	}
+	return adm.LastFreshness().AppliedIndex, nil
+}
+
+func (c *cluster) agentAddrs() []string {
+	var out []string
+	for _, n := range c.nodes {
+		out = append(out, n.agentAddr)
+	}
+	return out
+}
+
+// procStat is a process's CPU time so far and its resident memory.
+type procStat struct {
+	CPU    time.Duration
+	RSSKiB int64
+}
+
+// readProc reads /proc/PID/stat (utime+stime, in clock ticks of 1/100 s on
+// Linux) and /proc/PID/status (VmRSS).
+func readProc(pid int) (procStat, error) {
+	var ps procStat
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return ps, err
+	}
+	// The command name may hold spaces; fields start after the last ')'.
+	s := string(raw)
+	fs := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(fs) < 13 {
+		return ps, fmt.Errorf("short /proc/%d/stat", pid)
+	}
+	ut, _ := strconv.ParseInt(fs[11], 10, 64)
+	st, _ := strconv.ParseInt(fs[12], 10, 64)
+	ps.CPU = time.Duration(ut+st) * 10 * time.Millisecond
+	raw, err = os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return ps, err
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			ps.RSSKiB, _ = strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+		}
+	}
+	return ps, nil
+}
+
+func waitFor(ctx context.Context, limit time.Duration, what string, f func() error) error {
+	deadline := time.Now().Add(limit)
+	for {
+		err := f()
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("timed out waiting for %s: %w", what, err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
