@@ -214,6 +214,38 @@ func describe(c *Command) (account, summary string) {
 	case c.ImportAssignments != nil:
 		im := c.ImportAssignments
 		return im.Account, fmt.Sprintf("import %d assignment row(s) of %s", len(im.Rows), im.Product)
+	case c.Members != nil:
+		m := c.Members
+		parts := []string{m.Op}
+		for _, p := range []string{m.Email, string(m.Role), m.Team, m.Plan} {
+			if p != "" {
+				parts = append(parts, p)
+			}
+		}
+		if len(m.Emails) > 0 {
+			parts = append(parts, fmt.Sprintf("%d user(s)", len(m.Emails)))
+		}
+		if m.Op == MemSetSeats {
+			parts = append(parts, fmt.Sprint(m.Seats))
+		}
+		return m.Account, strings.Join(parts, " ")
+	case c.SetPolicy != nil:
+		p := c.SetPolicy
+		scope := "account"
+		if p.Feature != "" {
+			scope = "pool " + p.Feature
+		}
+		s := "set policy of " + scope
+		if !p.SubscriptionEnd.IsZero() {
+			s += ", subscription end " + p.SubscriptionEnd.Format(time.RFC3339)
+		}
+		return p.Account, s
+	case c.DeviceOp != nil:
+		d := c.DeviceOp
+		if d.To != "" {
+			return d.Account, fmt.Sprintf("move node-locked seats of %s to %s", d.Device, d.To)
+		}
+		return d.Account, "free node-locked seats of " + d.Device
 	}
 	return "", string(c.Type)
 }

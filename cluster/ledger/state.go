@@ -345,6 +345,12 @@ func (s *State) createAdminToken(now time.Time, t *AdminToken) Result {
 	if r := s.checkTokenScope(t); r.Error != nil {
 		return r
 	}
+	if t.Session != "" {
+		if r := s.checkSession(t); r.Error != nil {
+			return r
+		}
+	}
+	s.pruneSessions(now)
 	c := *t
 	c.Created = now
 	s.adminTokens[t.ID] = &c
@@ -358,6 +364,10 @@ func (s *State) revokeAdminToken(r *RevokeAdminToken) Result {
 	t, ok := s.adminTokens[r.ID]
 	if !ok {
 		return fail(protocol.CodeNotFound, "no admin token %s", r.ID)
+	}
+	if t.Session != "" {
+		delete(s.adminTokens, r.ID) // a signed-out session needs no tombstone
+		return Result{}
 	}
 	t.Revoked = true
 	return Result{}

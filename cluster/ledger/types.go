@@ -192,6 +192,10 @@ type AdminToken struct {
 	// role of every token before roles existed).
 	Role    string `json:"role,omitempty"`
 	Account string `json:"account,omitempty"`
+	// Session is the member's email for a console session (sessions.go);
+	// Expires ends it. Both are empty for administrators' tokens.
+	Session string    `json:"session,omitempty"`
+	Expires time.Time `json:"expires,omitempty"`
 }
 
 // Node is a tallyd node as the cluster knows it: where Raft, agents and

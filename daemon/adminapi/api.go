@@ -45,9 +45,10 @@ type Config struct {
 }
 
 type api struct {
-	cfg Config
-	log *slog.Logger
-	now func() time.Time
+	cfg     Config
+	log     *slog.Logger
+	now     func() time.Time
+	signIns signInLimiter
 }
 
 // New returns the API's handler.
@@ -88,6 +89,7 @@ func (a *api) routes() (mux *http.ServeMux, routes, public []string) {
 	open("GET /v1/jwks", a.jwks)
 	open("GET /v1/openapi.json", a.openapi)
 	open("GET /.well-known/jwks.json", a.jwks)
+	open("POST /v1/sessions", a.createSession)
 	auth := func(pattern string, h func(http.ResponseWriter, *http.Request) error) {
 		routes = append(routes, pattern)
 		mux.Handle(pattern, a.authenticated(pattern, h))
@@ -114,6 +116,7 @@ func (a *api) routes() (mux *http.ServeMux, routes, public []string) {
 	a.registerPolicy(auth)
 	a.registerMembers(auth)
 	a.registerAudit(auth)
+	auth("DELETE /v1/sessions/current", a.endSession)
 	// The web console: static pages calling the API above.
 	mux.Handle("GET /", console.Handler())
 	return mux, routes, public
@@ -145,6 +148,10 @@ func (a *api) authenticated(pattern string, h func(http.ResponseWriter, *http.Re
 			writeError(w, protocol.Errorf(protocol.CodeUnauthorized, "admin token %s was revoked", rec.ID))
 			return
 		}
+		if err := a.checkSession(rec); err != nil {
+			writeError(w, err)
+			return
+		}
 		// Role and account scope are checked here, on whichever node
 		// answers, before anything is served or forwarded (scope.go).
 		r, err = a.authorize(pattern, rec, r)
@@ -160,16 +167,22 @@ func (a *api) authenticated(pattern string, h func(http.ResponseWriter, *http.Re
 		if !served {
 			return // proxied to the leader
 		}
-		ctx := context.WithValue(r.Context(), ctxKey{}, rec.ID)
+		actor := "admin-token:" + rec.ID
+		if rec.Session != "" {
+			actor = memberActor(rec.Account, rec.Session)
+		}
+		ctx := context.WithValue(r.Context(), ctxKey{}, actor)
 		if err := h(w, r.WithContext(ctx)); err != nil {
 			writeError(w, err)
 		}
 	})
 }
 
+// caller is who made the request, for logs and the audit log:
+// admin-token:ID or member:ACCOUNT/EMAIL for a console session.
 func caller(r *http.Request) string {
-	id, _ := r.Context().Value(ctxKey{}).(string)
-	return "admin-token:" + id
+	actor, _ := r.Context().Value(ctxKey{}).(string)
+	return actor
 }
 
 func writeError(w http.ResponseWriter, err error) {

@@ -30,12 +30,14 @@ type op struct {
 // operations documents every route; TestOpenAPICoversEveryRoute checks it
 // matches the router both ways.
 var operations = map[string]op{
-	"GET /healthz":               {summary: "The process is alive", public: true, produces: "text/plain"},
-	"GET /readyz":                {summary: "Raft has a leader and this node has applied up to its commit index", public: true, produces: "text/plain"},
-	"GET /metrics":               {summary: "Prometheus metrics", public: true, produces: "text/plain"},
-	"GET /v1/openapi.json":       {summary: "This document", public: true},
-	"GET /v1/jwks":               {summary: "The cluster's lease-signing public keys (JWKS)", public: true, produces: "application/jwk-set+json"},
-	"GET /.well-known/jwks.json": {summary: "The cluster's lease-signing public keys (JWKS)", public: true, produces: "application/jwk-set+json"},
+	"GET /healthz":                {summary: "The process is alive", public: true, produces: "text/plain"},
+	"GET /readyz":                 {summary: "Raft has a leader and this node has applied up to its commit index", public: true, produces: "text/plain"},
+	"GET /metrics":                {summary: "Prometheus metrics", public: true, produces: "text/plain"},
+	"GET /v1/openapi.json":        {summary: "This document", public: true},
+	"GET /v1/jwks":                {summary: "The cluster's lease-signing public keys (JWKS)", public: true, produces: "application/jwk-set+json"},
+	"GET /.well-known/jwks.json":  {summary: "The cluster's lease-signing public keys (JWKS)", public: true, produces: "application/jwk-set+json"},
+	"POST /v1/sessions":           {summary: "Sign a member in to the console (owner, administrator or assistant); the token works like an admin token of the member's access until it expires", public: true, request: SessionRequest{}, response: SessionResponse{}, status: http.StatusCreated},
+	"DELETE /v1/sessions/current": {summary: "Sign the caller's console session out", status: http.StatusNoContent},
 
 	"GET /v1/status":              {summary: "Node state and every pool's purchased, active and unused seats", query: []string{"account"}, response: StatusResponse{}},
 	"GET /v1/leases":              {summary: "Leases held now", query: []string{"account", "feature", "device"}, response: []LeaseView{}},

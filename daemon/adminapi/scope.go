@@ -103,6 +103,7 @@ var scopeRules = map[string]scopeRule{
 	"POST /v1/accounts/{account}/activate":                       scopePath,
 
 	"DELETE /v1/admin-tokens/{id}": scopeAdminToken,
+	"DELETE /v1/sessions/current":  scopeHandler, // the caller's own session
 }
 
 type tokenKey struct{}

@@ -133,6 +133,9 @@ func TestEveryEndpointRefusesOtherAccounts(t *testing.T) {
 	routes := adminapi.Routes()
 	sort.Strings(routes)
 	for _, pattern := range routes {
+		if pattern == "DELETE /v1/sessions/current" {
+			continue // acts on the caller's own session, nothing of bravo's
+		}
 		method, path, _ := strings.Cut(pattern, " ")
 		path = wildcard.ReplaceAllStringFunc(path, func(w string) string {
 			switch {

@@ -1,0 +1,62 @@
+package ledger
+
+import (
+	"testing"
+	"time"
+
+	"github.com/tally-licensing/tally/protocol"
+)
+
+func session(id, email string, role AccessRole, expires time.Time) Command {
+	return Command{Type: CmdCreateAdminToken, CreateAdminToken: &AdminToken{ID: id, Hash: "h-" + id, Role: string(role), Account: "acme", Session: email, Expires: expires}}
+}
+
+func TestSessionsFollowTheMembersRole(t *testing.T) {
+	f := newFixture(t, 1, 0)
+	mustMem(t, f, MembersOp{Op: MemSetSeats, Seats: 3})
+	mustMem(t, f, MembersOp{Op: MemAddUser, Email: "own@acme.test", Role: RoleOwner})
+	mustMem(t, f, MembersOp{Op: MemAddUser, Email: "adm@acme.test", Role: RoleAdministrator})
+	mustMem(t, f, MembersOp{Op: MemAddUser, Email: "ast@acme.test", Role: RoleAssistant})
+	mustMem(t, f, MembersOp{Op: MemAddUser, Email: "mem@acme.test", Role: RoleMember})
+	mustMem(t, f, MembersOp{Op: MemInvite, Email: "new@acme.test", Role: RoleAssistant, Expires: f.now.Add(time.Hour)})
+	exp := f.now.Add(SessionTTL)
+
+	for _, c := range []struct {
+		email string
+		role  AccessRole
+	}{{"own@acme.test", RoleAccountOwner}, {"adm@acme.test", RoleAccountAdmin}, {"ast@acme.test", RoleReadOnly}} {
+		if r := f.apply(session("s-"+c.email, c.email, c.role, exp)); r.Error != nil {
+			t.Fatalf("session of %s as %s: %v", c.email, c.role, r.Error)
+		}
+	}
+	// Refused, changing nothing: a role the member does not have, a member
+	// (no console), a pending invitee, a stranger, no expiry.
+	unchangedBy(t, f, protocol.CodeInvalidArgument, session("x1", "adm@acme.test", RoleAccountOwner, exp))
+	unchangedBy(t, f, protocol.CodeForbidden, session("x2", "mem@acme.test", RoleReadOnly, exp))
+	unchangedBy(t, f, protocol.CodeForbidden, session("x3", "new@acme.test", RoleReadOnly, exp))
+	unchangedBy(t, f, protocol.CodeUnauthorized, session("x4", "eve@acme.test", RoleReadOnly, exp))
+	unchangedBy(t, f, protocol.CodeInvalidArgument, session("x5", "own@acme.test", RoleAccountOwner, time.Time{}))
+
+	// Signing out removes the session outright; other tokens keep a
+	// revoked tombstone.
+	if r := f.apply(Command{Type: CmdRevokeAdminToken, RevokeAdminToken: &RevokeAdminToken{ID: "s-ast@acme.test"}}); r.Error != nil {
+		t.Fatal(r.Error)
+	}
+	if _, ok := f.s.AdminToken("s-ast@acme.test"); ok {
+		t.Fatal("a signed-out session is still in the ledger")
+	}
+	// Expired sessions are pruned when the next token is created, at the
+	// command's time, so every replica drops the same ones.
+	f.now = exp
+	if r := f.apply(session("s-late", "own@acme.test", RoleAccountOwner, f.now.Add(SessionTTL))); r.Error != nil {
+		t.Fatal(r.Error)
+	}
+	for _, id := range []string{"s-own@acme.test", "s-adm@acme.test"} {
+		if _, ok := f.s.AdminToken(id); ok {
+			t.Fatalf("expired session %s was not pruned", id)
+		}
+	}
+	if _, ok := f.s.AdminToken("s-late"); !ok {
+		t.Fatal("the new session is missing")
+	}
+}

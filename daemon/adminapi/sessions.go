@@ -1,0 +1,196 @@
+package adminapi
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/tally-licensing/tally/cluster/ledger"
+	"github.com/tally-licensing/tally/daemon/authtoken"
+	"github.com/tally-licensing/tally/daemon/passwords"
+	"github.com/tally-licensing/tally/protocol"
+)
+
+// SessionRequest is a member signing in to the console.
+type SessionRequest struct {
+	Account  string `json:"account"`
+	Email    string `json:"email"`
+	Password string `json:"password"`
+}
+
+// SessionResponse is a new console session: Token is a bearer credential
+// for the admin API with Access (an admin token role) in Account.
+type SessionResponse struct {
+	Token   string      `json:"token"`
+	ID      string      `json:"id"`
+	Account string      `json:"account"`
+	Email   string      `json:"email"`
+	Role    ledger.Role `json:"role"`
+	Access  string      `json:"access"`
+	Expires time.Time   `json:"expires"`
+}
+
+// Password guessing is slowed per (account, email) on each node: after
+// signInMaxFailures wrong passwords within signInWindow, sign-ins for that
+// member are refused until the window passes. The state is per node and
+// in memory: it is a brake, not a record, and needs no consensus.
+const (
+	signInMaxFailures = 5
+	signInWindow      = 15 * time.Minute
+)
+
+type signInLimiter struct {
+	mu       sync.Mutex
+	failures map[string][]time.Time
+}
+
+func (l *signInLimiter) blocked(key string, now time.Time) (time.Duration, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	recent := l.recent(key, now)
+	if len(recent) < signInMaxFailures {
+		return 0, false
+	}
+	return recent[0].Add(signInWindow).Sub(now), true
+}
+
+func (l *signInLimiter) fail(key string, now time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.failures == nil {
+		l.failures = map[string][]time.Time{}
+	}
+	l.failures[key] = append(l.recent(key, now), now)
+}
+
+func (l *signInLimiter) succeed(key string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	delete(l.failures, key)
+}
+
+// recent drops failures older than the window; l.mu is held.
+func (l *signInLimiter) recent(key string, now time.Time) []time.Time {
+	fs := l.failures[key]
+	for len(fs) > 0 && !now.Before(fs[0].Add(signInWindow)) {
+		fs = fs[1:]
+	}
+	if len(fs) == 0 {
+		delete(l.failures, key)
+	}
+	return fs
+}
+
+// dummyHash is verified against when the member does not exist, so an
+// unknown email takes as long to refuse as a wrong password.
+var dummyHash = sync.OnceValue(func() string {
+	h, _ := passwords.Hash("not a password of anyone")
+	return h
+})
+
+// createSession signs a member in: it checks the password against the
+// argon2id hash in the ledger and records a session token through Raft,
+// so the session works on every node until it expires or is signed out.
+func (a *api) createSession(w http.ResponseWriter, r *http.Request) {
+	if err := a.startSession(w, r); err != nil {
+		writeError(w, err)
+	}
+}
+
+func (a *api) startSession(w http.ResponseWriter, r *http.Request) error {
+	var req SessionRequest
+	if err := decode(r, &req); err != nil {
+		return err
+	}
+	if req.Account == "" || req.Email == "" || req.Password == "" {
+		return protocol.Errorf(protocol.CodeInvalidArgument, "account, email and password are required")
+	}
+	now := a.now()
+	key := req.Account + "\x00" + ledger.NormalizeEmail(req.Email)
+	if wait, blocked := a.signIns.blocked(key, now); blocked {
+		return protocol.Errorf(protocol.CodeUnauthorized, "too many wrong passwords for %s in account %s; try again in %v", req.Email, req.Account, wait.Round(time.Minute)+time.Minute)
+	}
+	var hash string
+	var known bool
+	var u ledger.UserView
+	a.cfg.Store.Read(func(st *ledger.State) {
+		hash, known = st.PasswordHash(req.Account, req.Email)
+		u, _ = st.User(req.Account, req.Email)
+	})
+	refused := protocol.Errorf(protocol.CodeUnauthorized, "wrong email or password for account %s", req.Account)
+	if !known || hash == "" {
+		passwords.Verify(dummyHash(), req.Password)
+		a.signIns.fail(key, now)
+		return refused
+	}
+	match, err := passwords.Verify(hash, req.Password)
+	if err != nil {
+		return protocol.Errorf(protocol.CodeInternal, "stored password of %s: %v", u.Email, err)
+	}
+	if !match {
+		a.signIns.fail(key, now)
+		a.log.Warn("console sign-in refused", "account", req.Account, "email", u.Email, "remote", r.RemoteAddr)
+		return refused
+	}
+	a.signIns.succeed(key)
+	access, perr := ledger.SessionAccess(u)
+	if perr != nil {
+		return perr
+	}
+	tok, err := authtoken.New(authtoken.Admin)
+	if err != nil {
+		return err
+	}
+	expires := now.Add(ledger.SessionTTL)
+	want := &ledger.AdminToken{ID: tok.ID, Name: "console session of " + u.Email, Hash: tok.Hash(), Role: string(access),
+		Account: u.Account, Session: u.Email, Expires: expires}
+	if _, err := a.apply(r, ledger.Command{Type: ledger.CmdCreateAdminToken, CreateAdminToken: want, Actor: memberActor(u.Account, u.Email)}); err != nil {
+		return err
+	}
+	a.log.Info("console session started", "account", u.Account, "email", u.Email, "access", access, "expires", expires)
+	writeJSON(w, http.StatusCreated, SessionResponse{Token: tok.String(), ID: tok.ID, Account: u.Account, Email: u.Email, Role: u.Role,
+		Access: string(access), Expires: expires})
+	return nil
+}
+
+// endSession signs the caller's console session out.
+func (a *api) endSession(w http.ResponseWriter, r *http.Request) error {
+	tok := callerToken(r)
+	if tok.Session == "" {
+		return protocol.Errorf(protocol.CodeInvalidArgument, "admin token %s is not a console session: revoke it with tallyctl tokens revoke", tok.ID)
+	}
+	if _, err := a.apply(r, ledger.Command{Type: ledger.CmdRevokeAdminToken, RevokeAdminToken: &ledger.RevokeAdminToken{ID: tok.ID}}); err != nil {
+		return err
+	}
+	a.log.Info("console session ended", "account", tok.Account, "email", tok.Session)
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// checkSession re-validates a console session at each request, on
+// whichever node answers: it must not have expired, and the member must
+// still exist with a role that gives the same access.
+func (a *api) checkSession(rec ledger.AdminToken) error {
+	if rec.Session == "" {
+		return nil
+	}
+	if !a.now().Before(rec.Expires) {
+		return protocol.Errorf(protocol.CodeUnauthorized, "the console session of %s expired at %s: sign in again", rec.Session, rec.Expires.Format(time.RFC3339))
+	}
+	var u ledger.UserView
+	var ok bool
+	a.cfg.Store.Read(func(st *ledger.State) { u, ok = st.User(rec.Account, rec.Session) })
+	if !ok {
+		return protocol.Errorf(protocol.CodeUnauthorized, "%s is no longer a member of account %s", rec.Session, rec.Account)
+	}
+	if access, perr := ledger.SessionAccess(u); perr != nil || access != rec.TokenRole() {
+		return protocol.Errorf(protocol.CodeUnauthorized, "the role of %s changed to %s: sign in again", rec.Session, u.Role)
+	}
+	return nil
+}
+
+func memberActor(account, email string) string {
+	return fmt.Sprintf("member:%s/%s", account, strings.ToLower(email))
+}
