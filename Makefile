@@ -66,7 +66,7 @@ bench-load: build
 
 ## screenshots: re-take the README's console pictures with the browser test (needs chromium)
 screenshots:
-	TALLY_SCREENSHOTS=$(CURDIR)/docs/console $(GO) test -count=1 -run TestConsoleInBrowser ./daemon/e2e
+	TALLY_SCREENSHOTS=$(CURDIR)/docs/console $(GO) test -count=1 -run "TestConsoleInBrowser|TestConsoleMemberSession" ./daemon/e2e
 
 ## lint: formatting and vet
 lint:

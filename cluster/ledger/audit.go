@@ -259,6 +259,9 @@ type AuditFilter struct {
 	Actor   string
 	Since   time.Time
 	Until   time.Time
+	// Newest returns the latest matches first (with Limit: the last
+	// Limit of them), for a console showing what just happened.
+	Newest bool
 	// Limit caps the answer (0: no cap).
 	Limit int
 }
@@ -297,8 +300,20 @@ func endedIn(r *AuditRecord, account string) bool {
 // more remain after the last one returned.
 func (s *State) Audit(f AuditFilter) (out []AuditRecord, more bool) {
 	recs := s.audit.records
-	i := sort.Search(len(recs), func(i int) bool { return recs[i].Seq > f.After })
-	for ; i < len(recs); i++ {
+	first := sort.Search(len(recs), func(i int) bool { return recs[i].Seq > f.After })
+	if f.Newest {
+		for i := len(recs) - 1; i >= first; i-- {
+			if !f.match(&recs[i]) {
+				continue
+			}
+			if f.Limit > 0 && len(out) == f.Limit {
+				return out, true
+			}
+			out = append(out, f.view(&recs[i]))
+		}
+		return out, false
+	}
+	for i := first; i < len(recs); i++ {
 		r := &recs[i]
 		if !f.match(r) {
 			continue
@@ -306,24 +321,29 @@ func (s *State) Audit(f AuditFilter) (out []AuditRecord, more bool) {
 		if f.Limit > 0 && len(out) == f.Limit {
 			return out, true
 		}
-		cp := *r
-		cp.Ended = nil
-		for _, e := range r.Ended {
-			// A reclaim spans accounts: an account's view lists only its
-			// own leases.
-			if f.Account == "" || e.Account == f.Account {
-				cp.Ended = append(cp.Ended, e)
-			}
-		}
-		if r.Account == "" && f.Account != "" {
-			cp.Account = f.Account
-			if r.Type == CmdReclaim {
-				cp.Summary = fmt.Sprintf("reclaim %d expired lease(s)", len(cp.Ended))
-			}
-		}
-		out = append(out, cp)
+		out = append(out, f.view(r))
 	}
 	return out, false
+}
+
+// view is the copy of r the filter's reader sees.
+func (f AuditFilter) view(r *AuditRecord) AuditRecord {
+	cp := *r
+	cp.Ended = nil
+	for _, e := range r.Ended {
+		// A reclaim spans accounts: an account's view lists only its
+		// own leases.
+		if f.Account == "" || e.Account == f.Account {
+			cp.Ended = append(cp.Ended, e)
+		}
+	}
+	if r.Account == "" && f.Account != "" {
+		cp.Account = f.Account
+		if r.Type == CmdReclaim {
+			cp.Summary = fmt.Sprintf("reclaim %d expired lease(s)", len(cp.Ended))
+		}
+	}
+	return cp
 }
 
 // AuditStart is the time of the oldest record kept (zero if none): a usage
@@ -352,34 +372,7 @@ type PoolSeatDays struct {
 // A lease holds its seat from its grant until it ended; a revoked lease
 // until its seat was reclaimed, as the seat was unavailable that long.
 func (s *State) UsageReport(account string, from, to time.Time) []PoolSeatDays {
-	type span struct {
-		account, feature string
-		start, end       time.Time
-	}
-	spans := map[uint64]*span{}
-	for i := range s.audit.records {
-		r := &s.audit.records[i]
-		if r.Type == CmdCheckout && r.Lease != 0 {
-			spans[r.Lease] = &span{account: r.Account, feature: r.Feature, start: r.Time}
-		}
-		for _, e := range r.Ended {
-			sp, ok := spans[e.ID]
-			if !ok {
-				// Granted before the oldest record kept: count from it.
-				sp = &span{account: e.Account, feature: e.Feature, start: s.AuditStart()}
-				spans[e.ID] = sp
-			}
-			sp.end = e.At
-		}
-	}
-	for _, l := range s.leases {
-		sp, ok := spans[l.ID]
-		if !ok {
-			sp = &span{account: l.Account, feature: l.Feature, start: l.Since}
-			spans[l.ID] = sp
-		}
-		sp.end = time.Time{}
-	}
+	spans := s.leaseSpans()
 	end := to
 	if s.lastNow.Before(end) {
 		end = s.lastNow
@@ -441,5 +434,94 @@ func (s *State) UsageReport(account string, from, to time.Time) []PoolSeatDays {
 		}
 		return out[i].Feature < out[j].Feature
 	})
+	return out
+}
+
+// leaseSpan is when one lease held its seat; a zero end means it still does.
+type leaseSpan struct {
+	account, feature string
+	start, end       time.Time
+}
+
+// leaseSpans rebuilds every lease's seat-holding span from the audit log's
+// grants and ends, plus the leases active now.
+func (s *State) leaseSpans() map[uint64]*leaseSpan {
+	spans := map[uint64]*leaseSpan{}
+	for i := range s.audit.records {
+		r := &s.audit.records[i]
+		if r.Type == CmdCheckout && r.Lease != 0 {
+			spans[r.Lease] = &leaseSpan{account: r.Account, feature: r.Feature, start: r.Time}
+		}
+		for _, e := range r.Ended {
+			sp, ok := spans[e.ID]
+			if !ok {
+				// Granted before the oldest record kept: count from it.
+				sp = &leaseSpan{account: e.Account, feature: e.Feature, start: s.AuditStart()}
+				spans[e.ID] = sp
+			}
+			sp.end = e.At
+		}
+	}
+	for _, l := range s.leases {
+		sp, ok := spans[l.ID]
+		if !ok {
+			sp = &leaseSpan{account: l.Account, feature: l.Feature, start: l.Since}
+			spans[l.ID] = sp
+		}
+		sp.end = time.Time{}
+	}
+	return spans
+}
+
+// DayPeak is the most seats an account held at once during one UTC day.
+type DayPeak struct {
+	Day  string `json:"day"` // YYYY-MM-DD
+	Peak int    `json:"peak"`
+}
+
+// DailyPeaks reports, for each of days UTC days starting at from's day, the
+// most leases of account held at once (all pools together), from the same
+// history as UsageReport. Days after the ledger's latest command are left
+// out.
+func (s *State) DailyPeaks(account string, from time.Time, days int) []DayPeak {
+	first := time.Date(from.Year(), from.Month(), from.Day(), 0, 0, 0, 0, time.UTC)
+	type event struct {
+		at    time.Time
+		delta int
+	}
+	var ev []event
+	for _, sp := range s.leaseSpans() {
+		if sp.account != account {
+			continue
+		}
+		ev = append(ev, event{sp.start, 1})
+		if !sp.end.IsZero() {
+			ev = append(ev, event{sp.end, -1})
+		}
+	}
+	sort.Slice(ev, func(i, j int) bool {
+		if ev[i].at.Equal(ev[j].at) {
+			return ev[i].delta < ev[j].delta // a seat handed over is not two
+		}
+		return ev[i].at.Before(ev[j].at)
+	})
+	out := make([]DayPeak, 0, days)
+	cur, i := 0, 0
+	for d := 0; d < days; d++ {
+		dayStart := first.AddDate(0, 0, d)
+		if dayStart.After(s.lastNow) {
+			break
+		}
+		dayEnd := dayStart.AddDate(0, 0, 1)
+		for ; i < len(ev) && ev[i].at.Before(dayStart); i++ {
+			cur += ev[i].delta
+		}
+		peak := cur
+		for ; i < len(ev) && ev[i].at.Before(dayEnd); i++ {
+			cur += ev[i].delta
+			peak = max(peak, cur)
+		}
+		out = append(out, DayPeak{Day: dayStart.Format(time.DateOnly), Peak: peak})
+	}
 	return out
 }

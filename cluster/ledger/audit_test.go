@@ -155,3 +155,30 @@ func TestAuditInSnapshotAndUsageReport(t *testing.T) {
 		t.Fatalf("after restore: %+v", c)
 	}
 }
+
+func TestDailyPeaks(t *testing.T) {
+	f := newFixture(t, 2, 2)
+	day0 := f.now.UTC().Truncate(24 * time.Hour)
+	f.now = day0.Add(25 * time.Hour) // day 1, 01:00
+	g1 := f.checkout("d1")
+	f.now = f.now.Add(time.Hour)
+	f.checkout("d2")
+	f.now = f.now.Add(time.Hour)
+	f.must(t, Command{Type: CmdRelease, Release: &Release{Account: "acme", Device: "d1", LeaseID: g1.Lease.ID}})
+	f.now = day0.Add(53 * time.Hour) // day 2: d2 still holds its seat
+	f.must(t, Command{Type: CmdSetPool, SetPool: &SetPool{Account: "acme", Feature: "cad", Seats: 2}})
+
+	got := f.s.DailyPeaks("acme", day0, 5)
+	want := []DayPeak{{day0.Format(time.DateOnly), 0}, {day0.AddDate(0, 0, 1).Format(time.DateOnly), 2}, {day0.AddDate(0, 0, 2).Format(time.DateOnly), 1}}
+	if len(got) != len(want) {
+		t.Fatalf("peaks %+v, want %+v (days after the ledger's time left out)", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("peaks %+v, want %+v", got, want)
+		}
+	}
+	if other := f.s.DailyPeaks("other", day0, 3); len(other) != 3 || other[1].Peak != 0 {
+		t.Fatalf("another account's peaks: %+v", other)
+	}
+}

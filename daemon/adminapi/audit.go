@@ -39,6 +39,62 @@ type UsageReport struct {
 func (a *api) registerAudit(auth func(string, func(http.ResponseWriter, *http.Request) error)) {
 	auth("GET /v1/audit", a.audit)
 	auth("GET /v1/usage-report", a.usageReport)
+	auth("GET /v1/accounts/{account}/usage-history", a.usageHistory)
+}
+
+// UsageHistory is an account's daily peak of concurrent leases, for the
+// console's chart. Seats is what the account has bought now (all pools),
+// drawn as the reference line.
+type UsageHistory struct {
+	Account     string       `json:"account"`
+	Seats       int          `json:"seats"`
+	HistoryFrom time.Time    `json:"history_from"`
+	Points      []UsagePoint `json:"points"`
+}
+
+// UsagePoint is one day of UsageHistory.
+type UsagePoint struct {
+	Day   string `json:"day"`
+	Peak  int    `json:"peak"`
+	Seats int    `json:"seats"`
+}
+
+func (a *api) usageHistory(w http.ResponseWriter, r *http.Request) error {
+	account := r.PathValue("account")
+	days := 30
+	if v := r.URL.Query().Get("days"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 366 {
+			return protocol.Errorf(protocol.CodeInvalidArgument, "days=%q: want a number of days from 1 to 366", v)
+		}
+		days = n
+	}
+	from := a.now().AddDate(0, 0, 1-days)
+	h := UsageHistory{Account: account, Points: []UsagePoint{}}
+	var known bool
+	a.cfg.Store.Read(func(st *ledger.State) {
+		acct, ok := st.Account(account)
+		if !ok {
+			return
+		}
+		known = true
+		for _, p := range acct.Pools {
+			h.Seats += p.Seats
+		}
+		h.HistoryFrom = st.AuditStart()
+		start := from
+		if h.HistoryFrom.After(start) {
+			start = h.HistoryFrom // no invented zeros before the history began
+		}
+		for _, d := range st.DailyPeaks(account, start, days) {
+			h.Points = append(h.Points, UsagePoint{Day: d.Day, Peak: d.Peak, Seats: h.Seats})
+		}
+	})
+	if !known {
+		return protocol.Errorf(protocol.CodeUnknownAccount, "no account %q", account)
+	}
+	writeJSON(w, http.StatusOK, h)
+	return nil
 }
 
 // parseTime accepts RFC 3339 or a date (midnight UTC).
@@ -57,7 +113,10 @@ func parseTime(name, v string) (time.Time, error) {
 
 func auditFilter(r *http.Request) (ledger.AuditFilter, string, error) {
 	q := r.URL.Query()
-	f := ledger.AuditFilter{Account: q.Get("account"), Type: ledger.CommandType(q.Get("type")), Actor: q.Get("actor")}
+	f := ledger.AuditFilter{Account: q.Get("account"), Type: ledger.CommandType(q.Get("type")), Actor: q.Get("actor"), Newest: q.Get("order") == "newest"}
+	if o := q.Get("order"); o != "" && o != "newest" && o != "oldest" {
+		return f, "", protocol.Errorf(protocol.CodeInvalidArgument, "order %q: want oldest (the default) or newest", o)
+	}
 	var err error
 	if f.Since, err = parseTime("since", q.Get("since")); err != nil {
 		return f, "", err

@@ -82,6 +82,7 @@ var scopeRules = map[string]scopeRule{
 
 	// Members, teams, invitations and seat assignment.
 	"GET /v1/accounts/{account}/usage":                           scopePath,
+	"GET /v1/accounts/{account}/usage-history":                   scopePath,
 	"GET /v1/accounts/{account}/users":                           scopePath,
 	"POST /v1/accounts/{account}/users":                          scopePath,
 	"POST /v1/accounts/{account}/users/bulk":                     scopePath,
@@ -104,6 +105,29 @@ var scopeRules = map[string]scopeRule{
 
 	"DELETE /v1/admin-tokens/{id}": scopeAdminToken,
 	"DELETE /v1/sessions/current":  scopeHandler, // the caller's own session
+}
+
+// clusterOnly lists the routes deliberately closed to account tokens and
+// console sessions: the cluster itself, creating accounts, and the
+// commercial terms (see scopeRules). TestEveryRouteHasAScopeDecision
+// checks every route is in exactly one of the two tables, so a new route
+// cannot be left undecided.
+var clusterOnly = map[string]bool{
+	"POST /v1/accounts":                              true,
+	"GET /v1/cluster":                                true,
+	"POST /v1/cluster/join-bundle":                   true,
+	"POST /v1/cluster/nodes":                         true,
+	"DELETE /v1/cluster/nodes/{id}":                  true,
+	"POST /v1/cluster/transfer-leader":               true,
+	"GET /v1/backup":                                 true,
+	"PUT /v1/accounts/{account}/pools/{feature}":     true,
+	"PUT /v1/accounts/{account}/products/{code}":     true,
+	"PUT /v1/accounts/{account}/seats":               true,
+	"PUT /v1/accounts/{account}/subscription":        true,
+	"POST /v1/accounts/{account}/subscription/renew": true,
+	"PUT /v1/accounts/{account}/users/{email}/plan":  true,
+	"PUT /v1/accounts/{account}/teams/{team}/plan":   true,
+	"POST /v1/accounts/{account}/signin":             true, // tallyctl's password check; the console uses /v1/sessions
 }
 
 type tokenKey struct{}

@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -223,4 +224,141 @@ func TestConsoleInBrowser(t *testing.T) {
 	screenshot(t, ctx, "products")
 	step(t, ctx, "cluster", chromedp.Navigate(base+"/#/cluster"), chromedp.WaitVisible(chromedp.CSS("#cluster")))
 	screenshot(t, ctx, "cluster")
+}
+
+// TestConsoleMemberSession signs an account owner in with email and
+// password and runs the member pages in the browser: add a member, change
+// a role, invite, build a team, read the audit log (which names the
+// owner), see the seats and the usage chart; then signs out, after which
+// the session's credential no longer works. An assistant's read-only
+// session gets no forms.
+func TestConsoleMemberSession(t *testing.T) {
+	if testing.Short() {
+		t.Skip("browser test")
+	}
+	ctx := browser(t)
+	s := startServer(t)
+	enroll := s.setupAccount("acme", "cad", 3)
+	s.mustCtl("seats", "set", "acme", "4")
+	s.mustCtl("users", "add", "acme", "own@acme.test", "--role", "owner", "--password", "correct horse")
+	s.mustCtl("users", "add", "acme", "ast@acme.test", "--role", "assistant", "--password", "battery staple")
+	startAgent(t, s, "agent-1", enroll).mustCheckout("cad")
+	base := "https://" + s.adminAddr
+
+	signIn := func(email, password string) {
+		t.Helper()
+		step(t, ctx, "sign in as "+email,
+			chromedp.Navigate(base+"/"),
+			chromedp.WaitVisible(chromedp.CSS("#signin-form")),
+			chromedp.Click(chromedp.CSS("#tab-password")),
+			chromedp.SetValue(chromedp.CSS("#signin-account"), "acme"),
+			chromedp.SetValue(chromedp.CSS("#signin-email"), email),
+			chromedp.SetValue(chromedp.CSS("#signin-password"), password),
+			chromedp.Click(chromedp.CSS("#signin-submit")),
+			chromedp.WaitVisible(chromedp.CSS("#pools")))
+	}
+	js := func(expr string) string {
+		t.Helper()
+		c, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		v, err := chromedp.Run(c, chromedp.Evaluate[string](expr))
+		if err != nil {
+			t.Fatalf("%s: %v", expr, err)
+		}
+		return v
+	}
+
+	// A wrong password is refused on the page.
+	step(t, ctx, "open the console", chromedp.Navigate(base+"/"), chromedp.WaitVisible(chromedp.CSS("#signin-form")))
+	step(t, ctx, "wrong password",
+		chromedp.SetValue(chromedp.CSS("#signin-account"), "acme"),
+		chromedp.SetValue(chromedp.CSS("#signin-email"), "own@acme.test"),
+		chromedp.SetValue(chromedp.CSS("#signin-password"), "wrong horse"),
+		chromedp.Click(chromedp.CSS("#signin-submit")),
+		chromedp.WaitVisible(chromedp.CSS("#signin-error:not(:empty)")))
+	if got := textOf(t, ctx, "#signin-error"); !strings.Contains(got, "wrong email or password") {
+		t.Fatalf("wrong password refusal: %q", got)
+	}
+
+	signIn("own@acme.test", "correct horse")
+	if who := textOf(t, ctx, "#whoami"); !strings.Contains(who, "own@acme.test (owner)") {
+		t.Fatalf("header shows %q", who)
+	}
+	step(t, ctx, "seats and usage chart", chromedp.WaitVisible(chromedp.CSS("#seat-consumption")), chromedp.WaitVisible(chromedp.CSS("#usage-chart")))
+	if got := textOf(t, ctx, "#seat-consumption .stat"); !strings.Contains(got, "1 / 4") {
+		t.Fatalf("named-user seats show %q, want 1 / 4 (the owner; assistants hold none)", got)
+	}
+	screenshot(t, ctx, "overview-member")
+
+	// Add a member with the form; the ledger has them.
+	step(t, ctx, "add a member",
+		chromedp.Navigate(base+"/#/members"),
+		chromedp.WaitVisible(chromedp.CSS("#add-member")),
+		chromedp.SetValue(chromedp.CSS("#add-member-email"), "cid@acme.test"),
+		chromedp.Click(chromedp.CSS("#add-member button[type=submit]")),
+		chromedp.WaitVisible(chromedp.CSS(`#members tr[data-key="user-cid@acme.test"]`)))
+	if out := s.mustCtl("users", "show", "acme", "cid@acme.test", "--json"); !strings.Contains(out, `"role": "member"`) || !strings.Contains(out, `"status": "active"`) {
+		t.Fatalf("cid in the ledger: %s", out)
+	}
+	// Change cid's role with the row's select.
+	js(`(() => { const s = document.querySelector('#members tr[data-key="user-cid@acme.test"] .role-select'); s.value = "administrator"; s.dispatchEvent(new Event("change")); return "ok"; })()`)
+	eventually(t, 10*time.Second, "cid becomes an administrator", func() error {
+		if out := s.mustCtl("users", "show", "acme", "cid@acme.test", "--json"); !strings.Contains(out, `"role": "administrator"`) {
+			return fmt.Errorf("cid: %s", out)
+		}
+		return nil
+	})
+	screenshot(t, ctx, "members")
+
+	// Invite someone: a pending row that holds a seat.
+	step(t, ctx, "invite",
+		chromedp.Navigate(base+"/#/invitations"),
+		chromedp.WaitVisible(chromedp.CSS("#invite")),
+		chromedp.SetValue(chromedp.CSS("#invite-email"), "dee@acme.test"),
+		chromedp.Click(chromedp.CSS("#invite button[type=submit]")),
+		chromedp.WaitVisible(chromedp.CSS(`#invitations tr[data-key="invite-dee@acme.test"]`)))
+	if got := textOf(t, ctx, "#seat-summary"); !strings.Contains(got, "3 of 4 seats in use") || !strings.Contains(got, "1 pending") {
+		t.Fatalf("seat summary after the invitation: %q", got)
+	}
+	screenshot(t, ctx, "invitations")
+
+	// A team with cid in it.
+	step(t, ctx, "create a team",
+		chromedp.Navigate(base+"/#/teams"),
+		chromedp.WaitVisible(chromedp.CSS("#create-team")),
+		chromedp.SetValue(chromedp.CSS("#create-team-name"), "design"),
+		chromedp.Click(chromedp.CSS("#create-team button[type=submit]")),
+		chromedp.WaitVisible(chromedp.CSS("#team-add")))
+	js(`(() => { const f = document.querySelector('#team-add'); f.elements.team.value = "design"; f.elements.email.value = "cid@acme.test"; return "ok"; })()`)
+	step(t, ctx, "add cid to design",
+		chromedp.Click(chromedp.CSS("#team-add button[type=submit]")),
+		chromedp.WaitVisible(chromedp.CSS(`#teams tr[data-key="team-design"] .chip`)))
+	if got := textOf(t, ctx, `#teams tr[data-key="team-design"]`); !strings.Contains(got, "cid@acme.test") {
+		t.Fatalf("design team row: %q", got)
+	}
+	screenshot(t, ctx, "teams")
+
+	// The audit log names the owner for each change made on the page.
+	step(t, ctx, "audit", chromedp.Navigate(base+"/#/audit"), chromedp.WaitVisible(chromedp.CSS("#audit")))
+	if got := textOf(t, ctx, "#audit"); !strings.Contains(got, "member:acme/own@acme.test") || !strings.Contains(got, "invite dee@acme.test") {
+		t.Fatalf("audit page: %q", got)
+	}
+	screenshot(t, ctx, "audit")
+
+	// Sign out: the credential the tab held is dead.
+	token := js(`sessionStorage.getItem("tally.token")`)
+	step(t, ctx, "sign out", chromedp.Click(chromedp.CSS("#signout")), chromedp.WaitVisible(chromedp.CSS("#signin-form")))
+	eventually(t, 10*time.Second, "the signed-out session is refused", func() error {
+		if code, _ := s.do(token, http.MethodGet, "/v1/accounts/acme/users", ""); code != 401 {
+			return fmt.Errorf("status %d", code)
+		}
+		return nil
+	})
+
+	// An assistant reads without forms.
+	signIn("ast@acme.test", "battery staple")
+	step(t, ctx, "assistant's members page", chromedp.Navigate(base+"/#/members"), chromedp.WaitVisible(chromedp.CSS("#members")))
+	if n := js(`String(document.querySelectorAll("#add-member, .delete-member, .role-select").length)`); n != "0" {
+		t.Fatalf("a read-only session shows %s editing controls", n)
+	}
 }

@@ -6,6 +6,9 @@
 const state = {
   token: sessionStorage.getItem("tally.token") || "",
   who: sessionStorage.getItem("tally.who") || "",
+  // access is the session's admin role (account-owner, account-admin,
+  // read-only); empty for an admin token, whose role the server enforces.
+  access: sessionStorage.getItem("tally.access") || "",
   account: sessionStorage.getItem("tally.account") || "",
   accounts: [],
   timer: null,
@@ -110,8 +113,8 @@ function showSignIn(message) {
 function signOut(message) {
   if (state.timer) clearInterval(state.timer);
   if (state.token && state.who.startsWith("member:")) fetch("/v1/sessions/current", { method: "DELETE", headers: { Authorization: "Bearer " + state.token } }).catch(() => {});
-  state.token = ""; state.who = "";
-  sessionStorage.removeItem("tally.token"); sessionStorage.removeItem("tally.who");
+  state.token = ""; state.who = ""; state.access = "";
+  sessionStorage.removeItem("tally.token"); sessionStorage.removeItem("tally.who"); sessionStorage.removeItem("tally.access");
   showSignIn(message);
 }
 
@@ -131,6 +134,7 @@ function setupSignIn() {
       if (mode === "token") {
         state.token = $("#signin-token").value.trim();
         state.who = "token";
+        state.access = "";
         await api("GET", "/v1/accounts");
       } else {
         state.token = "";
@@ -142,10 +146,12 @@ function setupSignIn() {
         state.token = s.token;
         state.who = "member:" + s.email + " (" + s.role + ")";
         state.account = s.account;
+        state.access = s.access;
       }
       sessionStorage.setItem("tally.token", state.token);
       sessionStorage.setItem("tally.who", state.who);
       sessionStorage.setItem("tally.account", state.account);
+      sessionStorage.setItem("tally.access", state.access);
       await start();
     } catch (e) {
       state.token = "";
@@ -158,7 +164,10 @@ function setupSignIn() {
 async function start() {
   $("#signin").hidden = true;
   $("#app").hidden = false;
-  $("#whoami").textContent = state.who.replace(/^member:/, "");
+  $("#whoami").textContent = state.who.replace(/^member:/, "") + (state.access === "read-only" ? " · read-only" : "");
+  // The cluster's own pages need a cluster-wide token; a member's session
+  // is limited to their account.
+  $('nav a[href="#/cluster"]').hidden = state.access !== "";
   const accounts = await api("GET", "/v1/accounts");
   state.accounts = (accounts || []).map((a) => a.id);
   const pick = $("#account");
@@ -217,13 +226,15 @@ pages.overview = async () => {
     optional("GET", `/v1/accounts/${acct()}/usage-history?days=30`),
   ]);
   const out = [];
-  if (usage && usage.seats) {
-    const u = usage.seats;
+  if (usage && (usage.purchased || usage.active || usage.pending)) {
+    const u = usage;
+    const inUse = u.active + u.pending + (u.unassigned || 0);
+    const cap = u.hard_cap ? "hard cap" : "soft cap";
     out.push(el("h2", {}, "Named-user seats"),
       el("div", { class: "card", id: "seat-consumption" },
-        el("div", { class: "stat" }, `${u.active + u.pending + (u.unassigned || 0)} / ${u.purchased}`),
+        el("div", { class: "stat" }, `${inUse} / ${u.purchased}`, el("span", { class: "muted small" }, ` ${cap}`)),
         consumptionBar([["active", u.active], ["pending", u.pending], ["unassigned", u.unassigned || 0]], u.purchased),
-        legend([["active", `active ${u.active}`], ["pending", `pending ${u.pending}`], ["unassigned", `unassigned ${u.unassigned || 0}`], ["unused", `unused ${u.unused}`]])));
+        legend([["active", `active ${u.active}`], ["pending", `pending ${u.pending}`], ["unassigned", `unassigned ${u.unassigned || 0}`], ["unused", `unused ${u.unused}`]].concat(u.over ? [["over", `over by ${u.over} since ${when(u.over_since)}`]] : []))));
   }
   const pools = (status.pools || []).filter((p) => p.account === state.account);
   out.push(el("h2", {}, "Floating pools"));
@@ -403,6 +414,174 @@ pages.cluster = async () => {
   ], c.members, "No members.")];
 };
 pages.cluster.live = 3000;
+
+// ---------- members, invitations, teams
+const canEdit = () => state.access !== "read-only";
+const roles = ["owner", "administrator", "member", "administrator_assistant", "assistant"];
+const roleLabel = (r) => r.replace("_", " ");
+
+// act runs a change, flashes the outcome and redraws the page.
+async function act(what, fn) {
+  try {
+    await fn();
+    flash(what);
+    busy = false;
+    route();
+  } catch (e) { flash(e.message); }
+}
+
+function seatSummary(u) {
+  if (!u) return null;
+  return el("p", { class: "muted", id: "seat-summary" },
+    `${u.active + u.pending + (u.unassigned || 0)} of ${u.purchased} seats in use (${u.active} active, ${u.pending} pending, ${u.unassigned || 0} unassigned), ${u.unused} unused; ${u.non_consuming || 0} assistants hold none. `,
+    u.hard_cap ? "Hard cap: a full account refuses new members." : "Soft cap: it may go over for 30 days, with a daily reminder.");
+}
+
+// form builds an inline form whose submit handler gets the named values.
+function form(id, fields, label, onsubmit) {
+  const f = el("form", { class: "toolbar inline", id }, fields, el("button", { type: "submit", class: "primary" }, label));
+  f.addEventListener("focusin", () => { busy = true; });
+  f.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    const v = {};
+    for (const x of f.elements) if (x.name) v[x.name] = x.type === "password" ? x.value : x.value.trim();
+    onsubmit(v, f);
+  });
+  return f;
+}
+const input = (name, label, attrs) => el("label", {}, label + " ", el("input", Object.assign({ name }, attrs || {})));
+const roleSelect = (name, selected) => el("select", { name }, roles.map((r) => el("option", { value: r, selected: r === selected }, roleLabel(r))));
+
+pages.members = async () => {
+  const [users, usage] = await Promise.all([
+    api("GET", `/v1/accounts/${acct()}/users`),
+    optional("GET", `/v1/accounts/${acct()}/usage`),
+  ]);
+  const rows = (users || []).filter((u) => u.status !== "pending");
+  const out = [el("h2", {}, `Members (${rows.length})`), seatSummary(usage)];
+  if (canEdit()) out.push(form("add-member", [
+    input("email", "Email", { type: "email", required: true, id: "add-member-email" }),
+    el("label", {}, "Role ", roleSelect("role", "member")),
+    input("password", "Password", { type: "password", autocomplete: "new-password", placeholder: "optional" }),
+    input("teams", "Teams", { placeholder: "a, b" }),
+  ], "Add member", (v) => act(`${v.email} added`, () => api("POST", `/v1/accounts/${acct()}/users`,
+    { email: v.email, role: v.role, password: v.password || undefined, teams: v.teams ? v.teams.split(",").map((t) => t.trim()).filter(Boolean) : undefined }))));
+  out.push(table("members", Object.assign([
+    { title: "Email", get: (u) => u.email },
+    { title: "Role", get: (u) => canEdit() ? roleChanger(u) : roleLabel(u.role) },
+    { title: "Status", get: (u) => pill(u.status) },
+    { title: "Seat", get: (u) => u.consumes_seat ? "yes" : el("span", { class: "muted" }, "no") },
+    { title: "Teams", get: (u) => (u.teams || []).join(", ") },
+    { title: "Plan", get: (u) => u.plan ? `${u.plan}${u.period_end ? " until " + when(u.period_end) : ""}` : "" },
+    { title: "", get: (u) => canEdit() ? el("button", { class: "danger delete-member", "data-email": u.email, onclick: () => deleteMember(u) }, "Delete") : "" },
+  ], { key: (u) => "user-" + u.email }), rows, "No members yet."));
+  return out;
+};
+
+function roleChanger(u) {
+  const sel = roleSelect("role", u.role);
+  sel.classList.add("role-select");
+  sel.addEventListener("focus", () => { busy = true; });
+  sel.addEventListener("change", () => act(`${u.email} is now ${roleLabel(sel.value)}`,
+    () => api("PUT", `/v1/accounts/${acct()}/users/${encodeURIComponent(u.email)}/role`, { role: sel.value })));
+  return sel;
+}
+
+async function deleteMember(u) {
+  if (!confirm(`Delete ${u.email}? ${u.consumes_seat ? "Their seat returns to the pool." : ""}`)) return;
+  act(`${u.email} deleted`, () => api("DELETE", `/v1/accounts/${acct()}/users/${encodeURIComponent(u.email)}`));
+}
+
+pages.invitations = async () => {
+  const [users, usage] = await Promise.all([
+    api("GET", `/v1/accounts/${acct()}/users`),
+    optional("GET", `/v1/accounts/${acct()}/usage`),
+  ]);
+  const rows = (users || []).filter((u) => u.status === "pending");
+  const out = [el("h2", {}, `Pending invitations (${rows.length})`), seatSummary(usage)];
+  if (canEdit()) out.push(form("invite", [
+    input("email", "Email", { type: "email", required: true, id: "invite-email" }),
+    el("label", {}, "Role ", roleSelect("role", "member")),
+    input("teams", "Teams", { placeholder: "a, b" }),
+    input("expires_in", "Expires in", { value: "168h", size: 6 }),
+  ], "Send invitation", (v) => act(`${v.email} invited`, () => api("POST", `/v1/accounts/${acct()}/invitations`,
+    { email: v.email, role: v.role, expires_in: v.expires_in || undefined, teams: v.teams ? v.teams.split(",").map((t) => t.trim()).filter(Boolean) : undefined }))));
+  out.push(el("p", { class: "muted small" }, "A pending invitation holds its seat until it is accepted, cancelled or expires."));
+  out.push(table("invitations", Object.assign([
+    { title: "Email", get: (u) => u.email },
+    { title: "Role", get: (u) => roleLabel(u.role) },
+    { title: "Teams", get: (u) => (u.teams || []).join(", ") },
+    { title: "Expires", get: (u) => el("span", { title: when(u.invite_expires) }, ago(u.invite_expires)) },
+    { title: "", get: (u) => canEdit() ? el("button", { class: "danger cancel-invite", "data-email": u.email, onclick: () => {
+      if (confirm(`Cancel the invitation of ${u.email}?`)) act(`Invitation of ${u.email} cancelled`, () => api("DELETE", `/v1/accounts/${acct()}/invitations/${encodeURIComponent(u.email)}`));
+    } }, "Cancel") : "" },
+  ], { key: (u) => "invite-" + u.email }), rows, "No pending invitations."));
+  return out;
+};
+
+pages.teams = async () => {
+  const [teams, users] = await Promise.all([
+    api("GET", `/v1/accounts/${acct()}/teams`),
+    api("GET", `/v1/accounts/${acct()}/users`),
+  ]);
+  const out = [el("h2", {}, `Teams (${(teams || []).length})`)];
+  if (canEdit()) {
+    out.push(form("create-team", [input("name", "New team", { required: true, id: "create-team-name" })], "Create team",
+      (v) => act(`Team ${v.name} created`, () => api("POST", `/v1/accounts/${acct()}/teams`, { name: v.name }))));
+    if ((teams || []).length) out.push(form("team-add", [
+      el("label", {}, "Team ", el("select", { name: "team" }, teams.map((t) => el("option", { value: t.team }, t.team)))),
+      el("label", {}, "Member ", el("select", { name: "email" }, (users || []).map((u) => el("option", { value: u.email }, u.email)))),
+    ], "Add to team", (v) => act(`${v.email} added to ${v.team}`,
+      () => api("PUT", `/v1/accounts/${acct()}/teams/${encodeURIComponent(v.team)}/members/${encodeURIComponent(v.email)}`))));
+  }
+  out.push(table("teams", Object.assign([
+    { title: "Team", get: (t) => el("strong", {}, t.team) },
+    { title: "Seats", class: "num", get: (t) => t.seats },
+    { title: "Active", class: "num", get: (t) => t.active },
+    { title: "Pending", class: "num", get: (t) => t.pending },
+    { title: "Members", get: (t) => el("div", {}, (users || []).filter((u) => (u.teams || []).includes(t.team)).map((u) =>
+      el("span", { class: "chip" }, u.email, canEdit() ? el("button", { class: "link remove-from-team", title: `Remove ${u.email} from ${t.team}`, onclick: () =>
+        act(`${u.email} removed from ${t.team}`, () => api("DELETE", `/v1/accounts/${acct()}/teams/${encodeURIComponent(t.team)}/members/${encodeURIComponent(u.email)}`)) }, "×") : ""))) },
+    { title: "", get: (t) => canEdit() ? el("button", { class: "danger delete-team", onclick: () => {
+      if (confirm(`Delete team ${t.team}? Members in no other team become unassigned and keep their seat.`)) act(`Team ${t.team} deleted`, () => api("DELETE", `/v1/accounts/${acct()}/teams/${encodeURIComponent(t.team)}`));
+    } }, "Delete") : "" },
+  ], { key: (t) => "team-" + t.team }), teams, "No teams. A member in several teams holds one seat."));
+  const unassigned = (users || []).filter((u) => u.status === "unassigned");
+  if (unassigned.length) out.push(el("h2", {}, "Unassigned"), el("p", { class: "muted" }, "Out of every team but still holding a seat: ", unassigned.map((u) => u.email).join(", ")));
+  return out;
+};
+
+// ---------- audit
+pages.audit = async () => {
+  const type = (location.hash.split("?type=")[1] || "");
+  const q = `account=${acct()}&order=newest&limit=200` + (type ? `&type=${encodeURIComponent(type)}` : "");
+  const page = await api("GET", `/v1/audit?${q}`);
+  const types = ["", "checkout", "release", "revoke", "reclaim", "members", "set_pool", "set_policy", "license", "import_assignments", "create_admin_token", "claim_notification"];
+  const pick = el("select", { id: "audit-type" }, types.map((t) => el("option", { value: t, selected: t === type }, t || "every change")));
+  pick.addEventListener("change", () => { location.hash = "#/audit" + (pick.value ? "?type=" + pick.value : ""); });
+  return [
+    el("h2", {}, "Audit log"),
+    el("div", { class: "toolbar" }, el("label", {}, "Show ", pick),
+      el("a", { href: `/v1/audit?account=${acct()}&format=csv`, id: "audit-csv", onclick: (e) => { e.preventDefault(); downloadAudit(); } }, "Export CSV")),
+    table("audit", Object.assign([
+      { title: "When", get: (r) => el("span", { title: r.time }, when(r.time)) },
+      { title: "Who", get: (r) => el("code", { class: "small" }, r.actor || "") },
+      { title: "What", get: (r) => r.summary },
+      { title: "Outcome", get: (r) => r.outcome === "ok" ? pill("ok") : el("span", { class: "pill bad", title: r.code || "" }, r.outcome) },
+    ], { key: (r) => "audit-" + r.seq }), page.records, "Nothing recorded for this account yet."),
+    page.more ? el("p", { class: "muted small" }, "The latest 200 records; export the CSV or use tallyctl audit for all of them.") : null,
+  ];
+};
+pages.audit.live = 5000;
+
+// downloadAudit fetches the CSV with the bearer credential (a plain link
+// could not send it) and saves it.
+async function downloadAudit() {
+  const res = await fetch(`/v1/audit?account=${acct()}&format=csv`, { headers: { Authorization: "Bearer " + state.token } });
+  if (!res.ok) { flash("Export failed: " + res.status); return; }
+  const a = el("a", { href: URL.createObjectURL(await res.blob()), download: `tally-audit-${state.account}.csv` });
+  document.body.append(a); a.click(); a.remove();
+}
 
 // ---------- boot
 window.addEventListener("hashchange", () => { busy = false; route(); });
