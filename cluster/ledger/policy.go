@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -278,6 +279,10 @@ func (s *State) setPolicy(now time.Time, c *SetPolicy) Result {
 		// No token outlives the subscription: pull horizons in. Tokens
 		// already out keep their exp, so seats stay counted until it (S3).
 	}
+	if o := s.org(c.Account, false); o != nil && (c.ClearSubscriptionEnd || !c.SubscriptionEnd.IsZero()) {
+		// One end date: the members' subscription period follows it.
+		o.Subscription.End = acct.SubscriptionEnd
+	}
 	return Result{}
 }
 
@@ -340,6 +345,9 @@ func capacity(pool *Pool, p *Policy) int {
 // admit decides, under the pool's policy, whether a new lease may be granted
 // to c when inUse leases hold seats. It returns the kind of lease to grant.
 func (s *State) admit(now time.Time, acct *Account, pool *Pool, p *Policy, c *Checkout, leases map[uint64]*Lease) (LeaseKind, *protocol.Error) {
+	if perr := s.checkTeamClaim(acct.ID, c); perr != nil {
+		return "", perr
+	}
 	if e, ok := listMatches(p.Deny, c); ok {
 		return "", protocol.Errorf(protocol.CodePolicyDenied, "%s is on the deny list of %s/%s", e, acct.ID, pool.Feature)
 	}
@@ -409,6 +417,32 @@ func (s *State) admit(now time.Time, acct *Account, pool *Pool, p *Policy, c *Ch
 		}
 	}
 	return kind, nil
+}
+
+// checkTeamClaim holds the team a checkout names to the account's members:
+// when the account manages teams in Tally, the team must exist and the
+// checkout's user must be in it, so nobody takes a seat reserved for (or
+// dodges the cap of) a team by naming it. An account without teams keeps
+// team names as the application's own labels.
+func (s *State) checkTeamClaim(account string, c *Checkout) *protocol.Error {
+	if c.Team == "" {
+		return nil
+	}
+	o := s.org(account, false)
+	if o == nil || len(o.Teams) == 0 {
+		return nil
+	}
+	if _, ok := o.Teams[c.Team]; !ok {
+		return protocol.Errorf(protocol.CodePolicyDenied, "account %s has no team %q", account, c.Team)
+	}
+	if c.User == "" {
+		return protocol.Errorf(protocol.CodePolicyDenied, "a checkout for team %s must name its user", c.Team)
+	}
+	u := o.Users[NormalizeEmail(c.User)]
+	if u == nil || !slices.Contains(u.Teams, c.Team) {
+		return protocol.Errorf(protocol.CodePolicyDenied, "user %s is not a member of team %s in account %s", c.User, c.Team, account)
+	}
+	return nil
 }
 
 // trackOverage records when a soft-capped pool went over its seats, raises

@@ -3,6 +3,7 @@ package ledger
 import (
 	"bytes"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -342,5 +343,35 @@ func BenchmarkCheckoutWithPolicies(b *testing.B) {
 		}
 		f.idx++
 		f.s.Apply(f.idx, &Command{Type: CmdRelease, Now: t0, Release: &Release{Account: "acme", Device: dev, LeaseID: r.Lease.ID}})
+	}
+}
+
+// TestTeamClaimsMustMatchMembership: once an account manages teams in
+// Tally, a checkout naming a team must come from one of its members, so a
+// team's reservation or cap cannot be taken or dodged by naming it.
+func TestTeamClaimsMustMatchMembership(t *testing.T) {
+	f := newFixture(t, 5, 4)
+	f.setPolicy(t, "cad", Policy{Reserve: []Reservation{{Kind: "team", Name: "red", Seats: 1}}})
+	// No teams in Tally yet: the team is the application's label.
+	if r := f.checkoutAs("d1", "anyone", "red"); r.Error != nil {
+		t.Fatal(r.Error)
+	}
+	mustMem(t, f, MembersOp{Op: MemSetSeats, Seats: 3})
+	mustMem(t, f, MembersOp{Op: MemCreateTeam, Team: "red"})
+	mustMem(t, f, MembersOp{Op: MemAddUser, Email: "ann@acme.test", Teams: []string{"red"}})
+	mustMem(t, f, MembersOp{Op: MemAddUser, Email: "bob@acme.test"})
+	for _, c := range []struct{ dev, user, team, want string }{
+		{"d2", "bob@acme.test", "red", "not a member of team red"},
+		{"d2", "", "red", "must name its user"},
+		{"d2", "ann@acme.test", "blue", `no team "blue"`},
+	} {
+		r := f.checkoutAs(c.dev, c.user, c.team)
+		wantCode(t, r, protocol.CodePolicyDenied)
+		if !strings.Contains(r.Error.Message, c.want) {
+			t.Fatalf("%s as %q of %q: %q does not say %q", c.dev, c.user, c.team, r.Error.Message, c.want)
+		}
+	}
+	if r := f.checkoutAs("d2", "ANN@acme.test", "red"); r.Error != nil {
+		t.Fatalf("a member of red: %v", r.Error)
 	}
 }
