@@ -1,14 +1,10 @@
 package e2e
 
 import (
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -20,22 +16,7 @@ import (
 // rawGet fetches an admin API path and returns the status and body as is.
 func (s *server) rawGet(path string) (int, string) {
 	s.t.Helper()
-	pem, err := os.ReadFile(s.caFile())
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(pem)
-	hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
-	req, _ := http.NewRequest(http.MethodGet, "https://"+s.adminAddr+path, nil)
-	req.Header.Set("Authorization", "Bearer "+s.token)
-	resp, err := hc.Do(req)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
+	return s.do(s.token, http.MethodGet, path, "")
 }
 
 func ndjsonRecords(t *testing.T, out string) []ledger.AuditRecord {

@@ -20,7 +20,8 @@ import (
 	"github.com/tally-licensing/tally/daemon/adminapi"
 )
 
-// do calls the admin API with token and returns the status and raw body.
+// do calls the admin API with token (none when empty) and returns the
+// status and raw body.
 func (s *server) do(token, method, path, body string) (int, string) {
 	s.t.Helper()
 	pem, err := os.ReadFile(s.caFile())
@@ -31,7 +32,9 @@ func (s *server) do(token, method, path, body string) (int, string) {
 	pool.AppendCertsFromPEM(pem)
 	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
 	req, _ := http.NewRequest(method, "https://"+s.adminAddr+path, bytes.NewBufferString(body))
-	req.Header.Set("Authorization", "Bearer "+token)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := hc.Do(req)
 	if err != nil {

@@ -1,13 +1,9 @@
 package e2e
 
 import (
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
-	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -18,20 +14,7 @@ import (
 // getPublic fetches a path without a token.
 func (s *server) getPublic(path string) (int, string) {
 	s.t.Helper()
-	pem, err := os.ReadFile(s.caFile())
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(pem)
-	hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
-	resp, err := hc.Get("https://" + s.adminAddr + path)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
+	return s.do("", http.MethodGet, path, "")
 }
 
 // metricValue finds one sample in a Prometheus text exposition.
