@@ -65,6 +65,9 @@ type User struct {
 	// Unassigned is set when the user was removed from their last team.
 	Unassigned bool     `json:"unassigned,omitempty"`
 	Teams      []string `json:"teams,omitempty"`
+	// AdminOf lists the teams this user administers (a subset of Teams):
+	// in the console they manage those teams' members and invitations.
+	AdminOf []string `json:"admin_of,omitempty"`
 	// Plan and PeriodEnd override the account's subscription for this user
 	// (empty: the account's).
 	Plan      string    `json:"plan,omitempty"`
@@ -213,6 +216,7 @@ const (
 	MemSetTeamPlan     = "set_team_plan"
 	MemRenew           = "renew"
 	MemSetAdminEmail   = "set_admin_email"
+	MemSetTeamAdmin    = "set_team_admin"
 )
 
 // MembersOp is one change to an account's members, teams, seats or
@@ -235,6 +239,8 @@ type MembersOp struct {
 	PeriodStart  time.Time   `json:"period_start,omitempty"`
 	PeriodEnd    time.Time   `json:"period_end,omitempty"`
 	Renewal      string      `json:"renewal,omitempty"`
+	// TeamAdmin is what set_team_admin makes Email for Team.
+	TeamAdmin bool `json:"team_admin,omitempty"`
 	// Device names the device an activation came from (for the log).
 	Device string `json:"device,omitempty"`
 	By     string `json:"by,omitempty"`
@@ -258,6 +264,7 @@ type UserView struct {
 	Status        string    `json:"status"`
 	ConsumesSeat  bool      `json:"consumes_seat"`
 	Teams         []string  `json:"teams"`
+	AdminOf       []string  `json:"admin_of,omitempty"`
 	Plan          string    `json:"plan,omitempty"`
 	PeriodEnd     time.Time `json:"period_end,omitempty"`
 	HasPassword   bool      `json:"has_password"`
@@ -271,7 +278,7 @@ func (o *Org) view(u *User) UserView {
 	teams := append([]string{}, u.Teams...)
 	return UserView{
 		Account: o.Account, Email: u.Email, Role: u.Role, Status: u.Status(), ConsumesSeat: u.Role.ConsumesSeat(),
-		Teams: teams, Plan: plan, PeriodEnd: end, HasPassword: u.PasswordHash != "",
+		Teams: teams, AdminOf: append([]string{}, u.AdminOf...), Plan: plan, PeriodEnd: end, HasPassword: u.PasswordHash != "",
 		InviteExpires: u.InviteExpires, Activated: u.Activated, Created: u.Created,
 	}
 }
@@ -538,6 +545,23 @@ func (s *State) membersOpIn(now time.Time, op *MembersOp) Result {
 		u.Teams = sortedUnique(append(u.Teams, op.Team))
 		u.Unassigned = false
 		out.User = ptr(o.view(u))
+	case MemSetTeamAdmin:
+		u, e := needUser()
+		if e != nil {
+			return Result{Error: e}
+		}
+		if o.Teams[op.Team] == nil {
+			return fail(protocol.CodeNotFound, "no team %q in account %s", op.Team, op.Account)
+		}
+		if op.TeamAdmin && !contains(u.Teams, op.Team) {
+			return fail(protocol.CodeNotAllowed, "%s is not in team %s: add them to it before making them its administrator", email, op.Team)
+		}
+		if op.TeamAdmin {
+			u.AdminOf = sortedUnique(append(u.AdminOf, op.Team))
+		} else {
+			u.AdminOf = without(u.AdminOf, op.Team)
+		}
+		out.User = ptr(o.view(u))
 	case MemTeamRemove:
 		u, e := needUser()
 		if e != nil {
@@ -713,16 +737,22 @@ func (s *State) membersOpIn(now time.Time, op *MembersOp) Result {
 
 // leaveTeam removes u from team; leaving the last team makes u unassigned.
 func (o *Org) leaveTeam(u *User, team string) {
+	u.Teams = without(u.Teams, team)
+	u.AdminOf = without(u.AdminOf, team) // administrators are members of their team
+	if len(u.Teams) == 0 {
+		u.Unassigned = true
+	}
+}
+
+// without returns list less item, nil when nothing is left.
+func without(list []string, item string) []string {
 	var keep []string
-	for _, t := range u.Teams {
-		if t != team {
+	for _, t := range list {
+		if t != item {
 			keep = append(keep, t)
 		}
 	}
-	u.Teams = keep
-	if len(keep) == 0 {
-		u.Unassigned = true
-	}
+	return keep
 }
 
 func (o *Org) teamMembers(team string) []*User {

@@ -24,6 +24,10 @@ const (
 	// RoleReadOnly sees (one account, or the whole cluster when unscoped)
 	// without changing anything.
 	RoleReadOnly AccessRole = "read-only"
+	// RoleTeamAdmin sees its account like read-only and changes only the
+	// membership and invitations of the teams its member administers
+	// (User.AdminOf). Only console sessions have it.
+	RoleTeamAdmin AccessRole = "team-admin"
 )
 
 // AccessRoles lists the valid access roles.
@@ -50,6 +54,10 @@ func (s *State) checkTokenScope(t *AdminToken) Result {
 			return fail(protocol.CodeInvalidArgument, "role %s needs an account", t.Role)
 		}
 	case RoleReadOnly:
+	case RoleTeamAdmin:
+		if t.Session == "" || t.Account == "" {
+			return fail(protocol.CodeInvalidArgument, "role team-admin is given to team administrators' console sessions only")
+		}
 	default:
 		return fail(protocol.CodeInvalidArgument, "unknown role %q (want cluster-admin, account-owner, account-admin or read-only)", t.Role)
 	}

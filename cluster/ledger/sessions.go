@@ -17,7 +17,9 @@ import (
 const SessionTTL = 12 * time.Hour
 
 // SessionAccess maps a member's role to what their console session may do.
-// Members and pending invitees have no console: they use the application.
+// Team administrators among the other roles administer their teams;
+// other members and pending invitees have no console: they use the
+// application.
 func SessionAccess(u UserView) (AccessRole, *protocol.Error) {
 	if u.Status == StatusPending {
 		return "", protocol.Errorf(protocol.CodeForbidden, "%s has not accepted the invitation yet", u.Email)
@@ -27,10 +29,14 @@ func SessionAccess(u UserView) (AccessRole, *protocol.Error) {
 		return RoleAccountOwner, nil
 	case RoleAdministrator, RoleAdminAssistant:
 		return RoleAccountAdmin, nil
-	case RoleAssistant:
+	}
+	if len(u.AdminOf) > 0 {
+		return RoleTeamAdmin, nil
+	}
+	if u.Role == RoleAssistant {
 		return RoleReadOnly, nil
 	}
-	return "", protocol.Errorf(protocol.CodeForbidden, "%s is a %s: only owners, administrators and assistants use the console", u.Email, u.Role)
+	return "", protocol.Errorf(protocol.CodeForbidden, "%s is a %s: only owners, administrators, assistants and team administrators use the console", u.Email, u.Role)
 }
 
 // checkSession validates a session token at creation: the member exists in

@@ -60,3 +60,31 @@ func TestSessionsFollowTheMembersRole(t *testing.T) {
 		t.Fatal("the new session is missing")
 	}
 }
+
+func TestTeamAdministratorsAreMembersOfTheirTeams(t *testing.T) {
+	f := newFixture(t, 1, 0)
+	mustMem(t, f, MembersOp{Op: MemSetSeats, Seats: 2})
+	mustMem(t, f, MembersOp{Op: MemCreateTeam, Team: "sales"})
+	mustMem(t, f, MembersOp{Op: MemCreateTeam, Team: "ops"})
+	mustMem(t, f, MembersOp{Op: MemAddUser, Email: "ann@acme.test", Teams: []string{"sales", "ops"}})
+	memRefused(t, f, protocol.CodeNotFound, MembersOp{Op: MemSetTeamAdmin, Email: "ann@acme.test", Team: "nope", TeamAdmin: true}, "no team")
+	mustMem(t, f, MembersOp{Op: MemSetTeamAdmin, Email: "ann@acme.test", Team: "sales", TeamAdmin: true})
+	mustMem(t, f, MembersOp{Op: MemSetTeamAdmin, Email: "ann@acme.test", Team: "ops", TeamAdmin: true})
+	u, _ := f.s.User("acme", "ann@acme.test")
+	if access, err := SessionAccess(u); err != nil || access != RoleTeamAdmin || len(u.AdminOf) != 2 {
+		t.Fatalf("ann: %+v access %v %v", u, access, err)
+	}
+	// Leaving a team, or its deletion, ends administering it.
+	mustMem(t, f, MembersOp{Op: MemTeamRemove, Email: "ann@acme.test", Team: "ops"})
+	mustMem(t, f, MembersOp{Op: MemDeleteTeam, Team: "sales"})
+	u, _ = f.s.User("acme", "ann@acme.test")
+	if len(u.AdminOf) != 0 {
+		t.Fatalf("ann still administers %v", u.AdminOf)
+	}
+	if _, err := SessionAccess(u); err == nil {
+		t.Fatal("a plain member got a console session")
+	}
+	memRefused(t, f, protocol.CodeNotAllowed, MembersOp{Op: MemSetTeamAdmin, Email: "ann@acme.test", Team: "ops", TeamAdmin: true}, "not in team ops")
+	// A team-admin token must be a session.
+	unchangedBy(t, f, protocol.CodeInvalidArgument, Command{Type: CmdCreateAdminToken, CreateAdminToken: &AdminToken{ID: "t", Hash: "h", Role: string(RoleTeamAdmin), Account: "acme"}})
+}

@@ -2,6 +2,7 @@ package adminapi
 
 import (
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/tally-licensing/tally/cluster/ledger"
@@ -60,6 +61,8 @@ func (a *api) registerMembers(auth func(string, func(http.ResponseWriter, *http.
 	auth("PUT /v1/accounts/{account}/teams/{team}/members/{email}", a.memberOp(ledger.MemTeamAdd))
 	auth("DELETE /v1/accounts/{account}/teams/{team}/members/{email}", a.memberOp(ledger.MemTeamRemove))
 	auth("PUT /v1/accounts/{account}/teams/{team}/plan", a.memberOp(ledger.MemSetTeamPlan))
+	auth("PUT /v1/accounts/{account}/teams/{team}/admins/{email}", a.memberOp(ledger.MemSetTeamAdmin))
+	auth("DELETE /v1/accounts/{account}/teams/{team}/admins/{email}", a.memberOp(ledger.MemSetTeamAdmin))
 	auth("PUT /v1/accounts/{account}/seat-policy", a.memberOp(ledger.MemSetPolicy))
 	auth("PUT /v1/accounts/{account}/seats", a.memberOp(ledger.MemSetSeats))
 	auth("PUT /v1/accounts/{account}/subscription", a.memberOp(ledger.MemSetSubscription))
@@ -100,7 +103,15 @@ func (a *api) memberOp(op string) func(http.ResponseWriter, *http.Request) error
 				return protocol.Errorf(protocol.CodeInvalidArgument, "%v", err)
 			}
 			m.PasswordHash = hash
+		case ledger.MemSetTeamAdmin:
+			m.TeamAdmin = r.Method == http.MethodPut
 		case ledger.MemInvite:
+			if adminOf := a.teamsAdministered(callerToken(r)); adminOf != nil {
+				// A team administrator invites members into their teams only.
+				if len(req.Teams) == 0 || !subset(req.Teams, adminOf) || (req.Role != "" && req.Role != ledger.RoleMember) {
+					return protocol.Errorf(protocol.CodeForbidden, "a team administrator invites members into the teams they administer (%s) only", strings.Join(adminOf, ", "))
+				}
+			}
 			ttl := DefaultInviteTTL
 			if req.ExpiresIn != "" {
 				d, err := time.ParseDuration(req.ExpiresIn)

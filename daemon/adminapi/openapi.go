@@ -108,6 +108,8 @@ var operations = map[string]op{
 	"DELETE /v1/accounts/{account}/teams/{team}":                 {summary: "Delete a team", response: ledger.MembersResult{}},
 	"PUT /v1/accounts/{account}/teams/{team}/members/{email}":    {summary: "Add a member to a team", response: ledger.MembersResult{}},
 	"DELETE /v1/accounts/{account}/teams/{team}/members/{email}": {summary: "Remove a member from a team", response: ledger.MembersResult{}},
+	"PUT /v1/accounts/{account}/teams/{team}/admins/{email}":     {summary: "Make a team member the team's administrator", response: ledger.MembersResult{}},
+	"DELETE /v1/accounts/{account}/teams/{team}/admins/{email}":  {summary: "Stop a member administering a team", response: ledger.MembersResult{}},
 	"PUT /v1/accounts/{account}/teams/{team}/plan":               {summary: "Move a team to another plan or period", request: MemberRequest{}, response: ledger.MembersResult{}},
 	"PUT /v1/accounts/{account}/seat-policy":                     {summary: "Who gets a seat: explicit list, email domain or everyone", request: MemberRequest{}, response: ledger.MembersResult{}},
 	"PUT /v1/accounts/{account}/seats":                           {summary: "Set the account's purchased member seats", request: MemberRequest{}, response: ledger.MembersResult{}},

@@ -3,6 +3,7 @@ package adminapi
 import (
 	"context"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -99,6 +100,8 @@ var scopeRules = map[string]scopeRule{
 	"DELETE /v1/accounts/{account}/teams/{team}":                 scopePath,
 	"PUT /v1/accounts/{account}/teams/{team}/members/{email}":    scopePath,
 	"DELETE /v1/accounts/{account}/teams/{team}/members/{email}": scopePath,
+	"PUT /v1/accounts/{account}/teams/{team}/admins/{email}":     scopePath,
+	"DELETE /v1/accounts/{account}/teams/{team}/admins/{email}":  scopePath,
 	"PUT /v1/accounts/{account}/seat-policy":                     scopePath,
 	"PUT /v1/accounts/{account}/admin-email":                     scopePath,
 	"POST /v1/accounts/{account}/activate":                       scopePath,
@@ -146,6 +149,11 @@ func (a *api) authorize(pattern string, tok ledger.AdminToken, r *http.Request) 
 	role := tok.TokenRole()
 	if role == ledger.RoleReadOnly && method != http.MethodGet {
 		return nil, protocol.Errorf(protocol.CodeForbidden, "admin token %s is read-only", tok.ID)
+	}
+	if role == ledger.RoleTeamAdmin && method != http.MethodGet {
+		if err := a.authorizeTeamAdmin(pattern, tok, r); err != nil {
+			return nil, err
+		}
 	}
 	r = r.WithContext(context.WithValue(r.Context(), tokenKey{}, tok))
 	if tok.Account == "" {
@@ -228,4 +236,57 @@ func checkTokenGrant(caller ledger.AdminToken, want *ledger.AdminToken) error {
 		}
 	}
 	return nil
+}
+
+// teamAdminWrites are the only changes a team administrator's session may
+// ask for; everything else it may only read, like read-only.
+var teamAdminWrites = map[string]bool{
+	"PUT /v1/accounts/{account}/teams/{team}/members/{email}":    true,
+	"DELETE /v1/accounts/{account}/teams/{team}/members/{email}": true,
+	"POST /v1/accounts/{account}/invitations":                    true, // memberOp checks the teams in the body
+	"DELETE /v1/accounts/{account}/invitations/{email}":          true,
+	"DELETE /v1/sessions/current":                                true,
+}
+
+// authorizeTeamAdmin lets a team administrator change only the teams they
+// administer now (read from the ledger at each request, so taking a team
+// away takes effect at once).
+func (a *api) authorizeTeamAdmin(pattern string, tok ledger.AdminToken, r *http.Request) error {
+	if !teamAdminWrites[pattern] {
+		return protocol.Errorf(protocol.CodeForbidden, "%s administers teams only: it may change their members and invitations, not %s", tok.Session, pattern)
+	}
+	adminOf := a.teamsAdministered(tok)
+	switch {
+	case r.PathValue("team") != "":
+		if !slices.Contains(adminOf, r.PathValue("team")) {
+			return protocol.Errorf(protocol.CodeForbidden, "%s does not administer team %s (only %s)", tok.Session, r.PathValue("team"), strings.Join(adminOf, ", "))
+		}
+	case strings.HasPrefix(pattern, "DELETE /v1/accounts/{account}/invitations/"):
+		var u ledger.UserView
+		a.cfg.Store.Read(func(st *ledger.State) { u, _ = st.User(tok.Account, r.PathValue("email")) })
+		if len(u.Teams) == 0 || !subset(u.Teams, adminOf) {
+			return protocol.Errorf(protocol.CodeForbidden, "%s may cancel only invitations into the teams they administer (%s)", tok.Session, strings.Join(adminOf, ", "))
+		}
+	}
+	return nil
+}
+
+// teamsAdministered is the caller's teams if it is a team administrator's
+// session, nil otherwise.
+func (a *api) teamsAdministered(tok ledger.AdminToken) []string {
+	if tok.TokenRole() != ledger.RoleTeamAdmin {
+		return nil
+	}
+	var u ledger.UserView
+	a.cfg.Store.Read(func(st *ledger.State) { u, _ = st.User(tok.Account, tok.Session) })
+	return u.AdminOf
+}
+
+func subset(items, of []string) bool {
+	for _, x := range items {
+		if !slices.Contains(of, x) {
+			return false
+		}
+	}
+	return true
 }

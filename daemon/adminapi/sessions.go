@@ -29,7 +29,9 @@ type SessionResponse struct {
 	Email   string      `json:"email"`
 	Role    ledger.Role `json:"role"`
 	Access  string      `json:"access"`
-	Expires time.Time   `json:"expires"`
+	// AdminOf lists the teams a team administrator's session manages.
+	AdminOf []string  `json:"admin_of,omitempty"`
+	Expires time.Time `json:"expires"`
 }
 
 // Password guessing is slowed per (account, email) on each node: after
@@ -151,7 +153,7 @@ func (a *api) startSession(w http.ResponseWriter, r *http.Request) error {
 	}
 	a.log.Info("console session started", "account", u.Account, "email", u.Email, "access", access, "expires", expires)
 	writeJSON(w, http.StatusCreated, SessionResponse{Token: tok.String(), ID: tok.ID, Account: u.Account, Email: u.Email, Role: u.Role,
-		Access: string(access), Expires: expires})
+		Access: string(access), AdminOf: u.AdminOf, Expires: expires})
 	return nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -85,13 +86,20 @@ func (a *app) usersCmd() *cobra.Command {
 				return a.printJSON(us)
 			}
 			w := a.table()
-			fmt.Fprintln(w, "EMAIL\tROLE\tSTATUS\tSEAT\tTEAMS\tPLAN")
+			fmt.Fprintln(w, "EMAIL\tROLE\tSTATUS\tSEAT\tTEAMS (* ADMINISTERS)\tPLAN")
 			for _, u := range us {
 				seat := "-"
 				if u.ConsumesSeat {
 					seat = "yes"
 				}
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", u.Email, u.Role, u.Status, seat, orDash(strings.Join(u.Teams, ",")), orDash(u.Plan))
+				teams := make([]string, len(u.Teams))
+				for i, t := range u.Teams {
+					teams[i] = t
+					if slices.Contains(u.AdminOf, t) {
+						teams[i] += "*"
+					}
+				}
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", u.Email, u.Role, u.Status, seat, orDash(strings.Join(teams, ",")), orDash(u.Plan))
 			}
 			return w.Flush()
 		},
@@ -315,6 +323,19 @@ func (a *app) teamsCmd() *cobra.Command {
 			return a.memberCall(http.MethodDelete, acctPath(args[0], "teams", args[1], "members", args[2]), nil, "removed")
 		},
 	}
+	var removeAdmin bool
+	admin := &cobra.Command{
+		Use:   "admin ACCOUNT TEAM EMAIL",
+		Short: "Make a team member the team's administrator (--remove to stop); they manage its members and invitations in the console",
+		Args:  cobra.ExactArgs(3),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if removeAdmin {
+				return a.memberCall(http.MethodDelete, acctPath(args[0], "teams", args[1], "admins", args[2]), nil, "no longer administers "+args[1])
+			}
+			return a.memberCall(http.MethodPut, acctPath(args[0], "teams", args[1], "admins", args[2]), nil, "administers "+args[1])
+		},
+	}
+	admin.Flags().BoolVar(&removeAdmin, "remove", false, "stop the member administering the team")
 	var periodEnd string
 	setPlan := &cobra.Command{
 		Use: "set-plan ACCOUNT TEAM PLAN", Short: "Move every member of a team to a plan together", Args: cobra.ExactArgs(3),
@@ -327,7 +348,7 @@ func (a *app) teamsCmd() *cobra.Command {
 		},
 	}
 	setPlan.Flags().StringVar(&periodEnd, "period-end", "", "the team's contract period end (RFC 3339; default the account's)")
-	c.AddCommand(list, create, del, add, remove, setPlan)
+	c.AddCommand(list, create, del, add, remove, admin, setPlan)
 	return c
 }
 

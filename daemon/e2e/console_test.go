@@ -242,6 +242,7 @@ func TestConsoleMemberSession(t *testing.T) {
 	s.mustCtl("seats", "set", "acme", "4")
 	s.mustCtl("users", "add", "acme", "own@acme.test", "--role", "owner", "--password", "correct horse")
 	s.mustCtl("users", "add", "acme", "ast@acme.test", "--role", "assistant", "--password", "battery staple")
+	s.mustCtl("users", "add", "acme", "tam@acme.test", "--password", "team lead 1")
 	startAgent(t, s, "agent-1", enroll).mustCheckout("cad")
 	base := "https://" + s.adminAddr
 
@@ -285,8 +286,8 @@ func TestConsoleMemberSession(t *testing.T) {
 		t.Fatalf("header shows %q", who)
 	}
 	step(t, ctx, "seats and usage chart", chromedp.WaitVisible(chromedp.CSS("#seat-consumption")), chromedp.WaitVisible(chromedp.CSS("#usage-chart")))
-	if got := textOf(t, ctx, "#seat-consumption .stat"); !strings.Contains(got, "1 / 4") {
-		t.Fatalf("named-user seats show %q, want 1 / 4 (the owner; assistants hold none)", got)
+	if got := textOf(t, ctx, "#seat-consumption .stat"); !strings.Contains(got, "2 / 4") {
+		t.Fatalf("named-user seats show %q, want 2 / 4 (owner and tam; assistants hold none)", got)
 	}
 	screenshot(t, ctx, "overview-member")
 
@@ -317,7 +318,7 @@ func TestConsoleMemberSession(t *testing.T) {
 		chromedp.SetValue(chromedp.CSS("#invite-email"), "dee@acme.test"),
 		chromedp.Click(chromedp.CSS("#invite button[type=submit]")),
 		chromedp.WaitVisible(chromedp.CSS(`#invitations tr[data-key="invite-dee@acme.test"]`)))
-	if got := textOf(t, ctx, "#seat-summary"); !strings.Contains(got, "3 of 4 seats in use") || !strings.Contains(got, "1 pending") {
+	if got := textOf(t, ctx, "#seat-summary"); !strings.Contains(got, "4 of 4 seats in use") || !strings.Contains(got, "1 pending") {
 		t.Fatalf("seat summary after the invitation: %q", got)
 	}
 	screenshot(t, ctx, "invitations")
@@ -336,6 +337,19 @@ func TestConsoleMemberSession(t *testing.T) {
 	if got := textOf(t, ctx, `#teams tr[data-key="team-design"]`); !strings.Contains(got, "cid@acme.test") {
 		t.Fatalf("design team row: %q", got)
 	}
+	// tam joins design and the owner makes tam its administrator (☆ → ★).
+	s.mustCtl("teams", "add", "acme", "design", "tam@acme.test")
+	tamToggle := `#teams tr[data-key="team-design"] .team-admin-toggle[data-email="tam@acme.test"]`
+	step(t, ctx, "make tam administrator of design",
+		chromedp.Navigate(base+"/#/overview"), chromedp.WaitVisible(chromedp.CSS("#pools")),
+		chromedp.Navigate(base+"/#/teams"), chromedp.WaitVisible(chromedp.CSS(tamToggle)),
+		chromedp.Click(chromedp.CSS(tamToggle)))
+	eventually(t, 10*time.Second, "tam administers design", func() error {
+		if out := s.mustCtl("users", "show", "acme", "tam@acme.test", "--json"); !strings.Contains(out, `"admin_of": [`) {
+			return fmt.Errorf("tam: %s", out)
+		}
+		return nil
+	})
 	screenshot(t, ctx, "teams")
 
 	// The audit log names the owner for each change made on the page.
@@ -360,5 +374,20 @@ func TestConsoleMemberSession(t *testing.T) {
 	step(t, ctx, "assistant's members page", chromedp.Navigate(base+"/#/members"), chromedp.WaitVisible(chromedp.CSS("#members")))
 	if n := js(`String(document.querySelectorAll("#add-member, .delete-member, .role-select").length)`); n != "0" {
 		t.Fatalf("a read-only session shows %s editing controls", n)
+	}
+
+	// tam, a team administrator, manages design's members and nothing else.
+	step(t, ctx, "sign out the assistant", chromedp.Click(chromedp.CSS("#signout")), chromedp.WaitVisible(chromedp.CSS("#signin-form")))
+	signIn("tam@acme.test", "team lead 1")
+	if who := textOf(t, ctx, "#whoami"); !strings.Contains(who, "administers design") {
+		t.Fatalf("team administrator's header: %q", who)
+	}
+	step(t, ctx, "team administrator's teams page", chromedp.Navigate(base+"/#/teams"), chromedp.WaitVisible(chromedp.CSS("#team-add")))
+	if n := js(`String(document.querySelectorAll("#create-team, .delete-team").length)`); n != "0" {
+		t.Fatalf("a team administrator sees %s team-level controls", n)
+	}
+	step(t, ctx, "team administrator's members page", chromedp.Navigate(base+"/#/members"), chromedp.WaitVisible(chromedp.CSS("#members")))
+	if n := js(`String(document.querySelectorAll("#add-member, .delete-member, .role-select").length)`); n != "0" {
+		t.Fatalf("a team administrator sees %s member editing controls", n)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tally-licensing/tally/cluster/ledger"
 	"github.com/tally-licensing/tally/daemon/adminapi"
 )
 
@@ -60,7 +61,7 @@ func TestConsoleSessions(t *testing.T) {
 	if code, resp := s.do(ast.Token, http.MethodDelete, "/v1/accounts/acme/users/mem@acme.test", ""); code != 403 {
 		t.Fatalf("assistant deletes a member: %d %s", code, resp)
 	}
-	if code, _, resp := signIn("mem@acme.test", "just a member"); code != 403 || !strings.Contains(resp, "only owners, administrators and assistants") {
+	if code, _, resp := signIn("mem@acme.test", "just a member"); code != 403 || !strings.Contains(resp, "only owners, administrators, assistants and team administrators") {
 		t.Fatalf("member sign-in: %d %s", code, resp)
 	}
 
@@ -101,5 +102,66 @@ func TestConsoleSessions(t *testing.T) {
 	s.mustCtl("users", "delete", "acme", "ast@acme.test")
 	if code, resp := s.do(adm.Token, http.MethodGet, "/v1/accounts/acme/users", ""); code != 401 || !strings.Contains(resp, "no longer a member") {
 		t.Fatalf("session of a deleted member: %d %s", code, resp)
+	}
+}
+
+// TestTeamAdministrators: a member who administers a team signs in to a
+// session that manages that team's members and invitations and nothing
+// else, and loses it the moment they stop administering it.
+func TestTeamAdministrators(t *testing.T) {
+	s := startServer(t)
+	s.setupAccount("acme", "cad", 2)
+	s.mustCtl("seats", "set", "acme", "6")
+	s.mustCtl("teams", "create", "acme", "sales")
+	s.mustCtl("teams", "create", "acme", "support")
+	s.mustCtl("users", "add", "acme", "ann@acme.test", "--password", "sales lead 1", "--team", "sales")
+	s.mustCtl("users", "add", "acme", "bob@acme.test", "--team", "sales")
+	s.mustCtl("users", "add", "acme", "cid@acme.test", "--team", "support")
+	if r := s.ctl("teams", "admin", "acme", "support", "ann@acme.test"); r.code == 0 || !strings.Contains(r.stderr, "not in team support") {
+		t.Fatalf("ann made administrator of a team she is not in: %d %s", r.code, r.stderr)
+	}
+	s.mustCtl("teams", "admin", "acme", "sales", "ann@acme.test")
+	if out := s.mustCtl("users", "list", "acme"); !strings.Contains(out, "sales*") {
+		t.Fatalf("users list does not mark ann as sales administrator:\n%s", out)
+	}
+
+	body, _ := json.Marshal(adminapi.SessionRequest{Account: "acme", Email: "ann@acme.test", Password: "sales lead 1"})
+	code, resp := s.do("", http.MethodPost, "/v1/sessions", string(body))
+	var ann adminapi.SessionResponse
+	json.Unmarshal([]byte(resp), &ann)
+	if code != 201 || ann.Access != "team-admin" || len(ann.AdminOf) != 1 || ann.AdminOf[0] != "sales" {
+		t.Fatalf("team administrator sign-in: %d %s", code, resp)
+	}
+	for _, c := range []struct {
+		method, path, body string
+		want               int
+	}{
+		{http.MethodGet, "/v1/accounts/acme/users", "", 200},
+		{http.MethodPut, "/v1/accounts/acme/teams/sales/members/cid@acme.test", "", 200},
+		{http.MethodDelete, "/v1/accounts/acme/teams/sales/members/bob@acme.test", "", 200},
+		{http.MethodPost, "/v1/accounts/acme/invitations", `{"email":"dee@acme.test","teams":["sales"]}`, 200},
+		{http.MethodDelete, "/v1/accounts/acme/invitations/dee@acme.test", "", 200},
+		// Not their team, not their business:
+		{http.MethodPut, "/v1/accounts/acme/teams/support/members/bob@acme.test", "", 403},
+		{http.MethodPost, "/v1/accounts/acme/invitations", `{"email":"eve@acme.test"}`, 403},
+		{http.MethodPost, "/v1/accounts/acme/invitations", `{"email":"eve@acme.test","teams":["sales"],"role":"owner"}`, 403},
+		{http.MethodDelete, "/v1/accounts/acme/users/cid@acme.test", "", 403},
+		{http.MethodPut, "/v1/accounts/acme/teams/sales/admins/cid@acme.test", "", 403},
+		{http.MethodPut, "/v1/accounts/acme/policy", `{"policy":{}}`, 403},
+	} {
+		if code, resp := s.do(ann.Token, c.method, c.path, c.body); code != c.want {
+			t.Errorf("ann %s %s: %d %s; want %d", c.method, c.path, code, resp, c.want)
+		}
+	}
+	var cid ledger.UserView
+	mustJSON(t, s.mustCtl("users", "show", "acme", "cid@acme.test", "--json"), &cid)
+	if strings.Join(cid.Teams, ",") != "sales,support" {
+		t.Fatalf("cid's teams: %v", cid.Teams)
+	}
+
+	// No longer administering sales ends the session.
+	s.mustCtl("teams", "admin", "acme", "sales", "ann@acme.test", "--remove")
+	if code, resp := s.do(ann.Token, http.MethodGet, "/v1/accounts/acme/users", ""); code != 401 {
+		t.Fatalf("session after losing the team: %d %s", code, resp)
 	}
 }

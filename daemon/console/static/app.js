@@ -9,6 +9,8 @@ const state = {
   // access is the session's admin role (account-owner, account-admin,
   // read-only); empty for an admin token, whose role the server enforces.
   access: sessionStorage.getItem("tally.access") || "",
+  // adminOf lists the teams a team administrator's session manages.
+  adminOf: JSON.parse(sessionStorage.getItem("tally.adminOf") || "[]"),
   account: sessionStorage.getItem("tally.account") || "",
   accounts: [],
   timer: null,
@@ -114,7 +116,7 @@ function signOut(message) {
   if (state.timer) clearInterval(state.timer);
   if (state.token && state.who.startsWith("member:")) fetch("/v1/sessions/current", { method: "DELETE", headers: { Authorization: "Bearer " + state.token } }).catch(() => {});
   state.token = ""; state.who = ""; state.access = "";
-  sessionStorage.removeItem("tally.token"); sessionStorage.removeItem("tally.who"); sessionStorage.removeItem("tally.access");
+  sessionStorage.removeItem("tally.token"); sessionStorage.removeItem("tally.who"); sessionStorage.removeItem("tally.access"); sessionStorage.removeItem("tally.adminOf");
   showSignIn(message);
 }
 
@@ -135,6 +137,7 @@ function setupSignIn() {
         state.token = $("#signin-token").value.trim();
         state.who = "token";
         state.access = "";
+        state.adminOf = [];
         await api("GET", "/v1/accounts");
       } else {
         state.token = "";
@@ -147,11 +150,13 @@ function setupSignIn() {
         state.who = "member:" + s.email + " (" + s.role + ")";
         state.account = s.account;
         state.access = s.access;
+        state.adminOf = s.admin_of || [];
       }
       sessionStorage.setItem("tally.token", state.token);
       sessionStorage.setItem("tally.who", state.who);
       sessionStorage.setItem("tally.account", state.account);
       sessionStorage.setItem("tally.access", state.access);
+      sessionStorage.setItem("tally.adminOf", JSON.stringify(state.adminOf));
       await start();
     } catch (e) {
       state.token = "";
@@ -164,7 +169,8 @@ function setupSignIn() {
 async function start() {
   $("#signin").hidden = true;
   $("#app").hidden = false;
-  $("#whoami").textContent = state.who.replace(/^member:/, "") + (state.access === "read-only" ? " · read-only" : "");
+  $("#whoami").textContent = state.who.replace(/^member:/, "") + (state.access === "read-only" ? " · read-only" : "") +
+    (state.access === "team-admin" ? " · administers " + state.adminOf.join(", ") : "");
   // The cluster's own pages need a cluster-wide token; a member's session
   // is limited to their account.
   $('nav a[href="#/cluster"]').hidden = state.access !== "";
@@ -416,7 +422,11 @@ pages.cluster = async () => {
 pages.cluster.live = 3000;
 
 // ---------- members, invitations, teams
-const canEdit = () => state.access !== "read-only";
+const canEdit = () => state.access !== "read-only" && state.access !== "team-admin";
+const teamAdmin = () => state.access === "team-admin";
+// canManageTeam: account administrators manage every team, a team
+// administrator the teams they administer (the server checks it again).
+const canManageTeam = (team) => canEdit() || (teamAdmin() && state.adminOf.includes(team));
 const roles = ["owner", "administrator", "member", "administrator_assistant", "assistant"];
 const roleLabel = (r) => r.replace("_", " ");
 
@@ -499,20 +509,20 @@ pages.invitations = async () => {
   ]);
   const rows = (users || []).filter((u) => u.status === "pending");
   const out = [el("h2", {}, `Pending invitations (${rows.length})`), seatSummary(usage)];
-  if (canEdit()) out.push(form("invite", [
+  if (canEdit() || teamAdmin()) out.push(form("invite", [
     input("email", "Email", { type: "email", required: true, id: "invite-email" }),
-    el("label", {}, "Role ", roleSelect("role", "member")),
-    input("teams", "Teams", { placeholder: "a, b" }),
+    canEdit() ? el("label", {}, "Role ", roleSelect("role", "member")) : null,
+    input("teams", "Teams", teamAdmin() ? { value: state.adminOf.join(", "), required: true } : { placeholder: "a, b" }),
     input("expires_in", "Expires in", { value: "168h", size: 6 }),
   ], "Send invitation", (v) => act(`${v.email} invited`, () => api("POST", `/v1/accounts/${acct()}/invitations`,
-    { email: v.email, role: v.role, expires_in: v.expires_in || undefined, teams: v.teams ? v.teams.split(",").map((t) => t.trim()).filter(Boolean) : undefined }))));
+    { email: v.email, role: v.role || undefined, expires_in: v.expires_in || undefined, teams: v.teams ? v.teams.split(",").map((t) => t.trim()).filter(Boolean) : undefined }))));
   out.push(el("p", { class: "muted small" }, "A pending invitation holds its seat until it is accepted, cancelled or expires."));
   out.push(table("invitations", Object.assign([
     { title: "Email", get: (u) => u.email },
     { title: "Role", get: (u) => roleLabel(u.role) },
     { title: "Teams", get: (u) => (u.teams || []).join(", ") },
     { title: "Expires", get: (u) => el("span", { title: when(u.invite_expires) }, ago(u.invite_expires)) },
-    { title: "", get: (u) => canEdit() ? el("button", { class: "danger cancel-invite", "data-email": u.email, onclick: () => {
+    { title: "", get: (u) => canEdit() || ((u.teams || []).length && u.teams.every(canManageTeam)) ? el("button", { class: "danger cancel-invite", "data-email": u.email, onclick: () => {
       if (confirm(`Cancel the invitation of ${u.email}?`)) act(`Invitation of ${u.email} cancelled`, () => api("DELETE", `/v1/accounts/${acct()}/invitations/${encodeURIComponent(u.email)}`));
     } }, "Cancel") : "" },
   ], { key: (u) => "invite-" + u.email }), rows, "No pending invitations."));
@@ -525,11 +535,12 @@ pages.teams = async () => {
     api("GET", `/v1/accounts/${acct()}/users`),
   ]);
   const out = [el("h2", {}, `Teams (${(teams || []).length})`)];
-  if (canEdit()) {
-    out.push(form("create-team", [input("name", "New team", { required: true, id: "create-team-name" })], "Create team",
-      (v) => act(`Team ${v.name} created`, () => api("POST", `/v1/accounts/${acct()}/teams`, { name: v.name }))));
-    if ((teams || []).length) out.push(form("team-add", [
-      el("label", {}, "Team ", el("select", { name: "team" }, teams.map((t) => el("option", { value: t.team }, t.team)))),
+  if (canEdit()) out.push(form("create-team", [input("name", "New team", { required: true, id: "create-team-name" })], "Create team",
+    (v) => act(`Team ${v.name} created`, () => api("POST", `/v1/accounts/${acct()}/teams`, { name: v.name }))));
+  const managed = (teams || []).filter((t) => canManageTeam(t.team));
+  if (managed.length) {
+    out.push(form("team-add", [
+      el("label", {}, "Team ", el("select", { name: "team" }, managed.map((t) => el("option", { value: t.team }, t.team)))),
       el("label", {}, "Member ", el("select", { name: "email" }, (users || []).map((u) => el("option", { value: u.email }, u.email)))),
     ], "Add to team", (v) => act(`${v.email} added to ${v.team}`,
       () => api("PUT", `/v1/accounts/${acct()}/teams/${encodeURIComponent(v.team)}/members/${encodeURIComponent(v.email)}`))));
@@ -540,7 +551,8 @@ pages.teams = async () => {
     { title: "Active", class: "num", get: (t) => t.active },
     { title: "Pending", class: "num", get: (t) => t.pending },
     { title: "Members", get: (t) => el("div", {}, (users || []).filter((u) => (u.teams || []).includes(t.team)).map((u) =>
-      el("span", { class: "chip" }, u.email, canEdit() ? el("button", { class: "link remove-from-team", title: `Remove ${u.email} from ${t.team}`, onclick: () =>
+      el("span", { class: "chip" }, u.email, teamAdminMark(u, t.team),
+        canManageTeam(t.team) ? el("button", { class: "link remove-from-team", title: `Remove ${u.email} from ${t.team}`, onclick: () =>
         act(`${u.email} removed from ${t.team}`, () => api("DELETE", `/v1/accounts/${acct()}/teams/${encodeURIComponent(t.team)}/members/${encodeURIComponent(u.email)}`)) }, "×") : ""))) },
     { title: "", get: (t) => canEdit() ? el("button", { class: "danger delete-team", onclick: () => {
       if (confirm(`Delete team ${t.team}? Members in no other team become unassigned and keep their seat.`)) act(`Team ${t.team} deleted`, () => api("DELETE", `/v1/accounts/${acct()}/teams/${encodeURIComponent(t.team)}`));
@@ -550,6 +562,16 @@ pages.teams = async () => {
   if (unassigned.length) out.push(el("h2", {}, "Unassigned"), el("p", { class: "muted" }, "Out of every team but still holding a seat: ", unassigned.map((u) => u.email).join(", ")));
   return out;
 };
+
+// teamAdminMark shows whether u administers team; account administrators
+// toggle it with a click.
+function teamAdminMark(u, team) {
+  const is = (u.admin_of || []).includes(team);
+  if (!canEdit()) return is ? el("span", { class: "muted small", title: "team administrator" }, " ★") : "";
+  return el("button", { class: "link team-admin-toggle", "data-email": u.email, title: is ? `${u.email} administers ${team}: click to stop` : `Make ${u.email} administrator of ${team}`,
+    onclick: () => act(is ? `${u.email} no longer administers ${team}` : `${u.email} administers ${team}`,
+      () => api(is ? "DELETE" : "PUT", `/v1/accounts/${acct()}/teams/${encodeURIComponent(team)}/admins/${encodeURIComponent(u.email)}`)) }, is ? "★" : "☆");
+}
 
 // ---------- audit
 pages.audit = async () => {
