@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/quic-go/quic-go"
@@ -31,6 +32,14 @@ const (
 	// AttemptTimeout is how long one request waits for a server's answer
 	// (beyond any wait the request asked for) before the agent fails over.
 	AttemptTimeout = 5 * time.Second
+	// ProbeAfter and ProbeTimeout detect a dead server sooner than that: a
+	// request unanswered after ProbeAfter (and every ProbeEvery after
+	// that) sends a liveness probe on the same connection; a server that
+	// does not answer the probe within ProbeTimeout (or eight round trips
+	// on a slow link, whichever is longer) is given up at once.
+	ProbeAfter   = 500 * time.Millisecond
+	ProbeEvery   = 5 * time.Second
+	ProbeTimeout = 500 * time.Millisecond
 )
 
 // ErrNoServers is returned when the client has no server address at all.
@@ -225,6 +234,12 @@ func (c *Client) Do(ctx context.Context, typ protocol.Type, reqID string, body, 
 	}
 	attempt, cancelAttempt := context.WithTimeout(ctx, patience)
 	defer cancelAttempt()
+	var unresponsive atomic.Bool
+	stopProbing := c.watchLiveness(attempt, conn, func() {
+		unresponsive.Store(true)
+		cancelAttempt()
+	})
+	defer stopProbing()
 	str, err := conn.OpenStreamSync(attempt)
 	if err != nil {
 		return c.failed(ctx, conn, addr, "open stream", err)
@@ -244,7 +259,10 @@ func (c *Client) Do(ctx context.Context, typ protocol.Type, reqID string, body, 
 	}
 	var resp protocol.Response
 	if err := protocol.ReadFrame(str, &resp); err != nil {
-		if attempt.Err() != nil && ctx.Err() == nil {
+		switch {
+		case unresponsive.Load() && ctx.Err() == nil:
+			err = fmt.Errorf("server stopped answering (no answer to a liveness probe within %s)", probeTimeout(conn))
+		case attempt.Err() != nil && ctx.Err() == nil:
 			err = fmt.Errorf("no answer within %s: %w", patience, attempt.Err())
 		}
 		return c.failed(ctx, conn, addr, "read "+string(typ)+" answer", err)
@@ -255,6 +273,68 @@ func (c *Client) Do(ctx context.Context, typ protocol.Type, reqID string, body, 
 			"tallyd at %s answered with protocol version %d; this agent speaks %d", addr, resp.V, protocol.Version)
 	}
 	return resp.Decode(out)
+}
+
+// watchLiveness probes conn while a request on it waits for its answer:
+// first after ProbeAfter, then every ProbeEvery. A killed node sends
+// nothing and QUIC would notice only at its idle timeout, while a live one
+// answers the probe (the server list, served without Raft) at once even
+// when the request itself is slow (forwarded, queued for a seat). dead is
+// called when a probe goes unanswered. The returned func stops watching.
+func (c *Client) watchLiveness(attempt context.Context, conn *quic.Conn, dead func()) (stop func()) {
+	done := make(chan struct{})
+	go func() {
+		wait := ProbeAfter
+		for {
+			select {
+			case <-done:
+				return
+			case <-attempt.Done():
+				return
+			case <-time.After(wait):
+			}
+			if !c.responsive(attempt, conn) && attempt.Err() == nil {
+				select {
+				case <-done: // the answer came while probing
+				default:
+					dead()
+				}
+				return
+			}
+			wait = ProbeEvery
+		}
+	}()
+	return func() { close(done) }
+}
+
+// responsive sends one liveness probe on conn.
+func (c *Client) responsive(ctx context.Context, conn *quic.Conn) bool {
+	pctx, cancel := context.WithTimeout(ctx, probeTimeout(conn))
+	defer cancel()
+	str, err := conn.OpenStreamSync(pctx)
+	if err != nil {
+		return false
+	}
+	defer context.AfterFunc(pctx, func() {
+		str.CancelRead(0)
+		str.CancelWrite(0)
+	})()
+	req, err := protocol.NewRequest(protocol.TypeServers, "", protocol.ServersRequest{})
+	if err != nil {
+		return false
+	}
+	if err := protocol.WriteFrame(str, req); err != nil || str.Close() != nil {
+		return false
+	}
+	var resp protocol.Response
+	err = protocol.ReadFrame(str, &resp)
+	str.CancelRead(0)
+	return err == nil
+}
+
+// probeTimeout is how long a liveness probe on conn may take.
+func probeTimeout(conn *quic.Conn) time.Duration {
+	return max(ProbeTimeout, 8*conn.ConnectionStats().SmoothedRTT)
 }
 
 // failed turns a stream error into a TransportError. Unless the caller gave

@@ -380,6 +380,28 @@ func (n *Node) propose(ctx context.Context, c ledger.Command) (ledger.Result, er
 	if c.RequestID == "" {
 		c.RequestID = leasing.NewRequestID()
 	}
+	// During an election there is no leader to take the command, or the
+	// one this node knows is dead. Rather than answer "try elsewhere" and
+	// send every agent hopping between nodes that are all waiting for the
+	// same election, hold the command for about one election and try
+	// again; the request ID makes a retry of a command that did commit
+	// harmless. A node cut off from the majority still answers
+	// unavailable once the wait is over, and agents then fail over.
+	deadline := time.Now().Add(n.leaderWait())
+	for {
+		res, err := n.proposeOnce(ctx, c)
+		if err == nil || !electionPending(err) || !time.Now().Before(deadline) {
+			return res, err
+		}
+		select {
+		case <-ctx.Done():
+			return res, err
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+func (n *Node) proposeOnce(ctx context.Context, c ledger.Command) (ledger.Result, error) {
 	if n.Store.IsLeader() {
 		res, err := n.proposeLocal(ctx, c)
 		if err == nil || !isNotLeader(err) {
@@ -387,6 +409,22 @@ func (n *Node) propose(ctx context.Context, c ledger.Command) (ledger.Result, er
 		}
 	}
 	return n.fwd.propose(ctx, c)
+}
+
+// leaderWait is how long a command waits for a leader: three Raft
+// timeouts, about what an election takes when the leader died.
+func (n *Node) leaderWait() time.Duration {
+	t := n.cfg.RaftHeartbeatTimeout
+	if t <= 0 {
+		t = time.Second // the store's default
+	}
+	return 3 * t
+}
+
+// electionPending reports whether err means the leader is unknown or
+// unreachable right now, which an election resolves.
+func electionPending(err error) bool {
+	return isNotLeader(err) || protocol.CodeOf(err) == protocol.CodeUnavailable
 }
 
 // proposeLocal applies on this node, which must lead.
