@@ -2,11 +2,15 @@ package e2e
 
 import (
 	"bufio"
+	"encoding/json"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tally-licensing/tally/daemon/adminapi"
 )
 
 // TestDevQuickstart runs `tallyd dev` the way `make run` does and follows the
@@ -28,7 +32,7 @@ func TestDevQuickstart(t *testing.T) {
 		env, err = readEnvFile(filepath.Join(dir, "tally.env"))
 		return err
 	})
-	for _, f := range []string{"ca.pem", "jwks.json", "admin.token", "enroll.token", "tally.env"} {
+	for _, f := range []string{"ca.pem", "jwks.json", "admin.token", "enroll.token", "tally.env", "owner.password"} {
 		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
 			t.Errorf("tallyd dev did not write %s: %v", f, err)
 		}
@@ -53,6 +57,20 @@ func TestDevQuickstart(t *testing.T) {
 	r = run(t, env, bin("tallyctl"), "status")
 	if r.code != 0 || !strings.Contains(r.stdout, "countthings") || !strings.Contains(r.stdout, "5") {
 		t.Fatalf("tallyctl status: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	// The demo owner signs in to the console with the generated password.
+	pw, err := os.ReadFile(filepath.Join(dir, "owner.password"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi, _ := os.Stat(filepath.Join(dir, "owner.password")); fi.Mode().Perm() != 0o600 {
+		t.Fatalf("owner.password is %v, want 0600", fi.Mode().Perm())
+	}
+	adminAddr := strings.Trim(envValue(env, "TALLY_ADDR"), "'")
+	s := &server{t: t, dir: dir, adminAddr: adminAddr}
+	body, _ := json.Marshal(adminapi.SessionRequest{Account: "demo", Email: "owner@demo.example", Password: strings.TrimSpace(string(pw))})
+	if code, resp := s.do("", http.MethodPost, "/v1/sessions", string(body)); code != 201 || !strings.Contains(resp, `"access": "account-owner"`) {
+		t.Fatalf("the demo owner's console sign-in: %d %s", code, resp)
 	}
 	// Ctrl-C stops everything cleanly, and the agent gives its seat back.
 	p.term(t)
@@ -83,4 +101,14 @@ func readEnvFile(path string) ([]string, error) {
 		env = append(env, k+"="+strings.Trim(v, "'"))
 	}
 	return env, sc.Err()
+}
+
+// envValue is the value of name in env (KEY=VALUE lines).
+func envValue(env []string, name string) string {
+	for _, kv := range env {
+		if k, v, ok := strings.Cut(kv, "="); ok && k == name {
+			return v
+		}
+	}
+	return ""
 }

@@ -2,6 +2,8 @@ package tallydcli
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base32"
 	"fmt"
 	"io"
 	"os"
@@ -18,6 +20,7 @@ import (
 	"github.com/tally-licensing/tally/cluster/ledger"
 	"github.com/tally-licensing/tally/daemon/authtoken"
 	"github.com/tally-licensing/tally/daemon/node"
+	"github.com/tally-licensing/tally/daemon/passwords"
 	"github.com/tally-licensing/tally/protocol"
 )
 
@@ -26,6 +29,9 @@ const (
 	demoAccount = "demo"
 	demoFeature = "countthings"
 	demoSeats   = 5
+	// demoOwner signs in to the console with the password in
+	// DIR/owner.password.
+	demoOwner = "owner@demo.example"
 )
 
 // devSettings make the demo lively: a killed agent's seat comes back in
@@ -41,8 +47,8 @@ func devCmd(stdout, stderr io.Writer) *cobra.Command {
 		Long: `dev starts a complete single-node Tally on loopback with no configuration:
 a cluster CA, signing key and admin token, a "demo" account with a floating
 pool "countthings" of 5 seats, an enrollment token, and one local agent.
-It writes ca.pem, jwks.json, admin.token, enroll.token and tally.env into the
-data dir. Ctrl-C stops the agent (releasing its leases) and the node.`,
+It writes ca.pem, jwks.json, admin.token, enroll.token, tally.env and
+owner.password (the console password of owner@demo.example) into the data dir. Ctrl-C stops the agent (releasing its leases) and the node.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -128,6 +134,9 @@ func prepareDemo(ctx context.Context, n *node.Node, dir string) (string, error) 
 			return "", err
 		}
 	}
+	if err := prepareDemoOwner(ctx, n, dir); err != nil {
+		return "", err
+	}
 	tokFile := filepath.Join(dir, "enroll.token")
 	if b, err := os.ReadFile(tokFile); err == nil {
 		if tok, err := authtoken.Parse(authtoken.Enroll, string(b)); err == nil {
@@ -151,6 +160,42 @@ func prepareDemo(ctx context.Context, n *node.Node, dir string) (string, error) 
 		return "", err
 	}
 	return tok.String(), n.WriteClientFiles(dir)
+}
+
+// prepareDemoOwner gives the demo account member seats and an owner who
+// can sign in to the console with a password generated once and kept in
+// DIR/owner.password (0600).
+func prepareDemoOwner(ctx context.Context, n *node.Node, dir string) error {
+	pwFile := filepath.Join(dir, "owner.password")
+	var exists bool
+	n.Store.Read(func(st *ledger.State) { _, exists = st.User(demoAccount, demoOwner) })
+	if _, err := os.Stat(pwFile); exists && err == nil {
+		return nil
+	}
+	var seats int
+	n.Store.Read(func(st *ledger.State) { u, _ := st.MemberUsage(demoAccount); seats = u.Purchased })
+	if seats < demoSeats {
+		if err := apply(ctx, n, ledger.Command{Type: ledger.CmdMembers, Members: &ledger.MembersOp{Op: ledger.MemSetSeats, Account: demoAccount, Seats: demoSeats}}); err != nil {
+			return err
+		}
+	}
+	secret := make([]byte, 10)
+	if _, err := rand.Read(secret); err != nil {
+		return err
+	}
+	password := strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(secret))
+	hash, err := passwords.Hash(password)
+	if err != nil {
+		return err
+	}
+	op := ledger.MemAddUser
+	if exists {
+		op = ledger.MemSetPassword // the password file was lost: set a new one
+	}
+	if err := apply(ctx, n, ledger.Command{Type: ledger.CmdMembers, Members: &ledger.MembersOp{Op: op, Account: demoAccount, Email: demoOwner, Role: ledger.RoleOwner, PasswordHash: hash}}); err != nil {
+		return err
+	}
+	return certs.WriteFileAtomic(pwFile, []byte(password+"\n"), 0o600)
 }
 
 func apply(ctx context.Context, n *node.Node, c ledger.Command) error {
@@ -201,9 +246,10 @@ In another terminal, try:
   tallyctl leases                                                    # who holds which seat
   tallyctl verify --jwks "$TALLY_JWKS" "$(tally-agent checkout countthings)"   # verify the token offline
 
-The web console is at https://%s/ (sign in with the admin token in %s/admin.token;
-the certificate is signed by the cluster's own CA, %s/ca.pem, which the browser does not know yet).
+The web console is at https://%s/: sign in to account demo as %s with the
+password in %s/owner.password, or with the admin token in %s/admin.token (the
+certificate is signed by the cluster's own CA, %s/ca.pem, which the browser does not know yet).
 
 Ctrl-C here stops everything.
-`, rel, adminAddr, rel, rel)
+`, rel, adminAddr, demoOwner, rel, rel, rel)
 }
