@@ -242,6 +242,9 @@ func describe(c *Command) (account, summary string) {
 		return p.Account, s
 	case c.DeviceOp != nil:
 		d := c.DeviceOp
+		if d.Remove {
+			return d.Account, "remove device " + d.Device + " and revoke its leases"
+		}
 		if d.To != "" {
 			return d.Account, fmt.Sprintf("move node-locked seats of %s to %s", d.Device, d.To)
 		}

@@ -180,6 +180,10 @@ type DeviceOp struct {
 	Feature string `json:"feature,omitempty"`
 	// To is the target Device Code of a move; empty frees the seats.
 	To string `json:"to,omitempty"`
+	// Remove deletes the device's enrollment and revokes every lease it
+	// holds, so that the same Device Code may enroll again with a new key
+	// (a reinstalled machine, or after a suspected clone was dealt with).
+	Remove bool `json:"remove,omitempty"`
 }
 
 // Event is something the administrator should hear about, recorded in the
@@ -509,6 +513,9 @@ func (s *State) deviceOp(now time.Time, op *DeviceOp) Result {
 	if _, ok := s.devices[from]; !ok {
 		return fail(protocol.CodeNotFound, "no device %s in account %s", op.Device, op.Account)
 	}
+	if op.Remove {
+		return s.removeDevice(now, from)
+	}
 	var to DeviceRef
 	if op.To != "" {
 		to = DeviceRef{op.Account, op.To}
@@ -548,6 +555,25 @@ func (s *State) deviceOp(now time.Time, op *DeviceOp) Result {
 	cp := *pick[0]
 	out.Lease = &cp
 	return out
+}
+
+// removeDevice forgets an enrolled device. Its leases are revoked, not
+// ended: their seats stay counted until the last token issued for them
+// has expired plus the skew allowance (S3), and a device enrolling later
+// under the same code cannot renew or take them back.
+// The result carries the removed device.
+func (s *State) removeDevice(now time.Time, ref DeviceRef) Result {
+	for _, l := range s.byDevice[ref] {
+		if !l.Revoked {
+			l.Revoked, l.RevokedAt = true, now
+		}
+		if l.Kind == KindNodeLocked {
+			l.Kind = KindFloating // a revoked seat expires like any other
+		}
+	}
+	d := *s.devices[ref]
+	delete(s.devices, ref)
+	return Result{Device: &d}
 }
 
 // trackEnded updates the overage mark of every pool that lost leases.

@@ -375,3 +375,34 @@ func TestTeamClaimsMustMatchMembership(t *testing.T) {
 		t.Fatalf("a member of red: %v", r.Error)
 	}
 }
+
+// TestRemoveDeviceRevokesAndAllowsReenrollment: a removed device's leases
+// are revoked but keep their seats until horizon plus skew (S3), and the
+// same Device Code then enrolls with a new key and cannot take the old
+// lease back.
+func TestRemoveDeviceRevokesAndAllowsReenrollment(t *testing.T) {
+	f := newFixture(t, 1, 2)
+	g := f.checkout("d1")
+	enroll := func(fp string) Result {
+		return f.apply(Command{Type: CmdEnrollDevice, EnrollDevice: &EnrollDevice{Account: "acme", TokenID: "et1", Code: "d1", KeyFingerprint: fp}})
+	}
+	wantCode(t, enroll("fp-new"), protocol.CodeDeviceConflict) // a clone, until an administrator acts
+	unchangedBy(t, f, protocol.CodeNotFound, Command{Type: CmdDeviceOp, DeviceOp: &DeviceOp{Account: "acme", Device: "nope", Remove: true}})
+	r := f.must(t, Command{Type: CmdDeviceOp, DeviceOp: &DeviceOp{Account: "acme", Device: "d1", Remove: true}})
+	if r.Device == nil || r.Device.Code != "d1" {
+		t.Fatalf("remove answered %+v", r)
+	}
+	if l, _ := f.s.Lease(g.Lease.ID); !l.Revoked {
+		t.Fatalf("the removed device's lease is not revoked: %+v", l)
+	}
+	if r := enroll("fp-new"); r.Error != nil {
+		t.Fatalf("re-enrolment after removal: %v", r.Error)
+	}
+	// The one seat is still counted: the old token may be valid until its
+	// horizon.
+	wantCode(t, f.checkout("d1"), protocol.CodeNoSeat)
+	f.now = g.Lease.Horizon.Add(3 * time.Second) // past horizon + skew (2s)
+	if r := f.checkout("d1"); r.Error != nil || r.Lease.ID == g.Lease.ID {
+		t.Fatalf("after the old horizon: %+v", r)
+	}
+}

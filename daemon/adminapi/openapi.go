@@ -88,6 +88,7 @@ var operations = map[string]op{
 	"PUT /v1/accounts/{account}/pools/{feature}/policy": {summary: "Replace a pool's floating policy", request: PolicyRequest{}, response: PolicyView{}},
 	"POST /v1/accounts/{account}/devices/{code}/move":   {summary: "Move a device's node-locked seats to another device", request: DeviceOpRequest{}, response: ledger.Lease{}},
 	"POST /v1/accounts/{account}/devices/{code}/free":   {summary: "Free a device's node-locked seats", request: DeviceOpRequest{}, response: ledger.Lease{}},
+	"DELETE /v1/accounts/{account}/devices/{code}":      {summary: "Remove a device and revoke its leases (its seats free at horizon plus skew); its Device Code may then enroll again", response: ledger.Device{}},
 	"GET /v1/events": {summary: "Administrator events (overage started, reminders, ended) and reminders due", query: []string{"account", "after"}, response: EventsView{}},
 
 	"GET /v1/accounts/{account}/usage":                           {summary: "Member seats: active, pending, unassigned, unused, per team", response: ledger.MemberUsage{}},

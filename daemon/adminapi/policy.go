@@ -51,6 +51,7 @@ func (a *api) registerPolicy(auth func(string, func(http.ResponseWriter, *http.R
 	auth("PUT /v1/accounts/{account}/pools/{feature}/policy", a.putPolicy)
 	auth("POST /v1/accounts/{account}/devices/{code}/move", a.deviceOp(true))
 	auth("POST /v1/accounts/{account}/devices/{code}/free", a.deviceOp(false))
+	auth("DELETE /v1/accounts/{account}/devices/{code}", a.removeDevice)
 	auth("GET /v1/events", a.events)
 }
 
@@ -149,6 +150,19 @@ func (a *api) deviceOp(move bool) func(http.ResponseWriter, *http.Request) error
 		writeJSON(w, http.StatusOK, res.Lease)
 		return nil
 	}
+}
+
+// removeDevice forgets a device and revokes its leases, so that its Device
+// Code can enroll again with a new key (a reinstalled machine).
+func (a *api) removeDevice(w http.ResponseWriter, r *http.Request) error {
+	account, code := r.PathValue("account"), r.PathValue("code")
+	res, err := a.apply(r, ledger.Command{Type: ledger.CmdDeviceOp, DeviceOp: &ledger.DeviceOp{Account: account, Device: code, Remove: true}})
+	if err != nil {
+		return err
+	}
+	a.log.Info("device removed", "account", account, "device", code, "by", caller(r))
+	writeJSON(w, http.StatusOK, res.Device)
+	return nil
 }
 
 func (a *api) events(w http.ResponseWriter, r *http.Request) error {

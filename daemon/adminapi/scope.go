@@ -80,6 +80,7 @@ var scopeRules = map[string]scopeRule{
 	"PUT /v1/accounts/{account}/pools/{feature}/policy": scopePath,
 	"POST /v1/accounts/{account}/devices/{code}/move":   scopePath,
 	"POST /v1/accounts/{account}/devices/{code}/free":   scopePath,
+	"DELETE /v1/accounts/{account}/devices/{code}":      scopePath,
 
 	// Members, teams, invitations and seat assignment.
 	"GET /v1/accounts/{account}/usage":                           scopePath,

@@ -335,7 +335,7 @@ func (a *app) enrollTokensCmd() *cobra.Command {
 }
 
 func (a *app) devicesCmd() *cobra.Command {
-	c := &cobra.Command{Use: "devices", Short: "List enrolled devices"}
+	c := &cobra.Command{Use: "devices", Short: "Enrolled devices: list, remove, and move or free node-locked seats"}
 	var account string
 	list := &cobra.Command{
 		Use:   "list",

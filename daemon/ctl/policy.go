@@ -278,10 +278,26 @@ func (a *app) deviceSeatCmds() []*cobra.Command {
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error { return run(args[0], args[1], "") },
 	}
+	remove := &cobra.Command{
+		Use:   "remove ACCOUNT DEVICE",
+		Short: "Remove a device: its leases are revoked (seats free once their tokens expire) and its Device Code may enroll again, e.g. after a reinstall",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var d ledger.Device
+			if err := a.call(http.MethodDelete, "/v1/accounts/"+url.PathEscape(args[0])+"/devices/"+url.PathEscape(args[1]), nil, &d); err != nil {
+				return codeErr(err)
+			}
+			if a.opts.json {
+				return a.printJSON(d)
+			}
+			fmt.Fprintf(a.out, "removed device %s of %s (enrolled %s); its leases are revoked and it may enroll again\n", d.Code, d.Account, d.Enrolled.Local().Format("2006-01-02 15:04"))
+			return nil
+		},
+	}
 	for _, c := range []*cobra.Command{move, free} {
 		c.Flags().StringVar(&feature, "pool", "", "only this pool's seat (default: every pool)")
 	}
-	return []*cobra.Command{move, free}
+	return []*cobra.Command{move, free, remove}
 }
 
 func (a *app) eventsCmd() *cobra.Command {

@@ -196,6 +196,15 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Fatalf("devices page %q lacks %s", text, leases[0].Device)
 	}
 	screenshot(t, ctx, "devices")
+	// Remove it (a reinstalled machine must enroll again): the row goes, and
+	// so does the ledger's record.
+	devRow := fmt.Sprintf(`#devices tr[data-key="device-%s"]`, leases[0].Device)
+	step(t, ctx, "remove the device",
+		chromedp.Click(chromedp.CSS(devRow+" button.remove-device")),
+		chromedp.WaitVisible(chromedp.CSS("#devices-empty")))
+	if out := s.mustCtl("devices", "list", "--account", "acme"); strings.Contains(out, leases[0].Device) {
+		t.Fatalf("the removed device is still enrolled:\n%s", out)
+	}
 
 	// CSV import: a broken row is listed with its line; nothing applies.
 	csv := "Ext Key,Number,User,Addon license 1\n101,+15550100101,ann@acme.test,call_recording\n102,555-CALL,bob@acme.test,fax_machine\n"

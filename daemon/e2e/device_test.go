@@ -151,6 +151,20 @@ func TestDeviceCodeStableAcrossReinstall(t *testing.T) {
 	if dev.DeviceCode != code {
 		t.Fatalf("after a reinstall the code is %s, was %s", dev.DeviceCode, code)
 	}
+
+	// The administrator removes the old device; the reinstalled machine
+	// then enrolls under the same code with its new key and gets a seat.
+	if out := s.mustCtl("devices", "remove", "acme", code); !strings.Contains(out, "removed device "+code) {
+		t.Fatalf("devices remove: %s", out)
+	}
+	if out := s.mustCtl("audit", "--account", "acme", "--type", "device_op"); !strings.Contains(out, "remove device "+code) {
+		t.Fatalf("the removal is not in the audit log:\n%s", out)
+	}
+	a.start()
+	if got := a.status().DeviceCode; got != code {
+		t.Fatalf("re-enrolled as %s, want %s", got, code)
+	}
+	a.mustCheckout("cad")
 }
 
 // TestOfflineRestartServesCachedLease: the server dies, the agent is stopped

@@ -311,13 +311,21 @@ async function revoke(l) {
 pages.devices = async () => {
   const devices = await api("GET", `/v1/devices?account=${acct()}`);
   const rows = (devices || []).filter((d) => d.account === state.account);
-  return [el("h2", {}, `Devices (${rows.length})`), table("devices", [
+  return [el("h2", {}, `Devices (${rows.length})`), table("devices", Object.assign([
     { title: "Device Code", get: (d) => el("code", {}, d.code) },
     { title: "Hostname", get: (d) => d.hostname || "" },
     { title: "Enrolled", get: (d) => when(d.enrolled) },
     { title: "Key", get: (d) => el("code", { class: "small" }, (d.key_fingerprint || "").slice(0, 16)) },
-  ], rows, "No device has enrolled in this account yet.")];
+    { title: "", get: (d) => canEdit() ? el("button", { class: "danger remove-device", onclick: () => removeDevice(d) }, "Remove") : "" },
+  ], { key: (d) => "device-" + d.code }), rows, "No device has enrolled in this account yet.")];
 };
+
+// removeDevice forgets a device (after a reinstall, or a suspected clone):
+// its leases are revoked and its Device Code may enroll again.
+async function removeDevice(d) {
+  if (!confirm(`Remove device ${d.code}${d.hostname ? " (" + d.hostname + ")" : ""}? Its leases are revoked (their seats free when their tokens expire) and it must enroll again.`)) return;
+  act(`Device ${d.code} removed`, () => api("DELETE", `/v1/accounts/${acct()}/devices/${encodeURIComponent(d.code)}`));
+}
 
 pages.queue = async () => {
   const q = await api("GET", `/v1/queue?account=${acct()}`);
