@@ -2,36 +2,13 @@
 
 package agent
 
-import (
-	"errors"
-	"net"
-	"syscall"
+import "golang.org/x/sys/unix"
 
-	"golang.org/x/sys/unix"
-)
-
-// peerPID is the process ID at the other end of a Unix socket (0 if unknown).
-func peerPID(c net.Conn) int {
-	uc, ok := c.(*net.UnixConn)
-	if !ok {
-		return 0
-	}
-	raw, err := uc.SyscallConn()
+// socketPeerPID reads SO_PEERCRED.
+func socketPeerPID(fd int) int {
+	cred, err := unix.GetsockoptUcred(fd, unix.SOL_SOCKET, unix.SO_PEERCRED)
 	if err != nil {
 		return 0
 	}
-	pid := 0
-	raw.Control(func(fd uintptr) {
-		if cred, err := unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED); err == nil {
-			pid = int(cred.Pid)
-		}
-	})
-	return pid
-}
-
-// processAlive reports whether pid still exists (a zombie counts as gone
-// only once reaped; that is the parent's business).
-func processAlive(pid int) bool {
-	err := unix.Kill(pid, 0)
-	return err == nil || errors.Is(err, syscall.EPERM)
+	return int(cred.Pid)
 }

@@ -96,15 +96,7 @@ func runChaos(t *testing.T, settings ledger.Settings, expiry bool, def time.Dura
 	w := newWorkload(c, settings, seats, devices)
 	w.expiry = expiry
 	w.opTimeout = 3 * time.Second
-	stop := make(chan struct{})
-	wait := w.start(stop, seed)
-	stopped := false
-	defer func() {
-		if !stopped {
-			close(stop)
-			wait()
-		}
-	}()
+	halt := w.run(t, seed)
 
 	rng := rand.New(rand.NewPCG(seed, 7))
 	actions := map[string]int{}
@@ -135,9 +127,7 @@ func runChaos(t *testing.T, settings ledger.Settings, expiry bool, def time.Dura
 		c.dumpEvents()
 		t.Fatalf("no progress once the faults ended: %v", err)
 	}
-	close(stop)
-	wait()
-	stopped = true
+	halt()
 	w.verifyRun(t, !expiry)
 }
 

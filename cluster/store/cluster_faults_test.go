@@ -33,24 +33,8 @@ func TestClusterFaults(t *testing.T) {
 	c.seed(ctx, clLongSettings, seats, devices)
 	w := newWorkload(c, clLongSettings, seats, devices)
 	w.opTimeout = 5 * time.Second
-	stop := make(chan struct{})
-	wait := w.start(stop, seed)
-	stopped := false
-	defer func() {
-		if !stopped {
-			close(stop)
-			wait()
-		}
-	}()
-	progress := func(what string) {
-		t.Helper()
-		pctx, pcancel := context.WithTimeout(ctx, 20*time.Second)
-		defer pcancel()
-		if err := w.waitProgress(pctx, 5); err != nil {
-			c.dumpEvents()
-			t.Fatalf("%s: %v", what, err)
-		}
-	}
+	halt := w.run(t, seed)
+	progress := w.progressCheck(t, ctx, c, 20*time.Second)
 
 	isolateLeader := func(round int) {
 		t.Helper()
@@ -114,8 +98,6 @@ func TestClusterFaults(t *testing.T) {
 	}
 	progress("after the faults")
 
-	close(stop)
-	wait()
-	stopped = true
+	halt()
 	w.verifyRun(t, true)
 }

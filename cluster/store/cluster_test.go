@@ -171,25 +171,9 @@ func TestClusterRollingRestart(t *testing.T) {
 	c := newTestCluster(t, clusterOptions{nodes: nodes, snapshotThreshold: 16, seed: seed})
 	c.seed(ctx, clLongSettings, seats, devices)
 	w := newWorkload(c, clLongSettings, seats, devices)
-	stop := make(chan struct{})
-	wait := w.start(stop, seed)
-	stopped := false
-	defer func() {
-		if !stopped {
-			close(stop)
-			wait()
-		}
-	}()
+	halt := w.run(t, seed)
 
-	progress := func(what string) {
-		t.Helper()
-		pctx, pcancel := context.WithTimeout(ctx, 15*time.Second)
-		defer pcancel()
-		if err := w.waitProgress(pctx, 5); err != nil {
-			c.dumpEvents()
-			t.Fatalf("%s: %v", what, err)
-		}
-	}
+	progress := w.progressCheck(t, ctx, c, 15*time.Second)
 	leaderStops := 0
 	for round := 0; round < rounds; round++ {
 		done := map[int]bool{}
@@ -221,9 +205,7 @@ func TestClusterRollingRestart(t *testing.T) {
 		}
 	}
 	progress("after the restarts")
-	close(stop)
-	wait()
-	stopped = true
+	halt()
 	if leaderStops == 0 {
 		t.Errorf("no leader was stopped")
 	}

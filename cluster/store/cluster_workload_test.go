@@ -59,6 +59,33 @@ func (w *workload) fail(format string, args ...any) {
 	}
 }
 
+// run starts the devices and returns halt, which stops them and waits for
+// them; it is safe to call twice, and the test's cleanup calls it too, so
+// a failing test does not leave devices running.
+func (w *workload) run(t *testing.T, seed uint64) (halt func()) {
+	stop := make(chan struct{})
+	wait := w.start(stop, seed)
+	var once sync.Once
+	halt = func() { once.Do(func() { close(stop); wait() }) }
+	t.Cleanup(halt)
+	return halt
+}
+
+// progressCheck returns a function that fails the test, with the cluster's
+// event log, unless the workload completes a few more operations within
+// limit.
+func (w *workload) progressCheck(t *testing.T, ctx context.Context, c *testCluster, limit time.Duration) func(what string) {
+	return func(what string) {
+		t.Helper()
+		pctx, cancel := context.WithTimeout(ctx, limit)
+		defer cancel()
+		if err := w.waitProgress(pctx, 5); err != nil {
+			c.dumpEvents()
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+}
+
 // start runs one goroutine per device until stop is closed; the returned
 // function waits for them. A device finishes the operation it is in (with
 // its own deadline) before it stops.
