@@ -40,7 +40,7 @@ const (
 	CodeNotFound        Code = "not_found"
 	CodeSeatsInUse      Code = "seats_in_use"
 	CodeUnauthorized    Code = "unauthorized"
-	// Members and seats (issue 5): a rule of the account refuses the change
+	// Members and seats: a rule of the account refuses the change
 	// (role, seat policy, team plan), or an invitation ran out.
 	CodeNotAllowed        Code = "not_allowed"
 	CodeInvitationExpired Code = "invitation_expired"
@@ -100,7 +100,7 @@ func (c Code) Temporary() bool {
 	return false
 }
 
-// Policy refusals (issue 4): an administrator's policy, not a shortage of
+// Policy refusals: an administrator's policy, not a shortage of
 // seats, stands in the way of a grant.
 const (
 	CodePolicyDenied   Code = "policy_denied"

@@ -187,7 +187,7 @@ type DeviceOp struct {
 }
 
 // Event is something the administrator should hear about, recorded in the
-// ledger so that every node agrees; the notifier (issue 7) sends it.
+// ledger so that every node agrees; daemon/notify mails it.
 type Event struct {
 	Seq     uint64    `json:"seq"`
 	Kind    string    `json:"kind"` // overage_started, overage_reminder, overage_ended

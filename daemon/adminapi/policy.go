@@ -38,7 +38,7 @@ type DeviceOpRequest struct {
 }
 
 // EventsView is the administrator events recorded in the ledger and the
-// reminders due now (which the notifier, issue 7, sends).
+// reminders due now (which the notifier, daemon/notify, mails).
 type EventsView struct {
 	Events  []ledger.Event `json:"events"`
 	Pending []ledger.Event `json:"pending_reminders"`

@@ -17,7 +17,7 @@ import (
 	"github.com/tally-licensing/tally/daemon/adminapi"
 )
 
-// Members, teams, invitations, seats, subscriptions and usage (issue 5).
+// Members, teams, invitations, seats, subscriptions and usage.
 
 func acctPath(account string, parts ...string) string {
 	p := "/v1/accounts/" + url.PathEscape(account)

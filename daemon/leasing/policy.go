@@ -48,7 +48,7 @@ func toAgent(p ledger.Policy) protocol.AgentPolicy {
 }
 
 // remind records the daily overage reminders that are due as ledger events
-// (the notifier of issue 7 sends them to the administrator).
+// (daemon/notify mails them to the administrator).
 func (s *Service) remind(ctx context.Context, now time.Time) {
 	var due int
 	s.store.Read(func(st *ledger.State) { due = len(st.PendingReminders(now)) })
