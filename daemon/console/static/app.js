@@ -250,7 +250,8 @@ pages.overview = async () => {
       el("div", { class: "stat" }, el("span", { class: "active-count" }, p.active), ` / ${p.seats}`),
       consumptionBar([[p.active > p.seats ? "over" : "active", p.active]], p.seats),
       legend([["active", `active ${p.active}`], ["unused", `unused ${p.unused}`]])))));
-  if (history && history.points && history.points.length) out.push(el("h2", {}, "Usage over time"), usageChart(history));
+  if (history && history.points && history.points.length) out.push(el("h2", {}, "Usage over time"), usageChart(history),
+    legend([["active", "most leases held at once each day"], ["unused", "seats bought (dashed)"]]));
   const n = status.node;
   out.push(el("h2", {}, "Cluster"), el("div", { class: "card" },
     el("div", {}, "Node ", el("code", {}, n.node_id), " is ", pill(n.state), n.leader_id ? ` · leader ${n.leader_id}` : " · no leader"),
@@ -266,7 +267,8 @@ function pill(s) {
 
 // usageChart draws seat usage per day as an SVG line chart.
 function usageChart(h) {
-  const W = 900, H = 220, L = 40, B = 24, T = 10;
+  // Drawn at the page's width so the labels keep their size.
+  const W = Math.max(480, ($("#view").clientWidth || 948) - 48), H = 220, L = 40, B = 24, T = 10;
   const pts = h.points;
   const max = Math.max(1, ...pts.map((p) => Math.max(p.peak || 0, p.seats || 0)));
   const x = (i) => L + ((W - L - 10) * i) / Math.max(1, pts.length - 1);
@@ -274,10 +276,15 @@ function usageChart(h) {
   const ns = "http://www.w3.org/2000/svg";
   const s = (tag, attrs, text) => { const n = document.createElementNS(ns, tag); for (const [k, v] of Object.entries(attrs)) n.setAttribute(k, v); if (text) n.textContent = text; return n; };
   const svg = s("svg", { class: "chart", viewBox: `0 0 ${W} ${H}`, id: "usage-chart" });
-  for (const v of [0, max / 2, max]) { svg.append(s("line", { x1: L, x2: W - 10, y1: y(v), y2: y(v), stroke: "#e3e6eb" }), s("text", { x: 4, y: y(v) + 4 }, String(Math.round(v)))); }
+  for (const v of new Set([0, Math.round(max / 2), max])) { svg.append(s("line", { x1: L, x2: W - 10, y1: y(v), y2: y(v), stroke: "#e3e6eb" }), s("text", { x: 4, y: y(v) + 4 }, String(Math.round(v)))); }
   const line = (key, color, dash) => svg.append(s("polyline", { fill: "none", stroke: color, "stroke-width": 2, "stroke-dasharray": dash || "", points: pts.map((p, i) => `${x(i)},${y(p[key] || 0)}`).join(" ") }));
   line("seats", "#98a2b3", "4 3");
   line("peak", "#2556d9");
+  pts.forEach((p, i) => {
+    const dot = s("circle", { cx: x(i), cy: y(p.peak || 0), r: 3, fill: "#2556d9" });
+    dot.append(s("title", {}, `${p.day}: at most ${p.peak || 0} of ${p.seats || 0} seats in use`));
+    svg.append(dot);
+  });
   pts.forEach((p, i) => { if (i % Math.ceil(pts.length / 8) === 0) svg.append(s("text", { x: x(i) - 14, y: H - 6 }, p.day.slice(5))); });
   return svg;
 }
