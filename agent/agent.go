@@ -100,11 +100,14 @@ type agent struct {
 
 	client atomic.Pointer[client.Client] // nil until enrolled
 
-	mu            sync.Mutex
-	device        state.Device
-	leases        map[string]protocol.Lease // by feature
-	serverTime    time.Time                 // high-water mark of server time
-	learned       []string                  // server list learned from the cluster
+	mu     sync.Mutex
+	device state.Device
+	leases map[string]protocol.Lease // by feature
+	// problem is the cluster's last refusal of the device itself (removed,
+	// clone suspected), cleared by a successful heartbeat.
+	problem       string
+	serverTime    time.Time // high-water mark of server time
+	learned       []string  // server list learned from the cluster
 	lastHeartbeat time.Time
 	interval      time.Duration
 	featureLocks  map[string]chan struct{}

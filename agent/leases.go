@@ -113,14 +113,43 @@ func (a *agent) heartbeat(ctx context.Context) error {
 		if protocol.CodeOf(err).Temporary() {
 			c.Failover()
 		}
+		a.refusedByCluster(err)
 		if ctx.Err() == nil || errors.Is(ctx.Err(), context.DeadlineExceeded) {
 			a.log.Warn("heartbeat failed", "leases", len(refs), "err", err)
 		}
 		return err
 	}
 	a.applyHeartbeat(&resp)
+	a.mu.Lock()
+	a.problem = ""
+	a.mu.Unlock()
 	a.persist()
 	return nil
+}
+
+// refusedByCluster handles the cluster's authoritative refusals of the
+// device itself: an administrator removed it (not_enrolled), another key
+// holds its Device Code (device_conflict), or its certificate is refused.
+// Its leases were revoked with it, so the cached tokens are dropped rather
+// than served offline, and status reports the problem until a heartbeat
+// succeeds again.
+func (a *agent) refusedByCluster(err error) {
+	switch protocol.CodeOf(err) {
+	case protocol.CodeNotEnrolled, protocol.CodeDeviceConflict, protocol.CodeCertificateRefused:
+	default:
+		return
+	}
+	a.mu.Lock()
+	first := a.problem == ""
+	a.problem = err.Error()
+	dropped := len(a.leases)
+	clear(a.leases)
+	a.mu.Unlock()
+	if first {
+		a.log.Error("the cluster refuses this device; its leases are dropped (enroll it again with a fresh enrollment token once an administrator allows it)",
+			"err", err, "dropped_leases", dropped)
+	}
+	a.persist()
 }
 
 func (a *agent) applyHeartbeat(resp *protocol.HeartbeatResponse) {

@@ -164,6 +164,7 @@ func (a *agent) status() api.Status {
 		}
 	}
 	st.HeartbeatInterval = protocol.Duration(a.interval)
+	st.Problem = a.problem
 	if p := a.policy; p.LeaseTTL != 0 || p.IdleTimeout != 0 || p.MaxCheckout != 0 || p.Linger != 0 || len(p.Features) > 0 {
 		st.Policy = &p
 	}

@@ -126,6 +126,9 @@ type Status struct {
 	// the account policy it last pushed (both change without a restart).
 	HeartbeatInterval protocol.Duration     `json:"heartbeat_interval,omitempty"`
 	Policy            *protocol.AgentPolicy `json:"policy,omitempty"`
+	// Problem is why the cluster refuses this device (an administrator
+	// removed it, or another key holds its Device Code), if it does.
+	Problem string `json:"problem,omitempty"`
 }
 
 // HTTPStatus is the HTTP status the local API answers with for an error code.

@@ -339,6 +339,9 @@ func printStatus(w io.Writer, st *sdk.Status, now time.Time) {
 	fmt.Fprintf(w, "Account:        %s\n", account)
 	fmt.Fprintf(w, "Server:         %s\n", server)
 	fmt.Fprintf(w, "Servers:        %s\n", strings.Join(st.Servers, ", "))
+	if st.Problem != "" {
+		fmt.Fprintf(w, "Refused:        %s\n", st.Problem)
+	}
 	if st.LastHeartbeat != nil {
 		fmt.Fprintf(w, "Last heartbeat: %s ago\n", now.Sub(*st.LastHeartbeat).Round(time.Second))
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -24,8 +25,10 @@ import (
 
 // agentStatus is the part of `tally-agent status --json` these tests read.
 type agentStatus struct {
-	DeviceCode string `json:"device_code"`
-	Enrolled   bool   `json:"enrolled"`
+	DeviceCode string            `json:"device_code"`
+	Enrolled   bool              `json:"enrolled"`
+	Problem    string            `json:"problem"`
+	Leases     []json.RawMessage `json:"leases"`
 }
 
 func (a *agent) status() agentStatus {
@@ -299,5 +302,30 @@ func TestInstallConfigRunsTheAgent(t *testing.T) {
 	a.proc.term(t)
 	if n := len(s.leases()); n != 0 {
 		t.Fatalf("%d leases after SIGTERM, want 0 (released on stop)", n)
+	}
+}
+
+// TestRemovedDeviceStopsServingItsLeases: an administrator removes a running
+// device; at its next heartbeat the agent learns it, drops the revoked
+// leases instead of serving them offline, and says why in its status.
+func TestRemovedDeviceStopsServingItsLeases(t *testing.T) {
+	s := startServer(t)
+	tok := s.setupAccount("acme", "cad", 1)
+	a := startAgent(t, s, "a", tok)
+	a.mustCheckout("cad")
+	code := a.status().DeviceCode
+	s.mustCtl("devices", "remove", "acme", code)
+	eventually(t, 20*time.Second, "the agent learns it was removed", func() error {
+		st := a.status()
+		if !strings.Contains(st.Problem, "not_enrolled") || len(st.Leases) != 0 {
+			return fmt.Errorf("status: problem %q, %d leases", st.Problem, len(st.Leases))
+		}
+		return nil
+	})
+	if r := a.checkout("cad"); r.code == 0 || !strings.Contains(r.stderr, "not_enrolled") {
+		t.Fatalf("a removed device checked out: exit %d %s%s", r.code, r.stdout, r.stderr)
+	}
+	if r := a.cli("status"); !strings.Contains(r.stdout, "Refused:") {
+		t.Fatalf("tally-agent status does not say the device is refused:\n%s", r.stdout)
 	}
 }
