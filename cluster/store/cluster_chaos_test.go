@@ -62,7 +62,16 @@ func chaosDuration(t *testing.T, def time.Duration) time.Duration {
 // Short by default (a few seconds, three nodes); TALLY_CHAOS=1 (make chaos)
 // uses five nodes and more devices, TALLY_CHAOS_DURATION sets the length.
 func TestClusterChaos(t *testing.T) {
-	runChaos(t, clLongSettings, false, 4*time.Second)
+	runChaos(t, clLongSettings, false, false, 4*time.Second)
+}
+
+// TestClusterChaosOverTLS is TestClusterChaos with Raft on Tally's own
+// transport: mutual TLS over loopback TCP with node certificates from a
+// cluster CA, the stream layer tallyd uses. Killed nodes close their
+// listeners and come back on the same address; partitions and pauses
+// refuse RPCs in the fault layer above the real connections.
+func TestClusterChaosOverTLS(t *testing.T) {
+	runChaos(t, clLongSettings, false, true, 3*time.Second)
 }
 
 // clShortSettings let leases expire within the run, so that seats come back
@@ -77,10 +86,10 @@ var clShortSettings = ledger.Settings{LeaseTTL: time.Second, HeartbeatInterval: 
 // the log audit (S1 at every entry, S3 for every reclaim, S5) and the
 // ledger-time interval check, not by porcupine.
 func TestClusterChaosExpiry(t *testing.T) {
-	runChaos(t, clShortSettings, true, 3*time.Second)
+	runChaos(t, clShortSettings, true, false, 3*time.Second)
 }
 
-func runChaos(t *testing.T, settings ledger.Settings, expiry bool, def time.Duration) {
+func runChaos(t *testing.T, settings ledger.Settings, expiry, overTLS bool, def time.Duration) {
 	nodes, devices, seats := 3, 5, 3
 	dur := chaosDuration(t, def)
 	if chaosEnabled() {
@@ -91,7 +100,7 @@ func runChaos(t *testing.T, settings ledger.Settings, expiry bool, def time.Dura
 	t.Logf("%d nodes, %d devices, %d seats, nemesis for %v", nodes, devices, seats, dur)
 	ctx, cancel := context.WithTimeout(context.Background(), dur+2*time.Minute)
 	defer cancel()
-	c := newTestCluster(t, clusterOptions{nodes: nodes, snapshotThreshold: 32, seed: seed})
+	c := newTestCluster(t, clusterOptions{nodes: nodes, snapshotThreshold: 32, seed: seed, tls: overTLS})
 	c.seed(ctx, settings, seats, devices)
 	w := newWorkload(c, settings, seats, devices)
 	w.expiry = expiry

@@ -10,12 +10,15 @@ package store_test
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"os"
 	"sort"
 	"strings"
@@ -25,9 +28,11 @@ import (
 
 	"github.com/hashicorp/raft"
 
+	"github.com/tally-licensing/tally/certs"
 	"github.com/tally-licensing/tally/cluster/ledger"
 	"github.com/tally-licensing/tally/cluster/linearize"
 	"github.com/tally-licensing/tally/cluster/store"
+	"github.com/tally-licensing/tally/cluster/transport"
 	"github.com/tally-licensing/tally/protocol"
 )
 
@@ -60,15 +65,49 @@ func (f faultConfig) String() string {
 
 var errDropped = errors.New("faultnet: message dropped")
 
-// faultTransport wraps a node's InmemTransport. Inbound RPCs arrive on the
-// inner transport's consumer unchanged; outbound ones pass through before.
+var errPartitioned = errors.New("faultnet: no link to the target")
+
+// faultTransport wraps a node's transport: hashicorp/raft's InmemTransport,
+// or Tally's TLS stream layer under raft.NetworkTransport (clusterOptions.tls).
+// Inbound RPCs arrive on the inner transport's consumer unchanged; outbound
+// ones pass through before, and fail at once towards a blocked address (the
+// TLS mode's partitions; the in-memory mode disconnects instead).
 type faultTransport struct {
-	*raft.InmemTransport
+	raft.Transport
 	mu  sync.Mutex
 	rng *rand.Rand
 	cfg faultConfig
 	// pausedUntil holds every outgoing RPC until then (see pause).
 	pausedUntil time.Time
+	blocked     map[raft.ServerAddress]bool
+}
+
+// block cuts (or restores) this node's outgoing link to target.
+func (f *faultTransport) block(target raft.ServerAddress, cut bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.blocked == nil {
+		f.blocked = map[raft.ServerAddress]bool{}
+	}
+	if cut {
+		f.blocked[target] = true
+	} else {
+		delete(f.blocked, target)
+	}
+}
+
+func (f *faultTransport) isBlocked(target raft.ServerAddress) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.blocked[target]
+}
+
+// Close closes the inner transport (the TLS listener and its connections).
+func (f *faultTransport) Close() error {
+	if c, ok := f.Transport.(raft.WithClose); ok {
+		return c.Close()
+	}
+	return nil
 }
 
 var (
@@ -103,8 +142,11 @@ func (f *faultTransport) before() (dropRequest, dropReply bool) {
 	return dropRequest, dropReply
 }
 
-// call runs one RPC through the faults.
-func (f *faultTransport) call(rpc func() error) error {
+// call runs one RPC to target through the faults.
+func (f *faultTransport) call(target raft.ServerAddress, rpc func() error) error {
+	if f.isBlocked(target) {
+		return errPartitioned
+	}
 	dq, dr := f.before()
 	if dq {
 		return errDropped
@@ -119,23 +161,23 @@ func (f *faultTransport) call(rpc func() error) error {
 }
 
 func (f *faultTransport) AppendEntries(id raft.ServerID, target raft.ServerAddress, args *raft.AppendEntriesRequest, resp *raft.AppendEntriesResponse) error {
-	return f.call(func() error { return f.InmemTransport.AppendEntries(id, target, args, resp) })
+	return f.call(target, func() error { return f.Transport.AppendEntries(id, target, args, resp) })
 }
 
 func (f *faultTransport) RequestVote(id raft.ServerID, target raft.ServerAddress, args *raft.RequestVoteRequest, resp *raft.RequestVoteResponse) error {
-	return f.call(func() error { return f.InmemTransport.RequestVote(id, target, args, resp) })
+	return f.call(target, func() error { return f.Transport.RequestVote(id, target, args, resp) })
 }
 
 func (f *faultTransport) RequestPreVote(id raft.ServerID, target raft.ServerAddress, args *raft.RequestPreVoteRequest, resp *raft.RequestPreVoteResponse) error {
-	return f.call(func() error { return f.InmemTransport.RequestPreVote(id, target, args, resp) })
+	return f.call(target, func() error { return f.Transport.(raft.WithPreVote).RequestPreVote(id, target, args, resp) })
 }
 
 func (f *faultTransport) InstallSnapshot(id raft.ServerID, target raft.ServerAddress, args *raft.InstallSnapshotRequest, resp *raft.InstallSnapshotResponse, data io.Reader) error {
-	return f.call(func() error { return f.InmemTransport.InstallSnapshot(id, target, args, resp, data) })
+	return f.call(target, func() error { return f.Transport.InstallSnapshot(id, target, args, resp, data) })
 }
 
 func (f *faultTransport) TimeoutNow(id raft.ServerID, target raft.ServerAddress, args *raft.TimeoutNowRequest, resp *raft.TimeoutNowResponse) error {
-	return f.call(func() error { return f.InmemTransport.TimeoutNow(id, target, args, resp) })
+	return f.call(target, func() error { return f.Transport.TimeoutNow(id, target, args, resp) })
 }
 
 // AppendEntriesPipeline keeps Raft's pipelined replication (the production
@@ -143,19 +185,26 @@ func (f *faultTransport) TimeoutNow(id raft.ServerID, target raft.ServerAddress,
 // dropped pipelined append makes Raft fall back to plain RPCs, as a broken
 // TCP stream would.
 func (f *faultTransport) AppendEntriesPipeline(id raft.ServerID, target raft.ServerAddress) (raft.AppendPipeline, error) {
-	p, err := f.InmemTransport.AppendEntriesPipeline(id, target)
+	if f.isBlocked(target) {
+		return nil, errPartitioned
+	}
+	p, err := f.Transport.AppendEntriesPipeline(id, target)
 	if err != nil {
 		return nil, err
 	}
-	return &faultPipeline{AppendPipeline: p, f: f}, nil
+	return &faultPipeline{AppendPipeline: p, f: f, target: target}, nil
 }
 
 type faultPipeline struct {
 	raft.AppendPipeline
-	f *faultTransport
+	f      *faultTransport
+	target raft.ServerAddress
 }
 
 func (p *faultPipeline) AppendEntries(args *raft.AppendEntriesRequest, resp *raft.AppendEntriesResponse) (raft.AppendFuture, error) {
+	if p.f.isBlocked(p.target) {
+		return nil, errPartitioned
+	}
 	if dq, _ := p.f.before(); dq {
 		return nil, errDropped
 	}
@@ -238,6 +287,10 @@ type clusterOptions struct {
 	snapshotThreshold uint64
 	// seed drives the fault transports' randomness.
 	seed uint64
+	// tls runs Raft over Tally's own transport (mutual TLS over loopback
+	// TCP, certificates from a test cluster CA) instead of the in-memory
+	// one; partitions and pauses then block addresses in faultTransport.
+	tls bool
 }
 
 type clusterNode struct {
@@ -247,8 +300,9 @@ type clusterNode struct {
 	dir  string
 
 	// Guarded by testCluster.mu.
-	store  *store.Store // nil while stopped
-	inmem  *raft.InmemTransport
+	store  *store.Store         // nil while stopped
+	inmem  *raft.InmemTransport // in-memory mode only
+	cert   tls.Certificate      // TLS mode only
 	net    *faultTransport
 	faults faultConfig
 	opens  int
@@ -261,6 +315,8 @@ type testCluster struct {
 	trace *applyTrace
 	start time.Time
 
+	caPool *x509.CertPool // TLS mode
+
 	mu     sync.Mutex
 	nodes  []*clusterNode
 	cut    map[[2]int]bool // cut[{i,j}] with i<j: no link between i and j
@@ -271,8 +327,26 @@ func newTestCluster(t testing.TB, opts clusterOptions) *testCluster {
 	t.Helper()
 	c := &testCluster{t: t, opts: opts, trace: newApplyTrace(), cut: map[[2]int]bool{}, start: time.Now()}
 	base := t.TempDir()
+	var ca *certs.CA
+	if opts.tls {
+		var err error
+		if ca, err = certs.NewCA("chaos", time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		c.caPool = ca.Pool()
+	}
 	for i := 0; i < opts.nodes; i++ {
 		n := &clusterNode{idx: i, id: fmt.Sprintf("n%d", i), addr: raft.ServerAddress(fmt.Sprintf("inmem-n%d", i))}
+		if opts.tls {
+			n.addr = raft.ServerAddress(freeTCPAddr(t))
+			certPEM, keyPEM, err := ca.IssueNode(n.id, nil, time.Now())
+			if err == nil {
+				n.cert, err = certs.KeyPair(certPEM, keyPEM)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
 		n.dir = fmt.Sprintf("%s/%s", base, n.id)
 		c.nodes = append(c.nodes, n)
 		c.peers = append(c.peers, raft.Server{Suffrage: raft.Voter, ID: raft.ServerID(n.id), Address: n.addr})
@@ -335,15 +409,27 @@ func (c *testCluster) open(i int) error {
 	if n.store != nil {
 		return fmt.Errorf("%s is running", n.id)
 	}
-	_, inmem := raft.NewInmemTransportWithTimeout(n.addr, 300*time.Millisecond)
-	net := &faultTransport{InmemTransport: inmem, rng: rand.New(rand.NewPCG(c.opts.seed, uint64(i)<<32|uint64(n.opens)))}
-	net.setFaults(n.faults)
-	n.inmem, n.net = inmem, net
-	for j, o := range c.nodes {
-		if j != i && o.store != nil && !c.cut[linkKey(i, j)] {
-			inmem.Connect(o.addr, o.inmem)
-			o.inmem.Connect(n.addr, inmem)
+	var inner raft.Transport
+	if c.opts.tls {
+		layer, err := transport.Listen(transport.Config{BindAddr: string(n.addr), Certificate: n.cert, CAs: c.caPool, Logger: c.logger(n.id)})
+		if err != nil {
+			return err
 		}
+		inner = transport.NewNetworkTransport(layer, c.logger(n.id))
+	} else {
+		_, inmem := raft.NewInmemTransportWithTimeout(n.addr, 300*time.Millisecond)
+		n.inmem, inner = inmem, inmem
+	}
+	net := &faultTransport{Transport: inner, rng: rand.New(rand.NewPCG(c.opts.seed, uint64(i)<<32|uint64(n.opens)))}
+	net.setFaults(n.faults)
+	n.net = net
+	for j, o := range c.nodes {
+		if j == i || o.store == nil {
+			continue
+		}
+		up := !c.cut[linkKey(i, j)]
+		c.linkLocked(i, j, up)
+		c.linkLocked(j, i, up)
 	}
 	// The observer needs the store to learn the index it is applying; it
 	// waits for Open to hand it over (Open does not wait for the FSM).
@@ -372,6 +458,7 @@ func (c *testCluster) open(i int) error {
 	s, err = store.Open(cfg)
 	close(ready)
 	if err != nil {
+		net.Close()
 		return err
 	}
 	n.store = s
@@ -393,17 +480,55 @@ func (c *testCluster) stop(i int) {
 		return
 	}
 	n.store = nil
-	for j, o := range c.nodes {
-		if j != i && o.inmem != nil {
-			o.inmem.Disconnect(n.addr)
+	if n.inmem != nil {
+		for j, o := range c.nodes {
+			if j != i && o.inmem != nil {
+				o.inmem.Disconnect(n.addr)
+			}
 		}
+		n.inmem.DisconnectAll()
 	}
-	n.inmem.DisconnectAll()
+	net := n.net
 	c.noteLocked("stop %s (was %s)", n.id, s.Raft().State())
 	c.mu.Unlock()
 	if err := s.Close(); err != nil {
 		c.t.Errorf("close %s: %v", n.id, err)
 	}
+	// The store does not close its transport: a crashed process's
+	// listener and connections go away with it.
+	if err := net.Close(); err != nil && !errors.Is(err, transport.ErrClosed) {
+		c.t.Errorf("close %s's transport: %v", n.id, err)
+	}
+}
+
+// linkLocked makes node from able (or unable) to reach node to.
+func (c *testCluster) linkLocked(from, to int, up bool) {
+	a, b := c.nodes[from], c.nodes[to]
+	if c.opts.tls {
+		if a.net != nil {
+			a.net.block(b.addr, !up)
+		}
+		return
+	}
+	switch {
+	case a.inmem == nil:
+	case up && b.inmem != nil:
+		a.inmem.Connect(b.addr, b.inmem)
+	case !up:
+		a.inmem.Disconnect(b.addr)
+	}
+}
+
+// freeTCPAddr reserves a loopback port for a node that must come back on
+// the same address after a restart.
+func freeTCPAddr(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
 }
 
 func (c *testCluster) restart(i int) {
@@ -444,13 +569,8 @@ func (c *testCluster) partition(groups ...[]int) {
 }
 
 func (c *testCluster) unlinkLocked(i, j int) {
-	a, b := c.nodes[i], c.nodes[j]
-	if a.inmem != nil {
-		a.inmem.Disconnect(b.addr)
-	}
-	if b.inmem != nil {
-		b.inmem.Disconnect(a.addr)
-	}
+	c.linkLocked(i, j, false)
+	c.linkLocked(j, i, false)
 }
 
 // heal restores every link between running nodes.
@@ -461,7 +581,7 @@ func (c *testCluster) heal() {
 	for i, a := range c.nodes {
 		for j, b := range c.nodes {
 			if i != j && a.store != nil && b.store != nil {
-				a.inmem.Connect(b.addr, b.inmem)
+				c.linkLocked(i, j, true)
 			}
 		}
 	}
@@ -495,22 +615,23 @@ func (c *testCluster) pause(i int, d time.Duration) {
 	n.net.mu.Lock()
 	n.net.pausedUntil = time.Now().Add(d)
 	n.net.mu.Unlock()
-	for j, o := range c.nodes {
-		if j != i && o.inmem != nil {
-			o.inmem.Disconnect(n.addr)
+	for j := range c.nodes {
+		if j != i {
+			c.linkLocked(j, i, false)
 		}
 	}
 	c.noteLocked("pause %s for %v", n.id, d)
+	paused := n.net
 	c.mu.Unlock()
 	time.AfterFunc(d, func() {
 		c.mu.Lock()
 		defer c.mu.Unlock()
-		if c.nodes[i].store == nil || c.nodes[i].inmem != n.inmem {
+		if c.nodes[i].store == nil || c.nodes[i].net != paused {
 			return // stopped or restarted meanwhile
 		}
 		for j, o := range c.nodes {
 			if j != i && o.store != nil && !c.cut[linkKey(i, j)] {
-				o.inmem.Connect(n.addr, n.inmem)
+				c.linkLocked(j, i, true)
 			}
 		}
 		c.noteLocked("resume %s", n.id)

@@ -23,14 +23,15 @@ import (
 //   - after healing every node converges to the same ledger.
 func TestClusterLeaderPartition(t *testing.T) {
 	for _, nodes := range []int{3, 5} {
-		t.Run(fmt.Sprintf("%d-nodes", nodes), func(t *testing.T) { testLeaderPartition(t, nodes) })
+		t.Run(fmt.Sprintf("%d-nodes", nodes), func(t *testing.T) { testLeaderPartition(t, nodes, false) })
 	}
+	t.Run("3-nodes-over-TLS", func(t *testing.T) { testLeaderPartition(t, 3, true) })
 }
 
-func testLeaderPartition(t *testing.T, nodes int) {
+func testLeaderPartition(t *testing.T, nodes int, overTLS bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	c := newTestCluster(t, clusterOptions{nodes: nodes, seed: 1})
+	c := newTestCluster(t, clusterOptions{nodes: nodes, seed: 1, tls: overTLS})
 	defer func() {
 		if t.Failed() {
 			c.dumpEvents()
