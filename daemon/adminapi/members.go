@@ -205,23 +205,12 @@ func (a *api) signIn(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	account := r.PathValue("account")
-	var hash string
-	var ok bool
-	var u ledger.UserView
-	a.cfg.Store.Read(func(st *ledger.State) {
-		hash, ok = st.PasswordHash(account, req.Email)
-		u, _ = st.User(account, req.Email)
-	})
-	refused := protocol.Errorf(protocol.CodeUnauthorized, "wrong email or password for account %s", account)
-	if !ok || hash == "" {
-		return refused
-	}
-	match, err := passwords.Verify(hash, req.Password)
+	u, ok, err := a.checkPassword(account, req.Email, req.Password)
 	if err != nil {
-		return protocol.Errorf(protocol.CodeInternal, "stored password of %s: %v", u.Email, err)
+		return err
 	}
-	if !match {
-		return refused
+	if !ok {
+		return wrongPassword(account)
 	}
 	writeJSON(w, http.StatusOK, SignInResponse{User: u})
 	return nil

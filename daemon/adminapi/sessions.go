@@ -92,6 +92,34 @@ var dummyHash = sync.OnceValue(func() string {
 	return h
 })
 
+// checkPassword verifies a member's password against the argon2id hash in
+// the ledger. ok is false for a wrong password or an unknown (or not yet
+// accepted) member, which costs as long to refuse; err is for a stored hash
+// that cannot be read.
+func (a *api) checkPassword(account, email, password string) (u ledger.UserView, ok bool, err error) {
+	var hash string
+	var known bool
+	a.cfg.Store.Read(func(st *ledger.State) {
+		hash, known = st.PasswordHash(account, email)
+		u, _ = st.User(account, email)
+	})
+	if !known || hash == "" {
+		passwords.Verify(dummyHash(), password)
+		return u, false, nil
+	}
+	match, err := passwords.Verify(hash, password)
+	if err != nil {
+		return u, false, protocol.Errorf(protocol.CodeInternal, "stored password of %s: %v", u.Email, err)
+	}
+	return u, match, nil
+}
+
+// wrongPassword is the one refusal for an unknown email and a wrong
+// password alike.
+func wrongPassword(account string) error {
+	return protocol.Errorf(protocol.CodeUnauthorized, "wrong email or password for account %s", account)
+}
+
 // createSession signs a member in: it checks the password against the
 // argon2id hash in the ledger and records a session token through Raft,
 // so the session works on every node until it expires or is signed out.
@@ -114,27 +142,14 @@ func (a *api) startSession(w http.ResponseWriter, r *http.Request) error {
 	if wait, blocked := a.signIns.blocked(key, now); blocked {
 		return protocol.Errorf(protocol.CodeUnauthorized, "too many wrong passwords for %s in account %s; try again in %v", req.Email, req.Account, wait.Round(time.Minute)+time.Minute)
 	}
-	var hash string
-	var known bool
-	var u ledger.UserView
-	a.cfg.Store.Read(func(st *ledger.State) {
-		hash, known = st.PasswordHash(req.Account, req.Email)
-		u, _ = st.User(req.Account, req.Email)
-	})
-	refused := protocol.Errorf(protocol.CodeUnauthorized, "wrong email or password for account %s", req.Account)
-	if !known || hash == "" {
-		passwords.Verify(dummyHash(), req.Password)
-		a.signIns.fail(key, now)
-		return refused
-	}
-	match, err := passwords.Verify(hash, req.Password)
+	u, ok, err := a.checkPassword(req.Account, req.Email, req.Password)
 	if err != nil {
-		return protocol.Errorf(protocol.CodeInternal, "stored password of %s: %v", u.Email, err)
+		return err
 	}
-	if !match {
+	if !ok {
 		a.signIns.fail(key, now)
-		a.log.Warn("console sign-in refused", "account", req.Account, "email", u.Email, "remote", r.RemoteAddr)
-		return refused
+		a.log.Warn("console sign-in refused", "account", req.Account, "email", req.Email, "remote", r.RemoteAddr)
+		return wrongPassword(req.Account)
 	}
 	a.signIns.succeed(key)
 	access, perr := ledger.SessionAccess(u)
