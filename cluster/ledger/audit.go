@@ -380,12 +380,8 @@ func (s *State) UsageReport(account string, from, to time.Time) []PoolSeatDays {
 	if s.lastNow.Before(end) {
 		end = s.lastNow
 	}
-	type event struct {
-		at    time.Time
-		delta int
-	}
 	byPool := map[poolKey]*PoolSeatDays{}
-	events := map[poolKey][]event{}
+	events := map[poolKey][]seatEvent{}
 	for _, sp := range spans {
 		if account != "" && sp.account != account {
 			continue
@@ -409,19 +405,12 @@ func (s *State) UsageReport(account string, from, to time.Time) []PoolSeatDays {
 		}
 		u.SeatDays += e.Sub(st).Hours() / 24
 		u.Leases++
-		events[k] = append(events[k], event{st, 1}, event{e, -1})
+		events[k] = append(events[k], seatEvent{st, 1}, seatEvent{e, -1})
 	}
 	out := make([]PoolSeatDays, 0, len(byPool))
 	for k, u := range byPool {
 		ev := events[k]
-		// Ends before starts at the same instant: a seat handed over is
-		// not two seats.
-		sort.Slice(ev, func(i, j int) bool {
-			if ev[i].at.Equal(ev[j].at) {
-				return ev[i].delta < ev[j].delta
-			}
-			return ev[i].at.Before(ev[j].at)
-		})
+		sortSeatEvents(ev)
 		cur := 0
 		for _, x := range ev {
 			cur += x.delta
@@ -438,6 +427,24 @@ func (s *State) UsageReport(account string, from, to time.Time) []PoolSeatDays {
 		return out[i].Feature < out[j].Feature
 	})
 	return out
+}
+
+// seatEvent is a seat taken (+1) or given back (-1) at a time, for
+// sweeping lease spans in time order.
+type seatEvent struct {
+	at    time.Time
+	delta int
+}
+
+// sortSeatEvents orders events in time, ends before starts at the same
+// instant: a seat handed over is not two seats.
+func sortSeatEvents(ev []seatEvent) {
+	sort.Slice(ev, func(i, j int) bool {
+		if ev[i].at.Equal(ev[j].at) {
+			return ev[i].delta < ev[j].delta
+		}
+		return ev[i].at.Before(ev[j].at)
+	})
 }
 
 // leaseSpan is when one lease held its seat; a zero end means it still does.
@@ -488,26 +495,17 @@ type DayPeak struct {
 // out.
 func (s *State) DailyPeaks(account string, from time.Time, days int) []DayPeak {
 	first := time.Date(from.Year(), from.Month(), from.Day(), 0, 0, 0, 0, time.UTC)
-	type event struct {
-		at    time.Time
-		delta int
-	}
-	var ev []event
+	var ev []seatEvent
 	for _, sp := range s.leaseSpans() {
 		if sp.account != account {
 			continue
 		}
-		ev = append(ev, event{sp.start, 1})
+		ev = append(ev, seatEvent{sp.start, 1})
 		if !sp.end.IsZero() {
-			ev = append(ev, event{sp.end, -1})
+			ev = append(ev, seatEvent{sp.end, -1})
 		}
 	}
-	sort.Slice(ev, func(i, j int) bool {
-		if ev[i].at.Equal(ev[j].at) {
-			return ev[i].delta < ev[j].delta // a seat handed over is not two
-		}
-		return ev[i].at.Before(ev[j].at)
-	})
+	sortSeatEvents(ev)
 	out := make([]DayPeak, 0, days)
 	cur, i := 0, 0
 	for d := 0; d < days; d++ {
