@@ -281,30 +281,33 @@ func (c *Client) Do(ctx context.Context, typ protocol.Type, reqID string, body, 
 // answers the probe (the server list, served without Raft) at once even
 // when the request itself is slow (forwarded, queued for a seat). dead is
 // called when a probe goes unanswered. The returned func stops watching.
+// A timer, not a goroutine, waits: most requests are answered long before
+// the first probe, and they are the agent's hot path.
 func (c *Client) watchLiveness(attempt context.Context, conn *quic.Conn, dead func()) (stop func()) {
-	done := make(chan struct{})
-	go func() {
-		wait := ProbeAfter
-		for {
-			select {
-			case <-done:
-				return
-			case <-attempt.Done():
-				return
-			case <-time.After(wait):
-			}
-			if !c.responsive(attempt, conn) && attempt.Err() == nil {
-				select {
-				case <-done: // the answer came while probing
-				default:
-					dead()
-				}
-				return
-			}
-			wait = ProbeEvery
+	var mu sync.Mutex
+	var stopped bool
+	var t *time.Timer
+	probe := func() {
+		alive := attempt.Err() != nil || c.responsive(attempt, conn)
+		mu.Lock()
+		defer mu.Unlock()
+		switch {
+		case stopped || attempt.Err() != nil: // the answer came while probing
+		case !alive:
+			dead()
+		default:
+			t.Reset(ProbeEvery)
 		}
-	}()
-	return func() { close(done) }
+	}
+	mu.Lock()
+	t = time.AfterFunc(ProbeAfter, probe)
+	mu.Unlock()
+	return func() {
+		mu.Lock()
+		stopped = true
+		t.Stop()
+		mu.Unlock()
+	}
 }
 
 // responsive sends one liveness probe on conn.
