@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -522,7 +523,7 @@ func (s *State) membersOpIn(now time.Time, op *MembersOp) Result {
 		}
 		delete(o.Teams, op.Team)
 		for _, id := range sortedKeys(o.Users) {
-			if u := o.Users[id]; contains(u.Teams, op.Team) {
+			if u := o.Users[id]; slices.Contains(u.Teams, op.Team) {
 				o.leaveTeam(u, op.Team)
 				out.Changed = append(out.Changed, id)
 			}
@@ -535,7 +536,7 @@ func (s *State) membersOpIn(now time.Time, op *MembersOp) Result {
 		if o.Teams[op.Team] == nil {
 			return fail(protocol.CodeNotFound, "no team %q in account %s", op.Team, op.Account)
 		}
-		if contains(u.Teams, op.Team) {
+		if slices.Contains(u.Teams, op.Team) {
 			out.User = ptr(o.view(u))
 			break
 		}
@@ -553,7 +554,7 @@ func (s *State) membersOpIn(now time.Time, op *MembersOp) Result {
 		if o.Teams[op.Team] == nil {
 			return fail(protocol.CodeNotFound, "no team %q in account %s", op.Team, op.Account)
 		}
-		if op.TeamAdmin && !contains(u.Teams, op.Team) {
+		if op.TeamAdmin && !slices.Contains(u.Teams, op.Team) {
 			return fail(protocol.CodeNotAllowed, "%s is not in team %s: add them to it before making them its administrator", email, op.Team)
 		}
 		if op.TeamAdmin {
@@ -567,7 +568,7 @@ func (s *State) membersOpIn(now time.Time, op *MembersOp) Result {
 		if e != nil {
 			return Result{Error: e}
 		}
-		if !contains(u.Teams, op.Team) {
+		if !slices.Contains(u.Teams, op.Team) {
 			return fail(protocol.CodeNotFound, "%s is not in team %q", email, op.Team)
 		}
 		o.leaveTeam(u, op.Team)
@@ -616,7 +617,7 @@ func (s *State) membersOpIn(now time.Time, op *MembersOp) Result {
 		}
 		switch o.Policy.Mode {
 		case "list":
-			if !contains(o.Policy.Emails, email) {
+			if !slices.Contains(o.Policy.Emails, email) {
 				return fail(protocol.CodeNotAllowed, "%s is not on the seat list of account %s", email, op.Account)
 			}
 		case "domain":
@@ -758,7 +759,7 @@ func without(list []string, item string) []string {
 func (o *Org) teamMembers(team string) []*User {
 	var out []*User
 	for _, id := range sortedKeys(o.Users) {
-		if u := o.Users[id]; contains(u.Teams, team) {
+		if u := o.Users[id]; slices.Contains(u.Teams, team) {
 			out = append(out, u)
 		}
 	}
@@ -794,15 +795,6 @@ func fmtTime(t time.Time) string {
 // heldLicenses lists the named licenses assigned to a user.
 func (s *State) heldLicenses(account, email string) []string {
 	return append([]string{}, s.lic.byUser[account][email]...)
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 func sortedUnique(in []string) []string {

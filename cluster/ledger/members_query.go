@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"slices"
 	"strings"
 	"time"
 )
@@ -103,7 +104,7 @@ func (s *State) Users(account, team string) []UserView {
 	}
 	for _, id := range sortedKeys(o.Users) {
 		u := o.Users[id]
-		if team != "" && !contains(u.Teams, team) {
+		if team != "" && !slices.Contains(u.Teams, team) {
 			continue
 		}
 		out = append(out, o.view(u))

@@ -9,7 +9,9 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math"
+	"slices"
 	"sort"
 	"time"
 
@@ -248,7 +250,7 @@ func PoolsOverSeats(st *ledger.State, now time.Time) []Overage {
 		inUse[p.Account+"/"+p.Feature] = p.Active
 	}
 	for _, a := range st.Accounts() {
-		for _, f := range sortedFeatures(a.Pools) {
+		for _, f := range slices.Sorted(maps.Keys(a.Pools)) {
 			p := a.Pools[f]
 			if p.OverSince.IsZero() {
 				continue
@@ -259,14 +261,5 @@ func PoolsOverSeats(st *ledger.State, now time.Time) []Overage {
 			out = append(out, Overage{Account: a.ID, Feature: "member seats", Seats: u.Purchased, InUse: u.Purchased + u.Over, Since: u.OverSince})
 		}
 	}
-	return out
-}
-
-func sortedFeatures(pools map[string]*ledger.Pool) []string {
-	out := make([]string, 0, len(pools))
-	for f := range pools {
-		out = append(out, f)
-	}
-	sort.Strings(out)
 	return out
 }
