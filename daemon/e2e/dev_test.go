@@ -2,15 +2,11 @@ package e2e
 
 import (
 	"bufio"
-	"encoding/json"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/tally-licensing/tally/daemon/adminapi"
 )
 
 // TestDevQuickstart runs `tallyd dev` the way `make run` does and follows the
@@ -68,8 +64,7 @@ func TestDevQuickstart(t *testing.T) {
 	}
 	adminAddr := strings.Trim(envValue(env, "TALLY_ADDR"), "'")
 	s := &server{t: t, dir: dir, adminAddr: adminAddr}
-	body, _ := json.Marshal(adminapi.SessionRequest{Account: "demo", Email: "owner@demo.example", Password: strings.TrimSpace(string(pw))})
-	if code, resp := s.do("", http.MethodPost, "/v1/sessions", string(body)); code != 201 || !strings.Contains(resp, `"access": "account-owner"`) {
+	if code, _, resp := s.signIn("demo", "owner@demo.example", strings.TrimSpace(string(pw))); code != 201 || !strings.Contains(resp, `"access": "account-owner"`) {
 		t.Fatalf("the demo owner's console sign-in: %d %s", code, resp)
 	}
 	// Ctrl-C stops everything cleanly, and the agent gives its seat back.

@@ -10,6 +10,17 @@ import (
 	"github.com/tally-licensing/tally/daemon/adminapi"
 )
 
+// signIn starts a console session as a member: the status, the decoded
+// answer and the raw body.
+func (s *server) signIn(account, email, password string) (int, adminapi.SessionResponse, string) {
+	s.t.Helper()
+	body, _ := json.Marshal(adminapi.SessionRequest{Account: account, Email: email, Password: password})
+	code, resp := s.do("", http.MethodPost, "/v1/sessions", string(body))
+	var out adminapi.SessionResponse
+	json.Unmarshal([]byte(resp), &out)
+	return code, out, resp
+}
+
 // TestConsoleSessions signs members in to a real tallyd with their
 // passwords and checks what each session may do, that it follows the
 // member's role, and that signing out ends it.
@@ -24,11 +35,7 @@ func TestConsoleSessions(t *testing.T) {
 
 	signIn := func(email, password string) (int, adminapi.SessionResponse, string) {
 		t.Helper()
-		body, _ := json.Marshal(adminapi.SessionRequest{Account: "acme", Email: email, Password: password})
-		code, resp := s.do("", http.MethodPost, "/v1/sessions", string(body))
-		var out adminapi.SessionResponse
-		json.Unmarshal([]byte(resp), &out)
-		return code, out, resp
+		return s.signIn("acme", email, password)
 	}
 	code, own, resp := signIn("OWN@acme.test", "correct horse")
 	if code != 201 || own.Access != "account-owner" || own.Role != "owner" || own.Email != "own@acme.test" || !strings.HasPrefix(own.Token, "tat_") {
@@ -125,10 +132,7 @@ func TestTeamAdministrators(t *testing.T) {
 		t.Fatalf("users list does not mark ann as sales administrator:\n%s", out)
 	}
 
-	body, _ := json.Marshal(adminapi.SessionRequest{Account: "acme", Email: "ann@acme.test", Password: "sales lead 1"})
-	code, resp := s.do("", http.MethodPost, "/v1/sessions", string(body))
-	var ann adminapi.SessionResponse
-	json.Unmarshal([]byte(resp), &ann)
+	code, ann, resp := s.signIn("acme", "ann@acme.test", "sales lead 1")
 	if code != 201 || ann.Access != "team-admin" || len(ann.AdminOf) != 1 || ann.AdminOf[0] != "sales" {
 		t.Fatalf("team administrator sign-in: %d %s", code, resp)
 	}
