@@ -230,7 +230,7 @@ func (a *app) poolsCmd() *cobra.Command {
 				return &ExitError{Code: 2, Err: fmt.Errorf("seats %q is not a whole number", args[2])}
 			}
 			var u ledger.PoolUsage
-			if err := a.call(http.MethodPut, "/v1/accounts/"+url.PathEscape(args[0])+"/pools/"+url.PathEscape(args[1]), adminapi.SetPoolRequest{Seats: seats, LeaseTTL: ttl}, &u); err != nil {
+			if err := a.call(http.MethodPut, acctPath(args[0], "pools", args[1]), adminapi.SetPoolRequest{Seats: seats, LeaseTTL: ttl}, &u); err != nil {
 				return codeErr(err)
 			}
 			if a.opts.json {
@@ -247,7 +247,7 @@ func (a *app) poolsCmd() *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var us []ledger.PoolUsage
-			if err := a.call(http.MethodGet, "/v1/accounts/"+url.PathEscape(args[0])+"/pools", nil, &us); err != nil {
+			if err := a.call(http.MethodGet, acctPath(args[0], "pools"), nil, &us); err != nil {
 				return codeErr(err)
 			}
 			if a.opts.json {
@@ -274,7 +274,7 @@ func (a *app) enrollTokensCmd() *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var t adminapi.TokenResponse
-			if err := a.call(http.MethodPost, "/v1/accounts/"+url.PathEscape(args[0])+"/enroll-tokens", req, &t); err != nil {
+			if err := a.call(http.MethodPost, acctPath(args[0], "enroll-tokens"), req, &t); err != nil {
 				return codeErr(err)
 			}
 			if a.opts.json {
@@ -293,7 +293,7 @@ func (a *app) enrollTokensCmd() *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var ts []ledger.EnrollToken
-			if err := a.call(http.MethodGet, "/v1/accounts/"+url.PathEscape(args[0])+"/enroll-tokens", nil, &ts); err != nil {
+			if err := a.call(http.MethodGet, acctPath(args[0], "enroll-tokens"), nil, &ts); err != nil {
 				return codeErr(err)
 			}
 			if a.opts.json {
@@ -320,7 +320,7 @@ func (a *app) enrollTokensCmd() *cobra.Command {
 		Short: "Revoke an enrollment token; devices already enrolled are not affected",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := a.call(http.MethodDelete, "/v1/accounts/"+url.PathEscape(args[0])+"/enroll-tokens/"+url.PathEscape(args[1]), nil, nil); err != nil {
+			if err := a.call(http.MethodDelete, acctPath(args[0], "enroll-tokens", args[1]), nil, nil); err != nil {
 				return codeErr(err)
 			}
 			if a.opts.json {
@@ -407,4 +407,13 @@ func (a *app) adminTokensCmd() *cobra.Command {
 	}
 	c.AddCommand(create, revoke)
 	return c
+}
+
+// acctPath is an admin API path under one account, every part escaped.
+func acctPath(account string, parts ...string) string {
+	p := "/v1/accounts/" + url.PathEscape(account)
+	for _, x := range parts {
+		p += "/" + url.PathEscape(x)
+	}
+	return p
 }

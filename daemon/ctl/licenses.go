@@ -47,7 +47,7 @@ to their license.`,
 				req.Kind = ledger.ProductAddOn
 			}
 			var p ledger.ProductUsage
-			if err := a.call(http.MethodPut, "/v1/accounts/"+url.PathEscape(args[0])+"/products/"+url.PathEscape(args[1]), req, &p); err != nil {
+			if err := a.call(http.MethodPut, acctPath(args[0], "products", args[1]), req, &p); err != nil {
 				return codeErr(err)
 			}
 			if a.opts.json {
@@ -67,7 +67,7 @@ to their license.`,
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var ps []ledger.ProductUsage
-			if err := a.call(http.MethodGet, "/v1/accounts/"+url.PathEscape(args[0])+"/products", nil, &ps); err != nil {
+			if err := a.call(http.MethodGet, acctPath(args[0], "products"), nil, &ps); err != nil {
 				return codeErr(err)
 			}
 			if a.opts.json {
@@ -111,7 +111,7 @@ func (a *app) licensesCmd() *cobra.Command {
 				}
 			}
 			var ls []ledger.LicenseView
-			if err := a.call(http.MethodGet, "/v1/accounts/"+url.PathEscape(acct)+"/licenses?"+q.Encode(), nil, &ls); err != nil {
+			if err := a.call(http.MethodGet, acctPath(acct, "licenses")+"?"+q.Encode(), nil, &ls); err != nil {
 				return codeErr(err)
 			}
 			if a.opts.json {
@@ -155,7 +155,7 @@ func (a *app) licensesCmd() *cobra.Command {
 			}
 			areq.Product, areq.User = args[0], args[1]
 			var v ledger.LicenseView
-			if err := a.call(http.MethodPost, "/v1/accounts/"+url.PathEscape(acct)+"/licenses/assign", areq, &v); err != nil {
+			if err := a.call(http.MethodPost, acctPath(acct, "licenses", "assign"), areq, &v); err != nil {
 				return codeErr(err)
 			}
 			return a.printLicense(v, "assigned")
@@ -315,7 +315,7 @@ func (a *app) runImport(stdin io.Reader, account, file, product string, dryRun b
 	ctx, cancel := context.WithTimeout(context.Background(), a.opts.timeout)
 	defer cancel()
 	var rep ledger.ImportReport
-	err = c.DoBody(ctx, http.MethodPost, "/v1/accounts/"+url.PathEscape(account)+"/assignments/import", body,
+	err = c.DoBody(ctx, http.MethodPost, acctPath(account, "assignments", "import"), body,
 		func(r io.Reader) io.Reader {
 			uploaded := false
 			return &countingReader{r: r, fn: func(n int64) {
@@ -388,7 +388,7 @@ func (a *app) exportCmd() *cobra.Command {
 				q = "?product=" + url.QueryEscape(product)
 			}
 			var resp adminapi.ExportResponse
-			if err := a.call(http.MethodGet, "/v1/accounts/"+url.PathEscape(args[0])+"/assignments"+q, nil, &resp); err != nil {
+			if err := a.call(http.MethodGet, acctPath(args[0], "assignments")+q, nil, &resp); err != nil {
 				return codeErr(err)
 			}
 			if a.opts.json {

@@ -19,14 +19,6 @@ import (
 
 // Members, teams, invitations, seats, subscriptions and usage.
 
-func acctPath(account string, parts ...string) string {
-	p := "/v1/accounts/" + url.PathEscape(account)
-	for _, x := range parts {
-		p += "/" + url.PathEscape(x)
-	}
-	return p
-}
-
 // memberCall runs a members request and prints its result: the user, the
 // changed users, or "ok".
 func (a *app) memberCall(method, path string, req any, done string) error {

@@ -16,11 +16,10 @@ import (
 )
 
 func policyPath(account, feature string) string {
-	p := "/v1/accounts/" + url.PathEscape(account)
 	if feature != "" {
-		p += "/pools/" + url.PathEscape(feature)
+		return acctPath(account, "pools", feature, "policy")
 	}
-	return p + "/policy"
+	return acctPath(account, "policy")
 }
 
 func (a *app) policyCmd() *cobra.Command {
@@ -254,7 +253,7 @@ func (a *app) deviceSeatCmds() []*cobra.Command {
 			verb = "move"
 		}
 		var l *ledger.Lease
-		if err := a.call(http.MethodPost, "/v1/accounts/"+url.PathEscape(account)+"/devices/"+url.PathEscape(code)+"/"+verb,
+		if err := a.call(http.MethodPost, acctPath(account, "devices", code, verb),
 			adminapi.DeviceOpRequest{Feature: feature, To: to}, &l); err != nil {
 			return codeErr(err)
 		}
@@ -284,7 +283,7 @@ func (a *app) deviceSeatCmds() []*cobra.Command {
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var d ledger.Device
-			if err := a.call(http.MethodDelete, "/v1/accounts/"+url.PathEscape(args[0])+"/devices/"+url.PathEscape(args[1]), nil, &d); err != nil {
+			if err := a.call(http.MethodDelete, acctPath(args[0], "devices", args[1]), nil, &d); err != nil {
 				return codeErr(err)
 			}
 			if a.opts.json {
