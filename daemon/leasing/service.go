@@ -319,31 +319,24 @@ func (s *Service) Waiting() []Waiter { return s.queues.list() }
 // skew has passed. The ledger re-checks each lease at apply time, so a lease
 // renewed between the scan and the commit survives (S3).
 func (s *Service) RunReaper(ctx context.Context) {
-	t := time.NewTicker(s.cfg.ReapInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		if !s.store.IsLeader() {
-			continue
-		}
-		var due []uint64
-		now := s.now()
-		s.store.Read(func(st *ledger.State) { due = st.ReclaimDue(now) })
-		s.remind(ctx, now)
-		if len(due) == 0 {
-			continue
-		}
-		res, err := s.propose(ctx, ledger.Command{Type: ledger.CmdReclaim, Reclaim: &ledger.Reclaim{Leases: due}})
-		if err != nil {
-			s.log.Warn("reaper could not reclaim expired leases", "count", len(due), "err", err)
-			continue
-		}
-		for _, e := range res.Ended {
-			s.log.Info("reclaimed lease", "lease", e.ID, "account", e.Account, "feature", e.Feature, "device", e.Device, "reason", e.Reason)
-		}
+	store.EveryWhileLeading(ctx, s.cfg.ReapInterval, s.store.IsLeader, s.reap)
+}
+
+// reap reclaims the leases due now, and raises the reminders due.
+func (s *Service) reap(ctx context.Context) {
+	var due []uint64
+	now := s.now()
+	s.store.Read(func(st *ledger.State) { due = st.ReclaimDue(now) })
+	s.remind(ctx, now)
+	if len(due) == 0 {
+		return
+	}
+	res, err := s.propose(ctx, ledger.Command{Type: ledger.CmdReclaim, Reclaim: &ledger.Reclaim{Leases: due}})
+	if err != nil {
+		s.log.Warn("reaper could not reclaim expired leases", "count", len(due), "err", err)
+		return
+	}
+	for _, e := range res.Ended {
+		s.log.Info("reclaimed lease", "lease", e.ID, "account", e.Account, "feature", e.Feature, "device", e.Device, "reason", e.Reason)
 	}
 }

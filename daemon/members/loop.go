@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tally-licensing/tally/cluster/ledger"
+	"github.com/tally-licensing/tally/cluster/store"
 )
 
 // Store is the part of the Raft store the loop reads.
@@ -31,18 +32,7 @@ type Config struct {
 // contract periods and proposes expire_invites and renew commands for them.
 func Run(ctx context.Context, cfg Config) {
 	cfg = cfg.withDefaults()
-	t := time.NewTicker(cfg.Interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		if cfg.Store.IsLeader() {
-			Sweep(ctx, cfg)
-		}
-	}
+	store.EveryWhileLeading(ctx, cfg.Interval, cfg.Store.IsLeader, func(ctx context.Context) { Sweep(ctx, cfg) })
 }
 
 func (cfg Config) withDefaults() Config {

@@ -69,18 +69,7 @@ func New(cfg Config) *Notifier {
 
 // Run checks for due reminders every Interval until ctx ends.
 func (n *Notifier) Run(ctx context.Context) {
-	t := time.NewTicker(n.cfg.Interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		if n.cfg.Store.IsLeader() {
-			n.Tick(ctx)
-		}
-	}
+	store.EveryWhileLeading(ctx, n.cfg.Interval, n.cfg.Store.IsLeader, func(ctx context.Context) { n.Tick(ctx) })
 }
 
 type due struct {
