@@ -98,16 +98,7 @@ func TestClusterLeaderKill9(t *testing.T) {
 	}
 	leader.proc.kill9()
 
-	eventually(t, 30*time.Second, "a new leader is elected", func() error {
-		v, err := clusterView(t, survivor)
-		if err != nil {
-			return err
-		}
-		if v.Leader == "" || v.Leader == leaderID(leader) {
-			return fmt.Errorf("leader is %q", v.Leader)
-		}
-		return nil
-	})
+	waitNewLeader(t, survivor, leader)
 	// No seat is granted twice: the third device keeps hearing no_seat (or
 	// transient unavailability while it fails over), never a grant.
 	eventually(t, 30*time.Second, "a3 gets a definite answer from the new leader", func() error {
@@ -180,6 +171,21 @@ func TestClusterLeaderKill9(t *testing.T) {
 		t.Fatalf("release after replacement: %s", r.stderr)
 	}
 	a1.mustCheckout("cad")
+}
+
+// waitNewLeader waits until survivor names a leader other than old (killed).
+func waitNewLeader(t *testing.T, survivor, old *server) {
+	t.Helper()
+	eventually(t, 30*time.Second, "a new leader is elected", func() error {
+		v, err := clusterView(t, survivor)
+		if err != nil {
+			return err
+		}
+		if v.Leader == "" || v.Leader == leaderID(old) {
+			return fmt.Errorf("leader is %q", v.Leader)
+		}
+		return nil
+	})
 }
 
 func leaderID(s *server) string {

@@ -201,16 +201,7 @@ func TestReminderOncePerDayAcrossLeaderChange(t *testing.T) {
 		return nil
 	})
 	leader.proc.kill9()
-	eventually(t, 30*time.Second, "a new leader is elected", func() error {
-		v, err := clusterView(t, survivor)
-		if err != nil {
-			return err
-		}
-		if v.Leader == "" || v.Leader == leaderID(leader) {
-			return fmt.Errorf("leader is %q", v.Leader)
-		}
-		return nil
-	})
+	waitNewLeader(t, survivor, leader)
 	// A second account due now: once its mail arrives, the new leader has
 	// looked at every reminder due, acme's included.
 	createExpiring(survivor, "beta")
