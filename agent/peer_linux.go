@@ -5,8 +5,8 @@ package agent
 import "golang.org/x/sys/unix"
 
 // socketPeerPID reads SO_PEERCRED.
-func socketPeerPID(fd int) int {
-	cred, err := unix.GetsockoptUcred(fd, unix.SOL_SOCKET, unix.SO_PEERCRED)
+func socketPeerPID(fd uintptr) int {
+	cred, err := unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
 	if err != nil {
 		return 0
 	}

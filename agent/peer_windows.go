@@ -3,7 +3,6 @@
 package agent
 
 import (
-	"net"
 	"unsafe"
 
 	"golang.org/x/sys/windows"
@@ -17,24 +16,13 @@ const sioAFUnixGetPeerPID = 0x58000100
 // that has not exited (STILL_ACTIVE).
 const stillActive = 259
 
-// peerPID is the process ID at the other end of the local API's Unix
-// socket (0 if unknown).
-func peerPID(c net.Conn) int {
-	uc, ok := c.(*net.UnixConn)
-	if !ok {
-		return 0
-	}
-	raw, err := uc.SyscallConn()
-	if err != nil {
-		return 0
-	}
+// socketPeerPID asks for SIO_AF_UNIX_GETPEERPID.
+func socketPeerPID(fd uintptr) int {
 	var pid uint32
-	raw.Control(func(fd uintptr) {
-		var n uint32
-		if windows.WSAIoctl(windows.Handle(fd), sioAFUnixGetPeerPID, nil, 0, (*byte)(unsafe.Pointer(&pid)), uint32(unsafe.Sizeof(pid)), &n, nil, 0) != nil {
-			pid = 0
-		}
-	})
+	var n uint32
+	if windows.WSAIoctl(windows.Handle(fd), sioAFUnixGetPeerPID, nil, 0, (*byte)(unsafe.Pointer(&pid)), uint32(unsafe.Sizeof(pid)), &n, nil, 0) != nil {
+		return 0
+	}
 	return int(pid)
 }
 
