@@ -168,12 +168,15 @@ func prepareDemo(ctx context.Context, n *node.Node, dir string) (string, error) 
 func prepareDemoOwner(ctx context.Context, n *node.Node, dir string) error {
 	pwFile := filepath.Join(dir, "owner.password")
 	var exists bool
-	n.Store.Read(func(st *ledger.State) { _, exists = st.User(demoAccount, demoOwner) })
+	var seats int
+	n.Store.Read(func(st *ledger.State) {
+		_, exists = st.User(demoAccount, demoOwner)
+		u, _ := st.MemberUsage(demoAccount)
+		seats = u.Purchased
+	})
 	if _, err := os.Stat(pwFile); exists && err == nil {
 		return nil
 	}
-	var seats int
-	n.Store.Read(func(st *ledger.State) { u, _ := st.MemberUsage(demoAccount); seats = u.Purchased })
 	if seats < demoSeats {
 		if err := apply(ctx, n, ledger.Command{Type: ledger.CmdMembers, Members: &ledger.MembersOp{Op: ledger.MemSetSeats, Account: demoAccount, Seats: demoSeats}}); err != nil {
 			return err
