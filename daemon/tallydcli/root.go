@@ -132,6 +132,7 @@ type serveFlags struct {
 	bootstrap                                bool
 	raftTimeout, reapInterval                time.Duration
 	pprofAddr                                string
+	addrFile                                 string
 	settings                                 settingsFlags
 	log                                      logOptions
 	smtp                                     smtpFlags
@@ -153,6 +154,7 @@ func (f *serveFlags) register(c *cobra.Command, def ledger.Settings, agentAddr, 
 	f.settings.register(c, def)
 	f.log.register(c)
 	f.smtp.register(c)
+	c.Flags().StringVar(&f.addrFile, "addr-file", "", "once listening, write the bound agent, admin and Raft addresses to this file as JSON (for port 0 in tests and scripts)")
 	c.Flags().StringVar(&f.pprofAddr, "pprof-addr", "", "serve Go profiling endpoints (/debug/pprof/) on this address, unauthenticated: keep it on loopback")
 }
 
@@ -189,6 +191,12 @@ func (f *serveFlags) start(ctx context.Context, stdout, stderr io.Writer) (*node
 	})
 	if err != nil {
 		return nil, nil, err
+	}
+	if f.addrFile != "" {
+		if err := writeAddrFile(f.addrFile, n); err != nil {
+			n.Close()
+			return nil, nil, err
+		}
 	}
 	return n, logger, nil
 }
