@@ -48,6 +48,13 @@ type Config struct {
 	SnapshotInterval   time.Duration
 	// ApplyTimeout bounds how long a proposal waits to be enqueued by Raft.
 	ApplyTimeout time.Duration
+	// WrapLogStore, when set, wraps the Raft log store (raft-boltdb) before
+	// Raft uses it: the chaos tests put a failing disk under a node with it
+	// (internal/clustertest/failpoint.LogStore). Production leaves it nil.
+	WrapLogStore func(raft.LogStore) raft.LogStore
+	// Clock stamps commands proposed without a time (nil: the system
+	// clock). Tests inject offsets and jumps through it.
+	Clock func() time.Time
 	// MaxBatch is the most commands packed into one log entry.
 	MaxBatch int
 }
@@ -144,7 +151,11 @@ func Open(cfg Config) (*Store, error) {
 		return nil, fmt.Errorf("open raft log %s: %w", filepath.Join(cfg.Dir, "raft.db"), err)
 	}
 	s.bolt = bolt
-	logs, err := raft.NewLogCache(1024, bolt)
+	var logStore raft.LogStore = bolt
+	if cfg.WrapLogStore != nil {
+		logStore = cfg.WrapLogStore(bolt)
+	}
+	logs, err := raft.NewLogCache(1024, logStore)
 	if err != nil {
 		bolt.Close()
 		return nil, fmt.Errorf("raft log cache: %w", err)
@@ -195,6 +206,14 @@ func Open(cfg Config) (*Store, error) {
 	s.wg.Add(1)
 	go s.proposeLoop()
 	return s, nil
+}
+
+// now is the node's clock.
+func (s *Store) now() time.Time {
+	if s.cfg.Clock != nil {
+		return s.cfg.Clock().UTC()
+	}
+	return time.Now().UTC()
 }
 
 func (s *Store) closeResources() {
@@ -306,7 +325,7 @@ func (s *Store) Propose(ctx context.Context, cmd ledger.Command) (ledger.Result,
 		return ledger.Result{}, &ErrNotLeader{Leader: addr}
 	}
 	if cmd.Now.IsZero() {
-		cmd.Now = time.Now().UTC()
+		cmd.Now = s.now()
 	}
 	p := &proposal{ctx: ctx, cmd: cmd, done: make(chan proposalResult, 1)}
 	select {

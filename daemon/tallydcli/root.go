@@ -17,6 +17,7 @@ import (
 
 	"github.com/tally-licensing/tally/cluster/ledger"
 	"github.com/tally-licensing/tally/daemon/node"
+	"github.com/tally-licensing/tally/internal/clock"
 )
 
 // Main runs tallyd with args and returns the exit code.
@@ -188,6 +189,7 @@ func (f *serveFlags) start(ctx context.Context, stdout, stderr io.Writer) (*node
 		DataDir: f.dataDir, AgentAddr: f.agentAddr, AdminAddr: f.adminAddr, RaftAddr: f.raftAddr,
 		AdvertiseAgent: f.advertise, AdvertiseAdmin: f.advertiseAdmin, AdvertiseRaft: f.advertiseRaft, Bootstrap: f.bootstrap, Logger: logger,
 		RaftHeartbeatTimeout: f.raftTimeout, ReapInterval: f.reapInterval,
+		Clock: clock.FromEnv(logger),
 	})
 	if err != nil {
 		return nil, nil, err
