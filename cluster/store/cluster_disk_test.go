@@ -99,7 +99,7 @@ func testDiskFault(t *testing.T, fault failpoint.DiskFault) {
 	c.repairDisks()
 	progress("after repairing the followers' disks")
 	halt()
-	w.verifyRun(t, true)
+	logFigures(t, w.verifyRun(t, true))
 }
 
 // waitFailStop waits until node i has fail-stopped on its failed disk.

@@ -169,10 +169,14 @@ func runProcSchedule(t *testing.T, seed uint64) procReport {
 	defer cancel()
 	c := startProcCluster(t, ctx, nodes)
 	tok := c.setup(ctx, account, feature, seats)
+	if err := e2eframework.Poll(ctx, 30*time.Second, func() error { return c.allCaughtUp(ctx) }); err != nil {
+		t.Fatal(err)
+	}
 	rec := linearize.NewRecorder()
 	tokens := validate.NewTokenLedger()
 	var done atomic.Int64
-	devs, err := enrollDevices(ctx, c, tok, devices, seed, rec, tokens, &done)
+	codes := &codeCount{}
+	devs, err := enrollDevices(ctx, c, tok, devices, seed, rec, tokens, &done, codes)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -302,8 +306,8 @@ func runProcSchedule(t *testing.T, seed uint64) procReport {
 
 	ops := rec.Operations()
 	rep.operations = len(ops)
-	t.Logf("%d operations %v; %d tokens; log: %d entries, %d grants, %d releases, %d reclaims, %d no_seat",
-		len(ops), rec.Stats(), rep.tokens, len(longest), audit.Grants, audit.Releases, audit.Reclaims, audit.NoSeat)
+	t.Logf("%d operations %v; refusals %v; %d tokens; log: %d entries, %d grants, %d releases, %d reclaims, %d no_seat",
+		len(ops), rec.Stats(), codes, rep.tokens, len(longest), audit.Grants, audit.Releases, audit.Reclaims, audit.NoSeat)
 	if audit.Reclaims > 0 {
 		t.Logf("porcupine skipped: %d leases expired during the run (the seat model knows no time)", audit.Reclaims)
 		return rep

@@ -15,6 +15,7 @@ import (
 	"github.com/tally-licensing/tally/certs"
 	"github.com/tally-licensing/tally/cluster/linearize"
 	"github.com/tally-licensing/tally/internal/clustertest/validate"
+	"github.com/tally-licensing/tally/internal/e2eframework"
 	"github.com/tally-licensing/tally/protocol"
 )
 
@@ -30,11 +31,33 @@ type device struct {
 	rec    *linearize.Recorder
 	tokens *validate.TokenLedger
 	ops    *atomic.Int64
+	codes  *codeCount
+}
+
+// codeCount counts the refusal codes devices saw, by operation.
+type codeCount struct {
+	mu sync.Mutex
+	m  map[string]int
+}
+
+func (c *codeCount) add(op string, code string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil {
+		c.m = map[string]int{}
+	}
+	c.m[op+"/"+code]++
+}
+
+func (c *codeCount) String() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return fmt.Sprint(c.m)
 }
 
 // enrollDevices enrolls n devices with tok over the cluster's agent
 // addresses (each device lists them in its own seeded order).
-func enrollDevices(ctx context.Context, c *procCluster, tok string, n int, seed uint64, rec *linearize.Recorder, tokens *validate.TokenLedger, ops *atomic.Int64) ([]*device, error) {
+func enrollDevices(ctx context.Context, c *procCluster, tok string, n int, seed uint64, rec *linearize.Recorder, tokens *validate.TokenLedger, ops *atomic.Int64, codes *codeCount) ([]*device, error) {
 	base := c.tlsBase()
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	opts := []client.Option{client.WithLogger(quiet), client.WithDialTimeout(time.Second)}
@@ -61,9 +84,13 @@ func enrollDevices(ctx context.Context, c *procCluster, tok string, n int, seed 
 			return nil, err
 		}
 		var resp protocol.EnrollResponse
-		ectx, cancel := context.WithTimeout(ctx, 20*time.Second)
-		err = ec.Do(ectx, protocol.TypeEnroll, "enroll-"+code, protocol.EnrollRequest{Token: tok, DeviceCode: code, CSR: csr, Hostname: "chaos"}, &resp)
-		cancel()
+		// A follower may not have applied the token yet (issue 19's
+		// read-your-writes item): enrolling is idempotent, so ask again.
+		err = e2eframework.Poll(ctx, 30*time.Second, func() error {
+			ectx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			defer cancel()
+			return ec.Do(ectx, protocol.TypeEnroll, "enroll-"+code, protocol.EnrollRequest{Token: tok, DeviceCode: code, CSR: csr, Hostname: "chaos"}, &resp)
+		})
 		ec.Close()
 		if err != nil {
 			return nil, fmt.Errorf("enroll %s: %w", code, err)
@@ -78,7 +105,7 @@ func enrollDevices(ctx context.Context, c *procCluster, tok string, n int, seed 
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, &device{n: i, code: code, c: dc, rec: rec, tokens: tokens, ops: ops})
+		out = append(out, &device{n: i, code: code, c: dc, rec: rec, tokens: tokens, ops: ops, codes: codes})
 	}
 	return out, nil
 }
@@ -129,7 +156,9 @@ func (d *device) run(stop <-chan struct{}, rng *rand.Rand, feature string) {
 			case protocol.CodeOf(err) == protocol.CodeNoSeat:
 				out = linearize.Output{Outcome: linearize.Refused, Code: string(protocol.CodeNoSeat)}
 			case definite(err):
-				out = linearize.Output{Outcome: linearize.Refused, Code: string(protocol.CodeOf(err))}
+				// Any other refusal is not in the seat model: counted and
+				// reported, recorded as unknown (it changed nothing).
+				d.codes.add("checkout", string(protocol.CodeOf(err)))
 			}
 			d.rec.Record(d.n, in, start, out)
 			if out.Outcome != linearize.Unknown {
@@ -158,7 +187,13 @@ func (d *device) run(stop <-chan struct{}, rng *rand.Rand, feature string) {
 						code = string(st.Error.Code)
 					}
 					out = linearize.Output{Outcome: linearize.Refused, Code: code}
+					d.codes.add("renew", code)
 					held = 0 // the seat is gone; its last token stays valid until exp
+				}
+			}
+			if err != nil {
+				if code := protocol.CodeOf(err); definite(err) {
+					d.codes.add("heartbeat", string(code))
 				}
 			}
 			d.rec.Record(d.n, in, start, out)
@@ -182,6 +217,7 @@ func (d *device) run(stop <-chan struct{}, rng *rand.Rand, feature string) {
 				out = linearize.Output{Outcome: linearize.OK}
 			case definite(err):
 				out = linearize.Output{Outcome: linearize.Refused, Code: string(protocol.CodeOf(err))}
+				d.codes.add("release", string(protocol.CodeOf(err)))
 			}
 			d.rec.Record(d.n, in, start, out)
 			if out.Outcome != linearize.Unknown {

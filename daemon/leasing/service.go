@@ -216,12 +216,14 @@ func (s *Service) Heartbeat(ctx context.Context, dev ledger.DeviceRef, req proto
 		for i, ref := range req.Leases {
 			l, gone := st.Lease(ref.ID)
 			switch {
-			case gone != nil:
-				resp.Leases[i] = protocol.LeaseStatus{ID: ref.ID, State: protocol.LeaseLost, Error: gone}
-			case l.Account != dev.Account || l.Device != dev.Code:
-				resp.Leases[i] = protocol.LeaseStatus{ID: ref.ID, State: protocol.LeaseLost, Error: protocol.Errorf(protocol.CodeNotHolder, "lease %d is held by another device", ref.ID)}
-			case l.Revoked:
-				resp.Leases[i] = protocol.LeaseStatus{ID: ref.ID, State: protocol.LeaseLost, Error: protocol.Errorf(protocol.CodeLeaseRevoked, "lease %d was revoked by an administrator", ref.ID)}
+			case gone != nil || l.Account != dev.Account || l.Device != dev.Code || l.Revoked:
+				// Only the ledger at apply time may say a lease is lost:
+				// this node's copy may trail the leader (a grant it has not
+				// applied yet, or a restart still replaying), and an agent
+				// told "lost" drops a lease it holds. The renewal through
+				// Raft answers not_found, not_holder or revoked itself.
+				renewAt[ref.ID] = i
+				renew = append(renew, ref.ID)
 			case l.Horizon.Sub(now) < st.LeaseTTL(l.Account, l.Feature)/2:
 				renewAt[ref.ID] = i
 				renew = append(renew, ref.ID)

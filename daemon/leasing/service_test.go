@@ -322,3 +322,31 @@ func BenchmarkCheckoutRelease(b *testing.B) {
 		}
 	}
 }
+
+// TestHeartbeatOnATrailingCopyAsksTheLedger is the regression test for
+// what the real-process chaos test found: a heartbeat answered by a node
+// whose copy of the ledger trails the leader (a follower that has not
+// applied a grant yet, or a node restarting) told the agent its lease was
+// lost (lease_not_found), and the agent dropped a lease it held. The
+// service now lets only the ledger, through Raft, say a lease is lost.
+func TestHeartbeatOnATrailingCopyAsksTheLedger(t *testing.T) {
+	leader := newEnv(t, 1, 1)
+	trailing := newEnv(t, 1, 1) // the same ledger, minus the grant below
+	l, err := leader.svc.Checkout(leader.ctx, leader.devs[0], protocol.CheckoutRequest{Feature: "cad"}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The trailing node's service reads its own copy and proposes through
+	// the leader, as a follower forwards.
+	trailing.svc.cfg.Propose = leader.st.Propose
+	resp, err := trailing.svc.Heartbeat(trailing.ctx, trailing.devs[0], protocol.HeartbeatRequest{Leases: []protocol.LeaseRef{{ID: l.ID, Feature: "cad"}, {ID: 999, Feature: "cad"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := resp.Leases[0]; s.State != protocol.LeaseHeld || s.Token == "" {
+		t.Fatalf("a held lease the trailing copy has not seen yet: %+v", s)
+	}
+	if s := resp.Leases[1]; s.State != protocol.LeaseLost || s.Error == nil || s.Error.Code != protocol.CodeLeaseNotFound {
+		t.Fatalf("an unknown lease: %+v", s)
+	}
+}
