@@ -49,6 +49,20 @@ func (c *codeCount) add(op string, code string) {
 	c.m[op+"/"+code]++
 }
 
+// describe is an error's code, with the start of the message for an
+// internal error (which names the cause).
+func describe(err error) string {
+	code := string(protocol.CodeOf(err))
+	if code == string(protocol.CodeInternal) {
+		msg := err.Error()
+		if len(msg) > 90 {
+			msg = msg[:90]
+		}
+		return code + " (" + msg + ")"
+	}
+	return code
+}
+
 func (c *codeCount) String() string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -158,7 +172,8 @@ func (d *device) run(stop <-chan struct{}, rng *rand.Rand, feature string) {
 			case definite(err):
 				// Any other refusal is not in the seat model: counted and
 				// reported, recorded as unknown (it changed nothing).
-				d.codes.add("checkout", string(protocol.CodeOf(err)))
+				d.codes.add("checkout", describe(err))
+				time.Sleep(100 * time.Millisecond)
 			}
 			d.rec.Record(d.n, in, start, out)
 			if out.Outcome != linearize.Unknown {
@@ -193,7 +208,7 @@ func (d *device) run(stop <-chan struct{}, rng *rand.Rand, feature string) {
 			}
 			if err != nil {
 				if code := protocol.CodeOf(err); definite(err) {
-					d.codes.add("heartbeat", string(code))
+					d.codes.add("heartbeat", string(code)+describe(err)[len(code):])
 				}
 			}
 			d.rec.Record(d.n, in, start, out)

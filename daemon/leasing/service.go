@@ -162,6 +162,13 @@ func (s *Service) SignLease(l ledger.Lease) (string, error) {
 		return "", protocol.Errorf(protocol.CodeUnavailable, "this node's signing key is not registered with the cluster yet; retry shortly")
 	}
 	now := s.now()
+	if !l.Horizon.Truncate(time.Second).After(now.Truncate(time.Second)) {
+		// This node's clock runs ahead of the ledger time the horizon was
+		// set in (clock error, or a node forwarding to a leader whose clock
+		// lags): date the token at its not-before instead of failing to
+		// sign it; whether it is still valid is the verifier's to decide.
+		now = l.Since.Add(-skew)
+	}
 	tok, err := s.signer.Sign(lease.Claims{
 		Issuer: cluster, Device: l.Device, Account: l.Account, User: l.User, Feature: l.Feature, AddOns: l.AddOns,
 		LeaseID: l.ID, Kind: lease.Kind(l.Kind), IssuedAt: now,

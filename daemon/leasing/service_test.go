@@ -350,3 +350,30 @@ func TestHeartbeatOnATrailingCopyAsksTheLedger(t *testing.T) {
 		t.Fatalf("an unknown lease: %+v", s)
 	}
 }
+
+// TestSignLeaseWithAClockAheadOfTheLedger is the regression test for what
+// the clock-offset chaos runs found: a node whose clock ran ahead of the
+// ledger time a lease's horizon was set in failed to sign its token
+// ("Expires is not after IssuedAt") and the agent got an internal error for
+// a committed grant. The token is now dated at its not-before.
+func TestSignLeaseWithAClockAheadOfTheLedger(t *testing.T) {
+	e := newEnv(t, 1, 1)
+	l, err := e.svc.Checkout(e.ctx, e.devs[0], protocol.CheckoutRequest{Feature: "cad"}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var held ledger.Lease
+	e.st.Read(func(st *ledger.State) { held, _ = st.Lease(l.ID) })
+	e.clk.add(time.Minute) // far past the horizon, by this node's clock
+	tok, err := e.svc.SignLease(held)
+	if err != nil {
+		t.Fatalf("sign with a clock ahead of the ledger: %v", err)
+	}
+	c, _, err := lease.ParseUnverified(tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.Expires.Equal(held.Horizon.Truncate(time.Second)) || !c.IssuedAt.Before(c.Expires) {
+		t.Fatalf("token iat %s exp %s, lease horizon %s", c.IssuedAt, c.Expires, held.Horizon)
+	}
+}
