@@ -21,6 +21,7 @@ import (
 	"github.com/tally-licensing/tally/daemon/console"
 	"github.com/tally-licensing/tally/daemon/leasing"
 	"github.com/tally-licensing/tally/protocol"
+	wire "github.com/tally-licensing/tally/protocol/api"
 )
 
 // Config configures the API.
@@ -275,7 +276,7 @@ func (a *api) jwks(w http.ResponseWriter, r *http.Request) {
 
 func (a *api) status(w http.ResponseWriter, r *http.Request) error {
 	now := a.now()
-	resp := StatusResponse{Node: a.cfg.Store.Status(), ServerTime: now, Waiting: len(a.cfg.Leasing.Waiting())}
+	resp := StatusResponse{Node: wire.NodeStatus(a.cfg.Store.Status()), ServerTime: now, Waiting: len(a.cfg.Leasing.Waiting())}
 	a.cfg.Store.Read(func(st *ledger.State) {
 		resp.ClusterID = st.ClusterID()
 		resp.Settings = st.Settings()

@@ -16,8 +16,8 @@ import (
 	"time"
 
 	"github.com/tally-licensing/tally/certs"
-	"github.com/tally-licensing/tally/daemon/adminapi"
 	"github.com/tally-licensing/tally/protocol"
+	"github.com/tally-licensing/tally/protocol/api"
 )
 
 // Client is an admin API client.
@@ -54,7 +54,7 @@ func (f Freshness) String() string {
 	if f.LastContactKnown {
 		s += fmt.Sprintf(", leader contact %s ago", f.LastContact)
 	}
-	if f.Consistency == adminapi.ConsistencyLeader {
+	if f.Consistency == api.ConsistencyLeader {
 		s += ", consistent read"
 	}
 	return s + ")"
@@ -68,10 +68,10 @@ func (c *Client) LastFreshness() Freshness {
 }
 
 func (c *Client) noteFreshness(h http.Header) {
-	f := Freshness{Node: h.Get(adminapi.HeaderNode), RaftState: h.Get(adminapi.HeaderRaftState), Leader: h.Get(adminapi.HeaderLeader),
-		Consistency: h.Get(adminapi.HeaderConsistency)}
-	f.AppliedIndex, _ = strconv.ParseUint(h.Get(adminapi.HeaderAppliedIndex), 10, 64)
-	if ms, err := strconv.ParseInt(h.Get(adminapi.HeaderLastContact), 10, 64); err == nil {
+	f := Freshness{Node: h.Get(api.HeaderNode), RaftState: h.Get(api.HeaderRaftState), Leader: h.Get(api.HeaderLeader),
+		Consistency: h.Get(api.HeaderConsistency)}
+	f.AppliedIndex, _ = strconv.ParseUint(h.Get(api.HeaderAppliedIndex), 10, 64)
+	if ms, err := strconv.ParseInt(h.Get(api.HeaderLastContact), 10, 64); err == nil {
 		f.LastContact, f.LastContactKnown = time.Duration(ms)*time.Millisecond, true
 	}
 	c.mu.Lock()
@@ -139,7 +139,7 @@ func (c *Client) DoBody(ctx context.Context, method, path string, in []byte, wra
 		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
 	if c.Consistent {
-		req.Header.Set(adminapi.HeaderConsistency, adminapi.ConsistencyLeader)
+		req.Header.Set(api.HeaderConsistency, api.ConsistencyLeader)
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
@@ -152,7 +152,7 @@ func (c *Client) DoBody(ctx context.Context, method, path string, in []byte, wra
 		return fmt.Errorf("read answer to %s %s: %w", method, path, err)
 	}
 	if resp.StatusCode >= 300 {
-		var eb adminapi.ErrorBody
+		var eb api.ErrorBody
 		if json.Unmarshal(raw, &eb) == nil && eb.Error.Code != "" {
 			return &protocol.Error{Code: protocol.Code(eb.Error.Code), Message: eb.Error.Message}
 		}

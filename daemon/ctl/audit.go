@@ -15,7 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tally-licensing/tally/cluster/ledger"
-	"github.com/tally-licensing/tally/daemon/adminapi"
+	"github.com/tally-licensing/tally/protocol/api"
 )
 
 func (a *app) auditCmd() *cobra.Command {
@@ -58,7 +58,7 @@ a CSV export.`,
 					page = limit - printed
 				}
 				q.Set("limit", strconv.Itoa(page))
-				var p adminapi.AuditPage
+				var p api.AuditPage
 				if err := a.call(http.MethodGet, "/v1/audit?"+q.Encode(), nil, &p); err != nil {
 					return codeErr(err)
 				}
@@ -143,7 +143,7 @@ func (a *app) reportCmd() *cobra.Command {
 			if account != "" {
 				q.Set("account", account)
 			}
-			var rep adminapi.UsageReport
+			var rep api.UsageReport
 			if err := a.call(http.MethodGet, "/v1/usage-report?"+q.Encode(), nil, &rep); err != nil {
 				return codeErr(err)
 			}

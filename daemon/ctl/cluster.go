@@ -8,7 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/tally-licensing/tally/daemon/adminapi"
+	"github.com/tally-licensing/tally/protocol/api"
 )
 
 func (a *app) clusterCmd() *cobra.Command {
@@ -18,7 +18,7 @@ func (a *app) clusterCmd() *cobra.Command {
 		Short: "List the nodes: ID, addresses, role, last contact, applied index",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var v adminapi.ClusterView
+			var v api.ClusterView
 			if err := a.call(http.MethodGet, "/v1/cluster", nil, &v); err != nil {
 				return codeErr(err)
 			}
@@ -51,8 +51,8 @@ func (a *app) clusterCmd() *cobra.Command {
 		Short: "Add a running, provisioned node to the Raft configuration (tallyd join does this itself)",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var v adminapi.ClusterView
-			if err := a.call(http.MethodPost, "/v1/cluster/nodes", adminapi.AddNodeRequest{NodeID: args[0], RaftAddr: args[1]}, &v); err != nil {
+			var v api.ClusterView
+			if err := a.call(http.MethodPost, "/v1/cluster/nodes", api.AddNodeRequest{NodeID: args[0], RaftAddr: args[1]}, &v); err != nil {
 				return codeErr(err)
 			}
 			if a.opts.json {
@@ -82,7 +82,7 @@ func (a *app) clusterCmd() *cobra.Command {
 		Short: "Hand leadership to another node (the most up-to-date one if none is named)",
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var req adminapi.TransferRequest
+			var req api.TransferRequest
 			if len(args) == 1 {
 				req.NodeID = args[0]
 			}

@@ -11,8 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tally-licensing/tally/cluster/ledger"
-	"github.com/tally-licensing/tally/daemon/adminapi"
-	"github.com/tally-licensing/tally/daemon/leasing"
+	"github.com/tally-licensing/tally/protocol/api"
 )
 
 func (a *app) statusCmd() *cobra.Command {
@@ -22,7 +21,7 @@ func (a *app) statusCmd() *cobra.Command {
 		Short: "Show the node and every pool's purchased, active and unused seats",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var s adminapi.StatusResponse
+			var s api.StatusResponse
 			q := ""
 			if account != "" {
 				q = "?account=" + url.QueryEscape(account)
@@ -64,7 +63,7 @@ func (a *app) leasesCmd() *cobra.Command {
 					q.Set(k, v)
 				}
 			}
-			var ls []adminapi.LeaseView
+			var ls []api.LeaseView
 			if err := a.call(http.MethodGet, "/v1/leases?"+q.Encode(), nil, &ls); err != nil {
 				return codeErr(err)
 			}
@@ -109,7 +108,7 @@ func (a *app) revokeCmd() *cobra.Command {
 			if _, err := strconv.ParseUint(strings.TrimPrefix(args[0], "L"), 10, 64); err != nil {
 				return &ExitError{Code: 2, Err: fmt.Errorf("lease ID %q is not a number", args[0])}
 			}
-			var l adminapi.LeaseView
+			var l api.LeaseView
 			if err := a.call(http.MethodPost, "/v1/leases/"+url.PathEscape(args[0])+"/revoke", nil, &l); err != nil {
 				return codeErr(err)
 			}
@@ -129,7 +128,7 @@ func (a *app) queueCmd() *cobra.Command {
 		Short: "List checkouts waiting for a seat, in the order they will be served",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var ws []leasing.Waiter
+			var ws []api.Waiter
 			if err := a.call(http.MethodGet, "/v1/queue", nil, &ws); err != nil {
 				return codeErr(err)
 			}
@@ -149,7 +148,7 @@ func (a *app) queueCmd() *cobra.Command {
 
 func (a *app) accountsCmd() *cobra.Command {
 	c := &cobra.Command{Use: "accounts", Short: "Create and list accounts"}
-	var req adminapi.CreateAccountRequest
+	var req api.CreateAccountRequest
 	var model, subEnd string
 	create := &cobra.Command{
 		Use:   "create ID",
@@ -230,7 +229,7 @@ func (a *app) poolsCmd() *cobra.Command {
 				return &ExitError{Code: 2, Err: fmt.Errorf("seats %q is not a whole number", args[2])}
 			}
 			var u ledger.PoolUsage
-			if err := a.call(http.MethodPut, acctPath(args[0], "pools", args[1]), adminapi.SetPoolRequest{Seats: seats, LeaseTTL: ttl}, &u); err != nil {
+			if err := a.call(http.MethodPut, acctPath(args[0], "pools", args[1]), api.SetPoolRequest{Seats: seats, LeaseTTL: ttl}, &u); err != nil {
 				return codeErr(err)
 			}
 			if a.opts.json {
@@ -267,13 +266,13 @@ func (a *app) poolsCmd() *cobra.Command {
 
 func (a *app) enrollTokensCmd() *cobra.Command {
 	c := &cobra.Command{Use: "enroll-tokens", Short: "Create, list and revoke device enrollment tokens"}
-	var req adminapi.CreateTokenRequest
+	var req api.CreateTokenRequest
 	create := &cobra.Command{
 		Use:   "create ACCOUNT",
 		Short: "Create an enrollment token (printed once)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var t adminapi.TokenResponse
+			var t api.TokenResponse
 			if err := a.call(http.MethodPost, acctPath(args[0], "enroll-tokens"), req, &t); err != nil {
 				return codeErr(err)
 			}
@@ -370,13 +369,13 @@ func (a *app) devicesCmd() *cobra.Command {
 func (a *app) adminTokensCmd() *cobra.Command {
 	c := &cobra.Command{Use: "admin-tokens", Aliases: []string{"tokens"}, Short: "Create, list and revoke admin API tokens"}
 	c.AddCommand(a.adminTokensListCmd())
-	var req adminapi.CreateTokenRequest
+	var req api.CreateTokenRequest
 	create := &cobra.Command{
 		Use:   "create",
 		Short: "Create an admin token (printed once)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var t adminapi.TokenResponse
+			var t api.TokenResponse
 			if err := a.call(http.MethodPost, "/v1/admin-tokens", req, &t); err != nil {
 				return codeErr(err)
 			}

@@ -15,13 +15,13 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tally-licensing/tally/cluster/ledger"
-	"github.com/tally-licensing/tally/daemon/adminapi"
 	"github.com/tally-licensing/tally/daemon/assignments"
+	"github.com/tally-licensing/tally/protocol/api"
 )
 
 func (a *app) productsCmd() *cobra.Command {
 	c := &cobra.Command{Use: "products", Short: "An account's catalogue of base licenses and add-ons, with purchased quantities"}
-	var req adminapi.SetProductRequest
+	var req api.SetProductRequest
 	var addon bool
 	set := &cobra.Command{
 		Use:   "set ACCOUNT CODE QUANTITY",
@@ -142,7 +142,7 @@ func (a *app) licensesCmd() *cobra.Command {
 	list.Flags().StringVar(&ext, "ext", "", "only the license with this extension key or number")
 	list.Flags().StringVar(&status, "status", "", "assigned or free")
 
-	var areq adminapi.AssignRequest
+	var areq api.AssignRequest
 	var assignAccount string
 	assign := &cobra.Command{
 		Use:   "assign PRODUCT USER",
@@ -190,7 +190,7 @@ func (a *app) licensesCmd() *cobra.Command {
 	var number string
 	setExt := op("set-extension UUID EXT-KEY", "Change an assigned license's extension key and number", "updated", http.MethodPut, "/extension", 2,
 		func(args []string) any {
-			return adminapi.LicenseChangeRequest{ExtKey: args[1], Number: number}
+			return api.LicenseChangeRequest{ExtKey: args[1], Number: number}
 		})
 	setExt.Flags().StringVar(&number, "number", "", "number (DID)")
 	show := &cobra.Command{
@@ -206,9 +206,9 @@ func (a *app) licensesCmd() *cobra.Command {
 	c.AddCommand(list, assign, show, setExt,
 		op("unassign UUID", "Take a base license back from its user; its add-ons and extension are freed", "unassigned", http.MethodPost, "/unassign", 1, nil),
 		op("reassign UUID USER", "Give an assigned base license (with its extension and add-ons) to another user", "reassigned", http.MethodPost, "/reassign", 2,
-			func(args []string) any { return adminapi.LicenseChangeRequest{User: args[1]} }),
+			func(args []string) any { return api.LicenseChangeRequest{User: args[1]} }),
 		op("attach UUID ADDON", "Attach a free add-on license of code ADDON to an assigned base license", "updated", http.MethodPost, "/addons", 2,
-			func(args []string) any { return adminapi.LicenseChangeRequest{AddOn: args[1]} }),
+			func(args []string) any { return api.LicenseChangeRequest{AddOn: args[1]} }),
 		op("detach UUID ADDON", "Remove the ADDON add-on from a base license (the add-on license becomes free)", "updated", http.MethodDelete, "/addons", 2, nil),
 		op("terminate UUID", "Terminate a license (base or add-on): it leaves the subscription and its purchased count", "terminated", http.MethodPost, "/terminate", 1, nil),
 	)
@@ -303,7 +303,7 @@ func (a *app) runImport(stdin io.Reader, account, file, product string, dryRun b
 	if err != nil {
 		return &ExitError{Code: 1, Err: fmt.Errorf("%s: %w", file, err)}
 	}
-	req := adminapi.ImportRequest{Product: product, Rows: rows, DryRun: dryRun || len(bad) > 0}
+	req := api.ImportRequest{Product: product, Rows: rows, DryRun: dryRun || len(bad) > 0}
 	body, err := json.Marshal(req)
 	if err != nil {
 		return fmt.Errorf("encode import: %w", err)
@@ -387,7 +387,7 @@ func (a *app) exportCmd() *cobra.Command {
 			if product != "" {
 				q = "?product=" + url.QueryEscape(product)
 			}
-			var resp adminapi.ExportResponse
+			var resp api.ExportResponse
 			if err := a.call(http.MethodGet, acctPath(args[0], "assignments")+q, nil, &resp); err != nil {
 				return codeErr(err)
 			}

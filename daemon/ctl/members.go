@@ -14,7 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tally-licensing/tally/cluster/ledger"
-	"github.com/tally-licensing/tally/daemon/adminapi"
+	"github.com/tally-licensing/tally/protocol/api"
 )
 
 // Members, teams, invitations, seats, subscriptions and usage.
@@ -111,13 +111,13 @@ they are added together without passwords, all or none.`,
 		Args: cobra.MinimumNArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) > 2 {
-				return a.memberCall(http.MethodPost, acctPath(args[0], "users", "bulk"), adminapi.MemberRequest{Emails: args[1:], Role: ledger.Role(role)}, "added")
+				return a.memberCall(http.MethodPost, acctPath(args[0], "users", "bulk"), api.MemberRequest{Emails: args[1:], Role: ledger.Role(role)}, "added")
 			}
 			p, err := password(pw, pwStdin, cmd.InOrStdin())
 			if err != nil {
 				return err
 			}
-			return a.memberCall(http.MethodPost, acctPath(args[0], "users"), adminapi.MemberRequest{Email: args[1], Role: ledger.Role(role), Password: p, Teams: teams}, "added")
+			return a.memberCall(http.MethodPost, acctPath(args[0], "users"), api.MemberRequest{Email: args[1], Role: ledger.Role(role), Password: p, Teams: teams}, "added")
 		},
 	}
 	add.Flags().StringVar(&role, "role", "member", "owner, administrator, member, administrator_assistant or assistant")
@@ -147,7 +147,7 @@ they are added together without passwords, all or none.`,
 	setRole := &cobra.Command{
 		Use: "set-role ACCOUNT EMAIL ROLE", Short: "Change a user's role (a seat-consuming role needs a free seat)", Args: cobra.ExactArgs(3),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.memberCall(http.MethodPut, acctPath(args[0], "users", args[1], "role"), adminapi.MemberRequest{Role: ledger.Role(args[2])}, "role set")
+			return a.memberCall(http.MethodPut, acctPath(args[0], "users", args[1], "role"), api.MemberRequest{Role: ledger.Role(args[2])}, "role set")
 		},
 	}
 	var spw string
@@ -159,7 +159,7 @@ they are added together without passwords, all or none.`,
 			if err != nil {
 				return err
 			}
-			return a.memberCall(http.MethodPut, acctPath(args[0], "users", args[1], "password"), adminapi.MemberRequest{Password: p}, "password set")
+			return a.memberCall(http.MethodPut, acctPath(args[0], "users", args[1], "password"), api.MemberRequest{Password: p}, "password set")
 		},
 	}
 	setPw.Flags().StringVar(&spw, "password", "", "the new password")
@@ -170,7 +170,7 @@ they are added together without passwords, all or none.`,
 		Short: "Put one user on another plan (refused if it would split a team: use teams set-plan)",
 		Args:  cobra.ExactArgs(3),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			req := adminapi.MemberRequest{Plan: args[2]}
+			req := api.MemberRequest{Plan: args[2]}
 			if err := parseTime(periodEnd, &req.PeriodEnd); err != nil {
 				return err
 			}
@@ -187,8 +187,8 @@ they are added together without passwords, all or none.`,
 			if err != nil {
 				return err
 			}
-			var out adminapi.SignInResponse
-			if err := a.call(http.MethodPost, acctPath(args[0], "signin"), adminapi.MemberRequest{Email: args[1], Password: p}, &out); err != nil {
+			var out api.SignInResponse
+			if err := a.call(http.MethodPost, acctPath(args[0], "signin"), api.MemberRequest{Email: args[1], Password: p}, &out); err != nil {
 				return codeErr(err)
 			}
 			if a.opts.json {
@@ -205,7 +205,7 @@ they are added together without passwords, all or none.`,
 		Short: "Set the account's administrator address (role-based; it holds no seat unless a seat-consuming user has it)",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.memberCall(http.MethodPut, acctPath(args[0], "admin-email"), adminapi.MemberRequest{Email: args[1]}, "administrator address set")
+			return a.memberCall(http.MethodPut, acctPath(args[0], "admin-email"), api.MemberRequest{Email: args[1]}, "administrator address set")
 		},
 	}
 	c.AddCommand(list, add, show, del, setRole, setPw, setPlan, signin, adminEmail)
@@ -235,7 +235,7 @@ func (a *app) invitationsCmd() *cobra.Command {
 	send := &cobra.Command{
 		Use: "send ACCOUNT EMAIL", Short: "Invite a user (a seat-consuming role needs a free seat)", Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.memberCall(http.MethodPost, acctPath(args[0], "invitations"), adminapi.MemberRequest{Email: args[1], Role: ledger.Role(role), Teams: teams, ExpiresIn: expires}, "invited")
+			return a.memberCall(http.MethodPost, acctPath(args[0], "invitations"), api.MemberRequest{Email: args[1], Role: ledger.Role(role), Teams: teams, ExpiresIn: expires}, "invited")
 		},
 	}
 	send.Flags().StringVar(&role, "role", "member", "owner, administrator, member, administrator_assistant or assistant")
@@ -250,7 +250,7 @@ func (a *app) invitationsCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return a.memberCall(http.MethodPost, acctPath(args[0], "invitations", args[1], "accept"), adminapi.MemberRequest{Password: p}, "accepted")
+			return a.memberCall(http.MethodPost, acctPath(args[0], "invitations", args[1], "accept"), api.MemberRequest{Password: p}, "accepted")
 		},
 	}
 	accept.Flags().StringVar(&pw, "password", "", "the user's password")
@@ -294,7 +294,7 @@ func (a *app) teamsCmd() *cobra.Command {
 	create := &cobra.Command{
 		Use: "create ACCOUNT TEAM", Short: "Create a team", Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.memberCall(http.MethodPost, acctPath(args[0], "teams"), adminapi.MemberRequest{Name: args[1]}, "team "+args[1]+" created")
+			return a.memberCall(http.MethodPost, acctPath(args[0], "teams"), api.MemberRequest{Name: args[1]}, "team "+args[1]+" created")
 		},
 	}
 	del := &cobra.Command{
@@ -332,7 +332,7 @@ func (a *app) teamsCmd() *cobra.Command {
 	setPlan := &cobra.Command{
 		Use: "set-plan ACCOUNT TEAM PLAN", Short: "Move every member of a team to a plan together", Args: cobra.ExactArgs(3),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			req := adminapi.MemberRequest{Plan: args[2]}
+			req := api.MemberRequest{Plan: args[2]}
 			if err := parseTime(periodEnd, &req.PeriodEnd); err != nil {
 				return err
 			}
@@ -358,7 +358,7 @@ over for 30 days (usage shows since when), after which new members are refused.`
 			if err != nil {
 				return &ExitError{Code: 2, Err: fmt.Errorf("seats %q is not a whole number", args[1])}
 			}
-			return a.memberCall(http.MethodPut, acctPath(args[0], "seats"), adminapi.MemberRequest{Seats: &n}, fmt.Sprintf("%s: %d seats", args[0], n))
+			return a.memberCall(http.MethodPut, acctPath(args[0], "seats"), api.MemberRequest{Seats: &n}, fmt.Sprintf("%s: %d seats", args[0], n))
 		},
 	}
 	var domain string
@@ -369,7 +369,7 @@ over for 30 days (usage shows since when), after which new members are refused.`
 		Short: "Who joins by activating a device: anyone in an email domain, or only listed emails",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			req := adminapi.MemberRequest{}
+			req := api.MemberRequest{}
 			switch {
 			case none:
 			case domain != "" && len(emails) > 0:
@@ -403,7 +403,7 @@ purchased seats, shrink-to-allocated lowers them to active + pending.
 --start and --end take RFC 3339 times or durations from now (720h).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			req := adminapi.MemberRequest{Plan: plan, Renewal: renewal}
+			req := api.MemberRequest{Plan: plan, Renewal: renewal}
 			if err := parseTime(start, &req.PeriodStart); err != nil {
 				return err
 			}

@@ -12,7 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tally-licensing/tally/cluster/ledger"
-	"github.com/tally-licensing/tally/daemon/adminapi"
+	"github.com/tally-licensing/tally/protocol/api"
 )
 
 func policyPath(account, feature string) string {
@@ -30,7 +30,7 @@ func (a *app) policyCmd() *cobra.Command {
 		Short: "Show the stored and the effective policy of an account or, with --pool, a pool",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var v adminapi.PolicyView
+			var v api.PolicyView
 			if err := a.call(http.MethodGet, policyPath(args[0], feature), nil, &v); err != nil {
 				return codeErr(err)
 			}
@@ -64,7 +64,7 @@ field to "inherit" (pool → account → cluster default).
   --subscription-end 2027-01-31      account only: no token outlives it`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var cur adminapi.PolicyView
+			var cur api.PolicyView
 			if err := a.call(http.MethodGet, policyPath(args[0], feature), nil, &cur); err != nil {
 				return codeErr(err)
 			}
@@ -117,7 +117,7 @@ field to "inherit" (pool → account → cluster default).
 			if fl.Changed("deny") {
 				np.Deny = p.Deny
 			}
-			req := adminapi.PolicyRequest{Policy: np, ClearSubscriptionEnd: clearSubs}
+			req := api.PolicyRequest{Policy: np, ClearSubscriptionEnd: clearSubs}
 			if subEnd != "" {
 				t, err := parseSubscriptionEnd(subEnd)
 				if err != nil {
@@ -125,7 +125,7 @@ field to "inherit" (pool → account → cluster default).
 				}
 				req.SubscriptionEnd = t
 			}
-			var v adminapi.PolicyView
+			var v api.PolicyView
 			if err := a.call(http.MethodPut, policyPath(args[0], feature), req, &v); err != nil {
 				return codeErr(err)
 			}
@@ -191,7 +191,7 @@ func parseCaps(in []string) (map[string]int, error) {
 	return out, nil
 }
 
-func (a *app) printPolicy(v adminapi.PolicyView) error {
+func (a *app) printPolicy(v api.PolicyView) error {
 	if a.opts.json {
 		return a.printJSON(v)
 	}
@@ -254,7 +254,7 @@ func (a *app) deviceSeatCmds() []*cobra.Command {
 		}
 		var l *ledger.Lease
 		if err := a.call(http.MethodPost, acctPath(account, "devices", code, verb),
-			adminapi.DeviceOpRequest{Feature: feature, To: to}, &l); err != nil {
+			api.DeviceOpRequest{Feature: feature, To: to}, &l); err != nil {
 			return codeErr(err)
 		}
 		if a.opts.json {
@@ -314,7 +314,7 @@ func (a *app) eventsCmd() *cobra.Command {
 			if after > 0 {
 				q.Set("after", strconv.FormatUint(after, 10))
 			}
-			var v adminapi.EventsView
+			var v api.EventsView
 			if err := a.call(http.MethodGet, "/v1/events?"+q.Encode(), nil, &v); err != nil {
 				return codeErr(err)
 			}

@@ -14,9 +14,9 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/tally-licensing/tally/daemon/adminapi"
 	"github.com/tally-licensing/tally/daemon/adminclient"
 	"github.com/tally-licensing/tally/protocol"
+	"github.com/tally-licensing/tally/protocol/api"
 )
 
 // options are the connection settings every command shares.
@@ -138,7 +138,7 @@ func (a *app) call(method, path string, in, out any) error {
 // noteFreshness tells the reader of a table when it came from a follower's
 // copy of the ledger, which may trail the leader.
 func (a *app) noteFreshness() {
-	if a.fresh.Node != "" && (a.fresh.RaftState != "Leader" || a.fresh.Consistency == adminapi.ConsistencyLeader) {
+	if a.fresh.Node != "" && (a.fresh.RaftState != "Leader" || a.fresh.Consistency == api.ConsistencyLeader) {
 		fmt.Fprintf(a.out, "\nanswered by %s; --consistent reads the leader's current view\n", a.fresh)
 	}
 }

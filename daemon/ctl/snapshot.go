@@ -8,7 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tally-licensing/tally/certs"
-	"github.com/tally-licensing/tally/daemon/adminapi"
+	"github.com/tally-licensing/tally/protocol/api"
 )
 
 func (a *app) snapshotCmd() *cobra.Command {
@@ -25,8 +25,8 @@ with owner-only permissions. The file holds the CA's private key.`,
 			if err := a.call(http.MethodGet, "/v1/backup", nil, &raw); err != nil {
 				return codeErr(err)
 			}
-			var b adminapi.Backup
-			if err := json.Unmarshal(raw, &b); err != nil || b.Version != adminapi.BackupVersion {
+			var b api.Backup
+			if err := json.Unmarshal(raw, &b); err != nil || b.Version != api.BackupVersion {
 				return fmt.Errorf("the server sent an unreadable backup (version %d): %v", b.Version, err)
 			}
 			if err := certs.WriteFileAtomic(args[0], raw, 0o600); err != nil {
