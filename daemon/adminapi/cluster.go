@@ -81,7 +81,8 @@ func (a *api) clusterList(w http.ResponseWriter, r *http.Request) error {
 			st, err = a.cfg.Cluster.NodeStatus(ctx, n)
 		}
 		if err != nil {
-			cm.Error = err.Error()
+			// A node that does not answer has no role we can know.
+			cm.Role, cm.Error = "unreachable", err.Error()
 		} else {
 			cm.Reachable = true
 			cm.AppliedIndex = st.AppliedIndex

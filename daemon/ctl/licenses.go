@@ -47,47 +47,32 @@ to their license.`,
 				req.Kind = ledger.ProductAddOn
 			}
 			var p ledger.ProductUsage
-			if err := a.call(http.MethodPut, acctPath(args[0], "products", args[1]), req, &p); err != nil {
-				return codeErr(err)
-			}
-			if a.opts.json {
-				return a.printJSON(p)
-			}
-			fmt.Fprintf(a.out, "%s/%s (%s): %d purchased, %d assigned, %d free\n", p.Account, p.Code, p.Kind, p.Quantity, p.Assigned, p.Free)
-			return nil
+			return a.show(http.MethodPut, acctPath(args[0], "products", args[1]), req, &p, func(out io.Writer) error {
+				fmt.Fprintf(out, "%s/%s (%s): %d purchased, %d assigned, %d free\n", p.Account, p.Code, p.Kind, p.Quantity, p.Assigned, p.Free)
+				return nil
+			})
 		},
 	}
 	set.Flags().StringVar(&req.Name, "name", "", "display name (Phone System)")
 	set.Flags().BoolVar(&addon, "addon", false, "the product is an add-on code")
 	set.Flags().StringVar(&req.Feature, "feature", "", "pool feature the base license's holders check out (default: the code)")
 	set.Flags().BoolVar(&req.Extension, "extension", false, "assignments carry an extension key and a number (DID)")
-	list := &cobra.Command{
-		Use:   "list ACCOUNT",
-		Short: "List an account's products with purchased, assigned and free licenses",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			var ps []ledger.ProductUsage
-			if err := a.call(http.MethodGet, acctPath(args[0], "products"), nil, &ps); err != nil {
-				return codeErr(err)
-			}
-			if a.opts.json {
-				return a.printJSON(ps)
-			}
-			w := a.table()
-			fmt.Fprintln(w, "CODE\tNAME\tKIND\tFEATURE\tEXTENSION\tPURCHASED\tASSIGNED\tFREE")
-			for _, p := range ps {
-				feat, ext := "-", "-"
-				if p.Kind == ledger.ProductBase {
-					feat = p.PoolFeature()
-					if p.Extension {
-						ext = "yes"
-					}
+	list := listCmd(a, list[ledger.ProductUsage]{
+		use:    "list ACCOUNT",
+		short:  "List an account's products with purchased, assigned and free licenses",
+		path:   func(args []string) string { return acctPath(args[0], "products") },
+		header: "CODE\tNAME\tKIND\tFEATURE\tEXTENSION\tPURCHASED\tASSIGNED\tFREE",
+		row: func(p ledger.ProductUsage) string {
+			feat, ext := "-", "-"
+			if p.Kind == ledger.ProductBase {
+				feat = p.PoolFeature()
+				if p.Extension {
+					ext = "yes"
 				}
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\n", p.Code, orDash(p.Name), p.Kind, feat, ext, p.Quantity, p.Assigned, p.Free)
 			}
-			return w.Flush()
+			return fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d", p.Code, orDash(p.Name), p.Kind, feat, ext, p.Quantity, p.Assigned, p.Free)
 		},
-	}
+	})
 	c.AddCommand(set, list)
 	return c
 }
@@ -111,29 +96,25 @@ func (a *app) licensesCmd() *cobra.Command {
 				}
 			}
 			var ls []ledger.LicenseView
-			if err := a.call(http.MethodGet, acctPath(acct, "licenses")+"?"+q.Encode(), nil, &ls); err != nil {
-				return codeErr(err)
-			}
-			if a.opts.json {
-				return a.printJSON(ls)
-			}
-			w := a.table()
-			fmt.Fprintln(w, "LICENSE\tTYPE\tKIND\tUSER\tEXT\tNUMBER\tADD-ONS")
-			for _, l := range ls {
-				u, addons := l.User, strings.Join(l.AddOnCodes, ",")
-				if l.Kind == ledger.ProductAddOn {
-					u = l.ParentUser
-					addons = "on " + orDash(l.Parent)
+			return a.show(http.MethodGet, acctPath(acct, "licenses")+"?"+q.Encode(), nil, &ls, func(out io.Writer) error {
+				w := a.table()
+				fmt.Fprintln(w, "LICENSE\tTYPE\tKIND\tUSER\tEXT\tNUMBER\tADD-ONS")
+				for _, l := range ls {
+					u, addons := l.User, strings.Join(l.AddOnCodes, ",")
+					if l.Kind == ledger.ProductAddOn {
+						u = l.ParentUser
+						addons = "on " + orDash(l.Parent)
+					}
+					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", l.ID, l.Product, l.Kind, orDash(u), orDash(l.ExtKey), orDash(l.Number), orDash(addons))
 				}
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", l.ID, l.Product, l.Kind, orDash(u), orDash(l.ExtKey), orDash(l.Number), orDash(addons))
-			}
-			if err := w.Flush(); err != nil {
-				return err
-			}
-			if len(ls) == 0 {
-				fmt.Fprintln(a.out, "(no licenses)")
-			}
-			return nil
+				if err := w.Flush(); err != nil {
+					return err
+				}
+				if len(ls) == 0 {
+					fmt.Fprintln(out, "(no licenses)")
+				}
+				return nil
+			})
 		},
 	}
 	list.Flags().StringVar(&account, "account", "", "the account (may be left out when there is only one)")
@@ -216,19 +197,18 @@ func (a *app) licensesCmd() *cobra.Command {
 }
 
 func (a *app) printLicense(v ledger.LicenseView, verb string) error {
-	if a.opts.json {
-		return a.printJSON(v)
-	}
-	if verb != "" {
-		fmt.Fprintf(a.out, "%s %s license %s\n", verb, v.Product, v.ID)
-	}
-	fmt.Fprintf(a.out, "  account  %s\n  kind     %s\n", v.Account, v.Kind)
-	if v.Kind == ledger.ProductAddOn {
-		fmt.Fprintf(a.out, "  on       %s (%s)\n", orDash(v.Parent), orDash(v.ParentUser))
+	return a.printer().print(v, func(out io.Writer) error {
+		if verb != "" {
+			fmt.Fprintf(out, "%s %s license %s\n", verb, v.Product, v.ID)
+		}
+		fmt.Fprintf(out, "  account  %s\n  kind     %s\n", v.Account, v.Kind)
+		if v.Kind == ledger.ProductAddOn {
+			fmt.Fprintf(out, "  on       %s (%s)\n", orDash(v.Parent), orDash(v.ParentUser))
+			return nil
+		}
+		fmt.Fprintf(out, "  user     %s\n  ext      %s\n  number   %s\n  add-ons  %s\n", orDash(v.User), orDash(v.ExtKey), orDash(v.Number), orDash(strings.Join(v.AddOnCodes, ", ")))
 		return nil
-	}
-	fmt.Fprintf(a.out, "  user     %s\n  ext      %s\n  number   %s\n  add-ons  %s\n", orDash(v.User), orDash(v.ExtKey), orDash(v.Number), orDash(strings.Join(v.AddOnCodes, ", ")))
-	return nil
+	})
 }
 
 // accountOrOnly returns account, or the cluster's only account when it is
@@ -341,7 +321,7 @@ func (a *app) runImport(stdin io.Reader, account, file, product string, dryRun b
 		rep.Applied = false
 	}
 	if a.opts.json {
-		if err := a.printJSON(rep); err != nil {
+		if err := a.printer().writeJSON(rep); err != nil {
 			return err
 		}
 		if len(rep.Errors) > 0 {
@@ -388,22 +368,18 @@ func (a *app) exportCmd() *cobra.Command {
 				q = "?product=" + url.QueryEscape(product)
 			}
 			var resp api.ExportResponse
-			if err := a.call(http.MethodGet, acctPath(args[0], "assignments")+q, nil, &resp); err != nil {
-				return codeErr(err)
-			}
-			if a.opts.json {
-				return a.printJSON(resp)
-			}
-			w := a.out
-			if output != "" && output != "-" {
-				f, err := os.Create(output)
-				if err != nil {
-					return fmt.Errorf("create %s: %w", output, err)
+			return a.show(http.MethodGet, acctPath(args[0], "assignments")+q, nil, &resp, func(out io.Writer) error {
+				w := out
+				if output != "" && output != "-" {
+					f, err := os.Create(output)
+					if err != nil {
+						return fmt.Errorf("create %s: %w", output, err)
+					}
+					defer f.Close()
+					w = f
 				}
-				defer f.Close()
-				w = f
-			}
-			return assignments.Write(w, resp.Rows)
+				return assignments.Write(w, resp.Rows)
+			})
 		},
 	}
 	exp.Flags().StringVar(&product, "product", "", "the base product (default: the account's only extension-based one)")

@@ -22,26 +22,22 @@ import (
 // memberCall runs a members request and prints its result: the user, the
 // changed users, or "ok".
 func (a *app) memberCall(method, path string, req any, done string) error {
-	var out ledger.MembersResult
-	if err := a.call(method, path, req, &out); err != nil {
-		return codeErr(err)
-	}
-	if a.opts.json {
-		return a.printJSON(out)
-	}
-	switch {
-	case out.User != nil:
-		u := out.User
-		fmt.Fprintf(a.out, "%s: %s (%s), teams %s\n", u.Email, u.Status, u.Role, orDash(strings.Join(u.Teams, ",")))
-	case out.Renewal != nil:
-		r := out.Renewal
-		fmt.Fprintf(a.out, "renewed (%s): period now ends %s; seats %d -> %d\n", r.Renewal, r.NewEnd.Format(time.RFC3339), r.SeatsBefore, r.SeatsAfter)
-	case len(out.Changed) > 0:
-		fmt.Fprintf(a.out, "%s: %s\n", done, strings.Join(out.Changed, ", "))
-	default:
-		fmt.Fprintln(a.out, done)
-	}
-	return nil
+	var res ledger.MembersResult
+	return a.show(method, path, req, &res, func(out io.Writer) error {
+		switch {
+		case res.User != nil:
+			u := res.User
+			fmt.Fprintf(out, "%s: %s (%s), teams %s\n", u.Email, u.Status, u.Role, orDash(strings.Join(u.Teams, ",")))
+		case res.Renewal != nil:
+			r := res.Renewal
+			fmt.Fprintf(out, "renewed (%s): period now ends %s; seats %d -> %d\n", r.Renewal, r.NewEnd.Format(time.RFC3339), r.SeatsBefore, r.SeatsAfter)
+		case len(res.Changed) > 0:
+			fmt.Fprintf(out, "%s: %s\n", done, strings.Join(res.Changed, ", "))
+		default:
+			fmt.Fprintln(out, done)
+		}
+		return nil
+	})
 }
 
 // password reads --password, else $TALLY_PASSWORD, else one line of stdin
@@ -63,39 +59,31 @@ func password(flag string, stdin bool, in io.Reader) (string, error) {
 func (a *app) usersCmd() *cobra.Command {
 	c := &cobra.Command{Use: "users", Short: "An account's members: add, list, change role or password, delete, sign in"}
 	var team string
-	list := &cobra.Command{
-		Use: "list ACCOUNT", Short: "List users with role, status (active, pending, unassigned), seat and teams", Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			var us []ledger.UserView
-			p := acctPath(args[0], "users")
+	list := listCmd(a, list[ledger.UserView]{
+		use:   "list ACCOUNT",
+		short: "List users with role, status (active, pending, unassigned), seat and teams",
+		path: func(args []string) string {
 			if team != "" {
-				p += "?team=" + url.QueryEscape(team)
+				return acctPath(args[0], "users") + "?team=" + url.QueryEscape(team)
 			}
-			if err := a.call(http.MethodGet, p, nil, &us); err != nil {
-				return codeErr(err)
-			}
-			if a.opts.json {
-				return a.printJSON(us)
-			}
-			w := a.table()
-			fmt.Fprintln(w, "EMAIL\tROLE\tSTATUS\tSEAT\tTEAMS (* ADMINISTERS)\tPLAN")
-			for _, u := range us {
-				seat := "-"
-				if u.ConsumesSeat {
-					seat = "yes"
-				}
-				teams := make([]string, len(u.Teams))
-				for i, t := range u.Teams {
-					teams[i] = t
-					if slices.Contains(u.AdminOf, t) {
-						teams[i] += "*"
-					}
-				}
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", u.Email, u.Role, u.Status, seat, orDash(strings.Join(teams, ",")), orDash(u.Plan))
-			}
-			return w.Flush()
+			return acctPath(args[0], "users")
 		},
-	}
+		header: "EMAIL\tROLE\tSTATUS\tSEAT\tTEAMS (* ADMINISTERS)\tPLAN",
+		row: func(u ledger.UserView) string {
+			seat := "-"
+			if u.ConsumesSeat {
+				seat = "yes"
+			}
+			teams := make([]string, len(u.Teams))
+			for i, t := range u.Teams {
+				teams[i] = t
+				if slices.Contains(u.AdminOf, t) {
+					teams[i] += "*"
+				}
+			}
+			return fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s", u.Email, u.Role, u.Status, seat, orDash(strings.Join(teams, ",")), orDash(u.Plan))
+		},
+	})
 	list.Flags().StringVar(&team, "team", "", "only this team's members")
 
 	var role, pw string
@@ -128,14 +116,10 @@ they are added together without passwords, all or none.`,
 		Use: "show ACCOUNT EMAIL", Short: "Show one user", Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var u ledger.UserView
-			if err := a.call(http.MethodGet, acctPath(args[0], "users", args[1]), nil, &u); err != nil {
-				return codeErr(err)
-			}
-			if a.opts.json {
-				return a.printJSON(u)
-			}
-			fmt.Fprintf(a.out, "%s: %s (%s), seat %v, teams %s, plan %s\n", u.Email, u.Status, u.Role, u.ConsumesSeat, orDash(strings.Join(u.Teams, ",")), orDash(u.Plan))
-			return nil
+			return a.show(http.MethodGet, acctPath(args[0], "users", args[1]), nil, &u, func(out io.Writer) error {
+				fmt.Fprintf(out, "%s: %s (%s), seat %v, teams %s, plan %s\n", u.Email, u.Status, u.Role, u.ConsumesSeat, orDash(strings.Join(u.Teams, ",")), orDash(u.Plan))
+				return nil
+			})
 		},
 	}
 	del := &cobra.Command{
@@ -187,15 +171,11 @@ they are added together without passwords, all or none.`,
 			if err != nil {
 				return err
 			}
-			var out api.SignInResponse
-			if err := a.call(http.MethodPost, acctPath(args[0], "signin"), api.MemberRequest{Email: args[1], Password: p}, &out); err != nil {
-				return codeErr(err)
-			}
-			if a.opts.json {
-				return a.printJSON(out)
-			}
-			fmt.Fprintf(a.out, "signed in as %s (%s)\n", out.User.Email, out.User.Role)
-			return nil
+			var res api.SignInResponse
+			return a.show(http.MethodPost, acctPath(args[0], "signin"), api.MemberRequest{Email: args[1], Password: p}, &res, func(out io.Writer) error {
+				fmt.Fprintf(out, "signed in as %s (%s)\n", res.User.Email, res.User.Role)
+				return nil
+			})
 		},
 	}
 	signin.Flags().StringVar(&inPw, "password", "", "the password")
@@ -273,24 +253,15 @@ func (a *app) invitationsCmd() *cobra.Command {
 
 func (a *app) teamsCmd() *cobra.Command {
 	c := &cobra.Command{Use: "teams", Short: "Teams: a member in many teams holds one seat; out of every team they are unassigned"}
-	list := &cobra.Command{
-		Use: "list ACCOUNT", Short: "List teams with their members and seats", Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			var ts []ledger.TeamUsage
-			if err := a.call(http.MethodGet, acctPath(args[0], "teams"), nil, &ts); err != nil {
-				return codeErr(err)
-			}
-			if a.opts.json {
-				return a.printJSON(ts)
-			}
-			w := a.table()
-			fmt.Fprintln(w, "TEAM\tMEMBERS\tSEATS\tACTIVE\tPENDING")
-			for _, t := range ts {
-				fmt.Fprintf(w, "%s\t%d\t%d\t%d\t%d\n", t.Team, t.Members, t.Seats, t.Active, t.Pending)
-			}
-			return w.Flush()
+	list := listCmd(a, list[ledger.TeamUsage]{
+		use:    "list ACCOUNT",
+		short:  "List teams with their members and seats",
+		path:   func(args []string) string { return acctPath(args[0], "teams") },
+		header: "TEAM\tMEMBERS\tSEATS\tACTIVE\tPENDING",
+		row: func(t ledger.TeamUsage) string {
+			return fmt.Sprintf("%s\t%d\t%d\t%d\t%d", t.Team, t.Members, t.Seats, t.Active, t.Pending)
 		},
-	}
+	})
 	create := &cobra.Command{
 		Use: "create ACCOUNT TEAM", Short: "Create a team", Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -434,14 +405,10 @@ func (a *app) usageCmd() *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var u ledger.MemberUsage
-			if err := a.call(http.MethodGet, acctPath(args[0], "usage"), nil, &u); err != nil {
-				return codeErr(err)
-			}
-			if a.opts.json {
-				return a.printJSON(u)
-			}
-			printUsage(a.out, u)
-			return nil
+			return a.show(http.MethodGet, acctPath(args[0], "usage"), nil, &u, func(out io.Writer) error {
+				printUsage(out, u)
+				return nil
+			})
 		},
 	}
 }

@@ -3,7 +3,6 @@ package ctl
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -60,6 +59,9 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		return ee.Code
 	}
 	fmt.Fprintf(stderr, "tallyctl: %v\n", err)
+	if strings.HasPrefix(err.Error(), "unknown command ") {
+		return 2 // a usage error, as for unknown subcommands
+	}
 	return 1
 }
 
@@ -96,6 +98,7 @@ Connection settings come from flags or the environment:
 	root.AddCommand(a.policyCmd(), a.eventsCmd())
 	root.AddCommand(a.usersCmd(), a.invitationsCmd(), a.teamsCmd(), a.seatsCmd(), a.subscriptionCmd(), a.usageCmd())
 	root.AddCommand(a.auditCmd(), a.reportCmd())
+	refuseUnknownSubcommands(root)
 	return root
 }
 
@@ -143,11 +146,7 @@ func (a *app) noteFreshness() {
 	}
 }
 
-func (a *app) printJSON(v any) error {
-	enc := json.NewEncoder(a.out)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
-}
+func (a *app) printJSON(v any) error { return a.printer().writeJSON(v) }
 
 func (a *app) table() *tabwriter.Writer { return tabwriter.NewWriter(a.out, 0, 4, 2, ' ', 0) }
 

@@ -3,6 +3,7 @@ package ctl
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 
 	"github.com/spf13/cobra"
@@ -32,11 +33,10 @@ with owner-only permissions. The file holds the CA's private key.`,
 			if err := certs.WriteFileAtomic(args[0], raw, 0o600); err != nil {
 				return err
 			}
-			if a.opts.json {
-				return a.printJSON(map[string]any{"file": args[0], "cluster_id": b.ClusterID, "applied_index": b.AppliedIndex, "node": b.Node})
-			}
-			fmt.Fprintf(a.out, "saved cluster %s up to log index %d (from %s) to %s\n", b.ClusterID, b.AppliedIndex, b.Node, args[0])
-			return nil
+			return a.printer().print(map[string]any{"file": args[0], "cluster_id": b.ClusterID, "applied_index": b.AppliedIndex, "node": b.Node}, func(out io.Writer) error {
+				_, err := fmt.Fprintf(out, "saved cluster %s up to log index %d (from %s) to %s\n", b.ClusterID, b.AppliedIndex, b.Node, args[0])
+				return err
+			})
 		},
 	}
 	c.AddCommand(save)
