@@ -279,7 +279,7 @@ func (a *api) status(w http.ResponseWriter, r *http.Request) error {
 	resp := StatusResponse{Node: wire.NodeStatus(a.cfg.Store.Status()), ServerTime: now, Waiting: len(a.cfg.Leasing.Waiting())}
 	a.cfg.Store.Read(func(st *ledger.State) {
 		resp.ClusterID = st.ClusterID()
-		resp.Settings = st.Settings()
+		resp.Settings = wire.SettingsOf(st.Settings())
 		resp.Pools = st.Usage(r.URL.Query().Get("account"), now)
 		resp.Leases = len(st.Leases(ledger.LeaseFilter{Account: r.URL.Query().Get("account")}))
 		resp.Devices = len(st.Devices(r.URL.Query().Get("account")))
@@ -343,18 +343,15 @@ func (a *api) queue(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *api) listAccounts(w http.ResponseWriter, r *http.Request) error {
-	var out []ledger.Account
+	out := []wire.Account{}
 	acct := r.URL.Query().Get("account")
 	a.cfg.Store.Read(func(st *ledger.State) {
 		for _, x := range st.Accounts() {
 			if acct == "" || x.ID == acct {
-				out = append(out, x)
+				out = append(out, wire.AccountOf(x))
 			}
 		}
 	})
-	if out == nil {
-		out = []ledger.Account{}
-	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
 }
@@ -366,7 +363,7 @@ func (a *api) getAccount(w http.ResponseWriter, r *http.Request) error {
 	if !ok {
 		return protocol.Errorf(protocol.CodeUnknownAccount, "no account %q", r.PathValue("account"))
 	}
-	writeJSON(w, http.StatusOK, acct)
+	writeJSON(w, http.StatusOK, wire.AccountOf(acct))
 	return nil
 }
 
@@ -387,7 +384,7 @@ func (a *api) createAccount(w http.ResponseWriter, r *http.Request) error {
 func (a *api) getAccountByID(w http.ResponseWriter, id string, status int) error {
 	var acct ledger.Account
 	a.cfg.Store.Read(func(st *ledger.State) { acct, _ = st.Account(id) })
-	writeJSON(w, status, acct)
+	writeJSON(w, status, wire.AccountOf(acct))
 	return nil
 }
 

@@ -2,6 +2,7 @@ package adminapi
 
 import (
 	"encoding/json"
+	wire "github.com/tally-licensing/tally/protocol/api"
 	"net/http"
 	"reflect"
 	"regexp"
@@ -43,9 +44,9 @@ var operations = map[string]op{
 	"GET /v1/leases":              {summary: "Leases held now", query: []string{"account", "feature", "device"}, response: []LeaseView{}},
 	"POST /v1/leases/{id}/revoke": {summary: "Revoke a lease (its seat frees at horizon plus skew)", response: LeaseView{}},
 	"GET /v1/queue":               {summary: "Checkouts waiting for a seat", query: []string{"account"}, response: []leasing.Waiter{}},
-	"GET /v1/accounts":            {summary: "List accounts", query: []string{"account"}, response: []ledger.Account{}},
-	"POST /v1/accounts":           {summary: "Create an account", request: CreateAccountRequest{}, response: ledger.Account{}, status: http.StatusCreated},
-	"GET /v1/accounts/{account}":  {summary: "Show an account", response: ledger.Account{}},
+	"GET /v1/accounts":            {summary: "List accounts", query: []string{"account"}, response: []wire.Account{}},
+	"POST /v1/accounts":           {summary: "Create an account", request: CreateAccountRequest{}, response: wire.Account{}, status: http.StatusCreated},
+	"GET /v1/accounts/{account}":  {summary: "Show an account", response: wire.Account{}},
 
 	"GET /v1/accounts/{account}/pools":                 {summary: "An account's pools with seat usage", response: []ledger.PoolUsage{}},
 	"PUT /v1/accounts/{account}/pools/{feature}":       {summary: "Create a pool or set its seats", request: SetPoolRequest{}, response: []ledger.PoolUsage{}},

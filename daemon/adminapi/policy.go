@@ -6,6 +6,7 @@ import (
 
 	"github.com/tally-licensing/tally/cluster/ledger"
 	"github.com/tally-licensing/tally/protocol"
+	wire "github.com/tally-licensing/tally/protocol/api"
 )
 
 func (a *api) registerPolicy(auth func(string, func(http.ResponseWriter, *http.Request) error)) {
@@ -36,8 +37,8 @@ func (a *api) policyView(account, feature string) (PolicyView, error) {
 			}
 			v.Seats, v.OverSince = p.Seats, p.OverSince
 		}
-		v.Stored, _ = st.StoredPolicy(account, feature)
-		v.Effective = st.EffectivePolicy(account, feature)
+		stored, _ := st.StoredPolicy(account, feature)
+		v.Stored, v.Effective = wire.PolicyOf(stored), wire.PolicyOf(st.EffectivePolicy(account, feature))
 		v.SubscriptionEnd = acct.SubscriptionEnd
 	})
 	return v, err
@@ -62,7 +63,7 @@ func (a *api) putPolicy(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if _, err := a.apply(r, ledger.Command{Type: ledger.CmdSetPolicy, SetPolicy: &ledger.SetPolicy{
-		Account: account, Feature: feature, Policy: req.Policy,
+		Account: account, Feature: feature, Policy: req.Policy.Ledger(),
 		SubscriptionEnd: req.SubscriptionEnd, ClearSubscriptionEnd: req.ClearSubscriptionEnd, By: caller(r),
 	}}); err != nil {
 		return err

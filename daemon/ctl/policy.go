@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tally-licensing/tally/cluster/ledger"
+	"github.com/tally-licensing/tally/protocol"
 	"github.com/tally-licensing/tally/protocol/api"
 )
 
@@ -72,19 +73,19 @@ field to "inherit" (pool → account → cluster default).
 			np := cur.Stored
 			fl := cmd.Flags()
 			if fl.Changed("lease-ttl") {
-				np.LeaseTTL = p.LeaseTTL
+				np.LeaseTTL = protocol.Duration(p.LeaseTTL)
 			}
 			if fl.Changed("heartbeat") {
-				np.HeartbeatInterval = p.HeartbeatInterval
+				np.HeartbeatInterval = protocol.Duration(p.HeartbeatInterval)
 			}
 			if fl.Changed("idle") {
-				np.IdleTimeout = p.IdleTimeout
+				np.IdleTimeout = protocol.Duration(p.IdleTimeout)
 			}
 			if fl.Changed("max-checkout") {
-				np.MaxCheckout = p.MaxCheckout
+				np.MaxCheckout = protocol.Duration(p.MaxCheckout)
 			}
 			if fl.Changed("linger") {
-				np.Linger = p.Linger
+				np.Linger = protocol.Duration(p.Linger)
 			}
 			if fl.Changed("borrow-days") {
 				np.BorrowDays = p.BorrowDays
@@ -205,7 +206,7 @@ func (a *app) printPolicy(v api.PolicyView) error {
 			}
 			return " (inherited)"
 		}
-		dur := func(d time.Duration) string {
+		dur := func(d protocol.Duration) string {
 			if d == 0 {
 				return "-"
 			}

@@ -74,7 +74,9 @@ func NewRootCommand(stdout, stderr io.Writer) *cobra.Command {
 		Long: `tallyctl talks to a tallyd node's admin API over HTTPS.
 
 Connection settings come from flags or the environment:
-  --addr   / TALLY_ADDR     admin address, host:port (default 127.0.0.1:7444)
+  --addr   / TALLY_ADDR     admin address, host:port (default 127.0.0.1:7444);
+                            several, comma-separated (a,b,c), are tried in
+                            order until one answers, and tallyctl says which did
   --token  / TALLY_TOKEN    admin token (tat_…)
   --cacert / TALLY_CACERT   the cluster CA certificate (ca.pem)`,
 		SilenceUsage:  true,
@@ -83,7 +85,7 @@ Connection settings come from flags or the environment:
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	pf := root.PersistentFlags()
-	pf.StringVar(&a.opts.addr, "addr", envOr("TALLY_ADDR", "127.0.0.1:7444"), "admin API address")
+	pf.StringVar(&a.opts.addr, "addr", envOr("TALLY_ADDR", "127.0.0.1:7444"), "admin API address, or several comma-separated nodes tried in order")
 	pf.StringVar(&a.opts.token, "token", os.Getenv("TALLY_TOKEN"), "admin token")
 	pf.StringVar(&a.opts.cacert, "cacert", os.Getenv("TALLY_CACERT"), "cluster CA certificate file")
 	pf.BoolVar(&a.opts.json, "json", false, "print JSON instead of tables")
@@ -135,7 +137,27 @@ func (a *app) call(method, path string, in, out any) error {
 	defer cancel()
 	err = c.Do(ctx, method, path, in, out)
 	a.fresh = c.LastFreshness()
+	a.noteFailovers(c.Failovers(), err == nil || isAPIError(err))
 	return err
+}
+
+// noteFailovers says on stderr which listed nodes did not answer and which
+// one did, so that a reader of the output knows where it came from.
+func (a *app) noteFailovers(failed []string, answered bool) {
+	if len(failed) == 0 {
+		return
+	}
+	for _, f := range failed {
+		fmt.Fprintf(a.errOut, "tallyctl: no answer from %s\n", f)
+	}
+	if answered {
+		fmt.Fprintf(a.errOut, "tallyctl: answered by %s at %s\n", orDash(a.fresh.Node), a.fresh.Addr)
+	}
+}
+
+func isAPIError(err error) bool {
+	var pe *protocol.Error
+	return errors.As(err, &pe)
 }
 
 // noteFreshness tells the reader of a table when it came from a follower's

@@ -9,19 +9,19 @@ import (
 // PolicyRequest replaces the policy of an account or a pool. SubscriptionEnd
 // (account only) moves the account's end date; ClearSubscriptionEnd removes it.
 type PolicyRequest struct {
-	Policy               ledger.Policy `json:"policy"`
-	SubscriptionEnd      time.Time     `json:"subscription_end,omitempty"`
-	ClearSubscriptionEnd bool          `json:"clear_subscription_end,omitempty"`
+	Policy               Policy    `json:"policy"`
+	SubscriptionEnd      time.Time `json:"subscription_end,omitempty"`
+	ClearSubscriptionEnd bool      `json:"clear_subscription_end,omitempty"`
 }
 
 // PolicyView is a scope's stored policy and the effective one after
 // inheritance and defaults.
 type PolicyView struct {
-	Account         string        `json:"account"`
-	Feature         string        `json:"feature,omitempty"`
-	Stored          ledger.Policy `json:"stored"`
-	Effective       ledger.Policy `json:"effective"`
-	SubscriptionEnd time.Time     `json:"subscription_end,omitempty"`
+	Account         string    `json:"account"`
+	Feature         string    `json:"feature,omitempty"`
+	Stored          Policy    `json:"stored"`
+	Effective       Policy    `json:"effective"`
+	SubscriptionEnd time.Time `json:"subscription_end,omitempty"`
 	// Pool state of the seat cap (pool scope only).
 	Seats     int       `json:"seats,omitempty"`
 	OverSince time.Time `json:"over_since,omitempty"`

@@ -24,7 +24,7 @@ type StatusResponse struct {
 	ClusterID  string             `json:"cluster_id"`
 	Node       NodeStatus         `json:"node"`
 	ServerTime time.Time          `json:"server_time"`
-	Settings   ledger.Settings    `json:"settings"`
+	Settings   Settings           `json:"settings"`
 	Pools      []ledger.PoolUsage `json:"pools"`
 	Leases     int                `json:"leases"`
 	Devices    int                `json:"devices"`
