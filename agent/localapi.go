@@ -174,6 +174,9 @@ func (a *agent) status() api.Status {
 		st.Enrolled = true
 		st.Servers = c.Servers()
 		st.Server, st.Connected = c.Connected()
+		if from, at := c.LastAnswer(); !at.IsZero() {
+			st.LastAnswer, st.LastAnswerFrom = &at, from
+		}
 	} else {
 		st.Servers = a.servers()
 	}

@@ -328,9 +328,19 @@ func printStatus(w io.Writer, st *sdk.Status, now time.Time) {
 	if account == "" {
 		account = "-"
 	}
+	// Say what is known: an open connection proves nothing about a server
+	// that died since, so the line gives the time of its last answer.
 	server := "not connected"
 	if st.Connected {
-		server = st.Server + " (connected)"
+		server = st.Server + " (connection open, no answer yet)"
+	}
+	if st.LastAnswer != nil {
+		ago := now.Sub(*st.LastAnswer).Round(time.Second)
+		if st.Connected && st.LastAnswerFrom == st.Server {
+			server = fmt.Sprintf("%s (last answered %s ago)", st.Server, ago)
+		} else {
+			server = fmt.Sprintf("%s (last answer from %s, %s ago)", server, st.LastAnswerFrom, ago)
+		}
 	}
 	if !st.Enrolled {
 		server = "enrolling"

@@ -134,7 +134,7 @@ func (a *app) accountsCmd() *cobra.Command {
 				}
 				req.SubscriptionEnd = t
 			}
-			var acct ledger.Account
+			var acct api.Account
 			return a.show(http.MethodPost, "/v1/accounts", req, &acct, func(w io.Writer) error {
 				_, err := fmt.Fprintf(w, "created account %s (%s, %s model)\n", acct.ID, acct.Name, acct.Model)
 				return err
@@ -145,12 +145,12 @@ func (a *app) accountsCmd() *cobra.Command {
 	create.Flags().StringVar(&req.AdminEmail, "admin-email", "", "the account administrator's (role-based) address")
 	create.Flags().StringVar(&model, "model", "floating", "licensing model: standard, floating or mixed")
 	create.Flags().StringVar(&subEnd, "subscription-end", "", "when every license of the account expires (2027-01-31 or RFC 3339)")
-	list := listCmd(a, list[ledger.Account]{
+	list := listCmd(a, list[api.Account]{
 		use:    "list",
 		short:  "List accounts",
 		path:   func([]string) string { return "/v1/accounts" },
 		header: "ID\tNAME\tMODEL\tPOOLS\tADMIN\tSUBSCRIPTION END",
-		row: func(x ledger.Account) string {
+		row: func(x api.Account) string {
 			end := "-"
 			if !x.SubscriptionEnd.IsZero() {
 				end = x.SubscriptionEnd.Format("2006-01-02 15:04")

@@ -217,7 +217,7 @@ func (a *app) accountOrOnly(account string) (string, error) {
 	if account != "" {
 		return account, nil
 	}
-	var accts []ledger.Account
+	var accts []api.Account
 	if err := a.call(http.MethodGet, "/v1/accounts", nil, &accts); err != nil {
 		return "", codeErr(err)
 	}
