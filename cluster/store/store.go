@@ -80,6 +80,11 @@ type Store struct {
 	// lastNow is the latest command time this node has submitted to Raft;
 	// only proposeLoop touches it.
 	lastNow time.Time
+	// startIndex is the last Raft index the node held on disk (log or
+	// snapshot) when it opened: until the FSM has applied that far, the
+	// ledger in memory is older than what this node already acknowledged.
+	startIndex uint64
+	openedAt   time.Time
 }
 
 type proposal struct {
@@ -186,6 +191,11 @@ func Open(cfg Config) (*Store, error) {
 			s.founded = true
 		}
 	}
+	if s.startIndex, err = lastStoredIndex(logs, snaps); err != nil {
+		s.closeResources()
+		return nil, err
+	}
+	s.openedAt = time.Now()
 	r, err := raft.NewRaft(rc, s.fsm, logs, bolt, snaps, s.transport)
 	if err != nil {
 		s.closeResources()
@@ -218,6 +228,37 @@ func (s *Store) Close() error {
 	})
 	return err
 }
+
+// lastStoredIndex is the highest index in the log or the newest snapshot.
+func lastStoredIndex(logs raft.LogStore, snaps raft.SnapshotStore) (uint64, error) {
+	last, err := logs.LastIndex()
+	if err != nil {
+		return 0, fmt.Errorf("read the last log index: %w", err)
+	}
+	metas, err := snaps.List()
+	if err != nil {
+		return 0, fmt.Errorf("list snapshots: %w", err)
+	}
+	if len(metas) > 0 && metas[0].Index > last {
+		last = metas[0].Index
+	}
+	return last, nil
+}
+
+// StartIndex is the last Raft index this node held on disk when it opened.
+// A node must not answer from its ledger before AppliedIndex reaches it
+// (or the log was cut back below it by a new leader): until then the FSM
+// is replaying and the ledger is older than what the node acknowledged.
+func (s *Store) StartIndex() uint64 { return s.startIndex }
+
+// OpenedAt is when Open started Raft.
+func (s *Store) OpenedAt() time.Time { return s.openedAt }
+
+// LastIndex is the last index in this node's log (or snapshot).
+func (s *Store) LastIndex() uint64 { return s.raft.LastIndex() }
+
+// AppliedIndex is the last index the FSM has applied.
+func (s *Store) AppliedIndex() uint64 { return s.raft.AppliedIndex() }
 
 // Founded reports whether Open bootstrapped a new cluster (rather than
 // finding Raft state on disk).
@@ -565,6 +606,27 @@ func (s *Store) RestoreLedger(ctx context.Context, data []byte) error {
 	meta := &raft.SnapshotMeta{Version: raft.SnapshotVersionMax, Size: int64(len(data))}
 	if err := s.raft.Restore(meta, bytes.NewReader(data), s.timeout(ctx)); err != nil {
 		return mapRaftErr(fmt.Errorf("restore the ledger: %w", err))
+	}
+	return nil
+}
+
+// WaitApplied blocks until the FSM has applied index, or ctx ends. Reads
+// that must see a write this node (or a client, through another node) knows
+// to be committed at index wait here first.
+func (s *Store) WaitApplied(ctx context.Context, index uint64) error {
+	if s.raft.AppliedIndex() >= index {
+		return nil
+	}
+	t := time.NewTicker(2 * time.Millisecond)
+	defer t.Stop()
+	for s.raft.AppliedIndex() < index {
+		select {
+		case <-ctx.Done():
+			return protocol.Errorf(protocol.CodeUnavailable, "this node has applied Raft index %d, not yet %d; retry (here or at another node)", s.raft.AppliedIndex(), index)
+		case <-s.closing:
+			return protocol.Errorf(protocol.CodeUnavailable, "the server is shutting down")
+		case <-t.C:
+		}
 	}
 	return nil
 }
