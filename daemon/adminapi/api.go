@@ -43,6 +43,11 @@ type Config struct {
 	Now     func() time.Time
 	// Metrics serves /metrics (Prometheus); nil answers 404.
 	Metrics http.Handler
+	// Ready is nil when the node may answer from its ledger, and otherwise
+	// a retryable error saying why not (a restarted node replaying its
+	// log). Until then everything but /healthz, /readyz and node-to-node
+	// endpoints answers 503. nil Ready means always ready.
+	Ready func() error
 }
 
 type api struct {
@@ -62,7 +67,7 @@ func New(cfg Config) http.Handler {
 	}
 	a := &api{cfg: cfg, log: cfg.Logger, now: cfg.Now}
 	mux, _, _ := a.routes()
-	return mux
+	return a.gate(mux)
 }
 
 // Routes lists the patterns of every authenticated route (method and

@@ -48,6 +48,11 @@ type Config struct {
 	// Activate admits a user to the device's account (TypeActivate); nil
 	// refuses activation.
 	Activate func(ctx context.Context, dev ledger.DeviceRef, req protocol.ActivateRequest, reqID string) (protocol.ActivateResponse, error)
+	// Ready is nil when the node may answer from its ledger; otherwise
+	// every request is refused with it (a retryable unavailable), never
+	// with an answer read from a ledger still replaying after a restart
+	// (which would say not_enrolled). nil means always ready.
+	Ready func() error
 }
 
 // Server serves agents.
@@ -207,6 +212,15 @@ func (s *Server) reply(str *quic.Stream, resp *protocol.Response) {
 func (s *Server) handle(ctx context.Context, p peer, req *protocol.Request) *protocol.Response {
 	if req.V != protocol.Version {
 		return protocol.ErrorResponse(protocol.Errorf(protocol.CodeUnsupportedVersion, "this server speaks protocol version %d, the request is version %d", protocol.Version, req.V))
+	}
+	if s.cfg.Ready != nil {
+		if err := s.cfg.Ready(); err != nil {
+			var pe *protocol.Error
+			if !errors.As(err, &pe) || pe.Code != protocol.CodeUnavailable {
+				pe = protocol.Errorf(protocol.CodeUnavailable, "%v", err)
+			}
+			return protocol.ErrorResponse(pe)
+		}
 	}
 	body, err := s.dispatch(ctx, p, req)
 	if err != nil {

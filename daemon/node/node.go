@@ -78,6 +78,7 @@ type Node struct {
 	// sides proving a node certificate of the cluster CA.
 	raftNet interface{ Close() error }
 	cancel  context.CancelFunc
+	ready   *readiness
 	wg      sync.WaitGroup
 	closed  sync.Once
 }
@@ -102,7 +103,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 			cfg.Bootstrap = false
 		}
 	}
-	n := &Node{cfg: cfg, log: cfg.Logger.With("node", k.id.NodeID), keys: k}
+	n := &Node{cfg: cfg, log: cfg.Logger.With("node", k.id.NodeID), keys: k, ready: newReadiness()}
 	signer, err := lease.NewSigner(k.signing)
 	if err != nil {
 		return nil, fmt.Errorf("signing key: %w", err)
@@ -146,6 +147,9 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		n.raftNet.Close()
 		return nil, err
 	}
+	runCtx, cancel := context.WithCancel(context.Background())
+	n.cancel = cancel
+	n.goRun(func() { n.watchReadiness(runCtx) })
 	if n.Store.Founded() {
 		rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		err := n.register(rctx, signer)
@@ -154,9 +158,16 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 			n.Close()
 			return nil, fmt.Errorf("register the founding node: %w", err)
 		}
+		// A new cluster is ready at once; waiting here spares callers a
+		// moment of 503s.
+		rctx, cancel = context.WithTimeout(ctx, 30*time.Second)
+		err = n.WaitReady(rctx)
+		cancel()
+		if err != nil {
+			n.Close()
+			return nil, err
+		}
 	}
-	runCtx, cancel := context.WithCancel(context.Background())
-	n.cancel = cancel
 	n.goRun(func() { n.Leasing.RunReaper(runCtx) })
 	n.goRun(func() {
 		members.Run(runCtx, members.Config{Store: n.Store, Propose: n.propose, Interval: cfg.ReapInterval, Logger: n.log})
@@ -306,7 +317,7 @@ func (n *Node) listen() error {
 	n.agents, err = agentsrv.Listen(agentsrv.Config{
 		Addr: n.cfg.AgentAddr, Certificate: cert, ClientCAs: n.keys.ca.Pool(), StatelessResetKey: &n.keys.reset,
 		Leasing: n.Leasing, Enroller: enroller, Read: n.Store.Read, Logger: n.log, JWKS: n.JWKS,
-		Activate: n.activate,
+		Activate: n.activate, Ready: n.Ready,
 	})
 	if err != nil {
 		return err
@@ -321,6 +332,7 @@ func (n *Node) listen() error {
 			Store: n.Store, Leasing: n.Leasing, Logger: n.log, JWKS: n.JWKS,
 			Propose: n.propose, ProposeLocal: n.proposeLocal, NodeCAs: n.keys.ca.Pool(), Metrics: n.Metrics.Handler(),
 			Cluster: adminapi.ClusterConfig{CA: n.keys.ca, ForwardToLeader: n.fwd.forwardHTTP, NodeStatus: n.fwd.nodeStatus},
+			Ready:   n.Ready,
 		}),
 		// Client certificates are optional: administrators use tokens,
 		// nodes forwarding commands present their node certificate.
