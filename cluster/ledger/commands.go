@@ -148,8 +148,8 @@ type Checkout struct {
 	SignIn string `json:"sign_in,omitempty"`
 	// User is the member; only the server fills it, never from a client's
 	// field.
-	User    string        `json:"user,omitempty"`
-	TTL     time.Duration `json:"ttl"`
+	User string        `json:"user,omitempty"`
+	TTL  time.Duration `json:"ttl"`
 	// Team, when the checkout carries one, is matched by team caps and
 	// team reservations.
 	Team string `json:"team,omitempty"`
