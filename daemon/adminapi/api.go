@@ -42,13 +42,16 @@ type Config struct {
 	Now     func() time.Time
 	// Metrics serves /metrics (Prometheus); nil answers 404.
 	Metrics http.Handler
+	// Brake slows password guessing; the node shares one between console
+	// sign-in and device sign-in (tally-agent login). Nil: the API's own.
+	Brake SignInBrake
 }
 
 type api struct {
 	cfg     Config
 	log     *slog.Logger
 	now     func() time.Time
-	signIns signInLimiter
+	signIns SignInBrake
 }
 
 // New returns the API's handler.
@@ -59,7 +62,10 @@ func New(cfg Config) http.Handler {
 	if cfg.Now == nil {
 		cfg.Now = func() time.Time { return time.Now().UTC() }
 	}
-	a := &api{cfg: cfg, log: cfg.Logger, now: cfg.Now}
+	if cfg.Brake == nil {
+		cfg.Brake = NewSignInBrake()
+	}
+	a := &api{cfg: cfg, log: cfg.Logger, now: cfg.Now, signIns: cfg.Brake}
 	mux, _, _ := a.routes()
 	return mux
 }

@@ -109,6 +109,13 @@ func (s *Service) propose(ctx context.Context, cmd ledger.Command) (ledger.Resul
 // Checkout grants a seat of req.Feature to dev, queueing for up to req.Wait
 // when none is free.
 func (s *Service) Checkout(ctx context.Context, dev ledger.DeviceRef, req protocol.CheckoutRequest, requestID string) (protocol.Lease, error) {
+	return s.CheckoutAs(ctx, dev, "", req, requestID)
+}
+
+// CheckoutAs is Checkout for the member of a verified sign-in (empty: the
+// device alone). The request's User is never used: who holds the seat is
+// what the ledger finds under signIn.
+func (s *Service) CheckoutAs(ctx context.Context, dev ledger.DeviceRef, signIn string, req protocol.CheckoutRequest, requestID string) (protocol.Lease, error) {
 	if req.Feature == "" {
 		return protocol.Lease{}, protocol.Errorf(protocol.CodeBadRequest, "checkout needs a feature")
 	}
@@ -116,7 +123,7 @@ func (s *Service) Checkout(ctx context.Context, dev ledger.DeviceRef, req protoc
 		requestID = NewRequestID()
 	}
 	cmd := ledger.Command{Type: ledger.CmdCheckout, RequestID: requestID, Checkout: &ledger.Checkout{
-		Account: dev.Account, Device: dev.Code, Feature: req.Feature, User: req.User,
+		Account: dev.Account, Device: dev.Code, Feature: req.Feature, SignIn: signIn,
 		Team: req.Team, Borrow: req.Borrow.D(),
 	}}
 	var res ledger.Result

@@ -303,10 +303,11 @@ func (n *Node) listen() error {
 		Now:     func() time.Time { return time.Now().UTC() },
 		Propose: func(ctx context.Context, c ledger.Command) (ledger.Result, error) { return n.propose(ctx, c) },
 	}
+	brake := adminapi.NewSignInBrake()
 	n.agents, err = agentsrv.Listen(agentsrv.Config{
 		Addr: n.cfg.AgentAddr, Certificate: cert, ClientCAs: n.keys.ca.Pool(), StatelessResetKey: &n.keys.reset,
 		Leasing: n.Leasing, Enroller: enroller, Read: n.Store.Read, Logger: n.log, JWKS: n.JWKS,
-		Activate: n.activate,
+		Activate: n.activate, SignIns: newMemberSignIns(n, brake),
 	})
 	if err != nil {
 		return err
@@ -319,7 +320,7 @@ func (n *Node) listen() error {
 	n.admin = &http.Server{
 		Handler: adminapi.New(adminapi.Config{
 			Store: n.Store, Leasing: n.Leasing, Logger: n.log, JWKS: n.JWKS,
-			Propose: n.propose, ProposeLocal: n.proposeLocal, NodeCAs: n.keys.ca.Pool(), Metrics: n.Metrics.Handler(),
+			Propose: n.propose, ProposeLocal: n.proposeLocal, NodeCAs: n.keys.ca.Pool(), Metrics: n.Metrics.Handler(), Brake: brake,
 			Cluster: adminapi.ClusterConfig{CA: n.keys.ca, ForwardToLeader: n.fwd.forwardHTTP, NodeStatus: n.fwd.nodeStatus},
 		}),
 		// Client certificates are optional: administrators use tokens,
