@@ -108,6 +108,14 @@ type Lease struct {
 	Token   string    `json:"token"`
 	Expires time.Time `json:"expires"`
 	Since   time.Time `json:"since"`
+	// Member is the signed-in member the lease is for (the token's usr),
+	// Team the team the checkout named; empty for a device's own lease.
+	Member string `json:"member,omitempty"`
+	Team   string `json:"team,omitempty"`
+	// Borrow is the offline borrow the checkout asked for, and OSUser the
+	// local user the agent holds the lease for (agent side only).
+	Borrow Duration `json:"borrow,omitempty"`
+	OSUser string   `json:"os_user,omitempty"`
 }
 
 // HeartbeatRequest renews every lease the device holds in one message.

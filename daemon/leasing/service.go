@@ -150,7 +150,7 @@ func (s *Service) grant(l ledger.Lease) (protocol.Lease, error) {
 		return protocol.Lease{}, err
 	}
 	s.touch(l.ID)
-	return protocol.Lease{ID: l.ID, Feature: l.Feature, Kind: string(l.Kind), Token: tok, Expires: l.Horizon, Since: l.Since}, nil
+	return protocol.Lease{ID: l.ID, Feature: l.Feature, Kind: string(l.Kind), Token: tok, Expires: l.Horizon, Since: l.Since, Member: l.User, Team: l.Team}, nil
 }
 
 // SignLease signs the token for a lease as committed in the ledger.
