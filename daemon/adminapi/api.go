@@ -121,6 +121,7 @@ func (a *api) routes() (mux *http.ServeMux, routes, public []string) {
 	a.registerLicenses(auth)
 	a.registerPolicy(auth)
 	a.registerMembers(auth)
+	a.registerSignIns(auth)
 	a.registerAudit(auth)
 	auth("DELETE /v1/sessions/current", a.endSession)
 	// The web console: static pages calling the API above.
@@ -503,11 +504,8 @@ func (a *api) revokeEnrollToken(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *api) listDevices(w http.ResponseWriter, r *http.Request) error {
-	var out []ledger.Device
-	a.cfg.Store.Read(func(st *ledger.State) { out = st.Devices(r.URL.Query().Get("account")) })
-	if out == nil {
-		out = []ledger.Device{}
-	}
+	var out []DeviceView
+	a.cfg.Store.Read(func(st *ledger.State) { out = deviceViews(st, r.URL.Query().Get("account")) })
 	writeJSON(w, http.StatusOK, out)
 	return nil
 }

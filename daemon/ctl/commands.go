@@ -339,14 +339,14 @@ func (a *app) devicesCmd() *cobra.Command {
 	var account string
 	list := &cobra.Command{
 		Use:   "list",
-		Short: "List enrolled devices with their Device Codes",
+		Short: "List enrolled devices: Device Code, host, signed-in members, last heartbeat, agent version",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			q := ""
 			if account != "" {
 				q = "?account=" + url.QueryEscape(account)
 			}
-			var ds []ledger.Device
+			var ds []adminapi.DeviceView
 			if err := a.call(http.MethodGet, "/v1/devices"+q, nil, &ds); err != nil {
 				return codeErr(err)
 			}
@@ -354,9 +354,13 @@ func (a *app) devicesCmd() *cobra.Command {
 				return a.printJSON(ds)
 			}
 			w := a.table()
-			fmt.Fprintln(w, "ACCOUNT\tDEVICE CODE\tHOST\tENROLLED")
+			fmt.Fprintln(w, "ACCOUNT\tDEVICE CODE\tHOST\tSIGNED IN\tLAST SEEN\tAGENT\tENROLLED")
 			for _, d := range ds {
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", d.Account, d.Code, orDash(d.Hostname), d.Enrolled.Local().Format("2006-01-02 15:04"))
+				seen := "never"
+				if !d.LastSeen.IsZero() {
+					seen = d.LastSeen.Local().Format("2006-01-02 15:04:05")
+				}
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", d.Account, d.Code, orDash(d.Hostname), signedInSummary(d), seen, orDash(d.AgentVersion), d.Enrolled.Local().Format("2006-01-02 15:04"))
 			}
 			return w.Flush()
 		},
