@@ -577,6 +577,9 @@ func (s *State) deviceOp(now time.Time, op *DeviceOp) Result {
 			delete(s.byDevice, from)
 		}
 		l.Device = op.To
+		if l.SignIn != "" {
+			vacate(l) // the seat moves to a device, not with its member
+		}
 		if s.byDevice[to] == nil {
 			s.byDevice[to] = map[uint64]*Lease{}
 		}

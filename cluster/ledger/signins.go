@@ -199,11 +199,23 @@ func (s *State) endSignIn(now time.Time, si *DeviceSignIn) {
 	}
 }
 
-// revokeLease marks a lease revoked: it is no longer renewed and its seat
-// comes back at its horizon plus skew (S3). A node-locked seat revoked this
-// way expires like any other; the device's node-locked license is not lost
-// because the next checkout takes a node-locked seat again.
+// vacate takes the member off a node-locked lease: the seat stays with the
+// device (node-locked seats are the device's), the member's token is no
+// longer renewed, and the next member who signs in on the device takes the
+// seat over.
+func vacate(l *Lease) {
+	l.User, l.SignIn, l.Vacant = "", "", true
+	l.License, l.AddOns = "", nil
+}
+
+// revokeLease ends a member's hold on a lease: a floating or borrowed lease
+// is revoked (no longer renewed, its seat back at horizon plus skew, S3); a
+// node-locked one is vacated, because its seat is the device's.
 func revokeLease(now time.Time, l *Lease) {
+	if l.Kind == KindNodeLocked && !l.Revoked {
+		vacate(l)
+		return
+	}
 	if !l.Revoked {
 		l.Revoked, l.RevokedAt = true, now
 	}
@@ -239,7 +251,9 @@ func (s *State) onMemberChange(now time.Time, op *MembersOp, r Result) {
 	}
 	switch op.Op {
 	case MemDeleteUser:
-		s.endSignIns(now, op.Account, op.Email, "")
+		// The sign-ins stay, so that the device hears not_a_member rather
+		// than a bare "sign in again"; a member re-added later is a new
+		// member, whom those old sign-ins do not prove (checkoutHolder).
 		s.revokeMemberLeases(now, op.Account, op.Email, "")
 	case MemSetRole:
 		s.endSignIns(now, op.Account, op.Email, "")
@@ -325,6 +339,9 @@ func (s *State) checkoutHolder(c *Checkout) (*Checkout, *protocol.Error) {
 	u, perr := s.activeMember(c.Account, si.Email)
 	if perr != nil {
 		return nil, perr
+	}
+	if u.Created.After(si.Created) {
+		return nil, protocol.Errorf(protocol.CodeNotSignedIn, "%s was removed and added again since signing in on device %s: sign in again", u.Email, c.Device)
 	}
 	if !u.Role.ConsumesSeat() {
 		return nil, protocol.Errorf(protocol.CodeAssistantNoSeat, "%s is an %s of account %s: assistants manage the account but hold no seat", u.Email, u.Role, c.Account)
@@ -428,3 +445,11 @@ func describeSignIn(c *Command) (account, summary string, ok bool) {
 	}
 	return "", "", false
 }
+
+// vacantError answers a heartbeat or renewal of a vacated node-locked lease.
+func vacantError(l *Lease) *protocol.Error {
+	return protocol.Errorf(protocol.CodeNotSignedIn, "lease %d: its member is no longer signed in on device %s; the device keeps the node-locked seat for the next member who signs in", l.ID, l.Device)
+}
+
+// VacantError is vacantError for the node that answers heartbeats.
+func VacantError(l Lease) *protocol.Error { return vacantError(&l) }

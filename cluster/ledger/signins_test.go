@@ -86,9 +86,13 @@ func TestAssistantsPendingAndDeletedMembersGetNoSeat(t *testing.T) {
 	if !l.Revoked {
 		t.Fatalf("a deleted member's lease is not revoked: %+v", l)
 	}
-	if _, ok := f.s.SignIn(bob); ok {
-		t.Fatal("a deleted member is still signed in")
-	}
+	// Their device hears not_a_member, and once re-added they must sign in
+	// again: the old sign-in does not prove the new member.
+	wantCode(t, f.checkoutSigned("d2", bob), protocol.CodeNotAMember)
+	f.now = f.now.Add(time.Millisecond)
+	mustMem(t, f, MembersOp{Op: MemAddUser, Email: "bob@acme.test", PasswordHash: "x"})
+	wantCode(t, f.checkoutSigned("d2", bob), protocol.CodeNotSignedIn)
+	f.now = t0
 	// The seat stays counted until horizon plus skew, then comes back.
 	f.now = l.Horizon.Add(f.s.Settings().MaxSkew).Add(-time.Millisecond)
 	if due := f.s.ReclaimDue(f.now); len(due) != 0 {
@@ -173,6 +177,17 @@ func TestNodeLockedSeatStaysWithTheDevice(t *testing.T) {
 	b := f.checkoutSigned("d1", f.signIn("d1", "bob@acme.test"))
 	if b.Error != nil || b.Lease.ID != a.Lease.ID || b.Lease.User != "bob@acme.test" {
 		t.Fatalf("bob on the same device should take its node-locked seat: %+v %v", b.Lease, b.Error)
+	}
+	// bob signs out: the seat stays with d1, vacant, its token no longer
+	// renewed; ann signing in again takes it back.
+	f.must(t, Command{Type: CmdDeviceSignOut, DeviceSignOut: &DeviceSignOut{Account: "acme", ID: f.signIn("d1", "bob@acme.test")}})
+	rn := f.must(t, Command{Type: CmdRenew, Renew: &Renew{Account: "acme", Device: "d1", Leases: []uint64{a.Lease.ID}}})
+	wantCode(t, Result{Error: rn.Renewed[0].Error}, protocol.CodeNotSignedIn)
+	if l, _ := f.s.Lease(a.Lease.ID); l.Revoked || !l.Vacant || l.Reusable(f.now.Add(time.Hour), time.Second) {
+		t.Fatalf("a vacated node-locked seat must stay with the device: %+v", l)
+	}
+	if r := f.checkoutSigned("d1", f.signIn("d1", "ann@acme.test")); r.Error != nil || r.Lease.ID != a.Lease.ID || r.Lease.Vacant {
+		t.Fatalf("ann takes d1's seat back: %+v %v", r.Lease, r.Error)
 	}
 	f.must(t, Command{Type: CmdDeviceOp, DeviceOp: &DeviceOp{Account: "acme", Device: "d1", To: "d2"}})
 	c := f.checkoutSigned("d2", f.signIn("d2", "ann@acme.test"))

@@ -593,7 +593,7 @@ func (s *State) checkout(now time.Time, c *Checkout) Result {
 			// A node-locked seat is the device's: whoever signs in on the
 			// device takes it over (and the previous member's token, still
 			// valid to its horizon, is for the same seat).
-			l.User, l.SignIn = c.User, c.SignIn
+			l.User, l.SignIn, l.Vacant = c.User, c.SignIn, false
 			if l.Kind == KindBorrowed && c.Borrow == 0 {
 				cp := *l
 				return Result{Lease: &cp}
@@ -751,6 +751,8 @@ func (s *State) renew(now time.Time, r *Renew) Result {
 			out.Renewed = append(out.Renewed, RenewResult{ID: id, Error: protocol.Errorf(protocol.CodeNotHolder, "lease %d is held by another device", id)})
 		case l.Revoked:
 			out.Renewed = append(out.Renewed, RenewResult{ID: id, Error: protocol.Errorf(protocol.CodeLeaseRevoked, "lease %d was revoked by an administrator", id)})
+		case l.Vacant:
+			out.Renewed = append(out.Renewed, RenewResult{ID: id, Error: vacantError(l)})
 		case l.Reusable(now, s.settings.MaxSkew):
 			out.Ended = append(out.Ended, s.endLease(now, l, EndExpired))
 			out.Renewed = append(out.Renewed, RenewResult{ID: id, Error: s.goneError(id)})

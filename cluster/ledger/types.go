@@ -136,6 +136,11 @@ type Lease struct {
 	// SignIn is the member sign-in the lease was granted under (signins.go);
 	// ending the sign-in revokes the lease.
 	SignIn string `json:"sign_in,omitempty"`
+	// Vacant marks a node-locked lease whose member left (signed out,
+	// removed, or the seat moved to another device): the device keeps the
+	// seat for the next member who signs in on it, but the old token is not
+	// renewed and agents drop it.
+	Vacant bool `json:"vacant,omitempty"`
 	// LingerUntil is set when the application released a lease under a
 	// linger policy: the seat stays with the device until then and a
 	// checkout from the same device takes the lease back.

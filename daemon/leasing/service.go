@@ -229,6 +229,8 @@ func (s *Service) Heartbeat(ctx context.Context, dev ledger.DeviceRef, req proto
 				resp.Leases[i] = protocol.LeaseStatus{ID: ref.ID, State: protocol.LeaseLost, Error: protocol.Errorf(protocol.CodeNotHolder, "lease %d is held by another device", ref.ID)}
 			case l.Revoked:
 				resp.Leases[i] = protocol.LeaseStatus{ID: ref.ID, State: protocol.LeaseLost, Error: protocol.Errorf(protocol.CodeLeaseRevoked, "lease %d was revoked by an administrator", ref.ID)}
+			case l.Vacant:
+				resp.Leases[i] = protocol.LeaseStatus{ID: ref.ID, State: protocol.LeaseLost, Error: ledger.VacantError(l)}
 			case l.Horizon.Sub(now) < st.LeaseTTL(l.Account, l.Feature)/2:
 				renewAt[ref.ID] = i
 				renew = append(renew, ref.ID)
