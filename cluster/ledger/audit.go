@@ -90,7 +90,7 @@ func (s *State) record(c *Command, r Result) {
 	if r.Replayed || c.Type == CmdBatch {
 		return
 	}
-	if c.Type == CmdRenew && len(r.Ended) == 0 {
+	if c.Type == CmdDeviceSeen || (c.Type == CmdRenew && len(r.Ended) == 0) {
 		return
 	}
 	if c.Type == CmdReclaim && len(r.Ended) == 0 {
@@ -144,6 +144,8 @@ func defaultActor(c *Command) string {
 		return "device:" + c.Release.Account + "/" + c.Release.Device
 	case c.EnrollDevice != nil:
 		return "device:" + c.EnrollDevice.Account + "/" + c.EnrollDevice.Code
+	case c.DeviceSignIn != nil:
+		return "member:" + c.DeviceSignIn.Account + "/" + NormalizeEmail(c.DeviceSignIn.Email)
 	case c.Revoke != nil && c.Revoke.By != "":
 		return c.Revoke.By
 	case c.ImportAssignments != nil && c.ImportAssignments.By != "":
@@ -156,6 +158,9 @@ func defaultActor(c *Command) string {
 // It never includes secrets (token hashes, public keys).
 func describe(c *Command) (account, summary string) {
 	if a, s, ok := describeNotification(c); ok {
+		return a, s
+	}
+	if a, s, ok := describeSignIn(c); ok {
 		return a, s
 	}
 	switch {

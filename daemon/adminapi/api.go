@@ -48,13 +48,16 @@ type Config struct {
 	// log). Until then everything but /healthz, /readyz and node-to-node
 	// endpoints answers 503. nil Ready means always ready.
 	Ready func() error
+	// Brake slows password guessing; the node shares one between console
+	// sign-in and device sign-in (tally-agent login). Nil: the API's own.
+	Brake SignInBrake
 }
 
 type api struct {
 	cfg     Config
 	log     *slog.Logger
 	now     func() time.Time
-	signIns signInLimiter
+	signIns SignInBrake
 }
 
 // New returns the API's handler.
@@ -65,7 +68,10 @@ func New(cfg Config) http.Handler {
 	if cfg.Now == nil {
 		cfg.Now = func() time.Time { return time.Now().UTC() }
 	}
-	a := &api{cfg: cfg, log: cfg.Logger, now: cfg.Now}
+	if cfg.Brake == nil {
+		cfg.Brake = NewSignInBrake()
+	}
+	a := &api{cfg: cfg, log: cfg.Logger, now: cfg.Now, signIns: cfg.Brake}
 	mux, _, _ := a.routes()
 	return a.gate(mux)
 }
@@ -121,6 +127,7 @@ func (a *api) routes() (mux *http.ServeMux, routes, public []string) {
 	a.registerLicenses(auth)
 	a.registerPolicy(auth)
 	a.registerMembers(auth)
+	a.registerSignIns(auth)
 	a.registerAudit(auth)
 	auth("DELETE /v1/sessions/current", a.endSession)
 	// The web console: static pages calling the API above.
@@ -500,11 +507,8 @@ func (a *api) revokeEnrollToken(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *api) listDevices(w http.ResponseWriter, r *http.Request) error {
-	var out []ledger.Device
-	a.cfg.Store.Read(func(st *ledger.State) { out = st.Devices(r.URL.Query().Get("account")) })
-	if out == nil {
-		out = []ledger.Device{}
-	}
+	var out []DeviceView
+	a.cfg.Store.Read(func(st *ledger.State) { out = deviceViews(st, r.URL.Query().Get("account")) })
 	writeJSON(w, http.StatusOK, out)
 	return nil
 }

@@ -53,7 +53,7 @@ var operations = map[string]op{
 	"GET /v1/accounts/{account}/enroll-tokens":         {summary: "List device enrollment tokens", response: []ledger.EnrollToken{}},
 	"POST /v1/accounts/{account}/enroll-tokens":        {summary: "Create a device enrollment token (secret shown once)", request: CreateTokenRequest{}, response: TokenResponse{}, status: http.StatusCreated},
 	"DELETE /v1/accounts/{account}/enroll-tokens/{id}": {summary: "Revoke an enrollment token", status: http.StatusNoContent},
-	"GET /v1/devices":                                  {summary: "Enrolled devices", query: []string{"account"}, response: []ledger.Device{}},
+	"GET /v1/devices":                                  {summary: "Enrolled devices with their signed-in members, last heartbeat and agent version", query: []string{"account"}, response: []DeviceView{}},
 
 	"GET /v1/admin-tokens":         {summary: "List admin tokens with roles and accounts", query: []string{"account"}, response: []ledger.AdminToken{}},
 	"POST /v1/admin-tokens":        {summary: "Create an admin token (secret shown once)", request: CreateTokenRequest{}, response: TokenResponse{}, status: http.StatusCreated},
@@ -97,6 +97,8 @@ var operations = map[string]op{
 	"POST /v1/accounts/{account}/users":                          {summary: "Add a member", request: MemberRequest{}, response: ledger.MembersResult{}},
 	"POST /v1/accounts/{account}/users/bulk":                     {summary: "Add many members at once (all or nothing)", request: MemberRequest{}, response: ledger.MembersResult{}},
 	"GET /v1/accounts/{account}/users/{email}":                   {summary: "Show a member", response: ledger.UserView{}},
+	"POST /v1/accounts/{account}/users/{email}/sign-out":         {summary: "Sign a member out of one device or all (revokes the leases held under those sign-ins)", request: SignOutRequest{}, response: []ledger.DeviceSignIn{}},
+	"GET /v1/accounts/{account}/sign-ins":                        {summary: "Members signed in on the account's devices", response: []ledger.DeviceSignIn{}},
 	"DELETE /v1/accounts/{account}/users/{email}":                {summary: "Delete a member (returns their seat)", response: ledger.MembersResult{}},
 	"PUT /v1/accounts/{account}/users/{email}/role":              {summary: "Change a member's role", request: MemberRequest{}, response: ledger.MembersResult{}},
 	"PUT /v1/accounts/{account}/users/{email}/password":          {summary: "Set a member's password (stored as argon2id)", request: MemberRequest{}, response: ledger.MembersResult{}},

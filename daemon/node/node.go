@@ -322,10 +322,11 @@ func (n *Node) listen() error {
 		Now:     n.cfg.Clock,
 		Propose: func(ctx context.Context, c ledger.Command) (ledger.Result, error) { return n.propose(ctx, c) },
 	}
+	brake := adminapi.NewSignInBrake()
 	n.agents, err = agentsrv.Listen(agentsrv.Config{
 		Addr: n.cfg.AgentAddr, Certificate: cert, ClientCAs: n.keys.ca.Pool(), StatelessResetKey: &n.keys.reset,
 		Leasing: n.Leasing, Enroller: enroller, Read: n.Store.Read, Logger: n.log, JWKS: n.JWKS,
-		Activate: n.activate, Ready: n.Ready,
+		Activate: n.activate, Ready: n.Ready, SignIns: newMemberSignIns(n, brake),
 	})
 	if err != nil {
 		return err
@@ -339,7 +340,7 @@ func (n *Node) listen() error {
 		Handler: adminapi.New(adminapi.Config{
 			Now:   n.cfg.Clock,
 			Store: n.Store, Leasing: n.Leasing, Logger: n.log, JWKS: n.JWKS,
-			Propose: n.propose, ProposeLocal: n.proposeLocal, NodeCAs: n.keys.ca.Pool(), Metrics: n.Metrics.Handler(),
+			Propose: n.propose, ProposeLocal: n.proposeLocal, NodeCAs: n.keys.ca.Pool(), Metrics: n.Metrics.Handler(), Brake: brake,
 			Cluster: adminapi.ClusterConfig{CA: n.keys.ca, ForwardToLeader: n.fwd.forwardHTTP, NodeStatus: n.fwd.nodeStatus},
 			Ready:   n.Ready,
 		}),
