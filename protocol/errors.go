@@ -109,3 +109,11 @@ const (
 	CodeMaxCheckout    Code = "max_checkout_reached"
 	CodeLeaseLingering Code = "lease_lingering"
 )
+
+// Vendor entitlements (protocol/entitlement): the account's valid
+// entitlements do not cover a grant, or an administrator's change goes
+// beyond them.
+const (
+	CodeNotEntitled      Code = "not_entitled"
+	CodeEntitlementLimit Code = "entitlement_limit"
+)

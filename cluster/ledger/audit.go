@@ -158,6 +158,9 @@ func describe(c *Command) (account, summary string) {
 	if a, s, ok := describeNotification(c); ok {
 		return a, s
 	}
+	if a, s, ok := describeVendor(c); ok {
+		return a, s
+	}
 	switch {
 	case c.Bootstrap != nil:
 		return "", "bootstrap cluster " + c.Bootstrap.ClusterID

@@ -50,6 +50,7 @@ type State struct {
 	mem         *memberBook
 	audit       auditLog
 	notified    map[string]*NotificationClaim
+	ven         *vendorBook
 
 	// Idempotency and tombstones, in application order for pruning.
 	requests     map[string]*requestRecord
@@ -91,6 +92,7 @@ func (s *State) reset() {
 	s.mem = &memberBook{orgs: map[string]*Org{}}
 	s.audit = auditLog{}
 	s.notified = map[string]*NotificationClaim{}
+	s.ven = newVendorBook()
 	s.requests = map[string]*requestRecord{}
 	s.requestOrder = nil
 	s.ended = map[uint64]EndedLease{}
@@ -124,6 +126,9 @@ func (s *State) apply(c *Command) Result {
 		}
 	}
 	r := s.dispatch(c)
+	if c.Type == CmdCheckout && r.Error != nil {
+		s.countDenial(c.Now, c.Checkout, r.Error.Code)
+	}
 	s.record(c, r)
 	// Only successes are remembered: a refusal changed nothing, so applying
 	// the same request again is harmless, and a queued checkout retried
@@ -197,6 +202,10 @@ func (s *State) dispatch(c *Command) Result {
 		return s.claimNotification(c.Now, c.ClaimNotification)
 	case CmdNotificationDone:
 		return s.notificationDone(c.Now, c.NotificationDone)
+	case CmdTrustVendor:
+		return s.trustVendor(c.Now, c.TrustVendor)
+	case CmdImportEntitlement:
+		return s.importEntitlement(c.Now, c.ImportEntitlement)
 	case CmdRemoveNode:
 		if c.RemoveNode == nil {
 			return missing(CmdRemoveNode)
@@ -220,6 +229,7 @@ func missing(t CommandType) Result {
 func (s *State) prune(now time.Time) {
 	s.pruneAudit(now)
 	s.pruneNotifications(now)
+	s.pruneDenials(now)
 	cut := now.Add(-RequestMemory)
 	n := 0
 	for n < len(s.requestOrder) {
@@ -418,6 +428,9 @@ func (s *State) setPool(now time.Time, p *SetPool) Result {
 	if p.LeaseTTL != 0 && p.LeaseTTL < time.Second {
 		return fail(protocol.CodeInvalidArgument, "lease TTL %v is below the 1s minimum", p.LeaseTTL)
 	}
+	if perr := s.checkEntitledSeats(now, p.Account, p.Feature, p.Seats); perr != nil {
+		return Result{Error: perr}
+	}
 	pool, ok := acct.Pools[p.Feature]
 	if !ok {
 		acct.Pools[p.Feature] = &Pool{Feature: p.Feature, Seats: p.Seats, LeaseTTL: p.LeaseTTL, Created: now}
@@ -558,6 +571,11 @@ func (s *State) checkout(now time.Time, c *Checkout) Result {
 	if subscriptionOver(acct, now) {
 		return fail(protocol.CodeSubscriptionExpired, "the subscription of account %s ended at %s", acct.ID, acct.SubscriptionEnd.UTC().Format(time.RFC3339))
 	}
+	if s.vendorManaged(acct.ID) {
+		if _, perr := s.entitlementFor(acct.ID, c.Feature, now); perr != nil {
+			return Result{Error: perr}
+		}
+	}
 	pool, ok := acct.Pools[c.Feature]
 	if !ok {
 		return fail(protocol.CodeUnknownFeature, "account %s has no seats for feature %q", acct.ID, c.Feature)
@@ -635,7 +653,10 @@ func (s *State) checkout(now time.Time, c *Checkout) Result {
 // horizonFor is now+ttl capped by the subscription end and the pool's
 // maximum checkout duration counted from the lease's grant.
 func (s *State) horizonFor(now time.Time, acct *Account, l *Lease, pol *Policy, ttl time.Duration) (time.Time, *protocol.Error) {
-	h := horizonAt(acct, now.Add(ttl))
+	h, perr := s.grantEntitlement(now, l, horizonAt(acct, now.Add(ttl)))
+	if perr != nil {
+		return l.Horizon, perr
+	}
 	if pol.MaxCheckout > 0 && l.Kind != KindNodeLocked && l.Kind != KindBorrowed {
 		end := l.Since.Add(pol.MaxCheckout)
 		if !now.Before(end) {

@@ -133,6 +133,9 @@ type Lease struct {
 	// linger policy: the seat stays with the device until then and a
 	// checkout from the same device takes the lease back.
 	LingerUntil time.Time `json:"linger_until,omitempty"`
+	// Entitlement is the vendor entitlement ("serial:digest") the lease was
+	// last granted or renewed under, carried in the token's ent claim.
+	Entitlement string `json:"entitlement,omitempty"`
 }
 
 // Reusable reports whether the lease's seat may be given to someone else at
