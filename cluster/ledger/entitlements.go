@@ -575,3 +575,74 @@ func restoreVendorBook(snap *vendorSnapshot) *vendorBook {
 	}
 	return b
 }
+
+// SigningKeyCertified reports whether a registered signing key carries its
+// certificate from the cluster CA.
+func (s *State) SigningKeyCertified(kid string) bool {
+	k, ok := s.keys[kid]
+	return ok && len(k.Certificate) > 0
+}
+
+// SigningKeyCertificates lists the certificates of the registered signing
+// keys (PEM), sorted by kid: the key_certs of an entitlement bundle.
+func (s *State) SigningKeyCertificates() []string {
+	var out []string
+	for _, k := range s.SigningKeys() {
+		if len(k.Certificate) > 0 {
+			out = append(out, string(k.Certificate))
+		}
+	}
+	return out
+}
+
+// TrueUp is the account's usage over [from, to) for the vendor: per pool,
+// the entitlement that covers it (at to), seats, peak, seat-days, the days
+// its peak went over its seats, and the refused checkouts.
+func (s *State) TrueUp(account string, from, to time.Time) entitlement.Report {
+	rep := entitlement.Report{Cluster: s.clusterID, Account: account, From: from.UTC(), To: to.UTC()}
+	fromDay, toDay := from.UTC().Format(time.DateOnly), to.UTC().Add(-time.Nanosecond).Format(time.DateOnly)
+	denied := map[string]int{}
+	for _, d := range s.Denials(account, fromDay, toDay) {
+		denied[d.Feature] += d.Count
+		rep.Denials = append(rep.Denials, entitlement.DenialCount{Day: d.Day, Feature: d.Feature, Team: d.Team, Code: string(d.Code), Count: d.Count})
+	}
+	usage := map[string]PoolSeatDays{}
+	for _, u := range s.UsageReport(account, from, to) {
+		usage[u.Feature] = u
+	}
+	acct := s.accounts[account]
+	features := map[string]bool{}
+	for f := range usage {
+		features[f] = true
+	}
+	for f := range denied {
+		features[f] = true
+	}
+	if acct != nil {
+		for f := range acct.Pools {
+			features[f] = true
+		}
+	}
+	names := make([]string, 0, len(features))
+	for f := range features {
+		names = append(names, f)
+	}
+	sort.Strings(names)
+	days := int(to.Sub(from).Hours()/24) + 1
+	for _, f := range names {
+		line := entitlement.ReportLine{Feature: f, Peak: usage[f].PeakSeats, SeatDays: usage[f].SeatDays, Denials: denied[f]}
+		if e, perr := s.entitlementFor(account, f, to.Add(-time.Nanosecond)); perr == nil {
+			line.Serial = e.Serial
+		}
+		if acct != nil && acct.Pools[f] != nil {
+			line.Seats = acct.Pools[f].Seats
+			for _, p := range s.dailyPeaks(account, f, from, days) {
+				if p.Day >= fromDay && p.Day <= toDay && p.Peak > line.Seats {
+					line.OverageDays++
+				}
+			}
+		}
+		rep.Lines = append(rep.Lines, line)
+	}
+	return rep
+}

@@ -321,6 +321,10 @@ func (s *State) registerKey(now time.Time, k *SigningKey) Result {
 		if string(old.PublicKey) != string(k.PublicKey) {
 			return fail(protocol.CodeAlreadyExists, "key ID %s is registered with another public key", k.KeyID)
 		}
+		if len(k.Certificate) > 0 {
+			// A key registered before certificates existed gets one.
+			old.Certificate = k.Certificate
+		}
 		return Result{}
 	}
 	c := *k

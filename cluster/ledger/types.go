@@ -219,4 +219,9 @@ type SigningKey struct {
 	PublicKey []byte    `json:"public_key"`
 	NodeID    string    `json:"node_id"`
 	Added     time.Time `json:"added"`
+	// Certificate (PEM), issued by the cluster CA, says the key is this
+	// cluster's (certs.CA.IssueSigningKey): applications checking a lease
+	// against a vendor entitlement follow it from the CA the entitlement
+	// binds.
+	Certificate []byte `json:"certificate,omitempty"`
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/tally-licensing/tally/daemon/console"
 	"github.com/tally-licensing/tally/daemon/leasing"
 	"github.com/tally-licensing/tally/protocol"
+	"github.com/tally-licensing/tally/protocol/entitlement"
 )
 
 // Config configures the API.
@@ -42,6 +43,9 @@ type Config struct {
 	Now     func() time.Time
 	// Metrics serves /metrics (Prometheus); nil answers 404.
 	Metrics http.Handler
+	// SignReport signs a true-up report with this node's lease-signing key
+	// (nil: reports are served unsigned only).
+	SignReport func(entitlement.Report) (string, error)
 }
 
 type api struct {
@@ -116,6 +120,7 @@ func (a *api) routes() (mux *http.ServeMux, routes, public []string) {
 	a.registerPolicy(auth)
 	a.registerMembers(auth)
 	a.registerAudit(auth)
+	a.registerVendors(auth)
 	auth("DELETE /v1/sessions/current", a.endSession)
 	// The web console: static pages calling the API above.
 	mux.Handle("GET /", console.Handler())
