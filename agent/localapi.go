@@ -26,6 +26,7 @@ func (a *agent) serve(ln net.Listener) (stop func()) {
 	mux.HandleFunc("POST "+api.PathActivity, a.handleActivity)
 	mux.HandleFunc("GET "+api.PathJWKS, a.handleJWKS)
 	mux.HandleFunc("POST "+api.PathActivate, a.handleActivate)
+	mux.HandleFunc("GET "+api.PathEntitlements, a.handleEntitlements)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case api.PathCheckout, api.PathRelease, api.PathStatus, api.PathActivity, api.PathJWKS:

@@ -26,7 +26,19 @@ const (
 	// TypeActivate is "Activate Existing License": a user signs in on an
 	// enrolled device and joins the account under its seat policy.
 	TypeActivate Type = "activate"
+	// TypeEntitlements asks for the device's account's vendor entitlements
+	// and the certificates of the cluster's lease-signing keys, which an
+	// application needs to check a lease against its entitlement offline.
+	TypeEntitlements Type = "entitlements"
 )
+
+// EntitlementsResponse answers TypeEntitlements. Entitlements are compact
+// JWS signed by the vendor; KeyCerts are PEM certificates, issued by the
+// cluster CA, of the lease-signing keys (protocol/entitlement.Bundle).
+type EntitlementsResponse struct {
+	Entitlements []string `json:"entitlements"`
+	KeyCerts     []string `json:"key_certs"`
+}
 
 // Request is the envelope of every agent request.
 type Request struct {

@@ -40,6 +40,10 @@ const (
 	PathActivity = "/v1/activity" // POST ActivityRequest → ActivityResponse
 	PathJWKS     = "/v1/jwks"     // GET → the cluster's JWKS document (application/json)
 	PathActivate = "/v1/activate" // POST ActivateRequest → protocol.ActivateResponse
+	// PathEntitlements: GET → entitlement.Bundle (the account's vendor
+	// entitlements, the cluster CA and the signing-key certificates), from
+	// the cluster when it answers, else as last received.
+	PathEntitlements = "/v1/entitlements"
 )
 
 // ActivityRequest reports that the application is using Feature right now
