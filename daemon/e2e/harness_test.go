@@ -36,7 +36,8 @@ func TestMain(m *testing.M) {
 	build := exec.Command("go", "build", "-o", dir+string(os.PathSeparator),
 		"github.com/tally-licensing/tally/daemon/cmd/tallyd",
 		"github.com/tally-licensing/tally/daemon/cmd/tallyctl",
-		"github.com/tally-licensing/tally/agent/cmd/tally-agent")
+		"github.com/tally-licensing/tally/agent/cmd/tally-agent",
+		"github.com/tally-licensing/tally/daemon/cmd/tally-vendor")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "build binaries:", err)
