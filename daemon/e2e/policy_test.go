@@ -58,7 +58,7 @@ func TestPolicies(t *testing.T) {
 		if err := json.Unmarshal([]byte(out), &v); err != nil {
 			t.Fatal(err)
 		}
-		if v.Effective.IdleTimeout != time.Second || v.Effective.HeartbeatInterval != 300*time.Millisecond || v.Effective.LeaseTTL != 3*time.Second {
+		if v.Effective.IdleTimeout.D() != time.Second || v.Effective.HeartbeatInterval.D() != 300*time.Millisecond || v.Effective.LeaseTTL.D() != 3*time.Second {
 			t.Fatalf("effective policy %+v", v.Effective)
 		}
 		eventually(t, 10*time.Second, "the connected agent applies the pushed interval and policy", func() error {

@@ -30,6 +30,7 @@ import (
 	"github.com/tally-licensing/tally/daemon/metrics"
 	"github.com/tally-licensing/tally/daemon/notify"
 	"github.com/tally-licensing/tally/protocol"
+	"github.com/tally-licensing/tally/protocol/entitlement"
 	"github.com/tally-licensing/tally/protocol/lease"
 )
 
@@ -85,6 +86,7 @@ type Node struct {
 	// sides proving a node certificate of the cluster CA.
 	raftNet interface{ Close() error }
 	cancel  context.CancelFunc
+	ready   *readiness
 	wg      sync.WaitGroup
 	closed  sync.Once
 }
@@ -112,7 +114,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 			cfg.Bootstrap = false
 		}
 	}
-	n := &Node{cfg: cfg, log: cfg.Logger.With("node", k.id.NodeID), keys: k}
+	n := &Node{cfg: cfg, log: cfg.Logger.With("node", k.id.NodeID), keys: k, ready: newReadiness()}
 	signer, err := lease.NewSigner(k.signing)
 	if err != nil {
 		return nil, fmt.Errorf("signing key: %w", err)
@@ -157,6 +159,9 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		n.raftNet.Close()
 		return nil, err
 	}
+	runCtx, cancel := context.WithCancel(context.Background())
+	n.cancel = cancel
+	n.goRun(func() { n.watchReadiness(runCtx) })
 	if n.Store.Founded() {
 		rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		err := n.register(rctx, signer)
@@ -165,9 +170,16 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 			n.Close()
 			return nil, fmt.Errorf("register the founding node: %w", err)
 		}
+		// A new cluster is ready at once; waiting here spares callers a
+		// moment of 503s.
+		rctx, cancel = context.WithTimeout(ctx, 30*time.Second)
+		err = n.WaitReady(rctx)
+		cancel()
+		if err != nil {
+			n.Close()
+			return nil, err
+		}
 	}
-	runCtx, cancel := context.WithCancel(context.Background())
-	n.cancel = cancel
 	n.goRun(func() { n.Leasing.RunReaper(runCtx) })
 	n.goRun(func() {
 		members.Run(runCtx, members.Config{Now: cfg.Clock, Store: n.Store, Propose: n.propose, Interval: cfg.ReapInterval, Logger: n.log})
@@ -276,7 +288,7 @@ func (n *Node) register(ctx context.Context, signer *lease.Signer) error {
 	self := ledger.Node{ID: n.keys.id.NodeID, RaftAddr: n.raftAddr(), AgentAddr: n.advertisedAgent(), AdminAddr: n.advertisedAdmin()}
 	var haveKey, haveNode bool
 	n.Store.Read(func(st *ledger.State) {
-		haveKey = st.HasSigningKey(signer.KeyID())
+		haveKey = st.HasSigningKey(signer.KeyID()) && st.SigningKeyCertified(signer.KeyID())
 		for _, x := range st.Nodes() {
 			if x.ID == self.ID {
 				haveNode = x.RaftAddr == self.RaftAddr && x.AgentAddr == self.AgentAddr && x.AdminAddr == self.AdminAddr
@@ -285,7 +297,11 @@ func (n *Node) register(ctx context.Context, signer *lease.Signer) error {
 	})
 	var cmds []ledger.Command
 	if !haveKey {
-		cmds = append(cmds, ledger.Command{Type: ledger.CmdRegisterKey, RegisterKey: &ledger.SigningKey{KeyID: signer.KeyID(), PublicKey: signer.PublicKey(), NodeID: self.ID}})
+		keyCert, err := n.keys.ca.IssueSigningKey(signer.PublicKey(), signer.KeyID(), n.keys.id.ClusterID, time.Now())
+		if err != nil {
+			return fmt.Errorf("certify the lease-signing key: %w", err)
+		}
+		cmds = append(cmds, ledger.Command{Type: ledger.CmdRegisterKey, RegisterKey: &ledger.SigningKey{KeyID: signer.KeyID(), PublicKey: signer.PublicKey(), NodeID: self.ID, Certificate: keyCert}})
 	}
 	if !haveNode {
 		cmds = append(cmds, ledger.Command{Type: ledger.CmdRegisterNode, RegisterNode: &self})
@@ -314,10 +330,11 @@ func (n *Node) listen() error {
 		Now:     n.cfg.Clock,
 		Propose: func(ctx context.Context, c ledger.Command) (ledger.Result, error) { return n.propose(ctx, c) },
 	}
+	brake := adminapi.NewSignInBrake()
 	n.agents, err = agentsrv.Listen(agentsrv.Config{
 		Addr: n.cfg.AgentAddr, Certificate: cert, ClientCAs: n.keys.ca.Pool(), StatelessResetKey: &n.keys.reset,
 		Leasing: n.Leasing, Enroller: enroller, Read: n.Store.Read, Logger: n.log, JWKS: n.JWKS,
-		Activate: n.activate,
+		Activate: n.activate, Ready: n.Ready, SignIns: newMemberSignIns(n, brake),
 	})
 	if err != nil {
 		return err
@@ -331,8 +348,9 @@ func (n *Node) listen() error {
 		Handler: adminapi.New(adminapi.Config{
 			Now:   n.cfg.Clock,
 			Store: n.Store, Leasing: n.Leasing, Logger: n.log, JWKS: n.JWKS,
-			Propose: n.propose, ProposeLocal: n.proposeLocal, NodeCAs: n.keys.ca.Pool(), Metrics: n.Metrics.Handler(),
+			Propose: n.propose, ProposeLocal: n.proposeLocal, NodeCAs: n.keys.ca.Pool(), Metrics: n.Metrics.Handler(), Brake: brake, SignReport: n.signReport,
 			Cluster: adminapi.ClusterConfig{CA: n.keys.ca, ForwardToLeader: n.fwd.forwardHTTP, NodeStatus: n.fwd.nodeStatus},
+			Ready:   n.Ready,
 		}),
 		// Client certificates are optional: administrators use tokens,
 		// nodes forwarding commands present their node certificate.
@@ -509,6 +527,24 @@ func (n *Node) dialable(addr string) string {
 		return net.JoinHostPort(rh, port)
 	}
 	return addr
+}
+
+// signReport signs a true-up report with this node's lease-signing key and
+// puts the key's certificate and the CA in the header, so a vendor checks
+// it with nothing but the file.
+func (n *Node) signReport(r entitlement.Report) (string, error) {
+	var keyCert []byte
+	n.Store.Read(func(st *ledger.State) {
+		for _, k := range st.SigningKeys() {
+			if k.KeyID == n.signer.KeyID() {
+				keyCert = k.Certificate
+			}
+		}
+	})
+	if len(keyCert) == 0 {
+		return "", protocol.Errorf(protocol.CodeUnavailable, "this node's signing key has no certificate in the ledger yet; retry shortly")
+	}
+	return entitlement.SignReport(r, n.keys.signing, keyCert, n.keys.ca.CertPEM())
 }
 
 // JWKS returns the cluster's public lease-signing keys as a JWKS document.

@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tally-licensing/tally/cluster/ledger"
+	"github.com/tally-licensing/tally/cluster/store"
 	"github.com/tally-licensing/tally/daemon/node"
 	"github.com/tally-licensing/tally/internal/clock"
 )
@@ -26,6 +27,9 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	cmd.SetArgs(args)
 	if err := cmd.Execute(); err != nil {
 		fmt.Fprintf(stderr, "tallyd: %v\n", err)
+		if store.IsDamage(err) {
+			return store.ExitDamaged
+		}
 		return 1
 	}
 	return 0
