@@ -7,7 +7,7 @@ import "net/http"
 // both map the same code the same way.
 func (c Code) HTTPStatus() int {
 	switch c {
-	case CodeUnauthorized, CodeCertificateRefused, CodeEnrollTokenInvalid, CodeEnrollTokenExpired, CodeEnrollTokenRevoked:
+	case CodeUnauthorized, CodeNotSignedIn, CodeCertificateRefused, CodeEnrollTokenInvalid, CodeEnrollTokenExpired, CodeEnrollTokenRevoked:
 		return http.StatusUnauthorized
 	case CodeNotFound, CodeUnknownAccount, CodeUnknownFeature, CodeLeaseNotFound, CodeUnknownRequest:
 		return http.StatusNotFound
@@ -18,7 +18,7 @@ func (c Code) HTTPStatus() int {
 		return http.StatusGone
 	case CodeBadRequest, CodeInvalidArgument, CodeUnsupportedVersion:
 		return http.StatusBadRequest
-	case CodeNotEnrolled, CodePolicyDenied, CodeNotAllowed, CodeForbidden:
+	case CodeNotEnrolled, CodePolicyDenied, CodeNotAllowed, CodeForbidden, CodeNotAMember, CodeAssistantNoSeat, CodeNoLicense:
 		return http.StatusForbidden
 	case CodeNotLeader, CodeUnavailable:
 		return http.StatusServiceUnavailable

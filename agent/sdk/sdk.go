@@ -80,12 +80,6 @@ func WithWait(d time.Duration) CheckoutOption {
 	return func(r *api.CheckoutRequest) { r.Wait = protocol.Duration(d) }
 }
 
-// WithUser checks the seat out for a user: the token names the user and
-// carries the add-on codes of the user's license for the feature.
-func WithUser(email string) CheckoutOption {
-	return func(r *api.CheckoutRequest) { r.User = email }
-}
-
 // WithTeam names the team the seat is for (team caps and reservations).
 func WithTeam(team string) CheckoutOption {
 	return func(r *api.CheckoutRequest) { r.Team = team }
@@ -249,6 +243,46 @@ func (c *Client) Activate(ctx context.Context, email string) (*protocol.Activate
 		return nil, err
 	}
 	return &out, nil
+}
+
+// Member is who a device sign-in proves: account, email, role, status,
+// teams and the products of the member's named licenses.
+type Member = protocol.Member
+
+// Login signs a member in on this device for the OS user running the
+// application (the agent knows it from the socket, not from the
+// application). From then on that OS user's checkouts are the member's: the
+// token's usr and add-ons are theirs, and the account's rules for members
+// apply. Applications with their own sign-in screen call it with what the
+// user typed; the password goes to the cluster once and is not kept. A
+// wrong password fails with protocol.CodeUnauthorized.
+func (c *Client) Login(ctx context.Context, email, password string) (*Member, error) {
+	var m Member
+	if err := c.do(ctx, http.MethodPost, api.PathLogin, api.LoginRequest{Email: email, Password: password}, &m); err != nil {
+		return nil, err
+	}
+	return &m, nil
+}
+
+// Logout ends this OS user's sign-in on the device; the cluster revokes the
+// leases held under it.
+func (c *Client) Logout(ctx context.Context) (*Member, error) {
+	var m Member
+	if err := c.do(ctx, http.MethodPost, api.PathLogout, struct{}{}, &m); err != nil {
+		return nil, err
+	}
+	return &m, nil
+}
+
+// WhoAmI asks the cluster who this OS user's sign-in proves now; it fails
+// with protocol.CodeNotSignedIn when nobody is signed in or the sign-in has
+// ended (signed out by an administrator, member removed).
+func (c *Client) WhoAmI(ctx context.Context) (*Member, error) {
+	var m Member
+	if err := c.do(ctx, http.MethodGet, api.PathWhoAmI, nil, &m); err != nil {
+		return nil, err
+	}
+	return &m, nil
 }
 
 // Release gives the device's lease on feature back. Releasing a feature the

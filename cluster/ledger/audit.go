@@ -92,7 +92,7 @@ func (s *State) record(c *Command, r Result) {
 	if _, skipped := c.Payload.(*SkippedEntry); skipped {
 		return
 	}
-	if c.Type == CmdRenew && len(r.Ended) == 0 {
+	if c.Type == CmdDeviceSeen || (c.Type == CmdRenew && len(r.Ended) == 0) {
 		return
 	}
 	if c.Type == CmdReclaim && len(r.Ended) == 0 {

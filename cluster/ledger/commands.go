@@ -125,11 +125,17 @@ type EnrollDevice struct {
 // Checkout asks for a seat. TTL is the horizon extension the leader chose
 // from the pool's policy.
 type Checkout struct {
-	Account string        `json:"account"`
-	Device  string        `json:"device"`
-	Feature string        `json:"feature"`
-	User    string        `json:"user,omitempty"`
-	TTL     time.Duration `json:"ttl"`
+	Account string `json:"account"`
+	Device  string `json:"device"`
+	Feature string `json:"feature"`
+	// SignIn is the verified member sign-in the seat is for; where the
+	// account manages members, Apply takes the member from it (signins.go)
+	// and User is overwritten.
+	SignIn string `json:"sign_in,omitempty"`
+	// User is the member; only the server fills it, never from a client's
+	// field.
+	User string        `json:"user,omitempty"`
+	TTL  time.Duration `json:"ttl"`
 	// Team, when the checkout carries one, is matched by team caps and
 	// team reservations.
 	Team string `json:"team,omitempty"`

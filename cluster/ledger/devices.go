@@ -67,7 +67,7 @@ func noNodeLocked(ref DeviceRef, feature string) Result {
 }
 
 func (s *State) freeSeats(now time.Time, op *FreeSeats) Result {
-	ref := DeviceRef{op.Account, op.Device}
+	ref := DeviceRef{op.Account, protocol.CanonicalDeviceCode(op.Device)}
 	pick, e := s.nodeLocked(ref, op.Feature)
 	if e != nil {
 		return Result{Error: e}
@@ -85,13 +85,13 @@ func (s *State) freeSeats(now time.Time, op *FreeSeats) Result {
 }
 
 func (s *State) moveSeats(_ time.Time, op *MoveSeats) Result {
-	from := DeviceRef{op.Account, op.Device}
+	from := DeviceRef{op.Account, protocol.CanonicalDeviceCode(op.Device)}
 	if _, ok := s.devices[from]; !ok {
-		return fail(protocol.CodeNotFound, "no device %s in account %s", op.Device, op.Account)
+		return fail(protocol.CodeNotFound, "no device %s in account %s", from.Code, op.Account)
 	}
-	to := DeviceRef{op.Account, op.To}
+	to := DeviceRef{op.Account, protocol.CanonicalDeviceCode(op.To)}
 	if _, ok := s.devices[to]; !ok || op.To == "" {
-		return fail(protocol.CodeNotFound, "no device %s in account %s to move to", op.To, op.Account)
+		return fail(protocol.CodeNotFound, "no device %s in account %s to move to", to.Code, op.Account)
 	}
 	pick, _ := s.nodeLocked(from, op.Feature)
 	if len(pick) == 0 {
@@ -102,7 +102,10 @@ func (s *State) moveSeats(_ time.Time, op *MoveSeats) Result {
 		if len(s.byDevice[from]) == 0 {
 			delete(s.byDevice, from)
 		}
-		l.Device = op.To
+		l.Device = to.Code
+		if l.SignIn != "" {
+			vacate(l) // the seat moves to a device, not with its member
+		}
 		if s.byDevice[to] == nil {
 			s.byDevice[to] = map[uint64]*Lease{}
 		}
@@ -117,9 +120,9 @@ func (s *State) moveSeats(_ time.Time, op *MoveSeats) Result {
 // under the same code cannot renew or take them back.
 // The result carries the removed device.
 func (s *State) removeDevice(now time.Time, op *RemoveDevice) Result {
-	ref := DeviceRef{op.Account, op.Device}
+	ref := DeviceRef{op.Account, protocol.CanonicalDeviceCode(op.Device)}
 	if _, ok := s.devices[ref]; !ok {
-		return fail(protocol.CodeNotFound, "no device %s in account %s", op.Device, op.Account)
+		return fail(protocol.CodeNotFound, "no device %s in account %s", ref.Code, op.Account)
 	}
 	for _, l := range s.byDevice[ref] {
 		if !l.Revoked {
@@ -135,13 +138,13 @@ func (s *State) removeDevice(now time.Time, op *RemoveDevice) Result {
 }
 
 func (op *FreeSeats) describe() (string, string) {
-	return op.Account, "free node-locked seats of " + op.Device
+	return op.Account, "free node-locked seats of " + protocol.CanonicalDeviceCode(op.Device)
 }
 
 func (op *MoveSeats) describe() (string, string) {
-	return op.Account, "move node-locked seats of " + op.Device + " to " + op.To
+	return op.Account, "move node-locked seats of " + protocol.CanonicalDeviceCode(op.Device) + " to " + protocol.CanonicalDeviceCode(op.To)
 }
 
 func (op *RemoveDevice) describe() (string, string) {
-	return op.Account, "remove device " + op.Device + " and revoke its leases"
+	return op.Account, "remove device " + protocol.CanonicalDeviceCode(op.Device) + " and revoke its leases"
 }

@@ -115,13 +115,14 @@ func (s *State) assignedBase(op, account, id, why string) (*License, *protocol.E
 	return l, e
 }
 
-func (s *State) unassignLicense(_ time.Time, op *UnassignLicense) Result {
+func (s *State) unassignLicense(now time.Time, op *UnassignLicense) Result {
 	l, e := s.assignedBase("unassign", op.Account, op.LicenseID, "")
 	if e != nil {
 		return Result{Error: e}
 	}
 	s.lic.unindex(l)
 	s.detachAll(l)
+	s.revokeLicenseLeases(now, l.ID)
 	l.User, l.ExtKey, l.Number, l.Assigned = "", "", "", time.Time{}
 	return Result{License: ptr(s.view(l))}
 }
@@ -142,6 +143,7 @@ func (s *State) reassignLicense(now time.Time, op *ReassignLicense) Result {
 		return fail(protocol.CodeAlreadyExists, "%s already holds %s license %s", user, l.Product, other.ID)
 	}
 	s.lic.unindex(l)
+	s.revokeLicenseLeases(now, l.ID)
 	l.User, l.Assigned = user, now
 	s.lic.index(l)
 	return Result{License: ptr(s.view(l))}
@@ -210,7 +212,7 @@ func (s *State) setExtension(_ time.Time, op *SetExtension) Result {
 	return Result{License: ptr(s.view(l))}
 }
 
-func (s *State) terminateLicense(_ time.Time, op *TerminateLicense) Result {
+func (s *State) terminateLicense(now time.Time, op *TerminateLicense) Result {
 	l, e := s.license(op.Account, op.LicenseID)
 	if e != nil {
 		return Result{Error: e}
@@ -219,6 +221,7 @@ func (s *State) terminateLicense(_ time.Time, op *TerminateLicense) Result {
 		return fail(protocol.CodeInvalidArgument, "terminate needs a license ID")
 	}
 	v := s.view(l)
+	s.revokeLicenseLeases(now, l.ID)
 	if l.Kind == ProductBase {
 		s.detachAll(l)
 	} else if l.Parent != "" {

@@ -86,6 +86,11 @@ var registry = map[CommandType]spec{
 	CmdClaimNotification: command((*State).claimNotification, (*NotificationClaim).describe, nil),
 	CmdNotificationDone:  command((*State).notificationDone, (*NotificationDone).describe, nil),
 
+	// New in log format 2 (signins.go).
+	CmdDeviceSignIn:  command((*State).deviceSignIn, (*DeviceSignIn).describe, (*DeviceSignIn).actor).since(2),
+	CmdDeviceSignOut: command((*State).deviceSignOut, (*DeviceSignOut).describe, nil).since(2),
+	CmdDeviceSeen:    command((*State).deviceSeen, (*DeviceSeen).describe, nil).since(2),
+
 	CmdAddUser:         command((*State).addUser, (*AddUser).describe, nil).inGroup(CmdMembers, "add_user"),
 	CmdAddUsers:        command((*State).addUsers, (*AddUsers).describe, nil).inGroup(CmdMembers, "add_users"),
 	CmdSetRole:         command((*State).setRole, (*SetRole).describe, nil).inGroup(CmdMembers, "set_role"),
@@ -147,6 +152,12 @@ func (sp spec) inGroup(group CommandType, op string) spec {
 	if group == CmdMembers || group == CmdLicense {
 		sp.log.legacyBy = true
 	}
+	return sp
+}
+
+// since marks a command introduced in log format v (log.go).
+func (sp spec) since(v int) spec {
+	sp.log.since = v
 	return sp
 }
 

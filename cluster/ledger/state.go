@@ -48,6 +48,7 @@ type State struct {
 	lic         *licenseBook
 	pol         policyBook
 	mem         *memberBook
+	signins     *signInBook
 	audit       auditLog
 	notified    map[string]*NotificationClaim
 
@@ -89,6 +90,7 @@ func (s *State) reset() {
 	s.lic = newLicenseBook()
 	s.pol = policyBook{Policies: map[string]*Policy{}}
 	s.mem = &memberBook{orgs: map[string]*Org{}}
+	s.signins = newSignInBook()
 	s.audit = auditLog{}
 	s.notified = map[string]*NotificationClaim{}
 	s.requests = map[string]*requestRecord{}
@@ -460,6 +462,10 @@ func (s *State) checkout(now time.Time, c *Checkout) Result {
 	if _, ok := s.devices[ref]; !ok {
 		return fail(protocol.CodeNotEnrolled, "device %s is not enrolled in account %s", c.Device, c.Account)
 	}
+	c, perr := s.checkoutHolder(c)
+	if perr != nil {
+		return Result{Error: perr}
+	}
 	pol := s.EffectivePolicy(c.Account, c.Feature)
 	ttl := s.ttlFor(c.Account, pool, c.TTL)
 	if c.Borrow > 0 {
@@ -475,7 +481,11 @@ func (s *State) checkout(now time.Time, c *Checkout) Result {
 	// device never takes two seats of one feature for one user. A lingering
 	// lease (released under a linger policy) comes back the same way.
 	for _, l := range s.byDevice[ref] {
-		if l.Feature == c.Feature && l.User == c.User && !l.Revoked && !l.Reusable(now, s.settings.MaxSkew) {
+		if l.Feature == c.Feature && (l.User == c.User || l.Kind == KindNodeLocked) && !l.Revoked && !l.Reusable(now, s.settings.MaxSkew) {
+			// A node-locked seat is the device's: whoever signs in on the
+			// device takes it over (and the previous member's token, still
+			// valid to its horizon, is for the same seat).
+			l.User, l.SignIn, l.Vacant = c.User, c.SignIn, false
 			if l.Kind == KindBorrowed && c.Borrow == 0 {
 				cp := *l
 				return Result{Lease: &cp}
@@ -515,7 +525,7 @@ func (s *State) checkout(now time.Time, c *Checkout) Result {
 	}
 	l := &Lease{
 		ID: s.nextLeaseID, Account: c.Account, Feature: c.Feature, Device: c.Device, User: c.User, Team: c.Team,
-		Kind: kind, Since: now,
+		Kind: kind, Since: now, SignIn: c.SignIn,
 	}
 	l.Horizon, _ = s.horizonFor(now, acct, l, &pol, ttl)
 	l.License, l.AddOns = s.licenseClaims(c.Account, c.Feature, c.User)
@@ -630,6 +640,8 @@ func (s *State) renew(now time.Time, r *Renew) Result {
 			out.Renewed = append(out.Renewed, RenewResult{ID: id, Error: protocol.Errorf(protocol.CodeNotHolder, "lease %d is held by another device", id)})
 		case l.Revoked:
 			out.Renewed = append(out.Renewed, RenewResult{ID: id, Error: protocol.Errorf(protocol.CodeLeaseRevoked, "lease %d was revoked by an administrator", id)})
+		case l.Vacant:
+			out.Renewed = append(out.Renewed, RenewResult{ID: id, Error: vacantError(l)})
 		case l.Reusable(now, s.settings.MaxSkew):
 			out.Ended = append(out.Ended, s.endLease(now, l, EndExpired))
 			out.Renewed = append(out.Renewed, RenewResult{ID: id, Error: s.goneError(id)})

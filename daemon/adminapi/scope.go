@@ -106,6 +106,8 @@ var scopeRules = map[string]scopeRule{
 	"PUT /v1/accounts/{account}/seat-policy":                     scopePath,
 	"PUT /v1/accounts/{account}/admin-email":                     scopePath,
 	"POST /v1/accounts/{account}/activate":                       scopePath,
+	"GET /v1/accounts/{account}/sign-ins":                        scopePath,
+	"POST /v1/accounts/{account}/users/{email}/sign-out":         scopePath,
 
 	"DELETE /v1/admin-tokens/{id}": scopeAdminToken,
 	"DELETE /v1/sessions/current":  scopeHandler, // the caller's own session
