@@ -31,7 +31,19 @@ const (
 	TypeLogin  Type = "login"
 	TypeLogout Type = "logout"
 	TypeWhoAmI Type = "whoami"
+	// TypeEntitlements asks for the device's account's vendor entitlements
+	// and the certificates of the cluster's lease-signing keys, which an
+	// application needs to check a lease against its entitlement offline.
+	TypeEntitlements Type = "entitlements"
 )
+
+// EntitlementsResponse answers TypeEntitlements. Entitlements are compact
+// JWS signed by the vendor; KeyCerts are PEM certificates, issued by the
+// cluster CA, of the lease-signing keys (protocol/entitlement.Bundle).
+type EntitlementsResponse struct {
+	Entitlements []string `json:"entitlements"`
+	KeyCerts     []string `json:"key_certs"`
+}
 
 // Request is the envelope of every agent request.
 type Request struct {

@@ -45,6 +45,10 @@ const (
 	PathLogin  = "/v1/login"  // POST LoginRequest → protocol.Member
 	PathLogout = "/v1/logout" // POST {} → protocol.Member (who was signed out)
 	PathWhoAmI = "/v1/whoami" // GET → protocol.Member
+	// PathEntitlements: GET → entitlement.Bundle (the account's vendor
+	// entitlements, the cluster CA and the signing-key certificates), from
+	// the cluster when it answers, else as last received.
+	PathEntitlements = "/v1/entitlements"
 )
 
 // LoginRequest signs a member in for the calling OS user. The password goes

@@ -37,6 +37,9 @@ const (
 	CmdRemind    CommandType = "remind"
 	// Members, teams, seats and subscriptions: one command per operation
 	// in members_*.go.
+	// Vendor entitlements (entitlements.go).
+	CmdTrustVendor       CommandType = "trust_vendor"
+	CmdImportEntitlement CommandType = "import_entitlement"
 )
 
 // Group types: the previous log format wrote every member operation as one

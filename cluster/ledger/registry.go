@@ -60,7 +60,7 @@ var registry = map[CommandType]spec{
 	CmdCreateEnrollToken: command((*State).createEnrollToken, (*EnrollToken).describe, nil),
 	CmdRevokeEnrollToken: command((*State).revokeEnrollToken, (*RevokeEnrollToken).describe, nil),
 	CmdEnrollDevice:      command((*State).enrollDevice, (*EnrollDevice).describe, (*EnrollDevice).actor),
-	CmdCheckout:          command((*State).checkout, (*Checkout).describe, (*Checkout).actor),
+	CmdCheckout:          command((*State).checkoutCounted, (*Checkout).describe, (*Checkout).actor),
 	CmdRenew:             command((*State).renew, (*Renew).describe, (*Renew).actor),
 	CmdRelease:           command((*State).release, (*Release).describe, (*Release).actor),
 	CmdRevoke:            command((*State).revoke, (*Revoke).describe, nil).withBy(true),
@@ -90,6 +90,9 @@ var registry = map[CommandType]spec{
 	CmdDeviceSignIn:  command((*State).deviceSignIn, (*DeviceSignIn).describe, (*DeviceSignIn).actor).since(2),
 	CmdDeviceSignOut: command((*State).deviceSignOut, (*DeviceSignOut).describe, nil).since(2),
 	CmdDeviceSeen:    command((*State).deviceSeen, (*DeviceSeen).describe, nil).since(2),
+	// New in log format 2 (entitlements.go).
+	CmdTrustVendor:       command((*State).trustVendor, (*TrustVendor).describe, nil).since(2),
+	CmdImportEntitlement: command((*State).importEntitlement, (*ImportEntitlement).describe, nil).since(2),
 
 	CmdAddUser:         command((*State).addUser, (*AddUser).describe, nil).inGroup(CmdMembers, "add_user"),
 	CmdAddUsers:        command((*State).addUsers, (*AddUsers).describe, nil).inGroup(CmdMembers, "add_users"),

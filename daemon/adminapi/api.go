@@ -22,6 +22,7 @@ import (
 	"github.com/tally-licensing/tally/daemon/leasing"
 	"github.com/tally-licensing/tally/protocol"
 	wire "github.com/tally-licensing/tally/protocol/api"
+	"github.com/tally-licensing/tally/protocol/entitlement"
 )
 
 // Config configures the API.
@@ -51,6 +52,9 @@ type Config struct {
 	// Brake slows password guessing; the node shares one between console
 	// sign-in and device sign-in (tally-agent login). Nil: the API's own.
 	Brake SignInBrake
+	// SignReport signs a true-up report with this node's lease-signing key
+	// (nil: reports are served unsigned only).
+	SignReport func(entitlement.Report) (string, error)
 }
 
 type api struct {
@@ -129,6 +133,7 @@ func (a *api) routes() (mux *http.ServeMux, routes, public []string) {
 	a.registerMembers(auth)
 	a.registerSignIns(auth)
 	a.registerAudit(auth)
+	a.registerVendors(auth)
 	auth("DELETE /v1/sessions/current", a.endSession)
 	// The web console: static pages calling the API above.
 	mux.Handle("GET /", console.Handler())

@@ -356,6 +356,15 @@ func (s *Server) dispatch(ctx context.Context, p peer, req *protocol.Request) (a
 			return nil, protocol.Errorf(protocol.CodeUnknownRequest, "this server does not activate users")
 		}
 		return s.cfg.Activate(ctx, dev, body, req.ID)
+	case protocol.TypeEntitlements:
+		resp := protocol.EntitlementsResponse{Entitlements: []string{}, KeyCerts: []string{}}
+		s.cfg.Read(func(st *ledger.State) {
+			for _, e := range st.Entitlements(dev.Account) {
+				resp.Entitlements = append(resp.Entitlements, e.JWS)
+			}
+			resp.KeyCerts = append(resp.KeyCerts, st.SigningKeyCertificates()...)
+		})
+		return resp, nil
 	case protocol.TypeRelease:
 		var body protocol.ReleaseRequest
 		if err := req.DecodeBody(&body); err != nil {

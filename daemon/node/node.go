@@ -30,6 +30,7 @@ import (
 	"github.com/tally-licensing/tally/daemon/metrics"
 	"github.com/tally-licensing/tally/daemon/notify"
 	"github.com/tally-licensing/tally/protocol"
+	"github.com/tally-licensing/tally/protocol/entitlement"
 	"github.com/tally-licensing/tally/protocol/lease"
 )
 
@@ -284,7 +285,7 @@ func (n *Node) register(ctx context.Context, signer *lease.Signer) error {
 	self := ledger.Node{ID: n.keys.id.NodeID, RaftAddr: n.raftAddr(), AgentAddr: n.advertisedAgent(), AdminAddr: n.advertisedAdmin()}
 	var haveKey, haveNode bool
 	n.Store.Read(func(st *ledger.State) {
-		haveKey = st.HasSigningKey(signer.KeyID())
+		haveKey = st.HasSigningKey(signer.KeyID()) && st.SigningKeyCertified(signer.KeyID())
 		for _, x := range st.Nodes() {
 			if x.ID == self.ID {
 				haveNode = x.RaftAddr == self.RaftAddr && x.AgentAddr == self.AgentAddr && x.AdminAddr == self.AdminAddr
@@ -293,7 +294,11 @@ func (n *Node) register(ctx context.Context, signer *lease.Signer) error {
 	})
 	var cmds []ledger.Command
 	if !haveKey {
-		cmds = append(cmds, ledger.Command{Type: ledger.CmdRegisterKey, Payload: &ledger.SigningKey{KeyID: signer.KeyID(), PublicKey: signer.PublicKey(), NodeID: self.ID}})
+		keyCert, err := n.keys.ca.IssueSigningKey(signer.PublicKey(), signer.KeyID(), n.keys.id.ClusterID, time.Now())
+		if err != nil {
+			return fmt.Errorf("certify the lease-signing key: %w", err)
+		}
+		cmds = append(cmds, ledger.Command{Type: ledger.CmdRegisterKey, Payload: &ledger.SigningKey{KeyID: signer.KeyID(), PublicKey: signer.PublicKey(), NodeID: self.ID, Certificate: keyCert}})
 	}
 	if !haveNode {
 		cmds = append(cmds, ledger.Command{Type: ledger.CmdRegisterNode, Payload: &self})
@@ -340,7 +345,7 @@ func (n *Node) listen() error {
 		Handler: adminapi.New(adminapi.Config{
 			Now:   n.cfg.Clock,
 			Store: n.Store, Leasing: n.Leasing, Logger: n.log, JWKS: n.JWKS,
-			Propose: n.propose, ProposeLocal: n.proposeLocal, NodeCAs: n.keys.ca.Pool(), Metrics: n.Metrics.Handler(), Brake: brake,
+			Propose: n.propose, ProposeLocal: n.proposeLocal, NodeCAs: n.keys.ca.Pool(), Metrics: n.Metrics.Handler(), Brake: brake, SignReport: n.signReport,
 			Cluster: adminapi.ClusterConfig{CA: n.keys.ca, ForwardToLeader: n.fwd.forwardHTTP, NodeStatus: n.fwd.nodeStatus},
 			Ready:   n.Ready,
 		}),
@@ -519,6 +524,24 @@ func (n *Node) dialable(addr string) string {
 		return net.JoinHostPort(rh, port)
 	}
 	return addr
+}
+
+// signReport signs a true-up report with this node's lease-signing key and
+// puts the key's certificate and the CA in the header, so a vendor checks
+// it with nothing but the file.
+func (n *Node) signReport(r entitlement.Report) (string, error) {
+	var keyCert []byte
+	n.Store.Read(func(st *ledger.State) {
+		for _, k := range st.SigningKeys() {
+			if k.KeyID == n.signer.KeyID() {
+				keyCert = k.Certificate
+			}
+		}
+	})
+	if len(keyCert) == 0 {
+		return "", protocol.Errorf(protocol.CodeUnavailable, "this node's signing key has no certificate in the ledger yet; retry shortly")
+	}
+	return entitlement.SignReport(r, n.keys.signing, keyCert, n.keys.ca.CertPEM())
 }
 
 // JWKS returns the cluster's public lease-signing keys as a JWKS document.

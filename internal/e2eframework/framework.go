@@ -22,11 +22,11 @@ import (
 	"time"
 )
 
-// Binaries is a directory holding freshly built tallyd, tallyctl and
-// tally-agent.
+// Binaries is a directory holding freshly built tallyd, tallyctl,
+// tally-agent and tally-vendor.
 type Binaries struct{ Dir string }
 
-// Build compiles the three binaries into a new temporary directory; the
+// Build compiles the binaries into a new temporary directory; the
 // caller removes it (os.RemoveAll(b.Dir)) when done, typically in TestMain.
 func Build() (Binaries, error) {
 	dir, err := os.MkdirTemp("", "tally-e2e-bin-")
@@ -36,7 +36,8 @@ func Build() (Binaries, error) {
 	build := exec.Command("go", "build", "-o", dir+string(os.PathSeparator),
 		"github.com/tally-licensing/tally/daemon/cmd/tallyd",
 		"github.com/tally-licensing/tally/daemon/cmd/tallyctl",
-		"github.com/tally-licensing/tally/agent/cmd/tally-agent")
+		"github.com/tally-licensing/tally/agent/cmd/tally-agent",
+		"github.com/tally-licensing/tally/daemon/cmd/tally-vendor")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		os.RemoveAll(dir)
