@@ -205,8 +205,8 @@ func Open(cfg Config) (*Store, error) {
 		return nil, err
 	}
 	bolt := s.bolt
-	s.fsm.damaged = func(index uint64, reason string) {
-		cfg.OnDamage(&DamageError{File: dbFile, Index: index, Reason: reason})
+	s.fsm.damaged = func(index uint64, err error) {
+		cfg.OnDamage(undecodable(dbFile, index, err))
 	}
 	s.transport = cfg.Transport
 	if s.transport == nil {

@@ -159,7 +159,7 @@ func (a *api) removeNode(w http.ResponseWriter, r *http.Request) error {
 	}
 	// Forget its addresses so agents stop being told about it. The node may
 	// already be gone from the registry; that is fine.
-	if _, err := a.cfg.Propose(r.Context(), ledger.Command{Type: ledger.CmdRemoveNode, Actor: caller(r), RemoveNode: &ledger.RemoveNode{ID: id}}); err != nil {
+	if _, err := a.cfg.Propose(r.Context(), ledger.Command{Type: ledger.CmdRemoveNode, Actor: caller(r), Payload: &ledger.RemoveNode{ID: id}}); err != nil {
 		a.log.Warn("removed node from raft but could not drop its addresses", "node", id, "err", err)
 	}
 	a.log.Info("node removed from the cluster", "node", id, "by", caller(r))
