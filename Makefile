@@ -3,7 +3,7 @@ GO      ?= go
 BIN     ?= bin
 DATA    ?= .tally-dev
 PKGS    := ./...
-BINARIES := ./daemon/cmd/tallyd ./daemon/cmd/tallyctl ./agent/cmd/tally-agent
+BINARIES := ./daemon/cmd/tallyd ./daemon/cmd/tallyctl ./agent/cmd/tally-agent ./daemon/cmd/tally-bench
 
 .PHONY: all build dist run test test-short bench bench-micro bench-load lint fmt clean screenshots chaos
 
@@ -52,17 +52,20 @@ bench: bench-micro bench-load
 bench-micro:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 1s $(PKGS)
 
-## bench-load: tallyctl bench, N devices against 1- and 3-node loopback clusters; JSON and SVG into $(BENCH_OUT)
-##   knobs: BENCH_DEVICES (default 1000), BENCH_NODES (1,3), BENCH_CONCURRENCY (128), BENCH_ROUNDS (3), BENCH_FLAGS
+## bench-load: tally-bench, the floor then N devices against 1- and 3-node loopback clusters; JSON, SVG and Markdown into $(BENCH_OUT)
+##   knobs: BENCH_DEVICES (default 1000), BENCH_NODES (1,3), BENCH_CONCURRENCY (128), BENCH_ROUNDS (3),
+##   BENCH_PORT_BASE (17600: the bench's listeners use BASE..BASE+90), BENCH_FLAGS
 BENCH_DEVICES     ?= 1000
 BENCH_NODES       ?= 1,3
 BENCH_CONCURRENCY ?= 128
 BENCH_ROUNDS      ?= 3
+BENCH_PORT_BASE   ?= 17600
 BENCH_OUT         ?= bench-results
 bench-load: build
 	@mkdir -p $(BENCH_OUT)
-	$(BIN)/tallyctl bench --devices $(BENCH_DEVICES) --nodes $(BENCH_NODES) --concurrency $(BENCH_CONCURRENCY) \
-		--heartbeat-rounds $(BENCH_ROUNDS) --out $(BENCH_OUT)/bench.json --svg $(BENCH_OUT)/bench.svg $(BENCH_FLAGS)
+	$(BIN)/tally-bench --devices $(BENCH_DEVICES) --nodes $(BENCH_NODES) --concurrency $(BENCH_CONCURRENCY) \
+		--heartbeat-rounds $(BENCH_ROUNDS) --port-base $(BENCH_PORT_BASE) \
+		--out $(BENCH_OUT)/bench.json --svg $(BENCH_OUT)/bench.svg --md $(BENCH_OUT)/bench.md $(BENCH_FLAGS)
 
 ## screenshots: re-take the README's console pictures with the browser test (needs chromium)
 screenshots:
