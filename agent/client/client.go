@@ -41,13 +41,14 @@ const (
 	ProbeEvery   = 5 * time.Second
 	ProbeTimeout = 500 * time.Millisecond
 	// DefaultIdleClose is how long an agent keeps a connection with nothing
-	// in flight before it closes it (WithIdleClose): long enough for a burst
-	// of checkouts to share one connection, short enough that a device
-	// between two heartbeats (30 s apart) holds none. An open QUIC
-	// connection costs the server about 85 KiB; a resumed handshake per
-	// heartbeat costs it a fraction of a millisecond of CPU
-	// (docs/performance.md has the measured budget).
-	DefaultIdleClose = 5 * time.Second
+	// in flight before it closes it (WithIdleClose): long enough for the
+	// requests of one burst (an application starting several features) to
+	// share a connection, short enough that a device between two heartbeats
+	// (30 s apart) holds none. An open QUIC connection costs the server
+	// 75–100 KiB; held for 1 s of every 30 that averages under 4 KiB per
+	// device, while the resumed handshake per heartbeat costs the server
+	// about half a millisecond of CPU (docs/performance.md).
+	DefaultIdleClose = time.Second
 )
 
 // ErrNoServers is returned when the client has no server address at all.

@@ -66,6 +66,9 @@ type Config struct {
 	// profile after the steady phase.
 	ProfileDir     string
 	ProfileSeconds int
+	// ProfilePhase is the phase the CPU profile starts with (checkout,
+	// heartbeat or release; default checkout).
+	ProfilePhase string
 	// IdleClose is the simulated agents' idle close (as tally-agent's
 	// client.DefaultIdleClose); 0 keeps every device's connection open.
 	IdleClose time.Duration
@@ -96,6 +99,9 @@ func (c *Config) defaults() {
 	}
 	if c.HeartbeatInterval == 0 {
 		c.HeartbeatInterval = 30 * time.Second
+	}
+	if c.ProfilePhase == "" {
+		c.ProfilePhase = "checkout"
 	}
 	if c.PortBase == 0 {
 		c.PortBase = DefaultPortBase
@@ -323,17 +329,22 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 
 	var profWG sync.WaitGroup
 	defer profWG.Wait()
-	if cfg.ProfileDir != "" && cfg.Pprof {
+	// profile starts the leader's CPU profile when phase is the one asked.
+	profile := func(phase string) {
+		if cfg.ProfileDir == "" || !cfg.Pprof || phase != cfg.ProfilePhase {
+			return
+		}
 		profWG.Add(1)
 		go func() {
 			defer profWG.Done()
 			secs := max(cfg.ProfileSeconds, 1)
 			url := fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", cfg.ports().pprof(0), secs)
-			if err := fetch(ctx, url, filepath.Join(cfg.ProfileDir, fmt.Sprintf("cpu-%dnode.pprof", cfg.Nodes))); err != nil {
+			if err := fetch(ctx, url, filepath.Join(cfg.ProfileDir, fmt.Sprintf("cpu-%s-%dnode.pprof", phase, cfg.Nodes))); err != nil {
 				say("CPU profile: %v", err)
 			}
 		}()
 	}
+	profile("checkout")
 
 	say("checkout storm: one seat per device")
 	p, err = ph.run("checkout", cfg.Devices, func(i int) error {
@@ -371,6 +382,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 
 	say("steady heartbeats: %d rounds per device (no horizon moves: ttl %s, interval %s)", cfg.HeartbeatRounds, cfg.LeaseTTL, cfg.HeartbeatInterval)
+	profile("heartbeat")
 	p, err = ph.run("heartbeat", cfg.Devices*cfg.HeartbeatRounds, func(i int) error {
 		d := devs[i%cfg.Devices]
 		if d.lease.ID == 0 {
@@ -417,6 +429,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 
 	say("release storm")
+	profile("release")
 	p, err = ph.run("release", cfg.Devices, func(i int) error {
 		d := devs[i]
 		if d.lease.ID == 0 {
