@@ -253,7 +253,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	res.IdleCloseSeconds, res.Spread = cfg.IdleClose.Seconds(), cfg.Spread
 	opts := func(i int, code string) []client.Option {
 		o := []client.Option{client.WithLogger(quiet), client.WithDialTimeout(2 * time.Second),
-			client.WithTransport(transports.get(i)), client.WithIdleClose(cfg.IdleClose)}
+			client.WithTransport(transports.get(i))}
+		// No idle timer of their own: the phases below close connections
+		// explicitly (idle), so that the checkout storm runs on open ones.
 		if cfg.Spread {
 			o = append(o, client.WithAffinity(code))
 		}
