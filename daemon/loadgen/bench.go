@@ -58,7 +58,7 @@ func Bench(ctx context.Context, cfg Config, nodes []int, command string) (*Repor
 	for _, n := range nodes {
 		run := cfg
 		run.Nodes = n
-		run.KillLeader = cfg.KillLeader && n > 1
+		run.KillLeader = cfg.KillLeader && n > 1 && !cfg.Nonvoters
 		run.Dir = filepath.Join(dir, fmt.Sprintf("cluster-%d", n))
 		res, err := Run(ctx, run)
 		if err != nil {

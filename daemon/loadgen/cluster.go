@@ -89,6 +89,9 @@ func startCluster(ctx context.Context, cfg Config, dir string) (*cluster, error)
 	for _, n := range c.nodes[1:] {
 		args := append([]string{"join", "--join", n1.adminAddr, "--token", c.token, "--cacert", c.caFile}, common(n)...)
 		args = append(args, "--log-level", "warn")
+		if cfg.Nonvoters {
+			args = append(args, "--nonvoter")
+		}
 		if err := c.spawn(cfg, n, args); err != nil {
 			return c, err
 		}
@@ -100,7 +103,7 @@ func startCluster(ctx context.Context, cfg Config, dir string) (*cluster, error)
 		}
 		up := 0
 		for _, m := range v.Members {
-			if m.Reachable && m.Suffrage == "Voter" {
+			if m.Reachable && (m.Suffrage == "Voter" || cfg.Nonvoters && m.Suffrage == "Nonvoter") {
 				up++
 			}
 		}

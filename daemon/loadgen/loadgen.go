@@ -75,6 +75,9 @@ type Config struct {
 	// Spread sends each device to the node its Device Code hashes to, as
 	// tally-agent does; false sends every device to node1 (the leader).
 	Spread bool
+	// Nonvoters joins every node but the first as a non-voter (tallyd join
+	// --nonvoter): they serve agents, commits wait for node1 alone.
+	Nonvoters bool
 	// RaftTimeout is passed to tallyd --raft-timeout when set.
 	RaftTimeout time.Duration
 	// Progress receives one line per step; nil for none.

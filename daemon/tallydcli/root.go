@@ -239,7 +239,7 @@ cacert, token_file) joins an existing cluster instead:
 					return err
 				}
 				if join != nil {
-					return joinAndServe(ctx, &f, join.addr, join.token, join.caFile, stdout, stderr)
+					return joinAndServe(ctx, &f, join.addr, join.token, join.caFile, join.nonvoter, stdout, stderr)
 				}
 			}
 			n, logger, err := f.start(ctx, stdout, stderr)
