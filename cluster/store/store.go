@@ -633,6 +633,16 @@ func (s *Store) AddVoter(ctx context.Context, id, addr string) error {
 	return nil
 }
 
+// AddNonvoter adds a node that receives the log but has no vote (leader
+// only): it adds agent-facing capacity without slowing commits. A node that
+// is already a voter stays one.
+func (s *Store) AddNonvoter(ctx context.Context, id, addr string) error {
+	if err := s.raft.AddNonvoter(raft.ServerID(id), raft.ServerAddress(addr), 0, s.timeout(ctx)).Error(); err != nil {
+		return mapRaftErr(fmt.Errorf("add non-voter %s (%s) to the cluster: %w", id, addr, err))
+	}
+	return nil
+}
+
 // RemoveServer removes a node from the cluster (leader only).
 func (s *Store) RemoveServer(ctx context.Context, id string) error {
 	if err := s.raft.RemoveServer(raft.ServerID(id), 0, s.timeout(ctx)).Error(); err != nil {
