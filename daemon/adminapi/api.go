@@ -22,6 +22,7 @@ import (
 	"github.com/tally-licensing/tally/daemon/leasing"
 	"github.com/tally-licensing/tally/protocol"
 	wire "github.com/tally-licensing/tally/protocol/api"
+	"github.com/tally-licensing/tally/protocol/entitlement"
 )
 
 // Config configures the API.
@@ -43,13 +44,24 @@ type Config struct {
 	Now     func() time.Time
 	// Metrics serves /metrics (Prometheus); nil answers 404.
 	Metrics http.Handler
+	// Ready is nil when the node may answer from its ledger, and otherwise
+	// a retryable error saying why not (a restarted node replaying its
+	// log). Until then everything but /healthz, /readyz and node-to-node
+	// endpoints answers 503. nil Ready means always ready.
+	Ready func() error
+	// Brake slows password guessing; the node shares one between console
+	// sign-in and device sign-in (tally-agent login). Nil: the API's own.
+	Brake SignInBrake
+	// SignReport signs a true-up report with this node's lease-signing key
+	// (nil: reports are served unsigned only).
+	SignReport func(entitlement.Report) (string, error)
 }
 
 type api struct {
 	cfg     Config
 	log     *slog.Logger
 	now     func() time.Time
-	signIns signInLimiter
+	signIns SignInBrake
 }
 
 // New returns the API's handler.
@@ -60,9 +72,12 @@ func New(cfg Config) http.Handler {
 	if cfg.Now == nil {
 		cfg.Now = func() time.Time { return time.Now().UTC() }
 	}
-	a := &api{cfg: cfg, log: cfg.Logger, now: cfg.Now}
+	if cfg.Brake == nil {
+		cfg.Brake = NewSignInBrake()
+	}
+	a := &api{cfg: cfg, log: cfg.Logger, now: cfg.Now, signIns: cfg.Brake}
 	mux, _, _ := a.routes()
-	return mux
+	return a.gate(mux)
 }
 
 // Routes lists the patterns of every authenticated route (method and
@@ -116,7 +131,9 @@ func (a *api) routes() (mux *http.ServeMux, routes, public []string) {
 	a.registerLicenses(auth)
 	a.registerPolicy(auth)
 	a.registerMembers(auth)
+	a.registerSignIns(auth)
 	a.registerAudit(auth)
+	a.registerVendors(auth)
 	auth("DELETE /v1/sessions/current", a.endSession)
 	// The web console: static pages calling the API above.
 	mux.Handle("GET /", console.Handler())
@@ -495,11 +512,8 @@ func (a *api) revokeEnrollToken(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *api) listDevices(w http.ResponseWriter, r *http.Request) error {
-	var out []ledger.Device
-	a.cfg.Store.Read(func(st *ledger.State) { out = st.Devices(r.URL.Query().Get("account")) })
-	if out == nil {
-		out = []ledger.Device{}
-	}
+	var out []DeviceView
+	a.cfg.Store.Read(func(st *ledger.State) { out = deviceViews(st, r.URL.Query().Get("account")) })
 	writeJSON(w, http.StatusOK, out)
 	return nil
 }

@@ -131,12 +131,16 @@ func outcome(r ledger.AuditRecord) string {
 func (a *app) reportCmd() *cobra.Command {
 	c := &cobra.Command{Use: "report", Short: "Reports for billing and capacity planning"}
 	var from, to, account string
-	var asCSV bool
+	var asCSV, signed bool
+	var outFile string
 	usage := &cobra.Command{
 		Use:   "usage",
 		Short: "Seat-days per pool over a period, from the lease history",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if signed {
+				return a.signedReport(account, from, to, outFile)
+			}
 			if from == "" || to == "" {
 				return fmt.Errorf("report usage needs --from and --to (YYYY-MM-DD or RFC 3339)")
 			}
@@ -172,6 +176,8 @@ func (a *app) reportCmd() *cobra.Command {
 	usage.Flags().StringVar(&to, "to", "", "end of the period, exclusive")
 	usage.Flags().StringVar(&account, "account", "", "only this account")
 	usage.Flags().BoolVar(&asCSV, "csv", false, "print CSV")
-	c.AddCommand(usage)
+	usage.Flags().BoolVar(&signed, "signed", false, "a true-up report for the vendor, per entitlement and feature, signed by the cluster (needs --account; default period: the last 30 days)")
+	usage.Flags().StringVarP(&outFile, "output", "o", "", "with --signed: write the report to this file")
+	c.AddCommand(usage, a.denialsReportCmd())
 	return c
 }

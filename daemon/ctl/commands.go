@@ -254,18 +254,22 @@ func (a *app) enrollTokensCmd() *cobra.Command {
 func (a *app) devicesCmd() *cobra.Command {
 	c := &cobra.Command{Use: "devices", Short: "Enrolled devices: list, remove, and move or free node-locked seats"}
 	var account string
-	list := listCmd(a, list[ledger.Device]{
+	list := listCmd(a, list[api.DeviceView]{
 		use:   "list",
-		short: "List enrolled devices with their Device Codes",
+		short: "List enrolled devices: Device Code, host, signed-in members, last heartbeat, agent version",
 		path: func([]string) string {
 			if account != "" {
 				return "/v1/devices?account=" + url.QueryEscape(account)
 			}
 			return "/v1/devices"
 		},
-		header: "ACCOUNT\tDEVICE CODE\tHOST\tENROLLED",
-		row: func(d ledger.Device) string {
-			return fmt.Sprintf("%s\t%s\t%s\t%s", d.Account, d.Code, orDash(d.Hostname), d.Enrolled.Local().Format("2006-01-02 15:04"))
+		header: "ACCOUNT\tDEVICE CODE\tHOST\tSIGNED IN\tLAST SEEN\tAGENT\tENROLLED",
+		row: func(d api.DeviceView) string {
+			seen := "never"
+			if !d.LastSeen.IsZero() {
+				seen = d.LastSeen.Local().Format("2006-01-02 15:04:05")
+			}
+			return fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s\t%s", d.Account, d.Code, orDash(d.Hostname), signedInSummary(d), seen, orDash(d.AgentVersion), d.Enrolled.Local().Format("2006-01-02 15:04"))
 		},
 	})
 	list.Flags().StringVar(&account, "account", "", "only this account")

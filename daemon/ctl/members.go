@@ -188,7 +188,7 @@ they are added together without passwords, all or none.`,
 			return a.memberCall(http.MethodPut, acctPath(args[0], "admin-email"), api.MemberRequest{Email: args[1]}, "administrator address set")
 		},
 	}
-	c.AddCommand(list, add, show, del, setRole, setPw, setPlan, signin, adminEmail)
+	c.AddCommand(list, add, show, del, setRole, setPw, setPlan, signin, adminEmail, a.signOutCmd())
 	return c
 }
 
