@@ -155,3 +155,38 @@ func TestSlug(t *testing.T) {
 		}
 	}
 }
+
+// goDocLinkRE matches a reference to a docs page (and heading) in Go
+// source, as package doc comments write them: docs/design.md#lease-safety.
+var goDocLinkRE = regexp.MustCompile(`docs/([\w.-]+\.md)(#[\w-]+)?`)
+
+// TestGoCommentsLinkExistingDocs checks the docs/… references in the
+// repository's Go files (package doc comments point at the design section
+// they implement), so that renaming a heading cannot strand them.
+func TestGoCommentsLinkExistingDocs(t *testing.T) {
+	root := ".."
+	err := filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && (strings.HasPrefix(d.Name(), ".") && path != root || d.Name() == "node_modules") {
+			return filepath.SkipDir
+		}
+		if d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "links_test.go") {
+			return nil
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		for _, m := range goDocLinkRE.FindAllStringSubmatch(string(b), -1) {
+			if err := checkLink("x.md", m[1]+m[2]); err != nil {
+				t.Errorf("%s: docs/%s%s: %v", path, m[1], m[2], err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
