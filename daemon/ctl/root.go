@@ -94,7 +94,7 @@ Connection settings come from flags or the environment:
 	root.AddCommand(
 		a.statusCmd(), a.leasesCmd(), a.revokeCmd(), a.queueCmd(),
 		a.accountsCmd(), a.poolsCmd(), a.enrollTokensCmd(), a.devicesCmd(), a.adminTokensCmd(),
-		a.jwksCmd(), a.verifyCmd(), a.clusterCmd(), a.snapshotCmd(), a.benchCmd(),
+		a.jwksCmd(), a.verifyCmd(), a.clusterCmd(), a.snapshotCmd(),
 	)
 	root.AddCommand(a.productsCmd(), a.licensesCmd(), a.importCmd(), a.exportCmd())
 	root.AddCommand(a.policyCmd(), a.eventsCmd())
