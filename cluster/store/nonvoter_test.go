@@ -70,7 +70,7 @@ func TestNonvoterReplicatesButNeverHoldsCommitsUp(t *testing.T) {
 	s2.Close()
 	pctx, pcancel := context.WithTimeout(ctx, 5*time.Second)
 	defer pcancel()
-	r, err := s1.Propose(pctx, ledger.Command{Type: ledger.CmdCreateAccount, CreateAccount: &ledger.CreateAccount{ID: "beta"}})
+	r, err := s1.Propose(pctx, ledger.Command{Type: ledger.CmdCreateAccount, Payload: &ledger.CreateAccount{ID: "beta"}})
 	if err != nil || r.Error != nil {
 		t.Fatalf("commit with the non-voter down: %v %v; a non-voter must not be needed for a quorum", err, r.Error)
 	}
