@@ -51,11 +51,15 @@ test:
 test-short:
 	$(GO) test -count=1 -timeout 10m $(PKGS)
 
-## chaos: the long fault-injection runs in cluster/store: five-node rolling restarts and CHAOS_RUNS randomised chaos runs of CHAOS_DURATION each, every one with a fresh seed (repeat a failing one with TALLY_CHAOS_SEED=n)
-CHAOS_DURATION ?= 60s
-CHAOS_RUNS     ?= 3
+## chaos: the long fault-injection runs (scripts/chaos.sh): time-based nemesis runs and disk faults in cluster/store,
+##   CHAOS_SCHEDULES seeded in-process fault schedules, CHAOS_PROC_SCHEDULES seeded real-process schedules
+##   (SIGKILL, SIGSTOP, clock offsets); prints schedules run, operations checked and violations.
+##   Replay a failing schedule with the TALLY_CHAOS_SEED=n command it prints.
+CHAOS_DURATION       ?= 60s
+CHAOS_SCHEDULES      ?= 1000
+CHAOS_PROC_SCHEDULES ?= 30
 chaos:
-	TALLY_CHAOS=1 TALLY_CHAOS_DURATION=$(CHAOS_DURATION) $(GO) test -race -count=$(CHAOS_RUNS) -timeout 60m -v -run 'TestCluster|TestChaos' ./cluster/store/
+	GO=$(GO) CHAOS_DURATION=$(CHAOS_DURATION) CHAOS_SCHEDULES=$(CHAOS_SCHEDULES) CHAOS_PROC_SCHEDULES=$(CHAOS_PROC_SCHEDULES) scripts/chaos.sh
 
 ## bench: the Go microbenchmarks, then the load harness (bench-load)
 bench: bench-micro bench-load

@@ -64,6 +64,9 @@ type Config struct {
 	// node stamps on a command, a lease or a token comes from it. Tests
 	// offset it (internal/clock).
 	Clock func() time.Time
+	// FailStop is told when the node's Raft log disk failed a write and
+	// the node froze (store.Config.FailStop); tallyd exits.
+	FailStop func(error)
 }
 
 // Node is a running tallyd node.
@@ -137,7 +140,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		NodeID: k.id.NodeID, Dir: filepath.Join(cfg.DataDir, dirRaft), Transport: raftNet,
 		Bootstrap: cfg.Bootstrap, Logger: n.log, Observer: n.observe,
 		HeartbeatTimeout: cfg.RaftHeartbeatTimeout, ElectionTimeout: cfg.RaftHeartbeatTimeout, LeaderLeaseTimeout: cfg.RaftHeartbeatTimeout,
-		Clock: cfg.Clock,
+		Clock: cfg.Clock, FailStop: cfg.FailStop,
 	})
 	if err != nil {
 		n.raftNet.Close()

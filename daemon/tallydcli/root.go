@@ -130,6 +130,10 @@ func splitList(s string) []string {
 	return out
 }
 
+// exitDiskFailure is tallyd's exit status when its Raft log disk failed a
+// write (EX_IOERR).
+const exitDiskFailure = 74
+
 type serveFlags struct {
 	dataDir, nodeID, hosts                   string
 	agentAddr, adminAddr, raftAddr           string
@@ -194,6 +198,12 @@ func (f *serveFlags) start(ctx context.Context, stdout, stderr io.Writer) (*node
 		AdvertiseAgent: f.advertise, AdvertiseAdmin: f.advertiseAdmin, AdvertiseRaft: f.advertiseRaft, Bootstrap: f.bootstrap, Logger: logger,
 		RaftHeartbeatTimeout: f.raftTimeout, ReapInterval: f.reapInterval,
 		Clock: clock.FromEnv(logger),
+		FailStop: func(err error) {
+			// Exit rather than serve from a log the disk may not hold;
+			// a supervisor restarts the node, which reads the disk back.
+			logger.Error("tallyd stops: its Raft log disk failed", "err", err)
+			os.Exit(exitDiskFailure)
+		},
 	})
 	if err != nil {
 		return nil, nil, err
