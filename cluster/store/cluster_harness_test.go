@@ -557,12 +557,12 @@ func (c *testCluster) mustPropose(ctx context.Context, cmd ledger.Command) ledge
 // seed bootstraps the ledger with one account, one pool and devices d0…dN-1.
 func (c *testCluster) seed(ctx context.Context, settings ledger.Settings, seats, devices int) {
 	c.t.Helper()
-	c.mustPropose(ctx, ledger.Command{Type: ledger.CmdBootstrap, RequestID: "seed-bootstrap", Bootstrap: &ledger.Bootstrap{ClusterID: "cluster-test", Settings: settings}})
-	c.mustPropose(ctx, ledger.Command{Type: ledger.CmdCreateAccount, RequestID: "seed-account", CreateAccount: &ledger.CreateAccount{ID: clAccount}})
-	c.mustPropose(ctx, ledger.Command{Type: ledger.CmdSetPool, RequestID: "seed-pool", SetPool: &ledger.SetPool{Account: clAccount, Feature: clFeature, Seats: seats}})
-	c.mustPropose(ctx, ledger.Command{Type: ledger.CmdCreateEnrollToken, RequestID: "seed-token", CreateEnrollToken: &ledger.EnrollToken{ID: "et", Account: clAccount, Hash: "h", Expires: time.Now().Add(24 * time.Hour)}})
+	c.mustPropose(ctx, ledger.Command{Type: ledger.CmdBootstrap, RequestID: "seed-bootstrap", Payload: &ledger.Bootstrap{ClusterID: "cluster-test", Settings: settings}})
+	c.mustPropose(ctx, ledger.Command{Type: ledger.CmdCreateAccount, RequestID: "seed-account", Payload: &ledger.CreateAccount{ID: clAccount}})
+	c.mustPropose(ctx, ledger.Command{Type: ledger.CmdSetPool, RequestID: "seed-pool", Payload: &ledger.SetPool{Account: clAccount, Feature: clFeature, Seats: seats}})
+	c.mustPropose(ctx, ledger.Command{Type: ledger.CmdCreateEnrollToken, RequestID: "seed-token", Payload: &ledger.EnrollToken{ID: "et", Account: clAccount, Hash: "h", Expires: time.Now().Add(24 * time.Hour)}})
 	for i := 0; i < devices; i++ {
-		c.mustPropose(ctx, ledger.Command{Type: ledger.CmdEnrollDevice, RequestID: fmt.Sprint("seed-enroll-", i), EnrollDevice: &ledger.EnrollDevice{Account: clAccount, TokenID: "et", Code: fmt.Sprint("d", i), KeyFingerprint: fmt.Sprint("key-", i)}})
+		c.mustPropose(ctx, ledger.Command{Type: ledger.CmdEnrollDevice, RequestID: fmt.Sprint("seed-enroll-", i), Payload: &ledger.EnrollDevice{Account: clAccount, TokenID: "et", Code: fmt.Sprint("d", i), KeyFingerprint: fmt.Sprint("key-", i)}})
 	}
 }
 

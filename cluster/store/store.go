@@ -213,8 +213,8 @@ func Open(cfg Config) (*Store, error) {
 		return nil, err
 	}
 	bolt := s.bolt
-	s.fsm.damaged = func(index uint64, reason string) {
-		cfg.OnDamage(&DamageError{File: dbFile, Index: index, Reason: reason})
+	s.fsm.damaged = func(index uint64, err error) {
+		cfg.OnDamage(undecodable(dbFile, index, err))
 	}
 	s.transport = cfg.Transport
 	if s.transport == nil {
@@ -656,6 +656,16 @@ func (s *Store) Members() ([]Member, error) {
 func (s *Store) AddVoter(ctx context.Context, id, addr string) error {
 	if err := s.raft.AddVoter(raft.ServerID(id), raft.ServerAddress(addr), 0, s.timeout(ctx)).Error(); err != nil {
 		return mapRaftErr(fmt.Errorf("add %s (%s) to the cluster: %w", id, addr, err))
+	}
+	return nil
+}
+
+// AddNonvoter adds a node that receives the log but has no vote (leader
+// only): it adds agent-facing capacity without slowing commits. A node that
+// is already a voter stays one.
+func (s *Store) AddNonvoter(ctx context.Context, id, addr string) error {
+	if err := s.raft.AddNonvoter(raft.ServerID(id), raft.ServerAddress(addr), 0, s.timeout(ctx)).Error(); err != nil {
+		return mapRaftErr(fmt.Errorf("add non-voter %s (%s) to the cluster: %w", id, addr, err))
 	}
 	return nil
 }

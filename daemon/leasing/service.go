@@ -122,7 +122,7 @@ func (s *Service) CheckoutAs(ctx context.Context, dev ledger.DeviceRef, signIn s
 	if requestID == "" {
 		requestID = NewRequestID()
 	}
-	cmd := ledger.Command{Type: ledger.CmdCheckout, RequestID: requestID, Checkout: &ledger.Checkout{
+	cmd := ledger.Command{Type: ledger.CmdCheckout, RequestID: requestID, Payload: &ledger.Checkout{
 		Account: dev.Account, Device: dev.Code, Feature: req.Feature, SignIn: signIn,
 		Team: req.Team, Borrow: req.Borrow.D(),
 	}}
@@ -249,7 +249,7 @@ func (s *Service) Heartbeat(ctx context.Context, dev ledger.DeviceRef, req proto
 		}
 	})
 	if len(renew) > 0 {
-		res, err := s.propose(ctx, ledger.Command{Type: ledger.CmdRenew, Renew: &ledger.Renew{Account: dev.Account, Device: dev.Code, Leases: renew}})
+		res, err := s.propose(ctx, ledger.Command{Type: ledger.CmdRenew, Payload: &ledger.Renew{Account: dev.Account, Device: dev.Code, Leases: renew}})
 		if err != nil {
 			return protocol.HeartbeatResponse{}, err
 		}
@@ -281,7 +281,7 @@ func (s *Service) Release(ctx context.Context, dev ledger.DeviceRef, leaseID uin
 	if requestID == "" {
 		requestID = NewRequestID()
 	}
-	res, err := s.propose(ctx, ledger.Command{Type: ledger.CmdRelease, RequestID: requestID, Release: &ledger.Release{Account: dev.Account, Device: dev.Code, LeaseID: leaseID}})
+	res, err := s.propose(ctx, ledger.Command{Type: ledger.CmdRelease, RequestID: requestID, Payload: &ledger.Release{Account: dev.Account, Device: dev.Code, LeaseID: leaseID}})
 	if err != nil {
 		return err
 	}
@@ -294,7 +294,7 @@ func (s *Service) Release(ctx context.Context, dev ledger.DeviceRef, leaseID uin
 // Revoke ends a lease on an administrator's order. The seat frees at the
 // lease's horizon plus skew, when no valid token for it can remain.
 func (s *Service) Revoke(ctx context.Context, leaseID uint64, by string) (ledger.Lease, error) {
-	res, err := s.propose(ctx, ledger.Command{Type: ledger.CmdRevoke, RequestID: NewRequestID(), Revoke: &ledger.Revoke{LeaseID: leaseID, By: by}})
+	res, err := s.propose(ctx, ledger.Command{Type: ledger.CmdRevoke, RequestID: NewRequestID(), Actor: by, Payload: &ledger.Revoke{LeaseID: leaseID}})
 	if err != nil {
 		return ledger.Lease{}, err
 	}
@@ -325,8 +325,8 @@ func (s *Service) Observe(cmd *ledger.Command, res ledger.Result) {
 			s.queues.kick(poolKey{e.Account, e.Feature})
 		}
 	}
-	if cmd.Type == ledger.CmdSetPool && res.Error == nil && cmd.SetPool != nil {
-		s.queues.kick(poolKey{cmd.SetPool.Account, cmd.SetPool.Feature})
+	if cmd.Type == ledger.CmdSetPool && res.Error == nil && ledger.PayloadOf[ledger.SetPool](cmd) != nil {
+		s.queues.kick(poolKey{ledger.PayloadOf[ledger.SetPool](cmd).Account, ledger.PayloadOf[ledger.SetPool](cmd).Feature})
 	}
 }
 
@@ -349,7 +349,7 @@ func (s *Service) reap(ctx context.Context) {
 	if len(due) == 0 {
 		return
 	}
-	res, err := s.propose(ctx, ledger.Command{Type: ledger.CmdReclaim, Reclaim: &ledger.Reclaim{Leases: due}})
+	res, err := s.propose(ctx, ledger.Command{Type: ledger.CmdReclaim, Payload: &ledger.Reclaim{Leases: due}})
 	if err != nil {
 		s.log.Warn("reaper could not reclaim expired leases", "count", len(due), "err", err)
 		return

@@ -71,14 +71,14 @@ func newEnv(tb testing.TB, seats, devices int) *env {
 			tb.Fatalf("%s: %v", c.Type, err)
 		}
 	}
-	e.apply(ledger.Command{Type: ledger.CmdBootstrap, Bootstrap: &ledger.Bootstrap{ClusterID: "c1", Settings: ledger.Settings{LeaseTTL: 10 * time.Second, HeartbeatInterval: 2 * time.Second, MaxSkew: time.Second}}})
-	e.apply(ledger.Command{Type: ledger.CmdRegisterKey, RegisterKey: &ledger.SigningKey{KeyID: signer.KeyID(), PublicKey: signer.PublicKey(), NodeID: "n1"}})
-	e.apply(ledger.Command{Type: ledger.CmdCreateAccount, CreateAccount: &ledger.CreateAccount{ID: "acme"}})
-	e.apply(ledger.Command{Type: ledger.CmdSetPool, SetPool: &ledger.SetPool{Account: "acme", Feature: "cad", Seats: seats}})
-	e.apply(ledger.Command{Type: ledger.CmdCreateEnrollToken, CreateEnrollToken: &ledger.EnrollToken{ID: "et", Account: "acme", Hash: "h", Expires: clk.now().Add(time.Hour)}})
+	e.apply(ledger.Command{Type: ledger.CmdBootstrap, Payload: &ledger.Bootstrap{ClusterID: "c1", Settings: ledger.Settings{LeaseTTL: 10 * time.Second, HeartbeatInterval: 2 * time.Second, MaxSkew: time.Second}}})
+	e.apply(ledger.Command{Type: ledger.CmdRegisterKey, Payload: &ledger.SigningKey{KeyID: signer.KeyID(), PublicKey: signer.PublicKey(), NodeID: "n1"}})
+	e.apply(ledger.Command{Type: ledger.CmdCreateAccount, Payload: &ledger.CreateAccount{ID: "acme"}})
+	e.apply(ledger.Command{Type: ledger.CmdSetPool, Payload: &ledger.SetPool{Account: "acme", Feature: "cad", Seats: seats}})
+	e.apply(ledger.Command{Type: ledger.CmdCreateEnrollToken, Payload: &ledger.EnrollToken{ID: "et", Account: "acme", Hash: "h", Expires: clk.now().Add(time.Hour)}})
 	for i := 0; i < devices; i++ {
 		code := fmt.Sprintf("D%03d", i)
-		e.apply(ledger.Command{Type: ledger.CmdEnrollDevice, EnrollDevice: &ledger.EnrollDevice{Account: "acme", TokenID: "et", Code: code, KeyFingerprint: "f"}})
+		e.apply(ledger.Command{Type: ledger.CmdEnrollDevice, Payload: &ledger.EnrollDevice{Account: "acme", TokenID: "et", Code: code, KeyFingerprint: "f"}})
 		e.devs = append(e.devs, ledger.DeviceRef{Account: "acme", Code: code})
 	}
 	return e
