@@ -345,7 +345,7 @@ func (n *Node) listen() error {
 		Handler: adminapi.New(adminapi.Config{
 			Now:   n.cfg.Clock,
 			Store: n.Store, Leasing: n.Leasing, Logger: n.log, JWKS: n.JWKS,
-			Propose: n.propose, ProposeLocal: n.proposeLocal, NodeCAs: n.keys.ca.Pool(), Metrics: n.Metrics.Handler(), Brake: brake, SignReport: n.signReport,
+			Propose: n.propose, ProposeLocal: n.proposeLocal, NodeCAs: n.keys.ca.Pool(), Metrics: n.Metrics.Handler(), Brake: brake, SignReport: n.signReport, Enroll: enroller.Enroll,
 			Cluster: adminapi.ClusterConfig{CA: n.keys.ca, ForwardToLeader: n.fwd.forwardHTTP, NodeStatus: n.fwd.nodeStatus},
 			Ready:   n.Ready,
 		}),
