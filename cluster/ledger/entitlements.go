@@ -646,3 +646,7 @@ func (s *State) TrueUp(account string, from, to time.Time) entitlement.Report {
 	}
 	return rep
 }
+
+// NotifyEntitlementExpiry is the reminder kind sent before an account's
+// vendor entitlement ends (daemon/notify).
+const NotifyEntitlementExpiry = "entitlement-expiry"
