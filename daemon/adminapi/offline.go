@@ -78,7 +78,7 @@ func (a *api) offlineGrant(w http.ResponseWriter, r *http.Request) error {
 	}
 	// The nonce is the request ID: granting the same file twice returns the
 	// same lease, and the audit log names the administrator who carried it.
-	res, err := a.apply(r, ledger.Command{Type: ledger.CmdCheckout, RequestID: "offline-" + lr.Nonce, Checkout: &ledger.Checkout{
+	res, err := a.apply(r, ledger.Command{Type: ledger.CmdCheckout, RequestID: "offline-" + lr.Nonce, Payload: &ledger.Checkout{
 		Account: id.Account, Device: id.DeviceCode, Feature: lr.Feature, Borrow: lr.Borrow.D(),
 	}})
 	if err != nil {
@@ -136,7 +136,7 @@ func (a *api) offlineReturn(w http.ResponseWriter, r *http.Request) error {
 	if err := a.checkOfflineFile(id, lr.Account, lr.Device, lr.Nonce, lr.IssuedAt); err != nil {
 		return err
 	}
-	if _, err := a.apply(r, ledger.Command{Type: ledger.CmdRelease, RequestID: "offline-" + lr.Nonce, Release: &ledger.Release{
+	if _, err := a.apply(r, ledger.Command{Type: ledger.CmdRelease, RequestID: "offline-" + lr.Nonce, Payload: &ledger.Release{
 		Account: id.Account, Device: id.DeviceCode, LeaseID: lr.LeaseID,
 	}}); err != nil {
 		return err

@@ -35,11 +35,11 @@ func TestEntitlementExpiryReminder(t *testing.T) {
 		}
 		return jws
 	}
-	apply(ledger.Command{Type: ledger.CmdBootstrap, Bootstrap: &ledger.Bootstrap{ClusterID: "c1", Settings: ledger.DefaultSettings()}})
-	apply(ledger.Command{Type: ledger.CmdCreateAccount, CreateAccount: &ledger.CreateAccount{ID: "acme", Name: "Acme", Model: ledger.ModelFloating}})
-	apply(ledger.Command{Type: ledger.CmdTrustVendor, TrustVendor: &ledger.TrustVendor{Name: "CAD Corp", PublicKey: pub}})
+	apply(ledger.Command{Type: ledger.CmdBootstrap, Payload: &ledger.Bootstrap{ClusterID: "c1", Settings: ledger.DefaultSettings()}})
+	apply(ledger.Command{Type: ledger.CmdCreateAccount, Payload: &ledger.CreateAccount{ID: "acme", Name: "Acme", Model: ledger.ModelFloating}})
+	apply(ledger.Command{Type: ledger.CmdTrustVendor, Payload: &ledger.TrustVendor{Name: "CAD Corp", PublicKey: pub}})
 	end := t0.Add(30 * time.Hour)
-	apply(ledger.Command{Type: ledger.CmdImportEntitlement, ImportEntitlement: &ledger.ImportEntitlement{Account: "acme", JWS: sign("E-1", "", end)}})
+	apply(ledger.Command{Type: ledger.CmdImportEntitlement, Payload: &ledger.ImportEntitlement{Account: "acme", JWS: sign("E-1", "", end)}})
 
 	src := EntitlementExpiry{Within: 14 * 24 * time.Hour}
 	if r := src.Due(st, t0.Add(-20*24*time.Hour)); len(r) != 0 {
@@ -54,7 +54,7 @@ func TestEntitlementExpiryReminder(t *testing.T) {
 			t.Errorf("the reminder does not say %q:\n%s", want, r[0].Body)
 		}
 	}
-	apply(ledger.Command{Type: ledger.CmdImportEntitlement, ImportEntitlement: &ledger.ImportEntitlement{Account: "acme", JWS: sign("E-2", "E-1", end.Add(365*24*time.Hour))}})
+	apply(ledger.Command{Type: ledger.CmdImportEntitlement, Payload: &ledger.ImportEntitlement{Account: "acme", JWS: sign("E-2", "E-1", end.Add(365*24*time.Hour))}})
 	if r := src.Due(st, t0); len(r) != 0 {
 		t.Fatalf("reminded after the renewal: %+v", r)
 	}
