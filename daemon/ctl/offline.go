@@ -87,14 +87,10 @@ func (a *app) offlineCmd() *cobra.Command {
 				return err
 			}
 			var out map[string]any
-			if err := a.call(http.MethodPost, acctPath(acct, "offline", "return"), api.OfflineReturnRequest{Return: f}, &out); err != nil {
-				return codeErr(err)
-			}
-			if a.opts.json {
-				return a.printJSON(out)
-			}
-			fmt.Fprintf(a.out, "lease %v of device %v returned\n", out["returned"], out["device"])
-			return nil
+			return a.show(http.MethodPost, acctPath(acct, "offline", "return"), api.OfflineReturnRequest{Return: f}, &out, func(w io.Writer) error {
+				_, err := fmt.Fprintf(w, "lease %v of device %v returned\n", out["returned"], out["device"])
+				return err
+			})
 		},
 	}
 	enroll := &cobra.Command{
