@@ -34,7 +34,15 @@ const (
 	// ConsistencyLeader and ConsistencyLocal are HeaderConsistency's values.
 	ConsistencyLeader = "leader"
 	ConsistencyLocal  = "local"
+	// HeaderMinIndex, on a request, is the lowest Raft index the answering
+	// node must have applied first: the highest HeaderAppliedIndex the
+	// client has seen, so that it reads its own writes at any node. The
+	// node waits up to MinIndexWait, then answers 503 unavailable.
+	HeaderMinIndex = "X-Tally-Min-Index"
 )
+
+// MinIndexWait bounds how long a request's X-Tally-Min-Index is waited for.
+const MinIndexWait = 5 * time.Second
 
 // wantsLeaderRead reports whether the caller asked for the leader's view.
 func wantsLeaderRead(r *http.Request) bool {
@@ -66,7 +74,7 @@ func (a *api) serveFreshness(w http.ResponseWriter, r *http.Request) (served boo
 	h.Set(HeaderNode, st.NodeID)
 	h.Set(HeaderRaftState, st.State)
 	h.Set(HeaderLeader, st.LeaderID)
-	h.Set(HeaderAppliedIndex, strconv.FormatUint(st.AppliedIndex, 10))
+	h.Set(HeaderAppliedIndex, strconv.FormatUint(a.cfg.Store.AppliedIndex(), 10))
 	h.Set(HeaderConsistency, consistency)
 	if st.State != "Leader" && !st.LastContact.IsZero() {
 		h.Set(HeaderLastContact, strconv.FormatInt(time.Since(st.LastContact).Milliseconds(), 10))
@@ -86,12 +94,8 @@ func (a *api) readIndex(ctx context.Context) error {
 	if err := a.cfg.Store.VerifyLeader(ctx); err != nil {
 		return protocol.Errorf(protocol.CodeNotLeader, "cannot confirm leadership for a consistent read: %v", err)
 	}
-	for a.cfg.Store.Raft().AppliedIndex() < commit {
-		select {
-		case <-ctx.Done():
-			return protocol.Errorf(protocol.CodeUnavailable, "consistent read: this node has not applied index %d yet", commit)
-		case <-time.After(time.Millisecond):
-		}
+	if err := a.cfg.Store.WaitApplied(ctx, commit); err != nil {
+		return protocol.Errorf(protocol.CodeUnavailable, "consistent read: this node has not applied index %d yet", commit)
 	}
 	return nil
 }
@@ -103,3 +107,8 @@ func ClearFreshness(h http.Header) {
 		h.Del(k)
 	}
 }
+
+// HeaderIdempotencyKey, on a write, names the request so that a retry of it
+// (the client never saw the answer) returns the first attempt's outcome
+// instead of changing anything again (idempotency.go).
+const HeaderIdempotencyKey = "Idempotency-Key"

@@ -4,7 +4,9 @@ package adminclient
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"crypto/tls"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/tally-licensing/tally/certs"
@@ -31,6 +34,10 @@ type Client struct {
 
 	mu   sync.Mutex
 	last Freshness
+	// seen is the highest Raft index any answer carried; every request
+	// asks the node to have applied at least that much (read your writes,
+	// whichever node answers).
+	seen uint64
 }
 
 // Freshness says which node answered and how current its ledger was.
@@ -76,7 +83,15 @@ func (c *Client) noteFreshness(h http.Header) {
 	}
 	c.mu.Lock()
 	c.last = f
+	c.seen = max(c.seen, f.AppliedIndex)
 	c.mu.Unlock()
+}
+
+// MinIndex is the highest Raft applied index this client has seen.
+func (c *Client) MinIndex() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.seen
 }
 
 // New returns a client for addr ("host:port" or an https:// URL), trusting
@@ -120,37 +135,37 @@ func (c *Client) Do(ctx context.Context, method, path string, in, out any) error
 // not nil, wraps the body as it is sent, for instance to report upload
 // progress.
 func (c *Client) DoBody(ctx context.Context, method, path string, in []byte, wrap func(io.Reader) io.Reader, out any) error {
-	var body io.Reader
-	if in != nil {
-		body = bytes.NewReader(in)
-		if wrap != nil {
-			body = wrap(body)
+	// Every write carries an idempotency key, the same on each retry: a
+	// write whose answer was lost (EOF, connection reset) is sent again,
+	// and the server answers the retry with the first attempt's outcome
+	// instead of making the change twice.
+	var key string
+	if method != http.MethodGet && method != http.MethodHead {
+		key = newIdempotencyKey()
+	}
+	var resp *http.Response
+	var raw []byte
+	for attempt := 1; ; attempt++ {
+		var err error
+		resp, err = c.send(ctx, method, path, in, wrap, key)
+		if err == nil {
+			raw, err = io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+			resp.Body.Close()
+			if err == nil {
+				break
+			}
+			err = fmt.Errorf("read the answer: %w", err)
+		}
+		if key == "" || attempt >= maxAttempts || !answerLost(err) || ctx.Err() != nil {
+			return fmt.Errorf("%s %s: %w", method, path, err)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s %s: %w", method, path, err)
+		case <-time.After(time.Duration(attempt) * 200 * time.Millisecond):
 		}
 	}
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
-	if err != nil {
-		return fmt.Errorf("build request: %w", err)
-	}
-	if in != nil {
-		req.ContentLength = int64(len(in))
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if c.token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.token)
-	}
-	if c.Consistent {
-		req.Header.Set(adminapi.HeaderConsistency, adminapi.ConsistencyLeader)
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return fmt.Errorf("%s %s: %w", method, path, err)
-	}
-	defer resp.Body.Close()
 	c.noteFreshness(resp.Header)
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-	if err != nil {
-		return fmt.Errorf("read answer to %s %s: %w", method, path, err)
-	}
 	if resp.StatusCode >= 300 {
 		var eb adminapi.ErrorBody
 		if json.Unmarshal(raw, &eb) == nil && eb.Error.Code != "" {
@@ -169,4 +184,54 @@ func (c *Client) DoBody(ctx context.Context, method, path string, in []byte, wra
 		return fmt.Errorf("decode answer to %s %s: %w", method, path, err)
 	}
 	return nil
+}
+
+// maxAttempts is how often a write whose answer was lost is sent.
+const maxAttempts = 4
+
+// send makes one attempt of a request.
+func (c *Client) send(ctx context.Context, method, path string, in []byte, wrap func(io.Reader) io.Reader, key string) (*http.Response, error) {
+	var body io.Reader
+	if in != nil {
+		body = bytes.NewReader(in)
+		if wrap != nil {
+			body = wrap(body)
+		}
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
+	if err != nil {
+		return nil, fmt.Errorf("build request: %w", err)
+	}
+	if in != nil {
+		req.ContentLength = int64(len(in))
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	if c.Consistent {
+		req.Header.Set(adminapi.HeaderConsistency, adminapi.ConsistencyLeader)
+	}
+	if key != "" {
+		req.Header.Set(adminapi.HeaderIdempotencyKey, key)
+	}
+	if seen := c.MinIndex(); seen > 0 {
+		req.Header.Set(adminapi.HeaderMinIndex, strconv.FormatUint(seen, 10))
+	}
+	return c.http.Do(req)
+}
+
+// answerLost reports whether a request failed after it may have reached
+// the server: the connection ended before a full answer came back.
+func answerLost(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) ||
+		errors.Is(err, syscall.EPIPE) || strings.Contains(err.Error(), "connection reset") ||
+		strings.Contains(err.Error(), "server closed") || strings.Contains(err.Error(), "broken pipe")
+}
+
+// newIdempotencyKey returns 128 random bits in hex.
+func newIdempotencyKey() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on supported platforms
+	return hex.EncodeToString(b[:])
 }

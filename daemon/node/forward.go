@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"strconv"
 	"time"
 
 	"github.com/tally-licensing/tally/certs"
@@ -94,6 +95,17 @@ func (f *forwarder) propose(ctx context.Context, cmd ledger.Command) (ledger.Res
 	var res ledger.Result
 	if err := json.Unmarshal(raw, &res); err != nil {
 		return ledger.Result{}, fmt.Errorf("decode the leader's result: %w", err)
+	}
+	// Answer only once this node has applied the command too: the caller's
+	// next request here (a read of what it just wrote, a heartbeat of the
+	// lease it just got) must see it.
+	if idx, err := strconv.ParseUint(resp.Header.Get(adminapi.HeaderAppliedIndex), 10, 64); err == nil {
+		wctx, cancel := context.WithTimeout(ctx, catchUpWait)
+		err := f.n.Store.WaitApplied(wctx, idx)
+		cancel()
+		if err != nil {
+			return ledger.Result{}, protocol.Errorf(protocol.CodeUnavailable, "%s committed at the leader (index %d) but this node has not applied it yet; retry", cmd.Type, idx)
+		}
 	}
 	return res, nil
 }
