@@ -87,8 +87,8 @@ func (s *State) pruneAudit(now time.Time) {
 // record appends the audit record of command c with result r. Called from
 // apply for every non-batch command, so batched children get one each.
 func (s *State) record(c *Command, r Result) {
-	if r.Replayed || c.Type == CmdBatch {
-		return
+	if r.Replayed || c.Type == CmdBatch || c.Type == CmdAdminRequest {
+		return // bookkeeping: the admin write itself is recorded
 	}
 	if c.Type == CmdRenew && len(r.Ended) == 0 {
 		return
@@ -159,6 +159,8 @@ func describe(c *Command) (account, summary string) {
 		return a, s
 	}
 	switch {
+	case c.AdminRequest != nil:
+		return "", describeAdminRequest(c.AdminRequest)
 	case c.Bootstrap != nil:
 		return "", "bootstrap cluster " + c.Bootstrap.ClusterID
 	case c.SetSettings != nil:

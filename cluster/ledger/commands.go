@@ -82,6 +82,8 @@ type Command struct {
 	// Notifications (notifications.go).
 	ClaimNotification *NotificationClaim `json:"claim_notification,omitempty"`
 	NotificationDone  *NotificationDone  `json:"notification_done,omitempty"`
+	// Idempotent admin writes (admin_requests.go).
+	AdminRequest *AdminRequest `json:"admin_request,omitempty"`
 	// Batch packs many commands into one log entry, so that a storm of
 	// checkouts costs a few fsyncs rather than one each (DESIGN.md §6).
 	Batch []Command `json:"batch,omitempty"`
@@ -202,6 +204,8 @@ type Result struct {
 	Import  *ImportReport `json:"import,omitempty"`
 	// Members reports a members command.
 	Members *MembersResult `json:"members,omitempty"`
+	// AdminRequest is an idempotency key's record (admin_requests.go).
+	AdminRequest *AdminRequestRecord `json:"admin_request,omitempty"`
 	// Replayed is set when the result comes from the idempotency record.
 	Replayed bool `json:"replayed,omitempty"`
 }

@@ -33,9 +33,10 @@ type snapshot struct {
 	licenseSnapshot
 	Policy policyBook `json:"policy"`
 	memberSnapshot
-	Audit        []AuditRecord       `json:"audit,omitempty"`
-	AuditNextSeq uint64              `json:"audit_next_seq,omitempty"`
-	Notified     []NotificationClaim `json:"notified,omitempty"`
+	Audit         []AuditRecord        `json:"audit,omitempty"`
+	AuditNextSeq  uint64               `json:"audit_next_seq,omitempty"`
+	Notified      []NotificationClaim  `json:"notified,omitempty"`
+	AdminRequests []AdminRequestRecord `json:"admin_requests,omitempty"`
 }
 
 // WriteSnapshot serialises the whole ledger to w.
@@ -90,6 +91,7 @@ func (s *State) WriteSnapshot(w io.Writer) error {
 	snap.memberSnapshot = s.mem.snapshot()
 	snap.Audit, snap.AuditNextSeq = s.audit.records, s.audit.nextSeq
 	snap.Notified = s.NotificationClaims()
+	snap.AdminRequests = s.adminRequestsSnapshot()
 	enc := json.NewEncoder(w)
 	if err := enc.Encode(&snap); err != nil {
 		return fmt.Errorf("write ledger snapshot: %w", err)
@@ -155,6 +157,7 @@ func (s *State) ReadSnapshot(r io.Reader) error {
 		c := snap.Notified[i]
 		n.notified[c.key()] = &c
 	}
+	n.restoreAdminRequests(snap.AdminRequests)
 	*s = *n
 	return nil
 }

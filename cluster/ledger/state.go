@@ -66,6 +66,10 @@ type State struct {
 	lastNow time.Time
 	// appliedIndex is the Raft index of the last applied entry.
 	appliedIndex uint64
+	// adminReqs are the idempotency keys of admin writes, by caller and
+	// key, in claim order (admin_requests.go).
+	adminReqs     map[string]*AdminRequestRecord
+	adminReqOrder []string
 }
 
 // New returns an empty ledger.
@@ -91,6 +95,7 @@ func (s *State) reset() {
 	s.mem = &memberBook{orgs: map[string]*Org{}}
 	s.audit = auditLog{}
 	s.notified = map[string]*NotificationClaim{}
+	s.adminReqs, s.adminReqOrder = map[string]*AdminRequestRecord{}, nil
 	s.requests = map[string]*requestRecord{}
 	s.requestOrder = nil
 	s.ended = map[uint64]EndedLease{}
@@ -197,6 +202,8 @@ func (s *State) dispatch(c *Command) Result {
 		return s.claimNotification(c.Now, c.ClaimNotification)
 	case CmdNotificationDone:
 		return s.notificationDone(c.Now, c.NotificationDone)
+	case CmdAdminRequest:
+		return s.adminRequest(c.Now, c.AdminRequest)
 	case CmdRemoveNode:
 		if c.RemoveNode == nil {
 			return missing(CmdRemoveNode)
@@ -220,6 +227,7 @@ func missing(t CommandType) Result {
 func (s *State) prune(now time.Time) {
 	s.pruneAudit(now)
 	s.pruneNotifications(now)
+	s.pruneAdminRequests(now)
 	cut := now.Add(-RequestMemory)
 	n := 0
 	for n < len(s.requestOrder) {

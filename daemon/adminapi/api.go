@@ -198,9 +198,11 @@ func (a *api) authenticated(pattern string, h func(http.ResponseWriter, *http.Re
 			actor = memberActor(rec.Account, rec.Session)
 		}
 		ctx := context.WithValue(r.Context(), ctxKey{}, actor)
-		if err := h(w, r.WithContext(ctx)); err != nil {
-			writeError(w, err)
-		}
+		a.idempotent(w, r.WithContext(ctx), actor, func(w http.ResponseWriter, r *http.Request) {
+			if err := h(w, r); err != nil {
+				writeError(w, err)
+			}
+		})
 	})
 }
 

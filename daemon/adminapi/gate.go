@@ -15,6 +15,10 @@ func alwaysServed(path string) bool {
 	switch path {
 	case "/healthz", "/readyz", "/internal/v1/status":
 		return true
+	case "/metrics":
+		// Monitoring must see a node that cannot get ready (no quorum
+		// after a restart): tally_raft_has_leader says why.
+		return true
 	}
 	// Commands forwarded by other nodes go straight into Raft and are
 	// validated when applied, never against this node's ledger.

@@ -104,7 +104,9 @@ func (f *forwarder) propose(ctx context.Context, cmd ledger.Command) (ledger.Res
 		err := f.n.Store.WaitApplied(wctx, idx)
 		cancel()
 		if err != nil {
-			return ledger.Result{}, protocol.Errorf(protocol.CodeUnavailable, "%s committed at the leader (index %d) but this node has not applied it yet; retry", cmd.Type, idx)
+			// The command did commit: say so rather than fail a change
+			// that happened. Reads here may trail it a little longer.
+			f.n.log.Warn("a forwarded command committed but this node has not applied it yet", "type", cmd.Type, "index", idx, "applied", f.n.Store.AppliedIndex())
 		}
 	}
 	return res, nil
@@ -129,6 +131,9 @@ func (f *forwarder) forwardHTTP(w http.ResponseWriter, r *http.Request) {
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(&url.URL{Scheme: "https", Host: addr})
 			pr.Out.Header.Set("X-Tally-Forwarded", f.n.keys.id.NodeID)
+			// This node has claimed the request's idempotency key and
+			// records the leader's answer; the leader must not wait on it.
+			pr.Out.Header.Del(adminapi.HeaderIdempotencyKey)
 		},
 		Transport: f.client.Transport,
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
