@@ -49,6 +49,9 @@ type Config struct {
 	SnapshotInterval   time.Duration
 	// ApplyTimeout bounds how long a proposal waits to be enqueued by Raft.
 	ApplyTimeout time.Duration
+	// Clock stamps commands proposed without a time (nil: the system
+	// clock). Tests inject offsets and jumps through it.
+	Clock func() time.Time
 	// MaxBatch is the most commands packed into one log entry.
 	MaxBatch int
 
@@ -61,7 +64,8 @@ type Config struct {
 	OnDamage func(*DamageError)
 	// WrapLogStore, when set, wraps the on-disk log store (below the
 	// checksums and the cache), for tests that inject disk faults: a
-	// failing fsync, a short write, a full disk.
+	// failing fsync, a short write, a full disk
+	// (internal/clustertest/failpoint.LogStore). Production leaves it nil.
 	WrapLogStore func(raft.LogStore) raft.LogStore
 }
 
@@ -260,6 +264,14 @@ func Open(cfg Config) (*Store, error) {
 	return s, nil
 }
 
+// now is the node's clock.
+func (s *Store) now() time.Time {
+	if s.cfg.Clock != nil {
+		return s.cfg.Clock().UTC()
+	}
+	return time.Now().UTC()
+}
+
 func (s *Store) closeResources() {
 	if c, ok := s.transport.(interface{ Close() error }); ok && s.cfg.Transport == nil {
 		c.Close()
@@ -448,7 +460,7 @@ func (s *Store) Propose(ctx context.Context, cmd ledger.Command) (ledger.Result,
 		return ledger.Result{}, &ErrNotLeader{Leader: addr}
 	}
 	if cmd.Now.IsZero() {
-		cmd.Now = time.Now().UTC()
+		cmd.Now = s.now()
 	}
 	p := &proposal{ctx: ctx, cmd: cmd, done: make(chan proposalResult, 1)}
 	select {

@@ -21,6 +21,8 @@ import (
 	"github.com/tally-licensing/tally/daemon/console"
 	"github.com/tally-licensing/tally/daemon/leasing"
 	"github.com/tally-licensing/tally/protocol"
+	wire "github.com/tally-licensing/tally/protocol/api"
+	"github.com/tally-licensing/tally/protocol/entitlement"
 )
 
 // Config configures the API.
@@ -52,13 +54,19 @@ type Config struct {
 	// before an admin token unknown to the follower is refused. nil skips
 	// it (a single node, tests).
 	CatchUp func(context.Context) error
+	// Brake slows password guessing; the node shares one between console
+	// sign-in and device sign-in (tally-agent login). Nil: the API's own.
+	Brake SignInBrake
+	// SignReport signs a true-up report with this node's lease-signing key
+	// (nil: reports are served unsigned only).
+	SignReport func(entitlement.Report) (string, error)
 }
 
 type api struct {
 	cfg     Config
 	log     *slog.Logger
 	now     func() time.Time
-	signIns signInLimiter
+	signIns SignInBrake
 }
 
 // New returns the API's handler.
@@ -69,7 +77,10 @@ func New(cfg Config) http.Handler {
 	if cfg.Now == nil {
 		cfg.Now = func() time.Time { return time.Now().UTC() }
 	}
-	a := &api{cfg: cfg, log: cfg.Logger, now: cfg.Now}
+	if cfg.Brake == nil {
+		cfg.Brake = NewSignInBrake()
+	}
+	a := &api{cfg: cfg, log: cfg.Logger, now: cfg.Now, signIns: cfg.Brake}
 	mux, _, _ := a.routes()
 	return a.gate(mux)
 }
@@ -125,7 +136,9 @@ func (a *api) routes() (mux *http.ServeMux, routes, public []string) {
 	a.registerLicenses(auth)
 	a.registerPolicy(auth)
 	a.registerMembers(auth)
+	a.registerSignIns(auth)
 	a.registerAudit(auth)
+	a.registerVendors(auth)
 	auth("DELETE /v1/sessions/current", a.endSession)
 	// The web console: static pages calling the API above.
 	mux.Handle("GET /", console.Handler())
@@ -312,10 +325,10 @@ func (a *api) jwks(w http.ResponseWriter, r *http.Request) {
 
 func (a *api) status(w http.ResponseWriter, r *http.Request) error {
 	now := a.now()
-	resp := StatusResponse{Node: a.cfg.Store.Status(), ServerTime: now, Waiting: len(a.cfg.Leasing.Waiting())}
+	resp := StatusResponse{Node: wire.NodeStatus(a.cfg.Store.Status()), ServerTime: now, Waiting: len(a.cfg.Leasing.Waiting())}
 	a.cfg.Store.Read(func(st *ledger.State) {
 		resp.ClusterID = st.ClusterID()
-		resp.Settings = st.Settings()
+		resp.Settings = wire.SettingsOf(st.Settings())
 		resp.Pools = st.Usage(r.URL.Query().Get("account"), now)
 		resp.Leases = len(st.Leases(ledger.LeaseFilter{Account: r.URL.Query().Get("account")}))
 		resp.Devices = len(st.Devices(r.URL.Query().Get("account")))
@@ -379,18 +392,15 @@ func (a *api) queue(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *api) listAccounts(w http.ResponseWriter, r *http.Request) error {
-	var out []ledger.Account
+	out := []wire.Account{}
 	acct := r.URL.Query().Get("account")
 	a.cfg.Store.Read(func(st *ledger.State) {
 		for _, x := range st.Accounts() {
 			if acct == "" || x.ID == acct {
-				out = append(out, x)
+				out = append(out, wire.AccountOf(x))
 			}
 		}
 	})
-	if out == nil {
-		out = []ledger.Account{}
-	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
 }
@@ -402,7 +412,7 @@ func (a *api) getAccount(w http.ResponseWriter, r *http.Request) error {
 	if !ok {
 		return protocol.Errorf(protocol.CodeUnknownAccount, "no account %q", r.PathValue("account"))
 	}
-	writeJSON(w, http.StatusOK, acct)
+	writeJSON(w, http.StatusOK, wire.AccountOf(acct))
 	return nil
 }
 
@@ -423,7 +433,7 @@ func (a *api) createAccount(w http.ResponseWriter, r *http.Request) error {
 func (a *api) getAccountByID(w http.ResponseWriter, id string, status int) error {
 	var acct ledger.Account
 	a.cfg.Store.Read(func(st *ledger.State) { acct, _ = st.Account(id) })
-	writeJSON(w, status, acct)
+	writeJSON(w, status, wire.AccountOf(acct))
 	return nil
 }
 
@@ -534,11 +544,8 @@ func (a *api) revokeEnrollToken(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *api) listDevices(w http.ResponseWriter, r *http.Request) error {
-	var out []ledger.Device
-	a.cfg.Store.Read(func(st *ledger.State) { out = st.Devices(r.URL.Query().Get("account")) })
-	if out == nil {
-		out = []ledger.Device{}
-	}
+	var out []DeviceView
+	a.cfg.Store.Read(func(st *ledger.State) { out = deviceViews(st, r.URL.Query().Get("account")) })
 	writeJSON(w, http.StatusOK, out)
 	return nil
 }

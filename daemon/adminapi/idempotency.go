@@ -13,10 +13,6 @@ import (
 	"github.com/tally-licensing/tally/protocol"
 )
 
-// HeaderIdempotentReplay marks an answer replayed from the ledger's record
-// of an earlier request with the same Idempotency-Key.
-const HeaderIdempotentReplay = "Idempotent-Replayed"
-
 // idempotentWait bounds how long a retry waits for the first request with
 // its key to finish.
 const idempotentWait = 30 * time.Second

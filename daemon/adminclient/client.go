@@ -11,7 +11,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -19,21 +21,25 @@ import (
 	"time"
 
 	"github.com/tally-licensing/tally/certs"
-	"github.com/tally-licensing/tally/daemon/adminapi"
 	"github.com/tally-licensing/tally/protocol"
+	"github.com/tally-licensing/tally/protocol/api"
 )
 
-// Client is an admin API client.
+// Client is an admin API client. It knows one or more nodes of a cluster
+// and sends each request to the one that answered last, moving on to the
+// next when a node cannot be reached (see DoBody).
 type Client struct {
-	base  string
+	bases []string
 	token string
 	http  *http.Client
 	// Consistent asks for reads served from the leader's current view
 	// rather than from whichever node answers.
 	Consistent bool
 
-	mu   sync.Mutex
-	last Freshness
+	mu        sync.Mutex
+	last      Freshness
+	current   int      // index in bases of the node to ask first
+	failovers []string // nodes that did not answer the latest request, with why
 	// seen is the highest Raft index any answer carried; every request
 	// asks the node to have applied at least that much (read your writes,
 	// whichever node answers).
@@ -42,6 +48,8 @@ type Client struct {
 
 // Freshness says which node answered and how current its ledger was.
 type Freshness struct {
+	// Addr is the address this client reached (one of those it was given).
+	Addr         string        `json:"addr,omitempty"`
 	Node         string        `json:"node"`
 	RaftState    string        `json:"raft_state"`
 	Leader       string        `json:"leader"`
@@ -61,7 +69,7 @@ func (f Freshness) String() string {
 	if f.LastContactKnown {
 		s += fmt.Sprintf(", leader contact %s ago", f.LastContact)
 	}
-	if f.Consistency == adminapi.ConsistencyLeader {
+	if f.Consistency == api.ConsistencyLeader {
 		s += ", consistent read"
 	}
 	return s + ")"
@@ -74,11 +82,11 @@ func (c *Client) LastFreshness() Freshness {
 	return c.last
 }
 
-func (c *Client) noteFreshness(h http.Header) {
-	f := Freshness{Node: h.Get(adminapi.HeaderNode), RaftState: h.Get(adminapi.HeaderRaftState), Leader: h.Get(adminapi.HeaderLeader),
-		Consistency: h.Get(adminapi.HeaderConsistency)}
-	f.AppliedIndex, _ = strconv.ParseUint(h.Get(adminapi.HeaderAppliedIndex), 10, 64)
-	if ms, err := strconv.ParseInt(h.Get(adminapi.HeaderLastContact), 10, 64); err == nil {
+func (c *Client) noteFreshness(addr string, h http.Header) {
+	f := Freshness{Addr: addr, Node: h.Get(api.HeaderNode), RaftState: h.Get(api.HeaderRaftState), Leader: h.Get(api.HeaderLeader),
+		Consistency: h.Get(api.HeaderConsistency)}
+	f.AppliedIndex, _ = strconv.ParseUint(h.Get(api.HeaderAppliedIndex), 10, 64)
+	if ms, err := strconv.ParseInt(h.Get(api.HeaderLastContact), 10, 64); err == nil {
 		f.LastContact, f.LastContactKnown = time.Duration(ms)*time.Millisecond, true
 	}
 	c.mu.Lock()
@@ -94,15 +102,25 @@ func (c *Client) MinIndex() uint64 {
 	return c.seen
 }
 
-// New returns a client for addr ("host:port" or an https:// URL), trusting
-// the cluster CA in caFile (the system roots when empty).
+// dialTimeout bounds one connection attempt to one node.
+const dialTimeout = 5 * time.Second
+
+// New returns a client for addr, trusting the cluster CA in caFile (the
+// system roots when empty). addr is "host:port" or an https:// URL, or
+// several separated by commas: the nodes of one cluster, tried in order.
 func New(addr, token, caFile string) (*Client, error) {
-	if addr == "" {
-		return nil, errors.New("no admin address: pass --addr or set TALLY_ADDR")
+	var bases []string
+	for _, a := range strings.Split(addr, ",") {
+		if a = strings.TrimRight(strings.TrimSpace(a), "/"); a == "" {
+			continue
+		}
+		if !strings.Contains(a, "://") {
+			a = "https://" + a
+		}
+		bases = append(bases, a)
 	}
-	base := strings.TrimRight(addr, "/")
-	if !strings.Contains(base, "://") {
-		base = "https://" + base
+	if len(bases) == 0 {
+		return nil, errors.New("no admin address: pass --addr or set TALLY_ADDR (host:port, or several separated by commas)")
 	}
 	tlsConf := &tls.Config{MinVersion: tls.VersionTLS12}
 	if caFile != "" {
@@ -112,9 +130,12 @@ func New(addr, token, caFile string) (*Client, error) {
 		}
 		tlsConf.RootCAs = pool
 	}
-	return &Client{base: base, token: strings.TrimSpace(token), http: &http.Client{
-		Timeout:   60 * time.Second,
-		Transport: &http.Transport{TLSClientConfig: tlsConf, ForceAttemptHTTP2: true},
+	return &Client{bases: bases, token: strings.TrimSpace(token), http: &http.Client{
+		Timeout: 60 * time.Second,
+		// A node that does not answer a dial within dialTimeout is passed
+		// over for the next one rather than eating the whole deadline.
+		Transport: &http.Transport{TLSClientConfig: tlsConf, ForceAttemptHTTP2: true,
+			DialContext: (&net.Dialer{Timeout: dialTimeout}).DialContext},
 	}}, nil
 }
 
@@ -137,37 +158,60 @@ func (c *Client) Do(ctx context.Context, method, path string, in, out any) error
 func (c *Client) DoBody(ctx context.Context, method, path string, in []byte, wrap func(io.Reader) io.Reader, out any) error {
 	// Every write carries an idempotency key, the same on each retry: a
 	// write whose answer was lost (EOF, connection reset) is sent again,
-	// and the server answers the retry with the first attempt's outcome
-	// instead of making the change twice.
+	// here or to the next node, and the cluster answers the retry with the
+	// first attempt's outcome instead of making the change twice.
 	var key string
 	if method != http.MethodGet && method != http.MethodHead {
 		key = newIdempotencyKey()
 	}
+	c.mu.Lock()
+	first := c.current
+	c.failovers = nil
+	c.mu.Unlock()
+	tries := len(c.bases)
+	if key != "" {
+		tries = max(tries, maxWriteAttempts)
+	}
 	var resp *http.Response
 	var raw []byte
-	for attempt := 1; ; attempt++ {
-		var err error
-		resp, err = c.send(ctx, method, path, in, wrap, key)
+	var base string
+	for i := range tries {
+		base = c.bases[(first+i)%len(c.bases)]
+		req, err := c.newRequest(ctx, method, base+path, in, wrap, key)
+		if err != nil {
+			return err
+		}
+		resp, err = c.http.Do(req)
 		if err == nil {
 			raw, err = io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 			resp.Body.Close()
-			if err == nil {
-				break
+			if err != nil {
+				err = fmt.Errorf("read the answer: %w", err)
 			}
-			err = fmt.Errorf("read the answer: %w", err)
 		}
-		if key == "" || attempt >= maxAttempts || !answerLost(err) || ctx.Err() != nil {
+		if err == nil {
+			c.mu.Lock()
+			c.current = (first + i) % len(c.bases)
+			c.mu.Unlock()
+			break
+		}
+		if i == tries-1 || !mayTryNext(method, key, err) || ctx.Err() != nil {
 			return fmt.Errorf("%s %s: %w", method, path, err)
 		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%s %s: %w", method, path, err)
-		case <-time.After(time.Duration(attempt) * 200 * time.Millisecond):
+		c.mu.Lock()
+		c.failovers = append(c.failovers, fmt.Sprintf("%s: %v", strings.TrimPrefix(base, "https://"), err))
+		c.mu.Unlock()
+		if answerLost(err) {
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("%s %s: %w", method, path, err)
+			case <-time.After(time.Duration(i+1) * 200 * time.Millisecond):
+			}
 		}
 	}
-	c.noteFreshness(resp.Header)
+	c.noteFreshness(strings.TrimPrefix(base, "https://"), resp.Header)
 	if resp.StatusCode >= 300 {
-		var eb adminapi.ErrorBody
+		var eb api.ErrorBody
 		if json.Unmarshal(raw, &eb) == nil && eb.Error.Code != "" {
 			return &protocol.Error{Code: protocol.Code(eb.Error.Code), Message: eb.Error.Message}
 		}
@@ -186,11 +230,33 @@ func (c *Client) DoBody(ctx context.Context, method, path string, in []byte, wra
 	return nil
 }
 
-// maxAttempts is how often a write whose answer was lost is sent.
-const maxAttempts = 4
+// Failovers lists the nodes that could not be reached during the latest
+// request, each with the reason, before one answered.
+func (c *Client) Failovers() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.failovers)
+}
 
-// send makes one attempt of a request.
-func (c *Client) send(ctx context.Context, method, path string, in []byte, wrap func(io.Reader) io.Reader, key string) (*http.Response, error) {
+// maxWriteAttempts is how often a write whose answer was lost is sent.
+const maxWriteAttempts = 4
+
+// mayTryNext reports whether a failed request may be sent again (to the
+// next node): a read always may, and so may a write with an idempotency
+// key (the cluster answers a repeat with the first outcome); a write
+// without one only when the connection was never made, so the first node
+// cannot have acted on it.
+func mayTryNext(method, key string, err error) bool {
+	if method == http.MethodGet || method == http.MethodHead || key != "" {
+		return true
+	}
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
+}
+
+// newRequest builds one attempt of a request (the body is read anew for
+// each node tried).
+func (c *Client) newRequest(ctx context.Context, method, url string, in []byte, wrap func(io.Reader) io.Reader, key string) (*http.Request, error) {
 	var body io.Reader
 	if in != nil {
 		body = bytes.NewReader(in)
@@ -198,7 +264,7 @@ func (c *Client) send(ctx context.Context, method, path string, in []byte, wrap 
 			body = wrap(body)
 		}
 	}
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
+	req, err := http.NewRequestWithContext(ctx, method, url, body)
 	if err != nil {
 		return nil, fmt.Errorf("build request: %w", err)
 	}
@@ -210,15 +276,15 @@ func (c *Client) send(ctx context.Context, method, path string, in []byte, wrap 
 		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
 	if c.Consistent {
-		req.Header.Set(adminapi.HeaderConsistency, adminapi.ConsistencyLeader)
+		req.Header.Set(api.HeaderConsistency, api.ConsistencyLeader)
 	}
 	if key != "" {
-		req.Header.Set(adminapi.HeaderIdempotencyKey, key)
+		req.Header.Set(api.HeaderIdempotencyKey, key)
 	}
 	if seen := c.MinIndex(); seen > 0 {
-		req.Header.Set(adminapi.HeaderMinIndex, strconv.FormatUint(seen, 10))
+		req.Header.Set(api.HeaderMinIndex, strconv.FormatUint(seen, 10))
 	}
-	return c.http.Do(req)
+	return req, nil
 }
 
 // answerLost reports whether a request failed after it may have reached

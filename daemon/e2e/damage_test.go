@@ -117,8 +117,8 @@ func TestDamagedRaftLogStopsTallyd(t *testing.T) {
 			if err := c.do(db); err != nil {
 				t.Fatal(err)
 			}
-			r := run(t, nil, bin("tallyd"), "serve", "--data", dir, "--agent-addr", freePort(t, "udp"),
-				"--admin-addr", freePort(t, "tcp"), "--raft-addr", freePort(t, "tcp"), "--raft-timeout", "200ms")
+			r := run(t, nil, bin("tallyd"), "serve", "--data", dir, "--agent-addr", anyPort(t, "udp"),
+				"--admin-addr", anyPort(t, "tcp"), "--raft-addr", anyPort(t, "tcp"), "--raft-timeout", "200ms")
 			out := r.stdout + r.stderr
 			if r.code != store.ExitDamaged {
 				t.Fatalf("tallyd on a damaged raft.db exited %d, want %d:\n%s", r.code, store.ExitDamaged, tail(out, 30))

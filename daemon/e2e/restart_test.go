@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -203,4 +204,25 @@ func TestDevRestartsOnItsData(t *testing.T) {
 	if codes[0] != codes[1] {
 		t.Fatalf("the local agent's Device Code changed across runs: %s then %s", codes[0], codes[1])
 	}
+}
+
+// freePort returns a loopback port that was free a moment ago. Only the
+// restart tests use it: a node started again on its data must come back on
+// the same addresses, so the kernel cannot choose them (anyPort) each time.
+func freePort(t *testing.T, network string) string {
+	t.Helper()
+	if network == "udp" {
+		c, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		return c.LocalAddr().String()
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
 }

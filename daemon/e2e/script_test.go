@@ -65,7 +65,7 @@ func TestClusterUpScript(t *testing.T) {
 func clusterUpRound(t *testing.T, dir string, base, round int) {
 	out := &syncBuffer{}
 	cmd := exec.Command("bash", "../../scripts/cluster-up.sh", "2")
-	cmd.Env = append(os.Environ(), "TALLY_CLUSTER_DIR="+dir, fmt.Sprintf("TALLY_BASE_PORT=%d", base), "TALLY_BIN="+binDir, "TALLY_SEATS=1")
+	cmd.Env = append(os.Environ(), "TALLY_CLUSTER_DIR="+dir, fmt.Sprintf("TALLY_BASE_PORT=%d", base), "TALLY_BIN="+binaries.Dir, "TALLY_SEATS=1")
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
