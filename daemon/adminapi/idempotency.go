@@ -49,6 +49,10 @@ func (a *api) idempotent(w http.ResponseWriter, r *http.Request, caller string, 
 		a.replay(w, r, rec)
 		return
 	}
+	// This node holds the claim and records the answer; a leader this
+	// request is proxied to (leader-only routes) must not claim it again
+	// and wait for itself.
+	r.Header.Del(HeaderIdempotencyKey)
 	out := &recorder{ResponseWriter: w}
 	serve(out, r)
 	// Record the answer even if the client is gone: its retry wants it.

@@ -131,9 +131,6 @@ func (f *forwarder) forwardHTTP(w http.ResponseWriter, r *http.Request) {
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(&url.URL{Scheme: "https", Host: addr})
 			pr.Out.Header.Set("X-Tally-Forwarded", f.n.keys.id.NodeID)
-			// This node has claimed the request's idempotency key and
-			// records the leader's answer; the leader must not wait on it.
-			pr.Out.Header.Del(adminapi.HeaderIdempotencyKey)
 		},
 		Transport: f.client.Transport,
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
