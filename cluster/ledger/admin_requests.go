@@ -77,9 +77,6 @@ type AdminRequestRecord struct {
 func adminRequestKey(caller, key string) string { return caller + "\x00" + key }
 
 func (s *State) adminRequest(now time.Time, a *AdminRequest) Result {
-	if a == nil {
-		return missing(CmdAdminRequest)
-	}
 	if a.Caller == "" || a.Key == "" || a.Digest == "" {
 		return fail(protocol.CodeInvalidArgument, "an admin request record needs a caller, a key and a digest")
 	}
@@ -179,6 +176,6 @@ func (s *State) restoreAdminRequests(recs []AdminRequestRecord) {
 	}
 }
 
-func describeAdminRequest(a *AdminRequest) string {
-	return fmt.Sprintf("%s idempotency key %s of %s", a.Op, a.Key, a.Caller)
+func (a *AdminRequest) describe() (string, string) {
+	return "", fmt.Sprintf("%s idempotency key %s of %s", a.Op, a.Key, a.Caller)
 }

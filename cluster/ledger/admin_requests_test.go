@@ -9,7 +9,7 @@ import (
 )
 
 func adminReq(s *State, idx uint64, now time.Time, op, caller, key, digest string, status int, body string) Result {
-	return s.Apply(idx, &Command{Type: CmdAdminRequest, Now: now, AdminRequest: &AdminRequest{Op: op, Caller: caller, Key: key, Digest: digest, Status: status, Body: []byte(body)}})
+	return s.Apply(idx, &Command{Type: CmdAdminRequest, Now: now, Payload: &AdminRequest{Op: op, Caller: caller, Key: key, Digest: digest, Status: status, Body: []byte(body)}})
 }
 
 func TestAdminRequestClaimReplayAndScope(t *testing.T) {

@@ -272,7 +272,7 @@ func TestLegacyLogStillReadable(t *testing.T) {
 		t.Fatal("the account created by a legacy entry is missing")
 	}
 	// New entries are sealed next to the legacy ones.
-	mustPropose(t, s, ledger.Command{Type: ledger.CmdCreateAccount, CreateAccount: &ledger.CreateAccount{ID: "new"}})
+	mustPropose(t, s, ledger.Command{Type: ledger.CmdCreateAccount, Payload: &ledger.CreateAccount{ID: "new"}})
 }
 
 // TestDamageFoundWhileRunningStopsTheNode: an entry read back with a bad
@@ -304,7 +304,7 @@ func TestDamageFoundWhileRunningStopsTheNode(t *testing.T) {
 	}
 
 	var applied []uint64
-	f := &fsm{state: ledger.New(), log: quietLogger(), damaged: func(index uint64, reason string) { applied = append(applied, index) }}
+	f := &fsm{state: ledger.New(), log: quietLogger(), damaged: func(index uint64, err error) { applied = append(applied, index) }}
 	f.Apply(&raft.Log{Index: 7, Type: raft.LogCommand, Data: []byte("not json")})
 	if len(applied) != 1 || applied[0] != 7 {
 		t.Fatalf("an undecodable entry at apply: OnDamage calls %v", applied)

@@ -79,7 +79,7 @@ func (a *api) adminRequest(ctx context.Context, req ledger.AdminRequest, op stri
 	if op == ledger.AdminRequestBegin {
 		req.Status, req.Body = 0, nil
 	}
-	res, err := a.cfg.Propose(ctx, ledger.Command{Type: ledger.CmdAdminRequest, Actor: req.Caller, AdminRequest: &req})
+	res, err := a.cfg.Propose(ctx, ledger.Command{Type: ledger.CmdAdminRequest, Actor: req.Caller, Payload: &req})
 	if err != nil {
 		return ledger.AdminRequestRecord{}, err
 	}
