@@ -91,6 +91,7 @@ type Store struct {
 	log       *slog.Logger
 	raft      *raft.Raft
 	fsm       *fsm
+	logs      raft.LogStore
 	bolt      *raftboltdb.BoltStore
 	transport raft.Transport
 	proposals chan *proposal
@@ -213,6 +214,13 @@ func Open(cfg Config) (*Store, error) {
 		return nil, err
 	}
 	bolt := s.bolt
+	s.logs = logs
+	s.fsm.snapshotIndex = func() uint64 {
+		if metas, err := snaps.List(); err == nil && len(metas) > 0 {
+			return metas[0].Index
+		}
+		return 0
+	}
 	s.fsm.damaged = func(index uint64, err error) {
 		cfg.OnDamage(undecodable(dbFile, index, err))
 	}
@@ -359,8 +367,38 @@ func (s *Store) OpenedAt() time.Time { return s.openedAt }
 // LastIndex is the last index in this node's log (or snapshot).
 func (s *Store) LastIndex() uint64 { return s.raft.LastIndex() }
 
-// AppliedIndex is the last index the FSM has applied.
-func (s *Store) AppliedIndex() uint64 { return s.raft.AppliedIndex() }
+// AppliedIndex is the index of the last command the ledger has applied
+// (entries after it, if any, change nothing in the ledger: no-ops,
+// configuration changes). An answer read from the ledger now reflects at
+// least this index.
+func (s *Store) AppliedIndex() uint64 { return s.fsm.index.Load() }
+
+// HasApplied reports whether the ledger reflects every entry up to index.
+func (s *Store) HasApplied(index uint64) bool {
+	done := s.fsm.index.Load()
+	if done >= index {
+		return true
+	}
+	if s.raft.AppliedIndex() < index {
+		return false
+	}
+	// Raft has handed everything up to index to the FSM; what is left is
+	// done unless a ledger command lies in between (the FSM goroutine may
+	// still be applying it). Usually the range is one no-op.
+	var l raft.Log
+	for i := done + 1; i <= index; i++ {
+		if err := s.logs.GetLog(i, &l); err != nil {
+			if errors.Is(err, raft.ErrLogNotFound) {
+				continue // compacted: in the snapshot the FSM restored
+			}
+			return false
+		}
+		if l.Type == raft.LogCommand {
+			return false
+		}
+	}
+	return true
+}
 
 // Founded reports whether Open bootstrapped a new cluster (rather than
 // finding Raft state on disk).
@@ -726,15 +764,15 @@ func (s *Store) RestoreLedger(ctx context.Context, data []byte) error {
 // that must see a write this node (or a client, through another node) knows
 // to be committed at index wait here first.
 func (s *Store) WaitApplied(ctx context.Context, index uint64) error {
-	if s.raft.AppliedIndex() >= index {
+	if s.HasApplied(index) {
 		return nil
 	}
 	t := time.NewTicker(2 * time.Millisecond)
 	defer t.Stop()
-	for s.raft.AppliedIndex() < index {
+	for !s.HasApplied(index) {
 		select {
 		case <-ctx.Done():
-			return protocol.Errorf(protocol.CodeUnavailable, "this node has applied Raft index %d, not yet %d; retry (here or at another node)", s.raft.AppliedIndex(), index)
+			return protocol.Errorf(protocol.CodeUnavailable, "this node has applied Raft index %d, not yet %d; retry (here or at another node)", s.AppliedIndex(), index)
 		case <-s.closing:
 			return protocol.Errorf(protocol.CodeUnavailable, "the server is shutting down")
 		case <-t.C:
