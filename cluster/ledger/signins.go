@@ -286,11 +286,23 @@ func (s *State) deviceSeen(now time.Time, ds *DeviceSeen) Result {
 	return Result{}
 }
 
-// managesMembers reports whether an account has members in Tally; only then
-// do checkouts need a signed-in member.
+// managesMembers reports whether seats of an account go to signed-in
+// members: from its first member who is not one of its administrators (a
+// Member, an Assistant, an invitation). A new account, or one whose only
+// users are its owners and administrators (tallyd dev's demo, an account
+// created with its administrator as a member), still lets devices check
+// out on their own; a member who signs in there is recorded all the same.
 func (s *State) managesMembers(account string) bool {
 	o := s.org(account, false)
-	return o != nil && len(o.Users) > 0
+	if o == nil {
+		return false
+	}
+	for _, u := range o.Users {
+		if u.Pending || (u.Role != RoleOwner && u.Role != RoleAdministrator) {
+			return true
+		}
+	}
+	return false
 }
 
 // activeMember returns the member email names, or why they may not hold a
@@ -317,14 +329,8 @@ func (s *State) activeMember(account, email string) (*User, *protocol.Error) {
 // the feature's product has named licenses. Elsewhere the holder is the
 // device (User as the server filled it).
 func (s *State) checkoutHolder(c *Checkout) (*Checkout, *protocol.Error) {
-	if !s.managesMembers(c.Account) {
-		if c.SignIn == "" {
-			return c, nil
-		}
-		// Members were all removed since the sign-in: the device holds it.
-		cp := *c
-		cp.SignIn, cp.User = "", ""
-		return &cp, nil
+	if c.SignIn == "" && !s.managesMembers(c.Account) {
+		return c, nil
 	}
 	if c.SignIn == "" {
 		return nil, protocol.Errorf(protocol.CodeNotSignedIn, "account %s gives seats to signed-in members: sign in on this device first (tally-agent login)", c.Account)
