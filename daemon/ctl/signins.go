@@ -50,3 +50,17 @@ func signedInSummary(d adminapi.DeviceView) string {
 	}
 	return orDash(s)
 }
+
+// seatBasisText says what one seat covers under a policy.
+func seatBasisText(p ledger.Policy) string {
+	switch p.SeatBasis {
+	case ledger.BasisMember:
+		if p.MemberDevices > 0 {
+			return fmt.Sprintf("per member (named user, up to %d devices each)", p.MemberDevices)
+		}
+		return "per member (named user, any number of devices)"
+	case ledger.BasisNodeLocked:
+		return "node-locked (the device keeps its seat whoever signs in)"
+	}
+	return "per device (one seat per device, however many members sign in on it)"
+}
