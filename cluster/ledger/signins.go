@@ -144,7 +144,34 @@ func (s *State) deviceSignIn(now time.Time, si *DeviceSignIn) Result {
 	c.Email = NormalizeEmail(si.Email)
 	c.Created = now
 	s.signins.add(&c)
-	return Result{}
+	return Result{Ended: s.assignNodeLocked(now, &c)}
+}
+
+// assignNodeLocked: in a Standard account, a member's first sign-in on a
+// device assigns the device its node-locked seat of every pool that has one
+// free (and whose product the member may use), before any checkout, so the
+// device has its license from the moment someone logs in. A pool without a
+// free seat is left alone: the sign-in itself never fails for it.
+func (s *State) assignNodeLocked(now time.Time, si *DeviceSignIn) []EndedLease {
+	acct := s.accounts[si.Account]
+	if acct == nil || acct.Model != ModelStandard {
+		return nil
+	}
+	var ended []EndedLease
+	for _, feature := range sortedKeys(acct.Pools) {
+		held := false
+		for _, l := range s.byDevice[DeviceRef{si.Account, si.Device}] {
+			if l.Feature == feature && l.Kind == KindNodeLocked && !l.Revoked {
+				held = true
+			}
+		}
+		if held {
+			continue
+		}
+		r := s.checkout(now, &Checkout{Account: si.Account, Device: si.Device, Feature: feature, SignIn: si.ID})
+		ended = append(ended, r.Ended...)
+	}
+	return ended
 }
 
 // deviceSignOut ends sign-ins and revokes their leases.

@@ -258,3 +258,22 @@ func TestSeatBases(t *testing.T) {
 		t.Fatalf("a Standard account's default basis is %q", got)
 	}
 }
+
+// TestStandardFirstSignInAssignsTheDevicesSeat: in a Standard account a
+// member's first sign-in on a device gives the device its node-locked seat
+// if one is free; the first checkout is that seat.
+func TestStandardFirstSignInAssignsTheDevicesSeat(t *testing.T) {
+	f := memberFixture(t)
+	f.s.accounts["acme"].Model = ModelStandard
+	f.must(t, Command{Type: CmdSetPool, SetPool: &SetPool{Account: "acme", Feature: "cad", Seats: 1}})
+	f.signIn("d1", "ann@acme.test")
+	ls := f.s.Leases(LeaseFilter{})
+	if len(ls) != 1 || ls[0].Device != "d1" || ls[0].Kind != KindNodeLocked {
+		t.Fatalf("after ann's first sign-in on d1: %+v", ls)
+	}
+	f.signIn("d2", "bob@acme.test") // no free seat: the sign-in still works
+	if r := f.checkoutSigned("d1", f.signIn("d1", "ann@acme.test")); r.Error != nil || r.Lease.ID != ls[0].ID {
+		t.Fatalf("ann's checkout on d1: %+v %v", r.Lease, r.Error)
+	}
+	wantCode(t, f.checkoutSigned("d2", f.signIn("d2", "bob@acme.test")), protocol.CodeNoSeat)
+}
