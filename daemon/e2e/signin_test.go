@@ -453,3 +453,51 @@ func TestAdminSignsMemberOut(t *testing.T) {
 		t.Fatalf("sign-ins after sign-out: %s %v", raw, err)
 	}
 }
+
+// TestMemberWalkthrough is the walkthrough in docs/agents.md: an
+// administrator invites a member, the member signs in on a device and uses
+// the application (examples/go-app), the administrator removes them, and the
+// application stops once the agent stops serving the lease (the next
+// heartbeat after the removal); the seat frees at the lease's horizon plus
+// skew.
+func TestMemberWalkthrough(t *testing.T) {
+	s := startServer(t)
+	s.mustCtl("accounts", "create", "acme")
+	s.mustCtl("pools", "set-seats", "acme", "cad", "1")
+	s.mustCtl("seats", "set", "acme", "2")
+	tok := strings.TrimSpace(s.mustCtl("enroll-tokens", "create", "acme"))
+	s.mustCtl("invitations", "send", "acme", "ann@acme.test")
+	s.mustCtl("invitations", "accept", "acme", "ann@acme.test", "--password", passwordOf("ann@acme.test"))
+	a := startAgent(t, s, "ann-laptop", tok)
+	a.mustLogin(nil, "ann@acme.test", passwordOf("ann@acme.test"))
+
+	goApp := filepath.Join(t.TempDir(), "go-app")
+	if out, err := exec.Command("go", "build", "-o", goApp, filepath.Join(repoRoot(t), "examples", "go-app")).CombinedOutput(); err != nil {
+		t.Fatalf("build examples/go-app: %v\n%s", err, out)
+	}
+	app := startProc(t, "go-app", []string{"TALLY_AGENT_SOCKET=" + a.socket}, goApp, "--feature", "cad", "--work", "10m")
+	eventually(t, 30*time.Second, "the app is licensed", func() error {
+		if app.exited() {
+			t.Fatalf("go-app exited:\n%s", app.out.String())
+		}
+		if !strings.Contains(app.out.String(), "licensed: feature=cad") {
+			return errors.New("not yet")
+		}
+		return nil
+	})
+	ls := s.leases()
+	if len(ls) != 1 || ls[0].User != "ann@acme.test" {
+		t.Fatalf("leases while ann works: %+v", ls)
+	}
+
+	s.mustCtl("users", "delete", "acme", "ann@acme.test")
+	select {
+	case <-app.done:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("the app still runs 30s after ann's removal:\n%s", app.out.String())
+	}
+	if out := app.out.String(); !strings.Contains(out, "lease_not_found") {
+		t.Fatalf("the app stopped for another reason:\n%s", out)
+	}
+	wantFail(t, a.checkout("cad"), "not_a_member")
+}
