@@ -27,8 +27,15 @@ dist:
 	done
 
 ## run: a single-node cluster with a demo account and a local agent (Ctrl-C stops it)
+##   ports: RUN_AGENT_PORT (agents, UDP), RUN_ADMIN_PORT (admin API and console, TCP), RUN_RAFT_PORT (TCP) on RUN_HOST;
+##   e.g. make run RUN_AGENT_PORT=8443 RUN_ADMIN_PORT=8444 RUN_RAFT_PORT=8445 DATA=.tally-dev2
+RUN_HOST       ?= 127.0.0.1
+RUN_AGENT_PORT ?= 7443
+RUN_ADMIN_PORT ?= 7444
+RUN_RAFT_PORT  ?= 7445
 run: build
-	$(BIN)/tallyd dev --data $(DATA)
+	$(BIN)/tallyd dev --data $(DATA) --agent-addr $(RUN_HOST):$(RUN_AGENT_PORT) \
+		--admin-addr $(RUN_HOST):$(RUN_ADMIN_PORT) --raft-addr $(RUN_HOST):$(RUN_RAFT_PORT)
 
 ## test: vet, then every test with the race detector (real QUIC, real Raft, real processes)
 test:

@@ -107,7 +107,12 @@ type agent struct {
 	signins map[string]state.SignIn
 	// problem is the cluster's last refusal of the device itself (removed,
 	// clone suspected), cleared by a successful heartbeat.
-	problem       string
+	problem string
+	// refusals are the unconfirmed refusals of the device itself seen
+	// since the last successful heartbeat (leases.go, refusedByCluster),
+	// and recheckAt when the heartbeat loop asks again.
+	refusals      []time.Time
+	recheckAt     time.Time
 	serverTime    time.Time // high-water mark of server time
 	learned       []string  // server list learned from the cluster
 	lastHeartbeat time.Time

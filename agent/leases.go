@@ -63,6 +63,9 @@ func (a *agent) nextHeartbeat() time.Duration {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	next := a.interval
+	if !a.recheckAt.IsZero() {
+		next = min(next, time.Until(a.recheckAt))
+	}
 	now := a.now()
 	for _, l := range a.leases {
 		if l.Kind == "borrowed" || l.Kind == "node-locked" {
@@ -129,26 +132,52 @@ func (a *agent) heartbeat(ctx context.Context) error {
 	a.dropSignIns(resp.SignedOut)
 	a.mu.Lock()
 	a.problem = ""
+	a.refusals, a.recheckAt = nil, time.Time{}
 	a.mu.Unlock()
 	a.persist()
 	return nil
 }
 
+// Refusals of the device itself are acted on only once confirmed: a server
+// that has just restarted may answer from a ledger it has not finished
+// replaying (older servers did, and a damaged or misconfigured node might),
+// and dropping leases on its word alone would free seats the device still
+// uses. A refusal counts once it has been received refusalConfirmations
+// more times, each at least refusalConfirmGap after the previous one.
+const (
+	refusalConfirmations = 2
+	refusalConfirmGap    = 2 * time.Second
+)
+
 // refusedByCluster handles the cluster's authoritative refusals of the
 // device itself: an administrator removed it (not_enrolled), another key
 // holds its Device Code (device_conflict), or its certificate is refused.
-// Its leases were revoked with it, so the cached tokens are dropped rather
-// than served offline, and status reports the problem until a heartbeat
-// succeeds again.
+// Its leases were revoked with it, so once the refusal is confirmed the
+// cached tokens are dropped rather than served offline, and status reports
+// the problem until a heartbeat succeeds again.
 func (a *agent) refusedByCluster(err error) {
 	switch protocol.CodeOf(err) {
 	case protocol.CodeNotEnrolled, protocol.CodeDeviceConflict, protocol.CodeCertificateRefused:
 	default:
 		return
 	}
+	now := time.Now() // real time: this spaces retries, it is not lease time
 	a.mu.Lock()
+	if n := len(a.refusals); n == 0 || now.Sub(a.refusals[n-1]) >= refusalConfirmGap {
+		a.refusals = append(a.refusals, now)
+	}
+	if len(a.refusals) <= refusalConfirmations {
+		seen := len(a.refusals)
+		a.recheckAt = now.Add(refusalConfirmGap)
+		a.mu.Unlock()
+		a.log.Warn("the cluster refused this device; asking again before dropping its leases (a server that just restarted may not know it yet)",
+			"err", err, "seen", seen, "needed", refusalConfirmations+1)
+		a.poke()
+		return
+	}
 	first := a.problem == ""
 	a.problem = err.Error()
+	a.recheckAt = time.Time{}
 	dropped := len(a.leases)
 	clear(a.leases)
 	a.mu.Unlock()

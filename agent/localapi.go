@@ -29,6 +29,7 @@ func (a *agent) serve(ln net.Listener) (stop func()) {
 	mux.HandleFunc("POST "+api.PathLogin, a.handleLogin)
 	mux.HandleFunc("POST "+api.PathLogout, a.handleLogout)
 	mux.HandleFunc("GET "+api.PathWhoAmI, a.handleWhoAmI)
+	mux.HandleFunc("GET "+api.PathEntitlements, a.handleEntitlements)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case api.PathCheckout, api.PathRelease, api.PathStatus, api.PathActivity, api.PathJWKS:
@@ -193,6 +194,9 @@ func (a *agent) status(osUser string) api.Status {
 		st.Enrolled = true
 		st.Servers = c.Servers()
 		st.Server, st.Connected = c.Connected()
+		if from, at := c.LastAnswer(); !at.IsZero() {
+			st.LastAnswer, st.LastAnswerFrom = &at, from
+		}
 	} else {
 		st.Servers = a.servers()
 	}

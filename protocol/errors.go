@@ -127,3 +127,11 @@ const (
 	// none is assigned to the member.
 	CodeNoLicense Code = "no_license"
 )
+
+// Vendor entitlements (protocol/entitlement): the account's valid
+// entitlements do not cover a grant, or an administrator's change goes
+// beyond them.
+const (
+	CodeNotEntitled      Code = "not_entitled"
+	CodeEntitlementLimit Code = "entitlement_limit"
+)

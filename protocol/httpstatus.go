@@ -12,13 +12,13 @@ func (c Code) HTTPStatus() int {
 	case CodeNotFound, CodeUnknownAccount, CodeUnknownFeature, CodeLeaseNotFound, CodeUnknownRequest:
 		return http.StatusNotFound
 	case CodeNoSeat, CodeClockRollback, CodeAlreadyExists, CodeSeatsInUse, CodeDeviceConflict, CodeNotHolder,
-		CodeTeamCapReached, CodeOverageExpired, CodeMaxCheckout, CodeLeaseLingering:
+		CodeTeamCapReached, CodeOverageExpired, CodeMaxCheckout, CodeLeaseLingering, CodeEntitlementLimit:
 		return http.StatusConflict
 	case CodeLeaseExpired, CodeLeaseRevoked, CodeSubscriptionExpired, CodeInvitationExpired:
 		return http.StatusGone
 	case CodeBadRequest, CodeInvalidArgument, CodeUnsupportedVersion:
 		return http.StatusBadRequest
-	case CodeNotEnrolled, CodePolicyDenied, CodeNotAllowed, CodeForbidden, CodeNotAMember, CodeAssistantNoSeat, CodeNoLicense:
+	case CodeNotEnrolled, CodePolicyDenied, CodeNotAllowed, CodeForbidden, CodeNotAMember, CodeAssistantNoSeat, CodeNoLicense, CodeNotEntitled:
 		return http.StatusForbidden
 	case CodeNotLeader, CodeUnavailable:
 		return http.StatusServiceUnavailable

@@ -31,7 +31,19 @@ const (
 	TypeLogin  Type = "login"
 	TypeLogout Type = "logout"
 	TypeWhoAmI Type = "whoami"
+	// TypeEntitlements asks for the device's account's vendor entitlements
+	// and the certificates of the cluster's lease-signing keys, which an
+	// application needs to check a lease against its entitlement offline.
+	TypeEntitlements Type = "entitlements"
 )
+
+// EntitlementsResponse answers TypeEntitlements. Entitlements are compact
+// JWS signed by the vendor; KeyCerts are PEM certificates, issued by the
+// cluster CA, of the lease-signing keys (protocol/entitlement.Bundle).
+type EntitlementsResponse struct {
+	Entitlements []string `json:"entitlements"`
+	KeyCerts     []string `json:"key_certs"`
+}
 
 // Request is the envelope of every agent request.
 type Request struct {
@@ -207,16 +219,25 @@ type ServerInfo struct {
 }
 
 // Duration is a time.Duration that travels as a Go duration string ("90s"),
-// readable in captures and in --json output.
+// readable in captures and in --json output. It is the one convention for
+// durations in every JSON Tally writes (the agent protocol, the admin API,
+// tallyctl and tally-agent --json); see docs/api.md#durations.
 type Duration time.Duration
 
 func (d Duration) MarshalJSON() ([]byte, error) {
 	return json.Marshal(time.Duration(d).String())
 }
 
+// UnmarshalJSON reads a duration string; a bare whole number is read as
+// nanoseconds, what the admin API took before durations were strings.
 func (d *Duration) UnmarshalJSON(b []byte) error {
 	var s string
 	if err := json.Unmarshal(b, &s); err != nil {
+		var ns int64
+		if json.Unmarshal(b, &ns) == nil {
+			*d = Duration(ns)
+			return nil
+		}
 		return fmt.Errorf("duration must be a string such as \"30s\": %w", err)
 	}
 	v, err := time.ParseDuration(s)
@@ -229,6 +250,9 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 
 // D returns the value as a time.Duration.
 func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// String is the Go duration syntax, as in JSON.
+func (d Duration) String() string { return time.Duration(d).String() }
 
 // ActivateRequest asks the account of this device to admit Email as a
 // member under its seat assignment policy (list or domain).

@@ -45,6 +45,10 @@ const (
 	PathLogin  = "/v1/login"  // POST LoginRequest → protocol.Member
 	PathLogout = "/v1/logout" // POST {} → protocol.Member (who was signed out)
 	PathWhoAmI = "/v1/whoami" // GET → protocol.Member
+	// PathEntitlements: GET → entitlement.Bundle (the account's vendor
+	// entitlements, the cluster CA and the signing-key certificates), from
+	// the cluster when it answers, else as last received.
+	PathEntitlements = "/v1/entitlements"
 )
 
 // LoginRequest signs a member in for the calling OS user. The password goes
@@ -122,11 +126,18 @@ type Status struct {
 	Account    string `json:"account,omitempty"`
 	Enrolled   bool   `json:"enrolled"`
 	// Servers is the list the agent fails over across (learned from the cluster).
-	Servers   []string `json:"servers"`
-	Connected bool     `json:"connected"`
+	Servers []string `json:"servers"`
+	// Connected says the agent holds a connection, which is not proof that
+	// the server is alive (a killed node's connection looks open until the
+	// next request); LastAnswer is.
+	Connected bool `json:"connected"`
 	// Server is the address of the node the agent is connected to, if any.
-	Server string           `json:"server,omitempty"`
-	Leases []protocol.Lease `json:"leases"`
+	Server string `json:"server,omitempty"`
+	// LastAnswer is when a server (LastAnswerFrom) last answered a request;
+	// nil before the first answer.
+	LastAnswer     *time.Time       `json:"last_answer,omitempty"`
+	LastAnswerFrom string           `json:"last_answer_from,omitempty"`
+	Leases         []protocol.Lease `json:"leases"`
 	// LastHeartbeat is when the last heartbeat succeeded; nil before the first.
 	LastHeartbeat *time.Time `json:"last_heartbeat"`
 	// ServerTime is the latest server time the agent has seen (its clock

@@ -17,6 +17,7 @@ package sdk
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"io"
 	"net"
@@ -27,6 +28,7 @@ import (
 
 	"github.com/tally-licensing/tally/agent/api"
 	"github.com/tally-licensing/tally/protocol"
+	"github.com/tally-licensing/tally/protocol/entitlement"
 	"github.com/tally-licensing/tally/protocol/lease"
 )
 
@@ -49,6 +51,32 @@ type Client struct {
 	mu     sync.Mutex
 	keys   *lease.KeySet // JWKS from the agent, fetched on first use
 	device string        // this device's code, for the token's audience
+	// vendorKeys, when set, make Verify check every lease against the
+	// vendor entitlement it names (SetVendorKeys).
+	vendorKeys []ed25519.PublicKey
+}
+
+// SetVendorKeys makes Verify and CheckoutVerified also check each lease
+// against the vendor entitlement it was granted under, offline, with the
+// vendor's public key(s) built into the application: the entitlement's
+// signature, that it binds this cluster, and that the feature, add-ons and
+// expiry lie inside it (protocol/entitlement.VerifyLease). A lease granted
+// under no entitlement then fails.
+func (c *Client) SetVendorKeys(keys ...ed25519.PublicKey) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.vendorKeys = slices.Clone(keys)
+}
+
+// Entitlements returns the bundle an application checks leases against:
+// the account's entitlements, the cluster CA and the certificates of the
+// lease-signing keys.
+func (c *Client) Entitlements(ctx context.Context) (*entitlement.Bundle, error) {
+	var b entitlement.Bundle
+	if err := c.do(ctx, http.MethodGet, api.PathEntitlements, nil, &b); err != nil {
+		return nil, err
+	}
+	return &b, nil
 }
 
 // New returns a client for the agent listening on socketPath; "" means
@@ -148,6 +176,9 @@ const VerifyLeeway = time.Minute
 type Verified struct {
 	Lease  *Lease
 	Claims *lease.Claims
+	// Entitlement is the vendor entitlement the lease lies inside, when the
+	// client has vendor keys (SetVendorKeys).
+	Entitlement *entitlement.Signed
 }
 
 // AddOns are the add-on codes the token grants with its feature.
@@ -187,7 +218,21 @@ func (c *Client) Verify(ctx context.Context, l *Lease) (*Verified, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Verified{Lease: l, Claims: claims}, nil
+	c.mu.Lock()
+	vendorKeys := c.vendorKeys
+	c.mu.Unlock()
+	if len(vendorKeys) == 0 {
+		return &Verified{Lease: l, Claims: claims}, nil
+	}
+	b, err := c.Entitlements(ctx)
+	if err != nil {
+		return nil, err
+	}
+	claims, ent, err := entitlement.VerifyLease(l.Token, *b, entitlement.Expect{Device: want.Device, Feature: l.Feature, Leeway: VerifyLeeway}, vendorKeys...)
+	if err != nil {
+		return nil, err
+	}
+	return &Verified{Lease: l, Claims: claims, Entitlement: ent}, nil
 }
 
 // JWKS returns the cluster's public lease-signing keys as the agent last

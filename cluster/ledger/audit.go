@@ -163,6 +163,9 @@ func describe(c *Command) (account, summary string) {
 	if a, s, ok := describeSignIn(c); ok {
 		return a, s
 	}
+	if a, s, ok := describeVendor(c); ok {
+		return a, s
+	}
 	switch {
 	case c.Bootstrap != nil:
 		return "", "bootstrap cluster " + c.Bootstrap.ClusterID
@@ -499,10 +502,16 @@ type DayPeak struct {
 // history as UsageReport. Days after the ledger's latest command are left
 // out.
 func (s *State) DailyPeaks(account string, from time.Time, days int) []DayPeak {
+	return s.dailyPeaks(account, "", from, days)
+}
+
+// dailyPeaks is DailyPeaks for one pool, or all of the account's (feature
+// empty).
+func (s *State) dailyPeaks(account, feature string, from time.Time, days int) []DayPeak {
 	first := time.Date(from.Year(), from.Month(), from.Day(), 0, 0, 0, 0, time.UTC)
 	var ev []seatEvent
 	for _, sp := range s.leaseSpans() {
-		if sp.account != account {
+		if sp.account != account || (feature != "" && sp.feature != feature) {
 			continue
 		}
 		ev = append(ev, seatEvent{sp.start, 1})

@@ -40,6 +40,9 @@ const (
 	CmdRemind    CommandType = "remind"
 	// Members, teams, seats and subscriptions (members.go).
 	CmdMembers CommandType = "members"
+	// Vendor entitlements (entitlements.go).
+	CmdTrustVendor       CommandType = "trust_vendor"
+	CmdImportEntitlement CommandType = "import_entitlement"
 )
 
 // Command is one entry of the replicated log. The leader fills in Now, the
@@ -86,6 +89,9 @@ type Command struct {
 	// Notifications (notifications.go).
 	ClaimNotification *NotificationClaim `json:"claim_notification,omitempty"`
 	NotificationDone  *NotificationDone  `json:"notification_done,omitempty"`
+	// Vendor entitlements (entitlements.go).
+	TrustVendor       *TrustVendor       `json:"trust_vendor,omitempty"`
+	ImportEntitlement *ImportEntitlement `json:"import_entitlement,omitempty"`
 	// Batch packs many commands into one log entry, so that a storm of
 	// checkouts costs a few fsyncs rather than one each (DESIGN.md §6).
 	Batch []Command `json:"batch,omitempty"`

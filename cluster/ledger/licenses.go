@@ -695,7 +695,7 @@ func (s *State) licenseClaims(account, feature, user string) (string, []string) 
 			codes = append(codes, a.Product)
 		}
 	}
-	return best.ID, codes
+	return best.ID, s.entitledAddOns(account, feature, codes)
 }
 
 // --- reads ---

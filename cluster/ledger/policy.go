@@ -288,6 +288,9 @@ func (s *State) setPolicy(now time.Time, c *SetPolicy) Result {
 	if err := c.Policy.Validate(); err != nil {
 		return fail(protocol.CodeInvalidArgument, "%v", err)
 	}
+	if perr := s.checkEntitledPolicy(now, acct, c); perr != nil {
+		return Result{Error: perr}
+	}
 	p := c.Policy
 	p.Allow, p.Deny = slices.Clone(p.Allow), slices.Clone(p.Deny)
 	p.Reserve = slices.Clone(p.Reserve)

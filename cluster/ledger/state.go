@@ -51,6 +51,7 @@ type State struct {
 	signins     *signInBook
 	audit       auditLog
 	notified    map[string]*NotificationClaim
+	ven         *vendorBook
 
 	// Idempotency and tombstones, in application order for pruning.
 	requests     map[string]*requestRecord
@@ -93,6 +94,7 @@ func (s *State) reset() {
 	s.signins = newSignInBook()
 	s.audit = auditLog{}
 	s.notified = map[string]*NotificationClaim{}
+	s.ven = newVendorBook()
 	s.requests = map[string]*requestRecord{}
 	s.requestOrder = nil
 	s.ended = map[uint64]EndedLease{}
@@ -126,6 +128,9 @@ func (s *State) apply(c *Command) Result {
 		}
 	}
 	r := s.dispatch(c)
+	if c.Type == CmdCheckout && r.Error != nil {
+		s.countDenial(c.Now, c.Checkout, r.Error.Code)
+	}
 	s.record(c, r)
 	// Only successes are remembered: a refusal changed nothing, so applying
 	// the same request again is harmless, and a queued checkout retried
@@ -201,6 +206,10 @@ func (s *State) dispatch(c *Command) Result {
 		return s.notificationDone(c.Now, c.NotificationDone)
 	case CmdDeviceSignIn, CmdDeviceSignOut, CmdDeviceSeen:
 		return s.signInOp(c)
+	case CmdTrustVendor:
+		return s.trustVendor(c.Now, c.TrustVendor)
+	case CmdImportEntitlement:
+		return s.importEntitlement(c.Now, c.ImportEntitlement)
 	case CmdRemoveNode:
 		if c.RemoveNode == nil {
 			return missing(CmdRemoveNode)
@@ -224,6 +233,7 @@ func missing(t CommandType) Result {
 func (s *State) prune(now time.Time) {
 	s.pruneAudit(now)
 	s.pruneNotifications(now)
+	s.pruneDenials(now)
 	cut := now.Add(-RequestMemory)
 	n := 0
 	for n < len(s.requestOrder) {
@@ -314,6 +324,10 @@ func (s *State) registerKey(now time.Time, k *SigningKey) Result {
 	if old, ok := s.keys[k.KeyID]; ok {
 		if string(old.PublicKey) != string(k.PublicKey) {
 			return fail(protocol.CodeAlreadyExists, "key ID %s is registered with another public key", k.KeyID)
+		}
+		if len(k.Certificate) > 0 {
+			// A key registered before certificates existed gets one.
+			old.Certificate = k.Certificate
 		}
 		return Result{}
 	}
@@ -421,6 +435,9 @@ func (s *State) setPool(now time.Time, p *SetPool) Result {
 	}
 	if p.LeaseTTL != 0 && p.LeaseTTL < time.Second {
 		return fail(protocol.CodeInvalidArgument, "lease TTL %v is below the 1s minimum", p.LeaseTTL)
+	}
+	if perr := s.checkEntitledSeats(now, p.Account, p.Feature, p.Seats); perr != nil {
+		return Result{Error: perr}
 	}
 	pool, ok := acct.Pools[p.Feature]
 	if !ok {
@@ -562,6 +579,11 @@ func (s *State) checkout(now time.Time, c *Checkout) Result {
 	if subscriptionOver(acct, now) {
 		return fail(protocol.CodeSubscriptionExpired, "the subscription of account %s ended at %s", acct.ID, acct.SubscriptionEnd.UTC().Format(time.RFC3339))
 	}
+	if s.vendorManaged(acct.ID) {
+		if _, perr := s.entitlementFor(acct.ID, c.Feature, now); perr != nil {
+			return Result{Error: perr}
+		}
+	}
 	pool, ok := acct.Pools[c.Feature]
 	if !ok {
 		return fail(protocol.CodeUnknownFeature, "account %s has no seats for feature %q", acct.ID, c.Feature)
@@ -647,7 +669,10 @@ func (s *State) checkout(now time.Time, c *Checkout) Result {
 // horizonFor is now+ttl capped by the subscription end and the pool's
 // maximum checkout duration counted from the lease's grant.
 func (s *State) horizonFor(now time.Time, acct *Account, l *Lease, pol *Policy, ttl time.Duration) (time.Time, *protocol.Error) {
-	h := horizonAt(acct, now.Add(ttl))
+	h, perr := s.grantEntitlement(now, l, horizonAt(acct, now.Add(ttl)))
+	if perr != nil {
+		return l.Horizon, perr
+	}
 	if pol.MaxCheckout > 0 && l.Kind != KindNodeLocked && l.Kind != KindBorrowed {
 		end := l.Since.Add(pol.MaxCheckout)
 		if !now.Before(end) {

@@ -145,6 +145,9 @@ type Lease struct {
 	// linger policy: the seat stays with the device until then and a
 	// checkout from the same device takes the lease back.
 	LingerUntil time.Time `json:"linger_until,omitempty"`
+	// Entitlement is the vendor entitlement ("serial:digest") the lease was
+	// last granted or renewed under, carried in the token's ent claim.
+	Entitlement string `json:"entitlement,omitempty"`
 }
 
 // Reusable reports whether the lease's seat may be given to someone else at
@@ -228,4 +231,9 @@ type SigningKey struct {
 	PublicKey []byte    `json:"public_key"`
 	NodeID    string    `json:"node_id"`
 	Added     time.Time `json:"added"`
+	// Certificate (PEM), issued by the cluster CA, says the key is this
+	// cluster's (certs.CA.IssueSigningKey): applications checking a lease
+	// against a vendor entitlement follow it from the CA the entitlement
+	// binds.
+	Certificate []byte `json:"certificate,omitempty"`
 }

@@ -2,6 +2,7 @@ package adminapi
 
 import (
 	"encoding/json"
+	wire "github.com/tally-licensing/tally/protocol/api"
 	"net/http"
 	"reflect"
 	"regexp"
@@ -43,9 +44,9 @@ var operations = map[string]op{
 	"GET /v1/leases":              {summary: "Leases held now", query: []string{"account", "feature", "device"}, response: []LeaseView{}},
 	"POST /v1/leases/{id}/revoke": {summary: "Revoke a lease (its seat frees at horizon plus skew)", response: LeaseView{}},
 	"GET /v1/queue":               {summary: "Checkouts waiting for a seat", query: []string{"account"}, response: []leasing.Waiter{}},
-	"GET /v1/accounts":            {summary: "List accounts", query: []string{"account"}, response: []ledger.Account{}},
-	"POST /v1/accounts":           {summary: "Create an account", request: CreateAccountRequest{}, response: ledger.Account{}, status: http.StatusCreated},
-	"GET /v1/accounts/{account}":  {summary: "Show an account", response: ledger.Account{}},
+	"GET /v1/accounts":            {summary: "List accounts", query: []string{"account"}, response: []wire.Account{}},
+	"POST /v1/accounts":           {summary: "Create an account", request: CreateAccountRequest{}, response: wire.Account{}, status: http.StatusCreated},
+	"GET /v1/accounts/{account}":  {summary: "Show an account", response: wire.Account{}},
 
 	"GET /v1/accounts/{account}/pools":                 {summary: "An account's pools with seat usage", response: []ledger.PoolUsage{}},
 	"PUT /v1/accounts/{account}/pools/{feature}":       {summary: "Create a pool or set its seats", request: SetPoolRequest{}, response: []ledger.PoolUsage{}},
@@ -66,6 +67,14 @@ var operations = map[string]op{
 	"GET /v1/backup":                                     {summary: "A consistent snapshot of the ledger", response: Backup{}},
 	"GET /v1/audit":                                      {summary: "Page or export the audit log", query: []string{"account", "type", "actor", "since", "until", "after", "limit", "format", "order"}, response: AuditPage{}},
 	"GET /v1/accounts/{account}/usage-history":           {summary: "An account's daily peak of concurrent leases over the last days (default 30)", query: []string{"days"}, response: UsageHistory{}},
+	"GET /v1/vendors":                                    {summary: "Vendor public keys the cluster trusts", response: []wire.VendorView{}},
+	"POST /v1/vendors":                                   {summary: "Trust a vendor's public key (entitlements it signs may be imported)", request: wire.TrustVendorRequest{}, response: wire.VendorView{}},
+	"DELETE /v1/vendors/{kid}":                           {summary: "Stop trusting a vendor key", status: http.StatusNoContent},
+	"POST /v1/accounts/{account}/entitlements":           {summary: "Import a vendor-signed entitlement", request: wire.ImportEntitlementRequest{}, response: wire.EntitlementView{}},
+	"GET /v1/accounts/{account}/entitlements":            {summary: "An account's entitlements", response: []wire.EntitlementView{}},
+	"GET /v1/accounts/{account}/entitlements/{serial}":   {summary: "One entitlement, with its JWS", response: wire.EntitlementView{}},
+	"GET /v1/accounts/{account}/denials":                 {summary: "Refused checkouts per day, feature, team and reason", query: []string{"from", "to"}, response: wire.DenialsView{}},
+	"GET /v1/accounts/{account}/report":                  {summary: "True-up report per entitlement and feature (signed=true: a JWS for the vendor)", query: []string{"from", "to", "signed"}, response: wire.SignedReport{}},
 	"GET /v1/usage-report":                               {summary: "Seat-days per pool over a period", query: []string{"from", "to", "account", "format"}, response: UsageReport{}},
 	"GET /v1/accounts/{account}/products":                {summary: "An account's products with purchased and assigned quantities", response: []ledger.ProductUsage{}},
 	"PUT /v1/accounts/{account}/products/{code}":         {summary: "Create or change a product", request: SetProductRequest{}, response: []ledger.ProductUsage{}},

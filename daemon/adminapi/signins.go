@@ -2,33 +2,21 @@ package adminapi
 
 import (
 	"net/http"
-	"time"
 
 	"github.com/tally-licensing/tally/cluster/ledger"
 	"github.com/tally-licensing/tally/protocol"
+	wire "github.com/tally-licensing/tally/protocol/api"
 )
 
 // Member sign-ins on devices, as administrators see and end them. The
 // sign-ins themselves are made by agents (tally-agent login, over QUIC).
 
-// SignOutRequest names the device to sign the member out of; empty signs
-// them out of every device.
-type SignOutRequest struct {
-	Device string `json:"device,omitempty"`
-}
-
-// DeviceView is an enrolled device with the members signed in on it.
-type DeviceView struct {
-	ledger.Device
-	SignedIn []DeviceMember `json:"signed_in"`
-}
-
-// DeviceMember is one member signed in on a device.
-type DeviceMember struct {
-	Email  string    `json:"email"`
-	OSUser string    `json:"os_user,omitempty"`
-	Since  time.Time `json:"since"`
-}
+// The wire types live in protocol/api (the client's side).
+type (
+	SignOutRequest = wire.SignOutRequest
+	DeviceView     = wire.DeviceView
+	DeviceMember   = wire.DeviceMember
+)
 
 func (a *api) registerSignIns(auth func(string, func(http.ResponseWriter, *http.Request) error)) {
 	auth("GET /v1/accounts/{account}/sign-ins", a.listSignIns)

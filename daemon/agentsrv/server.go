@@ -48,6 +48,11 @@ type Config struct {
 	// Activate admits a user to the device's account (TypeActivate); nil
 	// refuses activation.
 	Activate func(ctx context.Context, dev ledger.DeviceRef, req protocol.ActivateRequest, reqID string) (protocol.ActivateResponse, error)
+	// Ready is nil when the node may answer from its ledger; otherwise
+	// every request is refused with it (a retryable unavailable), never
+	// with an answer read from a ledger still replaying after a restart
+	// (which would say not_enrolled). nil means always ready.
+	Ready func() error
 	// SignIns signs members in on devices and verifies their credentials;
 	// nil refuses login and serves device-only checkouts.
 	SignIns SignIns
@@ -227,6 +232,15 @@ func (s *Server) handle(ctx context.Context, p peer, req *protocol.Request) *pro
 	if req.V != protocol.Version {
 		return protocol.ErrorResponse(protocol.Errorf(protocol.CodeUnsupportedVersion, "this server speaks protocol version %d, the request is version %d", protocol.Version, req.V))
 	}
+	if s.cfg.Ready != nil {
+		if err := s.cfg.Ready(); err != nil {
+			var pe *protocol.Error
+			if !errors.As(err, &pe) || pe.Code != protocol.CodeUnavailable {
+				pe = protocol.Errorf(protocol.CodeUnavailable, "%v", err)
+			}
+			return protocol.ErrorResponse(pe)
+		}
+	}
 	body, err := s.dispatch(ctx, p, req)
 	if err != nil {
 		var pe *protocol.Error
@@ -342,6 +356,15 @@ func (s *Server) dispatch(ctx context.Context, p peer, req *protocol.Request) (a
 			return nil, protocol.Errorf(protocol.CodeUnknownRequest, "this server does not activate users")
 		}
 		return s.cfg.Activate(ctx, dev, body, req.ID)
+	case protocol.TypeEntitlements:
+		resp := protocol.EntitlementsResponse{Entitlements: []string{}, KeyCerts: []string{}}
+		s.cfg.Read(func(st *ledger.State) {
+			for _, e := range st.Entitlements(dev.Account) {
+				resp.Entitlements = append(resp.Entitlements, e.JWS)
+			}
+			resp.KeyCerts = append(resp.KeyCerts, st.SigningKeyCertificates()...)
+		})
+		return resp, nil
 	case protocol.TypeRelease:
 		var body protocol.ReleaseRequest
 		if err := req.DecodeBody(&body); err != nil {

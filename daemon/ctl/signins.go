@@ -2,12 +2,13 @@ package ctl
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 
 	"github.com/spf13/cobra"
 
 	"github.com/tally-licensing/tally/cluster/ledger"
-	"github.com/tally-licensing/tally/daemon/adminapi"
+	"github.com/tally-licensing/tally/protocol/api"
 )
 
 // signOutCmd is `tallyctl users sign-out ACCOUNT EMAIL [--device CODE]`.
@@ -21,18 +22,17 @@ func (a *app) signOutCmd() *cobra.Command {
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var left []ledger.DeviceSignIn
-			if err := a.call(http.MethodPost, acctPath(args[0], "users", args[1], "sign-out"), adminapi.SignOutRequest{Device: device}, &left); err != nil {
+			if err := a.call(http.MethodPost, acctPath(args[0], "users", args[1], "sign-out"), api.SignOutRequest{Device: device}, &left); err != nil {
 				return codeErr(err)
 			}
-			if a.opts.json {
-				return a.printJSON(left)
-			}
-			where := "every device"
-			if device != "" {
-				where = "device " + device
-			}
-			fmt.Fprintf(a.out, "%s signed out of %s\n", args[1], where)
-			return nil
+			return a.printer().print(left, func(out io.Writer) error {
+				where := "every device"
+				if device != "" {
+					where = "device " + device
+				}
+				_, err := fmt.Fprintf(out, "%s signed out of %s\n", args[1], where)
+				return err
+			})
 		},
 	}
 	c.Flags().StringVar(&device, "device", "", "only this device (Device Code, any case; O and 0, I/L and 1 are the same)")
@@ -40,7 +40,7 @@ func (a *app) signOutCmd() *cobra.Command {
 }
 
 // signedInSummary is a device's signed-in members for the devices table.
-func signedInSummary(d adminapi.DeviceView) string {
+func signedInSummary(d api.DeviceView) string {
 	s := ""
 	for i, m := range d.SignedIn {
 		if i > 0 {
@@ -52,11 +52,11 @@ func signedInSummary(d adminapi.DeviceView) string {
 }
 
 // seatBasisText says what one seat covers under a policy.
-func seatBasisText(p ledger.Policy) string {
-	switch p.SeatBasis {
+func seatBasisText(basis string, memberDevices int) string {
+	switch basis {
 	case ledger.BasisMember:
-		if p.MemberDevices > 0 {
-			return fmt.Sprintf("per member (named user, up to %d devices each)", p.MemberDevices)
+		if memberDevices > 0 {
+			return fmt.Sprintf("per member (named user, up to %d devices each)", memberDevices)
 		}
 		return "per member (named user, any number of devices)"
 	case ledger.BasisNodeLocked:

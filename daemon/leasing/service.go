@@ -170,7 +170,7 @@ func (s *Service) SignLease(l ledger.Lease) (string, error) {
 	}
 	now := s.now()
 	tok, err := s.signer.Sign(lease.Claims{
-		Issuer: cluster, Device: l.Device, Account: l.Account, User: l.User, Feature: l.Feature, AddOns: l.AddOns,
+		Issuer: cluster, Device: l.Device, Account: l.Account, User: l.User, Feature: l.Feature, AddOns: l.AddOns, Entitlement: l.Entitlement,
 		LeaseID: l.ID, Kind: lease.Kind(l.Kind), IssuedAt: now,
 		// Back-dated by the skew allowance so that a device whose clock lags
 		// the leader's by less than that accepts a token granted this instant.
