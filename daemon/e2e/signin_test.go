@@ -174,7 +174,7 @@ func agentSharedWith(t *testing.T, s *server, name, token, group string) *agent 
 		t.Fatal(err)
 	}
 	// The test binaries must be executable by the users too.
-	if err := os.Chmod(binDir, 0o755); err != nil {
+	if err := os.Chmod(binaries.Dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	a := &agent{t: t, name: name, dir: t.TempDir(), socket: filepath.Join(sockDir, "agent.sock"), srv: s, token: token, extra: []string{"--socket-group", group}}
@@ -492,7 +492,7 @@ func TestMemberWalkthrough(t *testing.T) {
 
 	s.mustCtl("users", "delete", "acme", "ann@acme.test")
 	select {
-	case <-app.done:
+	case <-app.Done():
 	case <-time.After(30 * time.Second):
 		t.Fatalf("the app still runs 30s after ann's removal:\n%s", app.out.String())
 	}
