@@ -199,7 +199,12 @@ type ReleaseRequest struct {
 type ReleaseResponse struct{}
 
 // ServersRequest asks for the cluster's agent addresses.
-type ServersRequest struct{}
+type ServersRequest struct {
+	// AgentVersion is the agent's build: an agent with nothing to heartbeat
+	// still asks for the server list every few minutes, which is when the
+	// cluster records that it was seen.
+	AgentVersion string `json:"agent_version,omitempty"`
+}
 
 // ServersResponse lists the nodes an agent may fail over to.
 type ServersResponse struct {
