@@ -631,7 +631,12 @@ func (s *State) membersOpIn(now time.Time, op *MembersOp) Result {
 		if e := o.takeSeat(now); e != nil {
 			return Result{Error: e}
 		}
-		u := &User{Email: email, Role: RoleMember, Activated: true, Created: now}
+		// A member joining by activation sets their password now (the
+		// proposer hashed it): the seat policy admits the address, and the
+		// password is what proves them on devices from then on. An existing
+		// member's password is never set here: whoever typed their address
+		// at a device has proven nothing.
+		u := &User{Email: email, Role: RoleMember, Activated: true, Created: now, PasswordHash: op.PasswordHash}
 		o.Users[email] = u
 		out.User, out.Joined = ptr(o.view(u)), true
 	case MemSetSeats:

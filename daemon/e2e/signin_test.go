@@ -501,3 +501,31 @@ func TestMemberWalkthrough(t *testing.T) {
 	}
 	wantFail(t, a.checkout("cad"), "not_a_member")
 }
+
+// TestActivateWithPassword: "a unique email and a password in order to use
+// the app": a member who joins by activation sets their password and is
+// signed in, so their checkout is theirs; activating as an existing member
+// needs that member's password.
+func TestActivateWithPassword(t *testing.T) {
+	s := startServer(t)
+	tok := memberAccount(s, "acme", "cad", 2, "ann@acme.test")
+	s.mustCtl("seats", "policy", "acme", "--domain", "acme.test")
+	a := startAgent(t, s, "pc", tok)
+	if r := a.as(nil, "", "activate", "--email", "new@acme.test", "--password", "whatever-1"); r.code == 0 || !strings.Contains(r.stderr, "refused") {
+		t.Fatalf("--password accepted: exit %d %s", r.code, r.stderr)
+	}
+	r := a.as(nil, passwordOf("new@acme.test")+"\n", "activate", "--email", "new@acme.test", "--password-stdin")
+	if r.code != 0 || !strings.Contains(r.stdout, "new@acme.test joined acme") || !strings.Contains(r.stdout, "signed in as new@acme.test") {
+		t.Fatalf("activation: exit %d %s%s", r.code, r.stdout, r.stderr)
+	}
+	if c := claimsOf(t, leaseOf(t, a.checkout("cad", "--json")).Token); c.User != "new@acme.test" {
+		t.Fatalf("the activated member's lease is for %q", c.User)
+	}
+	// The password set at activation signs in on another device too.
+	b := startAgent(t, s, "pc2", tok)
+	b.mustLogin(nil, "new@acme.test", passwordOf("new@acme.test"))
+	// An existing member is not taken over by typing their address.
+	if r := b.as(nil, "not-anns-password\n", "activate", "--email", "ann@acme.test", "--password-stdin"); r.code == 0 || !strings.Contains(r.stderr, "wrong email or password") {
+		t.Fatalf("activation as ann with a wrong password: exit %d %s%s", r.code, r.stdout, r.stderr)
+	}
+}

@@ -9,9 +9,9 @@ import (
 
 // activate admits a user signing in on an enrolled device: the ledger
 // decides under the account's seat policy and seats (members.go).
-func (n *Node) activate(ctx context.Context, dev ledger.DeviceRef, req protocol.ActivateRequest, reqID string) (protocol.ActivateResponse, error) {
+func (n *Node) activate(ctx context.Context, dev ledger.DeviceRef, req protocol.ActivateRequest, passwordHash, reqID string) (protocol.ActivateResponse, error) {
 	res, err := n.propose(ctx, ledger.Command{Type: ledger.CmdMembers, RequestID: reqID, Members: &ledger.MembersOp{
-		Op: ledger.MemActivate, Account: dev.Account, Email: req.Email, Device: dev.Code, By: "device:" + dev.Code,
+		Op: ledger.MemActivate, Account: dev.Account, Email: req.Email, Device: dev.Code, By: "device:" + dev.Code, PasswordHash: passwordHash,
 	}})
 	if err == nil {
 		err = res.Err()
