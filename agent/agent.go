@@ -343,7 +343,11 @@ func (a *agent) servers() []string {
 }
 
 func (a *agent) clientOptions() []client.Option {
-	return []client.Option{client.WithLogger(a.log), client.WithCAFile(a.cfg.CAFile)}
+	// Between heartbeats the device holds no connection, and each device
+	// returns to the node its Device Code hashes to, so that a fleet spreads
+	// over the cluster (docs/performance.md).
+	return []client.Option{client.WithLogger(a.log), client.WithCAFile(a.cfg.CAFile),
+		client.WithIdleClose(client.DefaultIdleClose), client.WithAffinity(a.device.DeviceCode)}
 }
 
 // connect builds the mTLS client from the stored device credentials. It does

@@ -22,16 +22,13 @@ func (a *app) signOutCmd() *cobra.Command {
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var left []ledger.DeviceSignIn
-			if err := a.call(http.MethodPost, acctPath(args[0], "users", args[1], "sign-out"), api.SignOutRequest{Device: device}, &left); err != nil {
-				return codeErr(err)
-			}
-			return a.printer().print(left, func(out io.Writer) error {
+			return a.show(http.MethodPost, acctPath(args[0], "users", args[1], "sign-out"), api.SignOutRequest{Device: device}, &left, func(out io.Writer) error {
 				where := "every device"
 				if device != "" {
 					where = "device " + device
 				}
-				_, err := fmt.Fprintf(out, "%s signed out of %s\n", args[1], where)
-				return err
+				fmt.Fprintf(out, "%s signed out of %s\n", args[1], where)
+				return nil
 			})
 		},
 	}
