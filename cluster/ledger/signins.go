@@ -19,9 +19,12 @@ import (
 // the replicated state, so every replica decides the same way.
 //
 // A sign-in ends when the member signs out, when an administrator signs
-// them out, or when the member is deleted or their role or password
-// changes; ending it revokes the leases granted under it (their seats come
-// back at horizon plus skew, S3).
+// them out, when their role or password changes, or when its device is
+// removed; ending it revokes the leases granted under it (their seats come
+// back at horizon plus skew, S3; a node-locked lease is vacated instead, its
+// seat being the device's). Deleting a member revokes their leases but
+// keeps their sign-ins, so that their devices hear not_a_member; a member
+// added again later is not proven by them (checkoutHolder).
 
 // Device sign-in commands.
 const (
@@ -446,3 +449,12 @@ func vacantError(l *Lease) *protocol.Error {
 
 // VacantError is vacantError for the node that answers heartbeats.
 func VacantError(l Lease) *protocol.Error { return vacantError(&l) }
+
+// forgetDeviceSignIns drops the sign-ins of a removed device (its leases
+// are revoked by the removal itself); a device enrolling again under the
+// same code, with a new key, starts with none.
+func (s *State) forgetDeviceSignIns(ref DeviceRef) {
+	for _, si := range s.signins.byDevice[ref] {
+		s.signins.remove(si)
+	}
+}

@@ -208,7 +208,13 @@ func TestDeviceCodesAreCanonicalised(t *testing.T) {
 	if r := f.checkout("DEM0-ABCD-1234"); r.Error != nil {
 		t.Fatalf("allowed device refused: %v", r.Error)
 	}
+	mustMem(t, f, MembersOp{Op: MemSetSeats, Seats: 1})
+	mustMem(t, f, MembersOp{Op: MemAddUser, Email: "ann@acme.test", PasswordHash: "x"})
+	f.must(t, Command{Type: CmdDeviceSignIn, Payload: &DeviceSignIn{ID: "s1", Account: "acme", Device: "DEM0-ABCD-1234", KeyFingerprint: "fpx", Email: "ann@acme.test", SecretHash: "h"}})
 	f.must(t, legacyCmd(CmdDeviceOp, &DeviceOp{Account: "acme", Device: "dem0abcd1234", Remove: true}))
+	if got := f.s.SignIns("acme", "DEM0-ABCD-1234"); len(got) != 0 {
+		t.Fatalf("a removed device keeps its sign-ins: %+v", got)
+	}
 }
 
 func TestSignInsSurviveSnapshot(t *testing.T) {
