@@ -282,13 +282,13 @@ func (n *Node) register(ctx context.Context, signer *lease.Signer) error {
 			return err
 		}
 	}
-	self := ledger.Node{ID: n.keys.id.NodeID, RaftAddr: n.raftAddr(), AgentAddr: n.advertisedAgent(), AdminAddr: n.advertisedAdmin()}
+	self := ledger.Node{ID: n.keys.id.NodeID, RaftAddr: n.raftAddr(), AgentAddr: n.advertisedAgent(), AdminAddr: n.advertisedAdmin(), LogFormat: ledger.LogFormat}
 	var haveKey, haveNode bool
 	n.Store.Read(func(st *ledger.State) {
 		haveKey = st.HasSigningKey(signer.KeyID()) && st.SigningKeyCertified(signer.KeyID())
 		for _, x := range st.Nodes() {
 			if x.ID == self.ID {
-				haveNode = x.RaftAddr == self.RaftAddr && x.AgentAddr == self.AgentAddr && x.AdminAddr == self.AdminAddr
+				haveNode = x.RaftAddr == self.RaftAddr && x.AgentAddr == self.AgentAddr && x.AdminAddr == self.AdminAddr && x.LogFormat == self.LogFormat
 			}
 		}
 	})
