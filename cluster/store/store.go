@@ -425,7 +425,7 @@ func (s *Store) Propose(ctx context.Context, cmd ledger.Command) (ledger.Result,
 	if cmd.Now.IsZero() {
 		cmd.Now = s.now()
 	}
-	if err := s.checkFormat(&cmd); err != nil {
+	if err := s.CheckFormat(&cmd); err != nil {
 		return ledger.Result{}, err
 	}
 	p := &proposal{ctx: ctx, cmd: cmd, done: make(chan proposalResult, 1)}
@@ -514,11 +514,13 @@ func (s *Store) logFormat() int {
 	return s.fsm.state.ClusterLogFormat()
 }
 
-// checkFormat refuses a command that a node of the cluster could not read:
+// CheckFormat refuses a command that a node of the cluster could not read:
 // during a rolling upgrade, what the new release adds waits until every
 // node runs it (a node of the previous release would skip the entry and
-// its ledger would part from the others').
-func (s *Store) checkFormat(cmd *ledger.Command) error {
+// its ledger would part from the others'). Propose checks it; a follower
+// checks it too before forwarding, as a leader of the previous release
+// would not.
+func (s *Store) CheckFormat(cmd *ledger.Command) error {
 	need := cmd.MinFormat()
 	if need <= 1 {
 		return nil
@@ -535,7 +537,7 @@ func (s *Store) checkFormat(cmd *ledger.Command) error {
 			old = append(old, n.ID)
 		}
 	}
-	return protocol.Errorf(protocol.CodeUnavailable, "%s needs log format %d, which node(s) %s do not read yet: upgrade every node of the cluster to this release first", cmd.Type, need, strings.Join(old, ", "))
+	return protocol.Errorf(protocol.CodeUnsupportedVersion, "%s needs log format %d, which node(s) %s do not read yet: upgrade every node of the cluster to this release first", cmd.Type, need, strings.Join(old, ", "))
 }
 
 func (s *Store) monotonicNow(ps []*proposal) {

@@ -435,6 +435,9 @@ func (n *Node) proposeOnce(ctx context.Context, c ledger.Command) (ledger.Result
 			return res, err
 		}
 	}
+	if err := n.Store.CheckFormat(&c); err != nil {
+		return ledger.Result{}, err // the leader may run a release that cannot check
+	}
 	return n.fwd.propose(ctx, c)
 }
 
