@@ -322,22 +322,11 @@ func (s *State) activeMember(account, email string) (*User, *protocol.Error) {
 // the feature's product has named licenses. Elsewhere the holder is the
 // device (User as the server filled it).
 func (s *State) checkoutHolder(c *Checkout) (*Checkout, *protocol.Error) {
-<<<<<<< HEAD
-	if c.SignIn == "" && !s.managesMembers(c.Account) {
-		return c, nil
-=======
 	if !s.since(2) {
 		return c, nil // format 1: the holder is the user the leader named
 	}
-	if !s.managesMembers(c.Account) {
-		if c.SignIn == "" {
-			return c, nil
-		}
-		// Members were all removed since the sign-in: the device holds it.
-		cp := *c
-		cp.SignIn, cp.User = "", ""
-		return &cp, nil
->>>>>>> shape
+	if c.SignIn == "" && !s.managesMembers(c.Account) {
+		return c, nil
 	}
 	if c.SignIn == "" {
 		return nil, protocol.Errorf(protocol.CodeNotSignedIn, "account %s gives seats to signed-in members: sign in on this device first (tally-agent login)", c.Account)
