@@ -27,11 +27,11 @@ func (p portPlan) addr(port int) string {
 	}
 	return fmt.Sprintf("127.0.0.1:%d", port)
 }
-func (p portPlan) agent(i int) string   { return p.addr(p.base + portsPerNode*i) }
-func (p portPlan) admin(i int) string   { return p.addr(p.base + portsPerNode*i + 1) }
-func (p portPlan) raft(i int) string    { return p.addr(p.base + portsPerNode*i + 2) }
-func (p portPlan) pprof(i int) string   { return p.addr(p.base + portsPerNode*i + 3) }
-func (p portPlan) floor() string        { return p.addr(p.base + 90) }
+func (p portPlan) agent(i int) string { return p.addr(p.base + portsPerNode*i) }
+func (p portPlan) admin(i int) string { return p.addr(p.base + portsPerNode*i + 1) }
+func (p portPlan) raft(i int) string  { return p.addr(p.base + portsPerNode*i + 2) }
+func (p portPlan) pprof(i int) string { return p.addr(p.base + portsPerNode*i + 3) }
+func (p portPlan) floor() string      { return p.addr(p.base + 90) }
 
 // ephemeral: every listener on port 0, addresses read back.
 func (p portPlan) ephemeral() bool { return p.base == 0 }
