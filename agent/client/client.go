@@ -249,7 +249,10 @@ func (c *Client) Servers() []string {
 	return slices.Clone(c.servers)
 }
 
-// Connected returns the address of the server the client is connected to.
+// Connected returns the address of the server the client is connected to,
+// or, when the connection was closed for idleness (WithIdleClose) after a
+// good exchange, the server it will reconnect to: an idle agent is not
+// disconnected. LastAnswer says when that server last answered.
 func (c *Client) Connected() (addr string, ok bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
