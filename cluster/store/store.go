@@ -94,6 +94,7 @@ type Store struct {
 	fsm       *fsm
 	logs      raft.LogStore
 	bolt      *raftboltdb.BoltStore
+	guard     *failStopLog // stops the node on a failed log write
 	transport raft.Transport
 	proposals chan *proposal
 	closing   chan struct{}
@@ -197,7 +198,8 @@ func Open(cfg Config) (*Store, error) {
 		}
 		// A failed write stops the node (failStopLog), below the
 		// checksums, which see only what was written.
-		inner = newFailStopLog(inner, dbFile, s.failStop)
+		s.guard = newFailStopLog(inner, dbFile, s.failStop)
+		inner = s.guard
 		sums := &checksumLogStore{inner: inner, file: dbFile}
 		if err := checkLog(dbFile, sums, bolt, snapIndex, &at); err != nil {
 			bolt.Close()
@@ -262,7 +264,7 @@ func Open(cfg Config) (*Store, error) {
 		return nil, err
 	}
 	s.openedAt = time.Now()
-	r, err := raft.NewRaft(rc, s.fsm, logs, bolt, snaps, s.transport)
+	r, err := raft.NewRaft(rc, s.fsm, logs, s.guard.stable(bolt), snaps, s.transport)
 	if err != nil {
 		s.closeResources()
 		return nil, fmt.Errorf("start raft: %w", err)
