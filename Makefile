@@ -5,7 +5,7 @@ DATA    ?= .tally-dev
 PKGS    := ./...
 BINARIES := ./daemon/cmd/tallyd ./daemon/cmd/tallyctl ./agent/cmd/tally-agent
 
-.PHONY: all build dist run test test-short bench bench-micro bench-load lint fmt clean screenshots chaos
+.PHONY: all build dist packages run test test-short bench bench-micro bench-load lint fmt clean screenshots chaos
 
 all: build
 
@@ -14,16 +14,38 @@ build:
 	@mkdir -p $(BIN)
 	$(GO) build -o $(BIN)/ $(BINARIES)
 
-## dist: cross-compile tally-agent for linux, darwin and windows on amd64 and arm64 into dist/
+## dist: cross-compile tallyd, tallyctl and tally-agent for linux, darwin and windows on amd64 and arm64 into dist/
 DIST      ?= dist
 PLATFORMS := linux/amd64 linux/arm64 darwin/amd64 darwin/arm64 windows/amd64 windows/arm64
+DIST_CMDS := tallyd=./daemon/cmd/tallyd tallyctl=./daemon/cmd/tallyctl tally-agent=./agent/cmd/tally-agent
+# VERSION is stamped into the binaries (--version) and names the packages.
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null | sed 's/^v//' || echo devel)
+LDFLAGS   := -s -w -X github.com/tally-licensing/tally/internal/buildinfo.version=$(VERSION)
 dist:
 	@mkdir -p $(DIST)
 	@set -e; for p in $(PLATFORMS); do \
 		os=$${p%/*}; arch=$${p#*/}; ext=; [ $$os = windows ] && ext=.exe; \
-		echo "tally-agent $$os/$$arch"; \
-		CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build -trimpath -ldflags '-s -w' \
-			-o $(DIST)/tally-agent-$$os-$$arch$$ext ./agent/cmd/tally-agent; \
+		for c in $(DIST_CMDS); do \
+			name=$${c%%=*}; pkg=$${c#*=}; echo "$$name $$os/$$arch"; \
+			CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build -trimpath -ldflags '$(LDFLAGS)' \
+				-o $(DIST)/$$name-$$os-$$arch$$ext $$pkg; \
+		done; \
+	done
+
+## packages: .deb and .rpm of tallyd (with tallyctl) and tally-agent for PKG_ARCHES into dist/, built with nfpm (go tool nfpm, pinned in go.mod)
+PKG_ARCHES  ?= amd64 arm64
+PKG_VERSION ?= $(shell scripts/pkg-version.sh)
+packages:
+	@mkdir -p $(DIST)
+	@set -e; for arch in $(PKG_ARCHES); do \
+		bin=packaging/.stage; rm -rf $$bin; mkdir -p $$bin; \
+		for c in $(DIST_CMDS); do \
+			CGO_ENABLED=0 GOOS=linux GOARCH=$$arch $(GO) build -trimpath \
+				-ldflags '-s -w -X github.com/tally-licensing/tally/internal/buildinfo.version=$(PKG_VERSION)' -o $$bin/$${c%%=*} $${c#*=}; \
+		done; \
+		for pkg in tallyd tally-agent; do for fmt in deb rpm; do \
+			PKG_ARCH=$$arch PKG_VERSION='$(PKG_VERSION)' $(GO) tool nfpm package --config packaging/$$pkg/nfpm.yaml --packager $$fmt --target $(DIST)/; \
+		done; done; \
 	done
 
 ## run: a single-node cluster with a demo account and a local agent (Ctrl-C stops it)
@@ -84,4 +106,4 @@ fmt:
 	gofmt -w $$(git ls-files '*.go')
 
 clean:
-	rm -rf $(BIN) $(DATA) $(DIST)
+	rm -rf $(BIN) $(DATA) $(DIST) packaging/.stage
