@@ -67,7 +67,7 @@ func TestCLICheckoutReleaseStatus(t *testing.T) {
 	t.Setenv(api.SocketEnv, a.socket)
 	out, _, code = runCLI(t, "status")
 	st := a.status()
-	for _, want := range []string{st.DeviceCode, "acme", srv.addr + " (connected)", "FEATURE", "cad"} {
+	for _, want := range []string{st.DeviceCode, "acme", srv.addr + " (last answered ", "FEATURE", "cad"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("status output lacks %q:\n%s", want, out)
 		}

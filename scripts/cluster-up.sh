@@ -71,19 +71,27 @@ wait_for() { # wait_for WHAT COMMAND...
   exit 1
 }
 
-# Node 1 founds the cluster (or restarts it, if its data dir exists).
-"$bin/tallyd" serve --data "$dir/node1" --node-id node1 $(node_addrs 1) >"$dir/node1.log" 2>&1 &
+# On a first run node 1 founds the cluster and nodes 2 and 3 join through
+# it. On later runs all three restart at once: node 1 alone has no majority
+# and cannot lead until another node is back.
+restart=false
+if [[ -s $dir/node1/node.json && -s $dir/node2/node.json && -s $dir/node3/node.json ]]; then
+  restart=true
+fi
+"$bin/tallyd" serve --data "$dir/node1" --node-id node1 $(node_addrs 1) >>"$dir/node1.log" 2>&1 &
 pids+=($!)
 wait_for "node1's admin token" test -s "$dir/node1/admin.token"
 export TALLY_ADDR=127.0.0.1:$(port 1 4) TALLY_CACERT=$dir/node1/ca.pem
 TALLY_TOKEN=$(cat "$dir/node1/admin.token")
 export TALLY_TOKEN
-wait_for "node1 to lead" sh -c "'$bin/tallyctl' status | grep -q Leader"
+if [[ $restart == false ]]; then
+  wait_for "node1 to lead" sh -c "'$bin/tallyctl' status | grep -q Leader"
+fi
 
 # Nodes 2 and 3 join through node 1 (on later runs they just restart).
 for n in 2 3; do
   "$bin/tallyd" join --join "$TALLY_ADDR" --token-file "$dir/node1/admin.token" --cacert "$TALLY_CACERT" \
-    --node-id "node$n" --data "$dir/node$n" $(node_addrs "$n") >"$dir/node$n.log" 2>&1 &
+    --node-id "node$n" --data "$dir/node$n" $(node_addrs "$n") >>"$dir/node$n.log" 2>&1 &
   pids+=($!)
 done
 wait_for "three voters" sh -c "'$bin/tallyctl' cluster list --json | grep -c '\"reachable\": true' | grep -qx 3"

@@ -64,6 +64,11 @@ type Client struct {
 	// hammer a dead cluster.
 	failures  int
 	notBefore time.Time
+	// lastAnswer is when a server last answered a request, and which:
+	// what the agent can truthfully say about its server, since a QUIC
+	// connection to a dead node looks open until its idle timeout.
+	lastAnswer     time.Time
+	lastAnswerFrom string
 }
 
 // Option configures a Client.
@@ -185,6 +190,14 @@ func (c *Client) Connected() (addr string, ok bool) {
 	return c.addr, true
 }
 
+// LastAnswer reports which server last answered a request and when (zero
+// before the first answer).
+func (c *Client) LastAnswer() (addr string, at time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.lastAnswerFrom, c.lastAnswer
+}
+
 // Failover drops the current connection so that the next request goes to the
 // next server in the list, for example after a not_leader or unavailable
 // answer from a node that cannot serve.
@@ -268,6 +281,9 @@ func (c *Client) Do(ctx context.Context, typ protocol.Type, reqID string, body, 
 		return c.failed(ctx, conn, addr, "read "+string(typ)+" answer", err)
 	}
 	str.CancelRead(0) // one frame per stream: nothing more to read
+	c.mu.Lock()
+	c.lastAnswer, c.lastAnswerFrom = time.Now(), addr
+	c.mu.Unlock()
 	if resp.V != protocol.Version {
 		return protocol.Errorf(protocol.CodeUnsupportedVersion,
 			"tallyd at %s answered with protocol version %d; this agent speaks %d", addr, resp.V, protocol.Version)

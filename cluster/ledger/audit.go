@@ -90,7 +90,7 @@ func (s *State) record(c *Command, r Result) {
 	if r.Replayed || c.Type == CmdBatch {
 		return
 	}
-	if c.Type == CmdRenew && len(r.Ended) == 0 {
+	if c.Type == CmdDeviceSeen || (c.Type == CmdRenew && len(r.Ended) == 0) {
 		return
 	}
 	if c.Type == CmdReclaim && len(r.Ended) == 0 {
@@ -144,6 +144,8 @@ func defaultActor(c *Command) string {
 		return "device:" + c.Release.Account + "/" + c.Release.Device
 	case c.EnrollDevice != nil:
 		return "device:" + c.EnrollDevice.Account + "/" + c.EnrollDevice.Code
+	case c.DeviceSignIn != nil:
+		return "member:" + c.DeviceSignIn.Account + "/" + NormalizeEmail(c.DeviceSignIn.Email)
 	case c.Revoke != nil && c.Revoke.By != "":
 		return c.Revoke.By
 	case c.ImportAssignments != nil && c.ImportAssignments.By != "":
@@ -156,6 +158,12 @@ func defaultActor(c *Command) string {
 // It never includes secrets (token hashes, public keys).
 func describe(c *Command) (account, summary string) {
 	if a, s, ok := describeNotification(c); ok {
+		return a, s
+	}
+	if a, s, ok := describeSignIn(c); ok {
+		return a, s
+	}
+	if a, s, ok := describeVendor(c); ok {
 		return a, s
 	}
 	switch {
@@ -494,10 +502,16 @@ type DayPeak struct {
 // history as UsageReport. Days after the ledger's latest command are left
 // out.
 func (s *State) DailyPeaks(account string, from time.Time, days int) []DayPeak {
+	return s.dailyPeaks(account, "", from, days)
+}
+
+// dailyPeaks is DailyPeaks for one pool, or all of the account's (feature
+// empty).
+func (s *State) dailyPeaks(account, feature string, from time.Time, days int) []DayPeak {
 	first := time.Date(from.Year(), from.Month(), from.Day(), 0, 0, 0, 0, time.UTC)
 	var ev []seatEvent
 	for _, sp := range s.leaseSpans() {
-		if sp.account != account {
+		if sp.account != account || (feature != "" && sp.feature != feature) {
 			continue
 		}
 		ev = append(ev, seatEvent{sp.start, 1})

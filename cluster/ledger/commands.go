@@ -40,6 +40,9 @@ const (
 	CmdRemind    CommandType = "remind"
 	// Members, teams, seats and subscriptions (members.go).
 	CmdMembers CommandType = "members"
+	// Vendor entitlements (entitlements.go).
+	CmdTrustVendor       CommandType = "trust_vendor"
+	CmdImportEntitlement CommandType = "import_entitlement"
 )
 
 // Command is one entry of the replicated log. The leader fills in Now, the
@@ -79,9 +82,16 @@ type Command struct {
 	SetPolicy         *SetPolicy         `json:"set_policy,omitempty"`
 	DeviceOp          *DeviceOp          `json:"device_op,omitempty"`
 	Members           *MembersOp         `json:"members,omitempty"`
+	// Member sign-ins on devices (signins.go).
+	DeviceSignIn  *DeviceSignIn  `json:"device_sign_in,omitempty"`
+	DeviceSignOut *DeviceSignOut `json:"device_sign_out,omitempty"`
+	DeviceSeen    *DeviceSeen    `json:"device_seen,omitempty"`
 	// Notifications (notifications.go).
 	ClaimNotification *NotificationClaim `json:"claim_notification,omitempty"`
 	NotificationDone  *NotificationDone  `json:"notification_done,omitempty"`
+	// Vendor entitlements (entitlements.go).
+	TrustVendor       *TrustVendor       `json:"trust_vendor,omitempty"`
+	ImportEntitlement *ImportEntitlement `json:"import_entitlement,omitempty"`
 	// Batch packs many commands into one log entry, so that a storm of
 	// checkouts costs a few fsyncs rather than one each (DESIGN.md §6).
 	Batch []Command `json:"batch,omitempty"`
@@ -135,11 +145,17 @@ type EnrollDevice struct {
 // Checkout asks for a seat. TTL is the horizon extension the leader chose
 // from the pool's policy.
 type Checkout struct {
-	Account string        `json:"account"`
-	Device  string        `json:"device"`
-	Feature string        `json:"feature"`
-	User    string        `json:"user,omitempty"`
-	TTL     time.Duration `json:"ttl"`
+	Account string `json:"account"`
+	Device  string `json:"device"`
+	Feature string `json:"feature"`
+	// SignIn is the verified member sign-in the seat is for; where the
+	// account manages members, Apply takes the member from it (signins.go)
+	// and User is overwritten.
+	SignIn string `json:"sign_in,omitempty"`
+	// User is the member; only the server fills it, never from a client's
+	// field.
+	User string        `json:"user,omitempty"`
+	TTL  time.Duration `json:"ttl"`
 	// Team, when the checkout carries one, is matched by team caps and
 	// team reservations.
 	Team string `json:"team,omitempty"`

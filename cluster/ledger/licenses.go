@@ -439,6 +439,7 @@ func (s *State) licenseOp(now time.Time, op *LicenseOp) Result {
 		}
 		s.lic.unindex(l)
 		s.detachAll(l)
+		s.revokeLicenseLeases(now, l.ID)
 		l.User, l.ExtKey, l.Number, l.Assigned = "", "", "", time.Time{}
 	case OpReassign:
 		if e := needBase(); e != nil {
@@ -455,6 +456,7 @@ func (s *State) licenseOp(now time.Time, op *LicenseOp) Result {
 			return fail(protocol.CodeAlreadyExists, "%s already holds %s license %s", user, l.Product, other.ID)
 		}
 		s.lic.unindex(l)
+		s.revokeLicenseLeases(now, l.ID)
 		l.User, l.Assigned = user, now
 		s.lic.index(l)
 	case OpAttach, OpDetach:
@@ -506,6 +508,7 @@ func (s *State) licenseOp(now time.Time, op *LicenseOp) Result {
 			return fail(protocol.CodeInvalidArgument, "terminate needs a license ID")
 		}
 		v := s.view(l)
+		s.revokeLicenseLeases(now, l.ID)
 		if l.Kind == ProductBase {
 			s.detachAll(l)
 		} else if l.Parent != "" {
@@ -692,7 +695,7 @@ func (s *State) licenseClaims(account, feature, user string) (string, []string) 
 			codes = append(codes, a.Product)
 		}
 	}
-	return best.ID, codes
+	return best.ID, s.entitledAddOns(account, feature, codes)
 }
 
 // --- reads ---

@@ -277,15 +277,12 @@ func TestSearchLicenses(t *testing.T) {
 func TestLeaseCarriesLicenseAddOns(t *testing.T) {
 	f := licFixture(t, 2, 2)
 	v := mustLic(t, f, LicenseOp{Op: OpAssign, Product: "phone_system", User: "ann@acme.test", ExtKey: "101", AddOns: []string{"team_chat", "call_recording"}})
-	r := f.must(t, Command{Type: CmdCheckout, Checkout: &Checkout{Account: "acme", Device: "d1", Feature: "cad", User: "Ann@acme.test"}})
+	r := f.must(t, Command{Type: CmdCheckout, Checkout: &Checkout{Account: "acme", Device: "d1", Feature: "cad", SignIn: f.signIn("d1", "Ann@acme.test")}})
 	if r.Lease.License != v.ID || !reflect.DeepEqual(r.Lease.AddOns, []string{"call_recording", "team_chat"}) {
 		t.Fatalf("lease under ann's license: %+v", r.Lease)
 	}
-	// A user without a license of the feature's product gets a plain lease.
-	r2 := f.must(t, Command{Type: CmdCheckout, Checkout: &Checkout{Account: "acme", Device: "d2", Feature: "cad", User: "bob@acme.test"}})
-	if r2.Lease.License != "" || r2.Lease.AddOns != nil {
-		t.Fatalf("lease of an unlicensed user: %+v", r2.Lease)
-	}
+	// A member without a license of the feature's product gets no seat.
+	wantCode(t, f.apply(Command{Type: CmdCheckout, Checkout: &Checkout{Account: "acme", Device: "d2", Feature: "cad", SignIn: f.signIn("d2", "bob@acme.test")}}), protocol.CodeNoLicense)
 	// Detaching an add-on shows in the next renewal.
 	mustLic(t, f, LicenseOp{Op: OpDetach, LicenseID: v.ID, AddOn: "team_chat"})
 	f.now = f.now.Add(time.Second)
@@ -300,7 +297,7 @@ func TestLicensesSnapshotRoundTrip(t *testing.T) {
 	mustLic(t, f, LicenseOp{Op: OpAssign, Product: "phone_system", User: "ann@acme.test", ExtKey: "101", Number: "5550101", AddOns: []string{"team_chat"}})
 	mustLic(t, f, LicenseOp{Op: OpAssign, Product: "phone_system", User: "bob@acme.test", ExtKey: "102", AddOns: []string{"team_chat", "call_recording"}})
 	mustLic(t, f, LicenseOp{Op: OpAssign, Product: "developer", User: "ann@acme.test"})
-	f.must(t, Command{Type: CmdCheckout, Checkout: &Checkout{Account: "acme", Device: "d1", Feature: "cad", User: "bob@acme.test"}})
+	f.must(t, Command{Type: CmdCheckout, Checkout: &Checkout{Account: "acme", Device: "d1", Feature: "cad", SignIn: f.signIn("d1", "bob@acme.test")}})
 	b := snapshotBytes(t, f.s)
 	r := New()
 	if err := r.ReadSnapshot(bytes.NewReader(b)); err != nil {

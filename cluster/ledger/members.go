@@ -338,6 +338,7 @@ func (s *State) membersOp(now time.Time, op *MembersOp) Result {
 	}
 	created := s.org(op.Account, false) == nil
 	r := s.membersOpIn(now, op)
+	s.onMemberChange(now, op, r)
 	if r.Error != nil && created && s.mem.orgs[op.Account] != nil {
 		// A refusal changes nothing, not even an empty Org.
 		delete(s.mem.orgs, op.Account)

@@ -15,8 +15,14 @@ func (f *fixture) setPolicy(t *testing.T, feature string, p Policy) {
 	f.must(t, Command{Type: CmdSetPolicy, SetPolicy: &SetPolicy{Account: "acme", Feature: feature, Policy: p}})
 }
 
+// checkoutAs checks out as user: signed in on dev when the account manages
+// members, else the user is the server-side label.
 func (f *fixture) checkoutAs(dev, user, team string) Result {
-	return f.apply(Command{Type: CmdCheckout, Checkout: &Checkout{Account: "acme", Device: dev, Feature: "cad", User: user, Team: team}})
+	c := &Checkout{Account: "acme", Device: dev, Feature: "cad", User: user, Team: team}
+	if user != "" && f.s.managesMembers("acme") {
+		c.SignIn, c.User = f.signIn(dev, user), ""
+	}
+	return f.apply(Command{Type: CmdCheckout, Checkout: c})
 }
 
 func TestPolicyValidationChangesNothing(t *testing.T) {
@@ -362,7 +368,6 @@ func TestTeamClaimsMustMatchMembership(t *testing.T) {
 	mustMem(t, f, MembersOp{Op: MemAddUser, Email: "bob@acme.test"})
 	for _, c := range []struct{ dev, user, team, want string }{
 		{"d2", "bob@acme.test", "red", "not a member of team red"},
-		{"d2", "", "red", "must name its user"},
 		{"d2", "ann@acme.test", "blue", `no team "blue"`},
 	} {
 		r := f.checkoutAs(c.dev, c.user, c.team)
@@ -374,6 +379,8 @@ func TestTeamClaimsMustMatchMembership(t *testing.T) {
 	if r := f.checkoutAs("d2", "ANN@acme.test", "red"); r.Error != nil {
 		t.Fatalf("a member of red: %v", r.Error)
 	}
+	// Without a signed-in member nobody names a team at all.
+	wantCode(t, f.checkoutAs("d3", "", "red"), protocol.CodeNotSignedIn)
 }
 
 // TestRemoveDeviceRevokesAndAllowsReenrollment: a removed device's leases

@@ -36,6 +36,8 @@ type snapshot struct {
 	Audit        []AuditRecord       `json:"audit,omitempty"`
 	AuditNextSeq uint64              `json:"audit_next_seq,omitempty"`
 	Notified     []NotificationClaim `json:"notified,omitempty"`
+	SignIns      []*DeviceSignIn     `json:"sign_ins,omitempty"`
+	Vendors      *vendorSnapshot     `json:"vendors,omitempty"`
 }
 
 // WriteSnapshot serialises the whole ledger to w.
@@ -90,6 +92,8 @@ func (s *State) WriteSnapshot(w io.Writer) error {
 	snap.memberSnapshot = s.mem.snapshot()
 	snap.Audit, snap.AuditNextSeq = s.audit.records, s.audit.nextSeq
 	snap.Notified = s.NotificationClaims()
+	snap.SignIns = s.signins.sorted()
+	snap.Vendors = s.ven.snapshot(s)
 	enc := json.NewEncoder(w)
 	if err := enc.Encode(&snap); err != nil {
 		return fmt.Errorf("write ledger snapshot: %w", err)
@@ -155,6 +159,10 @@ func (s *State) ReadSnapshot(r io.Reader) error {
 		c := snap.Notified[i]
 		n.notified[c.key()] = &c
 	}
+	for _, si := range snap.SignIns {
+		n.signins.add(si)
+	}
+	n.ven = restoreVendorBook(snap.Vendors)
 	*s = *n
 	return nil
 }

@@ -48,8 +48,10 @@ type State struct {
 	lic         *licenseBook
 	pol         policyBook
 	mem         *memberBook
+	signins     *signInBook
 	audit       auditLog
 	notified    map[string]*NotificationClaim
+	ven         *vendorBook
 
 	// Idempotency and tombstones, in application order for pruning.
 	requests     map[string]*requestRecord
@@ -89,8 +91,10 @@ func (s *State) reset() {
 	s.lic = newLicenseBook()
 	s.pol = policyBook{Policies: map[string]*Policy{}}
 	s.mem = &memberBook{orgs: map[string]*Org{}}
+	s.signins = newSignInBook()
 	s.audit = auditLog{}
 	s.notified = map[string]*NotificationClaim{}
+	s.ven = newVendorBook()
 	s.requests = map[string]*requestRecord{}
 	s.requestOrder = nil
 	s.ended = map[uint64]EndedLease{}
@@ -124,6 +128,9 @@ func (s *State) apply(c *Command) Result {
 		}
 	}
 	r := s.dispatch(c)
+	if c.Type == CmdCheckout && r.Error != nil {
+		s.countDenial(c.Now, c.Checkout, r.Error.Code)
+	}
 	s.record(c, r)
 	// Only successes are remembered: a refusal changed nothing, so applying
 	// the same request again is harmless, and a queued checkout retried
@@ -197,6 +204,12 @@ func (s *State) dispatch(c *Command) Result {
 		return s.claimNotification(c.Now, c.ClaimNotification)
 	case CmdNotificationDone:
 		return s.notificationDone(c.Now, c.NotificationDone)
+	case CmdDeviceSignIn, CmdDeviceSignOut, CmdDeviceSeen:
+		return s.signInOp(c)
+	case CmdTrustVendor:
+		return s.trustVendor(c.Now, c.TrustVendor)
+	case CmdImportEntitlement:
+		return s.importEntitlement(c.Now, c.ImportEntitlement)
 	case CmdRemoveNode:
 		if c.RemoveNode == nil {
 			return missing(CmdRemoveNode)
@@ -220,6 +233,7 @@ func missing(t CommandType) Result {
 func (s *State) prune(now time.Time) {
 	s.pruneAudit(now)
 	s.pruneNotifications(now)
+	s.pruneDenials(now)
 	cut := now.Add(-RequestMemory)
 	n := 0
 	for n < len(s.requestOrder) {
@@ -310,6 +324,10 @@ func (s *State) registerKey(now time.Time, k *SigningKey) Result {
 	if old, ok := s.keys[k.KeyID]; ok {
 		if string(old.PublicKey) != string(k.PublicKey) {
 			return fail(protocol.CodeAlreadyExists, "key ID %s is registered with another public key", k.KeyID)
+		}
+		if len(k.Certificate) > 0 {
+			// A key registered before certificates existed gets one.
+			old.Certificate = k.Certificate
 		}
 		return Result{}
 	}
@@ -417,6 +435,9 @@ func (s *State) setPool(now time.Time, p *SetPool) Result {
 	}
 	if p.LeaseTTL != 0 && p.LeaseTTL < time.Second {
 		return fail(protocol.CodeInvalidArgument, "lease TTL %v is below the 1s minimum", p.LeaseTTL)
+	}
+	if perr := s.checkEntitledSeats(now, p.Account, p.Feature, p.Seats); perr != nil {
+		return Result{Error: perr}
 	}
 	pool, ok := acct.Pools[p.Feature]
 	if !ok {
@@ -558,6 +579,11 @@ func (s *State) checkout(now time.Time, c *Checkout) Result {
 	if subscriptionOver(acct, now) {
 		return fail(protocol.CodeSubscriptionExpired, "the subscription of account %s ended at %s", acct.ID, acct.SubscriptionEnd.UTC().Format(time.RFC3339))
 	}
+	if s.vendorManaged(acct.ID) {
+		if _, perr := s.entitlementFor(acct.ID, c.Feature, now); perr != nil {
+			return Result{Error: perr}
+		}
+	}
 	pool, ok := acct.Pools[c.Feature]
 	if !ok {
 		return fail(protocol.CodeUnknownFeature, "account %s has no seats for feature %q", acct.ID, c.Feature)
@@ -565,6 +591,10 @@ func (s *State) checkout(now time.Time, c *Checkout) Result {
 	ref := DeviceRef{c.Account, c.Device}
 	if _, ok := s.devices[ref]; !ok {
 		return fail(protocol.CodeNotEnrolled, "device %s is not enrolled in account %s", c.Device, c.Account)
+	}
+	c, perr := s.checkoutHolder(c)
+	if perr != nil {
+		return Result{Error: perr}
 	}
 	pol := s.EffectivePolicy(c.Account, c.Feature)
 	ttl := s.ttlFor(c.Account, pool, c.TTL)
@@ -581,7 +611,11 @@ func (s *State) checkout(now time.Time, c *Checkout) Result {
 	// device never takes two seats of one feature for one user. A lingering
 	// lease (released under a linger policy) comes back the same way.
 	for _, l := range s.byDevice[ref] {
-		if l.Feature == c.Feature && l.User == c.User && !l.Revoked && !l.Reusable(now, s.settings.MaxSkew) {
+		if l.Feature == c.Feature && (l.User == c.User || l.Kind == KindNodeLocked) && !l.Revoked && !l.Reusable(now, s.settings.MaxSkew) {
+			// A node-locked seat is the device's: whoever signs in on the
+			// device takes it over (and the previous member's token, still
+			// valid to its horizon, is for the same seat).
+			l.User, l.SignIn, l.Vacant = c.User, c.SignIn, false
 			if l.Kind == KindBorrowed && c.Borrow == 0 {
 				cp := *l
 				return Result{Lease: &cp}
@@ -621,7 +655,7 @@ func (s *State) checkout(now time.Time, c *Checkout) Result {
 	}
 	l := &Lease{
 		ID: s.nextLeaseID, Account: c.Account, Feature: c.Feature, Device: c.Device, User: c.User, Team: c.Team,
-		Kind: kind, Since: now,
+		Kind: kind, Since: now, SignIn: c.SignIn,
 	}
 	l.Horizon, _ = s.horizonFor(now, acct, l, &pol, ttl)
 	l.License, l.AddOns = s.licenseClaims(c.Account, c.Feature, c.User)
@@ -635,7 +669,10 @@ func (s *State) checkout(now time.Time, c *Checkout) Result {
 // horizonFor is now+ttl capped by the subscription end and the pool's
 // maximum checkout duration counted from the lease's grant.
 func (s *State) horizonFor(now time.Time, acct *Account, l *Lease, pol *Policy, ttl time.Duration) (time.Time, *protocol.Error) {
-	h := horizonAt(acct, now.Add(ttl))
+	h, perr := s.grantEntitlement(now, l, horizonAt(acct, now.Add(ttl)))
+	if perr != nil {
+		return l.Horizon, perr
+	}
 	if pol.MaxCheckout > 0 && l.Kind != KindNodeLocked && l.Kind != KindBorrowed {
 		end := l.Since.Add(pol.MaxCheckout)
 		if !now.Before(end) {
@@ -739,6 +776,8 @@ func (s *State) renew(now time.Time, r *Renew) Result {
 			out.Renewed = append(out.Renewed, RenewResult{ID: id, Error: protocol.Errorf(protocol.CodeNotHolder, "lease %d is held by another device", id)})
 		case l.Revoked:
 			out.Renewed = append(out.Renewed, RenewResult{ID: id, Error: protocol.Errorf(protocol.CodeLeaseRevoked, "lease %d was revoked by an administrator", id)})
+		case l.Vacant:
+			out.Renewed = append(out.Renewed, RenewResult{ID: id, Error: vacantError(l)})
 		case l.Reusable(now, s.settings.MaxSkew):
 			out.Ended = append(out.Ended, s.endLease(now, l, EndExpired))
 			out.Renewed = append(out.Renewed, RenewResult{ID: id, Error: s.goneError(id)})

@@ -21,6 +21,8 @@ import (
 	"github.com/tally-licensing/tally/daemon/console"
 	"github.com/tally-licensing/tally/daemon/leasing"
 	"github.com/tally-licensing/tally/protocol"
+	wire "github.com/tally-licensing/tally/protocol/api"
+	"github.com/tally-licensing/tally/protocol/entitlement"
 )
 
 // Config configures the API.
@@ -42,13 +44,24 @@ type Config struct {
 	Now     func() time.Time
 	// Metrics serves /metrics (Prometheus); nil answers 404.
 	Metrics http.Handler
+	// Ready is nil when the node may answer from its ledger, and otherwise
+	// a retryable error saying why not (a restarted node replaying its
+	// log). Until then everything but /healthz, /readyz and node-to-node
+	// endpoints answers 503. nil Ready means always ready.
+	Ready func() error
+	// Brake slows password guessing; the node shares one between console
+	// sign-in and device sign-in (tally-agent login). Nil: the API's own.
+	Brake SignInBrake
+	// SignReport signs a true-up report with this node's lease-signing key
+	// (nil: reports are served unsigned only).
+	SignReport func(entitlement.Report) (string, error)
 }
 
 type api struct {
 	cfg     Config
 	log     *slog.Logger
 	now     func() time.Time
-	signIns signInLimiter
+	signIns SignInBrake
 }
 
 // New returns the API's handler.
@@ -59,9 +72,12 @@ func New(cfg Config) http.Handler {
 	if cfg.Now == nil {
 		cfg.Now = func() time.Time { return time.Now().UTC() }
 	}
-	a := &api{cfg: cfg, log: cfg.Logger, now: cfg.Now}
+	if cfg.Brake == nil {
+		cfg.Brake = NewSignInBrake()
+	}
+	a := &api{cfg: cfg, log: cfg.Logger, now: cfg.Now, signIns: cfg.Brake}
 	mux, _, _ := a.routes()
-	return mux
+	return a.gate(mux)
 }
 
 // Routes lists the patterns of every authenticated route (method and
@@ -115,7 +131,9 @@ func (a *api) routes() (mux *http.ServeMux, routes, public []string) {
 	a.registerLicenses(auth)
 	a.registerPolicy(auth)
 	a.registerMembers(auth)
+	a.registerSignIns(auth)
 	a.registerAudit(auth)
+	a.registerVendors(auth)
 	auth("DELETE /v1/sessions/current", a.endSession)
 	// The web console: static pages calling the API above.
 	mux.Handle("GET /", console.Handler())
@@ -275,10 +293,10 @@ func (a *api) jwks(w http.ResponseWriter, r *http.Request) {
 
 func (a *api) status(w http.ResponseWriter, r *http.Request) error {
 	now := a.now()
-	resp := StatusResponse{Node: a.cfg.Store.Status(), ServerTime: now, Waiting: len(a.cfg.Leasing.Waiting())}
+	resp := StatusResponse{Node: wire.NodeStatus(a.cfg.Store.Status()), ServerTime: now, Waiting: len(a.cfg.Leasing.Waiting())}
 	a.cfg.Store.Read(func(st *ledger.State) {
 		resp.ClusterID = st.ClusterID()
-		resp.Settings = st.Settings()
+		resp.Settings = wire.SettingsOf(st.Settings())
 		resp.Pools = st.Usage(r.URL.Query().Get("account"), now)
 		resp.Leases = len(st.Leases(ledger.LeaseFilter{Account: r.URL.Query().Get("account")}))
 		resp.Devices = len(st.Devices(r.URL.Query().Get("account")))
@@ -342,18 +360,15 @@ func (a *api) queue(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *api) listAccounts(w http.ResponseWriter, r *http.Request) error {
-	var out []ledger.Account
+	out := []wire.Account{}
 	acct := r.URL.Query().Get("account")
 	a.cfg.Store.Read(func(st *ledger.State) {
 		for _, x := range st.Accounts() {
 			if acct == "" || x.ID == acct {
-				out = append(out, x)
+				out = append(out, wire.AccountOf(x))
 			}
 		}
 	})
-	if out == nil {
-		out = []ledger.Account{}
-	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
 }
@@ -365,7 +380,7 @@ func (a *api) getAccount(w http.ResponseWriter, r *http.Request) error {
 	if !ok {
 		return protocol.Errorf(protocol.CodeUnknownAccount, "no account %q", r.PathValue("account"))
 	}
-	writeJSON(w, http.StatusOK, acct)
+	writeJSON(w, http.StatusOK, wire.AccountOf(acct))
 	return nil
 }
 
@@ -386,7 +401,7 @@ func (a *api) createAccount(w http.ResponseWriter, r *http.Request) error {
 func (a *api) getAccountByID(w http.ResponseWriter, id string, status int) error {
 	var acct ledger.Account
 	a.cfg.Store.Read(func(st *ledger.State) { acct, _ = st.Account(id) })
-	writeJSON(w, status, acct)
+	writeJSON(w, status, wire.AccountOf(acct))
 	return nil
 }
 
@@ -497,11 +512,8 @@ func (a *api) revokeEnrollToken(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *api) listDevices(w http.ResponseWriter, r *http.Request) error {
-	var out []ledger.Device
-	a.cfg.Store.Read(func(st *ledger.State) { out = st.Devices(r.URL.Query().Get("account")) })
-	if out == nil {
-		out = []ledger.Device{}
-	}
+	var out []DeviceView
+	a.cfg.Store.Read(func(st *ledger.State) { out = deviceViews(st, r.URL.Query().Get("account")) })
 	writeJSON(w, http.StatusOK, out)
 	return nil
 }

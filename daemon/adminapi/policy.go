@@ -3,46 +3,11 @@ package adminapi
 import (
 	"net/http"
 	"strconv"
-	"time"
 
 	"github.com/tally-licensing/tally/cluster/ledger"
 	"github.com/tally-licensing/tally/protocol"
+	wire "github.com/tally-licensing/tally/protocol/api"
 )
-
-// PolicyRequest replaces the policy of an account or a pool. SubscriptionEnd
-// (account only) moves the account's end date; ClearSubscriptionEnd removes it.
-type PolicyRequest struct {
-	Policy               ledger.Policy `json:"policy"`
-	SubscriptionEnd      time.Time     `json:"subscription_end,omitempty"`
-	ClearSubscriptionEnd bool          `json:"clear_subscription_end,omitempty"`
-}
-
-// PolicyView is a scope's stored policy and the effective one after
-// inheritance and defaults.
-type PolicyView struct {
-	Account         string        `json:"account"`
-	Feature         string        `json:"feature,omitempty"`
-	Stored          ledger.Policy `json:"stored"`
-	Effective       ledger.Policy `json:"effective"`
-	SubscriptionEnd time.Time     `json:"subscription_end,omitempty"`
-	// Pool state of the seat cap (pool scope only).
-	Seats     int       `json:"seats,omitempty"`
-	OverSince time.Time `json:"over_since,omitempty"`
-}
-
-// DeviceOpRequest moves a device's node-locked seats to another device (To
-// set) or frees them (To empty).
-type DeviceOpRequest struct {
-	Feature string `json:"feature,omitempty"`
-	To      string `json:"to,omitempty"`
-}
-
-// EventsView is the administrator events recorded in the ledger and the
-// reminders due now (which the notifier, daemon/notify, mails).
-type EventsView struct {
-	Events  []ledger.Event `json:"events"`
-	Pending []ledger.Event `json:"pending_reminders"`
-}
 
 func (a *api) registerPolicy(auth func(string, func(http.ResponseWriter, *http.Request) error)) {
 	auth("GET /v1/accounts/{account}/policy", a.getPolicy)
@@ -72,8 +37,8 @@ func (a *api) policyView(account, feature string) (PolicyView, error) {
 			}
 			v.Seats, v.OverSince = p.Seats, p.OverSince
 		}
-		v.Stored, _ = st.StoredPolicy(account, feature)
-		v.Effective = st.EffectivePolicy(account, feature)
+		stored, _ := st.StoredPolicy(account, feature)
+		v.Stored, v.Effective = wire.PolicyOf(stored), wire.PolicyOf(st.EffectivePolicy(account, feature))
 		v.SubscriptionEnd = acct.SubscriptionEnd
 	})
 	return v, err
@@ -98,7 +63,7 @@ func (a *api) putPolicy(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if _, err := a.apply(r, ledger.Command{Type: ledger.CmdSetPolicy, SetPolicy: &ledger.SetPolicy{
-		Account: account, Feature: feature, Policy: req.Policy,
+		Account: account, Feature: feature, Policy: req.Policy.Ledger(),
 		SubscriptionEnd: req.SubscriptionEnd, ClearSubscriptionEnd: req.ClearSubscriptionEnd, By: caller(r),
 	}}); err != nil {
 		return err

@@ -13,27 +13,6 @@ import (
 	"github.com/tally-licensing/tally/protocol"
 )
 
-// SessionRequest is a member signing in to the console.
-type SessionRequest struct {
-	Account  string `json:"account"`
-	Email    string `json:"email"`
-	Password string `json:"password"`
-}
-
-// SessionResponse is a new console session: Token is a bearer credential
-// for the admin API with Access (an admin token role) in Account.
-type SessionResponse struct {
-	Token   string      `json:"token"`
-	ID      string      `json:"id"`
-	Account string      `json:"account"`
-	Email   string      `json:"email"`
-	Role    ledger.Role `json:"role"`
-	Access  string      `json:"access"`
-	// AdminOf lists the teams a team administrator's session manages.
-	AdminOf []string  `json:"admin_of,omitempty"`
-	Expires time.Time `json:"expires"`
-}
-
 // Password guessing is slowed per (account, email) on each node: after
 // signInMaxFailures wrong passwords within signInWindow, sign-ins for that
 // member are refused until the window passes. The state is per node and
@@ -42,6 +21,29 @@ const (
 	signInMaxFailures = 5
 	signInWindow      = 15 * time.Minute
 )
+
+// SignInBrake is the sign-in brake as its users see it: keyed by
+// account+"\x00"+normalised email, Blocked says whether (and for how long)
+// sign-ins are refused, Fail counts a wrong password, Succeed clears.
+type SignInBrake interface {
+	Blocked(key string, now time.Time) (time.Duration, bool)
+	Fail(key string, now time.Time)
+	Succeed(key string)
+}
+
+// NewSignInBrake returns the in-memory, per-node brake.
+func NewSignInBrake() SignInBrake { return &signInLimiter{} }
+
+// SignInKey is the brake's key for a member of an account.
+func SignInKey(account, email string) string {
+	return account + "\x00" + ledger.NormalizeEmail(email)
+}
+
+func (l *signInLimiter) Blocked(key string, now time.Time) (time.Duration, bool) {
+	return l.blocked(key, now)
+}
+func (l *signInLimiter) Fail(key string, now time.Time) { l.fail(key, now) }
+func (l *signInLimiter) Succeed(key string)             { l.succeed(key) }
 
 type signInLimiter struct {
 	mu       sync.Mutex
@@ -138,8 +140,8 @@ func (a *api) startSession(w http.ResponseWriter, r *http.Request) error {
 		return protocol.Errorf(protocol.CodeInvalidArgument, "account, email and password are required")
 	}
 	now := a.now()
-	key := req.Account + "\x00" + ledger.NormalizeEmail(req.Email)
-	if wait, blocked := a.signIns.blocked(key, now); blocked {
+	key := SignInKey(req.Account, req.Email)
+	if wait, blocked := a.signIns.Blocked(key, now); blocked {
 		return protocol.Errorf(protocol.CodeUnauthorized, "too many wrong passwords for %s in account %s; try again in %v", req.Email, req.Account, wait.Round(time.Minute)+time.Minute)
 	}
 	u, ok, err := a.checkPassword(req.Account, req.Email, req.Password)
@@ -147,11 +149,11 @@ func (a *api) startSession(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if !ok {
-		a.signIns.fail(key, now)
+		a.signIns.Fail(key, now)
 		a.log.Warn("console sign-in refused", "account", req.Account, "email", req.Email, "remote", r.RemoteAddr)
 		return wrongPassword(req.Account)
 	}
-	a.signIns.succeed(key)
+	a.signIns.Succeed(key)
 	access, perr := ledger.SessionAccess(u)
 	if perr != nil {
 		return perr

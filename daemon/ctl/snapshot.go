@@ -3,12 +3,13 @@ package ctl
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 
 	"github.com/spf13/cobra"
 
 	"github.com/tally-licensing/tally/certs"
-	"github.com/tally-licensing/tally/daemon/adminapi"
+	"github.com/tally-licensing/tally/protocol/api"
 )
 
 func (a *app) snapshotCmd() *cobra.Command {
@@ -25,18 +26,17 @@ with owner-only permissions. The file holds the CA's private key.`,
 			if err := a.call(http.MethodGet, "/v1/backup", nil, &raw); err != nil {
 				return codeErr(err)
 			}
-			var b adminapi.Backup
-			if err := json.Unmarshal(raw, &b); err != nil || b.Version != adminapi.BackupVersion {
+			var b api.Backup
+			if err := json.Unmarshal(raw, &b); err != nil || b.Version != api.BackupVersion {
 				return fmt.Errorf("the server sent an unreadable backup (version %d): %v", b.Version, err)
 			}
 			if err := certs.WriteFileAtomic(args[0], raw, 0o600); err != nil {
 				return err
 			}
-			if a.opts.json {
-				return a.printJSON(map[string]any{"file": args[0], "cluster_id": b.ClusterID, "applied_index": b.AppliedIndex, "node": b.Node})
-			}
-			fmt.Fprintf(a.out, "saved cluster %s up to log index %d (from %s) to %s\n", b.ClusterID, b.AppliedIndex, b.Node, args[0])
-			return nil
+			return a.printer().print(map[string]any{"file": args[0], "cluster_id": b.ClusterID, "applied_index": b.AppliedIndex, "node": b.Node}, func(out io.Writer) error {
+				_, err := fmt.Fprintf(out, "saved cluster %s up to log index %d (from %s) to %s\n", b.ClusterID, b.AppliedIndex, b.Node, args[0])
+				return err
+			})
 		},
 	}
 	c.AddCommand(save)

@@ -28,7 +28,7 @@ func TestExamples(t *testing.T) {
 	tok := s.setupAccount("acme", "cad", 1)
 	a := startAgent(t, s, "a", tok)
 	root := repoRoot(t)
-	env := []string{"TALLY_AGENT_SOCKET=" + a.socket, "PATH=" + binDir + string(os.PathListSeparator) + os.Getenv("PATH")}
+	env := []string{"TALLY_AGENT_SOCKET=" + a.socket, "PATH=" + binaries.Dir + string(os.PathListSeparator) + os.Getenv("PATH")}
 
 	goApp := filepath.Join(t.TempDir(), "go-app")
 	if out, err := exec.Command("go", "build", "-o", goApp, filepath.Join(root, "examples", "go-app")).CombinedOutput(); err != nil {

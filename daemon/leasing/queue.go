@@ -9,21 +9,14 @@ import (
 
 	"github.com/tally-licensing/tally/cluster/ledger"
 	"github.com/tally-licensing/tally/protocol"
+	"github.com/tally-licensing/tally/protocol/api"
 )
 
 type poolKey struct{ account, feature string }
 
 // Waiter is a queued checkout as administrators see it.
-type Waiter struct {
-	Account  string    `json:"account"`
-	Feature  string    `json:"feature"`
-	Device   string    `json:"device"`
-	User     string    `json:"user,omitempty"`
-	Since    time.Time `json:"since"`
-	Deadline time.Time `json:"deadline"`
-	Position int       `json:"position"`
-	Priority int       `json:"priority,omitempty"`
-}
+// The wire type lives in protocol/api.
+type Waiter = api.Waiter
 
 type waiter struct {
 	cmd      ledger.Command

@@ -109,6 +109,13 @@ func (s *Service) propose(ctx context.Context, cmd ledger.Command) (ledger.Resul
 // Checkout grants a seat of req.Feature to dev, queueing for up to req.Wait
 // when none is free.
 func (s *Service) Checkout(ctx context.Context, dev ledger.DeviceRef, req protocol.CheckoutRequest, requestID string) (protocol.Lease, error) {
+	return s.CheckoutAs(ctx, dev, "", req, requestID)
+}
+
+// CheckoutAs is Checkout for the member of a verified sign-in (empty: the
+// device alone). The request's User is never used: who holds the seat is
+// what the ledger finds under signIn.
+func (s *Service) CheckoutAs(ctx context.Context, dev ledger.DeviceRef, signIn string, req protocol.CheckoutRequest, requestID string) (protocol.Lease, error) {
 	if req.Feature == "" {
 		return protocol.Lease{}, protocol.Errorf(protocol.CodeBadRequest, "checkout needs a feature")
 	}
@@ -116,7 +123,7 @@ func (s *Service) Checkout(ctx context.Context, dev ledger.DeviceRef, req protoc
 		requestID = NewRequestID()
 	}
 	cmd := ledger.Command{Type: ledger.CmdCheckout, RequestID: requestID, Checkout: &ledger.Checkout{
-		Account: dev.Account, Device: dev.Code, Feature: req.Feature, User: req.User,
+		Account: dev.Account, Device: dev.Code, Feature: req.Feature, SignIn: signIn,
 		Team: req.Team, Borrow: req.Borrow.D(),
 	}}
 	var res ledger.Result
@@ -143,7 +150,7 @@ func (s *Service) grant(l ledger.Lease) (protocol.Lease, error) {
 		return protocol.Lease{}, err
 	}
 	s.touch(l.ID)
-	return protocol.Lease{ID: l.ID, Feature: l.Feature, Kind: string(l.Kind), Token: tok, Expires: l.Horizon, Since: l.Since}, nil
+	return protocol.Lease{ID: l.ID, Feature: l.Feature, Kind: string(l.Kind), Token: tok, Expires: l.Horizon, Since: l.Since, Member: l.User, Team: l.Team}, nil
 }
 
 // SignLease signs the token for a lease as committed in the ledger.
@@ -163,7 +170,7 @@ func (s *Service) SignLease(l ledger.Lease) (string, error) {
 	}
 	now := s.now()
 	tok, err := s.signer.Sign(lease.Claims{
-		Issuer: cluster, Device: l.Device, Account: l.Account, User: l.User, Feature: l.Feature, AddOns: l.AddOns,
+		Issuer: cluster, Device: l.Device, Account: l.Account, User: l.User, Feature: l.Feature, AddOns: l.AddOns, Entitlement: l.Entitlement,
 		LeaseID: l.ID, Kind: lease.Kind(l.Kind), IssuedAt: now,
 		// Back-dated by the skew allowance so that a device whose clock lags
 		// the leader's by less than that accepts a token granted this instant.
@@ -222,6 +229,8 @@ func (s *Service) Heartbeat(ctx context.Context, dev ledger.DeviceRef, req proto
 				resp.Leases[i] = protocol.LeaseStatus{ID: ref.ID, State: protocol.LeaseLost, Error: protocol.Errorf(protocol.CodeNotHolder, "lease %d is held by another device", ref.ID)}
 			case l.Revoked:
 				resp.Leases[i] = protocol.LeaseStatus{ID: ref.ID, State: protocol.LeaseLost, Error: protocol.Errorf(protocol.CodeLeaseRevoked, "lease %d was revoked by an administrator", ref.ID)}
+			case l.Vacant:
+				resp.Leases[i] = protocol.LeaseStatus{ID: ref.ID, State: protocol.LeaseLost, Error: ledger.VacantError(l)}
 			case l.Horizon.Sub(now) < st.LeaseTTL(l.Account, l.Feature)/2:
 				renewAt[ref.ID] = i
 				renew = append(renew, ref.ID)

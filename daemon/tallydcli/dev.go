@@ -63,6 +63,12 @@ owner.password (the console password of owner@demo.example) into the data dir. C
 				return err
 			}
 			defer n.Close()
+			// On an existing data dir the ledger replays its log first:
+			// reading it before would find no demo account and try to
+			// create it again.
+			if err := n.WaitReady(ctx); err != nil {
+				return err
+			}
 			enrollTok, err := prepareDemo(ctx, n, dir)
 			if err != nil {
 				return err

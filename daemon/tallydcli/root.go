@@ -16,8 +16,10 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tally-licensing/tally/cluster/ledger"
+	"github.com/tally-licensing/tally/cluster/store"
 	"github.com/tally-licensing/tally/daemon/node"
 	"github.com/tally-licensing/tally/internal/buildinfo"
+	"github.com/tally-licensing/tally/internal/clock"
 )
 
 // Main runs tallyd with args and returns the exit code.
@@ -26,6 +28,9 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	cmd.SetArgs(args)
 	if err := cmd.Execute(); err != nil {
 		fmt.Fprintf(stderr, "tallyd: %v\n", err)
+		if store.IsDamage(err) {
+			return store.ExitDamaged
+		}
 		return 1
 	}
 	return 0
@@ -135,6 +140,7 @@ type serveFlags struct {
 	bootstrap                                bool
 	raftTimeout, reapInterval                time.Duration
 	pprofAddr                                string
+	addrFile                                 string
 	settings                                 settingsFlags
 	log                                      logOptions
 	smtp                                     smtpFlags
@@ -156,6 +162,7 @@ func (f *serveFlags) register(c *cobra.Command, def ledger.Settings, agentAddr, 
 	f.settings.register(c, def)
 	f.log.register(c)
 	f.smtp.register(c)
+	c.Flags().StringVar(&f.addrFile, "addr-file", "", "once listening, write the bound agent, admin and Raft addresses to this file as JSON (for port 0 in tests and scripts)")
 	c.Flags().StringVar(&f.pprofAddr, "pprof-addr", "", "serve Go profiling endpoints (/debug/pprof/) on this address, unauthenticated: keep it on loopback")
 }
 
@@ -189,9 +196,16 @@ func (f *serveFlags) start(ctx context.Context, stdout, stderr io.Writer) (*node
 		DataDir: f.dataDir, AgentAddr: f.agentAddr, AdminAddr: f.adminAddr, RaftAddr: f.raftAddr,
 		AdvertiseAgent: f.advertise, AdvertiseAdmin: f.advertiseAdmin, AdvertiseRaft: f.advertiseRaft, Bootstrap: f.bootstrap, Logger: logger,
 		RaftHeartbeatTimeout: f.raftTimeout, ReapInterval: f.reapInterval,
+		Clock: clock.FromEnv(logger),
 	})
 	if err != nil {
 		return nil, nil, err
+	}
+	if f.addrFile != "" {
+		if err := writeAddrFile(f.addrFile, n); err != nil {
+			n.Close()
+			return nil, nil, err
+		}
 	}
 	return n, logger, nil
 }
