@@ -126,14 +126,12 @@ func (s *State) planImport(imp *ImportAssignments) (ImportReport, []*rowPlan, *p
 	numLine := make(map[string]int, len(imp.Rows))
 	for i := range imp.Rows {
 		r := &imp.Rows[i]
-		p := &rowPlan{row: r, user: NormalizeEmail(r.User)}
+		user, kind, reason := s.importUser(imp.Account, r.User)
+		p := &rowPlan{row: r, user: user}
 		ok := true
 		switch {
-		case p.user == "":
-			bad(r, RowMissingUser, "no user")
-			ok = false
-		case !s.userKnown(imp.Account, p.user):
-			bad(r, RowUnknownUser, "unknown user %s", p.user)
+		case kind != "":
+			bad(r, kind, "%s", reason)
 			ok = false
 		case !s.member(imp.Account, p.user).Role.ConsumesSeat():
 			bad(r, RowNotLicensable, "%s is an %s, who cannot hold a license", p.user, s.member(imp.Account, p.user).Role)
@@ -305,7 +303,7 @@ func orNobody(u string) string {
 // ImportError formats a refused import's row errors, one per line.
 func ImportError(rep ImportReport) *protocol.Error {
 	var b strings.Builder
-	fmt.Fprintf(&b, "import refused, nothing was applied: %d of %d rows are invalid", len(rep.Errors), rep.Rows)
+	fmt.Fprintf(&b, "import refused, nothing was applied: %d of %d rows are invalid", rep.InvalidRows(), rep.Rows)
 	for _, e := range rep.Errors {
 		b.WriteString("\n  ")
 		b.WriteString(e.String())

@@ -55,7 +55,10 @@ const (
 // User is one member of an account.
 type User struct {
 	Email string `json:"email"`
-	Role  Role   `json:"role"`
+	// DisplayName is how people call the user ("John Smith"), optional. An
+	// import may name a user by it when it is unique in the account.
+	DisplayName string `json:"display_name,omitempty"`
+	Role        Role   `json:"role"`
 	// PasswordHash is the argon2id PHC string, computed by the proposing
 	// node; empty for users who joined by activating a device or who have
 	// not accepted their invitation yet.
@@ -227,6 +230,8 @@ type MembersOp struct {
 	Op      string `json:"op"`
 	Account string `json:"account"`
 	Email   string `json:"email,omitempty"`
+	// DisplayName is add_user's and invite's optional display name.
+	DisplayName string `json:"display_name,omitempty"`
 	// Emails are the users of add_users (all or nothing, no passwords).
 	Emails       []string    `json:"emails,omitempty"`
 	Role         Role        `json:"role,omitempty"`
@@ -261,6 +266,7 @@ type MembersResult struct {
 type UserView struct {
 	Account       string    `json:"account"`
 	Email         string    `json:"email"`
+	DisplayName   string    `json:"display_name,omitempty"`
 	Role          Role      `json:"role"`
 	Status        string    `json:"status"`
 	ConsumesSeat  bool      `json:"consumes_seat"`
@@ -278,7 +284,7 @@ func (o *Org) view(u *User) UserView {
 	plan, end := o.effectivePlan(u)
 	teams := append([]string{}, u.Teams...)
 	return UserView{
-		Account: o.Account, Email: u.Email, Role: u.Role, Status: u.Status(), ConsumesSeat: u.Role.ConsumesSeat(),
+		Account: o.Account, Email: u.Email, DisplayName: u.DisplayName, Role: u.Role, Status: u.Status(), ConsumesSeat: u.Role.ConsumesSeat(),
 		Teams: teams, AdminOf: append([]string{}, u.AdminOf...), Plan: plan, PeriodEnd: end, HasPassword: u.PasswordHash != "",
 		InviteExpires: u.InviteExpires, Activated: u.Activated, Created: u.Created,
 	}
@@ -399,7 +405,7 @@ func (s *State) membersOpIn(now time.Time, op *MembersOp) Result {
 				return Result{Error: e}
 			}
 		}
-		u := &User{Email: email, Role: role, PasswordHash: op.PasswordHash, Created: now, Teams: sortedUnique(op.Teams)}
+		u := &User{Email: email, DisplayName: strings.TrimSpace(op.DisplayName), Role: role, PasswordHash: op.PasswordHash, Created: now, Teams: sortedUnique(op.Teams)}
 		if op.Op == MemInvite {
 			u.Pending, u.InviteExpires = true, op.Expires
 		}

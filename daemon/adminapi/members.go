@@ -60,7 +60,7 @@ func (a *api) memberOp(op string) func(http.ResponseWriter, *http.Request) error
 		// ledger refuses an unknown account itself.
 		account := r.PathValue("account")
 		m := &ledger.MembersOp{
-			Op: op, Account: account, Email: req.Email, Emails: req.Emails, Role: req.Role, Teams: req.Teams,
+			Op: op, Account: account, Email: req.Email, DisplayName: req.DisplayName, Emails: req.Emails, Role: req.Role, Teams: req.Teams,
 			Plan: req.Plan, PeriodStart: req.PeriodStart, PeriodEnd: req.PeriodEnd, Renewal: req.Renewal,
 			Team: r.PathValue("team"), By: caller(r),
 		}

@@ -86,7 +86,7 @@ func (a *app) usersCmd() *cobra.Command {
 	})
 	list.Flags().StringVar(&team, "team", "", "only this team's members")
 
-	var role, pw string
+	var role, pw, displayName string
 	var pwStdin bool
 	var teams []string
 	add := &cobra.Command{
@@ -105,13 +105,14 @@ they are added together without passwords, all or none.`,
 			if err != nil {
 				return err
 			}
-			return a.memberCall(http.MethodPost, acctPath(args[0], "users"), api.MemberRequest{Email: args[1], Role: ledger.Role(role), Password: p, Teams: teams}, "added")
+			return a.memberCall(http.MethodPost, acctPath(args[0], "users"), api.MemberRequest{Email: args[1], DisplayName: displayName, Role: ledger.Role(role), Password: p, Teams: teams}, "added")
 		},
 	}
 	add.Flags().StringVar(&role, "role", "member", "owner, administrator, member, administrator_assistant or assistant")
 	add.Flags().StringVar(&pw, "password", "", "the user's password (prefer --password-stdin or $TALLY_PASSWORD)")
 	add.Flags().BoolVar(&pwStdin, "password-stdin", false, "read the password from stdin")
 	add.Flags().StringSliceVar(&teams, "team", nil, "teams to put the user in")
+	add.Flags().StringVar(&displayName, "name", "", `the user's display name ("John Smith"); an assignment import may name the user by it`)
 	show := &cobra.Command{
 		Use: "show ACCOUNT EMAIL", Short: "Show one user", Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
