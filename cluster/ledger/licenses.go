@@ -281,7 +281,8 @@ const (
 //	reassign       LicenseID, User (extension and add-ons move along)
 //	attach/detach  LicenseID (a base license), AddOn (a code)
 //	set_extension  LicenseID, ExtKey, Number
-//	terminate      LicenseID (base or add-on): it leaves the subscription
+//	terminate      LicenseID (base or add-on): it leaves the subscription;
+//	               Force is required when someone holds it (terminate.go)
 type LicenseOp struct {
 	Op        LicenseOpKind `json:"op"`
 	Account   string        `json:"account"`
@@ -292,7 +293,9 @@ type LicenseOp struct {
 	Number    string        `json:"number,omitempty"`
 	AddOn     string        `json:"addon,omitempty"`
 	AddOns    []string      `json:"addons,omitempty"`
-	By        string        `json:"by,omitempty"`
+	// Force confirms a terminate that takes a license from its user.
+	Force bool   `json:"force,omitempty"`
+	By    string `json:"by,omitempty"`
 }
 
 // LicenseView is a license as administrators read it, with the codes of its
@@ -506,6 +509,9 @@ func (s *State) licenseOp(now time.Time, op *LicenseOp) Result {
 	case OpTerminate:
 		if l == nil {
 			return fail(protocol.CodeInvalidArgument, "terminate needs a license ID")
+		}
+		if e := s.terminateNeedsForce(l, op.Force); e != nil {
+			return Result{Error: e}
 		}
 		v := s.view(l)
 		s.revokeLicenseLeases(now, l.ID)

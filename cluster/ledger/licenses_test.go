@@ -217,7 +217,20 @@ func TestTerminateLeavesSubscription(t *testing.T) {
 	v := mustLic(t, f, LicenseOp{Op: OpAssign, Product: "phone_system", User: "ann@acme.test", ExtKey: "101", AddOns: []string{"call_recording", "team_chat"}})
 	// Terminate an add-on by UUID: it leaves the license and the count.
 	rec := v.AddOns[0]
+	// Ann holds it: without Force the ledger refuses, naming her, and
+	// changes nothing.
 	r := lic(f, LicenseOp{Op: OpTerminate, LicenseID: rec})
+	if r.Error == nil || r.Error.Code != protocol.CodeConfirmationRequired || !strings.Contains(r.Error.Message, "ann@acme.test") {
+		t.Fatalf("terminate an assigned add-on without force: %+v", r.Error)
+	}
+	if _, ok := f.s.License(rec); !ok {
+		t.Fatal("a refused terminate removed the add-on")
+	}
+	if r := lic(f, LicenseOp{Op: OpTerminate, LicenseID: v.ID}); r.Error == nil || r.Error.Code != protocol.CodeConfirmationRequired ||
+		!strings.Contains(r.Error.Message, "assigned to ann@acme.test") || !strings.Contains(r.Error.Message, "extension 101") {
+		t.Fatalf("terminate an assigned base license without force: %+v", r.Error)
+	}
+	r = lic(f, LicenseOp{Op: OpTerminate, LicenseID: rec, Force: true})
 	if r.Error != nil || r.License.Product != "call_recording" {
 		t.Fatalf("terminate add-on: %+v", r)
 	}
@@ -230,7 +243,7 @@ func TestTerminateLeavesSubscription(t *testing.T) {
 	}
 	// Terminate the base license: its add-on goes back to the free pool and
 	// its extension can be reused.
-	mustLic(t, f, LicenseOp{Op: OpTerminate, LicenseID: v.ID})
+	mustLic(t, f, LicenseOp{Op: OpTerminate, LicenseID: v.ID, Force: true})
 	pu := map[string]ProductUsage{}
 	for _, p := range f.s.ProductUsage("acme") {
 		pu[p.Code] = p

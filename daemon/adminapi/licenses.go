@@ -164,7 +164,7 @@ func (a *api) licenseOp(op ledger.LicenseOpKind) func(http.ResponseWriter, *http
 			req.AddOn = r.PathValue("code")
 		}
 		res, err := a.apply(r, ledger.Command{Type: ledger.CmdLicense, License: &ledger.LicenseOp{
-			Op: op, Account: v.Account, LicenseID: id, User: req.User, AddOn: req.AddOn, ExtKey: req.ExtKey, Number: req.Number, By: caller(r),
+			Op: op, Account: v.Account, LicenseID: id, User: req.User, AddOn: req.AddOn, ExtKey: req.ExtKey, Number: req.Number, Force: req.Force, By: caller(r),
 		}})
 		if err != nil {
 			return err

@@ -383,9 +383,23 @@ pages.products = async () => {
       { title: "Ext", get: (l) => l.ext_key || "" },
       { title: "Number", get: (l) => l.number || "" },
       { title: "Add-ons", get: (l) => (l.addon_codes || []).join(", ") },
+      { title: "", get: (l) => canEdit() ? el("button", { class: "danger terminate-license", "data-license": l.id, onclick: () => terminateLicense(l) }, "Terminate") : "" },
     ], licenses, "No licenses."),
   ];
 };
+
+// terminateLicense ends a license's subscription. One someone holds is
+// terminated only after the administrator confirms who loses it (the
+// server refuses it otherwise: confirmation_required).
+async function terminateLicense(l) {
+  const holder = l.user || l.parent_user;
+  const what = `${l.name || l.product} license ${l.id}${l.ext_key ? ", extension " + l.ext_key : ""}`;
+  const question = holder
+    ? `${what} is assigned to ${holder}, who loses it. Terminate it? It leaves the subscription and the purchased count.`
+    : `Terminate ${what}? It leaves the subscription and the purchased count.`;
+  if (!confirm(question)) return;
+  act(`License ${l.id} terminated`, () => api("POST", `/v1/licenses/${encodeURIComponent(l.id)}/terminate`, { force: !!holder }));
+}
 
 pages.import = async () => {
   const products = (await api("GET", `/v1/accounts/${acct()}/products`)) || [];
