@@ -194,7 +194,9 @@ async function route() {
   const render = async () => {
     try {
       const content = await page();
-      view.replaceChildren(...[].concat(content));
+      // A page may leave optional parts out as null (the audit page's
+      // "more" note): replaceChildren would print them as "null".
+      view.replaceChildren(...[].concat(content).filter((c) => c !== null && c !== undefined && c !== false));
     } catch (e) {
       if (e instanceof APIError && e.status === 401) return;
       view.replaceChildren(el("p", { class: "error" }, e.message));
@@ -251,7 +253,7 @@ pages.overview = async () => {
       consumptionBar([[p.active > p.seats ? "over" : "active", p.active]], p.seats),
       legend([["active", `active ${p.active}`], ["unused", `unused ${p.unused}`]])))));
   if (history && history.points && history.points.length) out.push(el("h2", {}, "Usage over time"), usageChart(history),
-    legend([["active", "most leases held at once each day"], ["unused", "seats bought (dashed)"]]));
+    legend([["active", "most leases held at once each day"], ["bought", "seats bought (dashed orange)"]]));
   const n = status.node;
   out.push(el("h2", {}, "Cluster"), el("div", { class: "card" },
     el("div", {}, "Node ", el("code", {}, n.node_id), " is ", pill(n.state), n.leader_id ? ` · leader ${n.leader_id}` : " · no leader"),
@@ -276,10 +278,14 @@ function usageChart(h) {
   const ns = "http://www.w3.org/2000/svg";
   const s = (tag, attrs, text) => { const n = document.createElementNS(ns, tag); for (const [k, v] of Object.entries(attrs)) n.setAttribute(k, v); if (text) n.textContent = text; return n; };
   const svg = s("svg", { class: "chart", viewBox: `0 0 ${W} ${H}`, id: "usage-chart" });
-  for (const v of new Set([0, Math.round(max / 2), max])) { svg.append(s("line", { x1: L, x2: W - 10, y1: y(v), y2: y(v), stroke: "#e3e6eb" }), s("text", { x: 4, y: y(v) + 4 }, String(Math.round(v)))); }
-  const line = (key, color, dash) => svg.append(s("polyline", { fill: "none", stroke: color, "stroke-width": 2, "stroke-dasharray": dash || "", points: pts.map((p, i) => `${x(i)},${y(p[key] || 0)}`).join(" ") }));
-  line("seats", "#98a2b3", "4 3");
-  line("peak", "#2556d9");
+  // Gridlines are thin, solid and pale; the "seats bought" line is thick,
+  // dashed and orange, so the two cannot be taken for each other.
+  for (const v of new Set([0, Math.round(max / 2), max])) { svg.append(s("line", { class: "gridline", x1: L, x2: W - 10, y1: y(v), y2: y(v), stroke: "#eceef2", "stroke-width": 1 }), s("text", { x: 4, y: y(v) + 4 }, String(Math.round(v)))); }
+  const line = (key, color, width, dash, cls) => svg.append(s("polyline", { class: cls, fill: "none", stroke: color, "stroke-width": width, "stroke-dasharray": dash || "", points: pts.map((p, i) => `${x(i)},${y(p[key] || 0)}`).join(" ") }));
+  line("seats", "#e07a10", 2.5, "9 5", "seats-line");
+  line("peak", "#2556d9", 2, "", "peak-line");
+  const last = pts[pts.length - 1];
+  svg.append(s("text", { class: "seats-label", x: W - 10, y: y(last.seats || 0) - 6, "text-anchor": "end", fill: "#b45f06" }, `${last.seats || 0} bought`));
   pts.forEach((p, i) => {
     const dot = s("circle", { cx: x(i), cy: y(p.peak || 0), r: 3, fill: "#2556d9" });
     dot.append(s("title", {}, `${p.day}: at most ${p.peak || 0} of ${p.seats || 0} seats in use`));
