@@ -5,7 +5,7 @@ DATA    ?= .tally-dev
 PKGS    := ./...
 BINARIES := ./daemon/cmd/tallyd ./daemon/cmd/tallyctl ./agent/cmd/tally-agent
 
-.PHONY: all build dist packages run test test-short bench bench-micro bench-load lint fmt clean screenshots chaos
+.PHONY: all build dist packages lint-openapi run test test-short bench bench-micro bench-load lint fmt clean screenshots chaos
 
 all: build
 
@@ -96,6 +96,12 @@ bench-load: build
 ## screenshots: re-take the README's console pictures with the browser test (needs chromium)
 screenshots:
 	TALLY_SCREENSHOTS=$(CURDIR)/docs/console $(GO) test -count=1 -run "TestConsoleInBrowser|TestConsoleMemberSession" ./daemon/e2e
+
+## lint-openapi: lint the admin API's OpenAPI document with Redocly's CLI (pinned in tools/openapi/package-lock.json; needs node and npm)
+lint-openapi:
+	@mkdir -p $(BIN)
+	$(GO) run ./tools/openapi > $(BIN)/openapi.json
+	cd tools/openapi && npm ci --no-audit --no-fund --ignore-scripts --silent && npx --no-install redocly lint --config redocly.yaml $(CURDIR)/$(BIN)/openapi.json
 
 ## lint: formatting and vet
 lint:

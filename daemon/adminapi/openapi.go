@@ -12,7 +12,6 @@ import (
 
 	"github.com/tally-licensing/tally/cluster/ledger"
 	"github.com/tally-licensing/tally/daemon/leasing"
-	"github.com/tally-licensing/tally/protocol"
 )
 
 // op describes one route for the OpenAPI document. Request and response
@@ -156,8 +155,17 @@ func OpenAPIPaths() []string {
 
 var pathParam = regexp.MustCompile(`\{([a-z]+)\}`)
 
-// OpenAPI builds the OpenAPI 3.1 document.
-func OpenAPI() ([]byte, error) {
+// DefaultOpenAPIServer is the servers entry's default node when the
+// document is built outside a request.
+const DefaultOpenAPIServer = "localhost:7444"
+
+// OpenAPI builds the OpenAPI 3.1 document, its servers entry defaulting to
+// DefaultOpenAPIServer.
+func OpenAPI() ([]byte, error) { return openAPIFor(DefaultOpenAPIServer) }
+
+// openAPIFor builds the document with server (host:port) as the servers
+// entry's default: the node that serves it.
+func openAPIFor(server string) ([]byte, error) {
 	g := &schemaGen{defs: map[string]any{}}
 	paths := map[string]map[string]any{}
 	for _, k := range OpenAPIPaths() {
@@ -181,8 +189,8 @@ func OpenAPI() ([]byte, error) {
 		case o.produces != "":
 			ok["content"] = map[string]any{o.produces: map[string]any{}}
 		}
-		responses := map[string]any{itoa(status): ok}
-		responses["default"] = map[string]any{"description": "Error", "content": map[string]any{"application/json": map[string]any{"schema": g.schema(reflect.TypeOf(ErrorBody{}))}}}
+		responses := errorResponses(k, o)
+		responses[itoa(status)] = ok
 		operation := map[string]any{"summary": o.summary, "operationId": operationID(k), "responses": responses}
 		if len(params) > 0 {
 			operation["parameters"] = params
@@ -202,20 +210,23 @@ func OpenAPI() ([]byte, error) {
 	for _, c := range allCodes {
 		codes = append(codes, string(c))
 	}
+	g.defs[errorSchemaName] = errorSchema()
 	doc := map[string]any{
 		"openapi": "3.1.0",
 		"info": map[string]any{"title": "Tally admin API", "version": "1",
-			"description": "Administer a Tally license cluster. Authenticate with an admin token: Authorization: Bearer tat_…. Errors carry a stable code: " + strings.Join(codes, ", ") + "."},
+			"license":     map[string]any{"name": "Proprietary", "identifier": "LicenseRef-Tally"},
+			"description": "Administer a Tally license cluster. Authenticate with an admin token: Authorization: Bearer tat_…. Every error answers {\"error\":{\"code\",\"message\"}} (schema Error) with a stable code: " + strings.Join(codes, ", ") + "; each operation lists the codes it can answer under its error statuses."},
+		"servers": []any{map[string]any{
+			"url":         "https://{node}",
+			"description": "Any node of the cluster (followers pass writes to the leader)",
+			"variables":   map[string]any{"node": map[string]any{"default": server, "description": "a node's admin address, host:port"}},
+		}},
 		"paths":      paths,
 		"components": map[string]any{"schemas": g.defs, "securitySchemes": map[string]any{"adminToken": map[string]any{"type": "http", "scheme": "bearer"}}},
 		"security":   []any{map[string]any{"adminToken": []any{}}},
 	}
 	return json.MarshalIndent(doc, "", "  ")
 }
-
-var allCodes = []protocol.Code{protocol.CodeInvalidArgument, protocol.CodeAlreadyExists, protocol.CodeNotFound, protocol.CodeUnauthorized,
-	protocol.CodeForbidden, protocol.CodeSeatsInUse, protocol.CodeUnknownAccount, protocol.CodeBadRequest, protocol.CodeNotLeader,
-	protocol.CodeUnavailable, protocol.CodeTimeout, protocol.CodeInternal}
 
 func itoa(n int) string { b, _ := json.Marshal(n); return string(b) }
 
@@ -305,7 +316,11 @@ func (g *schemaGen) object(t reflect.Type) map[string]any {
 }
 
 func (a *api) openapi(w http.ResponseWriter, r *http.Request) {
-	b, err := OpenAPI()
+	server := r.Host
+	if server == "" {
+		server = DefaultOpenAPIServer
+	}
+	b, err := openAPIFor(server)
 	if err != nil {
 		writeError(w, err)
 		return
