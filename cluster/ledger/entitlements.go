@@ -112,9 +112,6 @@ func newVendorBook() *vendorBook {
 }
 
 func (s *State) trustVendor(now time.Time, c *TrustVendor) Result {
-	if c == nil {
-		return missing(CmdTrustVendor)
-	}
 	if len(c.PublicKey) != ed25519.PublicKeySize {
 		return fail(protocol.CodeInvalidArgument, "a vendor key is an Ed25519 public key of %d bytes, got %d", ed25519.PublicKeySize, len(c.PublicKey))
 	}
@@ -147,9 +144,6 @@ func (s *State) vendorKeys() []ed25519.PublicKey {
 }
 
 func (s *State) importEntitlement(now time.Time, c *ImportEntitlement) Result {
-	if c == nil {
-		return missing(CmdImportEntitlement)
-	}
 	acct, ok := s.accounts[c.Account]
 	if !ok {
 		return fail(protocol.CodeUnknownAccount, "no account %q", c.Account)
@@ -442,23 +436,20 @@ func (s *State) pruneDenials(now time.Time) {
 	}
 }
 
-// describeVendor is the audit summary of the vendor commands.
-func describeVendor(c *Command) (account, summary string, ok bool) {
-	switch {
-	case c.TrustVendor != nil:
-		verb := "trust"
-		if c.TrustVendor.Remove {
-			verb = "stop trusting"
-		}
-		return "", fmt.Sprintf("%s vendor key %s (%s)", verb, entitlement.KeyID(c.TrustVendor.PublicKey), c.TrustVendor.Name), true
-	case c.ImportEntitlement != nil:
-		serial := "?"
-		if e, err := entitlement.ParseUnverified(c.ImportEntitlement.JWS); err == nil {
-			serial = e.Serial
-		}
-		return c.ImportEntitlement.Account, "import entitlement " + serial, true
+func (c *TrustVendor) describe() (string, string) {
+	verb := "trust"
+	if c.Remove {
+		verb = "stop trusting"
 	}
-	return "", "", false
+	return "", fmt.Sprintf("%s vendor key %s (%s)", verb, entitlement.KeyID(c.PublicKey), c.Name)
+}
+
+func (c *ImportEntitlement) describe() (string, string) {
+	serial := "?"
+	if e, err := entitlement.ParseUnverified(c.JWS); err == nil {
+		serial = e.Serial
+	}
+	return c.Account, "import entitlement " + serial
 }
 
 // --- reads ---
@@ -646,3 +637,7 @@ func (s *State) TrueUp(account string, from, to time.Time) entitlement.Report {
 	}
 	return rep
 }
+
+// NotifyEntitlementExpiry is the reminder kind sent before an account's
+// vendor entitlement ends (daemon/notify).
+const NotifyEntitlementExpiry = "entitlement-expiry"

@@ -24,7 +24,7 @@ func newVendorFixture(t *testing.T, seats, devices int) *vendorFixture {
 		t.Fatal(err)
 	}
 	v := &vendorFixture{fixture: newFixture(t, seats, devices), pub: pub, priv: priv}
-	v.must(t, Command{Type: CmdTrustVendor, TrustVendor: &TrustVendor{Name: "CAD Corp", PublicKey: pub}})
+	v.must(t, Command{Type: CmdTrustVendor, Payload: &TrustVendor{Name: "CAD Corp", PublicKey: pub}})
 	return v
 }
 
@@ -45,11 +45,11 @@ func (v *vendorFixture) sign(t *testing.T, serial, supersedes string, seats int,
 }
 
 func (v *vendorFixture) importEnt(jws string) Result {
-	return v.apply(Command{Type: CmdImportEntitlement, ImportEntitlement: &ImportEntitlement{Account: "acme", JWS: jws}})
+	return v.apply(Command{Type: CmdImportEntitlement, Payload: &ImportEntitlement{Account: "acme", JWS: jws}})
 }
 
 func (v *vendorFixture) setSeats(n int) Result {
-	return v.apply(Command{Type: CmdSetPool, SetPool: &SetPool{Account: "acme", Feature: "cad", Seats: n}})
+	return v.apply(Command{Type: CmdSetPool, Payload: &SetPool{Account: "acme", Feature: "cad", Seats: n}})
 }
 
 func TestEntitlementLimitsSeatsAndNamesItself(t *testing.T) {
@@ -73,10 +73,10 @@ func TestEntitlementLimitsSeatsAndNamesItself(t *testing.T) {
 		t.Fatal(r.Error)
 	}
 	// A feature no entitlement covers cannot be given seats or checked out.
-	wantCode(t, v.apply(Command{Type: CmdSetPool, SetPool: &SetPool{Account: "acme", Feature: "cam", Seats: 1}}), protocol.CodeEntitlementLimit)
+	wantCode(t, v.apply(Command{Type: CmdSetPool, Payload: &SetPool{Account: "acme", Feature: "cam", Seats: 1}}), protocol.CodeEntitlementLimit)
 	// Overage and subscription end stay inside it too.
-	wantCode(t, v.apply(Command{Type: CmdSetPolicy, SetPolicy: &SetPolicy{Account: "acme", Feature: "cad", Policy: Policy{Overage: 2}}}), protocol.CodeEntitlementLimit)
-	wantCode(t, v.apply(Command{Type: CmdSetPolicy, SetPolicy: &SetPolicy{Account: "acme", SubscriptionEnd: end.Add(time.Hour)}}), protocol.CodeEntitlementLimit)
+	wantCode(t, v.apply(Command{Type: CmdSetPolicy, Payload: &SetPolicy{Account: "acme", Feature: "cad", Policy: Policy{Overage: 2}}}), protocol.CodeEntitlementLimit)
+	wantCode(t, v.apply(Command{Type: CmdSetPolicy, Payload: &SetPolicy{Account: "acme", SubscriptionEnd: end.Add(time.Hour)}}), protocol.CodeEntitlementLimit)
 
 	// Another vendor's signature is refused, and so is a binding to another cluster.
 	_, other, _ := ed25519.GenerateKey(rand.Reader)

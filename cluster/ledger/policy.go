@@ -169,21 +169,6 @@ type SetPolicy struct {
 	Policy               Policy    `json:"policy"`
 	SubscriptionEnd      time.Time `json:"subscription_end,omitempty"`
 	ClearSubscriptionEnd bool      `json:"clear_subscription_end,omitempty"`
-	By                   string    `json:"by,omitempty"`
-}
-
-// DeviceOp is an administrator moving or freeing a device's node-locked seats.
-type DeviceOp struct {
-	Account string `json:"account"`
-	Device  string `json:"device"`
-	// Feature limits the operation to one pool; empty means every pool.
-	Feature string `json:"feature,omitempty"`
-	// To is the target Device Code of a move; empty frees the seats.
-	To string `json:"to,omitempty"`
-	// Remove deletes the device's enrollment and revokes every lease it
-	// holds, so that the same Device Code may enroll again with a new key
-	// (a reinstalled machine, or after a suspected clone was dealt with).
-	Remove bool `json:"remove,omitempty"`
 }
 
 // Event is something the administrator should hear about, recorded in the
@@ -252,9 +237,6 @@ func (s *State) Events(account string, after uint64) []Event {
 }
 
 func (s *State) setPolicy(now time.Time, c *SetPolicy) Result {
-	if c == nil {
-		return missing(CmdSetPolicy)
-	}
 	acct, ok := s.accounts[c.Account]
 	if !ok {
 		return fail(protocol.CodeUnknownAccount, "no account %q", c.Account)
@@ -539,83 +521,6 @@ func (s *State) remind(now time.Time) Result {
 		}
 	}
 	return Result{}
-}
-
-// deviceOp frees a device's node-locked seats or moves them to another
-// device of the same account.
-func (s *State) deviceOp(now time.Time, op *DeviceOp) Result {
-	if op == nil {
-		return missing(CmdDeviceOp)
-	}
-	op.Device, op.To = protocol.CanonicalDeviceCode(op.Device), protocol.CanonicalDeviceCode(op.To)
-	from := DeviceRef{op.Account, op.Device}
-	if _, ok := s.devices[from]; !ok {
-		return fail(protocol.CodeNotFound, "no device %s in account %s", op.Device, op.Account)
-	}
-	if op.Remove {
-		return s.removeDevice(now, from)
-	}
-	var to DeviceRef
-	if op.To != "" {
-		to = DeviceRef{op.Account, op.To}
-		if _, ok := s.devices[to]; !ok {
-			return fail(protocol.CodeNotFound, "no device %s in account %s to move to", op.To, op.Account)
-		}
-	}
-	var pick []*Lease
-	for _, l := range s.byDevice[from] {
-		if l.Kind == KindNodeLocked && (op.Feature == "" || l.Feature == op.Feature) {
-			pick = append(pick, l)
-		}
-	}
-	if len(pick) == 0 {
-		return fail(protocol.CodeNotFound, "device %s of account %s holds no node-locked seat%s", op.Device, op.Account, map[bool]string{true: "", false: " of " + op.Feature}[op.Feature == ""])
-	}
-	sort.Slice(pick, func(i, j int) bool { return pick[i].ID < pick[j].ID })
-	out := Result{}
-	for _, l := range pick {
-		if op.To == "" {
-			// Freed seats stay counted until the last token's horizon (S3):
-			// the lease becomes an ordinary expiring one.
-			l.Kind = KindFloating
-			l.Revoked, l.RevokedAt = true, now
-			continue
-		}
-		delete(s.byDevice[from], l.ID)
-		if len(s.byDevice[from]) == 0 {
-			delete(s.byDevice, from)
-		}
-		l.Device = op.To
-		if l.SignIn != "" {
-			vacate(l) // the seat moves to a device, not with its member
-		}
-		if s.byDevice[to] == nil {
-			s.byDevice[to] = map[uint64]*Lease{}
-		}
-		s.byDevice[to][l.ID] = l
-	}
-	cp := *pick[0]
-	out.Lease = &cp
-	return out
-}
-
-// removeDevice forgets an enrolled device. Its leases are revoked, not
-// ended: their seats stay counted until the last token issued for them
-// has expired plus the skew allowance (S3), and a device enrolling later
-// under the same code cannot renew or take them back.
-// The result carries the removed device.
-func (s *State) removeDevice(now time.Time, ref DeviceRef) Result {
-	for _, l := range s.byDevice[ref] {
-		if !l.Revoked {
-			l.Revoked, l.RevokedAt = true, now
-		}
-		if l.Kind == KindNodeLocked {
-			l.Kind = KindFloating // a revoked seat expires like any other
-		}
-	}
-	d := *s.devices[ref]
-	delete(s.devices, ref)
-	return Result{Device: &d}
 }
 
 // trackEnded updates the overage mark of every pool that lost leases.

@@ -15,8 +15,8 @@ import (
 func TestResultDoesNotAliasRecord(t *testing.T) {
 	f := newFixture(t, 2, 2)
 	twin := newFixture(t, 2, 2)
-	co := Command{Type: CmdCheckout, RequestID: "co-1", Checkout: &Checkout{Account: "acme", Device: "d1", Feature: "cad"}}
-	ren := Command{Type: CmdRenew, RequestID: "ren-1", Renew: &Renew{Account: "acme", Device: "d1", Leases: []uint64{1}}}
+	co := Command{Type: CmdCheckout, RequestID: "co-1", Payload: &Checkout{Account: "acme", Device: "d1", Feature: "cad"}}
+	ren := Command{Type: CmdRenew, RequestID: "ren-1", Payload: &Renew{Account: "acme", Device: "d1", Leases: []uint64{1}}}
 
 	got := f.must(t, co)
 	twin.must(t, co)

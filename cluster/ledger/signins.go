@@ -105,25 +105,10 @@ func (b *signInBook) sorted() []*DeviceSignIn {
 	return out
 }
 
-func (s *State) signInOp(c *Command) Result {
-	switch c.Type {
-	case CmdDeviceSignIn:
-		return s.deviceSignIn(c.Now, c.DeviceSignIn)
-	case CmdDeviceSignOut:
-		return s.deviceSignOut(c.Now, c.DeviceSignOut)
-	case CmdDeviceSeen:
-		return s.deviceSeen(c.Now, c.DeviceSeen)
-	}
-	return fail(protocol.CodeBadRequest, "unknown sign-in command %q", c.Type)
-}
-
 // deviceSignIn records a sign-in. The proposer checked the password; Apply
 // checks what the ledger knows at this point of the log: the device is
 // enrolled with that key and the member is active and not pending.
 func (s *State) deviceSignIn(now time.Time, si *DeviceSignIn) Result {
-	if si == nil {
-		return missing(CmdDeviceSignIn)
-	}
 	if si.ID == "" || si.SecretHash == "" {
 		return fail(protocol.CodeInvalidArgument, "a sign-in needs an ID and a secret hash")
 	}
@@ -149,9 +134,6 @@ func (s *State) deviceSignIn(now time.Time, si *DeviceSignIn) Result {
 
 // deviceSignOut ends sign-ins and revokes their leases.
 func (s *State) deviceSignOut(now time.Time, so *DeviceSignOut) Result {
-	if so == nil {
-		return missing(CmdDeviceSignOut)
-	}
 	if so.ID == "" && so.Email == "" {
 		return fail(protocol.CodeInvalidArgument, "a sign-out needs a sign-in ID or an email")
 	}
@@ -242,37 +224,14 @@ func (s *State) revokeLicenseLeases(now time.Time, licenseID string) {
 	}
 }
 
-// onMemberChange is the members command's hook: a deleted member, a member
-// whose role no longer consumes a seat, or whose password changed is signed
-// out everywhere; the first two also lose their live leases.
-func (s *State) onMemberChange(now time.Time, op *MembersOp, r Result) {
-	if r.Error != nil || op == nil {
-		return
-	}
-	switch op.Op {
-	case MemDeleteUser:
-		// The sign-ins stay, so that the device hears not_a_member rather
-		// than a bare "sign in again"; a member re-added later is a new
-		// member, whom those old sign-ins do not prove (checkoutHolder).
-		s.revokeMemberLeases(now, op.Account, op.Email, "")
-	case MemSetRole:
-		s.endSignIns(now, op.Account, op.Email, "")
-		if !op.Role.ConsumesSeat() {
-			s.revokeMemberLeases(now, op.Account, op.Email, "")
-		}
-	case MemSetPassword:
-		s.endSignIns(now, op.Account, op.Email, "")
-	case MemCancelInvite, MemExpireInvites:
-		for _, e := range r.Members.Changed {
-			s.endSignIns(now, op.Account, e, "")
-		}
-	}
-}
+// Member operations end sign-ins and leases (members_*.go call these): a
+// deleted member, a member whose role no longer consumes a seat, or whose
+// password changed is signed out everywhere; the first two also lose their
+// live leases. A deleted member's sign-ins stay, so that the device hears
+// not_a_member rather than a bare "sign in again"; a member re-added later
+// is a new member, whom those old sign-ins do not prove (checkoutHolder).
 
 func (s *State) deviceSeen(now time.Time, ds *DeviceSeen) Result {
-	if ds == nil {
-		return missing(CmdDeviceSeen)
-	}
 	d, ok := s.devices[DeviceRef{ds.Account, ds.Device}]
 	if !ok {
 		return fail(protocol.CodeNotEnrolled, "device %s is not enrolled in account %s", ds.Device, ds.Account)
@@ -420,30 +379,31 @@ func (s *State) SignIn(id string) (DeviceSignIn, bool) {
 	return *si, true
 }
 
-// describeSignIn is the audit summary of a sign-in command.
-func describeSignIn(c *Command) (account, summary string, ok bool) {
-	switch {
-	case c.DeviceSignIn != nil:
-		si := c.DeviceSignIn
-		return si.Account, fmt.Sprintf("sign in %s on device %s", NormalizeEmail(si.Email), si.Device), true
-	case c.DeviceSignOut != nil:
-		so := c.DeviceSignOut
-		what := so.ID
-		if so.Email != "" {
-			what = NormalizeEmail(so.Email)
-			if so.Device != "" {
-				what += " on device " + so.Device
-			}
+func (si *DeviceSignIn) describe() (string, string) {
+	return si.Account, fmt.Sprintf("sign in %s on device %s", NormalizeEmail(si.Email), si.Device)
+}
+
+func (si *DeviceSignIn) actor() string {
+	return "member:" + si.Account + "/" + NormalizeEmail(si.Email)
+}
+
+func (so *DeviceSignOut) describe() (string, string) {
+	what := so.ID
+	if so.Email != "" {
+		what = NormalizeEmail(so.Email)
+		if so.Device != "" {
+			what += " on device " + so.Device
 		}
-		s := "sign out " + what
-		if so.Reason != "" {
-			s += " (" + so.Reason + ")"
-		}
-		return so.Account, s, true
-	case c.DeviceSeen != nil:
-		return c.DeviceSeen.Account, "device " + c.DeviceSeen.Device + " seen", true
 	}
-	return "", "", false
+	s := "sign out " + what
+	if so.Reason != "" {
+		s += " (" + so.Reason + ")"
+	}
+	return so.Account, s
+}
+
+func (ds *DeviceSeen) describe() (string, string) {
+	return ds.Account, "device " + ds.Device + " seen"
 }
 
 // vacantError answers a heartbeat or renewal of a vacated node-locked lease.

@@ -16,7 +16,7 @@ func (f *fixture) signIn(dev, user string) string {
 	if _, ok := f.s.SignIn(id); ok {
 		return id
 	}
-	r := f.apply(Command{Type: CmdDeviceSignIn, DeviceSignIn: &DeviceSignIn{ID: id, Account: "acme", Device: dev,
+	r := f.apply(Command{Type: CmdDeviceSignIn, Payload: &DeviceSignIn{ID: id, Account: "acme", Device: dev,
 		KeyFingerprint: "fp" + strings.TrimPrefix(dev, "d"), Email: user, SecretHash: "h-" + id}})
 	if r.Error != nil && f.t != nil {
 		f.t.Fatalf("sign in %s on %s: %v", user, dev, r.Error)
@@ -25,7 +25,7 @@ func (f *fixture) signIn(dev, user string) string {
 }
 
 func (f *fixture) checkoutSigned(dev, signIn string) Result {
-	return f.apply(Command{Type: CmdCheckout, Checkout: &Checkout{Account: "acme", Device: dev, Feature: "cad", SignIn: signIn}})
+	return f.apply(Command{Type: CmdCheckout, Payload: &Checkout{Account: "acme", Device: dev, Feature: "cad", SignIn: signIn}})
 }
 
 // memberFixture: acme with 5 cad seats, devices d1..d3, members ann and bob,
@@ -45,9 +45,9 @@ func memberFixture(t *testing.T) *fixture {
 // carries; no sign-in, another device's sign-in or an ended one is refused.
 func TestCheckoutHolderComesFromTheSignIn(t *testing.T) {
 	f := memberFixture(t)
-	wantCode(t, f.apply(Command{Type: CmdCheckout, Checkout: &Checkout{Account: "acme", Device: "d1", Feature: "cad", User: "ann@acme.test"}}), protocol.CodeNotSignedIn)
+	wantCode(t, f.apply(Command{Type: CmdCheckout, Payload: &Checkout{Account: "acme", Device: "d1", Feature: "cad", User: "ann@acme.test"}}), protocol.CodeNotSignedIn)
 	ann := f.signIn("d1", "ann@acme.test")
-	r := f.apply(Command{Type: CmdCheckout, Checkout: &Checkout{Account: "acme", Device: "d1", Feature: "cad", SignIn: ann, User: "bob@acme.test"}})
+	r := f.apply(Command{Type: CmdCheckout, Payload: &Checkout{Account: "acme", Device: "d1", Feature: "cad", SignIn: ann, User: "bob@acme.test"}})
 	if r.Error != nil || r.Lease.User != "ann@acme.test" || r.Lease.SignIn != ann {
 		t.Fatalf("checkout under ann's sign-in: %+v %v", r.Lease, r.Error)
 	}
@@ -58,9 +58,9 @@ func TestCheckoutHolderComesFromTheSignIn(t *testing.T) {
 		t.Fatalf("bob on the same device gets his own lease: %+v %v", rb.Lease, rb.Error)
 	}
 	// A sign-in with a key that is not the device's is refused.
-	wantCode(t, f.apply(Command{Type: CmdDeviceSignIn, DeviceSignIn: &DeviceSignIn{ID: "x", Account: "acme", Device: "d2", KeyFingerprint: "fp1", Email: "ann@acme.test", SecretHash: "h"}}), protocol.CodeDeviceConflict)
+	wantCode(t, f.apply(Command{Type: CmdDeviceSignIn, Payload: &DeviceSignIn{ID: "x", Account: "acme", Device: "d2", KeyFingerprint: "fp1", Email: "ann@acme.test", SecretHash: "h"}}), protocol.CodeDeviceConflict)
 	// Signing out ends the sign-in and revokes its lease.
-	f.must(t, Command{Type: CmdDeviceSignOut, DeviceSignOut: &DeviceSignOut{Account: "acme", Email: "ANN@acme.test", Device: "d1"}})
+	f.must(t, Command{Type: CmdDeviceSignOut, Payload: &DeviceSignOut{Account: "acme", Email: "ANN@acme.test", Device: "d1"}})
 	if l, _ := f.s.Lease(r.Lease.ID); !l.Revoked {
 		t.Fatalf("ann's lease survived her sign-out: %+v", l)
 	}
@@ -73,8 +73,8 @@ func TestCheckoutHolderComesFromTheSignIn(t *testing.T) {
 func TestAssistantsPendingAndDeletedMembersGetNoSeat(t *testing.T) {
 	f := memberFixture(t)
 	wantCode(t, f.checkoutSigned("d1", f.signIn("d1", "asst@acme.test")), protocol.CodeAssistantNoSeat)
-	wantCode(t, f.apply(Command{Type: CmdDeviceSignIn, DeviceSignIn: &DeviceSignIn{ID: "p", Account: "acme", Device: "d1", KeyFingerprint: "fp1", Email: "new@acme.test", SecretHash: "h"}}), protocol.CodeNotAMember)
-	wantCode(t, f.apply(Command{Type: CmdDeviceSignIn, DeviceSignIn: &DeviceSignIn{ID: "q", Account: "acme", Device: "d1", KeyFingerprint: "fp1", Email: "nobody@acme.test", SecretHash: "h"}}), protocol.CodeNotAMember)
+	wantCode(t, f.apply(Command{Type: CmdDeviceSignIn, Payload: &DeviceSignIn{ID: "p", Account: "acme", Device: "d1", KeyFingerprint: "fp1", Email: "new@acme.test", SecretHash: "h"}}), protocol.CodeNotAMember)
+	wantCode(t, f.apply(Command{Type: CmdDeviceSignIn, Payload: &DeviceSignIn{ID: "q", Account: "acme", Device: "d1", KeyFingerprint: "fp1", Email: "nobody@acme.test", SecretHash: "h"}}), protocol.CodeNotAMember)
 
 	bob := f.signIn("d2", "bob@acme.test")
 	g := f.checkoutSigned("d2", bob)
@@ -130,7 +130,7 @@ func TestPasswordChangeSignsOutAndLicenseChangesRevoke(t *testing.T) {
 		t.Fatalf("unassigning the license left its lease: %+v", l)
 	}
 	wantCode(t, f.checkoutSigned("d1", ann), protocol.CodeNoLicense)
-	f.must(t, Command{Type: CmdMembers, Members: &MembersOp{Op: MemSetPassword, Account: "acme", Email: "ann@acme.test", PasswordHash: "new"}})
+	f.must(t, legacyCmd(CmdMembers, &MembersOp{Op: MemSetPassword, Account: "acme", Email: "ann@acme.test", PasswordHash: "new"}))
 	if _, ok := f.s.SignIn(ann); ok {
 		t.Fatal("a password change left the sign-in in place")
 	}
@@ -158,7 +158,7 @@ func TestTeamRulesFollowTheMember(t *testing.T) {
 			t.Fatalf("carl on %s: %v", d, r.Error)
 		}
 	}
-	wantCode(t, f.apply(Command{Type: CmdCheckout, Checkout: &Checkout{Account: "acme", Device: "d1", Feature: "cad", SignIn: f.signIn("d1", "carl@acme.test"), User: "vip@acme.test"}}), protocol.CodeNoSeat)
+	wantCode(t, f.apply(Command{Type: CmdCheckout, Payload: &Checkout{Account: "acme", Device: "d1", Feature: "cad", SignIn: f.signIn("d1", "carl@acme.test"), User: "vip@acme.test"}}), protocol.CodeNoSeat)
 	if r := f.checkoutSigned("d1", f.signIn("d1", "vip@acme.test")); r.Error != nil {
 		t.Fatalf("vip signed in takes the reserved seat: %v", r.Error)
 	}
@@ -168,7 +168,7 @@ func TestTeamRulesFollowTheMember(t *testing.T) {
 // keeps its seat whoever signs in on it, and a move takes it to a device.
 func TestNodeLockedSeatStaysWithTheDevice(t *testing.T) {
 	f := memberFixture(t)
-	f.must(t, Command{Type: CmdCreateAccount, CreateAccount: &CreateAccount{ID: "std", Model: ModelStandard}})
+	f.must(t, Command{Type: CmdCreateAccount, Payload: &CreateAccount{ID: "std", Model: ModelStandard}})
 	f.s.accounts["acme"].Model = ModelStandard // the fixture's account, as Standard
 	a := f.checkoutSigned("d1", f.signIn("d1", "ann@acme.test"))
 	if a.Error != nil || a.Lease.Kind != KindNodeLocked {
@@ -180,8 +180,8 @@ func TestNodeLockedSeatStaysWithTheDevice(t *testing.T) {
 	}
 	// bob signs out: the seat stays with d1, vacant, its token no longer
 	// renewed; ann signing in again takes it back.
-	f.must(t, Command{Type: CmdDeviceSignOut, DeviceSignOut: &DeviceSignOut{Account: "acme", ID: f.signIn("d1", "bob@acme.test")}})
-	rn := f.must(t, Command{Type: CmdRenew, Renew: &Renew{Account: "acme", Device: "d1", Leases: []uint64{a.Lease.ID}}})
+	f.must(t, Command{Type: CmdDeviceSignOut, Payload: &DeviceSignOut{Account: "acme", ID: f.signIn("d1", "bob@acme.test")}})
+	rn := f.must(t, Command{Type: CmdRenew, Payload: &Renew{Account: "acme", Device: "d1", Leases: []uint64{a.Lease.ID}}})
 	wantCode(t, Result{Error: rn.Renewed[0].Error}, protocol.CodeNotSignedIn)
 	if l, _ := f.s.Lease(a.Lease.ID); l.Revoked || !l.Vacant || l.Reusable(f.now.Add(time.Hour), time.Second) {
 		t.Fatalf("a vacated node-locked seat must stay with the device: %+v", l)
@@ -189,7 +189,7 @@ func TestNodeLockedSeatStaysWithTheDevice(t *testing.T) {
 	if r := f.checkoutSigned("d1", f.signIn("d1", "ann@acme.test")); r.Error != nil || r.Lease.ID != a.Lease.ID || r.Lease.Vacant {
 		t.Fatalf("ann takes d1's seat back: %+v %v", r.Lease, r.Error)
 	}
-	f.must(t, Command{Type: CmdDeviceOp, DeviceOp: &DeviceOp{Account: "acme", Device: "d1", To: "d2"}})
+	f.must(t, legacyCmd(CmdDeviceOp, &DeviceOp{Account: "acme", Device: "d1", To: "d2"}))
 	c := f.checkoutSigned("d2", f.signIn("d2", "ann@acme.test"))
 	if c.Error != nil || c.Lease.ID != a.Lease.ID || c.Lease.Device != "d2" {
 		t.Fatalf("after the move the seat is d2's whoever signs in: %+v %v", c.Lease, c.Error)
@@ -198,7 +198,7 @@ func TestNodeLockedSeatStaysWithTheDevice(t *testing.T) {
 
 func TestDeviceCodesAreCanonicalised(t *testing.T) {
 	f := newFixture(t, 2, 0)
-	f.must(t, Command{Type: CmdEnrollDevice, EnrollDevice: &EnrollDevice{Account: "acme", TokenID: "et1", Code: "DEM0-ABCD-1234", KeyFingerprint: "fpx"}})
+	f.must(t, Command{Type: CmdEnrollDevice, Payload: &EnrollDevice{Account: "acme", TokenID: "et1", Code: "DEM0-ABCD-1234", KeyFingerprint: "fpx"}})
 	f.setPolicy(t, "cad", Policy{Allow: []string{"device:demo-abcd-i234"}})
 	if p, _ := f.s.StoredPolicy("acme", "cad"); p.Allow[0] != "device:DEM0-ABCD-1234" {
 		t.Fatalf("allow list stored as typed: %v", p.Allow)
@@ -206,13 +206,13 @@ func TestDeviceCodesAreCanonicalised(t *testing.T) {
 	if r := f.checkout("DEM0-ABCD-1234"); r.Error != nil {
 		t.Fatalf("allowed device refused: %v", r.Error)
 	}
-	f.must(t, Command{Type: CmdDeviceOp, DeviceOp: &DeviceOp{Account: "acme", Device: "dem0abcd1234", Remove: true}})
+	f.must(t, legacyCmd(CmdDeviceOp, &DeviceOp{Account: "acme", Device: "dem0abcd1234", Remove: true}))
 }
 
 func TestSignInsSurviveSnapshot(t *testing.T) {
 	f := memberFixture(t)
 	f.signIn("d1", "ann@acme.test")
-	f.must(t, Command{Type: CmdDeviceSeen, DeviceSeen: &DeviceSeen{Account: "acme", Device: "d1", AgentVersion: "1.2.3"}})
+	f.must(t, Command{Type: CmdDeviceSeen, Payload: &DeviceSeen{Account: "acme", Device: "d1", AgentVersion: "1.2.3"}})
 	b := snapshotBytes(t, f.s)
 	r := New()
 	if err := r.ReadSnapshot(bytes.NewReader(b)); err != nil {

@@ -128,9 +128,6 @@ func (s *State) apply(c *Command) Result {
 		}
 	}
 	r := s.dispatch(c)
-	if c.Type == CmdCheckout && r.Error != nil {
-		s.countDenial(c.Now, c.Checkout, r.Error.Code)
-	}
 	s.record(c, r)
 	// Only successes are remembered: a refusal changed nothing, so applying
 	// the same request again is harmless, and a queued checkout retried
@@ -146,88 +143,12 @@ func fail(code protocol.Code, format string, args ...any) Result {
 	return Result{Error: protocol.Errorf(code, format, args...)}
 }
 
-func (s *State) dispatch(c *Command) Result {
-	switch c.Type {
-	case CmdBatch:
-		out := Result{Batch: make([]Result, len(c.Batch))}
-		for i := range c.Batch {
-			out.Batch[i] = s.apply(&c.Batch[i])
-		}
-		return out
-	case CmdBootstrap:
-		return s.bootstrap(c.Now, c.Bootstrap)
-	case CmdSetSettings:
-		return s.setSettings(c.SetSettings)
-	case CmdRegisterKey:
-		return s.registerKey(c.Now, c.RegisterKey)
-	case CmdCreateAdminToken:
-		return s.createAdminToken(c.Now, c.CreateAdminToken)
-	case CmdRevokeAdminToken:
-		return s.revokeAdminToken(c.RevokeAdminToken)
-	case CmdCreateAccount:
-		return s.createAccount(c.Now, c.CreateAccount)
-	case CmdSetPool:
-		return s.setPool(c.Now, c.SetPool)
-	case CmdCreateEnrollToken:
-		return s.createEnrollToken(c.Now, c.CreateEnrollToken)
-	case CmdRevokeEnrollToken:
-		return s.revokeEnrollToken(c.RevokeEnrollToken)
-	case CmdEnrollDevice:
-		return s.enrollDevice(c.Now, c.EnrollDevice)
-	case CmdCheckout:
-		return s.checkout(c.Now, c.Checkout)
-	case CmdRenew:
-		return s.renew(c.Now, c.Renew)
-	case CmdRelease:
-		return s.release(c.Now, c.Release)
-	case CmdRevoke:
-		return s.revoke(c.Now, c.Revoke)
-	case CmdReclaim:
-		return s.reclaim(c.Now, c.Reclaim)
-	case CmdRegisterNode:
-		return s.registerNode(c.Now, c.RegisterNode)
-	case CmdSetProduct:
-		return s.setProduct(c.Now, c.SetProduct)
-	case CmdLicense:
-		return s.licenseOp(c.Now, c.License)
-	case CmdImportAssignments:
-		return s.importAssignments(c.Now, c.ImportAssignments)
-	case CmdSetPolicy:
-		return s.setPolicy(c.Now, c.SetPolicy)
-	case CmdDeviceOp:
-		return s.deviceOp(c.Now, c.DeviceOp)
-	case CmdRemind:
-		return s.remind(c.Now)
-	case CmdMembers:
-		return s.membersOp(c.Now, c.Members)
-	case CmdClaimNotification:
-		return s.claimNotification(c.Now, c.ClaimNotification)
-	case CmdNotificationDone:
-		return s.notificationDone(c.Now, c.NotificationDone)
-	case CmdDeviceSignIn, CmdDeviceSignOut, CmdDeviceSeen:
-		return s.signInOp(c)
-	case CmdTrustVendor:
-		return s.trustVendor(c.Now, c.TrustVendor)
-	case CmdImportEntitlement:
-		return s.importEntitlement(c.Now, c.ImportEntitlement)
-	case CmdRemoveNode:
-		if c.RemoveNode == nil {
-			return missing(CmdRemoveNode)
-		}
-		if _, ok := s.nodes[c.RemoveNode.ID]; !ok {
-			return fail(protocol.CodeNotFound, "no node %q", c.RemoveNode.ID)
-		}
-		delete(s.nodes, c.RemoveNode.ID)
-		return Result{}
+func (s *State) removeNode(_ time.Time, r *RemoveNode) Result {
+	if _, ok := s.nodes[r.ID]; !ok {
+		return fail(protocol.CodeNotFound, "no node %q", r.ID)
 	}
-	return fail(protocol.CodeBadRequest, "unknown ledger command %q", c.Type)
-}
-
-// missing reports a command whose payload is absent, which only a bug or a
-// corrupt entry produces; the entry is answered with an error, not a panic,
-// so one bad entry cannot stop a node from applying the log.
-func missing(t CommandType) Result {
-	return fail(protocol.CodeBadRequest, "%s command has no payload", t)
+	delete(s.nodes, r.ID)
+	return Result{}
 }
 
 func (s *State) prune(now time.Time) {
@@ -263,9 +184,6 @@ func (s *State) prune(now time.Time) {
 }
 
 func (s *State) bootstrap(now time.Time, b *Bootstrap) Result {
-	if b == nil {
-		return missing(CmdBootstrap)
-	}
 	if s.clusterID != "" {
 		if s.clusterID == b.ClusterID {
 			return Result{}
@@ -303,10 +221,7 @@ func (st Settings) Validate() error {
 	return nil
 }
 
-func (s *State) setSettings(st *Settings) Result {
-	if st == nil {
-		return missing(CmdSetSettings)
-	}
+func (s *State) setSettings(_ time.Time, st *Settings) Result {
 	if err := st.Validate(); err != nil {
 		return fail(protocol.CodeInvalidArgument, "%v", err)
 	}
@@ -315,9 +230,6 @@ func (s *State) setSettings(st *Settings) Result {
 }
 
 func (s *State) registerKey(now time.Time, k *SigningKey) Result {
-	if k == nil {
-		return missing(CmdRegisterKey)
-	}
 	if k.KeyID == "" || len(k.PublicKey) == 0 {
 		return fail(protocol.CodeInvalidArgument, "signing key needs a key ID and a public key")
 	}
@@ -338,9 +250,6 @@ func (s *State) registerKey(now time.Time, k *SigningKey) Result {
 }
 
 func (s *State) registerNode(now time.Time, n *Node) Result {
-	if n == nil {
-		return missing(CmdRegisterNode)
-	}
 	if !ValidID(n.ID) || n.RaftAddr == "" {
 		return fail(protocol.CodeInvalidArgument, "a node needs a valid ID and a Raft address")
 	}
@@ -351,9 +260,6 @@ func (s *State) registerNode(now time.Time, n *Node) Result {
 }
 
 func (s *State) createAdminToken(now time.Time, t *AdminToken) Result {
-	if t == nil {
-		return missing(CmdCreateAdminToken)
-	}
 	if t.ID == "" || t.Hash == "" {
 		return fail(protocol.CodeInvalidArgument, "admin token needs an ID and a hash")
 	}
@@ -375,10 +281,7 @@ func (s *State) createAdminToken(now time.Time, t *AdminToken) Result {
 	return Result{}
 }
 
-func (s *State) revokeAdminToken(r *RevokeAdminToken) Result {
-	if r == nil {
-		return missing(CmdRevokeAdminToken)
-	}
+func (s *State) revokeAdminToken(_ time.Time, r *RevokeAdminToken) Result {
 	t, ok := s.adminTokens[r.ID]
 	if !ok {
 		return fail(protocol.CodeNotFound, "no admin token %s", r.ID)
@@ -392,9 +295,6 @@ func (s *State) revokeAdminToken(r *RevokeAdminToken) Result {
 }
 
 func (s *State) createAccount(now time.Time, a *CreateAccount) Result {
-	if a == nil {
-		return missing(CmdCreateAccount)
-	}
 	if !ValidID(a.ID) {
 		return fail(protocol.CodeInvalidArgument, "account ID %q must be 1-64 letters, digits, '.', '_' or '-'", a.ID)
 	}
@@ -420,9 +320,6 @@ func (s *State) createAccount(now time.Time, a *CreateAccount) Result {
 }
 
 func (s *State) setPool(now time.Time, p *SetPool) Result {
-	if p == nil {
-		return missing(CmdSetPool)
-	}
 	acct, ok := s.accounts[p.Account]
 	if !ok {
 		return fail(protocol.CodeUnknownAccount, "no account %q", p.Account)
@@ -465,9 +362,6 @@ func seatCount(n int) string {
 }
 
 func (s *State) createEnrollToken(now time.Time, t *EnrollToken) Result {
-	if t == nil {
-		return missing(CmdCreateEnrollToken)
-	}
 	if _, ok := s.accounts[t.Account]; !ok {
 		return fail(protocol.CodeUnknownAccount, "no account %q", t.Account)
 	}
@@ -488,10 +382,7 @@ func (s *State) createEnrollToken(now time.Time, t *EnrollToken) Result {
 	return Result{}
 }
 
-func (s *State) revokeEnrollToken(r *RevokeEnrollToken) Result {
-	if r == nil {
-		return missing(CmdRevokeEnrollToken)
-	}
+func (s *State) revokeEnrollToken(_ time.Time, r *RevokeEnrollToken) Result {
 	t, ok := s.enrollTok[r.ID]
 	if !ok || (r.Account != "" && t.Account != r.Account) {
 		return fail(protocol.CodeNotFound, "no enrollment token %s in account %q", r.ID, r.Account)
@@ -517,9 +408,6 @@ func (s *State) CheckEnrollToken(id string, now time.Time) (*EnrollToken, *proto
 }
 
 func (s *State) enrollDevice(now time.Time, e *EnrollDevice) Result {
-	if e == nil {
-		return missing(CmdEnrollDevice)
-	}
 	tok, perr := s.CheckEnrollToken(e.TokenID, now)
 	if perr != nil {
 		return Result{Error: perr}
@@ -568,10 +456,17 @@ func subscriptionOver(acct *Account, now time.Time) bool {
 	return !acct.SubscriptionEnd.IsZero() && !now.Before(acct.SubscriptionEnd)
 }
 
-func (s *State) checkout(now time.Time, c *Checkout) Result {
-	if c == nil {
-		return missing(CmdCheckout)
+// checkoutCounted is the checkout command: a checkout, and a refusal
+// counted against the entitlement's denial statistics (entitlements.go).
+func (s *State) checkoutCounted(now time.Time, c *Checkout) Result {
+	r := s.checkout(now, c)
+	if r.Error != nil {
+		s.countDenial(now, c, r.Error.Code)
 	}
+	return r
+}
+
+func (s *State) checkout(now time.Time, c *Checkout) Result {
 	acct, ok := s.accounts[c.Account]
 	if !ok {
 		return fail(protocol.CodeUnknownAccount, "no account %q", c.Account)
@@ -762,9 +657,6 @@ func (s *State) goneError(id uint64) *protocol.Error {
 }
 
 func (s *State) renew(now time.Time, r *Renew) Result {
-	if r == nil {
-		return missing(CmdRenew)
-	}
 	out := Result{Renewed: make([]RenewResult, 0, len(r.Leases))}
 	acct := s.accounts[r.Account]
 	for _, id := range r.Leases {
@@ -832,9 +724,6 @@ func (s *State) poolOf(l *Lease) *Pool {
 }
 
 func (s *State) release(now time.Time, r *Release) Result {
-	if r == nil {
-		return missing(CmdRelease)
-	}
 	l, ok := s.leases[r.LeaseID]
 	if !ok {
 		return Result{Error: s.goneError(r.LeaseID)}
@@ -872,9 +761,6 @@ func (s *State) release(now time.Time, r *Release) Result {
 }
 
 func (s *State) revoke(now time.Time, r *Revoke) Result {
-	if r == nil {
-		return missing(CmdRevoke)
-	}
 	l, ok := s.leases[r.LeaseID]
 	if !ok {
 		return Result{Error: s.goneError(r.LeaseID)}
@@ -888,9 +774,6 @@ func (s *State) revoke(now time.Time, r *Revoke) Result {
 }
 
 func (s *State) reclaim(now time.Time, r *Reclaim) Result {
-	if r == nil {
-		return missing(CmdReclaim)
-	}
 	var due []*Lease
 	seen := make(map[uint64]bool, len(r.Leases))
 	for _, id := range r.Leases {

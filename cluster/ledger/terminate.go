@@ -2,15 +2,52 @@ package ledger
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/tally-licensing/tally/protocol"
 )
 
+// CmdTerminateLicenseConfirmed terminates a license like
+// CmdTerminateLicense, but refuses one someone holds unless Force confirms
+// it. It is a command of its own (log format 2) rather than a field added
+// to terminate_license: a terminate_license entry already in a log must
+// replay exactly as it applied, and a node of the previous release must
+// not meet a field it does not know.
+const CmdTerminateLicenseConfirmed CommandType = "terminate_license_confirmed"
+
+// TerminateLicenseConfirmed is CmdTerminateLicenseConfirmed's payload.
+type TerminateLicenseConfirmed struct {
+	Account   string `json:"account"`
+	LicenseID string `json:"license_id,omitempty"`
+	// Force confirms a terminate that takes a license from its user.
+	Force bool `json:"force,omitempty"`
+}
+
+func (s *State) terminateLicenseConfirmed(now time.Time, op *TerminateLicenseConfirmed) Result {
+	l, e := s.license(op.Account, op.LicenseID)
+	if e != nil {
+		return Result{Error: e}
+	}
+	if l != nil {
+		if e := s.terminateNeedsForce(l, op.Force); e != nil {
+			return Result{Error: e}
+		}
+	}
+	return s.terminateLicense(now, &TerminateLicense{Account: op.Account, LicenseID: op.LicenseID})
+}
+
+func (op *TerminateLicenseConfirmed) describe() (string, string) {
+	if op.Force {
+		return licenseSummary(op.Account, "terminate (forced)", op.LicenseID)
+	}
+	return licenseSummary(op.Account, "terminate", op.LicenseID)
+}
+
 // terminateNeedsForce refuses to terminate a license someone holds unless
-// the caller confirmed it (LicenseOp.Force), and says who would lose what.
-// A base license is held by its user; an add-on by the user of the base
-// license it is attached to. It is decided at apply time, on the state the
-// command meets: a follower's trailing copy might think the license free.
+// the caller confirmed it, and says who would lose what. A base license is
+// held by its user; an add-on by the user of the base license it is
+// attached to. It is decided at apply time, on the state the command
+// meets: a follower's trailing copy might think the license free.
 func (s *State) terminateNeedsForce(l *License, force bool) *protocol.Error {
 	if force {
 		return nil

@@ -139,7 +139,7 @@ func runChaos(t *testing.T, settings ledger.Settings, expiry, overTLS bool, def 
 		t.Fatalf("no progress once the faults ended: %v", err)
 	}
 	halt()
-	w.verifyRun(t, !expiry)
+	logFigures(t, w.verifyRun(t, !expiry))
 }
 
 // nemesisStep injects one fault, chosen at random, and names it.
@@ -257,7 +257,7 @@ func TestChaosCheckerCatchesOverGrant(t *testing.T) {
 	now := g1.Lease.Since.Add(time.Second)
 	forged := linearize.Entry{
 		Index: last.Index + 1,
-		Cmd:   ledger.Command{Type: ledger.CmdCheckout, Now: now, RequestID: "forged", Checkout: &ledger.Checkout{Account: clAccount, Device: "d2", Feature: clFeature}},
+		Cmd:   ledger.Command{Type: ledger.CmdCheckout, Now: now, RequestID: "forged", Payload: &ledger.Checkout{Account: clAccount, Device: "d2", Feature: clFeature}},
 		Res:   ledger.Result{Lease: &ledger.Lease{ID: 99, Account: clAccount, Feature: clFeature, Device: "d2", Kind: ledger.KindFloating, Since: now, Horizon: now.Add(time.Hour)}},
 	}
 	rep = linearize.Audit(append(entries, forged))

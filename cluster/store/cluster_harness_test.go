@@ -66,6 +66,9 @@ type clusterOptions struct {
 	// TCP, certificates from a test cluster CA) instead of the in-memory
 	// one; partitions and pauses then block addresses in faultTransport.
 	tls bool
+	// disks puts a failpoint.LogStore under every node's Raft log, so
+	// that failDisk can make it fail.
+	disks bool
 }
 
 type clusterNode struct {
@@ -81,6 +84,10 @@ type clusterNode struct {
 	net    *failpoint.Transport
 	faults failpoint.Faults
 	opens  int
+	disk   *failpoint.LogStore // disks mode; a fresh one (a repaired disk) on every open
+	// failStops counts the times the node stopped on a failed log write.
+	failStops int
+	diskDown  bool // fail-stopped, not restarted yet
 }
 
 type testCluster struct {
@@ -225,6 +232,17 @@ func (c *testCluster) open(i int) error {
 			c.trace.Observe(n.id, idx, cmd, res)
 		},
 	}
+	if c.opts.disks {
+		cfg.WrapLogStore = func(inner raft.LogStore) raft.LogStore {
+			n.disk = failpoint.NewLogStore(inner)
+			return n.disk
+		}
+	}
+	opened := n.opens
+	cfg.FailStop = func(err error) {
+		<-ready
+		c.failStopped(i, opened, s, err)
+	}
 	if c.opts.snapshotThreshold > 0 {
 		cfg.SnapshotThreshold = c.opts.snapshotThreshold
 		cfg.SnapshotInterval = 100 * time.Millisecond
@@ -237,6 +255,7 @@ func (c *testCluster) open(i int) error {
 		return err
 	}
 	n.store = s
+	n.diskDown = false
 	n.opens++
 	if n.opens > 1 {
 		c.noteLocked("restart %s", n.id)
@@ -538,12 +557,12 @@ func (c *testCluster) mustPropose(ctx context.Context, cmd ledger.Command) ledge
 // seed bootstraps the ledger with one account, one pool and devices d0…dN-1.
 func (c *testCluster) seed(ctx context.Context, settings ledger.Settings, seats, devices int) {
 	c.t.Helper()
-	c.mustPropose(ctx, ledger.Command{Type: ledger.CmdBootstrap, RequestID: "seed-bootstrap", Bootstrap: &ledger.Bootstrap{ClusterID: "cluster-test", Settings: settings}})
-	c.mustPropose(ctx, ledger.Command{Type: ledger.CmdCreateAccount, RequestID: "seed-account", CreateAccount: &ledger.CreateAccount{ID: clAccount}})
-	c.mustPropose(ctx, ledger.Command{Type: ledger.CmdSetPool, RequestID: "seed-pool", SetPool: &ledger.SetPool{Account: clAccount, Feature: clFeature, Seats: seats}})
-	c.mustPropose(ctx, ledger.Command{Type: ledger.CmdCreateEnrollToken, RequestID: "seed-token", CreateEnrollToken: &ledger.EnrollToken{ID: "et", Account: clAccount, Hash: "h", Expires: time.Now().Add(24 * time.Hour)}})
+	c.mustPropose(ctx, ledger.Command{Type: ledger.CmdBootstrap, RequestID: "seed-bootstrap", Payload: &ledger.Bootstrap{ClusterID: "cluster-test", Settings: settings}})
+	c.mustPropose(ctx, ledger.Command{Type: ledger.CmdCreateAccount, RequestID: "seed-account", Payload: &ledger.CreateAccount{ID: clAccount}})
+	c.mustPropose(ctx, ledger.Command{Type: ledger.CmdSetPool, RequestID: "seed-pool", Payload: &ledger.SetPool{Account: clAccount, Feature: clFeature, Seats: seats}})
+	c.mustPropose(ctx, ledger.Command{Type: ledger.CmdCreateEnrollToken, RequestID: "seed-token", Payload: &ledger.EnrollToken{ID: "et", Account: clAccount, Hash: "h", Expires: time.Now().Add(24 * time.Hour)}})
 	for i := 0; i < devices; i++ {
-		c.mustPropose(ctx, ledger.Command{Type: ledger.CmdEnrollDevice, RequestID: fmt.Sprint("seed-enroll-", i), EnrollDevice: &ledger.EnrollDevice{Account: clAccount, TokenID: "et", Code: fmt.Sprint("d", i), KeyFingerprint: fmt.Sprint("key-", i)}})
+		c.mustPropose(ctx, ledger.Command{Type: ledger.CmdEnrollDevice, RequestID: fmt.Sprint("seed-enroll-", i), Payload: &ledger.EnrollDevice{Account: clAccount, TokenID: "et", Code: fmt.Sprint("d", i), KeyFingerprint: fmt.Sprint("key-", i)}})
 	}
 }
 
@@ -563,12 +582,101 @@ func snapshotOf(s *store.Store) []byte {
 	return b.Bytes()
 }
 
-// converge ends every fault (heal, no lossy links, every node running),
+// failStopped is what the harness does when node i's store fail-stops
+// after a failed log write, as tallyd exits: the node is down (its links
+// go, its files are released) until restarted. opened tells a late report
+// from an earlier incarnation apart.
+func (c *testCluster) failStopped(i, opened int, s *store.Store, err error) {
+	c.mu.Lock()
+	n := c.nodes[i]
+	if s == nil || n.store != s || n.opens != opened+1 {
+		c.mu.Unlock()
+		if s != nil {
+			s.Abandon()
+		}
+		return
+	}
+	n.store = nil
+	n.failStops++
+	n.diskDown = true
+	if n.inmem != nil {
+		for j, o := range c.nodes {
+			if j != i && o.inmem != nil {
+				o.inmem.Disconnect(n.addr)
+			}
+		}
+		n.inmem.DisconnectAll()
+	}
+	net := n.net
+	c.noteLocked("%s fail-stopped: %v", n.id, err)
+	c.mu.Unlock()
+	net.Close()
+	s.Abandon()
+}
+
+// failStops counts node i's fail-stops.
+func (c *testCluster) failStops(i int) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.nodes[i].failStops
+}
+
+// failDisk makes node i's next Raft log write, and every one after it, fail
+// with f until the node restarts on a repaired disk (repairDisks).
+func (c *testCluster) failDisk(i int, f failpoint.DiskFault) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := c.nodes[i]
+	if n.store == nil || n.disk == nil {
+		return
+	}
+	n.disk.Arm(f)
+	c.noteLocked("disk of %s: %s armed", n.id, f)
+}
+
+// diskFailed reports whether node i's disk has failed a write.
+func (c *testCluster) diskFailed(i int) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := c.nodes[i]
+	if n.store == nil || n.disk == nil {
+		return false
+	}
+	f, _ := n.disk.Failed()
+	return f != failpoint.NoDiskFault
+}
+
+// repairDisks disarms every disk fault and restarts each node that
+// fail-stopped on its disk, or whose disk failed a write it has not stopped
+// for yet, on a repaired disk.
+func (c *testCluster) repairDisks() {
+	c.t.Helper()
+	for i, n := range c.nodes {
+		c.mu.Lock()
+		d, down := n.disk, n.diskDown
+		c.mu.Unlock()
+		if d == nil {
+			continue
+		}
+		d.Arm(failpoint.NoDiskFault)
+		if c.diskFailed(i) {
+			c.stop(i)
+			down = true
+		}
+		if down {
+			c.restart(i)
+		}
+	}
+}
+
+// converge ends every fault (heal, no lossy links, repaired disks, every
+// node running),
 // waits for a leader, puts a barrier through it and waits until every node
 // has applied the same ledger, byte for byte. It returns that ledger's
 // snapshot and the leader.
 func (c *testCluster) converge(ctx context.Context) ([]byte, int) {
 	c.t.Helper()
+	c.repairDisks()
 	c.heal()
 	for i := range c.nodes {
 		c.setFaults(i, failpoint.Faults{})

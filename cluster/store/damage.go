@@ -33,9 +33,26 @@ type DamageError struct {
 	// Index is the Raft index of the damaged entry, 0 when not known.
 	Index  uint64
 	Reason string
+	// Newer is set when the entry is not damaged but written by a newer
+	// tallyd (ledger.ErrNewerEntry): the same stop, another way out.
+	Newer bool
+}
+
+// undecodable is the stop for a log entry that does not decode.
+func undecodable(file string, index uint64, err error) *DamageError {
+	if errors.Is(err, ledger.ErrNewerEntry) {
+		return &DamageError{File: file, Index: index, Reason: err.Error(), Newer: true}
+	}
+	return &DamageError{File: file, Index: index, Reason: fmt.Sprintf("the entry cannot be decoded: %v", err)}
 }
 
 func (e *DamageError) Error() string {
+	if e.Newer {
+		return fmt.Sprintf("this node cannot apply log index %d of %s: %s. The node has stopped and will not vote or serve; "+
+			"its data is intact. Way out: install the tallyd release the rest of the cluster runs on this node and start it again "+
+			"(upgrade every node before using what the newer release adds; never downgrade a node whose log holds such entries)",
+			e.Index, e.File, e.Reason)
+	}
 	where := e.File
 	if e.Index > 0 {
 		where = fmt.Sprintf("%s, log index %d", e.File, e.Index)
@@ -121,7 +138,7 @@ func checkLog(file string, logs *checksumLogStore, stable raft.StableStore, snap
 		}
 		if l.Type == raft.LogCommand {
 			if _, err := ledger.DecodeCommand(l.Data); err != nil {
-				return &DamageError{File: file, Index: i, Reason: fmt.Sprintf("the entry cannot be decoded: %v", err)}
+				return undecodable(file, i, err)
 			}
 		}
 	}

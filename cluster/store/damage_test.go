@@ -272,5 +272,5 @@ func TestLegacyLogStillReadable(t *testing.T) {
 		t.Fatal("the account created by a legacy entry is missing")
 	}
 	// New entries are sealed next to the legacy ones.
-	mustPropose(t, s, ledger.Command{Type: ledger.CmdCreateAccount, CreateAccount: &ledger.CreateAccount{ID: "new"}})
+	mustPropose(t, s, ledger.Command{Type: ledger.CmdCreateAccount, Payload: &ledger.CreateAccount{ID: "new"}})
 }

@@ -24,7 +24,7 @@ type fsm struct {
 	observer ApplyObserver
 	log      *slog.Logger
 	// damaged stops the node (see Config.OnDamage).
-	damaged func(index uint64, reason string)
+	damaged func(index uint64, err error)
 }
 
 var _ raft.FSM = (*fsm)(nil)
@@ -36,11 +36,11 @@ func (f *fsm) Apply(l *raft.Log) any {
 	cmd, err := ledger.DecodeCommand(l.Data)
 	if err != nil {
 		// Entries are checksummed on disk, so an entry that does not decode
-		// is damage (or a leader writing what this version cannot read):
-		// applying around it would leave this ledger different from the
-		// others', so the node stops instead.
+		// is damage, or a leader writing what this version cannot read
+		// (ledger.ErrNewerEntry): applying around it would leave this
+		// ledger different from the others', so the node stops instead.
 		if f.damaged != nil {
-			f.damaged(l.Index, fmt.Sprintf("the entry cannot be decoded: %v", err))
+			f.damaged(l.Index, err)
 		}
 		return ledger.Result{Error: protocol.Errorf(protocol.CodeBadRequest, "undecodable log entry %d: %v", l.Index, err)}
 	}

@@ -49,6 +49,11 @@ type Config struct {
 	SnapshotInterval   time.Duration
 	// ApplyTimeout bounds how long a proposal waits to be enqueued by Raft.
 	ApplyTimeout time.Duration
+	// FailStop is told, once, that a write to the Raft log failed and the
+	// node has frozen its Raft (see failStopLog); it should end the process
+	// (tallyd exits non-zero). Nil logs the error and leaves the node
+	// frozen: it never votes, acknowledges or applies again.
+	FailStop func(error)
 	// Clock stamps commands proposed without a time (nil: the system
 	// clock). Tests inject offsets and jumps through it.
 	Clock func() time.Time
@@ -188,6 +193,9 @@ func Open(cfg Config) (*Store, error) {
 		if cfg.WrapLogStore != nil {
 			inner = cfg.WrapLogStore(bolt)
 		}
+		// A failed write stops the node (failStopLog), below the
+		// checksums, which see only what was written.
+		inner = newFailStopLog(inner, dbFile, s.failStop)
 		sums := &checksumLogStore{inner: inner, file: dbFile}
 		if err := checkLog(dbFile, sums, bolt, snapIndex, &at); err != nil {
 			bolt.Close()
@@ -205,8 +213,8 @@ func Open(cfg Config) (*Store, error) {
 		return nil, err
 	}
 	bolt := s.bolt
-	s.fsm.damaged = func(index uint64, reason string) {
-		cfg.OnDamage(&DamageError{File: dbFile, Index: index, Reason: reason})
+	s.fsm.damaged = func(index uint64, err error) {
+		cfg.OnDamage(undecodable(dbFile, index, err))
 	}
 	s.transport = cfg.Transport
 	if s.transport == nil {
@@ -254,6 +262,25 @@ func Open(cfg Config) (*Store, error) {
 	s.wg.Add(1)
 	go s.proposeLoop()
 	return s, nil
+}
+
+// failStop reports a failed log write (see Config.FailStop).
+func (s *Store) failStop(err error) {
+	s.log.Error("raft log write failed: node stopped", "err", err)
+	if s.cfg.FailStop != nil {
+		s.cfg.FailStop(err)
+	}
+}
+
+// Abandon releases the files of a store whose Raft froze after a failed log
+// write, without waiting for Raft (its goroutines stay blocked in the
+// failed write until the process ends). It is for in-process tests that
+// restart a fail-stopped node on the same directory; a real node exits.
+func (s *Store) Abandon() {
+	s.closeOnce.Do(func() {
+		close(s.closing)
+		s.closeResources()
+	})
 }
 
 // now is the node's clock.
@@ -629,6 +656,16 @@ func (s *Store) Members() ([]Member, error) {
 func (s *Store) AddVoter(ctx context.Context, id, addr string) error {
 	if err := s.raft.AddVoter(raft.ServerID(id), raft.ServerAddress(addr), 0, s.timeout(ctx)).Error(); err != nil {
 		return mapRaftErr(fmt.Errorf("add %s (%s) to the cluster: %w", id, addr, err))
+	}
+	return nil
+}
+
+// AddNonvoter adds a node that receives the log but has no vote (leader
+// only): it adds agent-facing capacity without slowing commits. A node that
+// is already a voter stays one.
+func (s *Store) AddNonvoter(ctx context.Context, id, addr string) error {
+	if err := s.raft.AddNonvoter(raft.ServerID(id), raft.ServerAddress(addr), 0, s.timeout(ctx)).Error(); err != nil {
+		return mapRaftErr(fmt.Errorf("add non-voter %s (%s) to the cluster: %w", id, addr, err))
 	}
 	return nil
 }

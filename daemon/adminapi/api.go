@@ -55,6 +55,9 @@ type Config struct {
 	// SignReport signs a true-up report with this node's lease-signing key
 	// (nil: reports are served unsigned only).
 	SignReport func(entitlement.Report) (string, error)
+	// Enroll enrolls a device from its request file (air-gapped devices);
+	// nil refuses offline enrollment.
+	Enroll func(context.Context, protocol.EnrollRequest) (protocol.EnrollResponse, error)
 }
 
 type api struct {
@@ -134,6 +137,7 @@ func (a *api) routes() (mux *http.ServeMux, routes, public []string) {
 	a.registerSignIns(auth)
 	a.registerAudit(auth)
 	a.registerVendors(auth)
+	a.registerOffline(auth)
 	auth("DELETE /v1/sessions/current", a.endSession)
 	// The web console: static pages calling the API above.
 	mux.Handle("GET /", console.Handler())
@@ -389,7 +393,7 @@ func (a *api) createAccount(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(r, &req); err != nil {
 		return err
 	}
-	if _, err := a.apply(r, ledger.Command{Type: ledger.CmdCreateAccount, CreateAccount: &ledger.CreateAccount{
+	if _, err := a.apply(r, ledger.Command{Type: ledger.CmdCreateAccount, Payload: &ledger.CreateAccount{
 		ID: req.ID, Name: req.Name, AdminEmail: req.AdminEmail, Model: req.Model, SubscriptionEnd: req.SubscriptionEnd,
 	}}); err != nil {
 		return err
@@ -437,7 +441,7 @@ func (a *api) setPool(w http.ResponseWriter, r *http.Request) error {
 		ttl = d
 	}
 	account, feature := r.PathValue("account"), r.PathValue("feature")
-	if _, err := a.apply(r, ledger.Command{Type: ledger.CmdSetPool, SetPool: &ledger.SetPool{Account: account, Feature: feature, Seats: req.Seats, LeaseTTL: ttl}}); err != nil {
+	if _, err := a.apply(r, ledger.Command{Type: ledger.CmdSetPool, Payload: &ledger.SetPool{Account: account, Feature: feature, Seats: req.Seats, LeaseTTL: ttl}}); err != nil {
 		return err
 	}
 	a.log.Info("pool seats set", "account", account, "feature", feature, "seats", req.Seats, "by", caller(r))
@@ -490,7 +494,7 @@ func (a *api) createEnrollToken(w http.ResponseWriter, r *http.Request) error {
 	}
 	account := r.PathValue("account")
 	expires := a.now().Add(ttl)
-	if _, err := a.apply(r, ledger.Command{Type: ledger.CmdCreateEnrollToken, CreateEnrollToken: &ledger.EnrollToken{
+	if _, err := a.apply(r, ledger.Command{Type: ledger.CmdCreateEnrollToken, Payload: &ledger.EnrollToken{
 		ID: tok.ID, Account: account, Name: req.Name, Hash: tok.Hash(), Expires: expires,
 	}}); err != nil {
 		return err
@@ -501,7 +505,7 @@ func (a *api) createEnrollToken(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *api) revokeEnrollToken(w http.ResponseWriter, r *http.Request) error {
-	if _, err := a.apply(r, ledger.Command{Type: ledger.CmdRevokeEnrollToken, RevokeEnrollToken: &ledger.RevokeEnrollToken{
+	if _, err := a.apply(r, ledger.Command{Type: ledger.CmdRevokeEnrollToken, Payload: &ledger.RevokeEnrollToken{
 		Account: r.PathValue("account"), ID: r.PathValue("id"),
 	}}); err != nil {
 		return err
@@ -533,7 +537,7 @@ func (a *api) createAdminToken(w http.ResponseWriter, r *http.Request) error {
 	if err := checkTokenGrant(callerToken(r), want); err != nil {
 		return err
 	}
-	if _, err := a.apply(r, ledger.Command{Type: ledger.CmdCreateAdminToken, CreateAdminToken: want}); err != nil {
+	if _, err := a.apply(r, ledger.Command{Type: ledger.CmdCreateAdminToken, Payload: want}); err != nil {
 		return err
 	}
 	a.log.Info("admin token created", "token", tok.ID, "name", req.Name, "by", caller(r))
@@ -549,7 +553,7 @@ func (a *api) revokeAdminToken(w http.ResponseWriter, r *http.Request) error {
 			return protocol.Errorf(protocol.CodeForbidden, "only an account owner can revoke owner tokens")
 		}
 	}
-	if _, err := a.apply(r, ledger.Command{Type: ledger.CmdRevokeAdminToken, RevokeAdminToken: &ledger.RevokeAdminToken{ID: r.PathValue("id")}}); err != nil {
+	if _, err := a.apply(r, ledger.Command{Type: ledger.CmdRevokeAdminToken, Payload: &ledger.RevokeAdminToken{ID: r.PathValue("id")}}); err != nil {
 		return err
 	}
 	a.log.Info("admin token revoked", "token", r.PathValue("id"), "by", caller(r))

@@ -134,10 +134,14 @@ func (a *api) addNode(w http.ResponseWriter, r *http.Request) error {
 	if !ledger.ValidID(req.NodeID) || req.RaftAddr == "" {
 		return protocol.Errorf(protocol.CodeInvalidArgument, "adding a node needs its ID and Raft address")
 	}
-	if err := a.cfg.Store.AddVoter(r.Context(), req.NodeID, req.RaftAddr); err != nil {
+	add := a.cfg.Store.AddVoter
+	if req.Nonvoter {
+		add = a.cfg.Store.AddNonvoter
+	}
+	if err := add(r.Context(), req.NodeID, req.RaftAddr); err != nil {
 		return err
 	}
-	a.log.Info("node added to the cluster", "node", req.NodeID, "raft", req.RaftAddr, "by", caller(r))
+	a.log.Info("node added to the cluster", "node", req.NodeID, "raft", req.RaftAddr, "nonvoter", req.Nonvoter, "by", caller(r))
 	return a.clusterList(w, r)
 }
 
@@ -159,7 +163,7 @@ func (a *api) removeNode(w http.ResponseWriter, r *http.Request) error {
 	}
 	// Forget its addresses so agents stop being told about it. The node may
 	// already be gone from the registry; that is fine.
-	if _, err := a.cfg.Propose(r.Context(), ledger.Command{Type: ledger.CmdRemoveNode, Actor: caller(r), RemoveNode: &ledger.RemoveNode{ID: id}}); err != nil {
+	if _, err := a.cfg.Propose(r.Context(), ledger.Command{Type: ledger.CmdRemoveNode, Actor: caller(r), Payload: &ledger.RemoveNode{ID: id}}); err != nil {
 		a.log.Warn("removed node from raft but could not drop its addresses", "node", id, "err", err)
 	}
 	a.log.Info("node removed from the cluster", "node", id, "by", caller(r))

@@ -62,9 +62,9 @@ func (a *api) putPolicy(w http.ResponseWriter, r *http.Request) error {
 	if err := a.checkPolicyScope(r, account, feature, req); err != nil {
 		return err
 	}
-	if _, err := a.apply(r, ledger.Command{Type: ledger.CmdSetPolicy, SetPolicy: &ledger.SetPolicy{
+	if _, err := a.apply(r, ledger.Command{Type: ledger.CmdSetPolicy, Payload: &ledger.SetPolicy{
 		Account: account, Feature: feature, Policy: req.Policy.Ledger(),
-		SubscriptionEnd: req.SubscriptionEnd, ClearSubscriptionEnd: req.ClearSubscriptionEnd, By: caller(r),
+		SubscriptionEnd: req.SubscriptionEnd, ClearSubscriptionEnd: req.ClearSubscriptionEnd,
 	}}); err != nil {
 		return err
 	}
@@ -104,7 +104,11 @@ func (a *api) deviceOp(move bool) func(http.ResponseWriter, *http.Request) error
 			req.To = ""
 		}
 		account, code := r.PathValue("account"), r.PathValue("code")
-		res, err := a.apply(r, ledger.Command{Type: ledger.CmdDeviceOp, DeviceOp: &ledger.DeviceOp{Account: account, Device: code, Feature: req.Feature, To: req.To}})
+		cmd := ledger.Command{Type: ledger.CmdFreeSeats, Payload: &ledger.FreeSeats{Account: account, Device: code, Feature: req.Feature}}
+		if move {
+			cmd = ledger.Command{Type: ledger.CmdMoveSeats, Payload: &ledger.MoveSeats{Account: account, Device: code, Feature: req.Feature, To: req.To}}
+		}
+		res, err := a.apply(r, cmd)
 		if err != nil {
 			return err
 		}
@@ -118,7 +122,7 @@ func (a *api) deviceOp(move bool) func(http.ResponseWriter, *http.Request) error
 // Code can enroll again with a new key (a reinstalled machine).
 func (a *api) removeDevice(w http.ResponseWriter, r *http.Request) error {
 	account, code := r.PathValue("account"), r.PathValue("code")
-	res, err := a.apply(r, ledger.Command{Type: ledger.CmdDeviceOp, DeviceOp: &ledger.DeviceOp{Account: account, Device: code, Remove: true}})
+	res, err := a.apply(r, ledger.Command{Type: ledger.CmdRemoveDevice, Payload: &ledger.RemoveDevice{Account: account, Device: code}})
 	if err != nil {
 		return err
 	}

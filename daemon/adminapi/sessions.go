@@ -165,7 +165,7 @@ func (a *api) startSession(w http.ResponseWriter, r *http.Request) error {
 	expires := now.Add(ledger.SessionTTL)
 	want := &ledger.AdminToken{ID: tok.ID, Name: "console session of " + u.Email, Hash: tok.Hash(), Role: string(access),
 		Account: u.Account, Session: u.Email, Expires: expires}
-	if _, err := a.apply(r, ledger.Command{Type: ledger.CmdCreateAdminToken, CreateAdminToken: want, Actor: memberActor(u.Account, u.Email)}); err != nil {
+	if _, err := a.apply(r, ledger.Command{Type: ledger.CmdCreateAdminToken, Payload: want, Actor: memberActor(u.Account, u.Email)}); err != nil {
 		return err
 	}
 	a.log.Info("console session started", "account", u.Account, "email", u.Email, "access", access, "expires", expires)
@@ -180,7 +180,7 @@ func (a *api) endSession(w http.ResponseWriter, r *http.Request) error {
 	if tok.Session == "" {
 		return protocol.Errorf(protocol.CodeInvalidArgument, "admin token %s is not a console session: revoke it with tallyctl tokens revoke", tok.ID)
 	}
-	if _, err := a.apply(r, ledger.Command{Type: ledger.CmdRevokeAdminToken, RevokeAdminToken: &ledger.RevokeAdminToken{ID: tok.ID}}); err != nil {
+	if _, err := a.apply(r, ledger.Command{Type: ledger.CmdRevokeAdminToken, Payload: &ledger.RevokeAdminToken{ID: tok.ID}}); err != nil {
 		return err
 	}
 	a.log.Info("console session ended", "account", tok.Account, "email", tok.Session)

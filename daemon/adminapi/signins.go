@@ -60,7 +60,7 @@ func (a *api) signOut(w http.ResponseWriter, r *http.Request) error {
 	if email == "" {
 		return protocol.Errorf(protocol.CodeInvalidArgument, "sign-out needs the member's email")
 	}
-	if _, err := a.apply(r, ledger.Command{Type: ledger.CmdDeviceSignOut, DeviceSignOut: &ledger.DeviceSignOut{
+	if _, err := a.apply(r, ledger.Command{Type: ledger.CmdDeviceSignOut, Payload: &ledger.DeviceSignOut{
 		Account: account, Email: email, Device: protocol.CanonicalDeviceCode(req.Device), Reason: "signed out by an administrator",
 	}}); err != nil {
 		return err

@@ -47,7 +47,7 @@ func (a *api) trustVendor(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return protocol.Errorf(protocol.CodeInvalidArgument, "public_key: %v", err)
 	}
-	if _, err := a.apply(r, ledger.Command{Type: ledger.CmdTrustVendor, TrustVendor: &ledger.TrustVendor{Name: strings.TrimSpace(req.Name), PublicKey: pub}}); err != nil {
+	if _, err := a.apply(r, ledger.Command{Type: ledger.CmdTrustVendor, Payload: &ledger.TrustVendor{Name: strings.TrimSpace(req.Name), PublicKey: pub}}); err != nil {
 		return err
 	}
 	kid := entitlement.KeyID(pub)
@@ -70,7 +70,7 @@ func (a *api) untrustVendor(w http.ResponseWriter, r *http.Request) error {
 	if !found {
 		return protocol.Errorf(protocol.CodeNotFound, "vendor key %s is not trusted", kid)
 	}
-	if _, err := a.apply(r, ledger.Command{Type: ledger.CmdTrustVendor, TrustVendor: &ledger.TrustVendor{Name: key.Name, PublicKey: key.PublicKey, Remove: true}}); err != nil {
+	if _, err := a.apply(r, ledger.Command{Type: ledger.CmdTrustVendor, Payload: &ledger.TrustVendor{Name: key.Name, PublicKey: key.PublicKey, Remove: true}}); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -95,7 +95,7 @@ func (a *api) importEntitlement(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	account := r.PathValue("account")
-	if _, err := a.apply(r, ledger.Command{Type: ledger.CmdImportEntitlement, ImportEntitlement: &ledger.ImportEntitlement{Account: account, JWS: jws}}); err != nil {
+	if _, err := a.apply(r, ledger.Command{Type: ledger.CmdImportEntitlement, Payload: &ledger.ImportEntitlement{Account: account, JWS: jws}}); err != nil {
 		return err
 	}
 	a.log.Info("entitlement imported", "account", account, "serial", e.Serial, "by", caller(r))

@@ -122,7 +122,7 @@ func (s *Service) CheckoutAs(ctx context.Context, dev ledger.DeviceRef, signIn s
 	if requestID == "" {
 		requestID = NewRequestID()
 	}
-	cmd := ledger.Command{Type: ledger.CmdCheckout, RequestID: requestID, Checkout: &ledger.Checkout{
+	cmd := ledger.Command{Type: ledger.CmdCheckout, RequestID: requestID, Payload: &ledger.Checkout{
 		Account: dev.Account, Device: dev.Code, Feature: req.Feature, SignIn: signIn,
 		Team: req.Team, Borrow: req.Borrow.D(),
 	}}
@@ -169,6 +169,13 @@ func (s *Service) SignLease(l ledger.Lease) (string, error) {
 		return "", protocol.Errorf(protocol.CodeUnavailable, "this node's signing key is not registered with the cluster yet; retry shortly")
 	}
 	now := s.now()
+	if !l.Horizon.Truncate(time.Second).After(now.Truncate(time.Second)) {
+		// This node's clock runs ahead of the ledger time the horizon was
+		// set in (clock error, or a node forwarding to a leader whose clock
+		// lags): date the token at its not-before instead of failing to
+		// sign it; whether it is still valid is the verifier's to decide.
+		now = l.Since.Add(-skew)
+	}
 	tok, err := s.signer.Sign(lease.Claims{
 		Issuer: cluster, Device: l.Device, Account: l.Account, User: l.User, Feature: l.Feature, AddOns: l.AddOns, Entitlement: l.Entitlement,
 		LeaseID: l.ID, Kind: lease.Kind(l.Kind), IssuedAt: now,
@@ -223,12 +230,14 @@ func (s *Service) Heartbeat(ctx context.Context, dev ledger.DeviceRef, req proto
 		for i, ref := range req.Leases {
 			l, gone := st.Lease(ref.ID)
 			switch {
-			case gone != nil:
-				resp.Leases[i] = protocol.LeaseStatus{ID: ref.ID, State: protocol.LeaseLost, Error: gone}
-			case l.Account != dev.Account || l.Device != dev.Code:
-				resp.Leases[i] = protocol.LeaseStatus{ID: ref.ID, State: protocol.LeaseLost, Error: protocol.Errorf(protocol.CodeNotHolder, "lease %d is held by another device", ref.ID)}
-			case l.Revoked:
-				resp.Leases[i] = protocol.LeaseStatus{ID: ref.ID, State: protocol.LeaseLost, Error: protocol.Errorf(protocol.CodeLeaseRevoked, "lease %d was revoked by an administrator", ref.ID)}
+			case gone != nil || l.Account != dev.Account || l.Device != dev.Code || l.Revoked:
+				// Only the ledger at apply time may say a lease is lost:
+				// this node's copy may trail the leader (a grant it has not
+				// applied yet, or a restart still replaying), and an agent
+				// told "lost" drops a lease it holds. The renewal through
+				// Raft answers not_found, not_holder or revoked itself.
+				renewAt[ref.ID] = i
+				renew = append(renew, ref.ID)
 			case l.Vacant:
 				resp.Leases[i] = protocol.LeaseStatus{ID: ref.ID, State: protocol.LeaseLost, Error: ledger.VacantError(l)}
 			case l.Horizon.Sub(now) < st.LeaseTTL(l.Account, l.Feature)/2:
@@ -240,7 +249,7 @@ func (s *Service) Heartbeat(ctx context.Context, dev ledger.DeviceRef, req proto
 		}
 	})
 	if len(renew) > 0 {
-		res, err := s.propose(ctx, ledger.Command{Type: ledger.CmdRenew, Renew: &ledger.Renew{Account: dev.Account, Device: dev.Code, Leases: renew}})
+		res, err := s.propose(ctx, ledger.Command{Type: ledger.CmdRenew, Payload: &ledger.Renew{Account: dev.Account, Device: dev.Code, Leases: renew}})
 		if err != nil {
 			return protocol.HeartbeatResponse{}, err
 		}
@@ -272,7 +281,7 @@ func (s *Service) Release(ctx context.Context, dev ledger.DeviceRef, leaseID uin
 	if requestID == "" {
 		requestID = NewRequestID()
 	}
-	res, err := s.propose(ctx, ledger.Command{Type: ledger.CmdRelease, RequestID: requestID, Release: &ledger.Release{Account: dev.Account, Device: dev.Code, LeaseID: leaseID}})
+	res, err := s.propose(ctx, ledger.Command{Type: ledger.CmdRelease, RequestID: requestID, Payload: &ledger.Release{Account: dev.Account, Device: dev.Code, LeaseID: leaseID}})
 	if err != nil {
 		return err
 	}
@@ -285,7 +294,7 @@ func (s *Service) Release(ctx context.Context, dev ledger.DeviceRef, leaseID uin
 // Revoke ends a lease on an administrator's order. The seat frees at the
 // lease's horizon plus skew, when no valid token for it can remain.
 func (s *Service) Revoke(ctx context.Context, leaseID uint64, by string) (ledger.Lease, error) {
-	res, err := s.propose(ctx, ledger.Command{Type: ledger.CmdRevoke, RequestID: NewRequestID(), Revoke: &ledger.Revoke{LeaseID: leaseID, By: by}})
+	res, err := s.propose(ctx, ledger.Command{Type: ledger.CmdRevoke, RequestID: NewRequestID(), Actor: by, Payload: &ledger.Revoke{LeaseID: leaseID}})
 	if err != nil {
 		return ledger.Lease{}, err
 	}
@@ -316,8 +325,8 @@ func (s *Service) Observe(cmd *ledger.Command, res ledger.Result) {
 			s.queues.kick(poolKey{e.Account, e.Feature})
 		}
 	}
-	if cmd.Type == ledger.CmdSetPool && res.Error == nil && cmd.SetPool != nil {
-		s.queues.kick(poolKey{cmd.SetPool.Account, cmd.SetPool.Feature})
+	if cmd.Type == ledger.CmdSetPool && res.Error == nil && ledger.PayloadOf[ledger.SetPool](cmd) != nil {
+		s.queues.kick(poolKey{ledger.PayloadOf[ledger.SetPool](cmd).Account, ledger.PayloadOf[ledger.SetPool](cmd).Feature})
 	}
 }
 
@@ -340,7 +349,7 @@ func (s *Service) reap(ctx context.Context) {
 	if len(due) == 0 {
 		return
 	}
-	res, err := s.propose(ctx, ledger.Command{Type: ledger.CmdReclaim, Reclaim: &ledger.Reclaim{Leases: due}})
+	res, err := s.propose(ctx, ledger.Command{Type: ledger.CmdReclaim, Payload: &ledger.Reclaim{Leases: due}})
 	if err != nil {
 		s.log.Warn("reaper could not reclaim expired leases", "count", len(due), "err", err)
 		return

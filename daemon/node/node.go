@@ -64,6 +64,9 @@ type Config struct {
 	// node stamps on a command, a lease or a token comes from it. Tests
 	// offset it (internal/clock).
 	Clock func() time.Time
+	// FailStop is told when the node's Raft log disk failed a write and
+	// the node froze (store.Config.FailStop); tallyd exits.
+	FailStop func(error)
 }
 
 // Node is a running tallyd node.
@@ -137,7 +140,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		NodeID: k.id.NodeID, Dir: filepath.Join(cfg.DataDir, dirRaft), Transport: raftNet,
 		Bootstrap: cfg.Bootstrap, Logger: n.log, Observer: n.observe,
 		HeartbeatTimeout: cfg.RaftHeartbeatTimeout, ElectionTimeout: cfg.RaftHeartbeatTimeout, LeaderLeaseTimeout: cfg.RaftHeartbeatTimeout,
-		Clock: cfg.Clock,
+		Clock: cfg.Clock, FailStop: cfg.FailStop,
 	})
 	if err != nil {
 		n.raftNet.Close()
@@ -243,7 +246,7 @@ func (n *Node) applyBootstrap(ctx context.Context) error {
 	if b.AdminTokenID != "" {
 		boot.AdminToken = &ledger.AdminToken{ID: b.AdminTokenID, Name: "bootstrap", Hash: b.AdminTokenHash}
 	}
-	res, err := n.Store.Propose(ctx, ledger.Command{Type: ledger.CmdBootstrap, Bootstrap: boot})
+	res, err := n.Store.Propose(ctx, ledger.Command{Type: ledger.CmdBootstrap, Payload: boot})
 	if err == nil {
 		err = res.Err()
 	}
@@ -298,10 +301,10 @@ func (n *Node) register(ctx context.Context, signer *lease.Signer) error {
 		if err != nil {
 			return fmt.Errorf("certify the lease-signing key: %w", err)
 		}
-		cmds = append(cmds, ledger.Command{Type: ledger.CmdRegisterKey, RegisterKey: &ledger.SigningKey{KeyID: signer.KeyID(), PublicKey: signer.PublicKey(), NodeID: self.ID, Certificate: keyCert}})
+		cmds = append(cmds, ledger.Command{Type: ledger.CmdRegisterKey, Payload: &ledger.SigningKey{KeyID: signer.KeyID(), PublicKey: signer.PublicKey(), NodeID: self.ID, Certificate: keyCert}})
 	}
 	if !haveNode {
-		cmds = append(cmds, ledger.Command{Type: ledger.CmdRegisterNode, RegisterNode: &self})
+		cmds = append(cmds, ledger.Command{Type: ledger.CmdRegisterNode, Payload: &self})
 	}
 	for _, c := range cmds {
 		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
@@ -345,7 +348,7 @@ func (n *Node) listen() error {
 		Handler: adminapi.New(adminapi.Config{
 			Now:   n.cfg.Clock,
 			Store: n.Store, Leasing: n.Leasing, Logger: n.log, JWKS: n.JWKS,
-			Propose: n.propose, ProposeLocal: n.proposeLocal, NodeCAs: n.keys.ca.Pool(), Metrics: n.Metrics.Handler(), Brake: brake, SignReport: n.signReport,
+			Propose: n.propose, ProposeLocal: n.proposeLocal, NodeCAs: n.keys.ca.Pool(), Metrics: n.Metrics.Handler(), Brake: brake, SignReport: n.signReport, Enroll: enroller.Enroll,
 			Cluster: adminapi.ClusterConfig{CA: n.keys.ca, ForwardToLeader: n.fwd.forwardHTTP, NodeStatus: n.fwd.nodeStatus},
 			Ready:   n.Ready,
 		}),
@@ -381,7 +384,7 @@ func (n *Node) RestoreLedger(ctx context.Context, data []byte) error {
 		}
 	})
 	for _, id := range stale {
-		if _, err := n.propose(ctx, ledger.Command{Type: ledger.CmdRemoveNode, RemoveNode: &ledger.RemoveNode{ID: id}}); err != nil {
+		if _, err := n.propose(ctx, ledger.Command{Type: ledger.CmdRemoveNode, Payload: &ledger.RemoveNode{ID: id}}); err != nil {
 			return fmt.Errorf("forget old node %s: %w", id, err)
 		}
 	}

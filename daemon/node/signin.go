@@ -71,7 +71,7 @@ func (m *memberSignIns) Login(ctx context.Context, dev ledger.DeviceRef, keyFP s
 	if err != nil {
 		return protocol.LoginResponse{}, err
 	}
-	res, err := m.n.propose(ctx, ledger.Command{Type: ledger.CmdDeviceSignIn, RequestID: reqID, DeviceSignIn: &ledger.DeviceSignIn{
+	res, err := m.n.propose(ctx, ledger.Command{Type: ledger.CmdDeviceSignIn, RequestID: reqID, Payload: &ledger.DeviceSignIn{
 		ID: tok.ID, Account: dev.Account, Device: dev.Code, KeyFingerprint: keyFP, Email: email, SecretHash: tok.Hash(), OSUser: req.OSUser,
 	}})
 	if err == nil {
@@ -121,7 +121,7 @@ func (m *memberSignIns) Logout(ctx context.Context, dev ledger.DeviceRef, keyFP,
 	if err != nil {
 		return err
 	}
-	res, err := m.n.propose(ctx, ledger.Command{Type: ledger.CmdDeviceSignOut, DeviceSignOut: &ledger.DeviceSignOut{Account: dev.Account, ID: id, Reason: "signed out on the device"}})
+	res, err := m.n.propose(ctx, ledger.Command{Type: ledger.CmdDeviceSignOut, Payload: &ledger.DeviceSignOut{Account: dev.Account, ID: id, Reason: "signed out on the device"}})
 	if err == nil {
 		err = res.Err()
 	}
@@ -205,7 +205,7 @@ func (m *memberSignIns) Seen(dev ledger.DeviceRef, agentVersion string) {
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		if _, err := m.n.propose(ctx, ledger.Command{Type: ledger.CmdDeviceSeen, DeviceSeen: &ledger.DeviceSeen{Account: dev.Account, Device: dev.Code, AgentVersion: agentVersion}}); err != nil {
+		if _, err := m.n.propose(ctx, ledger.Command{Type: ledger.CmdDeviceSeen, Payload: &ledger.DeviceSeen{Account: dev.Account, Device: dev.Code, AgentVersion: agentVersion}}); err != nil {
 			m.n.log.Debug("could not record a device's heartbeat", "device", dev.Code, "err", err)
 		}
 	}()

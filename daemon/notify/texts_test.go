@@ -26,7 +26,7 @@ func ledgerWith(t *testing.T, cmds ...ledger.Command) *ledger.State {
 }
 
 func account(id string, end time.Time) ledger.Command {
-	return ledger.Command{Type: ledger.CmdCreateAccount, CreateAccount: &ledger.CreateAccount{ID: id, Name: id, AdminEmail: "it@" + id + ".test", SubscriptionEnd: end}}
+	return ledger.Command{Type: ledger.CmdCreateAccount, Payload: &ledger.CreateAccount{ID: id, Name: id, AdminEmail: "it@" + id + ".test", SubscriptionEnd: end}}
 }
 
 func TestUntilUsesTheUnitAReaderExpects(t *testing.T) {
@@ -78,9 +78,9 @@ func TestSelfRenewingSubscriptionSaysItRenews(t *testing.T) {
 		ledger.RenewShrinkAllocated: "Renewal shrink-to-allocated: the purchased member seats drop from 12 to the 2 in use",
 	} {
 		st := ledgerWith(t, account("acme", time.Time{}),
-			ledger.Command{Type: ledger.CmdMembers, Members: &ledger.MembersOp{Op: ledger.MemSetSeats, Account: "acme", Seats: 12}},
-			ledger.Command{Type: ledger.CmdMembers, Members: &ledger.MembersOp{Op: ledger.MemAddUsers, Account: "acme", Emails: []string{"a@acme.test", "b@acme.test"}}},
-			ledger.Command{Type: ledger.CmdMembers, Members: &ledger.MembersOp{Op: ledger.MemSetSubscription, Account: "acme", PeriodStart: t0.Add(-27 * 24 * time.Hour), PeriodEnd: end, Renewal: renewal}})
+			ledger.Command{Type: ledger.CmdSetSeats, Payload: &ledger.SetSeats{Account: "acme", Seats: 12}},
+			ledger.Command{Type: ledger.CmdAddUsers, Payload: &ledger.AddUsers{Account: "acme", Emails: []string{"a@acme.test", "b@acme.test"}}},
+			ledger.Command{Type: ledger.CmdSetSubscription, Payload: &ledger.SetSubscription{Account: "acme", PeriodStart: t0.Add(-27 * 24 * time.Hour), PeriodEnd: end, Renewal: renewal}})
 		rs := SubscriptionExpiry{Within: 7 * 24 * time.Hour}.Due(st, t0)
 		if len(rs) != 1 {
 			t.Fatalf("%s: reminders %+v", renewal, rs)
@@ -147,12 +147,12 @@ func TestGracePeriodGivesTheExactEnd(t *testing.T) {
 // as such, so that its reminder speaks of members.
 func TestPoolsOverSeatsMarksMemberSeats(t *testing.T) {
 	st := ledgerWith(t, account("acme", time.Time{}),
-		ledger.Command{Type: ledger.CmdMembers, Members: &ledger.MembersOp{Op: ledger.MemSetSeats, Account: "acme", Seats: 10}})
+		ledger.Command{Type: ledger.CmdSetSeats, Payload: &ledger.SetSeats{Account: "acme", Seats: 10}})
 	emails := make([]string, 11)
 	for i := range emails {
 		emails[i] = string(rune('a'+i)) + "@acme.test"
 	}
-	c := ledger.Command{Type: ledger.CmdMembers, Now: t0, Members: &ledger.MembersOp{Op: ledger.MemAddUsers, Account: "acme", Emails: emails}}
+	c := ledger.Command{Type: ledger.CmdAddUsers, Now: t0, Payload: &ledger.AddUsers{Account: "acme", Emails: emails}}
 	if r := st.Apply(10, &c); r.Error != nil {
 		t.Fatal(r.Error)
 	}

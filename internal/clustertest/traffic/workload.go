@@ -150,15 +150,15 @@ func SleepCtx(ctx context.Context, d time.Duration) error {
 
 // CheckoutCmd, RenewCmd and ReleaseCmd are the commands device dev sends.
 func CheckoutCmd(reqID string, dev int) ledger.Command {
-	return ledger.Command{Type: ledger.CmdCheckout, RequestID: reqID, Checkout: &ledger.Checkout{Account: Account, Device: fmt.Sprint("d", dev), Feature: Feature}}
+	return ledger.Command{Type: ledger.CmdCheckout, RequestID: reqID, Payload: &ledger.Checkout{Account: Account, Device: fmt.Sprint("d", dev), Feature: Feature}}
 }
 
 func RenewCmd(reqID string, dev int, lease uint64, ttl time.Duration) ledger.Command {
-	return ledger.Command{Type: ledger.CmdRenew, RequestID: reqID, Renew: &ledger.Renew{Account: Account, Device: fmt.Sprint("d", dev), Leases: []uint64{lease}, TTL: ttl}}
+	return ledger.Command{Type: ledger.CmdRenew, RequestID: reqID, Payload: &ledger.Renew{Account: Account, Device: fmt.Sprint("d", dev), Leases: []uint64{lease}, TTL: ttl}}
 }
 
 func ReleaseCmd(reqID string, dev int, lease uint64) ledger.Command {
-	return ledger.Command{Type: ledger.CmdRelease, RequestID: reqID, Release: &ledger.Release{Account: Account, Device: fmt.Sprint("d", dev), LeaseID: lease}}
+	return ledger.Command{Type: ledger.CmdRelease, RequestID: reqID, Payload: &ledger.Release{Account: Account, Device: fmt.Sprint("d", dev), LeaseID: lease}}
 }
 
 // device is one simulated device. It holds at most one lease of the pool.
