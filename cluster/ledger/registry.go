@@ -78,7 +78,8 @@ var registry = map[CommandType]spec{
 	CmdDetachAddOn:       command((*State).detachAddOn, (*DetachAddOn).describe, nil).inGroup(CmdLicense, "detach"),
 	CmdSetExtension:      command((*State).setExtension, (*SetExtension).describe, nil).inGroup(CmdLicense, "set_extension"),
 	CmdTerminateLicense:  command((*State).terminateLicense, (*TerminateLicense).describe, nil).inGroup(CmdLicense, "terminate"),
-	// operator: terminate.go, display_name.go
+	// operator: terminate.go, display_name.go, onboard.go
+	CmdCreateAccountWithAdmin:    command((*State).createAccountWithAdmin, (*CreateAccountWithAdmin).describe, nil).since(2),
 	CmdSetDisplayName:            command((*State).setDisplayName, (*SetDisplayName).describe, nil).since(2),
 	CmdTerminateLicenseConfirmed: command((*State).terminateLicenseConfirmed, (*TerminateLicenseConfirmed).describe, nil).since(2),
 

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"net/http"
 	"strings"
 	"testing"
 
@@ -60,4 +61,30 @@ func TestOverageRefusedUnderTenSeats(t *testing.T) {
 		t.Fatalf("the refused overage was stored:\n%s", out)
 	}
 	s.mustCtl("policy", "set", "acme", "--pool", "big", "--overage", "2")
+}
+
+// TestCreateAccountWithAdminMember: `accounts create --admin-member` makes
+// the administrator address an Owner member holding one of the account's
+// seats, in one command; without a usable address nothing is created.
+func TestCreateAccountWithAdminMember(t *testing.T) {
+	s := startServer(t)
+	s.mustCtl("accounts", "create", "acme", "--admin-email", "Boss@Acme.test", "--admin-member", "--member-seats", "3")
+	var boss ledger.UserView
+	mustJSON(t, s.mustCtl("users", "show", "acme", "boss@acme.test", "--json"), &boss)
+	if boss.Role != ledger.RoleOwner || boss.Status != "active" || !boss.ConsumesSeat {
+		t.Fatalf("the administrator as a member: %+v", boss)
+	}
+	if u := s.usage("acme"); u.Purchased != 3 || u.Active != 1 || !u.AdminHoldsSeat {
+		t.Fatalf("usage: %+v", u)
+	}
+	r := s.ctl("accounts", "create", "beta", "--admin-member")
+	if r.code == 0 || !strings.Contains(r.stderr, "not an email address") {
+		t.Fatalf("--admin-member without an address: exit %d %s", r.code, r.stderr)
+	}
+	if err := s.api(http.MethodGet, "/v1/accounts/beta", nil, nil); err == nil || !strings.Contains(err.Error(), "unknown_account") {
+		t.Fatalf("a refused creation left account beta: %v", err)
+	}
+	if r := s.ctl("accounts", "create", "gamma", "--member-seats", "2"); r.code == 0 || !strings.Contains(r.stderr, "admin_member") {
+		t.Fatalf("--member-seats alone: exit %d %s", r.code, r.stderr)
+	}
 }
