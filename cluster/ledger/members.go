@@ -142,6 +142,10 @@ type Org struct {
 	LastRenewal  *RenewalRecord   `json:"last_renewal,omitempty"`
 	Teams        map[string]*Team `json:"teams"`
 	Users        map[string]*User `json:"users"`
+	// SeatRequests are the account's latest requests for more seats
+	// (seat_requests.go); Prices its plan prices (prices.go).
+	SeatRequests []SeatRequest `json:"seat_requests,omitempty"`
+	Prices       *Prices       `json:"prices,omitempty"`
 }
 
 // used counts the seats held: active (incl. unassigned) and pending.

@@ -134,6 +134,7 @@ func (a *api) routes() (mux *http.ServeMux, routes, public []string) {
 	a.registerLicenses(auth)
 	a.registerPolicy(auth)
 	a.registerMembers(auth)
+	a.registerBilling(auth)
 	a.registerSignIns(auth)
 	a.registerAudit(auth)
 	a.registerVendors(auth)

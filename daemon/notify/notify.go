@@ -26,6 +26,10 @@ type Reminder struct {
 	Kind    string // ledger.Notify*
 	Subject string
 	Body    string
+	// To overrides the recipient (default: the account's administrator
+	// address); Day the day the claim is for (default: today), for a
+	// one-off message that must not go out again the next day.
+	To, Day string
 }
 
 // Source finds the reminders due at now from the ledger. The floating
@@ -57,6 +61,9 @@ func New(cfg Config) *Notifier {
 	}
 	if cfg.Sources == nil {
 		cfg.Sources = DefaultSources()
+		if cfg.SMTP.Operator != "" {
+			cfg.Sources = append(cfg.Sources, SeatRequests{To: cfg.SMTP.Operator, Within: 48 * time.Hour})
+		}
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -87,10 +94,18 @@ func (n *Notifier) Tick(ctx context.Context) int {
 		for _, src := range n.cfg.Sources {
 			for _, r := range src.Due(st, now) {
 				acct, ok := st.Account(r.Account)
-				if !ok || acct.AdminEmail == "" || st.Notified(r.Account, r.Kind, day) {
+				to, rday := r.To, r.Day
+				if to == "" && ok {
+					to = acct.AdminEmail
+				}
+				if rday == "" {
+					rday = day
+				}
+				if !ok || to == "" || st.Notified(r.Account, r.Kind, rday) {
 					continue
 				}
-				todo = append(todo, due{r, acct.AdminEmail})
+				r.Day = rday
+				todo = append(todo, due{r, to})
 			}
 		}
 	})
@@ -99,7 +114,7 @@ func (n *Notifier) Tick(ctx context.Context) int {
 		if ctx.Err() != nil {
 			break
 		}
-		if n.send(ctx, d, day) {
+		if n.send(ctx, d, d.Day) {
 			sent++
 		}
 	}

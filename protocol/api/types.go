@@ -66,6 +66,13 @@ type CreateAccountRequest struct {
 	MemberSeats int  `json:"member_seats,omitempty"`
 }
 
+// SeatRequestRequest is POST /v1/accounts/{account}/seat-requests: ask
+// the cluster operator for Seats more member seats.
+type SeatRequestRequest struct {
+	Seats int    `json:"seats"`
+	Note  string `json:"note,omitempty"`
+}
+
 // SetPoolRequest is PUT /v1/accounts/{account}/pools/{feature}.
 type SetPoolRequest struct {
 	Seats    int    `json:"seats"`

@@ -243,7 +243,10 @@ pages.overview = async () => {
       el("div", { class: "card", id: "seat-consumption" },
         el("div", { class: "stat" }, `${inUse} / ${u.purchased}`, el("span", { class: "muted small" }, ` ${cap}`)),
         consumptionBar([["active", u.active], ["pending", u.pending], ["unassigned", u.unassigned || 0]], u.purchased),
-        legend([["active", `active ${u.active}`], ["pending", `pending ${u.pending}`], ["unassigned", `unassigned ${u.unassigned || 0}`], ["unused", `unused ${u.unused}`]].concat(u.over ? [["over", `over by ${u.over} since ${when(u.over_since)}`]] : []))));
+        legend([["active", `active ${u.active}`], ["pending", `pending ${u.pending}`], ["unassigned", `unassigned ${u.unassigned || 0}`], ["unused", `unused ${u.unused}`]].concat(u.over ? [["over", `over by ${u.over} since ${when(u.over_since)}`]] : [])),
+        u.next_charge ? el("p", { class: "small", id: "next-charge" }, `Next charge (estimate): ${u.next_charge.display} = ${u.next_charge.seats} seats × ${u.next_charge.currency} ${(u.next_charge.seat_price / 100).toFixed(2)}`,
+          u.next_charge.at ? `, due ${when(u.next_charge.at)} for the next ${u.next_charge.period}` : ` per ${u.next_charge.period}`) : null,
+        canEdit() ? el("button", { id: "request-seats", onclick: () => requestSeats() }, "Request seats…") : null));
   }
   const pools = (status.pools || []).filter((p) => p.account === state.account);
   out.push(el("h2", {}, "Floating pools"));
@@ -494,6 +497,15 @@ const roles = ["owner", "administrator", "member", "administrator_assistant", "a
 const roleLabel = (r) => r.replace("_", " ");
 
 // act runs a change, flashes the outcome and redraws the page.
+// requestSeats asks the cluster operator for more member seats: the
+// request is recorded (audit log) and e-mailed to the operator.
+async function requestSeats() {
+  const n = parseInt(prompt("How many more member seats?", "5") || "", 10);
+  if (!(n > 0)) return;
+  const note = prompt("A note for the operator (why, for whom, by when):", "") || "";
+  act(`Asked the operator for ${n} more seats`, () => api("POST", `/v1/accounts/${acct()}/seat-requests`, { seats: n, note }));
+}
+
 async function act(what, fn) {
   try {
     await fn();
