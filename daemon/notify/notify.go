@@ -254,7 +254,7 @@ func (s SoftCapSource) Due(st *ledger.State, now time.Time) []Reminder {
 		for _, o := range os {
 			body += "  " + overageLine(o, now) + "\n"
 		}
-		body += "\nPurchase more seats or reduce use; this reminder is sent once a day while it lasts.\n"
+		body += fmt.Sprintf("\nPurchase more seats (ask the cluster operator: tallyctl seats request %s N --note ...) or reduce use; this reminder is sent once a day while it lasts.\n", acct)
 		out = append(out, Reminder{Account: acct, Kind: ledger.NotifySoftCap, Subject: "Tally: " + acct + " is over its purchased seats", Body: body})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Account < out[j].Account })
