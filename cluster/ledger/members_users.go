@@ -177,9 +177,11 @@ func (s *State) setRole(now time.Time, op *SetRole) Result {
 			}
 		}
 		u.Role = op.Role
-		s.endSignIns(now, op.Account, u.Email, "")
-		if !op.Role.ConsumesSeat() {
-			s.revokeMemberLeases(now, op.Account, u.Email, "")
+		if s.since(2) {
+			s.endSignIns(now, op.Account, u.Email, "")
+			if !op.Role.ConsumesSeat() {
+				s.revokeMemberLeases(now, op.Account, u.Email, "")
+			}
 		}
 		return userResult(o, u)
 	})
@@ -195,7 +197,9 @@ func (s *State) setPassword(now time.Time, op *SetPassword) Result {
 			return fail(protocol.CodeInvalidArgument, "a password is needed")
 		}
 		u.PasswordHash = op.PasswordHash
-		s.endSignIns(now, op.Account, u.Email, "")
+		if s.since(2) {
+			s.endSignIns(now, op.Account, u.Email, "")
+		}
 		return userResult(o, u)
 	})
 }
@@ -210,7 +214,9 @@ func (s *State) deleteUser(now time.Time, op *DeleteUser) Result {
 			return fail(protocol.CodeNotAllowed, "%s holds license %s: unassign or reassign it before deleting the user", u.Email, held[0])
 		}
 		delete(o.Users, u.Email)
-		s.revokeMemberLeases(now, op.Account, u.Email, "")
+		if s.since(2) {
+			s.revokeMemberLeases(now, op.Account, u.Email, "")
+		}
 		return changedResult(u.Email)
 	})
 }

@@ -276,7 +276,9 @@ func (s *State) setPolicy(now time.Time, c *SetPolicy) Result {
 	p := c.Policy
 	p.Allow, p.Deny = slices.Clone(p.Allow), slices.Clone(p.Deny)
 	p.Reserve = slices.Clone(p.Reserve)
-	canonicalDevices(&p)
+	if s.since(2) {
+		canonicalDevices(&p)
+	}
 	if s.pol.Policies == nil {
 		s.pol.Policies = map[string]*Policy{}
 	}
@@ -313,7 +315,7 @@ func (s *State) principalMatches(kind, name string, c *Checkout) bool {
 	case "user":
 		return c.User != "" && NormalizeEmail(c.User) == NormalizeEmail(name)
 	case "device":
-		return c.Device == protocol.CanonicalDeviceCode(name)
+		return c.Device == s.deviceCode(name)
 	case "team":
 		return (c.Team != "" && c.Team == name) || slices.Contains(s.memberTeams(c.Account, c.User), name)
 	}
@@ -325,7 +327,7 @@ func (s *State) leaseMatches(kind, name string, l *Lease) bool {
 	case "user":
 		return l.User != "" && NormalizeEmail(l.User) == NormalizeEmail(name)
 	case "device":
-		return l.Device == protocol.CanonicalDeviceCode(name)
+		return l.Device == s.deviceCode(name)
 	case "team":
 		return s.leaseInTeam(l, name)
 	}

@@ -245,8 +245,12 @@ func (s *State) revokeMemberLeases(now time.Time, account, email, license string
 	}
 }
 
-// revokeLicenseLeases revokes the leases granted under one named license.
+// revokeLicenseLeases revokes the leases granted under one named license
+// (from log format 2 on; format 1 left them to expire).
 func (s *State) revokeLicenseLeases(now time.Time, licenseID string) {
+	if !s.since(2) {
+		return
+	}
 	for _, l := range s.leases {
 		if l.License == licenseID {
 			revokeLease(now, l)
@@ -318,6 +322,9 @@ func (s *State) activeMember(account, email string) (*User, *protocol.Error) {
 // the feature's product has named licenses. Elsewhere the holder is the
 // device (User as the server filled it).
 func (s *State) checkoutHolder(c *Checkout) (*Checkout, *protocol.Error) {
+	if !s.since(2) {
+		return c, nil // format 1: the holder is the user the leader named
+	}
 	if c.SignIn == "" && !s.managesMembers(c.Account) {
 		return c, nil
 	}
@@ -366,7 +373,7 @@ func (s *State) namedProducts(account, feature string) []string {
 // memberTeams are the teams the checkout's authenticated member is in (none
 // for a device-only checkout).
 func (s *State) memberTeams(account, user string) []string {
-	if user == "" {
+	if user == "" || !s.since(2) { // format 1 matched the named team only
 		return nil
 	}
 	o := s.org(account, false)
