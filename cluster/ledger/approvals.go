@@ -168,7 +168,9 @@ func (op *ApproveDevice) describe() (string, string) {
 	return op.Account, fmt.Sprintf("approve code %s for %s", protocol.CanonicalUserCode(op.UserCode), NormalizeEmail(op.Email))
 }
 
-func (op *ApproveDevice) actor() string { return "member:" + op.Account + "/" + NormalizeEmail(op.Email) }
+func (op *ApproveDevice) actor() string {
+	return "member:" + op.Account + "/" + NormalizeEmail(op.Email)
+}
 
 func (op *FinishApproval) describe() (string, string) {
 	return op.Account, "finish approval " + op.ID + " as sign-in " + op.SignInID
