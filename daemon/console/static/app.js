@@ -132,6 +132,21 @@ function setupSignIn() {
   $("#signin-form").addEventListener("submit", async (ev) => {
     ev.preventDefault();
     $("#signin-error").textContent = "";
+    $("#signin-note").textContent = "";
+    if (mode === "approve") {
+      // The device, polling, signs the member in; this tab stays signed out.
+      try {
+        await api("POST", "/v1/device-approvals", {
+          account: $("#approve-account").value.trim(),
+          user_code: $("#approve-code").value.trim(),
+          email: $("#approve-email").value.trim(),
+          password: $("#approve-password").value,
+        });
+        $("#approve-password").value = "";
+        $("#signin-note").textContent = "Device approved: it signs you in within a few seconds.";
+      } catch (e) { $("#signin-error").textContent = e.message; }
+      return;
+    }
     try {
       if (mode === "token") {
         state.token = $("#signin-token").value.trim();
