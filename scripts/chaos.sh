@@ -30,6 +30,7 @@ grep -o 'chaos-figures: .*' "$LOG" | awk -v elapsed="$elapsed" '
 	for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
 	h = v["harness"]; sched[h] += v["schedules"]; ops[h] += v["operations"]; viol[h] += v["violations"]
 	tot_s += v["schedules"]; tot_o += v["operations"]; tot_v += v["violations"]; tok += v["tokens"]; ooc += v["out-of-contract-overlaps"]
+	delete v
 }
 END {
 	printf "\nchaos figures (%ds):\n", elapsed
