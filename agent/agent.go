@@ -49,8 +49,11 @@ const (
 	// requestTimeout bounds one exchange with the cluster (connecting
 	// included); a checkout may take its wait on top.
 	requestTimeout = 30 * time.Second
-	maxWait        = time.Hour
-	maxAttempts    = 4
+	// agentDialTimeout bounds one connection attempt to one node (see
+	// clientOptions).
+	agentDialTimeout = 2 * time.Second
+	maxWait          = time.Hour
+	maxAttempts      = 4
 )
 
 // ErrNotEnrolled is returned by Run for a device that has no certificate and
@@ -346,8 +349,16 @@ func (a *agent) clientOptions() []client.Option {
 	// Between heartbeats the device holds no connection, and each device
 	// returns to the node its Device Code hashes to, so that a fleet spreads
 	// over the cluster (docs/performance.md).
+	//
+	// Holding no connection, the agent learns that a node died only by
+	// dialling it, and a dead node answers nothing: the dial costs its whole
+	// timeout before the next node is tried. So the timeout is short (a
+	// QUIC handshake takes one round trip), and it must stay well under a
+	// lease's TTL: a heartbeat spent on a dead node must leave time to renew
+	// at a live one.
 	return []client.Option{client.WithLogger(a.log), client.WithCAFile(a.cfg.CAFile),
-		client.WithIdleClose(client.DefaultIdleClose), client.WithAffinity(a.device.DeviceCode)}
+		client.WithIdleClose(client.DefaultIdleClose), client.WithAffinity(a.device.DeviceCode),
+		client.WithDialTimeout(agentDialTimeout)}
 }
 
 // connect builds the mTLS client from the stored device credentials. It does

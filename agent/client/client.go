@@ -587,6 +587,15 @@ func (c *Client) connect(ctx context.Context) (*quic.Conn, string, error) {
 			}
 			c.log.Debug("tallyd unreachable", "server", addr, "err", err)
 			errs = append(errs, err)
+			// The next request starts at the next node rather than paying
+			// this one's dial timeout again (an idle-closing client keeps
+			// returning to the node it last used).
+			c.mu.Lock()
+			if c.last == addr {
+				c.last = ""
+			}
+			c.prefer = (start + i + 1) % len(servers)
+			c.mu.Unlock()
 		}
 		last = errors.Join(errs...)
 		if untrusted == len(servers) {
