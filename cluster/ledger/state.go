@@ -72,6 +72,10 @@ type State struct {
 	// key, in claim order (admin_requests.go).
 	adminReqs     map[string]*AdminRequestRecord
 	adminReqOrder []string
+	// format is the log format of the entry being applied (log.go), set
+	// by apply for each command: what changed meaning between formats
+	// asks it (since).
+	format int
 }
 
 // New returns an empty ledger.
@@ -121,6 +125,10 @@ func (s *State) Apply(idx uint64, c *Command) Result {
 }
 
 func (s *State) apply(c *Command) Result {
+	s.format = c.Format
+	if s.format == 0 {
+		s.format = LogFormat
+	}
 	if c.Now.After(s.lastNow) {
 		s.lastNow = c.Now
 	}
@@ -146,6 +154,22 @@ func (s *State) apply(c *Command) Result {
 
 func fail(code protocol.Code, format string, args ...any) Result {
 	return Result{Error: protocol.Errorf(code, format, args...)}
+}
+
+// since reports whether the entry being applied is of log format v or
+// newer: rules added in format v apply only to such entries, so that an
+// older entry means what it meant to the release that wrote it.
+func (s *State) since(v int) bool { return s.format >= v }
+
+// ClusterLogFormat is the newest log format every registered node reads:
+// the format the leader writes. A cluster with no node registered yet
+// (bootstrapping) writes the newest.
+func (s *State) ClusterLogFormat() int {
+	f := LogFormat
+	for _, n := range s.nodes {
+		f = min(f, max(n.LogFormat, 1))
+	}
+	return f
 }
 
 func (s *State) removeNode(_ time.Time, r *RemoveNode) Result {
@@ -512,7 +536,7 @@ func (s *State) checkout(now time.Time, c *Checkout) Result {
 	// device never takes two seats of one feature for one user. A lingering
 	// lease (released under a linger policy) comes back the same way.
 	for _, l := range s.byDevice[ref] {
-		if l.Feature == c.Feature && (l.User == c.User || l.Kind == KindNodeLocked) && !l.Revoked && !l.Reusable(now, s.settings.MaxSkew) {
+		if l.Feature == c.Feature && (l.User == c.User || (l.Kind == KindNodeLocked && s.since(2))) && !l.Revoked && !l.Reusable(now, s.settings.MaxSkew) {
 			// A node-locked seat is the device's: whoever signs in on the
 			// device takes it over (and the previous member's token, still
 			// valid to its horizon, is for the same seat).

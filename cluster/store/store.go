@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -489,6 +490,9 @@ func (s *Store) Propose(ctx context.Context, cmd ledger.Command) (ledger.Result,
 	if cmd.Now.IsZero() {
 		cmd.Now = s.now()
 	}
+	if err := s.CheckFormat(&cmd); err != nil {
+		return ledger.Result{}, err
+	}
 	p := &proposal{ctx: ctx, cmd: cmd, done: make(chan proposalResult, 1)}
 	select {
 	case s.proposals <- p:
@@ -568,6 +572,39 @@ func (s *Store) failQueued() {
 // latest time the ledger applied (a previous leader's), is raised to it.
 // The raised time is one a leader's clock has already shown, so nothing is
 // reclaimed before a leader has seen its horizon and skew pass (S3).
+// logFormat is the log format the cluster reads (ledger.ClusterLogFormat).
+func (s *Store) logFormat() int {
+	s.fsm.mu.RLock()
+	defer s.fsm.mu.RUnlock()
+	return s.fsm.state.ClusterLogFormat()
+}
+
+// CheckFormat refuses a command that a node of the cluster could not read:
+// during a rolling upgrade, what the new release adds waits until every
+// node runs it (a node of the previous release would skip the entry and
+// its ledger would part from the others'). Propose checks it; a follower
+// checks it too before forwarding, as a leader of the previous release
+// would not.
+func (s *Store) CheckFormat(cmd *ledger.Command) error {
+	need := cmd.MinFormat()
+	if need <= 1 {
+		return nil
+	}
+	s.fsm.mu.RLock()
+	defer s.fsm.mu.RUnlock()
+	st := s.fsm.state
+	if st.ClusterLogFormat() >= need {
+		return nil
+	}
+	var old []string
+	for _, n := range st.Nodes() {
+		if max(n.LogFormat, 1) < need {
+			old = append(old, n.ID)
+		}
+	}
+	return protocol.Errorf(protocol.CodeUnsupportedVersion, "%s needs log format %d, which node(s) %s do not read yet: upgrade every node of the cluster to this release first", cmd.Type, need, strings.Join(old, ", "))
+}
+
 func (s *Store) monotonicNow(ps []*proposal) {
 	floor := s.lastNow
 	s.fsm.mu.RLock()
@@ -593,7 +630,7 @@ func (s *Store) submit(ps []*proposal) {
 			cmd.Batch[i] = p.cmd
 		}
 	}
-	data, err := cmd.Encode()
+	data, err := cmd.EncodeAt(s.logFormat())
 	if err != nil {
 		for _, p := range ps {
 			p.done <- proposalResult{err: err}

@@ -60,6 +60,9 @@ type Config struct {
 	// SignReport signs a true-up report with this node's lease-signing key
 	// (nil: reports are served unsigned only).
 	SignReport func(entitlement.Report) (string, error)
+	// Enroll enrolls a device from its request file (air-gapped devices);
+	// nil refuses offline enrollment.
+	Enroll func(context.Context, protocol.EnrollRequest) (protocol.EnrollResponse, error)
 }
 
 type api struct {
@@ -139,6 +142,7 @@ func (a *api) routes() (mux *http.ServeMux, routes, public []string) {
 	a.registerSignIns(auth)
 	a.registerAudit(auth)
 	a.registerVendors(auth)
+	a.registerOffline(auth)
 	auth("DELETE /v1/sessions/current", a.endSession)
 	// The web console: static pages calling the API above.
 	mux.Handle("GET /", console.Handler())
