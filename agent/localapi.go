@@ -30,6 +30,11 @@ func (a *agent) serve(ln net.Listener) (stop func()) {
 	mux.HandleFunc("POST "+api.PathLogout, a.handleLogout)
 	mux.HandleFunc("GET "+api.PathWhoAmI, a.handleWhoAmI)
 	mux.HandleFunc("GET "+api.PathEntitlements, a.handleEntitlements)
+	mux.HandleFunc("POST "+api.PathOfflineEnrollRequest, a.handleOfflineEnrollRequest)
+	mux.HandleFunc("POST "+api.PathOfflineEnrollInstall, a.handleOfflineEnrollInstall)
+	mux.HandleFunc("POST "+api.PathOfflineRequest, a.handleOfflineRequest)
+	mux.HandleFunc("POST "+api.PathOfflineInstall, a.handleOfflineInstall)
+	mux.HandleFunc("POST "+api.PathOfflineReturn, a.handleOfflineReturn)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case api.PathCheckout, api.PathRelease, api.PathStatus, api.PathActivity, api.PathJWKS:

@@ -102,7 +102,7 @@ func NewRootCommand() *cobra.Command {
 	root.PersistentFlags().StringVar(&g.state, "state", "", "state directory (default "+api.DefaultStateDir()+")")
 	root.PersistentFlags().StringVar(&g.socket, "socket", "", "local API socket (default $"+api.SocketEnv+", else STATE/"+api.SocketName+")")
 	root.AddCommand(newRunCommand(g), newCheckoutCommand(g), newReleaseCommand(g), newStatusCommand(g), newJWKSCommand(g), newActivateCommand(g),
-		newLoginCommand(g), newLogoutCommand(g), newWhoAmICommand(g), newEntitlementCommand(g))
+		newLoginCommand(g), newLogoutCommand(g), newWhoAmICommand(g), newEntitlementCommand(g), newOfflineCommand(g))
 	root.AddCommand(newServiceCommands(g)...)
 	return root
 }

@@ -86,8 +86,8 @@ func (s *State) pruneAudit(now time.Time) {
 // record appends the audit record of command c with result r. Called from
 // apply for every non-batch command, so batched children get one each.
 func (s *State) record(c *Command, r Result) {
-	if r.Replayed || c.Type == CmdBatch {
-		return
+	if r.Replayed || c.Type == CmdBatch || c.Type == CmdAdminRequest {
+		return // idempotency bookkeeping: the admin write itself is recorded
 	}
 	if _, skipped := c.Payload.(*SkippedEntry); skipped {
 		return

@@ -205,6 +205,8 @@ type Result struct {
 	Import  *ImportReport `json:"import,omitempty"`
 	// Members reports a members command.
 	Members *MembersResult `json:"members,omitempty"`
+	// AdminRequest is an idempotency key's record (admin_requests.go).
+	AdminRequest *AdminRequestRecord `json:"admin_request,omitempty"`
 	// Replayed is set when the result comes from the idempotency record.
 	Replayed bool `json:"replayed,omitempty"`
 }

@@ -33,11 +33,12 @@ type snapshot struct {
 	licenseSnapshot
 	Policy policyBook `json:"policy"`
 	memberSnapshot
-	Audit        []AuditRecord       `json:"audit,omitempty"`
-	AuditNextSeq uint64              `json:"audit_next_seq,omitempty"`
-	Notified     []NotificationClaim `json:"notified,omitempty"`
-	SignIns      []*DeviceSignIn     `json:"sign_ins,omitempty"`
-	Vendors      *vendorSnapshot     `json:"vendors,omitempty"`
+	Audit         []AuditRecord        `json:"audit,omitempty"`
+	AuditNextSeq  uint64               `json:"audit_next_seq,omitempty"`
+	Notified      []NotificationClaim  `json:"notified,omitempty"`
+	AdminRequests []AdminRequestRecord `json:"admin_requests,omitempty"`
+	SignIns       []*DeviceSignIn      `json:"sign_ins,omitempty"`
+	Vendors       *vendorSnapshot      `json:"vendors,omitempty"`
 }
 
 // WriteSnapshot serialises the whole ledger to w.
@@ -92,6 +93,7 @@ func (s *State) WriteSnapshot(w io.Writer) error {
 	snap.memberSnapshot = s.mem.snapshot()
 	snap.Audit, snap.AuditNextSeq = s.audit.records, s.audit.nextSeq
 	snap.Notified = s.NotificationClaims()
+	snap.AdminRequests = s.adminRequestsSnapshot()
 	snap.SignIns = s.signins.sorted()
 	snap.Vendors = s.ven.snapshot(s)
 	enc := json.NewEncoder(w)
@@ -159,6 +161,7 @@ func (s *State) ReadSnapshot(r io.Reader) error {
 		c := snap.Notified[i]
 		n.notified[c.key()] = &c
 	}
+	n.restoreAdminRequests(snap.AdminRequests)
 	for _, si := range snap.SignIns {
 		n.signins.add(si)
 	}

@@ -68,6 +68,10 @@ type State struct {
 	lastNow time.Time
 	// appliedIndex is the Raft index of the last applied entry.
 	appliedIndex uint64
+	// adminReqs are the idempotency keys of admin writes, by caller and
+	// key, in claim order (admin_requests.go).
+	adminReqs     map[string]*AdminRequestRecord
+	adminReqOrder []string
 	// format is the log format of the entry being applied (log.go), set
 	// by apply for each command: what changed meaning between formats
 	// asks it (since).
@@ -98,6 +102,7 @@ func (s *State) reset() {
 	s.signins = newSignInBook()
 	s.audit = auditLog{}
 	s.notified = map[string]*NotificationClaim{}
+	s.adminReqs, s.adminReqOrder = map[string]*AdminRequestRecord{}, nil
 	s.ven = newVendorBook()
 	s.requests = map[string]*requestRecord{}
 	s.requestOrder = nil
@@ -178,6 +183,7 @@ func (s *State) removeNode(_ time.Time, r *RemoveNode) Result {
 func (s *State) prune(now time.Time) {
 	s.pruneAudit(now)
 	s.pruneNotifications(now)
+	s.pruneAdminRequests(now)
 	s.pruneDenials(now)
 	cut := now.Add(-RequestMemory)
 	n := 0

@@ -139,7 +139,7 @@ func runChaos(t *testing.T, settings ledger.Settings, expiry, overTLS bool, def 
 		t.Fatalf("no progress once the faults ended: %v", err)
 	}
 	halt()
-	w.verifyRun(t, !expiry)
+	logFigures(t, w.verifyRun(t, !expiry))
 }
 
 // nemesisStep injects one fault, chosen at random, and names it.

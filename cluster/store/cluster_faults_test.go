@@ -101,5 +101,5 @@ func TestClusterFaults(t *testing.T) {
 	progress("after the faults")
 
 	halt()
-	w.verifyRun(t, true)
+	logFigures(t, w.verifyRun(t, true))
 }

@@ -19,7 +19,6 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
-	"net"
 	"os"
 	"strings"
 	"sync"
@@ -66,6 +65,9 @@ type clusterOptions struct {
 	// TCP, certificates from a test cluster CA) instead of the in-memory
 	// one; partitions and pauses then block addresses in faultTransport.
 	tls bool
+	// disks puts a failpoint.LogStore under every node's Raft log, so
+	// that failDisk can make it fail.
+	disks bool
 }
 
 type clusterNode struct {
@@ -75,12 +77,17 @@ type clusterNode struct {
 	dir  string
 
 	// Guarded by testCluster.mu.
-	store  *store.Store         // nil while stopped
-	inmem  *raft.InmemTransport // in-memory mode only
-	cert   tls.Certificate      // TLS mode only
+	store  *store.Store              // nil while stopped
+	inmem  *raft.InmemTransport      // in-memory mode only
+	cert   tls.Certificate           // TLS mode only
+	layer  *transport.TLSStreamLayer // TLS mode: the first listener, bound before the peers are known
 	net    *failpoint.Transport
 	faults failpoint.Faults
 	opens  int
+	disk   *failpoint.LogStore // disks mode; a fresh one (a repaired disk) on every open
+	// failStops counts the times the node stopped on a failed log write.
+	failStops int
+	diskDown  bool // fail-stopped, not restarted yet
 }
 
 type testCluster struct {
@@ -113,7 +120,6 @@ func newTestCluster(t testing.TB, opts clusterOptions) *testCluster {
 	for i := 0; i < opts.nodes; i++ {
 		n := &clusterNode{idx: i, id: fmt.Sprintf("n%d", i), addr: raft.ServerAddress(fmt.Sprintf("inmem-n%d", i))}
 		if opts.tls {
-			n.addr = raft.ServerAddress(freeTCPAddr(t))
 			certPEM, keyPEM, err := ca.IssueNode(n.id, nil, time.Now())
 			if err == nil {
 				n.cert, err = certs.KeyPair(certPEM, keyPEM)
@@ -121,6 +127,14 @@ func newTestCluster(t testing.TB, opts clusterOptions) *testCluster {
 			if err != nil {
 				t.Fatal(err)
 			}
+			// The first listener binds port 0 and keeps the port the
+			// kernel chose, which the peers list then names; a restart
+			// binds the same port again.
+			n.layer, err = transport.Listen(transport.Config{BindAddr: "127.0.0.1:0", Certificate: n.cert, CAs: c.caPool, Logger: c.logger(n.id)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			n.addr = raft.ServerAddress(n.layer.Addr().String())
 		}
 		n.dir = fmt.Sprintf("%s/%s", base, n.id)
 		c.nodes = append(c.nodes, n)
@@ -186,9 +200,13 @@ func (c *testCluster) open(i int) error {
 	}
 	var inner raft.Transport
 	if c.opts.tls {
-		layer, err := transport.Listen(transport.Config{BindAddr: string(n.addr), Certificate: n.cert, CAs: c.caPool, Logger: c.logger(n.id)})
-		if err != nil {
-			return err
+		layer := n.layer
+		n.layer = nil
+		if layer == nil {
+			var err error
+			if layer, err = transport.Listen(transport.Config{BindAddr: string(n.addr), Certificate: n.cert, CAs: c.caPool, Logger: c.logger(n.id)}); err != nil {
+				return err
+			}
 		}
 		inner = transport.NewNetworkTransport(layer, c.logger(n.id))
 	} else {
@@ -225,6 +243,17 @@ func (c *testCluster) open(i int) error {
 			c.trace.Observe(n.id, idx, cmd, res)
 		},
 	}
+	if c.opts.disks {
+		cfg.WrapLogStore = func(inner raft.LogStore) raft.LogStore {
+			n.disk = failpoint.NewLogStore(inner)
+			return n.disk
+		}
+	}
+	opened := n.opens
+	cfg.FailStop = func(err error) {
+		<-ready
+		c.failStopped(i, opened, s, err)
+	}
 	if c.opts.snapshotThreshold > 0 {
 		cfg.SnapshotThreshold = c.opts.snapshotThreshold
 		cfg.SnapshotInterval = 100 * time.Millisecond
@@ -237,6 +266,7 @@ func (c *testCluster) open(i int) error {
 		return err
 	}
 	n.store = s
+	n.diskDown = false
 	n.opens++
 	if n.opens > 1 {
 		c.noteLocked("restart %s", n.id)
@@ -294,18 +324,6 @@ func (c *testCluster) linkLocked(from, to int, up bool) {
 	}
 }
 
-// freeTCPAddr reserves a loopback port for a node that must come back on
-// the same address after a restart.
-func freeTCPAddr(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 func (c *testCluster) restart(i int) {
 	c.t.Helper()
 	if err := c.open(i); err != nil {
@@ -314,8 +332,11 @@ func (c *testCluster) restart(i int) {
 }
 
 func (c *testCluster) shutdown() {
-	for i := range c.nodes {
+	for i, n := range c.nodes {
 		c.stop(i)
+		if n.layer != nil { // bound, never opened
+			n.layer.Close()
+		}
 	}
 }
 
@@ -563,12 +584,101 @@ func snapshotOf(s *store.Store) []byte {
 	return b.Bytes()
 }
 
-// converge ends every fault (heal, no lossy links, every node running),
+// failStopped is what the harness does when node i's store fail-stops
+// after a failed log write, as tallyd exits: the node is down (its links
+// go, its files are released) until restarted. opened tells a late report
+// from an earlier incarnation apart.
+func (c *testCluster) failStopped(i, opened int, s *store.Store, err error) {
+	c.mu.Lock()
+	n := c.nodes[i]
+	if s == nil || n.store != s || n.opens != opened+1 {
+		c.mu.Unlock()
+		if s != nil {
+			s.Abandon()
+		}
+		return
+	}
+	n.store = nil
+	n.failStops++
+	n.diskDown = true
+	if n.inmem != nil {
+		for j, o := range c.nodes {
+			if j != i && o.inmem != nil {
+				o.inmem.Disconnect(n.addr)
+			}
+		}
+		n.inmem.DisconnectAll()
+	}
+	net := n.net
+	c.noteLocked("%s fail-stopped: %v", n.id, err)
+	c.mu.Unlock()
+	net.Close()
+	s.Abandon()
+}
+
+// failStops counts node i's fail-stops.
+func (c *testCluster) failStops(i int) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.nodes[i].failStops
+}
+
+// failDisk makes node i's next Raft log write, and every one after it, fail
+// with f until the node restarts on a repaired disk (repairDisks).
+func (c *testCluster) failDisk(i int, f failpoint.DiskFault) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := c.nodes[i]
+	if n.store == nil || n.disk == nil {
+		return
+	}
+	n.disk.Arm(f)
+	c.noteLocked("disk of %s: %s armed", n.id, f)
+}
+
+// diskFailed reports whether node i's disk has failed a write.
+func (c *testCluster) diskFailed(i int) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := c.nodes[i]
+	if n.store == nil || n.disk == nil {
+		return false
+	}
+	f, _ := n.disk.Failed()
+	return f != failpoint.NoDiskFault
+}
+
+// repairDisks disarms every disk fault and restarts each node that
+// fail-stopped on its disk, or whose disk failed a write it has not stopped
+// for yet, on a repaired disk.
+func (c *testCluster) repairDisks() {
+	c.t.Helper()
+	for i, n := range c.nodes {
+		c.mu.Lock()
+		d, down := n.disk, n.diskDown
+		c.mu.Unlock()
+		if d == nil {
+			continue
+		}
+		d.Arm(failpoint.NoDiskFault)
+		if c.diskFailed(i) {
+			c.stop(i)
+			down = true
+		}
+		if down {
+			c.restart(i)
+		}
+	}
+}
+
+// converge ends every fault (heal, no lossy links, repaired disks, every
+// node running),
 // waits for a leader, puts a barrier through it and waits until every node
 // has applied the same ledger, byte for byte. It returns that ledger's
 // snapshot and the leader.
 func (c *testCluster) converge(ctx context.Context) ([]byte, int) {
 	c.t.Helper()
+	c.repairDisks()
 	c.heal()
 	for i := range c.nodes {
 		c.setFaults(i, failpoint.Faults{})

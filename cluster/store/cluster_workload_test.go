@@ -59,3 +59,9 @@ func (w *workload) verifyRun(t *testing.T, linearizable bool) validate.Report {
 	t.Log(rep.Summary)
 	return rep
 }
+
+// logFigures logs the figures line scripts/chaos.sh adds up, for a test
+// that runs one fault schedule.
+func logFigures(t *testing.T, rep validate.Report) {
+	t.Logf("chaos-figures: harness=in-process schedules=1 operations=%d violations=%d", rep.Operations, len(rep.Violations))
+}

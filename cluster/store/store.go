@@ -50,6 +50,11 @@ type Config struct {
 	SnapshotInterval   time.Duration
 	// ApplyTimeout bounds how long a proposal waits to be enqueued by Raft.
 	ApplyTimeout time.Duration
+	// FailStop is told, once, that a write to the Raft log failed and the
+	// node has frozen its Raft (see failStopLog); it should end the process
+	// (tallyd exits non-zero). Nil logs the error and leaves the node
+	// frozen: it never votes, acknowledges or applies again.
+	FailStop func(error)
 	// Clock stamps commands proposed without a time (nil: the system
 	// clock). Tests inject offsets and jumps through it.
 	Clock func() time.Time
@@ -87,6 +92,7 @@ type Store struct {
 	log       *slog.Logger
 	raft      *raft.Raft
 	fsm       *fsm
+	logs      raft.LogStore
 	bolt      *raftboltdb.BoltStore
 	transport raft.Transport
 	proposals chan *proposal
@@ -189,6 +195,9 @@ func Open(cfg Config) (*Store, error) {
 		if cfg.WrapLogStore != nil {
 			inner = cfg.WrapLogStore(bolt)
 		}
+		// A failed write stops the node (failStopLog), below the
+		// checksums, which see only what was written.
+		inner = newFailStopLog(inner, dbFile, s.failStop)
 		sums := &checksumLogStore{inner: inner, file: dbFile}
 		if err := checkLog(dbFile, sums, bolt, snapIndex, &at); err != nil {
 			bolt.Close()
@@ -206,6 +215,13 @@ func Open(cfg Config) (*Store, error) {
 		return nil, err
 	}
 	bolt := s.bolt
+	s.logs = logs
+	s.fsm.snapshotIndex = func() uint64 {
+		if metas, err := snaps.List(); err == nil && len(metas) > 0 {
+			return metas[0].Index
+		}
+		return 0
+	}
 	s.fsm.damaged = func(index uint64, err error) {
 		cfg.OnDamage(undecodable(dbFile, index, err))
 	}
@@ -255,6 +271,25 @@ func Open(cfg Config) (*Store, error) {
 	s.wg.Add(1)
 	go s.proposeLoop()
 	return s, nil
+}
+
+// failStop reports a failed log write (see Config.FailStop).
+func (s *Store) failStop(err error) {
+	s.log.Error("raft log write failed: node stopped", "err", err)
+	if s.cfg.FailStop != nil {
+		s.cfg.FailStop(err)
+	}
+}
+
+// Abandon releases the files of a store whose Raft froze after a failed log
+// write, without waiting for Raft (its goroutines stay blocked in the
+// failed write until the process ends). It is for in-process tests that
+// restart a fail-stopped node on the same directory; a real node exits.
+func (s *Store) Abandon() {
+	s.closeOnce.Do(func() {
+		close(s.closing)
+		s.closeResources()
+	})
 }
 
 // now is the node's clock.
@@ -333,8 +368,38 @@ func (s *Store) OpenedAt() time.Time { return s.openedAt }
 // LastIndex is the last index in this node's log (or snapshot).
 func (s *Store) LastIndex() uint64 { return s.raft.LastIndex() }
 
-// AppliedIndex is the last index the FSM has applied.
-func (s *Store) AppliedIndex() uint64 { return s.raft.AppliedIndex() }
+// AppliedIndex is the index of the last command the ledger has applied
+// (entries after it, if any, change nothing in the ledger: no-ops,
+// configuration changes). An answer read from the ledger now reflects at
+// least this index.
+func (s *Store) AppliedIndex() uint64 { return s.fsm.index.Load() }
+
+// HasApplied reports whether the ledger reflects every entry up to index.
+func (s *Store) HasApplied(index uint64) bool {
+	done := s.fsm.index.Load()
+	if done >= index {
+		return true
+	}
+	if s.raft.AppliedIndex() < index {
+		return false
+	}
+	// Raft has handed everything up to index to the FSM; what is left is
+	// done unless a ledger command lies in between (the FSM goroutine may
+	// still be applying it). Usually the range is one no-op.
+	var l raft.Log
+	for i := done + 1; i <= index; i++ {
+		if err := s.logs.GetLog(i, &l); err != nil {
+			if errors.Is(err, raft.ErrLogNotFound) {
+				continue // compacted: in the snapshot the FSM restored
+			}
+			return false
+		}
+		if l.Type == raft.LogCommand {
+			return false
+		}
+	}
+	return true
+}
 
 // Founded reports whether Open bootstrapped a new cluster (rather than
 // finding Raft state on disk).
@@ -670,6 +735,16 @@ func (s *Store) AddVoter(ctx context.Context, id, addr string) error {
 	return nil
 }
 
+// AddNonvoter adds a node that receives the log but has no vote (leader
+// only): it adds agent-facing capacity without slowing commits. A node that
+// is already a voter stays one.
+func (s *Store) AddNonvoter(ctx context.Context, id, addr string) error {
+	if err := s.raft.AddNonvoter(raft.ServerID(id), raft.ServerAddress(addr), 0, s.timeout(ctx)).Error(); err != nil {
+		return mapRaftErr(fmt.Errorf("add non-voter %s (%s) to the cluster: %w", id, addr, err))
+	}
+	return nil
+}
+
 // RemoveServer removes a node from the cluster (leader only).
 func (s *Store) RemoveServer(ctx context.Context, id string) error {
 	if err := s.raft.RemoveServer(raft.ServerID(id), 0, s.timeout(ctx)).Error(); err != nil {
@@ -726,15 +801,15 @@ func (s *Store) RestoreLedger(ctx context.Context, data []byte) error {
 // that must see a write this node (or a client, through another node) knows
 // to be committed at index wait here first.
 func (s *Store) WaitApplied(ctx context.Context, index uint64) error {
-	if s.raft.AppliedIndex() >= index {
+	if s.HasApplied(index) {
 		return nil
 	}
 	t := time.NewTicker(2 * time.Millisecond)
 	defer t.Stop()
-	for s.raft.AppliedIndex() < index {
+	for !s.HasApplied(index) {
 		select {
 		case <-ctx.Done():
-			return protocol.Errorf(protocol.CodeUnavailable, "this node has applied Raft index %d, not yet %d; retry (here or at another node)", s.raft.AppliedIndex(), index)
+			return protocol.Errorf(protocol.CodeUnavailable, "this node has applied Raft index %d, not yet %d; retry (here or at another node)", s.AppliedIndex(), index)
 		case <-s.closing:
 			return protocol.Errorf(protocol.CodeUnavailable, "the server is shutting down")
 		case <-t.C:

@@ -134,10 +134,14 @@ func (a *api) addNode(w http.ResponseWriter, r *http.Request) error {
 	if !ledger.ValidID(req.NodeID) || req.RaftAddr == "" {
 		return protocol.Errorf(protocol.CodeInvalidArgument, "adding a node needs its ID and Raft address")
 	}
-	if err := a.cfg.Store.AddVoter(r.Context(), req.NodeID, req.RaftAddr); err != nil {
+	add := a.cfg.Store.AddVoter
+	if req.Nonvoter {
+		add = a.cfg.Store.AddNonvoter
+	}
+	if err := add(r.Context(), req.NodeID, req.RaftAddr); err != nil {
 		return err
 	}
-	a.log.Info("node added to the cluster", "node", req.NodeID, "raft", req.RaftAddr, "by", caller(r))
+	a.log.Info("node added to the cluster", "node", req.NodeID, "raft", req.RaftAddr, "nonvoter", req.Nonvoter, "by", caller(r))
 	return a.clusterList(w, r)
 }
 

@@ -81,6 +81,8 @@ type Server struct {
 	tr  *quic.Transport
 	ln  *quic.Listener
 	wg  sync.WaitGroup
+	// verified skips re-verifying a chain on reconnects (verified.go).
+	verified verifiedCache
 }
 
 // requestReadTimeout bounds how long a client may take to send its request.
@@ -177,7 +179,13 @@ func (s *Server) identify(conn *quic.Conn) peer {
 	if len(chain) == 0 {
 		return p
 	}
-	id, err := certs.VerifyDevice(s.cfg.ClientCAs, chain, s.cfg.Now())
+	now := s.cfg.Now()
+	key := chainKey(chain)
+	if e, ok := s.verified.lookup(key, now); ok {
+		p.cert, p.id, p.keyFP = chain[0], e.id, e.keyFP
+		return p
+	}
+	id, err := certs.VerifyDevice(s.cfg.ClientCAs, chain, now)
 	if err != nil {
 		p.refusal = enrollment.Refusal(err)
 		s.log.Warn("refused device certificate", "remote", p.remote, "subject", chain[0].Subject.CommonName, "reason", err)
@@ -189,6 +197,7 @@ func (s *Server) identify(conn *quic.Conn) peer {
 		return p
 	}
 	p.cert, p.id, p.keyFP = chain[0], id, fp
+	s.verified.store(key, chain, id, fp)
 	return p
 }
 

@@ -30,18 +30,29 @@ func (a *app) clusterCmd() *cobra.Command {
 			})
 		},
 	}
+	var nonvoter bool
 	join := &cobra.Command{
 		Use:   "join NODE-ID RAFT-ADDR",
 		Short: "Add a running, provisioned node to the Raft configuration (tallyd join does this itself)",
-		Args:  cobra.ExactArgs(2),
+		Long: `join adds a running, provisioned node to the Raft configuration (tallyd join
+does this itself). With --nonvoter the node receives the log and serves
+agents but has no vote, so commits never wait for it: that is how a cluster
+grows agent-facing capacity. Joining a non-voter again without --nonvoter
+promotes it to a voter.`,
+		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var v api.ClusterView
-			return a.show(http.MethodPost, "/v1/cluster/nodes", api.AddNodeRequest{NodeID: args[0], RaftAddr: args[1]}, &v, func(w io.Writer) error {
-				_, err := fmt.Fprintf(w, "added %s at %s; the cluster has %d nodes\n", args[0], args[1], len(v.Members))
+			return a.show(http.MethodPost, "/v1/cluster/nodes", api.AddNodeRequest{NodeID: args[0], RaftAddr: args[1], Nonvoter: nonvoter}, &v, func(w io.Writer) error {
+				kind := "voter"
+				if nonvoter {
+					kind = "non-voter"
+				}
+				_, err := fmt.Fprintf(w, "added %s at %s as a %s; the cluster has %d nodes\n", args[0], args[1], kind, len(v.Members))
 				return err
 			})
 		},
 	}
+	join.Flags().BoolVar(&nonvoter, "nonvoter", false, "add the node without a vote: it serves agents and receives the log, commits do not wait for it")
 	remove := &cobra.Command{
 		Use:   "remove NODE-ID",
 		Short: "Remove a node (dead or alive) from the cluster",

@@ -2,6 +2,7 @@ package ctl
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 
 	"github.com/spf13/cobra"
@@ -21,18 +22,14 @@ func (a *app) signOutCmd() *cobra.Command {
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var left []ledger.DeviceSignIn
-			if err := a.call(http.MethodPost, acctPath(args[0], "users", args[1], "sign-out"), api.SignOutRequest{Device: device}, &left); err != nil {
-				return codeErr(err)
-			}
-			if a.opts.json {
-				return a.printJSON(left)
-			}
-			where := "every device"
-			if device != "" {
-				where = "device " + device
-			}
-			fmt.Fprintf(a.out, "%s signed out of %s\n", args[1], where)
-			return nil
+			return a.show(http.MethodPost, acctPath(args[0], "users", args[1], "sign-out"), api.SignOutRequest{Device: device}, &left, func(out io.Writer) error {
+				where := "every device"
+				if device != "" {
+					where = "device " + device
+				}
+				fmt.Fprintf(out, "%s signed out of %s\n", args[1], where)
+				return nil
+			})
 		},
 	}
 	c.Flags().StringVar(&device, "device", "", "only this device (Device Code, any case; O and 0, I/L and 1 are the same)")

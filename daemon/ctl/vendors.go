@@ -3,6 +3,7 @@ package ctl
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -28,44 +29,27 @@ func (a *app) vendorsCmd() *cobra.Command {
 				return err
 			}
 			var v api.VendorView
-			if err := a.call(http.MethodPost, "/v1/vendors", api.TrustVendorRequest{Name: args[0], PublicKey: string(pub)}, &v); err != nil {
-				return codeErr(err)
-			}
-			if a.opts.json {
-				return a.printJSON(v)
-			}
-			fmt.Fprintf(a.out, "trusting vendor %s, key %s\n", v.Name, v.KeyID)
-			return nil
+			return a.show(http.MethodPost, "/v1/vendors", api.TrustVendorRequest{Name: args[0], PublicKey: string(pub)}, &v, func(out io.Writer) error {
+				fmt.Fprintf(out, "trusting vendor %s, key %s\n", v.Name, v.KeyID)
+				return nil
+			})
 		},
-	}, &cobra.Command{
-		Use:   "list",
-		Short: "List the trusted vendor keys",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			var vs []api.VendorView
-			if err := a.call(http.MethodGet, "/v1/vendors", nil, &vs); err != nil {
-				return codeErr(err)
-			}
-			if a.opts.json {
-				return a.printJSON(vs)
-			}
-			w := a.table()
-			fmt.Fprintln(w, "KID\tVENDOR\tADDED")
-			for _, v := range vs {
-				fmt.Fprintf(w, "%s\t%s\t%s\n", v.KeyID, v.Name, v.Added.Local().Format("2006-01-02 15:04"))
-			}
-			return w.Flush()
+	}, listCmd(a, list[api.VendorView]{
+		use:    "list",
+		short:  "List the trusted vendor keys",
+		path:   func([]string) string { return "/v1/vendors" },
+		header: "KID\tVENDOR\tADDED",
+		row: func(v api.VendorView) string {
+			return fmt.Sprintf("%s\t%s\t%s", v.KeyID, v.Name, v.Added.Local().Format("2006-01-02 15:04"))
 		},
-	}, &cobra.Command{
+		empty: "no vendor key is trusted",
+	}), &cobra.Command{
 		Use:   "remove KID",
 		Short: "Stop trusting a vendor key (imported entitlements stay)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := a.call(http.MethodDelete, "/v1/vendors/"+url.PathEscape(args[0]), nil, nil); err != nil {
-				return codeErr(err)
-			}
-			fmt.Fprintf(a.out, "vendor key %s is no longer trusted\n", args[0])
-			return nil
+			return a.done(http.MethodDelete, "/v1/vendors/"+url.PathEscape(args[0]), nil,
+				map[string]string{"untrusted": args[0]}, "vendor key "+args[0]+" is no longer trusted")
 		},
 	})
 	return c
@@ -84,67 +68,48 @@ func (a *app) entitlementsCmd() *cobra.Command {
 				return err
 			}
 			var v api.EntitlementView
-			if err := a.call(http.MethodPost, acctPath(args[0], "entitlements"), api.ImportEntitlementRequest{Entitlement: strings.TrimSpace(string(b))}, &v); err != nil {
-				return codeErr(err)
-			}
-			if a.opts.json {
-				return a.printJSON(v)
-			}
-			fmt.Fprintf(a.out, "imported entitlement %s from %s for %s (%s)\n", v.Serial, v.Vendor, v.Customer, v.State)
-			return a.printEntitlementFeatures(v)
+			return a.show(http.MethodPost, acctPath(args[0], "entitlements"), api.ImportEntitlementRequest{Entitlement: strings.TrimSpace(string(b))}, &v, func(out io.Writer) error {
+				fmt.Fprintf(out, "imported entitlement %s from %s for %s (%s)\n", v.Serial, v.Vendor, v.Customer, v.State)
+				return printEntitlementFeatures(out, v)
+			})
 		},
-	}, &cobra.Command{
-		Use:   "list ACCOUNT",
-		Short: "List an account's entitlements",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			var vs []api.EntitlementView
-			if err := a.call(http.MethodGet, acctPath(args[0], "entitlements"), nil, &vs); err != nil {
-				return codeErr(err)
+	}, listCmd(a, list[api.EntitlementView]{
+		use:    "list ACCOUNT",
+		short:  "List an account's entitlements",
+		path:   func(args []string) string { return acctPath(args[0], "entitlements") },
+		header: "SERIAL\tVENDOR\tCUSTOMER\tFEATURES\tSTATE",
+		row: func(v api.EntitlementView) string {
+			var fs []string
+			for _, f := range v.Features {
+				fs = append(fs, fmt.Sprintf("%s=%d", f.Name, f.Seats))
 			}
-			if a.opts.json {
-				return a.printJSON(vs)
-			}
-			w := a.table()
-			fmt.Fprintln(w, "SERIAL\tVENDOR\tCUSTOMER\tFEATURES\tSTATE")
-			for _, v := range vs {
-				var fs []string
-				for _, f := range v.Features {
-					fs = append(fs, fmt.Sprintf("%s=%d", f.Name, f.Seats))
-				}
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", v.Serial, v.Vendor, v.Customer, strings.Join(fs, ","), v.State)
-			}
-			return w.Flush()
+			return fmt.Sprintf("%s\t%s\t%s\t%s\t%s", v.Serial, v.Vendor, v.Customer, strings.Join(fs, ","), v.State)
 		},
-	}, &cobra.Command{
+		empty: "no entitlements: the account is not vendor-managed",
+	}), &cobra.Command{
 		Use:   "show ACCOUNT SERIAL",
 		Short: "Show one entitlement",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var v api.EntitlementView
-			if err := a.call(http.MethodGet, acctPath(args[0], "entitlements", args[1]), nil, &v); err != nil {
-				return codeErr(err)
-			}
-			if a.opts.json {
-				return a.printJSON(v)
-			}
-			fmt.Fprintf(a.out, "Entitlement %s (%s)\n  vendor:   %s (key %s)\n  customer: %s\n  valid:    %s to %s\n  digest:   %s\n", v.Serial, v.State, v.Vendor, v.VendorKey, v.Customer, v.NotBefore.Format(time.RFC3339), v.Expires.Format(time.RFC3339), v.Digest)
-			if v.Supersedes != "" {
-				fmt.Fprintf(a.out, "  replaces: %s\n", v.Supersedes)
-			}
-			return a.printEntitlementFeatures(v)
+			return a.show(http.MethodGet, acctPath(args[0], "entitlements", args[1]), nil, &v, func(out io.Writer) error {
+				fmt.Fprintf(out, "Entitlement %s (%s)\n  vendor:   %s (key %s)\n  customer: %s\n  valid:    %s to %s\n  digest:   %s\n", v.Serial, v.State, v.Vendor, v.VendorKey, v.Customer, v.NotBefore.Format(time.RFC3339), v.Expires.Format(time.RFC3339), v.Digest)
+				if v.Supersedes != "" {
+					fmt.Fprintf(out, "  replaces: %s\n", v.Supersedes)
+				}
+				return printEntitlementFeatures(out, v)
+			})
 		},
 	})
 	return c
 }
 
-func (a *app) printEntitlementFeatures(v api.EntitlementView) error {
-	w := a.table()
-	fmt.Fprintln(w, "  FEATURE\tSEATS\tOVERAGE\tADD-ONS")
+func printEntitlementFeatures(out io.Writer, v api.EntitlementView) error {
+	var rows []string
 	for _, f := range v.Features {
-		fmt.Fprintf(w, "  %s\t%d\t%d\t%s\n", f.Name, f.Seats, f.Overage, orDash(strings.Join(f.AddOns, ",")))
+		rows = append(rows, fmt.Sprintf("  %s\t%d\t%d\t%s", f.Name, f.Seats, f.Overage, orDash(strings.Join(f.AddOns, ","))))
 	}
-	return w.Flush()
+	return printer{out: out}.table("  FEATURE\tSEATS\tOVERAGE\tADD-ONS", rows, "")
 }
 
 // signedReport fetches a true-up report signed by the cluster.
@@ -189,19 +154,14 @@ func (a *app) denialsReportCmd() *cobra.Command {
 				q.Set("to", to)
 			}
 			var v api.DenialsView
-			if err := a.call(http.MethodGet, acctPath(args[0], "denials")+"?"+q.Encode(), nil, &v); err != nil {
-				return codeErr(err)
-			}
-			if a.opts.json {
-				return a.printJSON(v)
-			}
-			w := a.table()
-			fmt.Fprintln(w, "DAY\tFEATURE\tTEAM\tREASON\tREFUSED")
-			for _, d := range v.Denials {
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\n", d.Day, d.Feature, orDash(d.Team), d.Code, d.Count)
-			}
-			fmt.Fprintf(w, "total\t\t\t\t%d\n", v.Total)
-			return w.Flush()
+			return a.show(http.MethodGet, acctPath(args[0], "denials")+"?"+q.Encode(), nil, &v, func(out io.Writer) error {
+				rows := make([]string, 0, len(v.Denials)+1)
+				for _, d := range v.Denials {
+					rows = append(rows, fmt.Sprintf("%s\t%s\t%s\t%s\t%d", d.Day, d.Feature, orDash(d.Team), d.Code, d.Count))
+				}
+				rows = append(rows, fmt.Sprintf("total\t\t\t\t%d", v.Total))
+				return printer{out: out}.table("DAY\tFEATURE\tTEAM\tREASON\tREFUSED", rows, "")
+			})
 		},
 	}
 	c.Flags().StringVar(&from, "from", "", "first day (YYYY-MM-DD)")

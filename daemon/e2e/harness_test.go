@@ -163,7 +163,12 @@ func (s *server) start() {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.agentAddr, s.adminAddr, s.raftAddr = addrs.Agent, addrs.Admin, addrs.Raft
+	// A restarted node comes back on the addresses it had: assign only
+	// what changed, so that goroutines polling a restarting server (the
+	// restart tests) do not race with a write of the same value.
+	if s.agentAddr != addrs.Agent || s.adminAddr != addrs.Admin || s.raftAddr != addrs.Raft {
+		s.agentAddr, s.adminAddr, s.raftAddr = addrs.Agent, addrs.Admin, addrs.Raft
+	}
 	if s.join != nil {
 		s.token = s.join.token
 		eventually(t, 30*time.Second, s.nodeID+" joins the cluster", func() error {
@@ -191,7 +196,9 @@ func (s *server) start() {
 		if err != nil {
 			return err
 		}
-		s.token = strings.TrimSpace(string(tok))
+		if t := strings.TrimSpace(string(tok)); t != s.token {
+			s.token = t
+		}
 		var st adminapi.StatusResponse
 		if err := s.api(http.MethodGet, "/v1/status", nil, &st); err != nil {
 			return err

@@ -169,6 +169,13 @@ func (s *Service) SignLease(l ledger.Lease) (string, error) {
 		return "", protocol.Errorf(protocol.CodeUnavailable, "this node's signing key is not registered with the cluster yet; retry shortly")
 	}
 	now := s.now()
+	if !l.Horizon.Truncate(time.Second).After(now.Truncate(time.Second)) {
+		// This node's clock runs ahead of the ledger time the horizon was
+		// set in (clock error, or a node forwarding to a leader whose clock
+		// lags): date the token at its not-before instead of failing to
+		// sign it; whether it is still valid is the verifier's to decide.
+		now = l.Since.Add(-skew)
+	}
 	tok, err := s.signer.Sign(lease.Claims{
 		Issuer: cluster, Device: l.Device, Account: l.Account, User: l.User, Feature: l.Feature, AddOns: l.AddOns, Entitlement: l.Entitlement,
 		LeaseID: l.ID, Kind: lease.Kind(l.Kind), IssuedAt: now,
@@ -223,12 +230,14 @@ func (s *Service) Heartbeat(ctx context.Context, dev ledger.DeviceRef, req proto
 		for i, ref := range req.Leases {
 			l, gone := st.Lease(ref.ID)
 			switch {
-			case gone != nil:
-				resp.Leases[i] = protocol.LeaseStatus{ID: ref.ID, State: protocol.LeaseLost, Error: gone}
-			case l.Account != dev.Account || l.Device != dev.Code:
-				resp.Leases[i] = protocol.LeaseStatus{ID: ref.ID, State: protocol.LeaseLost, Error: protocol.Errorf(protocol.CodeNotHolder, "lease %d is held by another device", ref.ID)}
-			case l.Revoked:
-				resp.Leases[i] = protocol.LeaseStatus{ID: ref.ID, State: protocol.LeaseLost, Error: protocol.Errorf(protocol.CodeLeaseRevoked, "lease %d was revoked by an administrator", ref.ID)}
+			case gone != nil || l.Account != dev.Account || l.Device != dev.Code || l.Revoked:
+				// Only the ledger at apply time may say a lease is lost:
+				// this node's copy may trail the leader (a grant it has not
+				// applied yet, or a restart still replaying), and an agent
+				// told "lost" drops a lease it holds. The renewal through
+				// Raft answers not_found, not_holder or revoked itself.
+				renewAt[ref.ID] = i
+				renew = append(renew, ref.ID)
 			case l.Vacant:
 				resp.Leases[i] = protocol.LeaseStatus{ID: ref.ID, State: protocol.LeaseLost, Error: ledger.VacantError(l)}
 			case l.Horizon.Sub(now) < st.LeaseTTL(l.Account, l.Feature)/2:

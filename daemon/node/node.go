@@ -64,6 +64,9 @@ type Config struct {
 	// node stamps on a command, a lease or a token comes from it. Tests
 	// offset it (internal/clock).
 	Clock func() time.Time
+	// FailStop is told when the node's Raft log disk failed a write and
+	// the node froze (store.Config.FailStop); tallyd exits.
+	FailStop func(error)
 }
 
 // Node is a running tallyd node.
@@ -137,7 +140,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		NodeID: k.id.NodeID, Dir: filepath.Join(cfg.DataDir, dirRaft), Transport: raftNet,
 		Bootstrap: cfg.Bootstrap, Logger: n.log, Observer: n.observe,
 		HeartbeatTimeout: cfg.RaftHeartbeatTimeout, ElectionTimeout: cfg.RaftHeartbeatTimeout, LeaderLeaseTimeout: cfg.RaftHeartbeatTimeout,
-		Clock: cfg.Clock,
+		Clock: cfg.Clock, FailStop: cfg.FailStop,
 	})
 	if err != nil {
 		n.raftNet.Close()
@@ -323,7 +326,7 @@ func (n *Node) listen() error {
 		return fmt.Errorf("node certificate: %w", err)
 	}
 	enroller := &enrollment.Enroller{
-		CA: n.keys.ca, Read: n.Store.Read, Servers: n.servers, Validity: n.cfg.DeviceCertValidity,
+		CA: n.keys.ca, Read: n.Store.Read, Servers: n.servers, Validity: n.cfg.DeviceCertValidity, CatchUp: n.CatchUp,
 		Now:     n.cfg.Clock,
 		Propose: func(ctx context.Context, c ledger.Command) (ledger.Result, error) { return n.propose(ctx, c) },
 	}
@@ -345,9 +348,9 @@ func (n *Node) listen() error {
 		Handler: adminapi.New(adminapi.Config{
 			Now:   n.cfg.Clock,
 			Store: n.Store, Leasing: n.Leasing, Logger: n.log, JWKS: n.JWKS,
-			Propose: n.propose, ProposeLocal: n.proposeLocal, NodeCAs: n.keys.ca.Pool(), Metrics: n.Metrics.Handler(), Brake: brake, SignReport: n.signReport,
+			Propose: n.propose, ProposeLocal: n.proposeLocal, NodeCAs: n.keys.ca.Pool(), Metrics: n.Metrics.Handler(), Brake: brake, SignReport: n.signReport, Enroll: enroller.Enroll,
 			Cluster: adminapi.ClusterConfig{CA: n.keys.ca, ForwardToLeader: n.fwd.forwardHTTP, NodeStatus: n.fwd.nodeStatus},
-			Ready:   n.Ready,
+			Ready:   n.Ready, CatchUp: n.CatchUp,
 		}),
 		// Client certificates are optional: administrators use tokens,
 		// nodes forwarding commands present their node certificate.

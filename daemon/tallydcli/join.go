@@ -23,6 +23,7 @@ import (
 func joinCmd(stdout, stderr io.Writer) *cobra.Command {
 	var f serveFlags
 	var joinAddr, token, tokenFile, caFile string
+	var nonvoter bool
 	c := &cobra.Command{
 		Use:   "join --join ADMIN-ADDR --token-file FILE --cacert ca.pem",
 		Short: "Join an existing cluster as a new node, then serve",
@@ -53,7 +54,7 @@ works too but puts the token on the command line, where ps shows it.`,
 			}
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			return joinAndServe(ctx, &f, joinAddr, token, caFile, stdout, stderr)
+			return joinAndServe(ctx, &f, joinAddr, token, caFile, nonvoter, stdout, stderr)
 		},
 	}
 	f.register(c, ledger.DefaultSettings(), ":7443", ":7444", "127.0.0.1:7445")
@@ -61,12 +62,13 @@ works too but puts the token on the command line, where ps shows it.`,
 	c.Flags().StringVar(&tokenFile, "token-file", "", "file holding an admin token of that cluster (default: $TALLY_TOKEN)")
 	c.Flags().StringVar(&token, "token", "", "admin token of that cluster (visible in ps: prefer --token-file or $TALLY_TOKEN)")
 	c.Flags().StringVar(&caFile, "cacert", os.Getenv("TALLY_CACERT"), "that cluster's CA certificate (ca.pem)")
+	c.Flags().BoolVar(&nonvoter, "nonvoter", false, "join without a vote: serve agents and receive the log, but never hold commits up (tallyctl cluster join --nonvoter)")
 	return c
 }
 
 // joinAndServe prepares the data dir from a join bundle if it is new, starts
 // the node, asks the cluster to add it, and serves until ctx ends.
-func joinAndServe(ctx context.Context, f *serveFlags, joinAddr, token, caFile string, stdout, stderr io.Writer) error {
+func joinAndServe(ctx context.Context, f *serveFlags, joinAddr, token, caFile string, nonvoter bool, stdout, stderr io.Writer) error {
 	client, err := adminclient.New(joinAddr, token, caFile)
 	if err != nil {
 		return err
@@ -91,7 +93,7 @@ func joinAndServe(ctx context.Context, f *serveFlags, joinAddr, token, caFile st
 	// node that is already a member changes nothing, so restarts are safe.
 	for {
 		actx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		err = client.Do(actx, http.MethodPost, "/v1/cluster/nodes", adminapi.AddNodeRequest{NodeID: n.Store.NodeID(), RaftAddr: n.Store.LocalAddr()}, nil)
+		err = client.Do(actx, http.MethodPost, "/v1/cluster/nodes", adminapi.AddNodeRequest{NodeID: n.Store.NodeID(), RaftAddr: n.Store.LocalAddr(), Nonvoter: nonvoter}, nil)
 		cancel()
 		if err == nil || ctx.Err() != nil {
 			break

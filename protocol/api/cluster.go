@@ -45,6 +45,11 @@ type JoinBundle struct {
 type AddNodeRequest struct {
 	NodeID   string `json:"node_id"`
 	RaftAddr string `json:"raft_addr"`
+	// Nonvoter adds the node without a vote: it receives the log and serves
+	// agents (heartbeats from its applied state, writes forwarded to the
+	// leader) but commits never wait for it. Adding a voter's ID again
+	// without it promotes a non-voter.
+	Nonvoter bool `json:"nonvoter,omitempty"`
 }
 
 // TransferRequest names the node to hand leadership to (empty: any).

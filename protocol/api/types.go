@@ -16,7 +16,7 @@ type NodeStatus struct {
 	Term         uint64    `json:"term"`
 	AppliedIndex uint64    `json:"applied_index"`
 	CommitIndex  uint64    `json:"commit_index"`
-	LastContact  time.Time `json:"last_contact,omitempty"`
+	LastContact  time.Time `json:"last_contact,omitzero"`
 }
 
 // StatusResponse is GET /v1/status.

@@ -226,10 +226,11 @@ function legend(items) {
 }
 
 pages.overview = async () => {
-  const [status, usage, history] = await Promise.all([
+  const [status, usage, history, denied] = await Promise.all([
     api("GET", "/v1/status"),
     optional("GET", `/v1/accounts/${acct()}/usage`),
     optional("GET", `/v1/accounts/${acct()}/usage-history?days=30`),
+    optional("GET", `/v1/accounts/${acct()}/denials?from=${new Date(Date.now() - 29 * 864e5).toISOString().slice(0, 10)}`),
   ]);
   const out = [];
   if (usage && (usage.purchased || usage.active || usage.pending)) {
@@ -252,6 +253,22 @@ pages.overview = async () => {
       legend([["active", `active ${p.active}`], ["unused", `unused ${p.unused}`]])))));
   if (history && history.points && history.points.length) out.push(el("h2", {}, "Usage over time"), usageChart(history),
     legend([["active", "most leases held at once each day"], ["unused", "seats bought (dashed)"]]));
+  // Refused checkouts: the seats people needed and did not get.
+  if (denied && denied.total > 0) {
+    const byKey = {};
+    for (const d of denied.denials) {
+      const k = `${d.feature}\u0000${d.code}`;
+      byKey[k] = (byKey[k] || 0) + d.count;
+    }
+    const rows = Object.entries(byKey).map(([k, count]) => { const [feature, code] = k.split("\u0000"); return { feature, code, count }; })
+      .sort((a, b) => b.count - a.count);
+    out.push(el("h2", {}, `Refused checkouts, last 30 days (${denied.total})`),
+      table("denials", [
+        { title: "Feature", get: (r) => r.feature },
+        { title: "Reason", get: (r) => el("code", {}, r.code) },
+        { title: "Refused", get: (r) => String(r.count) },
+      ], rows, "None."));
+  }
   const n = status.node;
   out.push(el("h2", {}, "Cluster"), el("div", { class: "card" },
     el("div", {}, "Node ", el("code", {}, n.node_id), " is ", pill(n.state), n.leader_id ? ` · leader ${n.leader_id}` : " · no leader"),
