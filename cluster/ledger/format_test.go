@@ -1,6 +1,8 @@
 package ledger
 
 import (
+	"bytes"
+	"strings"
 	"testing"
 
 	"github.com/tally-licensing/tally/protocol"
@@ -48,5 +50,27 @@ func TestClusterLogFormat(t *testing.T) {
 	f.must(t, Command{Type: CmdRegisterNode, Payload: &Node{ID: "n2", RaftAddr: "a:2", LogFormat: LogFormat}})
 	if got := f.s.ClusterLogFormat(); got != LogFormat {
 		t.Fatalf("all upgraded: format %d", got)
+	}
+}
+
+// TestSnapshotReadingIsStrict: a snapshot with a field this tallyd does
+// not know is refused, naming the upgrade, instead of losing the field.
+func TestSnapshotReadingIsStrict(t *testing.T) {
+	f := newFixture(t, 2, 1)
+	var buf bytes.Buffer
+	if err := f.s.WriteSnapshot(&buf); err != nil {
+		t.Fatal(err)
+	}
+	if err := New().ReadSnapshot(bytes.NewReader(buf.Bytes())); err != nil {
+		t.Fatalf("this release's snapshot: %v", err)
+	}
+	newer := strings.Replace(buf.String(), `"cluster_id":`, `"quotas":{"cad":3},"cluster_id":`, 1)
+	err := New().ReadSnapshot(strings.NewReader(newer))
+	if err == nil || !strings.Contains(err.Error(), "newer tallyd") {
+		t.Fatalf("a snapshot with an unknown field: %v", err)
+	}
+	nested := strings.Replace(buf.String(), `"seats":`, `"reserved_for_vendor":1,"seats":`, 1)
+	if err := New().ReadSnapshot(strings.NewReader(nested)); err == nil {
+		t.Fatal("a snapshot with an unknown field in a pool was read")
 	}
 }

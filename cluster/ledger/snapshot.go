@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strings"
 	"time"
 )
 
@@ -107,7 +108,14 @@ func (s *State) WriteSnapshot(w io.Writer) error {
 // ledger is left unchanged.
 func (s *State) ReadSnapshot(r io.Reader) error {
 	var snap snapshot
-	if err := json.NewDecoder(r).Decode(&snap); err != nil {
+	// Strict, like the log: a field this tallyd does not know was written
+	// by a newer one, and dropping it would lose what it holds.
+	dec := json.NewDecoder(r)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&snap); err != nil {
+		if strings.Contains(err.Error(), "unknown field") {
+			return fmt.Errorf("read ledger snapshot: %w: it was written by a newer tallyd; upgrade this node to that release", err)
+		}
 		return fmt.Errorf("read ledger snapshot: %w", err)
 	}
 	if snap.Version != snapshotVersion {
