@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"bytes"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -73,4 +74,25 @@ func TestSnapshotReadingIsStrict(t *testing.T) {
 	if err := New().ReadSnapshot(strings.NewReader(nested)); err == nil {
 		t.Fatal("a snapshot with an unknown field in a pool was read")
 	}
+}
+
+// TestSnapshotRecordsCoverTheState: every field of the state's main
+// records has its counterpart, with the same JSON name, in the snapshot's
+// own records (snapshot_records.go), so no field is left out of snapshots
+// by accident.
+func TestSnapshotRecordsCoverTheState(t *testing.T) {
+	for _, pair := range [][2]any{{Account{}, snapAccount{}}, {Pool{}, snapPool{}}, {Device{}, snapDevice{}}, {Lease{}, snapLease{}}} {
+		state, snap := jsonFields(reflect.TypeOf(pair[0])), jsonFields(reflect.TypeOf(pair[1]))
+		if !reflect.DeepEqual(state, snap) {
+			t.Errorf("%T has JSON fields %v, its snapshot record %T %v", pair[0], state, pair[1], snap)
+		}
+	}
+}
+
+func jsonFields(t reflect.Type) []string {
+	var out []string
+	for i := 0; i < t.NumField(); i++ {
+		out = append(out, t.Field(i).Name+":"+t.Field(i).Tag.Get("json"))
+	}
+	return out
 }
