@@ -115,9 +115,18 @@ func (a *agent) handleActivate(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), requestTimeout)
 	defer cancel()
 	var resp protocol.ActivateResponse
-	if err := a.call(ctx, protocol.TypeActivate, newRequestID(), protocol.ActivateRequest{Email: req.Email}, &resp); err != nil {
+	if err := a.call(ctx, protocol.TypeActivate, newRequestID(), protocol.ActivateRequest{Email: req.Email, Password: req.Password}, &resp); err != nil {
 		writeError(w, err)
 		return
+	}
+	if req.Password != "" {
+		// The member's license is assigned the first time they log in:
+		// sign them in for the calling OS user now.
+		if _, err := a.login(ctx, callerOf(r), req.Email, req.Password); err != nil {
+			a.log.Warn("activated, but could not sign the member in", "email", req.Email, "err", err)
+		} else {
+			resp.SignedIn = true
+		}
 	}
 	writeJSON(w, http.StatusOK, resp)
 }

@@ -111,6 +111,9 @@ type CheckoutRequest struct {
 // License"): the account admits the user under its seat policy.
 type ActivateRequest struct {
 	Email string `json:"email"`
+	// Password, when given, is set for a member who joins now (or checked
+	// for an existing one), and the calling OS user is then signed in.
+	Password string `json:"password,omitempty"`
 }
 
 // ReleaseRequest gives the device's lease on Feature back.

@@ -141,6 +141,7 @@ func (s *State) removeDevice(now time.Time, op *RemoveDevice) Result {
 			l.Kind = KindFloating // a revoked seat expires like any other
 		}
 	}
+	s.forgetDeviceSignIns(ref)
 	d := *s.devices[ref]
 	delete(s.devices, ref)
 	return Result{Device: &d}

@@ -19,9 +19,12 @@ import (
 // the replicated state, so every replica decides the same way.
 //
 // A sign-in ends when the member signs out, when an administrator signs
-// them out, or when the member is deleted or their role or password
-// changes; ending it revokes the leases granted under it (their seats come
-// back at horizon plus skew, S3).
+// them out, when their role or password changes, or when its device is
+// removed; ending it revokes the leases granted under it (their seats come
+// back at horizon plus skew, S3; a node-locked lease is vacated instead, its
+// seat being the device's). Deleting a member revokes their leases but
+// keeps their sign-ins, so that their devices hear not_a_member; a member
+// added again later is not proven by them (checkoutHolder).
 
 // Device sign-in commands.
 const (
@@ -129,7 +132,34 @@ func (s *State) deviceSignIn(now time.Time, si *DeviceSignIn) Result {
 	c.Email = NormalizeEmail(si.Email)
 	c.Created = now
 	s.signins.add(&c)
-	return Result{}
+	return Result{Ended: s.assignNodeLocked(now, &c)}
+}
+
+// assignNodeLocked: in a Standard account, a member's first sign-in on a
+// device assigns the device its node-locked seat of every pool that has one
+// free (and whose product the member may use), before any checkout, so the
+// device has its license from the moment someone logs in. A pool without a
+// free seat is left alone: the sign-in itself never fails for it.
+func (s *State) assignNodeLocked(now time.Time, si *DeviceSignIn) []EndedLease {
+	acct := s.accounts[si.Account]
+	if acct == nil || acct.Model != ModelStandard {
+		return nil
+	}
+	var ended []EndedLease
+	for _, feature := range sortedKeys(acct.Pools) {
+		held := false
+		for _, l := range s.byDevice[DeviceRef{si.Account, si.Device}] {
+			if l.Feature == feature && l.Kind == KindNodeLocked && !l.Revoked {
+				held = true
+			}
+		}
+		if held {
+			continue
+		}
+		r := s.checkout(now, &Checkout{Account: si.Account, Device: si.Device, Feature: feature, SignIn: si.ID})
+		ended = append(ended, r.Ended...)
+	}
+	return ended
 }
 
 // deviceSignOut ends sign-ins and revokes their leases.
@@ -249,11 +279,23 @@ func (s *State) deviceSeen(now time.Time, ds *DeviceSeen) Result {
 	return Result{}
 }
 
-// managesMembers reports whether an account has members in Tally; only then
-// do checkouts need a signed-in member.
+// managesMembers reports whether seats of an account go to signed-in
+// members: from its first member who is not one of its administrators (a
+// Member, an Assistant, an invitation). A new account, or one whose only
+// users are its owners and administrators (tallyd dev's demo, an account
+// created with its administrator as a member), still lets devices check
+// out on their own; a member who signs in there is recorded all the same.
 func (s *State) managesMembers(account string) bool {
 	o := s.org(account, false)
-	return o != nil && len(o.Users) > 0
+	if o == nil {
+		return false
+	}
+	for _, u := range o.Users {
+		if u.Pending || (u.Role != RoleOwner && u.Role != RoleAdministrator) {
+			return true
+		}
+	}
+	return false
 }
 
 // activeMember returns the member email names, or why they may not hold a
@@ -283,14 +325,8 @@ func (s *State) checkoutHolder(c *Checkout) (*Checkout, *protocol.Error) {
 	if !s.since(2) {
 		return c, nil // format 1: the holder is the user the leader named
 	}
-	if !s.managesMembers(c.Account) {
-		if c.SignIn == "" {
-			return c, nil
-		}
-		// Members were all removed since the sign-in: the device holds it.
-		cp := *c
-		cp.SignIn, cp.User = "", ""
-		return &cp, nil
+	if c.SignIn == "" && !s.managesMembers(c.Account) {
+		return c, nil
 	}
 	if c.SignIn == "" {
 		return nil, protocol.Errorf(protocol.CodeNotSignedIn, "account %s gives seats to signed-in members: sign in on this device first (tally-agent login)", c.Account)
@@ -420,3 +456,12 @@ func vacantError(l *Lease) *protocol.Error {
 
 // VacantError is vacantError for the node that answers heartbeats.
 func VacantError(l Lease) *protocol.Error { return vacantError(&l) }
+
+// forgetDeviceSignIns drops the sign-ins of a removed device (its leases
+// are revoked by the removal itself); a device enrolling again under the
+// same code, with a new key, starts with none.
+func (s *State) forgetDeviceSignIns(ref DeviceRef) {
+	for _, si := range s.signins.byDevice[ref] {
+		s.signins.remove(si)
+	}
+}

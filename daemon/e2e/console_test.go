@@ -260,7 +260,9 @@ func TestConsoleMemberSession(t *testing.T) {
 	s.mustCtl("users", "add", "acme", "own@acme.test", "--role", "owner", "--password", "correct horse")
 	s.mustCtl("users", "add", "acme", "ast@acme.test", "--role", "assistant", "--password", "battery staple")
 	s.mustCtl("users", "add", "acme", "tam@acme.test", "--password", "team lead 1")
-	startAgent(t, s, "agent-1", enroll).mustCheckout("cad")
+	ag := startAgent(t, s, "agent-1", enroll)
+	ag.mustLogin(nil, "tam@acme.test", "team lead 1")
+	ag.mustCheckout("cad")
 	base := "https://" + s.adminAddr
 
 	signIn := func(email, password string) {

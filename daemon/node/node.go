@@ -333,10 +333,11 @@ func (n *Node) listen() error {
 		Propose: func(ctx context.Context, c ledger.Command) (ledger.Result, error) { return n.propose(ctx, c) },
 	}
 	brake := adminapi.NewSignInBrake()
+	signIns := newMemberSignIns(n, brake)
 	n.agents, err = agentsrv.Listen(agentsrv.Config{
 		Addr: n.cfg.AgentAddr, Certificate: cert, ClientCAs: n.keys.ca.Pool(), StatelessResetKey: &n.keys.reset,
 		Leasing: n.Leasing, Enroller: enroller, Read: n.Store.Read, Logger: n.log, JWKS: n.JWKS,
-		Activate: n.activate, Ready: n.Ready, SignIns: newMemberSignIns(n, brake),
+		Activate: signIns.activate, Ready: n.Ready, SignIns: signIns,
 	})
 	if err != nil {
 		return err

@@ -244,10 +244,12 @@ pages.overview = async () => {
         legend([["active", `active ${u.active}`], ["pending", `pending ${u.pending}`], ["unassigned", `unassigned ${u.unassigned || 0}`], ["unused", `unused ${u.unused}`]].concat(u.over ? [["over", `over by ${u.over} since ${when(u.over_since)}`]] : []))));
   }
   const pools = (status.pools || []).filter((p) => p.account === state.account);
+  const policies = await Promise.all(pools.map((p) => optional("GET", `/v1/accounts/${acct()}/pools/${encodeURIComponent(p.feature)}/policy`)));
   out.push(el("h2", {}, "Floating pools"));
   out.push(pools.length === 0 ? el("p", { class: "empty" }, "This account has no pools.") :
-    el("div", { class: "grid", id: "pools" }, pools.map((p) => el("div", { class: "card pool", "data-feature": p.feature },
+    el("div", { class: "grid", id: "pools" }, pools.map((p, i) => el("div", { class: "card pool", "data-feature": p.feature },
       el("strong", {}, p.feature),
+      policies[i] ? el("div", { class: "muted small seat-basis" }, seatBasisText(policies[i].effective)) : "",
       el("div", { class: "stat" }, el("span", { class: "active-count" }, p.active), ` / ${p.seats}`),
       consumptionBar([[p.active > p.seats ? "over" : "active", p.active]], p.seats),
       legend([["active", `active ${p.active}`], ["unused", `unused ${p.unused}`]])))));
@@ -304,6 +306,16 @@ function usageChart(h) {
   });
   pts.forEach((p, i) => { if (i % Math.ceil(pts.length / 8) === 0) svg.append(s("text", { x: x(i) - 14, y: H - 6 }, p.day.slice(5))); });
   return svg;
+}
+
+// seatBasisText says what one seat of a pool covers (tallyctl policy show
+// says the same).
+function seatBasisText(p) {
+  switch (p.seat_basis) {
+    case "member": return p.member_devices ? `per member, up to ${p.member_devices} devices each` : "per member, any number of devices";
+    case "node-locked": return "node-locked: the device keeps its seat whoever signs in";
+  }
+  return "per device, however many members sign in on it";
 }
 
 pages.leases = async () => {
