@@ -90,6 +90,10 @@ var registry = map[CommandType]spec{
 	CmdDeviceSignIn:  command((*State).deviceSignIn, (*DeviceSignIn).describe, (*DeviceSignIn).actor).since(2),
 	CmdDeviceSignOut: command((*State).deviceSignOut, (*DeviceSignOut).describe, nil).since(2),
 	CmdDeviceSeen:    command((*State).deviceSeen, (*DeviceSeen).describe, nil).since(2),
+	// Browser-approved sign-in (approvals.go).
+	CmdStartApproval:  command((*State).startApproval, (*DeviceApproval).describe, (*DeviceApproval).actor).since(2),
+	CmdApproveDevice:  command((*State).approveDevice, (*ApproveDevice).describe, (*ApproveDevice).actor).since(2),
+	CmdFinishApproval: command((*State).finishApproval, (*FinishApproval).describe, nil).since(2),
 	// New in log format 2 (entitlements.go).
 	CmdTrustVendor:       command((*State).trustVendor, (*TrustVendor).describe, nil).since(2),
 	CmdImportEntitlement: command((*State).importEntitlement, (*ImportEntitlement).describe, nil).since(2),

@@ -116,6 +116,7 @@ func (a *api) routes() (mux *http.ServeMux, routes, public []string) {
 	open("GET /v1/openapi.json", a.openapi)
 	open("GET /.well-known/jwks.json", a.jwks)
 	open("POST /v1/sessions", a.createSession)
+	open("POST /v1/device-approvals", a.approveDevice)
 	auth := func(pattern string, h func(http.ResponseWriter, *http.Request) error) {
 		routes = append(routes, pattern)
 		mux.Handle(pattern, a.authenticated(pattern, h))

@@ -38,6 +38,7 @@ var operations = map[string]op{
 	"GET /v1/openapi.json":        {summary: "This document", public: true},
 	"GET /v1/jwks":                {summary: "The cluster's lease-signing public keys (JWKS)", public: true, produces: "application/jwk-set+json"},
 	"GET /.well-known/jwks.json":  {summary: "The cluster's lease-signing public keys (JWKS)", public: true, produces: "application/jwk-set+json"},
+	"POST /v1/device-approvals":   {summary: "Approve a device's browser-approved sign-in: the member enters the code the device shows, with their email and password", public: true, request: ApproveDeviceRequest{}, status: http.StatusNoContent},
 	"POST /v1/sessions":           {summary: "Sign a member in to the console (owner, administrator or assistant); the token works like an admin token of the member's access until it expires", public: true, request: SessionRequest{}, response: SessionResponse{}, status: http.StatusCreated},
 	"DELETE /v1/sessions/current": {summary: "Sign the caller's console session out", status: http.StatusNoContent},
 

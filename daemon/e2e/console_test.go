@@ -118,7 +118,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	ctx := browser(t)
 	s := startServer(t)
 	enroll := s.setupAccount("acme", "cad", 3)
-	s.addMembers("acme", "ann@acme.test", "bob@acme.test")
+	s.addMembers("acme", "ann@acme.test", "bob@acme.test", "dan@acme.test")
 	s.mustCtl("products", "set", "acme", "phone_system", "5", "--name", "Phone System", "--feature", "cad", "--extension")
 	s.mustCtl("products", "set", "acme", "call_recording", "2", "--addon")
 	base := "https://" + s.adminAddr
@@ -142,8 +142,12 @@ func TestConsoleInBrowser(t *testing.T) {
 		chromedp.Click(chromedp.CSS("#signin-submit")),
 		chromedp.WaitVisible(chromedp.CSS("#pools .pool[data-feature=cad]")))
 
-	// An agent checks a seat out: the lease appears on the live page.
+	// A member with a Phone System license (the product of cad) signs in on
+	// an agent and checks a seat out: the lease appears on the live page.
+	s.mustCtl("users", "set-password", "acme", "dan@acme.test", "--password", passwordOf("dan@acme.test"))
+	s.mustCtl("licenses", "assign", "phone_system", "dan@acme.test", "--account", "acme", "--ext", "199")
 	a := startAgent(t, s, "agent-1", enroll)
+	a.mustLogin(nil, "dan@acme.test", passwordOf("dan@acme.test"))
 	step(t, ctx, "open the leases page",
 		chromedp.Navigate(base+"/#/leases"),
 		chromedp.WaitVisible(chromedp.CSS("#leases-empty")))

@@ -132,6 +132,21 @@ function setupSignIn() {
   $("#signin-form").addEventListener("submit", async (ev) => {
     ev.preventDefault();
     $("#signin-error").textContent = "";
+    $("#signin-note").textContent = "";
+    if (mode === "approve") {
+      // The device, polling, signs the member in; this tab stays signed out.
+      try {
+        await api("POST", "/v1/device-approvals", {
+          account: $("#approve-account").value.trim(),
+          user_code: $("#approve-code").value.trim(),
+          email: $("#approve-email").value.trim(),
+          password: $("#approve-password").value,
+        });
+        $("#approve-password").value = "";
+        $("#signin-note").textContent = "Device approved: it signs you in within a few seconds.";
+      } catch (e) { $("#signin-error").textContent = e.message; }
+      return;
+    }
     try {
       if (mode === "token") {
         state.token = $("#signin-token").value.trim();
@@ -351,7 +366,7 @@ pages.devices = async () => {
     { title: "Device Code", get: (d) => el("code", {}, d.code) },
     { title: "Hostname", get: (d) => d.hostname || "" },
     { title: "Signed in", get: (d) => el("span", { class: "signed-in" }, ...(d.signed_in || []).map((m) =>
-      el("span", { class: "member" }, m.email, canEdit() ? el("button", { class: "link sign-out", title: `Sign ${m.email} out of ${d.code}`, onclick: () => signOut(d, m) }, "sign out") : ""))) },
+      el("span", { class: "member" }, m.email, canEdit() ? el("button", { class: "link sign-out", title: `Sign ${m.email} out of ${d.code}`, onclick: () => signMemberOut(d, m) }, "sign out") : ""))) },
     { title: "Last heartbeat", get: (d) => d.last_seen ? ago(d.last_seen) : "never" },
     { title: "Agent", get: (d) => d.agent_version || "" },
     { title: "Enrolled", get: (d) => when(d.enrolled) },
@@ -360,9 +375,9 @@ pages.devices = async () => {
   ], { key: (d) => "device-" + d.code }), rows, "No device has enrolled in this account yet.")];
 };
 
-// signOut ends a member's sign-in on a device: the leases held under it
-// are revoked and the agent drops their tokens at its next heartbeat.
-async function signOut(d, m) {
+// signMemberOut ends a member's sign-in on a device: the leases held under
+// it are revoked and the agent drops their tokens at its next heartbeat.
+async function signMemberOut(d, m) {
   if (!confirm(`Sign ${m.email} out of device ${d.code}? Their leases on it are revoked (their seats free when their tokens expire).`)) return;
   act(`${m.email} signed out of ${d.code}`, () => api("POST", `/v1/accounts/${acct()}/users/${encodeURIComponent(m.email)}/sign-out`, { device: d.code }));
 }
