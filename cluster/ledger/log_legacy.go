@@ -149,9 +149,9 @@ type format1Payloads struct {
 	EnrollDevice      json.RawMessage `json:"enroll_device"`
 	// The lease commands, most of the log, are decoded (strictly) in the
 	// same pass as the entry.
-	Checkout *Checkout `json:"checkout"`
-	Renew    *Renew    `json:"renew"`
-	Release  *Release  `json:"release"`
+	Checkout          *Checkout       `json:"checkout"`
+	Renew             *Renew          `json:"renew"`
+	Release           *Release        `json:"release"`
 	Revoke            json.RawMessage `json:"revoke"`
 	Reclaim           json.RawMessage `json:"reclaim"`
 	RegisterNode      json.RawMessage `json:"register_node"`
