@@ -138,3 +138,7 @@ const (
 	CodeNotEntitled      Code = "not_entitled"
 	CodeEntitlementLimit Code = "entitlement_limit"
 )
+
+// CodeConfirmationRequired: the change takes something from someone (an
+// assigned license, say); the caller must confirm it (--force, force: true).
+const CodeConfirmationRequired Code = "confirmation_required"

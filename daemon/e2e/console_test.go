@@ -312,6 +312,13 @@ func TestConsoleMemberSession(t *testing.T) {
 	if got := textOf(t, ctx, "#seat-consumption .stat"); !strings.Contains(got, "2 / 4") {
 		t.Fatalf("named-user seats show %q, want 2 / 4 (owner and tam; assistants hold none)", got)
 	}
+	// The "seats bought" line cannot be taken for a gridline: another
+	// colour, thicker, dashed where gridlines are solid.
+	if got := js(`(() => { const s = document.querySelector("#usage-chart .seats-line"), g = document.querySelector("#usage-chart .gridline");
+		return [s.getAttribute("stroke") !== g.getAttribute("stroke"), +s.getAttribute("stroke-width") > +g.getAttribute("stroke-width"),
+			s.getAttribute("stroke-dasharray") !== "", !g.hasAttribute("stroke-dasharray")].join(",") })()`); got != "true,true,true,true" {
+		t.Fatalf("seats line vs gridline (colour, width, seats dashed, grid solid): %s", got)
+	}
 	screenshot(t, ctx, "overview-member")
 
 	// Add a member with the form; the ledger has them.
@@ -379,6 +386,10 @@ func TestConsoleMemberSession(t *testing.T) {
 	step(t, ctx, "audit", chromedp.Navigate(base+"/#/audit"), chromedp.WaitVisible(chromedp.CSS("#audit")))
 	if got := textOf(t, ctx, "#audit"); !strings.Contains(got, "member:acme/own@acme.test") || !strings.Contains(got, "invite dee@acme.test") {
 		t.Fatalf("audit page: %q", got)
+	}
+	// Nothing stray under the table (a left-out part once printed "null").
+	if got := js(`Array.from(document.querySelector("#view").childNodes).filter((n) => n.nodeType === 3).map((n) => n.textContent).join("|")`); got != "" {
+		t.Fatalf("stray text on the audit page: %q", got)
 	}
 	screenshot(t, ctx, "audit")
 
