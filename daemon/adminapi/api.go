@@ -1,5 +1,7 @@
 // Package adminapi is tallyd's administrator API: JSON over HTTPS under /v1,
 // authenticated with admin tokens. tallyctl and the web console use it.
+//
+// Design: docs/design.md#authority.
 package adminapi
 
 import (

@@ -1,4 +1,6 @@
 // Package adminclient calls tallyd's admin API; tallyctl and the tests use it.
+//
+// Design: docs/design.md#parts.
 package adminclient
 
 import (

@@ -1,6 +1,8 @@
 // Package agentsrv is tallyd's QUIC endpoint for agents: it accepts mutual
 // TLS connections, authenticates the device certificate, reads one request
 // per stream and dispatches it to the leasing service.
+//
+// Design: docs/design.md#how-a-request-flows.
 package agentsrv
 
 import (

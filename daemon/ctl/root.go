@@ -1,4 +1,6 @@
 // Package ctl implements tallyctl, the administrators' command line.
+//
+// Design: docs/design.md#parts.
 package ctl
 
 import (

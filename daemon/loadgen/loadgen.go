@@ -7,6 +7,8 @@
 // the server processes' CPU and resident memory, and failover time.
 //
 // tallyctl bench is its command line; make bench-load runs it.
+//
+// Design: docs/design.md#scale.
 package loadgen
 
 import (

@@ -1,6 +1,8 @@
 // Package metrics exposes a tallyd node's Prometheus metrics: lease and
 // queue gauges read from the ledger at scrape time, counters of what this
 // node applied and received, Raft state, and commit latency.
+//
+// Design: docs/design.md#scale.
 package metrics
 
 import (

@@ -1,6 +1,8 @@
 // Package node assembles one tallyd node: its data directory, the Raft
 // store, the leasing service, the agent (QUIC) and admin (HTTPS) endpoints
 // and the reaper.
+//
+// Design: docs/design.md#parts.
 package node
 
 import (

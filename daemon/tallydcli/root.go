@@ -1,4 +1,6 @@
 // Package tallydcli implements the tallyd command: init, serve and dev.
+//
+// Design: docs/design.md#parts.
 package tallydcli
 
 import (
