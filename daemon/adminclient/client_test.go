@@ -16,10 +16,13 @@ import (
 )
 
 // answering starts an HTTPS server that answers, and a CA file that trusts it.
-func answering(t *testing.T, hits *atomic.Int32) (addr, caFile string) {
+func answering(t *testing.T, hits *atomic.Int32, keys chan<- string) (addr, caFile string) {
 	t.Helper()
 	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		hits.Add(1)
+		if keys != nil {
+			keys <- r.Header.Get(api.HeaderIdempotencyKey)
+		}
 		w.Header().Set(api.HeaderNode, "node2")
 		w.Write([]byte(`{"ok":true}`))
 	}))
@@ -42,31 +45,25 @@ func closedAddr(t *testing.T) string {
 	return addr
 }
 
-// dropping accepts connections and closes them at once: the request may
-// have reached a node that then failed.
-func dropping(t *testing.T) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
+// dropping reads each request's head, records its Idempotency-Key, and
+// closes the connection without answering: the write may have reached a
+// node that then failed.
+func dropping(t *testing.T, keys chan<- string) string {
+	ts := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		keys <- r.Header.Get(api.HeaderIdempotencyKey)
+		if c, _, err := w.(http.Hijacker).Hijack(); err == nil {
 			c.Close()
 		}
-	}()
-	return l.Addr().String()
+	}))
+	t.Cleanup(ts.Close)
+	return strings.TrimPrefix(ts.URL, "https://")
 }
 
 // A node that refuses the connection is passed over, for reads and writes,
 // and the client says which node did not answer and which did.
 func TestFailoverOnRefusedConnection(t *testing.T) {
 	var hits atomic.Int32
-	live, ca := answering(t, &hits)
+	live, ca := answering(t, &hits, nil)
 	dead := closedAddr(t)
 	c, err := New(dead+", "+live, "tat_x", ca)
 	if err != nil {
@@ -94,23 +91,28 @@ func TestFailoverOnRefusedConnection(t *testing.T) {
 	}
 }
 
-// A write whose connection was made and then lost may have been acted on:
-// it is not sent to another node (which would apply it twice); a read is.
-func TestNoFailoverOfAWriteThatMayHaveArrived(t *testing.T) {
+// A write whose answer was lost after it may have arrived is sent again,
+// to the next node, with the same Idempotency-Key, so the cluster answers
+// the retry with the first attempt's outcome instead of acting twice.
+func TestLostWriteIsRetriedWithTheSameIdempotencyKey(t *testing.T) {
+	keys := make(chan string, 8)
 	var hits atomic.Int32
-	live, ca := answering(t, &hits)
-	c, err := New(dropping(t)+","+live, "tat_x", ca)
+	live, _ := answering(t, &hits, keys)
+	lost := dropping(t, keys)
+	c, err := New(lost+","+live, "tat_x", "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Do(context.Background(), http.MethodPost, "/v1/accounts", map[string]string{"id": "a"}, nil); err == nil {
-		t.Fatal("a write lost after the connection was made was retried elsewhere")
+	c.http.Transport.(*http.Transport).TLSClientConfig.InsecureSkipVerify = true // two test CAs
+	if err := c.Do(context.Background(), http.MethodPost, "/v1/accounts", map[string]string{"id": "a"}, nil); err != nil {
+		t.Fatalf("a write whose first answer was lost: %v", err)
 	}
-	if hits.Load() != 0 {
-		t.Fatalf("the second node received the write")
+	first, second := <-keys, <-keys
+	if first == "" || first != second {
+		t.Fatalf("idempotency keys of the lost attempt and the retry: %q, %q", first, second)
 	}
-	if err := c.Do(context.Background(), http.MethodGet, "/v1/accounts", nil, nil); err != nil || hits.Load() != 1 {
-		t.Fatalf("a read after a lost connection: %v, live node hits %d", err, hits.Load())
+	if f := c.Failovers(); len(f) != 1 || !strings.HasPrefix(f[0], lost+": ") {
+		t.Errorf("failovers %q, want the node that lost the answer", f)
 	}
 }
 
