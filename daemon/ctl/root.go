@@ -169,7 +169,6 @@ func (a *app) noteFreshness() {
 	}
 }
 
-
 func (a *app) table() *tabwriter.Writer { return tabwriter.NewWriter(a.out, 0, 4, 2, ' ', 0) }
 
 // when prints a time relative to now, for tables.
