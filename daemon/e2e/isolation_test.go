@@ -163,6 +163,10 @@ func TestEveryEndpointRefusesOtherAccounts(t *testing.T) {
 				return enrollB[0].ID
 			case w == "{id}" && strings.HasPrefix(path, "/v1/cluster/nodes/"):
 				return "node1"
+			case w == "{kid}":
+				return "any-vendor-key" // cluster-only: refused before it is looked up
+			case w == "{serial}":
+				return "ENT-1"
 			}
 			t.Fatalf("route %s has wildcard %s this test does not know how to fill: teach it which of bravo's resources to use", pattern, w)
 			return ""
