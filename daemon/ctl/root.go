@@ -171,8 +171,6 @@ func (a *app) noteFreshness() {
 	}
 }
 
-func (a *app) printJSON(v any) error { return a.printer().writeJSON(v) }
-
 func (a *app) table() *tabwriter.Writer { return tabwriter.NewWriter(a.out, 0, 4, 2, ' ', 0) }
 
 // when prints a time relative to now, for tables.
