@@ -38,6 +38,7 @@ type snapshot struct {
 	Notified      []NotificationClaim  `json:"notified,omitempty"`
 	AdminRequests []AdminRequestRecord `json:"admin_requests,omitempty"`
 	SignIns       []*DeviceSignIn      `json:"sign_ins,omitempty"`
+	Approvals     []*DeviceApproval    `json:"approvals,omitempty"`
 	Vendors       *vendorSnapshot      `json:"vendors,omitempty"`
 }
 
@@ -95,6 +96,7 @@ func (s *State) WriteSnapshot(w io.Writer) error {
 	snap.Notified = s.NotificationClaims()
 	snap.AdminRequests = s.adminRequestsSnapshot()
 	snap.SignIns = s.signins.sorted()
+	snap.Approvals = s.sortedApprovals()
 	snap.Vendors = s.ven.snapshot(s)
 	enc := json.NewEncoder(w)
 	if err := enc.Encode(&snap); err != nil {
@@ -162,6 +164,9 @@ func (s *State) ReadSnapshot(r io.Reader) error {
 		n.notified[c.key()] = &c
 	}
 	n.restoreAdminRequests(snap.AdminRequests)
+	for _, a := range snap.Approvals {
+		n.signins.approvals[a.ID] = a
+	}
 	for _, si := range snap.SignIns {
 		n.signins.add(si)
 	}

@@ -2,6 +2,7 @@ package adminapi
 
 import (
 	"net/http"
+	"time"
 
 	"github.com/tally-licensing/tally/cluster/ledger"
 	"github.com/tally-licensing/tally/protocol"
@@ -16,6 +17,8 @@ type (
 	SignOutRequest = wire.SignOutRequest
 	DeviceView     = wire.DeviceView
 	DeviceMember   = wire.DeviceMember
+	// ApproveDeviceRequest is the body of POST /v1/device-approvals.
+	ApproveDeviceRequest = wire.ApproveDeviceRequest
 )
 
 func (a *api) registerSignIns(auth func(string, func(http.ResponseWriter, *http.Request) error)) {
@@ -72,5 +75,46 @@ func (a *api) signOut(w http.ResponseWriter, r *http.Request) error {
 		out = []ledger.DeviceSignIn{}
 	}
 	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// approveDevice is POST /v1/device-approvals (public: the password is the
+// credential, slowed by the same brake as every sign-in).
+func (a *api) approveDevice(w http.ResponseWriter, r *http.Request) {
+	if err := a.approveDeviceE(r); err != nil {
+		writeError(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (a *api) approveDeviceE(r *http.Request) error {
+	var req ApproveDeviceRequest
+	if err := decode(r, &req); err != nil {
+		return err
+	}
+	if req.Account == "" || req.UserCode == "" || req.Email == "" || req.Password == "" {
+		return protocol.Errorf(protocol.CodeInvalidArgument, "account, user_code, email and password are required")
+	}
+	now := a.now()
+	key := SignInKey(req.Account, req.Email)
+	if wait, blocked := a.signIns.Blocked(key, now); blocked {
+		return protocol.Errorf(protocol.CodeUnauthorized, "too many wrong passwords for %s in account %s; try again in %v", req.Email, req.Account, wait.Round(time.Minute)+time.Minute)
+	}
+	u, ok, err := a.checkPassword(req.Account, req.Email, req.Password)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		a.signIns.Fail(key, now)
+		a.log.Warn("device approval refused: wrong password", "account", req.Account, "email", req.Email, "remote", r.RemoteAddr)
+		return wrongPassword(req.Account)
+	}
+	a.signIns.Succeed(key)
+	if _, err := a.apply(r, ledger.Command{Type: ledger.CmdApproveDevice, Actor: memberActor(u.Account, u.Email),
+		Payload: &ledger.ApproveDevice{Account: req.Account, UserCode: req.UserCode, Email: u.Email}}); err != nil {
+		return err
+	}
+	a.log.Info("device sign-in approved", "account", req.Account, "email", u.Email, "code", protocol.CanonicalUserCode(req.UserCode))
 	return nil
 }
