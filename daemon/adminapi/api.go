@@ -14,7 +14,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/tally-licensing/tally/certs"
 	"github.com/tally-licensing/tally/cluster/ledger"
 	"github.com/tally-licensing/tally/cluster/store"
 	"github.com/tally-licensing/tally/daemon/authtoken"
@@ -127,6 +126,12 @@ type ctxKey struct{}
 // authenticated checks the bearer admin token against the ledger.
 func (a *api) authenticated(pattern string, h func(http.ResponseWriter, *http.Request) error) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// A follower hands changes to the leader whole, credential and all,
+		// rather than forwarding a command in its own name (internal.go);
+		// the leader authenticates and authorizes the caller itself.
+		if a.proxyWriteToLeader(w, r) {
+			return
+		}
 		raw, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		if !ok {
 			writeError(w, protocol.Errorf(protocol.CodeUnauthorized, "missing admin token: send Authorization: Bearer <token> (tallyctl reads TALLY_TOKEN)"))
@@ -228,39 +233,6 @@ func (a *api) apply(r *http.Request, c ledger.Command) (ledger.Result, error) {
 		return res, res.Error
 	}
 	return res, nil
-}
-
-// PathInternalPropose is where followers forward ledger commands.
-const PathInternalPropose = "/internal/v1/propose"
-
-// internalPropose applies a command forwarded by another node of the
-// cluster. Only callers holding a node certificate of this cluster's CA get
-// here; an admin token is not enough.
-func (a *api) internalPropose(w http.ResponseWriter, r *http.Request) {
-	if r.TLS == nil {
-		writeError(w, protocol.Errorf(protocol.CodeUnauthorized, "internal endpoints need TLS"))
-		return
-	}
-	from, err := certs.VerifyNode(a.cfg.NodeCAs, r.TLS.PeerCertificates, a.now())
-	if err != nil {
-		writeError(w, protocol.Errorf(protocol.CodeUnauthorized, "only nodes of this cluster may forward commands: %v", err))
-		return
-	}
-	var cmd ledger.Command
-	// A forwarded import carries every row of its file.
-	if err := decodeLimit(r, &cmd, 2*MaxImportBytes); err != nil {
-		writeError(w, err)
-		return
-	}
-	// The leader's clock decides, never the follower's.
-	cmd.Now = a.now()
-	res, err := a.cfg.ProposeLocal(r.Context(), cmd)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	a.log.Debug("applied forwarded command", "type", cmd.Type, "from", from)
-	writeJSON(w, http.StatusOK, res)
 }
 
 func (a *api) jwks(w http.ResponseWriter, r *http.Request) {
@@ -519,6 +491,9 @@ func (a *api) createAdminToken(w http.ResponseWriter, r *http.Request) error {
 	}
 	want := &ledger.AdminToken{ID: tok.ID, Name: req.Name, Hash: tok.Hash(), Role: req.Role, Account: req.Account}
 	if err := checkTokenGrant(callerToken(r), want); err != nil {
+		return err
+	}
+	if err := checkTokenRank(callerToken(r), *want); err != nil {
 		return err
 	}
 	if _, err := a.apply(r, ledger.Command{Type: ledger.CmdCreateAdminToken, CreateAdminToken: want}); err != nil {

@@ -75,6 +75,7 @@ func (a *api) registerCluster(auth func(string, func(http.ResponseWriter, *http.
 	auth("DELETE /v1/cluster/nodes/{id}", a.leaderOnly(a.removeNode))
 	auth("POST /v1/cluster/transfer-leader", a.leaderOnly(a.transferLeader))
 	auth("GET /v1/backup", a.leaderOnly(a.backup))
+	auth("POST /v1/backup", a.leaderOnly(a.backup))
 	mux.HandleFunc("GET /internal/v1/status", a.internalStatus)
 }
 

@@ -134,6 +134,9 @@ func (a *api) memberOp(op string) func(http.ResponseWriter, *http.Request) error
 			m.Policy = &ledger.SeatPolicy{Mode: req.Mode, Emails: req.Emails, Domain: req.Domain}
 			m.Emails = nil
 		}
+		if err := a.checkMemberGrant(callerToken(r), m); err != nil {
+			return err
+		}
 		res, err := a.apply(r, ledger.Command{Type: ledger.CmdMembers, Members: m})
 		if err != nil {
 			return err

@@ -124,6 +124,11 @@ func wrongPassword(account string) error {
 // argon2id hash in the ledger and records a session token through Raft,
 // so the session works on every node until it expires or is signed out.
 func (a *api) createSession(w http.ResponseWriter, r *http.Request) {
+	// The leader checks the password, keeps the sign-in brake and records
+	// the session; a follower passes the request on as it came.
+	if a.proxyWriteToLeader(w, r) {
+		return
+	}
 	if err := a.startSession(w, r); err != nil {
 		writeError(w, err)
 	}

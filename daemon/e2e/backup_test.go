@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -25,15 +26,22 @@ func TestBackupRestoreIntoFreshCluster(t *testing.T) {
 	before := s.leases()
 
 	backup := filepath.Join(t.TempDir(), "tally.backup")
-	if out := s.mustCtl("snapshot", "save", backup); !strings.Contains(out, "saved cluster") {
+	pass := filepath.Join(t.TempDir(), "passphrase")
+	if err := os.WriteFile(pass, []byte("correct horse battery staple\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out := s.mustCtl("snapshot", "save", backup, "--encrypt", "--passphrase-file", pass); !strings.Contains(out, "saved cluster") {
 		t.Fatalf("snapshot save: %s", out)
+	}
+	if raw, _ := os.ReadFile(backup); strings.Contains(string(raw), "PRIVATE KEY") {
+		t.Fatal("the encrypted backup holds the CA key in the clear")
 	}
 	s.proc.kill9()
 	a1.proc.kill9()
 
 	// A fresh cluster from the backup, somewhere else.
 	r := &server{t: t, dir: t.TempDir(), agentAddr: freePort(t, "udp"), adminAddr: freePort(t, "tcp"), raftAddr: freePort(t, "tcp")}
-	r.proc = startProc(t, "tallyd restore", nil, bin("tallyd"), "restore", backup, "--data", r.dir,
+	r.proc = startProc(t, "tallyd restore", nil, bin("tallyd"), "restore", backup, "--passphrase-file", pass, "--data", r.dir,
 		"--agent-addr", r.agentAddr, "--admin-addr", r.adminAddr, "--raft-addr", r.raftAddr, "--raft-timeout", "200ms")
 	r.token = s.token // admin tokens are part of the ledger
 	eventually(t, 30*time.Second, "restored node serves", func() error {

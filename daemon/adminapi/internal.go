@@ -1,0 +1,145 @@
+package adminapi
+
+import (
+	"net/http"
+	"slices"
+
+	"github.com/tally-licensing/tally/certs"
+	"github.com/tally-licensing/tally/cluster/ledger"
+	"github.com/tally-licensing/tally/protocol"
+)
+
+// PathInternalPropose is where followers forward ledger commands.
+const PathInternalPropose = "/internal/v1/propose"
+
+// Node-to-node forwarding carries only what a follower itself decides on
+// behalf of an authenticated device, or about itself. Administrators'
+// changes never travel this way: a follower proxies the administrator's
+// whole HTTPS request to the leader (proxyWriteToLeader), which checks the
+// administrator's own credential again and names them in the audit log. So a
+// node certificate — or a stolen CA key that can mint one — is not a way to
+// create admin tokens or change accounts.
+//
+// forwardable maps each command type a node may forward to how the leader
+// attributes it: to the device named in the command, or to the forwarding
+// node itself.
+var forwardable = map[ledger.CommandType]forwardedBy{
+	ledger.CmdCheckout:     byDevice,
+	ledger.CmdRenew:        byDevice,
+	ledger.CmdRelease:      byDevice,
+	ledger.CmdEnrollDevice: byDevice, // checked against the enrollment token by the ledger
+	ledger.CmdMembers:      byDevice, // only MemActivate, see forwardedMembersOps
+	ledger.CmdRegisterKey:  byNode,
+	ledger.CmdRegisterNode: byNode,
+}
+
+// forwardedMembersOps are the member operations a device asks for through
+// its node (signing a user in on the device).
+var forwardedMembersOps = []string{ledger.MemActivate}
+
+type forwardedBy int
+
+const (
+	byDevice forwardedBy = iota + 1
+	byNode
+)
+
+// checkForwarded refuses a forwarded command that no node may forward, or
+// that a node forwards about another node, and sets the actor the audit log
+// records from the command itself, never from the caller's say-so.
+func checkForwarded(from string, cmd *ledger.Command) error {
+	by, ok := forwardable[cmd.Type]
+	if !ok {
+		return protocol.Errorf(protocol.CodeForbidden, "node %s may not forward %s commands: administrators' changes go to the leader with their own credential", from, cmd.Type)
+	}
+	if len(cmd.Batch) > 0 {
+		return protocol.Errorf(protocol.CodeForbidden, "node %s may not forward batches", from)
+	}
+	switch by {
+	case byNode:
+		switch {
+		case cmd.RegisterKey != nil && cmd.RegisterKey.NodeID != from:
+			return protocol.Errorf(protocol.CodeForbidden, "node %s may register only its own signing key, not %s's", from, cmd.RegisterKey.NodeID)
+		case cmd.RegisterNode != nil && cmd.RegisterNode.ID != from:
+			return protocol.Errorf(protocol.CodeForbidden, "node %s may register only itself, not %s", from, cmd.RegisterNode.ID)
+		}
+		cmd.Actor = "node:" + from
+	case byDevice:
+		if cmd.Type == ledger.CmdMembers && (cmd.Members == nil || !slices.Contains(forwardedMembersOps, cmd.Members.Op)) {
+			return protocol.Errorf(protocol.CodeForbidden, "node %s may forward only a device's activation, not other member changes", from)
+		}
+		// The ledger names the device from the command (defaultActor).
+		cmd.Actor = ""
+	}
+	return nil
+}
+
+// internalPropose applies a command forwarded by another node of the
+// cluster: a current member of the Raft configuration, holding a node
+// certificate of this cluster's CA; an admin token is not enough.
+func (a *api) internalPropose(w http.ResponseWriter, r *http.Request) {
+	if r.TLS == nil {
+		writeError(w, protocol.Errorf(protocol.CodeUnauthorized, "internal endpoints need TLS"))
+		return
+	}
+	from, err := certs.VerifyNode(a.cfg.NodeCAs, r.TLS.PeerCertificates, a.now())
+	if err != nil {
+		writeError(w, protocol.Errorf(protocol.CodeUnauthorized, "only nodes of this cluster may forward commands: %v", err))
+		return
+	}
+	if err := a.checkMember(from); err != nil {
+		a.log.Warn("refused a forwarded command from a node outside the cluster", "node", from, "remote", r.RemoteAddr)
+		writeError(w, err)
+		return
+	}
+	var cmd ledger.Command
+	if err := decodeLimit(r, &cmd, 1<<20); err != nil {
+		writeError(w, err)
+		return
+	}
+	if err := checkForwarded(from, &cmd); err != nil {
+		a.log.Warn("refused a forwarded command", "node", from, "type", cmd.Type, "err", err)
+		writeError(w, err)
+		return
+	}
+	// The leader's clock decides, never the follower's.
+	cmd.Now = a.now()
+	res, err := a.cfg.ProposeLocal(r.Context(), cmd)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	a.log.Debug("applied forwarded command", "type", cmd.Type, "from", from)
+	writeJSON(w, http.StatusOK, res)
+}
+
+// checkMember refuses a node that is not in the Raft configuration now: a
+// removed node, or a certificate minted for a node that never joined.
+func (a *api) checkMember(node string) error {
+	members, err := a.cfg.Store.Members()
+	if err != nil {
+		return err
+	}
+	for _, m := range members {
+		if m.ID == node {
+			return nil
+		}
+	}
+	return protocol.Errorf(protocol.CodeForbidden, "node %s is not a member of this cluster's Raft configuration", node)
+}
+
+// proxyWriteToLeader sends an administrator's change, received by a
+// follower, to the leader as it came — Authorization header included — so
+// that the leader authenticates and authorizes the administrator itself and
+// the audit log names them. It reports whether it answered the request.
+func (a *api) proxyWriteToLeader(w http.ResponseWriter, r *http.Request) bool {
+	if r.Method == http.MethodGet || r.Method == http.MethodHead || a.cfg.Store.IsLeader() {
+		return false
+	}
+	if r.Header.Get("X-Tally-Forwarded") != "" || a.cfg.Cluster.ForwardToLeader == nil {
+		writeError(w, protocol.Errorf(protocol.CodeNotLeader, "this node is not the leader; retry (the leader changed while the request travelled)"))
+		return true
+	}
+	a.cfg.Cluster.ForwardToLeader(w, r)
+	return true
+}
