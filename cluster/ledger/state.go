@@ -30,6 +30,10 @@ type requestRecord struct {
 	ID     string    `json:"id"`
 	At     time.Time `json:"at"`
 	Result Result    `json:"result"`
+	// Owner and Digest say who sent the request and what it asked
+	// (idempotency.go); a reuse must match both.
+	Owner  string `json:"owner,omitempty"`
+	Digest string `json:"digest,omitempty"`
 }
 
 // State is the ledger. It is not safe for concurrent use: the store applies
@@ -118,8 +122,7 @@ func (s *State) apply(c *Command) Result {
 	s.prune(c.Now)
 	if c.RequestID != "" {
 		if rec, ok := s.requests[c.RequestID]; ok {
-			r := rec.Result.clone()
-			r.Replayed = true
+			r, _ := checkReplay(rec, c)
 			return r
 		}
 	}
@@ -129,7 +132,7 @@ func (s *State) apply(c *Command) Result {
 	// the same request again is harmless, and a queued checkout retried
 	// under its request ID must get a fresh decision, not the old no_seat.
 	if c.RequestID != "" && c.Type != CmdBatch && r.Error == nil {
-		s.requests[c.RequestID] = &requestRecord{ID: c.RequestID, At: c.Now, Result: r.clone()}
+		s.requests[c.RequestID] = &requestRecord{ID: c.RequestID, At: c.Now, Result: r.clone(), Owner: requestOwner(c), Digest: requestDigest(c)}
 		s.requestOrder = append(s.requestOrder, c.RequestID)
 	}
 	return r

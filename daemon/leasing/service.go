@@ -138,7 +138,7 @@ func (s *Service) Checkout(ctx context.Context, dev ledger.DeviceRef, req protoc
 // grant signs a token for a committed lease. Its exp is the committed
 // horizon, never later (S2).
 func (s *Service) grant(l ledger.Lease) (protocol.Lease, error) {
-	tok, err := s.SignLease(l)
+	tok, l, err := s.signCurrent(l)
 	if err != nil {
 		return protocol.Lease{}, err
 	}
@@ -146,20 +146,43 @@ func (s *Service) grant(l ledger.Lease) (protocol.Lease, error) {
 	return protocol.Lease{ID: l.ID, Feature: l.Feature, Kind: string(l.Kind), Token: tok, Expires: l.Horizon, Since: l.Since}, nil
 }
 
-// SignLease signs the token for a lease as committed in the ledger.
+// SignLease signs the token for a lease as the ledger holds it now. The
+// lease is read again rather than trusted from the caller: a result
+// replayed from the idempotency record may name a lease released, revoked
+// or reclaimed since, whose seat another device may hold (S1); no token is
+// signed for it, nor for a lease of another device than the one asked for.
 func (s *Service) SignLease(l ledger.Lease) (string, error) {
+	tok, _, err := s.signCurrent(l)
+	return tok, err
+}
+
+// signCurrent is SignLease, also returning the lease as signed.
+func (s *Service) signCurrent(l ledger.Lease) (string, ledger.Lease, error) {
 	var cluster string
 	var skew time.Duration
 	registered := false
+	var gone *protocol.Error
+	asked := l
 	s.store.Read(func(st *ledger.State) {
 		cluster = st.ClusterID()
 		skew = st.Settings().MaxSkew
 		registered = st.HasSigningKey(s.signer.KeyID())
+		l, gone = st.Lease(asked.ID)
 	})
+	switch {
+	case gone != nil:
+		return "", l, gone
+	case l.Account != asked.Account || l.Device != asked.Device:
+		return "", l, protocol.Errorf(protocol.CodeNotHolder, "lease %d is held by another device", asked.ID)
+	case l.Revoked:
+		return "", l, protocol.Errorf(protocol.CodeLeaseRevoked, "lease %d was revoked by an administrator", asked.ID)
+	case !l.Horizon.After(s.now()):
+		return "", l, protocol.Errorf(protocol.CodeLeaseExpired, "lease %d expired at %s", asked.ID, l.Horizon.Format(time.RFC3339))
+	}
 	if !registered {
 		// A token signed with a key missing from the JWKS would verify
 		// nowhere; wait until this node's key is in the ledger.
-		return "", protocol.Errorf(protocol.CodeUnavailable, "this node's signing key is not registered with the cluster yet; retry shortly")
+		return "", l, protocol.Errorf(protocol.CodeUnavailable, "this node's signing key is not registered with the cluster yet; retry shortly")
 	}
 	now := s.now()
 	tok, err := s.signer.Sign(lease.Claims{
@@ -171,9 +194,9 @@ func (s *Service) SignLease(l ledger.Lease) (string, error) {
 		Expires:   l.Horizon,
 	})
 	if err != nil {
-		return "", protocol.Errorf(protocol.CodeInternal, "sign lease %d: %v", l.ID, err)
+		return "", l, protocol.Errorf(protocol.CodeInternal, "sign lease %d: %v", l.ID, err)
 	}
-	return tok, nil
+	return tok, l, nil
 }
 
 func (s *Service) touch(ids ...uint64) {
