@@ -80,20 +80,23 @@ func (a *api) routes() (mux *http.ServeMux, routes, public []string) {
 	mux = http.NewServeMux()
 	open := func(pattern string, h http.HandlerFunc) {
 		public = append(public, pattern)
-		mux.HandleFunc(pattern, h)
+		mux.Handle(pattern, capBody(pattern, h))
 	}
 	open("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
 	open("GET /readyz", a.readyz)
-	open("GET /metrics", a.metrics)
 	open("GET /v1/jwks", a.jwks)
 	open("GET /v1/openapi.json", a.openapi)
 	open("GET /.well-known/jwks.json", a.jwks)
 	open("POST /v1/sessions", a.createSession)
 	auth := func(pattern string, h func(http.ResponseWriter, *http.Request) error) {
 		routes = append(routes, pattern)
-		mux.Handle(pattern, a.authenticated(pattern, h))
+		mux.Handle(pattern, capBody(pattern, a.authenticated(pattern, h)))
 	}
-	mux.HandleFunc("POST "+PathInternalPropose, a.internalPropose)
+	mux.Handle("POST "+PathInternalPropose, capBody(PathInternalPropose, http.HandlerFunc(a.internalPropose)))
+	// Metrics list every account and pool: a cluster-wide token reads them
+	// here, or the operator serves them on a listener of their choosing
+	// (tallyd --metrics-addr).
+	auth("GET /metrics", a.metrics)
 	auth("GET /v1/status", a.status)
 	auth("GET /v1/leases", a.listLeases)
 	auth("POST /v1/leases/{id}/revoke", a.revokeLease)
@@ -210,6 +213,29 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 func decode(r *http.Request, v any) error { return decodeLimit(r, v, 1<<20) }
+
+// DefaultMaxBody caps the request body of every route but the bulk ones.
+const DefaultMaxBody = 1 << 20
+
+// capBody bounds the body every route may be sent, read or not: the bulk
+// routes take what their imports allow, all others DefaultMaxBody.
+func capBody(pattern string, h http.Handler) http.Handler {
+	limit := int64(DefaultMaxBody)
+	switch {
+	case strings.Contains(pattern, "/assignments/import"):
+		limit = MaxImportBytes
+	case strings.HasSuffix(pattern, "/users/bulk") || strings.HasSuffix(pattern, "/invitations"):
+		limit = 8 << 20
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength > limit {
+			writeError(w, protocol.Errorf(protocol.CodeBadRequest, "request body of %d bytes exceeds this route's limit of %d", r.ContentLength, limit))
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, limit)
+		h.ServeHTTP(w, r)
+	})
+}
 
 func decodeLimit(r *http.Request, v any, limit int64) error {
 	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, limit))

@@ -32,7 +32,7 @@ type op struct {
 var operations = map[string]op{
 	"GET /healthz":                {summary: "The process is alive", public: true, produces: "text/plain"},
 	"GET /readyz":                 {summary: "Raft has a leader and this node has applied up to its commit index", public: true, produces: "text/plain"},
-	"GET /metrics":                {summary: "Prometheus metrics", public: true, produces: "text/plain"},
+	"GET /metrics":                {summary: "Prometheus metrics (a cluster-wide token; or unauthenticated on tallyd --metrics-addr)", produces: "text/plain"},
 	"GET /v1/openapi.json":        {summary: "This document", public: true},
 	"GET /v1/jwks":                {summary: "The cluster's lease-signing public keys (JWKS)", public: true, produces: "application/jwk-set+json"},
 	"GET /.well-known/jwks.json":  {summary: "The cluster's lease-signing public keys (JWKS)", public: true, produces: "application/jwk-set+json"},

@@ -125,6 +125,7 @@ var clusterOnly = map[string]bool{
 	"POST /v1/cluster/transfer-leader":               true,
 	"GET /v1/backup":                                 true,
 	"POST /v1/backup":                                true,
+	"GET /metrics":                                   true, // every account's pools and seats
 	"PUT /v1/accounts/{account}/pools/{feature}":     true,
 	"PUT /v1/accounts/{account}/products/{code}":     true,
 	"PUT /v1/accounts/{account}/seats":               true,

@@ -147,7 +147,7 @@ func cpuTime(b *testing.B, pid int) time.Duration {
 	return time.Duration(total)
 }
 
-func rssKiB(b *testing.B, pid int) int64 {
+func rssKiB(b testing.TB, pid int) int64 {
 	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		b.Fatal(err)

@@ -59,6 +59,12 @@ type Config struct {
 	// SMTP enables the e-mail reminders to account administrators.
 	SMTP           *notify.SMTP
 	NotifyInterval time.Duration
+	// AgentLimits bound the agent port's connections, streams and
+	// handshakes; zero fields take agentsrv's defaults.
+	AgentLimits agentsrv.Limits
+	// Admin bounds the admin HTTPS server (timeouts, body size) and says
+	// where /metrics is served.
+	Admin AdminLimits
 }
 
 // Node is a running tallyd node.
@@ -179,6 +185,10 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 			n.log.Error("admin server stopped", "err", err)
 		}
 	})
+	if err := n.serveMetrics(runCtx); err != nil {
+		n.Close()
+		return nil, err
+	}
 	n.log.Info("tallyd node serving", "cluster", k.id.ClusterID, "agents", n.AgentAddr(), "admin", n.AdminAddr(), "raft", st.LocalAddr())
 	return n, nil
 }
@@ -306,16 +316,18 @@ func (n *Node) listen() error {
 	n.agents, err = agentsrv.Listen(agentsrv.Config{
 		Addr: n.cfg.AgentAddr, Certificate: cert, ClientCAs: n.keys.ca.Pool(), StatelessResetKey: &n.keys.reset,
 		Leasing: n.Leasing, Enroller: enroller, Read: n.Store.Read, Logger: n.log, JWKS: n.JWKS,
-		Activate: n.activate,
+		Activate: n.activate, Limits: n.cfg.AgentLimits,
 	})
 	if err != nil {
 		return err
 	}
+	n.Metrics.Register(n.agents.Collectors()...)
 	n.adminLn, err = net.Listen("tcp", n.cfg.AdminAddr)
 	if err != nil {
 		n.agents.Close()
 		return fmt.Errorf("listen for administrators on %s: %w", n.cfg.AdminAddr, err)
 	}
+	adminLim := n.cfg.Admin.withDefaults()
 	n.admin = &http.Server{
 		Handler: adminapi.New(adminapi.Config{
 			Store: n.Store, Leasing: n.Leasing, Logger: n.log, JWKS: n.JWKS,
@@ -326,6 +338,9 @@ func (n *Node) listen() error {
 		// nodes forwarding commands present their node certificate.
 		TLSConfig:         &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}, ClientAuth: tls.VerifyClientCertIfGiven, ClientCAs: n.keys.ca.Pool()},
 		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       adminLim.ReadTimeout,
+		WriteTimeout:      adminLim.WriteTimeout,
+		IdleTimeout:       adminLim.IdleTimeout,
 	}
 	return nil
 }
