@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/binary"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -167,4 +168,50 @@ func heapBytes(t *testing.T, s *server) float64 {
 		t.Fatal("no go_memstats_heap_inuse_bytes in /metrics")
 	}
 	return v
+}
+
+// TestAdminServerBoundsSlowAndLargeRequests covers the admin half of
+// finding 9 (and 4): a body over a route's cap is refused without being
+// read, and a client trickling a body is cut off by the read timeout.
+func TestAdminServerBoundsSlowAndLargeRequests(t *testing.T) {
+	s := startServer(t, "--admin-read-timeout", "1s")
+	big := strings.Repeat("x", 2<<20)
+	if code, body := s.do(s.token, http.MethodPost, "/v1/accounts", big); code != http.StatusBadRequest || !strings.Contains(body, "exceeds") {
+		t.Fatalf("2 MiB body: %d %.200s", code, body)
+	}
+	pool, err := certs.LoadCAPool(s.caFile())
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := tls.Dial("tcp", s.adminAddr, &tls.Config{RootCAs: pool, ServerName: "localhost"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "POST /v1/accounts HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Length: 1000\r\n\r\n{", s.token)
+	start := time.Now()
+	var closed bool
+	for time.Since(start) < 20*time.Second {
+		conn.SetWriteDeadline(time.Now().Add(time.Second))
+		if _, err := conn.Write([]byte(" ")); err != nil {
+			closed = true
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if !closed {
+		t.Fatal("the admin server kept reading a trickled body for 20s despite --admin-read-timeout 1s")
+	}
+}
+
+// TestCheckoutWaitIsCapped: a device cannot park a checkout in the queue
+// for longer than leasing.MaxWait (finding 9).
+func TestCheckoutWaitIsCapped(t *testing.T) {
+	s := startServer(t)
+	tok := s.setupAccount("acme", "cad", 1)
+	d := rawDevice(t, s, tok, "DEV-W")
+	err := d.Do(doCtx(t), protocol.TypeCheckout, "w1", protocol.CheckoutRequest{Feature: "cad", Wait: protocol.Duration(10000 * time.Hour)}, nil)
+	if protocol.CodeOf(err) != protocol.CodeInvalidArgument || !strings.Contains(err.Error(), "wait") {
+		t.Fatalf("checkout waiting 10000h: %v, want invalid_argument", err)
+	}
 }

@@ -106,8 +106,12 @@ func (s *Service) propose(ctx context.Context, cmd ledger.Command) (ledger.Resul
 	return res, nil
 }
 
+// MaxWait is the longest a checkout may wait in a queue: each waiter holds
+// a stream and a goroutine on the node.
+const MaxWait = time.Hour
+
 // Checkout grants a seat of req.Feature to dev, queueing for up to req.Wait
-// when none is free.
+// (at most MaxWait) when none is free.
 func (s *Service) Checkout(ctx context.Context, dev ledger.DeviceRef, req protocol.CheckoutRequest, requestID string) (protocol.Lease, error) {
 	if req.Feature == "" {
 		return protocol.Lease{}, protocol.Errorf(protocol.CodeBadRequest, "checkout needs a feature")
@@ -119,10 +123,15 @@ func (s *Service) Checkout(ctx context.Context, dev ledger.DeviceRef, req protoc
 		Account: dev.Account, Device: dev.Code, Feature: req.Feature, User: req.User,
 		Team: req.Team, Borrow: req.Borrow.D(),
 	}}
+	if req.Wait.D() > MaxWait {
+		return protocol.Lease{}, protocol.Errorf(protocol.CodeInvalidArgument, "wait %v is longer than the %v a checkout may queue; retry instead", req.Wait.D(), MaxWait)
+	}
 	var res ledger.Result
 	var err error
 	if req.Wait > 0 {
-		res, err = s.queues.wait(ctx, poolKey{dev.Account, req.Feature}, cmd, req.Wait.D(), req.Priority)
+		// The client's priority is not trusted: a device could jump its
+		// account's queue. Waiters are served first come, first served.
+		res, err = s.queues.wait(ctx, poolKey{dev.Account, req.Feature}, cmd, req.Wait.D(), 0)
 	} else {
 		res, err = s.queues.tryNow(ctx, poolKey{dev.Account, req.Feature}, cmd)
 	}
