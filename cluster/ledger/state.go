@@ -462,6 +462,9 @@ func (s *State) createEnrollToken(now time.Time, t *EnrollToken) Result {
 	if !t.Expires.After(now) {
 		return fail(protocol.CodeInvalidArgument, "enrollment token would expire at %s, which is not in the future", t.Expires.Format(time.RFC3339))
 	}
+	if r := checkEnrollLimits(t); r.Error != nil {
+		return r
+	}
 	c := *t
 	c.Created = now
 	c.Uses = 0
@@ -522,6 +525,9 @@ func (s *State) enrollDevice(now time.Time, e *EnrollDevice) Result {
 		}
 		c := *d
 		return Result{Device: &c}
+	}
+	if r := checkEnrollUse(tok, e.Code); r.Error != nil {
+		return r
 	}
 	d := &Device{Account: e.Account, Code: e.Code, KeyFingerprint: e.KeyFingerprint, Hostname: e.Hostname, Enrolled: now, EnrollTokenID: e.TokenID}
 	s.devices[ref] = d

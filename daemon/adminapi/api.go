@@ -473,8 +473,15 @@ func (a *api) createEnrollToken(w http.ResponseWriter, r *http.Request) error {
 	}
 	account := r.PathValue("account")
 	expires := a.now().Add(ttl)
+	uses := req.Uses
+	if uses == 0 {
+		uses = 1 // a token made by hand enrolls one device unless told
+	}
+	if uses < 0 {
+		return protocol.Errorf(protocol.CodeInvalidArgument, "uses %d must be at least 1", req.Uses)
+	}
 	if _, err := a.apply(r, ledger.Command{Type: ledger.CmdCreateEnrollToken, CreateEnrollToken: &ledger.EnrollToken{
-		ID: tok.ID, Account: account, Name: req.Name, Hash: tok.Hash(), Expires: expires,
+		ID: tok.ID, Account: account, Name: req.Name, Hash: tok.Hash(), Expires: expires, MaxUses: uses, Devices: req.Devices,
 	}}); err != nil {
 		return err
 	}

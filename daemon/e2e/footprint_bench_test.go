@@ -69,7 +69,7 @@ func footprint(b *testing.B, leases int) {
 	for i := range 10 {
 		ctl("pools", "set-seats", "acme", fmt.Sprintf("feature%d", i), "5")
 	}
-	enroll := ctl("enroll-tokens", "create", "acme")
+	enroll := ctl("enroll-tokens", "create", "acme", "--uses", "100000")
 
 	state := filepath.Join(dir, "agent")
 	socket := filepath.Join(state, "agent.sock")

@@ -276,7 +276,7 @@ func TestPolicies(t *testing.T) {
 	t.Run("StandardModelNodeLocked", func(t *testing.T) {
 		s.mustCtl("accounts", "create", "std", "--model", "standard")
 		s.mustCtl("pools", "set-seats", "std", "cad", "1")
-		tok := strings.TrimSpace(s.mustCtl("enroll-tokens", "create", "std"))
+		tok := strings.TrimSpace(s.mustCtl("enroll-tokens", "create", "std", "--uses", "100"))
 		a, b := startAgent(t, s, "std1", tok), startAgent(t, s, "std2", tok)
 		c := claimsOf(t, a.mustCheckout("cad"))
 		if c.Kind != lease.KindNodeLocked {
@@ -300,7 +300,7 @@ func TestPolicies(t *testing.T) {
 		s.mustCtl("accounts", "create", "mix", "--model", "mixed")
 		s.mustCtl("pools", "set-seats", "mix", "cad", "2")
 		s.mustCtl("policy", "set", "mix", "--pool", "cad", "--node-locked", "1")
-		tok := strings.TrimSpace(s.mustCtl("enroll-tokens", "create", "mix"))
+		tok := strings.TrimSpace(s.mustCtl("enroll-tokens", "create", "mix", "--uses", "100"))
 		a, b := startAgent(t, s, "mix1", tok), startAgent(t, s, "mix2", tok)
 		if k := claimsOf(t, a.mustCheckout("cad")).Kind; k != lease.KindNodeLocked {
 			t.Fatalf("first seat %s, want node-locked", k)

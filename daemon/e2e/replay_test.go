@@ -17,6 +17,16 @@ import (
 // client holding its certificate, to send requests an agent never would.
 func rawDevice(t *testing.T, s *server, enrollToken, code string) *client.Client {
 	t.Helper()
+	c, err := enrollRaw(t, s, enrollToken, code)
+	if err != nil {
+		t.Fatalf("enroll %s: %v", code, err)
+	}
+	return c
+}
+
+// enrollRaw is rawDevice returning the enrollment's error.
+func enrollRaw(t *testing.T, s *server, enrollToken, code string) (*client.Client, error) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	base, err := client.TLSConfig(s.caFile(), nil)
@@ -39,7 +49,7 @@ func rawDevice(t *testing.T, s *server, enrollToken, code string) *client.Client
 	defer anon.Close()
 	var resp protocol.EnrollResponse
 	if err := anon.Do(ctx, protocol.TypeEnroll, "enroll-"+code, protocol.EnrollRequest{Token: enrollToken, DeviceCode: code, CSR: csr, Hostname: code}, &resp); err != nil {
-		t.Fatalf("enroll %s: %v", code, err)
+		return nil, err
 	}
 	pair, err := certs.KeyPair(resp.Certificate, keyPEM)
 	if err != nil {
@@ -52,7 +62,7 @@ func rawDevice(t *testing.T, s *server, enrollToken, code string) *client.Client
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
-	return c
+	return c, nil
 }
 
 func doCtx(t *testing.T) context.Context {

@@ -196,7 +196,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, fmt.Errorf("set pool: %w", err)
 	}
 	var tok adminapi.TokenResponse
-	if err := adm.Do(ctx, "POST", "/v1/accounts/bench/enroll-tokens", adminapi.CreateTokenRequest{Name: "bench"}, &tok); err != nil {
+	if err := adm.Do(ctx, "POST", "/v1/accounts/bench/enroll-tokens", adminapi.CreateTokenRequest{Name: "bench", Uses: cfg.Devices}, &tok); err != nil {
 		return nil, fmt.Errorf("create enrollment token: %w", err)
 	}
 	baseTLS, err := client.TLSConfig(cl.caFile, nil)
