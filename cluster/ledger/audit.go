@@ -87,7 +87,9 @@ func (s *State) pruneAudit(now time.Time) {
 // record appends the audit record of command c with result r. Called from
 // apply for every non-batch command, so batched children get one each.
 func (s *State) record(c *Command, r Result) {
-	if r.Replayed || c.Type == CmdBatch {
+	// Sign-in failures are not audited: spraying guesses would otherwise
+	// push real records out of the bounded log.
+	if r.Replayed || c.Type == CmdBatch || c.Type == CmdSignInBrake {
 		return
 	}
 	if c.Type == CmdRenew && len(r.Ended) == 0 {

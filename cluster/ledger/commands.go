@@ -82,6 +82,8 @@ type Command struct {
 	// Notifications (notifications.go).
 	ClaimNotification *NotificationClaim `json:"claim_notification,omitempty"`
 	NotificationDone  *NotificationDone  `json:"notification_done,omitempty"`
+	// Sign-in brake (brake.go).
+	SignInBrake *SignInBrake `json:"sign_in_brake,omitempty"`
 	// Batch packs many commands into one log entry, so that a storm of
 	// checkouts costs a few fsyncs rather than one each (DESIGN.md §6).
 	Batch []Command `json:"batch,omitempty"`

@@ -36,6 +36,7 @@ type snapshot struct {
 	Audit        []AuditRecord       `json:"audit,omitempty"`
 	AuditNextSeq uint64              `json:"audit_next_seq,omitempty"`
 	Notified     []NotificationClaim `json:"notified,omitempty"`
+	Brake        []BrakeEntry        `json:"brake,omitempty"`
 }
 
 // WriteSnapshot serialises the whole ledger to w.
@@ -90,6 +91,7 @@ func (s *State) WriteSnapshot(w io.Writer) error {
 	snap.memberSnapshot = s.mem.snapshot()
 	snap.Audit, snap.AuditNextSeq = s.audit.records, s.audit.nextSeq
 	snap.Notified = s.NotificationClaims()
+	snap.Brake = s.brake.sorted()
 	enc := json.NewEncoder(w)
 	if err := enc.Encode(&snap); err != nil {
 		return fmt.Errorf("write ledger snapshot: %w", err)
@@ -155,6 +157,7 @@ func (s *State) ReadSnapshot(r io.Reader) error {
 		c := snap.Notified[i]
 		n.notified[c.key()] = &c
 	}
+	n.brake = restoreBrake(snap.Brake)
 	*s = *n
 	return nil
 }

@@ -54,6 +54,7 @@ type State struct {
 	mem         *memberBook
 	audit       auditLog
 	notified    map[string]*NotificationClaim
+	brake       brakeBook // sign-in failures (brake.go)
 
 	// Idempotency and tombstones, in application order for pruning.
 	requests     map[string]*requestRecord
@@ -95,6 +96,7 @@ func (s *State) reset() {
 	s.mem = &memberBook{orgs: map[string]*Org{}}
 	s.audit = auditLog{}
 	s.notified = map[string]*NotificationClaim{}
+	s.brake = brakeBook{}
 	s.requests = map[string]*requestRecord{}
 	s.requestOrder = nil
 	s.ended = map[uint64]EndedLease{}
@@ -200,6 +202,8 @@ func (s *State) dispatch(c *Command) Result {
 		return s.claimNotification(c.Now, c.ClaimNotification)
 	case CmdNotificationDone:
 		return s.notificationDone(c.Now, c.NotificationDone)
+	case CmdSignInBrake:
+		return s.signInBrake(c.Now, c.SignInBrake)
 	case CmdRemoveNode:
 		if c.RemoveNode == nil {
 			return missing(CmdRemoveNode)

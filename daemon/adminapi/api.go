@@ -44,10 +44,9 @@ type Config struct {
 }
 
 type api struct {
-	cfg     Config
-	log     *slog.Logger
-	now     func() time.Time
-	signIns signInLimiter
+	cfg Config
+	log *slog.Logger
+	now func() time.Time
 }
 
 // New returns the API's handler.

@@ -31,6 +31,8 @@ var forwardable = map[ledger.CommandType]forwardedBy{
 	ledger.CmdMembers:      byDevice, // only MemActivate, see forwardedMembersOps
 	ledger.CmdRegisterKey:  byNode,
 	ledger.CmdRegisterNode: byNode,
+	// A node reports the failed sign-ins it saw (a device's member sign-in).
+	ledger.CmdSignInBrake: byNode,
 }
 
 // forwardedMembersOps are the member operations a device asks for through

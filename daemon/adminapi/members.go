@@ -208,13 +208,19 @@ func (a *api) signIn(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	account := r.PathValue("account")
+	source := a.clientSource(r)
+	if wait := a.signInWait(account, req.Email, source); wait > 0 {
+		return braked(account, req.Email, wait)
+	}
 	u, ok, err := a.checkPassword(account, req.Email, req.Password)
 	if err != nil {
 		return err
 	}
 	if !ok {
+		a.signInFailed(r.Context(), account, req.Email, source)
 		return wrongPassword(account)
 	}
+	a.signInSucceeded(r.Context(), account, req.Email)
 	writeJSON(w, http.StatusOK, SignInResponse{User: u})
 	return nil
 }

@@ -38,53 +38,6 @@ type SessionResponse struct {
 // signInMaxFailures wrong passwords within signInWindow, sign-ins for that
 // member are refused until the window passes. The state is per node and
 // in memory: it is a brake, not a record, and needs no consensus.
-const (
-	signInMaxFailures = 5
-	signInWindow      = 15 * time.Minute
-)
-
-type signInLimiter struct {
-	mu       sync.Mutex
-	failures map[string][]time.Time
-}
-
-func (l *signInLimiter) blocked(key string, now time.Time) (time.Duration, bool) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	recent := l.recent(key, now)
-	if len(recent) < signInMaxFailures {
-		return 0, false
-	}
-	return recent[0].Add(signInWindow).Sub(now), true
-}
-
-func (l *signInLimiter) fail(key string, now time.Time) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.failures == nil {
-		l.failures = map[string][]time.Time{}
-	}
-	l.failures[key] = append(l.recent(key, now), now)
-}
-
-func (l *signInLimiter) succeed(key string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	delete(l.failures, key)
-}
-
-// recent drops failures older than the window; l.mu is held.
-func (l *signInLimiter) recent(key string, now time.Time) []time.Time {
-	fs := l.failures[key]
-	for len(fs) > 0 && !now.Before(fs[0].Add(signInWindow)) {
-		fs = fs[1:]
-	}
-	if len(fs) == 0 {
-		delete(l.failures, key)
-	}
-	return fs
-}
-
 // dummyHash is verified against when the member does not exist, so an
 // unknown email takes as long to refuse as a wrong password.
 var dummyHash = sync.OnceValue(func() string {
@@ -143,20 +96,20 @@ func (a *api) startSession(w http.ResponseWriter, r *http.Request) error {
 		return protocol.Errorf(protocol.CodeInvalidArgument, "account, email and password are required")
 	}
 	now := a.now()
-	key := req.Account + "\x00" + ledger.NormalizeEmail(req.Email)
-	if wait, blocked := a.signIns.blocked(key, now); blocked {
-		return protocol.Errorf(protocol.CodeUnauthorized, "too many wrong passwords for %s in account %s; try again in %v", req.Email, req.Account, wait.Round(time.Minute)+time.Minute)
+	source := a.clientSource(r)
+	if wait := a.signInWait(req.Account, req.Email, source); wait > 0 {
+		return braked(req.Account, req.Email, wait)
 	}
 	u, ok, err := a.checkPassword(req.Account, req.Email, req.Password)
 	if err != nil {
 		return err
 	}
 	if !ok {
-		a.signIns.fail(key, now)
-		a.log.Warn("console sign-in refused", "account", req.Account, "email", req.Email, "remote", r.RemoteAddr)
+		a.signInFailed(r.Context(), req.Account, req.Email, source)
+		a.log.Warn("console sign-in refused", "account", req.Account, "email", req.Email, "remote", source)
 		return wrongPassword(req.Account)
 	}
-	a.signIns.succeed(key)
+	a.signInSucceeded(r.Context(), req.Account, req.Email)
 	access, perr := ledger.SessionAccess(u)
 	if perr != nil {
 		return perr

@@ -262,3 +262,50 @@ func TestFollowerForwardsWithTheCallersIdentity(t *testing.T) {
 		return nil
 	})
 }
+
+// TestSignInBrakeIsSharedPerSourceAndDelays replays finding 7 on a real
+// two-node cluster: wrong passwords counted on one node brake sign-ins on
+// the other (not N x 5 tries), spraying many members from one address is
+// braked per source, and the real member is delayed, not locked out.
+func TestSignInBrakeIsSharedPerSourceAndDelays(t *testing.T) {
+	nodes := startCluster(t, 2)
+	leader, follower := nodes[0], nodes[1]
+	leader.mustCtl("accounts", "create", "acme")
+	leader.mustCtl("seats", "set", "acme", "40")
+	leader.mustCtl("users", "add", "acme", "own@acme.test", "--role", "owner", "--password", "correct horse")
+	signIn := func(s *server, email, password string) (int, string) {
+		t.Helper()
+		code, _, resp := s.signIn("acme", email, password)
+		return code, resp
+	}
+	// Five wrong passwords, alternating nodes: the sixth try is braked on
+	// either node.
+	for i := 0; i < 5; i++ {
+		s := []*server{leader, follower}[i%2]
+		if code, resp := signIn(s, "own@acme.test", "wrong"); code != http.StatusUnauthorized {
+			t.Fatalf("wrong password %d on %s: %d %s", i, s.nodeID, code, resp)
+		}
+	}
+	for _, s := range []*server{follower, leader} {
+		if code, resp := signIn(s, "own@acme.test", "correct horse"); code != http.StatusTooManyRequests {
+			t.Fatalf("after five failures, on node %q: %d %s, want 429", s.nodeID, code, resp)
+		}
+	}
+	// A delay, not a lock-out: the real member gets in a few seconds later.
+	eventually(t, 30*time.Second, "the real member signs in after the delay", func() error {
+		if code, resp := signIn(follower, "own@acme.test", "correct horse"); code != http.StatusCreated {
+			return fmt.Errorf("%d %s", code, resp)
+		}
+		return nil
+	})
+	// Spraying: one wrong guess each at many members from this address,
+	// which has five failures already (20 are free per address).
+	for i := 0; i < 15; i++ {
+		if code, resp := signIn(leader, fmt.Sprintf("user%d@acme.test", i), "Winter2026!"); code != http.StatusUnauthorized {
+			t.Fatalf("spray %d: %d %s", i, code, resp)
+		}
+	}
+	if code, resp := signIn(follower, "fresh@acme.test", "Winter2026!"); code != http.StatusTooManyRequests {
+		t.Fatalf("the 21st wrong guess from one address, at a fresh member: %d %s, want 429", code, resp)
+	}
+}
