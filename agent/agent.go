@@ -102,10 +102,17 @@ type agent struct {
 
 	mu     sync.Mutex
 	device state.Device
-	leases map[string]protocol.Lease // by feature
+	leases map[string]protocol.Lease // by leaseKey
+	// signins are the members signed in on this device, by OS user.
+	signins map[string]state.SignIn
 	// problem is the cluster's last refusal of the device itself (removed,
 	// clone suspected), cleared by a successful heartbeat.
-	problem       string
+	problem string
+	// refusals are the unconfirmed refusals of the device itself seen
+	// since the last successful heartbeat (leases.go, refusedByCluster),
+	// and recheckAt when the heartbeat loop asks again.
+	refusals      []time.Time
+	recheckAt     time.Time
 	serverTime    time.Time // high-water mark of server time
 	learned       []string  // server list learned from the cluster
 	lastHeartbeat time.Time
@@ -234,6 +241,11 @@ func newAgent(cfg Config) (*agent, error) {
 	if a.jwks, err = dir.LoadJWKS(); err != nil {
 		a.log.Warn("ignoring the cached JWKS", "err", err)
 	}
+	sis, err := dir.LoadSignIns()
+	if err != nil {
+		return nil, err
+	}
+	a.signins = sis.Users
 	cache, err := dir.LoadCache()
 	if err != nil {
 		return nil, err
@@ -241,7 +253,7 @@ func newAgent(cfg Config) (*agent, error) {
 	a.serverTime = cache.ServerTime
 	a.learned = cache.Servers
 	for _, l := range cache.Leases {
-		a.leases[l.Feature] = l
+		a.leases[keyOfLease(l)] = l
 	}
 	if n := len(a.leases); n > 0 {
 		a.log.Info("resuming cached leases", "count", n)
@@ -331,7 +343,11 @@ func (a *agent) servers() []string {
 }
 
 func (a *agent) clientOptions() []client.Option {
-	return []client.Option{client.WithLogger(a.log), client.WithCAFile(a.cfg.CAFile)}
+	// Between heartbeats the device holds no connection, and each device
+	// returns to the node its Device Code hashes to, so that a fleet spreads
+	// over the cluster (docs/performance.md).
+	return []client.Option{client.WithLogger(a.log), client.WithCAFile(a.cfg.CAFile),
+		client.WithIdleClose(client.DefaultIdleClose), client.WithAffinity(a.device.DeviceCode)}
 }
 
 // connect builds the mTLS client from the stored device credentials. It does

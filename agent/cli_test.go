@@ -4,11 +4,15 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/kardianos/service"
 
 	"github.com/tally-licensing/tally/agent/api"
 	"github.com/tally-licensing/tally/agent/cli"
@@ -63,7 +67,7 @@ func TestCLICheckoutReleaseStatus(t *testing.T) {
 	t.Setenv(api.SocketEnv, a.socket)
 	out, _, code = runCLI(t, "status")
 	st := a.status()
-	for _, want := range []string{st.DeviceCode, "acme", srv.addr + " (connected)", "FEATURE", "cad"} {
+	for _, want := range []string{st.DeviceCode, "acme", srv.addr + " (last answered ", "FEATURE", "cad"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("status output lacks %q:\n%s", want, out)
 		}
@@ -122,19 +126,57 @@ func TestCLIRunNeedsServerAndCAOrConfig(t *testing.T) {
 	}
 }
 
-// TestCLIInstallDryRunThenRunConfig: `install --dry-run` writes agent.yaml
-// and prints the unit; `run --config` on it starts an agent that enrolls
-// with the token from the file and serves checkouts.
+// TestCLIInstallDryRunThenRunConfig: `install --dry-run` writes nothing and
+// prints every file and the rendered service definition of the service
+// manager it names; `install --no-service` writes agent.yaml, and
+// `run --config` on it starts an agent that enrolls with the token from the
+// file and serves checkouts.
 func TestCLIInstallDryRunThenRunConfig(t *testing.T) {
 	srv := newFakeServer(t)
 	srv.setSeats("cad", 1)
 	root := t.TempDir()
 	cfg := filepath.Join(root, "etc", "agent.yaml")
 	stateDir := filepath.Join(root, "state")
-	out, errOut, code := runCLI(t, "install", "--dry-run", "--config", cfg, "--state", stateDir,
-		"--server", srv.addr, "--ca", srv.caFile, "--enroll-token", srv.token)
-	if code != 0 || !strings.Contains(out, "ReadWritePaths="+stateDir) || !strings.Contains(out, "RestartSec=2") {
+	args := []string{"--config", cfg, "--state", stateDir, "--server", srv.addr, "--ca", srv.caFile, "--enroll-token", srv.token}
+	out, errOut, code := runCLI(t, append([]string{"install", "--dry-run"}, args...)...)
+	if code != 0 {
 		t.Fatalf("install --dry-run: exit %d\n%s%s", code, out, errOut)
+	}
+	if _, err := os.Stat(filepath.Join(root, "etc")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("install --dry-run wrote into %s", filepath.Join(root, "etc"))
+	}
+	if _, err := os.Stat(stateDir); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("install --dry-run created the state directory")
+	}
+	if strings.Contains(out, "{{") || strings.Contains(out, srv.token) {
+		t.Fatalf("install --dry-run shows a template marker or the token:\n%s", out)
+	}
+	exe, _ := os.Executable()
+	platform := service.Platform()
+	for _, want := range []string{
+		"write " + cfg + " (0644)", "servers:\n    - " + srv.addr, "state: " + stateDir,
+		"write " + filepath.Join(root, "etc", "ca.pem") + " (0644)", "write " + filepath.Join(root, "etc", "enroll.token") + " (0600)",
+		"with " + platform + ", as ", exe + " run --config " + cfg,
+	} {
+		if strings.Contains(platform, "systemd") && strings.HasPrefix(want, exe) {
+			want = "ExecStart=" + exe + ` "run" "--config" "` + cfg + `"`
+		}
+		if !strings.Contains(out, want) {
+			t.Errorf("install --dry-run output lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(platform, "systemd") {
+		for _, want := range []string{"ReadWritePaths=" + stateDir, "RestartSec=2", "Description=Tally device agent"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("the systemd unit lacks %q:\n%s", want, out)
+			}
+		}
+	} else if strings.Contains(out, "[Service]") {
+		t.Errorf("prints a systemd unit although the service manager is %s:\n%s", platform, out)
+	}
+
+	if out, errOut, code := runCLI(t, append([]string{"install", "--no-service"}, args...)...); code != 0 {
+		t.Fatalf("install --no-service: exit %d\n%s%s", code, out, errOut)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"slices"
@@ -62,6 +63,9 @@ func (a *agent) nextHeartbeat() time.Duration {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	next := a.interval
+	if !a.recheckAt.IsZero() {
+		next = min(next, time.Until(a.recheckAt))
+	}
 	now := a.now()
 	for _, l := range a.leases {
 		if l.Kind == "borrowed" || l.Kind == "node-locked" {
@@ -82,10 +86,12 @@ func (a *agent) poke() {
 	}
 }
 
+// heldCount counts what a heartbeat keeps: leases, and sign-ins (the
+// heartbeat learns which ended and tells the cluster the device is alive).
 func (a *agent) heldCount() int {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return len(a.leases)
+	return len(a.leases) + len(a.signins)
 }
 
 // heartbeat renews every held lease in one request and applies the answer.
@@ -99,16 +105,19 @@ func (a *agent) heartbeat(ctx context.Context) error {
 	for _, l := range a.leases {
 		refs = append(refs, protocol.LeaseRef{ID: l.ID, Feature: l.Feature})
 	}
+	signIns := a.signInIDsLocked()
 	a.mu.Unlock()
-	if len(refs) == 0 {
+	if len(refs) == 0 && len(signIns) == 0 {
 		return nil
 	}
-	slices.SortFunc(refs, func(x, y protocol.LeaseRef) int { return strings.Compare(x.Feature, y.Feature) })
+	slices.SortFunc(refs, func(x, y protocol.LeaseRef) int {
+		return cmp.Or(strings.Compare(x.Feature, y.Feature), cmp.Compare(x.ID, y.ID))
+	})
 
 	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
 	defer cancel()
 	var resp protocol.HeartbeatResponse
-	err := c.Do(ctx, protocol.TypeHeartbeat, newRequestID(), protocol.HeartbeatRequest{Leases: refs}, &resp)
+	err := c.Do(ctx, protocol.TypeHeartbeat, newRequestID(), protocol.HeartbeatRequest{Leases: refs, SignIns: signIns, AgentVersion: Version()}, &resp)
 	if err != nil {
 		if protocol.CodeOf(err).Temporary() {
 			c.Failover()
@@ -120,28 +129,55 @@ func (a *agent) heartbeat(ctx context.Context) error {
 		return err
 	}
 	a.applyHeartbeat(&resp)
+	a.dropSignIns(resp.SignedOut)
 	a.mu.Lock()
 	a.problem = ""
+	a.refusals, a.recheckAt = nil, time.Time{}
 	a.mu.Unlock()
 	a.persist()
 	return nil
 }
 
+// Refusals of the device itself are acted on only once confirmed: a server
+// that has just restarted may answer from a ledger it has not finished
+// replaying (older servers did, and a damaged or misconfigured node might),
+// and dropping leases on its word alone would free seats the device still
+// uses. A refusal counts once it has been received refusalConfirmations
+// more times, each at least refusalConfirmGap after the previous one.
+const (
+	refusalConfirmations = 2
+	refusalConfirmGap    = 2 * time.Second
+)
+
 // refusedByCluster handles the cluster's authoritative refusals of the
 // device itself: an administrator removed it (not_enrolled), another key
 // holds its Device Code (device_conflict), or its certificate is refused.
-// Its leases were revoked with it, so the cached tokens are dropped rather
-// than served offline, and status reports the problem until a heartbeat
-// succeeds again.
+// Its leases were revoked with it, so once the refusal is confirmed the
+// cached tokens are dropped rather than served offline, and status reports
+// the problem until a heartbeat succeeds again.
 func (a *agent) refusedByCluster(err error) {
 	switch protocol.CodeOf(err) {
 	case protocol.CodeNotEnrolled, protocol.CodeDeviceConflict, protocol.CodeCertificateRefused:
 	default:
 		return
 	}
+	now := time.Now() // real time: this spaces retries, it is not lease time
 	a.mu.Lock()
+	if n := len(a.refusals); n == 0 || now.Sub(a.refusals[n-1]) >= refusalConfirmGap {
+		a.refusals = append(a.refusals, now)
+	}
+	if len(a.refusals) <= refusalConfirmations {
+		seen := len(a.refusals)
+		a.recheckAt = now.Add(refusalConfirmGap)
+		a.mu.Unlock()
+		a.log.Warn("the cluster refused this device; asking again before dropping its leases (a server that just restarted may not know it yet)",
+			"err", err, "seen", seen, "needed", refusalConfirmations+1)
+		a.poke()
+		return
+	}
 	first := a.problem == ""
 	a.problem = err.Error()
+	a.recheckAt = time.Time{}
 	dropped := len(a.leases)
 	clear(a.leases)
 	a.mu.Unlock()
@@ -163,8 +199,8 @@ func (a *agent) applyHeartbeat(resp *protocol.HeartbeatResponse) {
 	}
 	a.lastHeartbeat = a.now()
 	byID := make(map[uint64]string, len(a.leases))
-	for f, l := range a.leases {
-		byID[l.ID] = f
+	for k, l := range a.leases {
+		byID[l.ID] = k
 	}
 	type lost struct {
 		feature string
@@ -173,24 +209,24 @@ func (a *agent) applyHeartbeat(resp *protocol.HeartbeatResponse) {
 	}
 	var dropped []lost
 	for _, st := range resp.Leases {
-		feature, ok := byID[st.ID]
+		key, ok := byID[st.ID]
 		if !ok {
 			continue // released or replaced while the heartbeat was in flight
 		}
 		switch st.State {
 		case protocol.LeaseLost:
-			delete(a.leases, feature)
-			delete(a.activity, feature)
-			dropped = append(dropped, lost{feature, st.ID, st.Error})
+			dropped = append(dropped, lost{a.leases[key].Feature, st.ID, st.Error})
+			delete(a.leases, key)
+			delete(a.activity, key)
 		case protocol.LeaseHeld:
-			l := a.leases[feature]
+			l := a.leases[key]
 			if st.Token != "" {
 				l.Token = st.Token
 			}
 			if !st.Expires.IsZero() {
 				l.Expires = st.Expires
 			}
-			a.leases[feature] = l
+			a.leases[key] = l
 		}
 	}
 	a.mu.Unlock()
@@ -268,26 +304,29 @@ func (a *agent) knowsKey(token string) bool {
 }
 
 // recordActivity notes that an application is using its lease on feature.
-func (a *agent) recordActivity(feature string) (time.Time, error) {
+func (a *agent) recordActivity(osUser, feature string) (time.Time, error) {
 	if err := validateFeature(feature); err != nil {
 		return time.Time{}, err
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if _, ok := a.leases[feature]; !ok {
-		return time.Time{}, protocol.Errorf(protocol.CodeLeaseNotFound, "this device holds no lease on %q", feature)
+	keys := a.keysOfLocked(osUser, feature)
+	if len(keys) == 0 {
+		return time.Time{}, protocol.Errorf(protocol.CodeLeaseNotFound, "this device holds no lease on %q for you", feature)
 	}
 	now := a.now()
-	a.activity[feature] = now
+	for _, k := range keys {
+		a.activity[k] = now
+	}
 	return now, nil
 }
 
-// LastActivity is when an application last reported activity on feature
-// (zero when never since the lease was taken).
-func (a *agent) lastActivity(feature string) time.Time {
+// lastActivity is when an application last reported activity on a held
+// lease (zero when never since the lease was taken).
+func (a *agent) lastActivity(key string) time.Time {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return a.activity[feature]
+	return a.activity[key]
 }
 
 // observeServerTimeLocked moves the clock high-water mark forward.
@@ -351,12 +390,13 @@ func (a *agent) call(ctx context.Context, typ protocol.Type, reqID string, body,
 
 // lockFeature serialises checkouts and releases of one feature, so that two
 // applications asking at once do not take two seats.
-func (a *agent) lockFeature(ctx context.Context, feature string) (unlock func(), err error) {
+func (a *agent) lockFeature(ctx context.Context, key string) (unlock func(), err error) {
+	feature, _, _ := strings.Cut(key, "\x00")
 	a.mu.Lock()
-	ch := a.featureLocks[feature]
+	ch := a.featureLocks[key]
 	if ch == nil {
 		ch = make(chan struct{}, 1)
-		a.featureLocks[feature] = ch
+		a.featureLocks[key] = ch
 	}
 	a.mu.Unlock()
 	select {
@@ -367,29 +407,69 @@ func (a *agent) lockFeature(ctx context.Context, feature string) (unlock func(),
 	}
 }
 
-func (a *agent) held(feature string) (protocol.Lease, bool) {
+func (a *agent) held(key string) (protocol.Lease, bool) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	l, ok := a.leases[feature]
+	l, ok := a.leases[key]
 	return l, ok
 }
 
-// checkout returns the device's lease on feature, asking the cluster only
-// when the device holds none.
-func (a *agent) checkout(ctx context.Context, feature, user string, wait time.Duration, more ...func(*protocol.CheckoutRequest)) (protocol.Lease, error) {
+// leaseKey is everything that makes one lease different from another on
+// this device: the OS user it is held for, the feature, the signed-in
+// member, the team and the borrow asked for. A checkout that differs in any
+// of them is a new request, never another caller's cached lease. The
+// feature comes first, so that lockFeature can name it.
+func leaseKey(osUser, feature, member, team string, borrow protocol.Duration) string {
+	return strings.Join([]string{feature, osUser, member, team, borrow.D().String()}, "\x00")
+}
+
+func keyOfLease(l protocol.Lease) string {
+	return leaseKey(l.OSUser, l.Feature, l.Member, l.Team, l.Borrow)
+}
+
+// keysOfLocked lists the keys of the leases on feature osUser may use:
+// their own and the device's; a.mu is held.
+func (a *agent) keysOfLocked(osUser, feature string) []string {
+	var out []string
+	for k, l := range a.leases {
+		if l.Feature == feature && (l.OSUser == osUser || l.OSUser == "") {
+			out = append(out, k)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// checkout returns osUser's lease on feature, asking the cluster only when
+// the agent holds none that matches the request: same member (osUser's
+// sign-in), team and borrow.
+func (a *agent) checkout(ctx context.Context, osUser, feature string, wait time.Duration, more ...func(*protocol.CheckoutRequest)) (protocol.Lease, error) {
 	if err := validateFeature(feature); err != nil {
 		return protocol.Lease{}, err
 	}
 	if wait < 0 || wait > maxWait {
 		return protocol.Lease{}, protocol.Errorf(protocol.CodeBadRequest, "wait must be between 0 and %s", maxWait)
 	}
-	unlock, err := a.lockFeature(ctx, feature)
+	req := protocol.CheckoutRequest{Feature: feature, Wait: protocol.Duration(wait)}
+	for _, f := range more {
+		f(&req)
+	}
+	// Without a sign-in the lease is the device's (an account that does not
+	// manage members): any OS user of the device shares it, as before
+	// members existed. A signed-in member's lease is their OS user's alone.
+	si, signedIn := a.signInOf(osUser)
+	owner, member := "", ""
+	if signedIn {
+		req.Credential, owner, member = si.Credential, osUser, si.Email
+	}
+	key := leaseKey(owner, feature, member, req.Team, req.Borrow)
+	unlock, err := a.lockFeature(ctx, key)
 	if err != nil {
 		return protocol.Lease{}, err
 	}
 	defer unlock()
 
-	if l, ok := a.held(feature); ok {
+	if l, ok := a.held(key); ok {
 		if err := a.checkClock(); err != nil {
 			return protocol.Lease{}, err
 		}
@@ -409,7 +489,7 @@ func (a *agent) checkout(ctx context.Context, feature, user string, wait time.Du
 				"the lease on %q expired at %s and no tallyd server is reachable to renew it: %v",
 				feature, l.Expires.UTC().Format(time.RFC3339), err)
 		}
-		if l, ok := a.held(feature); ok {
+		if l, ok := a.held(key); ok {
 			if err := a.checkClock(); err != nil {
 				return protocol.Lease{}, err
 			}
@@ -425,11 +505,12 @@ func (a *agent) checkout(ctx context.Context, feature, user string, wait time.Du
 	ctx, cancel := context.WithTimeout(ctx, wait+requestTimeout)
 	defer cancel()
 	var resp protocol.CheckoutResponse
-	req := protocol.CheckoutRequest{Feature: feature, User: user, Wait: protocol.Duration(wait)}
-	for _, f := range more {
-		f(&req)
-	}
 	if err := a.call(ctx, protocol.TypeCheckout, newRequestID(), req, &resp); err != nil {
+		if protocol.CodeOf(err) == protocol.CodeNotSignedIn && signedIn {
+			// The cluster ended this sign-in: forget it, so that whoami and
+			// the next checkout say so without asking.
+			a.dropSignIns([]string{si.SignInID})
+		}
 		return protocol.Lease{}, err
 	}
 	l := resp.Lease
@@ -440,9 +521,14 @@ func (a *agent) checkout(ctx context.Context, feature, user string, wait time.Du
 		return protocol.Lease{}, protocol.Errorf(protocol.CodeInternal,
 			"asked for a lease on %q, the server granted one on %q (lease %d)", feature, l.Feature, l.ID)
 	}
+	l.OSUser, l.Team, l.Borrow = owner, req.Team, req.Borrow
+	if l.Member == "" {
+		l.Member = member
+	}
+	key = keyOfLease(l)
 	a.mu.Lock()
-	a.leases[feature] = l
-	delete(a.activity, feature)
+	a.leases[key] = l
+	delete(a.activity, key)
 	a.observeServerTimeLocked(l.Since)
 	if resp.Interval > 0 {
 		a.interval = clampInterval(resp.Interval.D())
@@ -450,7 +536,7 @@ func (a *agent) checkout(ctx context.Context, feature, user string, wait time.Du
 	a.mu.Unlock()
 	a.persist()
 	a.poke()
-	a.log.Info("lease checked out", "feature", feature, "lease_id", l.ID, "expires", l.Expires)
+	a.log.Info("lease checked out", "feature", feature, "lease_id", l.ID, "member", l.Member, "os_user", osUser, "expires", l.Expires)
 	if !a.knowsKey(l.Token) {
 		// A key the agent has not seen (first checkout, or a rotation):
 		// fetch the JWKS now so that the application can verify the token.
@@ -464,19 +550,40 @@ func (a *agent) checkout(ctx context.Context, feature, user string, wait time.Du
 	return l, nil
 }
 
-// release gives the device's lease on feature back to the cluster.
-func (a *agent) release(ctx context.Context, feature string) (protocol.Lease, error) {
+// release gives osUser's leases on feature back to the cluster; another
+// OS user's leases are not theirs to release.
+func (a *agent) release(ctx context.Context, osUser, feature string) (protocol.Lease, error) {
 	if err := validateFeature(feature); err != nil {
 		return protocol.Lease{}, err
 	}
-	unlock, err := a.lockFeature(ctx, feature)
+	a.mu.Lock()
+	keys := a.keysOfLocked(osUser, feature)
+	a.mu.Unlock()
+	if len(keys) == 0 {
+		return protocol.Lease{}, protocol.Errorf(protocol.CodeLeaseNotFound, "this device holds no lease on %q for you", feature)
+	}
+	var last protocol.Lease
+	for _, k := range keys {
+		l, err := a.releaseKey(ctx, k)
+		if err != nil {
+			return protocol.Lease{}, err
+		}
+		last = l
+	}
+	return last, nil
+}
+
+// releaseKey gives one held lease back.
+func (a *agent) releaseKey(ctx context.Context, key string) (protocol.Lease, error) {
+	unlock, err := a.lockFeature(ctx, key)
 	if err != nil {
 		return protocol.Lease{}, err
 	}
 	defer unlock()
-	l, ok := a.held(feature)
+	l, ok := a.held(key)
+	feature := l.Feature
 	if !ok {
-		return protocol.Lease{}, protocol.Errorf(protocol.CodeLeaseNotFound, "this device holds no lease on %q", feature)
+		return protocol.Lease{}, protocol.Errorf(protocol.CodeLeaseNotFound, "the lease was already given back")
 	}
 	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
 	defer cancel()
@@ -493,9 +600,9 @@ func (a *agent) release(ctx context.Context, feature string) (protocol.Lease, er
 		return protocol.Lease{}, err
 	}
 	a.mu.Lock()
-	if cur, ok := a.leases[feature]; ok && cur.ID == l.ID {
-		delete(a.leases, feature)
-		delete(a.activity, feature)
+	if cur, ok := a.leases[key]; ok && cur.ID == l.ID {
+		delete(a.leases, key)
+		delete(a.activity, key)
 	}
 	a.mu.Unlock()
 	a.persist()
@@ -555,7 +662,7 @@ func (a *agent) releaseAll() {
 	now := a.now()
 	for l := range kept {
 		if now.Before(l.Expires) {
-			a.leases[l.Feature] = l
+			a.leases[keyOfLease(l)] = l
 		}
 	}
 	a.mu.Unlock()

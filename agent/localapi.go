@@ -26,6 +26,10 @@ func (a *agent) serve(ln net.Listener) (stop func()) {
 	mux.HandleFunc("POST "+api.PathActivity, a.handleActivity)
 	mux.HandleFunc("GET "+api.PathJWKS, a.handleJWKS)
 	mux.HandleFunc("POST "+api.PathActivate, a.handleActivate)
+	mux.HandleFunc("POST "+api.PathLogin, a.handleLogin)
+	mux.HandleFunc("POST "+api.PathLogout, a.handleLogout)
+	mux.HandleFunc("GET "+api.PathWhoAmI, a.handleWhoAmI)
+	mux.HandleFunc("GET "+api.PathEntitlements, a.handleEntitlements)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case api.PathCheckout, api.PathRelease, api.PathStatus, api.PathActivity, api.PathJWKS:
@@ -64,11 +68,15 @@ func (a *agent) handleCheckout(w http.ResponseWriter, r *http.Request) {
 	if !decode(w, r, &req) {
 		return
 	}
-	l, err := a.checkout(r.Context(), req.Feature, req.User, req.Wait.D(), func(c *protocol.CheckoutRequest) {
+	if req.User != "" {
+		writeError(w, protocol.Errorf(protocol.CodeInvalidArgument, "a checkout no longer names its user: sign the member in on this device (tally-agent login) and the seat is theirs"))
+		return
+	}
+	l, err := a.checkout(r.Context(), callerOf(r), req.Feature, req.Wait.D(), func(c *protocol.CheckoutRequest) {
 		c.Team, c.Borrow, c.Priority = req.Team, req.Borrow, req.Priority
 	})
 	if err == nil && req.ReleaseOnExit {
-		a.tieToCaller(r, req.Feature)
+		a.tieToCaller(r, l)
 	}
 	if err != nil {
 		writeError(w, err)
@@ -82,7 +90,7 @@ func (a *agent) handleRelease(w http.ResponseWriter, r *http.Request) {
 	if !decode(w, r, &req) {
 		return
 	}
-	l, err := a.release(r.Context(), req.Feature)
+	l, err := a.release(r.Context(), callerOf(r), req.Feature)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -114,7 +122,7 @@ func (a *agent) handleActivity(w http.ResponseWriter, r *http.Request) {
 	if !decode(w, r, &req) {
 		return
 	}
-	at, err := a.recordActivity(req.Feature)
+	at, err := a.recordActivity(callerOf(r), req.Feature)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -136,18 +144,36 @@ func (a *agent) handleJWKS(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *agent) handleStatus(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, a.status())
+	writeJSON(w, http.StatusOK, a.status(callerOf(r)))
 }
 
-func (a *agent) status() api.Status {
+// status describes the agent as osUser may see it: their own leases and
+// sign-in only, unless they are root or the agent's own user.
+func (a *agent) status(osUser string) api.Status {
+	all := privilegedUser(osUser)
 	a.mu.Lock()
 	st := api.Status{
 		DeviceCode: a.device.DeviceCode,
 		Account:    a.device.Account,
 		Leases:     make([]protocol.Lease, 0, len(a.leases)),
+		OSUser:     osUser,
 	}
-	for _, l := range a.leases {
+	if si, ok := a.signins[osUser]; ok {
+		st.SignedIn = si.Email
+	}
+	for k, l := range a.leases {
+		if !all && l.OSUser != osUser && l.OSUser != "" {
+			continue
+		}
 		st.Leases = append(st.Leases, l)
+		if t, ok := a.activity[k]; ok {
+			if st.Activity == nil {
+				st.Activity = map[string]time.Time{}
+			}
+			if t.After(st.Activity[l.Feature]) {
+				st.Activity[l.Feature] = t
+			}
+		}
 	}
 	if !a.lastHeartbeat.IsZero() {
 		t := a.lastHeartbeat
@@ -156,12 +182,6 @@ func (a *agent) status() api.Status {
 	if !a.serverTime.IsZero() {
 		t := a.serverTime
 		st.ServerTime = &t
-	}
-	if len(a.activity) > 0 {
-		st.Activity = make(map[string]time.Time, len(a.activity))
-		for f, t := range a.activity {
-			st.Activity[f] = t
-		}
 	}
 	st.HeartbeatInterval = protocol.Duration(a.interval)
 	st.Problem = a.problem
@@ -174,6 +194,9 @@ func (a *agent) status() api.Status {
 		st.Enrolled = true
 		st.Servers = c.Servers()
 		st.Server, st.Connected = c.Connected()
+		if from, at := c.LastAnswer(); !at.IsZero() {
+			st.LastAnswer, st.LastAnswerFrom = &at, from
+		}
 	} else {
 		st.Servers = a.servers()
 	}
@@ -198,4 +221,35 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
+}
+
+func (a *agent) handleLogin(w http.ResponseWriter, r *http.Request) {
+	var req api.LoginRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	resp, err := a.login(r.Context(), callerOf(r), req.Email, req.Password)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, resp.Member)
+}
+
+func (a *agent) handleLogout(w http.ResponseWriter, r *http.Request) {
+	si, err := a.logout(r.Context(), callerOf(r))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, protocol.Member{SignInID: si.SignInID, Account: si.Account, Email: si.Email, Role: si.Role})
+}
+
+func (a *agent) handleWhoAmI(w http.ResponseWriter, r *http.Request) {
+	m, err := a.whoami(r.Context(), callerOf(r))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, m)
 }

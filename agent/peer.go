@@ -20,3 +20,21 @@ func peerPID(c net.Conn) int {
 	raw.Control(func(fd uintptr) { pid = socketPeerPID(fd) })
 	return pid
 }
+
+// peerUser names the OS user at the other end of the local API's socket
+// ("uid:1001" on Unix, "sid:S-1-5-…" on Windows), or "" when the kernel
+// does not say. It is what the agent keys sign-ins and leases by: a member
+// signed in by one OS user is that OS user's member on this device.
+func peerUser(c net.Conn) string {
+	uc, ok := c.(*net.UnixConn)
+	if !ok {
+		return ""
+	}
+	raw, err := uc.SyscallConn()
+	if err != nil {
+		return ""
+	}
+	user := ""
+	raw.Control(func(fd uintptr) { user = socketPeerUser(fd) })
+	return user
+}

@@ -12,3 +12,12 @@ func socketPeerPID(fd uintptr) int {
 	}
 	return pid
 }
+
+// socketPeerUser reads the peer's UID from LOCAL_PEERCRED.
+func socketPeerUser(fd uintptr) string {
+	cred, err := unix.GetsockoptXucred(int(fd), unix.SOL_LOCAL, unix.LOCAL_PEERCRED)
+	if err != nil {
+		return ""
+	}
+	return uidUser(cred.Uid)
+}

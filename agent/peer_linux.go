@@ -12,3 +12,12 @@ func socketPeerPID(fd uintptr) int {
 	}
 	return int(cred.Pid)
 }
+
+// socketPeerUser reads the peer's UID from SO_PEERCRED.
+func socketPeerUser(fd uintptr) string {
+	cred, err := unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
+	if err != nil {
+		return ""
+	}
+	return uidUser(cred.Uid)
+}

@@ -41,3 +41,39 @@ func processAlive(pid int) bool {
 	}
 	return code == stillActive
 }
+
+// socketPeerUser names the peer by the user SID of its process token:
+// Windows has no peer-credential option on AF_UNIX sockets, but it gives
+// the peer's process ID, and the process's token says who runs it.
+func socketPeerUser(fd uintptr) string {
+	pid := socketPeerPID(fd)
+	if pid <= 0 {
+		return ""
+	}
+	return processUser(uint32(pid))
+}
+
+func processUser(pid uint32) string {
+	h, err := windows.OpenProcess(windows.PROCESS_QUERY_LIMITED_INFORMATION, false, pid)
+	if err != nil {
+		return ""
+	}
+	defer windows.CloseHandle(h)
+	var tok windows.Token
+	if err := windows.OpenProcessToken(h, windows.TOKEN_QUERY, &tok); err != nil {
+		return ""
+	}
+	defer tok.Close()
+	u, err := tok.GetTokenUser()
+	if err != nil {
+		return ""
+	}
+	return "sid:" + u.User.Sid.String()
+}
+
+// selfUser is the OS user the agent runs as.
+func selfUser() string { return processUser(windows.GetCurrentProcessId()) }
+
+// privilegedUser reports whether an OS user may see every user's leases:
+// LocalSystem (the service account) and the user the agent runs as.
+func privilegedUser(u string) bool { return u == "sid:S-1-5-18" || u == selfUser() }

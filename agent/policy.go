@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/tally-licensing/tally/protocol"
@@ -24,7 +25,8 @@ func withConn(ctx context.Context, c net.Conn) context.Context {
 
 // tieToCaller records the process behind r as an owner of the lease on
 // feature. A lease with owners is released once all of them have exited.
-func (a *agent) tieToCaller(r *http.Request, feature string) {
+func (a *agent) tieToCaller(r *http.Request, l protocol.Lease) {
+	feature, key := l.Feature, keyOfLease(l)
 	c, _ := r.Context().Value(connKey{}).(net.Conn)
 	pid := peerPID(c)
 	if pid <= 0 {
@@ -35,8 +37,8 @@ func (a *agent) tieToCaller(r *http.Request, feature string) {
 	if a.owners == nil {
 		a.owners = map[string][]int{}
 	}
-	if !slices.Contains(a.owners[feature], pid) {
-		a.owners[feature] = append(a.owners[feature], pid)
+	if !slices.Contains(a.owners[key], pid) {
+		a.owners[key] = append(a.owners[key], pid)
 	}
 	a.mu.Unlock()
 }
@@ -61,9 +63,10 @@ func (a *agent) enforcePolicy(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		for feature, why := range a.releaseDue() {
+		for key, why := range a.releaseDue() {
+			feature, _, _ := strings.Cut(key, "\x00")
 			a.log.Info("releasing lease by policy", "feature", feature, "trigger", why)
-			if _, err := a.release(ctx, feature); err != nil && ctx.Err() == nil {
+			if _, err := a.releaseKey(ctx, key); err != nil && ctx.Err() == nil {
 				a.log.Warn("policy release failed", "feature", feature, "err", err)
 			}
 		}
@@ -76,8 +79,9 @@ func (a *agent) releaseDue() map[string]string {
 	defer a.mu.Unlock()
 	out := map[string]string{}
 	now := a.now()
-	for feature, l := range a.leases {
-		if pids, ok := a.owners[feature]; ok {
+	for key, l := range a.leases {
+		feature := l.Feature
+		if pids, ok := a.owners[key]; ok {
 			alive := pids[:0]
 			for _, pid := range pids {
 				if processAlive(pid) {
@@ -85,11 +89,11 @@ func (a *agent) releaseDue() map[string]string {
 				}
 			}
 			if len(alive) == 0 {
-				delete(a.owners, feature)
-				out[feature] = "process exit"
+				delete(a.owners, key)
+				out[key] = "process exit"
 				continue
 			}
-			a.owners[feature] = alive
+			a.owners[key] = alive
 		}
 		if l.Kind == "node-locked" || l.Kind == "borrowed" {
 			continue
@@ -98,12 +102,12 @@ func (a *agent) releaseDue() map[string]string {
 		if idle <= 0 {
 			continue
 		}
-		last := a.activity[feature]
+		last := a.activity[key]
 		if last.IsZero() {
 			last = l.Since
 		}
 		if now.Sub(last) >= idle {
-			out[feature] = "idle"
+			out[key] = "idle"
 		}
 	}
 	return out

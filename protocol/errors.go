@@ -122,3 +122,29 @@ const (
 	// connection limits) holds the request back; retry after the delay.
 	CodeTooManyRequests Code = "too_many_requests"
 )
+
+// Who holds a seat: where an account manages members, a checkout is for a
+// member signed in on the device (tally-agent login), and the ledger checks
+// that member at apply time.
+const (
+	// CodeNotSignedIn: the caller has no (or no longer a) member sign-in on
+	// this device.
+	CodeNotSignedIn Code = "not_signed_in"
+	// CodeNotAMember: the signed-in address is not an active member (deleted,
+	// or an invitation still pending).
+	CodeNotAMember Code = "not_a_member"
+	// CodeAssistantNoSeat: Assistants and Administrator Assistants manage an
+	// account but never hold a seat of its products.
+	CodeAssistantNoSeat Code = "assistant_no_seat"
+	// CodeNoLicense: the feature belongs to a product with named licenses and
+	// none is assigned to the member.
+	CodeNoLicense Code = "no_license"
+)
+
+// Vendor entitlements (protocol/entitlement): the account's valid
+// entitlements do not cover a grant, or an administrator's change goes
+// beyond them.
+const (
+	CodeNotEntitled      Code = "not_entitled"
+	CodeEntitlementLimit Code = "entitlement_limit"
+)

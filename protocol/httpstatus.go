@@ -7,18 +7,18 @@ import "net/http"
 // both map the same code the same way.
 func (c Code) HTTPStatus() int {
 	switch c {
-	case CodeUnauthorized, CodeCertificateRefused, CodeEnrollTokenInvalid, CodeEnrollTokenExpired, CodeEnrollTokenRevoked, CodeEnrollTokenUsedUp:
+	case CodeUnauthorized, CodeNotSignedIn, CodeCertificateRefused, CodeEnrollTokenInvalid, CodeEnrollTokenExpired, CodeEnrollTokenRevoked, CodeEnrollTokenUsedUp:
 		return http.StatusUnauthorized
 	case CodeNotFound, CodeUnknownAccount, CodeUnknownFeature, CodeLeaseNotFound, CodeUnknownRequest:
 		return http.StatusNotFound
 	case CodeNoSeat, CodeClockRollback, CodeAlreadyExists, CodeSeatsInUse, CodeDeviceConflict, CodeNotHolder,
-		CodeTeamCapReached, CodeOverageExpired, CodeMaxCheckout, CodeLeaseLingering, CodeIdempotencyConflict:
+		CodeTeamCapReached, CodeOverageExpired, CodeMaxCheckout, CodeLeaseLingering, CodeEntitlementLimit, CodeIdempotencyConflict:
 		return http.StatusConflict
 	case CodeLeaseExpired, CodeLeaseRevoked, CodeSubscriptionExpired, CodeInvitationExpired:
 		return http.StatusGone
 	case CodeBadRequest, CodeInvalidArgument, CodeUnsupportedVersion:
 		return http.StatusBadRequest
-	case CodeNotEnrolled, CodePolicyDenied, CodeNotAllowed, CodeForbidden:
+	case CodeNotEnrolled, CodePolicyDenied, CodeNotAllowed, CodeForbidden, CodeNotAMember, CodeAssistantNoSeat, CodeNoLicense, CodeNotEntitled:
 		return http.StatusForbidden
 	case CodeNotLeader, CodeUnavailable:
 		return http.StatusServiceUnavailable

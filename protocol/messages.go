@@ -26,7 +26,24 @@ const (
 	// TypeActivate is "Activate Existing License": a user signs in on an
 	// enrolled device and joins the account under its seat policy.
 	TypeActivate Type = "activate"
+	// TypeLogin signs a member in on this device (signin.go); TypeLogout
+	// ends a sign-in and TypeWhoAmI tells who a credential proves.
+	TypeLogin  Type = "login"
+	TypeLogout Type = "logout"
+	TypeWhoAmI Type = "whoami"
+	// TypeEntitlements asks for the device's account's vendor entitlements
+	// and the certificates of the cluster's lease-signing keys, which an
+	// application needs to check a lease against its entitlement offline.
+	TypeEntitlements Type = "entitlements"
 )
+
+// EntitlementsResponse answers TypeEntitlements. Entitlements are compact
+// JWS signed by the vendor; KeyCerts are PEM certificates, issued by the
+// cluster CA, of the lease-signing keys (protocol/entitlement.Bundle).
+type EntitlementsResponse struct {
+	Entitlements []string `json:"entitlements"`
+	KeyCerts     []string `json:"key_certs"`
+}
 
 // Request is the envelope of every agent request.
 type Request struct {
@@ -68,7 +85,12 @@ type EnrollResponse struct {
 // CheckoutRequest asks for a seat of Feature for this device.
 type CheckoutRequest struct {
 	Feature string `json:"feature"`
-	User    string `json:"user,omitempty"`
+	// Credential is the member sign-in the seat is for (LoginResponse); the
+	// server takes the member from it, never from a name the client sends.
+	Credential string `json:"credential,omitempty"`
+	// User is ignored: it was a free-text name, and who holds a seat must be
+	// proven. Kept so that an older agent's request still decodes.
+	User string `json:"user,omitempty"`
 	// Wait is how long the server may queue the request when no seat is free.
 	// Zero means fail at once with CodeNoSeat.
 	Wait Duration `json:"wait,omitempty"`
@@ -98,11 +120,24 @@ type Lease struct {
 	Token   string    `json:"token"`
 	Expires time.Time `json:"expires"`
 	Since   time.Time `json:"since"`
+	// Member is the signed-in member the lease is for (the token's usr),
+	// Team the team the checkout named; empty for a device's own lease.
+	Member string `json:"member,omitempty"`
+	Team   string `json:"team,omitempty"`
+	// Borrow is the offline borrow the checkout asked for, and OSUser the
+	// local user the agent holds the lease for (agent side only).
+	Borrow Duration `json:"borrow,omitempty"`
+	OSUser string   `json:"os_user,omitempty"`
 }
 
 // HeartbeatRequest renews every lease the device holds in one message.
 type HeartbeatRequest struct {
 	Leases []LeaseRef `json:"leases"`
+	// SignIns are the IDs of the member sign-ins the agent holds; the
+	// answer lists those that ended (SignedOut) so that it drops them.
+	SignIns []string `json:"sign_ins,omitempty"`
+	// AgentVersion is the agent's build, shown to administrators.
+	AgentVersion string `json:"agent_version,omitempty"`
 }
 
 // LeaseRef names a lease held by the device.
@@ -121,6 +156,10 @@ type HeartbeatResponse struct {
 	// Policy is the account's floating policy as the agent enforces it;
 	// pushed on every heartbeat so that a change needs no restart.
 	Policy *AgentPolicy `json:"policy,omitempty"`
+	// SignedOut lists the sign-ins of the request that no longer stand
+	// (signed out by an administrator, member deleted, role or password
+	// changed).
+	SignedOut []string `json:"signed_out,omitempty"`
 }
 
 // AgentPolicy is the part of a floating policy an agent enforces locally.
@@ -180,16 +219,25 @@ type ServerInfo struct {
 }
 
 // Duration is a time.Duration that travels as a Go duration string ("90s"),
-// readable in captures and in --json output.
+// readable in captures and in --json output. It is the one convention for
+// durations in every JSON Tally writes (the agent protocol, the admin API,
+// tallyctl and tally-agent --json); see docs/api.md#durations.
 type Duration time.Duration
 
 func (d Duration) MarshalJSON() ([]byte, error) {
 	return json.Marshal(time.Duration(d).String())
 }
 
+// UnmarshalJSON reads a duration string; a bare whole number is read as
+// nanoseconds, what the admin API took before durations were strings.
 func (d *Duration) UnmarshalJSON(b []byte) error {
 	var s string
 	if err := json.Unmarshal(b, &s); err != nil {
+		var ns int64
+		if json.Unmarshal(b, &ns) == nil {
+			*d = Duration(ns)
+			return nil
+		}
 		return fmt.Errorf("duration must be a string such as \"30s\": %w", err)
 	}
 	v, err := time.ParseDuration(s)
@@ -202,6 +250,9 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 
 // D returns the value as a time.Duration.
 func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// String is the Go duration syntax, as in JSON.
+func (d Duration) String() string { return time.Duration(d).String() }
 
 // ActivateRequest asks the account of this device to admit Email as a
 // member under its seat assignment policy (list or domain).

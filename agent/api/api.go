@@ -40,7 +40,24 @@ const (
 	PathActivity = "/v1/activity" // POST ActivityRequest → ActivityResponse
 	PathJWKS     = "/v1/jwks"     // GET → the cluster's JWKS document (application/json)
 	PathActivate = "/v1/activate" // POST ActivateRequest → protocol.ActivateResponse
+	// Member sign-in for the calling OS user (the agent knows it from the
+	// socket's peer credentials).
+	PathLogin  = "/v1/login"  // POST LoginRequest → protocol.Member
+	PathLogout = "/v1/logout" // POST {} → protocol.Member (who was signed out)
+	PathWhoAmI = "/v1/whoami" // GET → protocol.Member
+	// PathEntitlements: GET → entitlement.Bundle (the account's vendor
+	// entitlements, the cluster CA and the signing-key certificates), from
+	// the cluster when it answers, else as last received.
+	PathEntitlements = "/v1/entitlements"
 )
+
+// LoginRequest signs a member in for the calling OS user. The password goes
+// to the cluster once, over the device's mutual-TLS connection; the agent
+// keeps only the device-bound credential it gets back.
+type LoginRequest struct {
+	Email    string `json:"email"`
+	Password string `json:"password"`
+}
 
 // ActivityRequest reports that the application is using Feature right now
 // (a user action, a computation). The agent records the time per lease;
@@ -66,8 +83,8 @@ const SocketName = "agent.sock"
 // server may queue the request when no seat is free; zero fails at once.
 type CheckoutRequest struct {
 	Feature string `json:"feature"`
-	// User is the signed-in user the seat is for, if any; the lease token
-	// then carries the add-ons of that user's license.
+	// User is refused: the seat is for the member the calling OS user
+	// signed in (PathLogin), never a name the application sends.
 	User string            `json:"user,omitempty"`
 	Wait protocol.Duration `json:"wait,omitempty"`
 	// Team is matched by the pool's team caps and team reservations.
@@ -109,11 +126,18 @@ type Status struct {
 	Account    string `json:"account,omitempty"`
 	Enrolled   bool   `json:"enrolled"`
 	// Servers is the list the agent fails over across (learned from the cluster).
-	Servers   []string `json:"servers"`
-	Connected bool     `json:"connected"`
+	Servers []string `json:"servers"`
+	// Connected says the agent holds a connection, which is not proof that
+	// the server is alive (a killed node's connection looks open until the
+	// next request); LastAnswer is.
+	Connected bool `json:"connected"`
 	// Server is the address of the node the agent is connected to, if any.
-	Server string           `json:"server,omitempty"`
-	Leases []protocol.Lease `json:"leases"`
+	Server string `json:"server,omitempty"`
+	// LastAnswer is when a server (LastAnswerFrom) last answered a request;
+	// nil before the first answer.
+	LastAnswer     *time.Time       `json:"last_answer,omitempty"`
+	LastAnswerFrom string           `json:"last_answer_from,omitempty"`
+	Leases         []protocol.Lease `json:"leases"`
 	// LastHeartbeat is when the last heartbeat succeeded; nil before the first.
 	LastHeartbeat *time.Time `json:"last_heartbeat"`
 	// ServerTime is the latest server time the agent has seen (its clock
@@ -129,6 +153,11 @@ type Status struct {
 	// Problem is why the cluster refuses this device (an administrator
 	// removed it, or another key holds its Device Code), if it does.
 	Problem string `json:"problem,omitempty"`
+	// OSUser is the caller as the agent sees it and SignedIn the member
+	// signed in for them, if any. Leases lists only the caller's leases
+	// unless the caller is root or the agent's own user.
+	OSUser   string `json:"os_user,omitempty"`
+	SignedIn string `json:"signed_in,omitempty"`
 }
 
 // HTTPStatus is the HTTP status the local API answers with for an error code.

@@ -30,6 +30,7 @@ import (
 	"github.com/tally-licensing/tally/agent/sdk"
 	"github.com/tally-licensing/tally/agent/svc"
 	"github.com/tally-licensing/tally/protocol"
+	"github.com/tally-licensing/tally/protocol/entitlement"
 )
 
 // EnrollTokenEnv may carry the enrollment token instead of --enroll-token,
@@ -100,7 +101,8 @@ func NewRootCommand() *cobra.Command {
 	}
 	root.PersistentFlags().StringVar(&g.state, "state", "", "state directory (default "+api.DefaultStateDir()+")")
 	root.PersistentFlags().StringVar(&g.socket, "socket", "", "local API socket (default $"+api.SocketEnv+", else STATE/"+api.SocketName+")")
-	root.AddCommand(newRunCommand(g), newCheckoutCommand(g), newReleaseCommand(g), newStatusCommand(g), newJWKSCommand(g), newActivateCommand(g))
+	root.AddCommand(newRunCommand(g), newCheckoutCommand(g), newReleaseCommand(g), newStatusCommand(g), newJWKSCommand(g), newActivateCommand(g),
+		newLoginCommand(g), newLogoutCommand(g), newWhoAmICommand(g), newEntitlementCommand(g))
 	root.AddCommand(newServiceCommands(g)...)
 	return root
 }
@@ -220,7 +222,11 @@ func newCheckoutCommand(g *globalFlags) *cobra.Command {
 			"On failure it prints \"tally-agent: <code>: <message>\" on stderr and exits 1.",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			opts := []sdk.CheckoutOption{sdk.WithWait(wait), sdk.WithUser(user), sdk.WithTeam(team), sdk.WithBorrow(borrow), sdk.WithPriority(priority)}
+			if user != "" {
+				return report(cmd, asJSON, protocol.Errorf(protocol.CodeInvalidArgument,
+					"--user is gone: who holds a seat is proven, not typed; sign the member in with `tally-agent login --email %s`", user))
+			}
+			opts := []sdk.CheckoutOption{sdk.WithWait(wait), sdk.WithTeam(team), sdk.WithBorrow(borrow), sdk.WithPriority(priority)}
 			if onExit {
 				opts = append(opts, sdk.WithReleaseOnExit())
 			}
@@ -236,7 +242,8 @@ func newCheckoutCommand(g *globalFlags) *cobra.Command {
 		},
 	}
 	cmd.Flags().DurationVar(&wait, "wait", 0, "how long to queue for a seat when none is free (0: fail at once)")
-	cmd.Flags().StringVar(&user, "user", "", "the user the seat is for (the token carries the add-ons of their license)")
+	cmd.Flags().StringVar(&user, "user", "", "refused: sign the member in with `tally-agent login` instead")
+	_ = cmd.Flags().MarkHidden("user")
 	cmd.Flags().BoolVar(&asJSON, "json", false, `print the whole lease, or {"error":{...}}, as JSON on stdout`)
 	cmd.Flags().StringVar(&team, "team", "", "the team the seat is for (team caps and reservations)")
 	cmd.Flags().DurationVar(&borrow, "borrow", 0, "borrow the seat for offline use this long (within the pool's borrow limit)")
@@ -305,6 +312,47 @@ func newJWKSCommand(g *globalFlags) *cobra.Command {
 	}
 }
 
+func newEntitlementCommand(g *globalFlags) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "entitlement",
+		Short: "Print the vendor entitlements of this device's account, with what applications need to check leases against them",
+		Long: "Print the account's vendor entitlements. With --json, print the bundle an application checks leases against offline " +
+			"(entitlements, cluster CA, signing-key certificates): `tally-agent entitlement --json > bundle.json`, then " +
+			"`tally-vendor verify-lease --pub VENDOR.pub --bundle bundle.json TOKEN`.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			b, err := sdk.New(g.socketPath()).Entitlements(cmd.Context())
+			if err != nil {
+				return report(cmd, asJSON, err)
+			}
+			if asJSON {
+				return printJSON(cmd.OutOrStdout(), b)
+			}
+			out := cmd.OutOrStdout()
+			if len(b.Entitlements) == 0 {
+				fmt.Fprintln(out, "no vendor entitlements: this account's leases are not bound to a vendor's entitlement")
+				return nil
+			}
+			for _, jws := range b.Entitlements {
+				e, err := entitlement.ParseUnverified(jws)
+				if err != nil {
+					fmt.Fprintf(out, "unreadable entitlement: %v\n", err)
+					continue
+				}
+				var fs []string
+				for _, f := range e.Features {
+					fs = append(fs, fmt.Sprintf("%s=%d", f.Name, f.Seats))
+				}
+				fmt.Fprintf(out, "%s  %s for %s  %s  until %s\n", e.Serial, e.Vendor, e.Customer, strings.Join(fs, ","), e.Expires.Format(time.RFC3339))
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the bundle as JSON")
+	return cmd
+}
+
 // report prints a failure (JSON on stdout, or "tally-agent: code: message"
 // on stderr) and returns the exit status for it.
 func report(cmd *cobra.Command, asJSON bool, err error) error {
@@ -328,9 +376,19 @@ func printStatus(w io.Writer, st *sdk.Status, now time.Time) {
 	if account == "" {
 		account = "-"
 	}
+	// Say what is known: an open connection proves nothing about a server
+	// that died since, so the line gives the time of its last answer.
 	server := "not connected"
 	if st.Connected {
-		server = st.Server + " (connected)"
+		server = st.Server + " (connection open, no answer yet)"
+	}
+	if st.LastAnswer != nil {
+		ago := now.Sub(*st.LastAnswer).Round(time.Second)
+		if st.Connected && st.LastAnswerFrom == st.Server {
+			server = fmt.Sprintf("%s (last answered %s ago)", st.Server, ago)
+		} else {
+			server = fmt.Sprintf("%s (last answer from %s, %s ago)", server, st.LastAnswerFrom, ago)
+		}
 	}
 	if !st.Enrolled {
 		server = "enrolling"
@@ -342,6 +400,9 @@ func printStatus(w io.Writer, st *sdk.Status, now time.Time) {
 	if st.Problem != "" {
 		fmt.Fprintf(w, "Refused:        %s\n", st.Problem)
 	}
+	if st.SignedIn != "" {
+		fmt.Fprintf(w, "Signed in:      %s\n", st.SignedIn)
+	}
 	if st.LastHeartbeat != nil {
 		fmt.Fprintf(w, "Last heartbeat: %s ago\n", now.Sub(*st.LastHeartbeat).Round(time.Second))
 	}
@@ -351,13 +412,17 @@ func printStatus(w io.Writer, st *sdk.Status, now time.Time) {
 	}
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "FEATURE\tLEASE\tKIND\tEXPIRES IN")
+	fmt.Fprintln(tw, "FEATURE\tLEASE\tKIND\tMEMBER\tEXPIRES IN")
 	for _, l := range st.Leases {
 		in := "expired"
 		if d := l.Expires.Sub(now); d > 0 {
 			in = d.Round(time.Second).String()
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\n", l.Feature, l.ID, l.Kind, in)
+		member := l.Member
+		if member == "" {
+			member = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\n", l.Feature, l.ID, l.Kind, member, in)
 	}
 	tw.Flush()
 }

@@ -2,9 +2,11 @@ package cli
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 
+	"github.com/kardianos/service"
 	"github.com/spf13/cobra"
 
 	"github.com/tally-licensing/tally/agent/svc"
@@ -33,14 +35,15 @@ func newServiceCommands(g *globalFlags) []*cobra.Command {
 	}
 
 	var opts svc.InstallOptions
-	var dryRun bool
+	var dryRun, noService bool
 	install := &cobra.Command{
 		Use:   "install",
 		Short: "Write the agent's configuration and register it as a system service",
 		Long: "Write agent.yaml, a copy of the cluster CA and the enrollment token into the configuration directory\n" +
 			"(" + svc.DefaultConfigDir() + " here), then register tally-agent with the service manager (" + svc.Platform() + ")\n" +
 			"so that it starts at boot. Start it with `tally-agent start`. Needs administrator rights.\n" +
-			"--dry-run writes the configuration and prints the service definition without registering it.",
+			"--dry-run writes and registers nothing: it prints every file install would write and the service definition, rendered.\n" +
+			"--no-service writes the configuration only (the .deb and .rpm packages already ship the service).",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if opts.EnrollToken == "" {
@@ -51,16 +54,21 @@ func newServiceCommands(g *globalFlags) []*cobra.Command {
 				return err
 			}
 			opts.Config, opts.State, opts.Socket = abs, g.state, g.socket
-			fc, paths, err := svc.WriteConfig(opts)
+			plan, err := svc.PlanConfig(opts)
 			if err != nil {
 				return err
 			}
 			out := cmd.OutOrStdout()
-			fmt.Fprintf(out, "wrote %s (state directory %s)\n", paths.Config, fc.State)
-			sc := svc.ServiceConfig(paths.Config, fc.State)
+			sc := svc.ServiceConfig(plan.Paths.Config, plan.File.State)
 			if dryRun {
-				fmt.Fprintf(out, "would register %q with %s: %s %v\n", sc.Name, svc.Platform(), "tally-agent", sc.Arguments)
-				fmt.Fprintf(out, "systemd unit:\n%s", sc.Option["SystemdScript"])
+				printPlan(out, plan, sc, noService)
+				return nil
+			}
+			if err := plan.Write(); err != nil {
+				return err
+			}
+			fmt.Fprintf(out, "wrote %s (state directory %s)\n", plan.Paths.Config, plan.File.State)
+			if noService {
 				return nil
 			}
 			if err := svc.Control(sc, "install"); err != nil {
@@ -77,7 +85,8 @@ func newServiceCommands(g *globalFlags) []*cobra.Command {
 	f.StringVar(&opts.EnrollToken, "enroll-token", "", "enrollment token (or $"+EnrollTokenEnv+")")
 	f.StringVar(&opts.LogLevel, "log-level", "info", "debug, info, warn or error")
 	f.StringVar(&opts.SocketGroup, "socket-group", "", "let this group's members use the agent (socket 0660); default: the service's user only")
-	f.BoolVar(&dryRun, "dry-run", false, "write the configuration, print the service definition, register nothing")
+	f.BoolVar(&dryRun, "dry-run", false, "write nothing, register nothing: print what would be written and registered")
+	f.BoolVar(&noService, "no-service", false, "write the configuration only; register no service (a package already did)")
 
 	cmds := []*cobra.Command{install}
 	for _, a := range []struct{ action, short string }{
@@ -127,3 +136,23 @@ func newServiceCommands(g *globalFlags) []*cobra.Command {
 }
 
 type svcInfo struct{ config, state string }
+
+// printPlan is `install --dry-run`: every file with its mode and content
+// (the token's value withheld), then the service definition as the service
+// manager would get it.
+func printPlan(w io.Writer, plan *svc.Plan, sc *service.Config, noService bool) {
+	fmt.Fprintln(w, "dry run: nothing written, nothing registered. install would:")
+	fmt.Fprintf(w, "\nwrite %s (0644):\n%s", plan.Paths.Config, plan.Body)
+	if plan.CopyCA {
+		fmt.Fprintf(w, "\nwrite %s (0644): the cluster CA certificate given with --ca\n", plan.Paths.CA)
+	}
+	if plan.Token != "" {
+		fmt.Fprintf(w, "\nwrite %s (0600): the enrollment token (%d characters, not shown)\n", plan.Paths.Token, len(plan.Token))
+	}
+	if noService {
+		fmt.Fprintln(w, "\nregister no service (--no-service)")
+		return
+	}
+	where, text := svc.Definition(sc)
+	fmt.Fprintf(w, "\nregister service %q with %s, as %s:\n%s", sc.Name, svc.Platform(), where, text)
+}

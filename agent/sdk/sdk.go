@@ -17,6 +17,7 @@ package sdk
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"io"
 	"net"
@@ -27,6 +28,7 @@ import (
 
 	"github.com/tally-licensing/tally/agent/api"
 	"github.com/tally-licensing/tally/protocol"
+	"github.com/tally-licensing/tally/protocol/entitlement"
 	"github.com/tally-licensing/tally/protocol/lease"
 )
 
@@ -49,6 +51,32 @@ type Client struct {
 	mu     sync.Mutex
 	keys   *lease.KeySet // JWKS from the agent, fetched on first use
 	device string        // this device's code, for the token's audience
+	// vendorKeys, when set, make Verify check every lease against the
+	// vendor entitlement it names (SetVendorKeys).
+	vendorKeys []ed25519.PublicKey
+}
+
+// SetVendorKeys makes Verify and CheckoutVerified also check each lease
+// against the vendor entitlement it was granted under, offline, with the
+// vendor's public key(s) built into the application: the entitlement's
+// signature, that it binds this cluster, and that the feature, add-ons and
+// expiry lie inside it (protocol/entitlement.VerifyLease). A lease granted
+// under no entitlement then fails.
+func (c *Client) SetVendorKeys(keys ...ed25519.PublicKey) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.vendorKeys = slices.Clone(keys)
+}
+
+// Entitlements returns the bundle an application checks leases against:
+// the account's entitlements, the cluster CA and the certificates of the
+// lease-signing keys.
+func (c *Client) Entitlements(ctx context.Context) (*entitlement.Bundle, error) {
+	var b entitlement.Bundle
+	if err := c.do(ctx, http.MethodGet, api.PathEntitlements, nil, &b); err != nil {
+		return nil, err
+	}
+	return &b, nil
 }
 
 // New returns a client for the agent listening on socketPath; "" means
@@ -78,12 +106,6 @@ type CheckoutOption func(*api.CheckoutRequest)
 // free, instead of failing at once with protocol.CodeNoSeat.
 func WithWait(d time.Duration) CheckoutOption {
 	return func(r *api.CheckoutRequest) { r.Wait = protocol.Duration(d) }
-}
-
-// WithUser checks the seat out for a user: the token names the user and
-// carries the add-on codes of the user's license for the feature.
-func WithUser(email string) CheckoutOption {
-	return func(r *api.CheckoutRequest) { r.User = email }
 }
 
 // WithTeam names the team the seat is for (team caps and reservations).
@@ -154,6 +176,9 @@ const VerifyLeeway = time.Minute
 type Verified struct {
 	Lease  *Lease
 	Claims *lease.Claims
+	// Entitlement is the vendor entitlement the lease lies inside, when the
+	// client has vendor keys (SetVendorKeys).
+	Entitlement *entitlement.Signed
 }
 
 // AddOns are the add-on codes the token grants with its feature.
@@ -193,7 +218,21 @@ func (c *Client) Verify(ctx context.Context, l *Lease) (*Verified, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Verified{Lease: l, Claims: claims}, nil
+	c.mu.Lock()
+	vendorKeys := c.vendorKeys
+	c.mu.Unlock()
+	if len(vendorKeys) == 0 {
+		return &Verified{Lease: l, Claims: claims}, nil
+	}
+	b, err := c.Entitlements(ctx)
+	if err != nil {
+		return nil, err
+	}
+	claims, ent, err := entitlement.VerifyLease(l.Token, *b, entitlement.Expect{Device: want.Device, Feature: l.Feature, Leeway: VerifyLeeway}, vendorKeys...)
+	if err != nil {
+		return nil, err
+	}
+	return &Verified{Lease: l, Claims: claims, Entitlement: ent}, nil
 }
 
 // JWKS returns the cluster's public lease-signing keys as the agent last
@@ -249,6 +288,46 @@ func (c *Client) Activate(ctx context.Context, email string) (*protocol.Activate
 		return nil, err
 	}
 	return &out, nil
+}
+
+// Member is who a device sign-in proves: account, email, role, status,
+// teams and the products of the member's named licenses.
+type Member = protocol.Member
+
+// Login signs a member in on this device for the OS user running the
+// application (the agent knows it from the socket, not from the
+// application). From then on that OS user's checkouts are the member's: the
+// token's usr and add-ons are theirs, and the account's rules for members
+// apply. Applications with their own sign-in screen call it with what the
+// user typed; the password goes to the cluster once and is not kept. A
+// wrong password fails with protocol.CodeUnauthorized.
+func (c *Client) Login(ctx context.Context, email, password string) (*Member, error) {
+	var m Member
+	if err := c.do(ctx, http.MethodPost, api.PathLogin, api.LoginRequest{Email: email, Password: password}, &m); err != nil {
+		return nil, err
+	}
+	return &m, nil
+}
+
+// Logout ends this OS user's sign-in on the device; the cluster revokes the
+// leases held under it.
+func (c *Client) Logout(ctx context.Context) (*Member, error) {
+	var m Member
+	if err := c.do(ctx, http.MethodPost, api.PathLogout, struct{}{}, &m); err != nil {
+		return nil, err
+	}
+	return &m, nil
+}
+
+// WhoAmI asks the cluster who this OS user's sign-in proves now; it fails
+// with protocol.CodeNotSignedIn when nobody is signed in or the sign-in has
+// ended (signed out by an administrator, member removed).
+func (c *Client) WhoAmI(ctx context.Context) (*Member, error) {
+	var m Member
+	if err := c.do(ctx, http.MethodGet, api.PathWhoAmI, nil, &m); err != nil {
+		return nil, err
+	}
+	return &m, nil
 }
 
 // Release gives the device's lease on feature back. Releasing a feature the

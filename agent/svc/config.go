@@ -87,34 +87,51 @@ type InstallOptions struct {
 	LogLevel    string
 }
 
-// WriteConfig validates opts and writes agent.yaml, a copy of the CA and the
-// enrollment token. Nothing is written unless every check passes.
-func WriteConfig(opts InstallOptions) (*File, Paths, error) {
+// Plan is what install would write: the configuration file, the copy of the
+// CA and the enrollment token, all validated and rendered, nothing written
+// yet. Write writes it; a dry run only prints it.
+type Plan struct {
+	File  *File
+	Paths Paths
+	// Body is agent.yaml exactly as it would be written.
+	Body []byte
+	// CAPEM is the CA to copy to Paths.CA; CopyCA is false when --ca already
+	// names that file.
+	CAPEM  []byte
+	CopyCA bool
+	// Token is the enrollment token for Paths.Token ("" when the device is
+	// enrolled and none was given).
+	Token string
+}
+
+// PlanConfig validates opts and renders what install would write, writing
+// nothing.
+func PlanConfig(opts InstallOptions) (*Plan, error) {
 	p := PathsIn(opts.Config)
 	if len(opts.Servers) == 0 {
-		return nil, p, errors.New("no server given (pass --server host:port)")
+		return nil, errors.New("no server given (pass --server host:port)")
 	}
 	for _, s := range opts.Servers {
 		if s == "" || !strings.Contains(s, ":") {
-			return nil, p, fmt.Errorf("--server %q is not host:port", s)
+			return nil, fmt.Errorf("--server %q is not host:port", s)
 		}
 	}
 	if opts.CAFile == "" {
-		return nil, p, errors.New("no cluster CA given (pass --ca FILE)")
+		return nil, errors.New("no cluster CA given (pass --ca FILE)")
 	}
 	caPEM, err := os.ReadFile(opts.CAFile)
 	if err != nil {
-		return nil, p, fmt.Errorf("--ca: %w", err)
+		return nil, fmt.Errorf("--ca: %w", err)
 	}
 	if _, err := certs.ParseCertPEM(caPEM); err != nil {
-		return nil, p, fmt.Errorf("--ca %s: %w", opts.CAFile, err)
+		return nil, fmt.Errorf("--ca %s: %w", opts.CAFile, err)
 	}
 	if opts.State == "" {
 		opts.State = DefaultServiceStateDir()
 	}
 	stateAbs, err := filepath.Abs(opts.State)
 	if err != nil {
-		return nil, p, err
+		return nil, err
 	}
 	enrolled := false
 	if _, err := os.Stat(filepath.Join(stateAbs, state.CertFile)); err == nil {
@@ -122,7 +139,7 @@ func WriteConfig(opts InstallOptions) (*File, Paths, error) {
 	}
 	token := strings.TrimSpace(opts.EnrollToken)
 	if token == "" && !enrolled {
-		return nil, p, errors.New("no enrollment token (pass --enroll-token, or $TALLY_ENROLL_TOKEN); the device in " + stateAbs + " is not enrolled")
+		return nil, errors.New("no enrollment token (pass --enroll-token, or $TALLY_ENROLL_TOKEN); the device in " + stateAbs + " is not enrolled")
 	}
 	if opts.LogLevel == "" {
 		opts.LogLevel = "info"
@@ -133,27 +150,40 @@ func WriteConfig(opts InstallOptions) (*File, Paths, error) {
 	}
 	body, err := yaml.Marshal(f)
 	if err != nil {
-		return nil, p, err
+		return nil, err
 	}
 	body = append([]byte("# Written by `tally-agent install`. The service runs `tally-agent run --config` on this file.\n"), body...)
+	return &Plan{File: f, Paths: p, Body: body, CAPEM: caPEM, CopyCA: !samePath(opts.CAFile, p.CA), Token: token}, nil
+}
 
+// Write writes the plan's files: the token (0600) and the CA first, the
+// configuration that names them last.
+func (pl *Plan) Write() error {
+	p := pl.Paths
 	if err := os.MkdirAll(filepath.Dir(p.Config), 0o755); err != nil {
-		return nil, p, fmt.Errorf("create %s: %w", filepath.Dir(p.Config), err)
+		return fmt.Errorf("create %s: %w", filepath.Dir(p.Config), err)
 	}
-	if token != "" {
-		if err := state.WriteFileAtomic(p.Token, []byte(token+"\n"), 0o600); err != nil {
-			return nil, p, err
+	if pl.Token != "" {
+		if err := state.WriteFileAtomic(p.Token, []byte(pl.Token+"\n"), 0o600); err != nil {
+			return err
 		}
 	}
-	if !samePath(opts.CAFile, p.CA) {
-		if err := state.WriteFileAtomic(p.CA, caPEM, 0o644); err != nil {
-			return nil, p, err
+	if pl.CopyCA {
+		if err := state.WriteFileAtomic(p.CA, pl.CAPEM, 0o644); err != nil {
+			return err
 		}
 	}
-	if err := state.WriteFileAtomic(p.Config, body, 0o644); err != nil {
-		return nil, p, err
+	return state.WriteFileAtomic(p.Config, pl.Body, 0o644)
+}
+
+// WriteConfig validates opts and writes agent.yaml, a copy of the CA and the
+// enrollment token. Nothing is written unless every check passes.
+func WriteConfig(opts InstallOptions) (*File, Paths, error) {
+	pl, err := PlanConfig(opts)
+	if err != nil {
+		return nil, PathsIn(opts.Config), err
 	}
-	return f, p, nil
+	return pl.File, pl.Paths, pl.Write()
 }
 
 func samePath(a, b string) bool {
@@ -195,15 +225,28 @@ func (f *File) EnrollToken() (string, error) {
 }
 
 // ServiceConfig describes the service for kardianos/service: it runs
-// `EXECUTABLE run --config CONFIG`, with our systemd unit on Linux.
+// `EXECUTABLE run --config CONFIG` (EXECUTABLE is this program), with our
+// systemd unit, rendered here, on Linux.
 func ServiceConfig(configPath, stateDir string) *service.Config {
+	exe, err := os.Executable()
+	if err != nil {
+		exe = "/usr/bin/tally-agent"
+	}
+	return serviceConfig(exe, configPath, stateDir)
+}
+
+const serviceDescription = "Tally device agent: checks floating-license leases out for local applications"
+
+func serviceConfig(exe, configPath, stateDir string) *service.Config {
+	args := []string{"run", "--config", configPath}
 	return &service.Config{
 		Name:        Name,
 		DisplayName: "Tally license agent",
-		Description: "Tally device agent: checks floating-license leases out for local applications",
-		Arguments:   []string{"run", "--config", configPath},
+		Description: serviceDescription,
+		Executable:  exe,
+		Arguments:   args,
 		Option: service.KeyValue{
-			"SystemdScript": SystemdUnit(stateDir),
+			"SystemdScript": SystemdUnit(exe, args, stateDir),
 			// launchd: start at boot and restart when it exits.
 			"RunAtLoad": true,
 			"KeepAlive": true,
@@ -215,24 +258,29 @@ func ServiceConfig(configPath, stateDir string) *service.Config {
 	}
 }
 
-// SystemdUnit is the unit kardianos/service installs on systemd (its
-// SystemdScript option), instead of its default that waits 120 s between
-// restarts and has no sandboxing. {{Path}} and {{Arguments}} are filled in by
-// the library's template engine. The agent needs to write only its state
-// directory (lease cache, socket) and to reach the network.
-func SystemdUnit(stateDir string) string {
+// SystemdUnit is the agent's systemd unit, fully rendered: install hands it
+// to kardianos/service (its SystemdScript option, which has no template
+// markers left to fill in) instead of the library's default that waits
+// 120 s between restarts and has no sandboxing; `install --dry-run` prints
+// it; the .deb and .rpm packages ship it. The agent needs to write only its
+// state directory (lease cache, socket) and to reach the network.
+func SystemdUnit(exe string, args []string, stateDir string) string {
+	cmdline := systemdEscapeExec(exe)
+	for _, a := range args {
+		cmdline += " " + systemdQuote(a)
+	}
 	return `[Unit]
-Description={{Description}}
+Description=` + serviceDescription + `
 Documentation=https://github.com/tally-licensing/tally
 Wants=network-online.target
 After=network-online.target
-ConditionFileIsExecutable={{Path | cmdEscape}}
+ConditionFileIsExecutable=` + systemdEscapeExec(exe) + `
 # Never give up restarting (the default stops after 5 starts in 10 s).
 StartLimitIntervalSec=0
 
 [Service]
 Type=simple
-ExecStart={{Path | cmdEscape}}{{range Arguments}} {{. | cmd}}{{end}}
+ExecStart=` + cmdline + `
 Restart=always
 RestartSec=2
 # SIGTERM makes the agent release its leases; give it time to (5 s max).
@@ -266,6 +314,15 @@ AmbientCapabilities=
 [Install]
 WantedBy=multi-user.target
 `
+}
+
+// systemdEscapeExec escapes a program path for ExecStart= and conditions
+// (spaces as \x20, as systemd-escape does).
+func systemdEscapeExec(p string) string { return strings.ReplaceAll(p, " ", `\x20`) }
+
+// systemdQuote quotes one ExecStart= argument.
+func systemdQuote(s string) string {
+	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`, "%", "%%", "$", "$$").Replace(s) + `"`
 }
 
 // systemdEscapePath quotes a path for a systemd path-list setting.

@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 
 	"github.com/kardianos/service"
@@ -158,3 +159,30 @@ func Status(svcConfig *service.Config) (string, error) {
 
 // Platform names the service manager in use, e.g. "linux-systemd".
 func Platform() string { return service.Platform() }
+
+// Definition says what registering sc would install on this machine's
+// service manager: where, and the text where we decide it. With systemd
+// that is our rendered unit (SystemdUnit); on the other managers
+// kardianos/service writes its own built-in definition, which text
+// describes instead of reproducing.
+func Definition(sc *service.Config) (where, text string) {
+	platform := service.Platform()
+	cmdline := sc.Executable
+	for _, a := range sc.Arguments {
+		cmdline += " " + a
+	}
+	switch {
+	case strings.Contains(platform, "systemd"):
+		return "/etc/systemd/system/" + sc.Name + ".service", sc.Option["SystemdScript"].(string)
+	case strings.Contains(platform, "darwin"):
+		return "/Library/LaunchDaemons/" + sc.Name + ".plist",
+			"a launchd daemon (RunAtLoad, KeepAlive) running: " + cmdline + "\n"
+	case strings.Contains(platform, "windows"):
+		return "the Service Control Manager, service " + sc.Name,
+			"an automatic-start service, restarted 2 s after a failure, running: " + cmdline + "\n"
+	case strings.Contains(platform, "systemv"):
+		return "/etc/init.d/" + sc.Name,
+			"kardianos/service's System V init script (no sandboxing; this machine does not run systemd), running: " + cmdline + "\n"
+	}
+	return "the " + platform + " service manager, service " + sc.Name, "the library's definition for " + platform + ", running: " + cmdline + "\n"
+}

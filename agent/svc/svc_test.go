@@ -110,9 +110,10 @@ func TestLoadConfigRefusesUnknownKeys(t *testing.T) {
 }
 
 func TestSystemdUnitIsHardened(t *testing.T) {
-	unit := ServiceConfig("/etc/tally-agent/agent.yaml", "/var/lib/tally-agent").Option["SystemdScript"].(string)
+	unit := serviceConfig("/usr/bin/tally-agent", "/etc/tally-agent/agent.yaml", "/var/lib/tally-agent").Option["SystemdScript"].(string)
 	for _, line := range []string{
-		"ExecStart={{Path | cmdEscape}}{{range Arguments}} {{. | cmd}}{{end}}",
+		`ExecStart=/usr/bin/tally-agent "run" "--config" "/etc/tally-agent/agent.yaml"`,
+		"ConditionFileIsExecutable=/usr/bin/tally-agent", "Description=" + serviceDescription,
 		"Restart=always", "RestartSec=2", "NoNewPrivileges=yes", "ProtectSystem=strict",
 		"ReadWritePaths=/var/lib/tally-agent", "After=network-online.target", "WantedBy=multi-user.target",
 		"CapabilityBoundingSet=", "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6",
@@ -124,9 +125,15 @@ func TestSystemdUnitIsHardened(t *testing.T) {
 	if strings.Contains(unit, "RestartSec=120") {
 		t.Error("unit keeps the library's 120 s restart delay")
 	}
-	spaced := SystemdUnit("/opt/My Agent/state")
+	if strings.Contains(unit, "{{") {
+		t.Errorf("unit has template markers left:\n%s", unit)
+	}
+	spaced := SystemdUnit("/opt/My Tally/tally-agent", []string{"run", "--config", `/opt/My Tally/a "b" $HOME%.yaml`}, "/opt/My Agent/state")
 	if !strings.Contains(spaced, `ReadWritePaths="/opt/My Agent/state"`) {
 		t.Errorf("a state dir with a space is not quoted:\n%s", spaced)
+	}
+	if !strings.Contains(spaced, `ExecStart=/opt/My\x20Tally/tally-agent "run" "--config" "/opt/My Tally/a \"b\" $$HOME%%.yaml"`+"\n") {
+		t.Errorf("ExecStart not escaped for systemd:\n%s", spaced)
 	}
 	sc := ServiceConfig("/etc/tally-agent/agent.yaml", "/var/lib/tally-agent")
 	if sc.Name != Name || strings.Join(sc.Arguments, " ") != "run --config /etc/tally-agent/agent.yaml" {
@@ -245,20 +252,13 @@ func TestLogHandlerMapsLevels(t *testing.T) {
 	}
 }
 
-// TestSystemdUnitVerifies renders the unit as kardianos/service would and
-// asks systemd-analyze to check it, when that tool is installed.
+// TestSystemdUnitVerifies renders the unit and asks systemd-analyze to check it, when that tool is installed.
 func TestSystemdUnitVerifies(t *testing.T) {
 	tool, err := exec.LookPath("systemd-analyze")
 	if err != nil {
 		t.Skip("systemd-analyze not installed")
 	}
-	unit := SystemdUnit("/var/lib/tally-agent")
-	unit = strings.ReplaceAll(unit, "{{Description}}", "Tally device agent")
-	unit = strings.ReplaceAll(unit, "{{Path | cmdEscape}}", "/bin/sh")
-	unit = strings.ReplaceAll(unit, "{{range Arguments}} {{. | cmd}}{{end}}", ` "run" "--config" "/etc/tally-agent/agent.yaml"`)
-	if strings.Contains(unit, "{{") {
-		t.Fatalf("template left unrendered:\n%s", unit)
-	}
+	unit := SystemdUnit("/bin/sh", []string{"run", "--config", "/etc/tally-agent/agent.yaml"}, "/var/lib/tally-agent")
 	path := filepath.Join(t.TempDir(), Name+".service")
 	if err := os.WriteFile(path, []byte(unit), 0o644); err != nil {
 		t.Fatal(err)

@@ -3,7 +3,6 @@ package ledger
 import (
 	"fmt"
 	"sort"
-	"strings"
 	"time"
 )
 
@@ -92,7 +91,10 @@ func (s *State) record(c *Command, r Result) {
 	if r.Replayed || c.Type == CmdBatch || c.Type == CmdSignInBrake {
 		return
 	}
-	if c.Type == CmdRenew && len(r.Ended) == 0 {
+	if _, skipped := c.Payload.(*SkippedEntry); skipped {
+		return
+	}
+	if c.Type == CmdDeviceSeen || (c.Type == CmdRenew && len(r.Ended) == 0) {
 		return
 	}
 	if c.Type == CmdReclaim && len(r.Ended) == 0 {
@@ -109,7 +111,7 @@ func (s *State) record(c *Command, r Result) {
 		return
 	}
 	rec := AuditRecord{
-		Time: c.Now, Actor: c.Actor, Type: c.Type, Outcome: OutcomeOK,
+		Time: c.Now, Actor: c.Actor, Type: auditType(c), Outcome: OutcomeOK,
 		RequestID: c.RequestID, Ended: r.Ended,
 	}
 	rec.Account, rec.Summary = describe(c)
@@ -132,127 +134,6 @@ func (s *State) record(c *Command, r Result) {
 	s.audit.nextSeq++
 	rec.Seq = s.audit.nextSeq
 	s.audit.records = append(s.audit.records, rec)
-}
-
-// defaultActor names who caused a command the proposer did not attribute:
-// devices for their own lease commands, the cluster for housekeeping.
-func defaultActor(c *Command) string {
-	switch {
-	case c.Checkout != nil:
-		return "device:" + c.Checkout.Account + "/" + c.Checkout.Device
-	case c.Renew != nil:
-		return "device:" + c.Renew.Account + "/" + c.Renew.Device
-	case c.Release != nil:
-		return "device:" + c.Release.Account + "/" + c.Release.Device
-	case c.EnrollDevice != nil:
-		return "device:" + c.EnrollDevice.Account + "/" + c.EnrollDevice.Code
-	case c.Revoke != nil && c.Revoke.By != "":
-		return c.Revoke.By
-	case c.ImportAssignments != nil && c.ImportAssignments.By != "":
-		return c.ImportAssignments.By
-	}
-	return "system"
-}
-
-// describe returns the account a command concerns and a one-line summary.
-// It never includes secrets (token hashes, public keys).
-func describe(c *Command) (account, summary string) {
-	if a, s, ok := describeNotification(c); ok {
-		return a, s
-	}
-	switch {
-	case c.Bootstrap != nil:
-		return "", "bootstrap cluster " + c.Bootstrap.ClusterID
-	case c.SetSettings != nil:
-		st := c.SetSettings
-		return "", fmt.Sprintf("settings lease_ttl=%v heartbeat=%v max_skew=%v audit_retention=%v", st.LeaseTTL, st.HeartbeatInterval, st.MaxSkew, st.AuditRetentionOrDefault())
-	case c.RegisterKey != nil:
-		return "", "register signing key " + c.RegisterKey.KeyID
-	case c.CreateAdminToken != nil:
-		return c.CreateAdminToken.Account, fmt.Sprintf("create admin token %s (%s)", c.CreateAdminToken.ID, c.CreateAdminToken.Name)
-	case c.RevokeAdminToken != nil:
-		return "", "revoke admin token " + c.RevokeAdminToken.ID
-	case c.CreateAccount != nil:
-		return c.CreateAccount.ID, fmt.Sprintf("create account %s (%s)", c.CreateAccount.ID, c.CreateAccount.Model)
-	case c.SetPool != nil:
-		p := c.SetPool
-		return p.Account, fmt.Sprintf("set pool %s to %d seats", p.Feature, p.Seats)
-	case c.CreateEnrollToken != nil:
-		return c.CreateEnrollToken.Account, "create enrollment token " + c.CreateEnrollToken.ID
-	case c.RevokeEnrollToken != nil:
-		return c.RevokeEnrollToken.Account, "revoke enrollment token " + c.RevokeEnrollToken.ID
-	case c.EnrollDevice != nil:
-		return c.EnrollDevice.Account, "enroll device " + c.EnrollDevice.Code
-	case c.Checkout != nil:
-		k := c.Checkout
-		s := fmt.Sprintf("checkout %s by %s", k.Feature, k.Device)
-		if k.User != "" {
-			s += " for " + k.User
-		}
-		return k.Account, s
-	case c.Renew != nil:
-		return c.Renew.Account, fmt.Sprintf("renew %d lease(s) of %s", len(c.Renew.Leases), c.Renew.Device)
-	case c.Release != nil:
-		return c.Release.Account, fmt.Sprintf("release lease %d by %s", c.Release.LeaseID, c.Release.Device)
-	case c.Revoke != nil:
-		return "", fmt.Sprintf("revoke lease %d", c.Revoke.LeaseID)
-	case c.Reclaim != nil:
-		return "", fmt.Sprintf("reclaim %d expired lease(s)", len(c.Reclaim.Leases))
-	case c.RegisterNode != nil:
-		return "", "register node " + c.RegisterNode.ID
-	case c.RemoveNode != nil:
-		return "", "remove node " + c.RemoveNode.ID
-	case c.SetProduct != nil:
-		return c.SetProduct.Account, fmt.Sprintf("set product %s (%d)", c.SetProduct.Code, c.SetProduct.Quantity)
-	case c.License != nil:
-		l := c.License
-		parts := []string{string(l.Op), "license"}
-		for _, p := range []string{l.LicenseID, l.Product, l.User, l.AddOn} {
-			if p != "" {
-				parts = append(parts, p)
-			}
-		}
-		return l.Account, strings.Join(parts, " ")
-	case c.ImportAssignments != nil:
-		im := c.ImportAssignments
-		return im.Account, fmt.Sprintf("import %d assignment row(s) of %s", len(im.Rows), im.Product)
-	case c.Members != nil:
-		m := c.Members
-		parts := []string{m.Op}
-		for _, p := range []string{m.Email, string(m.Role), m.Team, m.Plan} {
-			if p != "" {
-				parts = append(parts, p)
-			}
-		}
-		if len(m.Emails) > 0 {
-			parts = append(parts, fmt.Sprintf("%d user(s)", len(m.Emails)))
-		}
-		if m.Op == MemSetSeats {
-			parts = append(parts, fmt.Sprint(m.Seats))
-		}
-		return m.Account, strings.Join(parts, " ")
-	case c.SetPolicy != nil:
-		p := c.SetPolicy
-		scope := "account"
-		if p.Feature != "" {
-			scope = "pool " + p.Feature
-		}
-		s := "set policy of " + scope
-		if !p.SubscriptionEnd.IsZero() {
-			s += ", subscription end " + p.SubscriptionEnd.Format(time.RFC3339)
-		}
-		return p.Account, s
-	case c.DeviceOp != nil:
-		d := c.DeviceOp
-		if d.Remove {
-			return d.Account, "remove device " + d.Device + " and revoke its leases"
-		}
-		if d.To != "" {
-			return d.Account, fmt.Sprintf("move node-locked seats of %s to %s", d.Device, d.To)
-		}
-		return d.Account, "free node-locked seats of " + d.Device
-	}
-	return "", string(c.Type)
 }
 
 // AuditFilter selects audit records. Zero fields match everything.
@@ -496,10 +377,16 @@ type DayPeak struct {
 // history as UsageReport. Days after the ledger's latest command are left
 // out.
 func (s *State) DailyPeaks(account string, from time.Time, days int) []DayPeak {
+	return s.dailyPeaks(account, "", from, days)
+}
+
+// dailyPeaks is DailyPeaks for one pool, or all of the account's (feature
+// empty).
+func (s *State) dailyPeaks(account, feature string, from time.Time, days int) []DayPeak {
 	first := time.Date(from.Year(), from.Month(), from.Day(), 0, 0, 0, 0, time.UTC)
 	var ev []seatEvent
 	for _, sp := range s.leaseSpans() {
-		if sp.account != account {
+		if sp.account != account || (feature != "" && sp.feature != feature) {
 			continue
 		}
 		ev = append(ev, seatEvent{sp.start, 1})

@@ -11,18 +11,18 @@ import (
 
 func TestAuditRecordsGrantsDenialsEndsAndAdminChanges(t *testing.T) {
 	f := newFixture(t, 1, 2)
-	f.must(t, Command{Type: CmdSetPool, Actor: "admin-token:alice", RequestID: "r-pool", SetPool: &SetPool{Account: "acme", Feature: "cad", Seats: 1}})
+	f.must(t, Command{Type: CmdSetPool, Actor: "admin-token:alice", RequestID: "r-pool", Payload: &SetPool{Account: "acme", Feature: "cad", Seats: 1}})
 	g := f.checkout("d1")
 	if g.Error != nil {
 		t.Fatal(g.Error)
 	}
 	wantCode(t, f.checkout("d2"), protocol.CodeNoSeat)
-	f.must(t, Command{Type: CmdRelease, Release: &Release{Account: "acme", Device: "d1", LeaseID: g.Lease.ID}})
+	f.must(t, Command{Type: CmdRelease, Payload: &Release{Account: "acme", Device: "d1", LeaseID: g.Lease.ID}})
 	// A heartbeat that ends nothing is not audited.
 	g2 := f.checkout("d2")
-	f.must(t, Command{Type: CmdRenew, Renew: &Renew{Account: "acme", Device: "d2", Leases: []uint64{g2.Lease.ID}}})
+	f.must(t, Command{Type: CmdRenew, Payload: &Renew{Account: "acme", Device: "d2", Leases: []uint64{g2.Lease.ID}}})
 	// A replayed request is not audited twice.
-	f.apply(Command{Type: CmdSetPool, Actor: "admin-token:alice", RequestID: "r-pool", SetPool: &SetPool{Account: "acme", Feature: "cad", Seats: 1}})
+	f.apply(Command{Type: CmdSetPool, Actor: "admin-token:alice", RequestID: "r-pool", Payload: &SetPool{Account: "acme", Feature: "cad", Seats: 1}})
 
 	recs, more := f.s.Audit(AuditFilter{Account: "acme"})
 	if more {
@@ -74,14 +74,14 @@ func TestAuditRecordsGrantsDenialsEndsAndAdminChanges(t *testing.T) {
 // A reclaim ending leases of two accounts shows each account only its own.
 func TestAuditReclaimAcrossAccountsIsSplit(t *testing.T) {
 	f := newFixture(t, 1, 1)
-	f.must(t, Command{Type: CmdCreateAccount, CreateAccount: &CreateAccount{ID: "beta"}})
-	f.must(t, Command{Type: CmdSetPool, SetPool: &SetPool{Account: "beta", Feature: "cad", Seats: 1}})
-	f.must(t, Command{Type: CmdCreateEnrollToken, CreateEnrollToken: &EnrollToken{ID: "et2", Account: "beta", Hash: "h", Expires: t0.Add(time.Hour)}})
-	f.must(t, Command{Type: CmdEnrollDevice, EnrollDevice: &EnrollDevice{Account: "beta", TokenID: "et2", Code: "b1", KeyFingerprint: "fpb"}})
+	f.must(t, Command{Type: CmdCreateAccount, Payload: &CreateAccount{ID: "beta"}})
+	f.must(t, Command{Type: CmdSetPool, Payload: &SetPool{Account: "beta", Feature: "cad", Seats: 1}})
+	f.must(t, Command{Type: CmdCreateEnrollToken, Payload: &EnrollToken{ID: "et2", Account: "beta", Hash: "h", Expires: t0.Add(time.Hour)}})
+	f.must(t, Command{Type: CmdEnrollDevice, Payload: &EnrollDevice{Account: "beta", TokenID: "et2", Code: "b1", KeyFingerprint: "fpb"}})
 	a := f.checkout("d1")
-	b := f.must(t, Command{Type: CmdCheckout, Checkout: &Checkout{Account: "beta", Device: "b1", Feature: "cad"}})
+	b := f.must(t, Command{Type: CmdCheckout, Payload: &Checkout{Account: "beta", Device: "b1", Feature: "cad"}})
 	f.now = f.now.Add(time.Minute)
-	r := f.must(t, Command{Type: CmdReclaim, Reclaim: &Reclaim{Leases: []uint64{a.Lease.ID, b.Lease.ID}}})
+	r := f.must(t, Command{Type: CmdReclaim, Payload: &Reclaim{Leases: []uint64{a.Lease.ID, b.Lease.ID}}})
 	if len(r.Ended) != 2 {
 		t.Fatalf("reclaim ended %+v", r.Ended)
 	}
@@ -99,10 +99,10 @@ func TestAuditRetentionPrunesByCommandTime(t *testing.T) {
 	f := newFixture(t, 1, 1)
 	st := f.s.Settings()
 	st.AuditRetention = time.Hour
-	f.must(t, Command{Type: CmdSetSettings, SetSettings: &st})
+	f.must(t, Command{Type: CmdSetSettings, Payload: &st})
 	before, _ := f.s.Audit(AuditFilter{})
 	f.now = f.now.Add(2 * time.Hour)
-	f.must(t, Command{Type: CmdSetPool, SetPool: &SetPool{Account: "acme", Feature: "cad", Seats: 2}})
+	f.must(t, Command{Type: CmdSetPool, Payload: &SetPool{Account: "acme", Feature: "cad", Seats: 2}})
 	after, _ := f.s.Audit(AuditFilter{})
 	if len(after) != 1 || after[0].Type != CmdSetPool || after[0].Seq <= before[len(before)-1].Seq {
 		t.Fatalf("after pruning: %+v", after)
@@ -116,10 +116,10 @@ func TestAuditInSnapshotAndUsageReport(t *testing.T) {
 	f.now = f.now.Add(12 * time.Hour)
 	g2 := f.checkout("d2")
 	f.now = f.now.Add(12 * time.Hour)
-	f.must(t, Command{Type: CmdRelease, Release: &Release{Account: "acme", Device: "d1", LeaseID: g1.Lease.ID}})
+	f.must(t, Command{Type: CmdRelease, Payload: &Release{Account: "acme", Device: "d1", LeaseID: g1.Lease.ID}})
 	// d2 keeps renewing; it is still active at the end.
 	f.now = f.now.Add(6 * time.Hour)
-	f.must(t, Command{Type: CmdRenew, Renew: &Renew{Account: "acme", Device: "d2", Leases: []uint64{g2.Lease.ID}}})
+	f.must(t, Command{Type: CmdRenew, Payload: &Renew{Account: "acme", Device: "d2", Leases: []uint64{g2.Lease.ID}}})
 
 	rep := f.s.UsageReport("acme", start, start.Add(48*time.Hour))
 	// d1: 24h, d2: 18h so far = 1.75 seat-days.
@@ -149,7 +149,7 @@ func TestAuditInSnapshotAndUsageReport(t *testing.T) {
 		t.Fatalf("audit after restore: %d vs %d records", len(a), len(b))
 	}
 	// The sequence continues after restore.
-	n.Apply(1000, &Command{Type: CmdSetPool, Now: f.now, SetPool: &SetPool{Account: "acme", Feature: "x", Seats: 1}})
+	n.Apply(1000, &Command{Type: CmdSetPool, Now: f.now, Payload: &SetPool{Account: "acme", Feature: "x", Seats: 1}})
 	c, _ := n.Audit(AuditFilter{After: b[len(b)-1].Seq})
 	if len(c) != 1 || c[0].Seq != b[len(b)-1].Seq+1 {
 		t.Fatalf("after restore: %+v", c)
@@ -164,9 +164,9 @@ func TestDailyPeaks(t *testing.T) {
 	f.now = f.now.Add(time.Hour)
 	f.checkout("d2")
 	f.now = f.now.Add(time.Hour)
-	f.must(t, Command{Type: CmdRelease, Release: &Release{Account: "acme", Device: "d1", LeaseID: g1.Lease.ID}})
+	f.must(t, Command{Type: CmdRelease, Payload: &Release{Account: "acme", Device: "d1", LeaseID: g1.Lease.ID}})
 	f.now = day0.Add(53 * time.Hour) // day 2: d2 still holds its seat
-	f.must(t, Command{Type: CmdSetPool, SetPool: &SetPool{Account: "acme", Feature: "cad", Seats: 2}})
+	f.must(t, Command{Type: CmdSetPool, Payload: &SetPool{Account: "acme", Feature: "cad", Seats: 2}})
 
 	got := f.s.DailyPeaks("acme", day0, 5)
 	want := []DayPeak{{day0.Format(time.DateOnly), 0}, {day0.AddDate(0, 0, 1).Format(time.DateOnly), 2}, {day0.AddDate(0, 0, 2).Format(time.DateOnly), 1}}

@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"fmt"
 	"sort"
 	"strings"
 	"time"
@@ -52,12 +53,13 @@ func BrakeMember(account, email string) string {
 }
 func BrakeSource(addr string) string { return "source:" + addr }
 
+func (b *SignInBrake) describe() (string, string) {
+	return "", fmt.Sprintf("sign-in brake: %d failure(s), %d reset(s)", len(b.Fail), len(b.Reset))
+}
+
 type brakeBook map[string]*BrakeEntry
 
 func (s *State) signInBrake(now time.Time, b *SignInBrake) Result {
-	if b == nil {
-		return missing(CmdSignInBrake)
-	}
 	if len(b.Fail)+len(b.Reset) > 16 {
 		return fail(protocol.CodeInvalidArgument, "a sign-in brake command names at most 16 keys")
 	}

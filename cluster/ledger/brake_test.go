@@ -16,7 +16,7 @@ func TestSignInBrakeDelaysAndForgets(t *testing.T) {
 	m := BrakeMember("acme", "Pat@Acme.example")
 	fail := func(at time.Time, keys ...string) {
 		t.Helper()
-		if r := s.Apply(1, &Command{Type: CmdSignInBrake, Now: at, SignInBrake: &SignInBrake{Fail: keys}}); r.Error != nil {
+		if r := s.Apply(1, &Command{Type: CmdSignInBrake, Now: at, Payload: &SignInBrake{Fail: keys}}); r.Error != nil {
 			t.Fatal(r.Error)
 		}
 	}
@@ -38,7 +38,7 @@ func TestSignInBrakeDelaysAndForgets(t *testing.T) {
 	if d := s.SignInDelay(t0.Add(memberMaxDelay), m); d != 0 {
 		t.Fatalf("the real member is still held back after the cap: %v", d)
 	}
-	s.Apply(2, &Command{Type: CmdSignInBrake, Now: t0, SignInBrake: &SignInBrake{Reset: []string{m}}})
+	s.Apply(2, &Command{Type: CmdSignInBrake, Now: t0, Payload: &SignInBrake{Reset: []string{m}}})
 	if s.BrakeFailures(m) != 0 {
 		t.Fatal("reset kept the failures")
 	}

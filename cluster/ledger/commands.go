@@ -1,8 +1,6 @@
 package ledger
 
 import (
-	"encoding/json"
-	"fmt"
 	"time"
 
 	"github.com/tally-licensing/tally/protocol"
@@ -30,63 +28,56 @@ const (
 	CmdBatch             CommandType = "batch"
 	CmdRegisterNode      CommandType = "register_node"
 	CmdRemoveNode        CommandType = "remove_node"
-	// Named licenses (licenses.go).
+	// Named licenses (licenses.go; one command per license operation in
+	// license_ops.go).
 	CmdSetProduct        CommandType = "set_product"
-	CmdLicense           CommandType = "license"
 	CmdImportAssignments CommandType = "import_assignments"
-	// Policies (policy.go).
+	// Policies (policy.go; device seat operations in devices.go).
 	CmdSetPolicy CommandType = "set_policy"
-	CmdDeviceOp  CommandType = "device_op"
 	CmdRemind    CommandType = "remind"
-	// Members, teams, seats and subscriptions (members.go).
-	CmdMembers CommandType = "members"
+	// Members, teams, seats and subscriptions: one command per operation
+	// in members_*.go.
+	// Vendor entitlements (entitlements.go).
+	CmdTrustVendor       CommandType = "trust_vendor"
+	CmdImportEntitlement CommandType = "import_entitlement"
 )
 
-// Command is one entry of the replicated log. The leader fills in Now, the
-// request ID and any new identifiers before proposing it; Apply reads nothing
-// else from the outside world.
+// Group types: the previous log format wrote every member operation as one
+// "members" command with an op field, every license operation as "license"
+// and every device seat operation as "device_op". They are no longer
+// commands, but they remain the type those operations are written under in
+// the log (log.go) and recorded under in the audit log, so audit filters
+// and old log entries keep meaning the same.
+const (
+	CmdMembers  CommandType = "members"
+	CmdLicense  CommandType = "license"
+	CmdDeviceOp CommandType = "device_op"
+)
+
+// Command is one ledger command as the code builds and applies it. The
+// leader fills in Now, the request ID and any new identifiers before
+// proposing it; Apply reads nothing else from the outside world.
+//
+// Payload is the command's own typed request (*Checkout for CmdCheckout,
+// *AddUser for CmdAddUser...): the registry (registry.go) says which type
+// each command takes, and the apply function of the command receives it
+// already typed. How a command is written to the Raft log is log.go's
+// business, not this struct's.
 type Command struct {
-	Type CommandType `json:"type"`
+	Type CommandType
 	// RequestID makes the command idempotent: a command whose ID was applied
 	// recently returns the recorded result and changes nothing.
-	RequestID string    `json:"request_id,omitempty"`
-	Now       time.Time `json:"now"`
+	RequestID string
+	Now       time.Time
 	// Actor is who asked for the command (an admin token, a member, a
 	// device), filled by the proposer from the authenticated caller and
-	// copied into the audit log (audit.go).
-	Actor string `json:"actor,omitempty"`
-
-	Bootstrap         *Bootstrap         `json:"bootstrap,omitempty"`
-	SetSettings       *Settings          `json:"set_settings,omitempty"`
-	RegisterKey       *SigningKey        `json:"register_key,omitempty"`
-	CreateAdminToken  *AdminToken        `json:"create_admin_token,omitempty"`
-	RevokeAdminToken  *RevokeAdminToken  `json:"revoke_admin_token,omitempty"`
-	CreateAccount     *CreateAccount     `json:"create_account,omitempty"`
-	SetPool           *SetPool           `json:"set_pool,omitempty"`
-	CreateEnrollToken *EnrollToken       `json:"create_enroll_token,omitempty"`
-	RevokeEnrollToken *RevokeEnrollToken `json:"revoke_enroll_token,omitempty"`
-	EnrollDevice      *EnrollDevice      `json:"enroll_device,omitempty"`
-	Checkout          *Checkout          `json:"checkout,omitempty"`
-	Renew             *Renew             `json:"renew,omitempty"`
-	Release           *Release           `json:"release,omitempty"`
-	Revoke            *Revoke            `json:"revoke,omitempty"`
-	Reclaim           *Reclaim           `json:"reclaim,omitempty"`
-	RegisterNode      *Node              `json:"register_node,omitempty"`
-	RemoveNode        *RemoveNode        `json:"remove_node,omitempty"`
-	SetProduct        *SetProduct        `json:"set_product,omitempty"`
-	License           *LicenseOp         `json:"license,omitempty"`
-	ImportAssignments *ImportAssignments `json:"import_assignments,omitempty"`
-	SetPolicy         *SetPolicy         `json:"set_policy,omitempty"`
-	DeviceOp          *DeviceOp          `json:"device_op,omitempty"`
-	Members           *MembersOp         `json:"members,omitempty"`
-	// Notifications (notifications.go).
-	ClaimNotification *NotificationClaim `json:"claim_notification,omitempty"`
-	NotificationDone  *NotificationDone  `json:"notification_done,omitempty"`
-	// Sign-in brake (brake.go).
-	SignInBrake *SignInBrake `json:"sign_in_brake,omitempty"`
+	// copied into the audit log (audit.go). It is the only actor field:
+	// payloads carry none.
+	Actor   string
+	Payload any
 	// Batch packs many commands into one log entry, so that a storm of
 	// checkouts costs a few fsyncs rather than one each (DESIGN.md §6).
-	Batch []Command `json:"batch,omitempty"`
+	Batch []Command
 }
 
 // Bootstrap sets the cluster's identity once, with its first admin token.
@@ -137,11 +128,17 @@ type EnrollDevice struct {
 // Checkout asks for a seat. TTL is the horizon extension the leader chose
 // from the pool's policy.
 type Checkout struct {
-	Account string        `json:"account"`
-	Device  string        `json:"device"`
-	Feature string        `json:"feature"`
-	User    string        `json:"user,omitempty"`
-	TTL     time.Duration `json:"ttl"`
+	Account string `json:"account"`
+	Device  string `json:"device"`
+	Feature string `json:"feature"`
+	// SignIn is the verified member sign-in the seat is for; where the
+	// account manages members, Apply takes the member from it (signins.go)
+	// and User is overwritten.
+	SignIn string `json:"sign_in,omitempty"`
+	// User is the member; only the server fills it, never from a client's
+	// field.
+	User string        `json:"user,omitempty"`
+	TTL  time.Duration `json:"ttl"`
 	// Team, when the checkout carries one, is matched by team caps and
 	// team reservations.
 	Team string `json:"team,omitempty"`
@@ -169,7 +166,6 @@ type Release struct {
 // lease's horizon plus skew, because the device may still hold a valid token.
 type Revoke struct {
 	LeaseID uint64 `json:"lease_id"`
-	By      string `json:"by,omitempty"`
 }
 
 // Reclaim ends leases whose horizon plus skew has passed. The reaper proposes
@@ -221,22 +217,4 @@ type RenewResult struct {
 	ID    uint64          `json:"id"`
 	Lease *Lease          `json:"lease,omitempty"`
 	Error *protocol.Error `json:"error,omitempty"`
-}
-
-// Encode serialises a command for the log.
-func (c *Command) Encode() ([]byte, error) {
-	b, err := json.Marshal(c)
-	if err != nil {
-		return nil, fmt.Errorf("encode %s command: %w", c.Type, err)
-	}
-	return b, nil
-}
-
-// DecodeCommand parses a log entry.
-func DecodeCommand(b []byte) (*Command, error) {
-	var c Command
-	if err := json.Unmarshal(b, &c); err != nil {
-		return nil, fmt.Errorf("decode command: %w", err)
-	}
-	return &c, nil
 }

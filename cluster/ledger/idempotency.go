@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"time"
 
 	"github.com/tally-licensing/tally/protocol"
 )
@@ -29,9 +28,10 @@ func requestOwner(c *Command) string {
 // requestDigest is a digest of c's type and payload, without the fields the
 // proposer stamps anew on each attempt (time, request ID, actor).
 func requestDigest(c *Command) string {
-	body := *c
-	body.Now, body.RequestID, body.Actor = time.Time{}, "", ""
-	raw, err := json.Marshal(&body)
+	raw, err := json.Marshal(struct {
+		Type    CommandType
+		Payload any
+	}{c.Type, c.Payload})
 	if err != nil {
 		return "" // cannot happen for ledger types; an empty digest never matches a non-empty one
 	}
@@ -43,11 +43,26 @@ func requestDigest(c *Command) string {
 // the recorded result if the same caller sends the same request, a refusal
 // otherwise. Records from before owners were kept (empty Owner) replay as
 // they did.
-func checkReplay(rec *requestRecord, c *Command) (Result, bool) {
+func (s *State) checkReplay(rec *requestRecord, c *Command) (Result, bool) {
 	if rec.Owner != "" && (rec.Owner != requestOwner(c) || rec.Digest != requestDigest(c)) {
 		return fail(protocol.CodeIdempotencyConflict, "request ID %q was already used for another request; send a new ID for a new request", c.RequestID), false
 	}
 	r := rec.Result.clone()
 	r.Replayed = true
+	// A replayed grant names a lease as it was: answer with the lease as it
+	// is now, or with why it is gone (released, reclaimed, revoked), so no
+	// token is ever signed from a stale result.
+	if c.Type == CmdCheckout && r.Lease != nil {
+		cur, gone := s.Lease(r.Lease.ID)
+		switch {
+		case gone != nil:
+			return Result{Error: gone}, false
+		case cur.Account != r.Lease.Account || cur.Device != r.Lease.Device:
+			return fail(protocol.CodeNotHolder, "lease %d is held by another device", cur.ID), false
+		case cur.Revoked:
+			return fail(protocol.CodeLeaseRevoked, "lease %d was revoked by an administrator", cur.ID), false
+		}
+		r.Lease = &cur
+	}
 	return r, true
 }

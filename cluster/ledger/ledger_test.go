@@ -27,12 +27,12 @@ func newFixture(t testing.TB, seats, devices int) *fixture {
 		f.t = tt
 	}
 	st := Settings{MaxSkew: 2 * time.Second, LeaseTTL: 10 * time.Second, HeartbeatInterval: 2 * time.Second}
-	f.must(t, Command{Type: CmdBootstrap, Bootstrap: &Bootstrap{ClusterID: "c1", Settings: st}})
-	f.must(t, Command{Type: CmdCreateAccount, CreateAccount: &CreateAccount{ID: "acme", Model: ModelFloating}})
-	f.must(t, Command{Type: CmdSetPool, SetPool: &SetPool{Account: "acme", Feature: "cad", Seats: seats}})
-	f.must(t, Command{Type: CmdCreateEnrollToken, CreateEnrollToken: &EnrollToken{ID: "et1", Account: "acme", Hash: "h", Expires: t0.Add(time.Hour)}})
+	f.must(t, Command{Type: CmdBootstrap, Payload: &Bootstrap{ClusterID: "c1", Settings: st}})
+	f.must(t, Command{Type: CmdCreateAccount, Payload: &CreateAccount{ID: "acme", Model: ModelFloating}})
+	f.must(t, Command{Type: CmdSetPool, Payload: &SetPool{Account: "acme", Feature: "cad", Seats: seats}})
+	f.must(t, Command{Type: CmdCreateEnrollToken, Payload: &EnrollToken{ID: "et1", Account: "acme", Hash: "h", Expires: t0.Add(time.Hour)}})
 	for i := 1; i <= devices; i++ {
-		f.must(t, Command{Type: CmdEnrollDevice, EnrollDevice: &EnrollDevice{Account: "acme", TokenID: "et1", Code: fmt.Sprintf("d%d", i), KeyFingerprint: fmt.Sprintf("fp%d", i)}})
+		f.must(t, Command{Type: CmdEnrollDevice, Payload: &EnrollDevice{Account: "acme", TokenID: "et1", Code: fmt.Sprintf("d%d", i), KeyFingerprint: fmt.Sprintf("fp%d", i)}})
 	}
 	return f
 }
@@ -55,7 +55,7 @@ func (f *fixture) must(t testing.TB, c Command) Result {
 }
 
 func (f *fixture) checkout(dev string) Result {
-	return f.apply(Command{Type: CmdCheckout, Checkout: &Checkout{Account: "acme", Device: dev, Feature: "cad"}})
+	return f.apply(Command{Type: CmdCheckout, Payload: &Checkout{Account: "acme", Device: dev, Feature: "cad"}})
 }
 
 func wantCode(t *testing.T, r Result, code protocol.Code) {
@@ -86,7 +86,7 @@ func TestCheckoutRespectsSeats(t *testing.T) {
 	c := f.checkout("d3")
 	wantCode(t, c, protocol.CodeNoSeat)
 	// Releasing frees the seat at once.
-	f.must(t, Command{Type: CmdRelease, Release: &Release{Account: "acme", Device: "d1", LeaseID: a.Lease.ID}})
+	f.must(t, Command{Type: CmdRelease, Payload: &Release{Account: "acme", Device: "d1", LeaseID: a.Lease.ID}})
 	if r := f.checkout("d3"); r.Error != nil {
 		t.Fatalf("checkout after release: %v", r.Error)
 	}
@@ -126,7 +126,7 @@ func TestSeatReusedOnlyAfterHorizonPlusSkew(t *testing.T) {
 		t.Fatalf("ended = %+v, want lease %d expired", r.Ended, a.Lease.ID)
 	}
 	// The old holder learns why its lease is gone.
-	rr := f.apply(Command{Type: CmdRenew, Renew: &Renew{Account: "acme", Device: "d1", Leases: []uint64{a.Lease.ID}}})
+	rr := f.apply(Command{Type: CmdRenew, Payload: &Renew{Account: "acme", Device: "d1", Leases: []uint64{a.Lease.ID}}})
 	if e := rr.Renewed[0].Error; e == nil || e.Code != protocol.CodeLeaseExpired {
 		t.Fatalf("renew of reclaimed lease: %+v", rr.Renewed[0])
 	}
@@ -136,14 +136,14 @@ func TestRenewMovesHorizonAndChecksHolder(t *testing.T) {
 	f := newFixture(t, 2, 2)
 	a := f.checkout("d1")
 	f.now = f.now.Add(6 * time.Second)
-	r := f.apply(Command{Type: CmdRenew, Renew: &Renew{Account: "acme", Device: "d1", Leases: []uint64{a.Lease.ID, 999}}})
+	r := f.apply(Command{Type: CmdRenew, Payload: &Renew{Account: "acme", Device: "d1", Leases: []uint64{a.Lease.ID, 999}}})
 	if r.Renewed[0].Error != nil || !r.Renewed[0].Lease.Horizon.Equal(f.now.Add(10*time.Second)) {
 		t.Fatalf("renew: %+v", r.Renewed[0])
 	}
 	if e := r.Renewed[1].Error; e == nil || e.Code != protocol.CodeLeaseNotFound {
 		t.Fatalf("unknown lease: %+v", r.Renewed[1])
 	}
-	r = f.apply(Command{Type: CmdRenew, Renew: &Renew{Account: "acme", Device: "d2", Leases: []uint64{a.Lease.ID}}})
+	r = f.apply(Command{Type: CmdRenew, Payload: &Renew{Account: "acme", Device: "d2", Leases: []uint64{a.Lease.ID}}})
 	if e := r.Renewed[0].Error; e == nil || e.Code != protocol.CodeNotHolder {
 		t.Fatalf("renew by another device: %+v", r.Renewed[0])
 	}
@@ -152,24 +152,24 @@ func TestRenewMovesHorizonAndChecksHolder(t *testing.T) {
 func TestStaleReleaseChangesNothing(t *testing.T) {
 	f := newFixture(t, 2, 2)
 	a := f.checkout("d1")
-	r := f.apply(Command{Type: CmdRelease, Release: &Release{Account: "acme", Device: "d2", LeaseID: a.Lease.ID}})
+	r := f.apply(Command{Type: CmdRelease, Payload: &Release{Account: "acme", Device: "d2", LeaseID: a.Lease.ID}})
 	wantCode(t, r, protocol.CodeNotHolder)
 	if got := f.s.Leases(LeaseFilter{}); len(got) != 1 || got[0].ID != a.Lease.ID {
 		t.Fatalf("leases after stale release: %+v", got)
 	}
-	f.must(t, Command{Type: CmdRelease, Release: &Release{Account: "acme", Device: "d1", LeaseID: a.Lease.ID}})
-	r = f.apply(Command{Type: CmdRelease, Release: &Release{Account: "acme", Device: "d1", LeaseID: a.Lease.ID}})
+	f.must(t, Command{Type: CmdRelease, Payload: &Release{Account: "acme", Device: "d1", LeaseID: a.Lease.ID}})
+	r = f.apply(Command{Type: CmdRelease, Payload: &Release{Account: "acme", Device: "d1", LeaseID: a.Lease.ID}})
 	wantCode(t, r, protocol.CodeLeaseNotFound)
 }
 
 func TestRevokeKeepsSeatUntilHorizon(t *testing.T) {
 	f := newFixture(t, 1, 2)
 	a := f.checkout("d1")
-	f.must(t, Command{Type: CmdRevoke, Revoke: &Revoke{LeaseID: a.Lease.ID}})
+	f.must(t, Command{Type: CmdRevoke, Payload: &Revoke{LeaseID: a.Lease.ID}})
 	// The device may still hold a valid token: the seat is not free yet.
 	wantCode(t, f.checkout("d2"), protocol.CodeNoSeat)
 	// And the revoked device cannot renew or take a second seat.
-	rr := f.apply(Command{Type: CmdRenew, Renew: &Renew{Account: "acme", Device: "d1", Leases: []uint64{a.Lease.ID}}})
+	rr := f.apply(Command{Type: CmdRenew, Payload: &Renew{Account: "acme", Device: "d1", Leases: []uint64{a.Lease.ID}}})
 	if e := rr.Renewed[0].Error; e == nil || e.Code != protocol.CodeLeaseRevoked {
 		t.Fatalf("renew of revoked lease: %+v", rr.Renewed[0])
 	}
@@ -183,7 +183,7 @@ func TestRevokeKeepsSeatUntilHorizon(t *testing.T) {
 
 func TestRequestIDIsIdempotent(t *testing.T) {
 	f := newFixture(t, 2, 1)
-	c := Command{Type: CmdCheckout, RequestID: "req-1", Checkout: &Checkout{Account: "acme", Device: "d1", Feature: "cad", User: "u"}}
+	c := Command{Type: CmdCheckout, RequestID: "req-1", Payload: &Checkout{Account: "acme", Device: "d1", Feature: "cad", User: "u"}}
 	a := f.apply(c)
 	b := f.apply(c)
 	if !b.Replayed || b.Lease.ID != a.Lease.ID {
@@ -195,7 +195,7 @@ func TestRequestIDIsIdempotent(t *testing.T) {
 	// A refusal is not remembered: the same request may succeed later.
 	f2 := newFixture(t, 1, 2)
 	f2.checkout("d1")
-	retry := Command{Type: CmdCheckout, RequestID: "req-2", Checkout: &Checkout{Account: "acme", Device: "d2", Feature: "cad"}}
+	retry := Command{Type: CmdCheckout, RequestID: "req-2", Payload: &Checkout{Account: "acme", Device: "d2", Feature: "cad"}}
 	wantCode(t, f2.apply(retry), protocol.CodeNoSeat)
 	f2.now = f2.now.Add(time.Minute)
 	if r := f2.apply(retry); r.Error != nil || r.Replayed {
@@ -203,7 +203,7 @@ func TestRequestIDIsIdempotent(t *testing.T) {
 	}
 	// After the memory window the ID may be reused.
 	f.now = f.now.Add(RequestMemory + time.Second)
-	f.apply(Command{Type: CmdReclaim, Reclaim: &Reclaim{}})
+	f.apply(Command{Type: CmdReclaim, Payload: &Reclaim{}})
 	if _, ok := f.s.requests["req-1"]; ok {
 		t.Fatal("request record not pruned after RequestMemory")
 	}
@@ -212,34 +212,34 @@ func TestRequestIDIsIdempotent(t *testing.T) {
 func TestSubscriptionEnd(t *testing.T) {
 	f := newFixture(t, 2, 1)
 	end := t0.Add(5 * time.Second)
-	f.must(t, Command{Type: CmdCreateAccount, CreateAccount: &CreateAccount{ID: "sub", SubscriptionEnd: end}})
-	f.must(t, Command{Type: CmdSetPool, SetPool: &SetPool{Account: "sub", Feature: "cad", Seats: 1}})
-	f.must(t, Command{Type: CmdCreateEnrollToken, CreateEnrollToken: &EnrollToken{ID: "et2", Account: "sub", Hash: "h", Expires: t0.Add(time.Hour)}})
-	f.must(t, Command{Type: CmdEnrollDevice, EnrollDevice: &EnrollDevice{Account: "sub", TokenID: "et2", Code: "x", KeyFingerprint: "fx"}})
-	r := f.must(t, Command{Type: CmdCheckout, Checkout: &Checkout{Account: "sub", Device: "x", Feature: "cad"}})
+	f.must(t, Command{Type: CmdCreateAccount, Payload: &CreateAccount{ID: "sub", SubscriptionEnd: end}})
+	f.must(t, Command{Type: CmdSetPool, Payload: &SetPool{Account: "sub", Feature: "cad", Seats: 1}})
+	f.must(t, Command{Type: CmdCreateEnrollToken, Payload: &EnrollToken{ID: "et2", Account: "sub", Hash: "h", Expires: t0.Add(time.Hour)}})
+	f.must(t, Command{Type: CmdEnrollDevice, Payload: &EnrollDevice{Account: "sub", TokenID: "et2", Code: "x", KeyFingerprint: "fx"}})
+	r := f.must(t, Command{Type: CmdCheckout, Payload: &Checkout{Account: "sub", Device: "x", Feature: "cad"}})
 	if !r.Lease.Horizon.Equal(end) {
 		t.Fatalf("horizon %v, want capped at subscription end %v", r.Lease.Horizon, end)
 	}
 	f.now = end
-	wantCode(t, f.apply(Command{Type: CmdCheckout, Checkout: &Checkout{Account: "sub", Device: "x", Feature: "cad", User: "other"}}), protocol.CodeSubscriptionExpired)
+	wantCode(t, f.apply(Command{Type: CmdCheckout, Payload: &Checkout{Account: "sub", Device: "x", Feature: "cad", User: "other"}}), protocol.CodeSubscriptionExpired)
 }
 
 func TestLoweringSeatsBelowUseIsRefused(t *testing.T) {
 	f := newFixture(t, 3, 3)
 	f.checkout("d1")
 	f.checkout("d2")
-	r := f.apply(Command{Type: CmdSetPool, SetPool: &SetPool{Account: "acme", Feature: "cad", Seats: 1}})
+	r := f.apply(Command{Type: CmdSetPool, Payload: &SetPool{Account: "acme", Feature: "cad", Seats: 1}})
 	wantCode(t, r, protocol.CodeSeatsInUse)
 	if seats, _ := f.s.PoolSeats("acme", "cad"); seats != 3 {
 		t.Fatalf("seats changed to %d by a refused command", seats)
 	}
-	f.must(t, Command{Type: CmdSetPool, SetPool: &SetPool{Account: "acme", Feature: "cad", Seats: 2}})
+	f.must(t, Command{Type: CmdSetPool, Payload: &SetPool{Account: "acme", Feature: "cad", Seats: 2}})
 }
 
 func TestEnrollment(t *testing.T) {
 	f := newFixture(t, 1, 0)
 	enroll := func(code, fp, tok string) Result {
-		return f.apply(Command{Type: CmdEnrollDevice, EnrollDevice: &EnrollDevice{Account: "acme", TokenID: tok, Code: code, KeyFingerprint: fp}})
+		return f.apply(Command{Type: CmdEnrollDevice, Payload: &EnrollDevice{Account: "acme", TokenID: tok, Code: code, KeyFingerprint: fp}})
 	}
 	if r := enroll("AAAA", "k1", "et1"); r.Error != nil {
 		t.Fatal(r.Error)
@@ -249,15 +249,15 @@ func TestEnrollment(t *testing.T) {
 	}
 	wantCode(t, enroll("AAAA", "k2", "et1"), protocol.CodeDeviceConflict)
 	wantCode(t, enroll("BBBB", "k3", "nope"), protocol.CodeEnrollTokenInvalid)
-	f.must(t, Command{Type: CmdRevokeEnrollToken, RevokeEnrollToken: &RevokeEnrollToken{Account: "acme", ID: "et1"}})
+	f.must(t, Command{Type: CmdRevokeEnrollToken, Payload: &RevokeEnrollToken{Account: "acme", ID: "et1"}})
 	wantCode(t, enroll("BBBB", "k3", "et1"), protocol.CodeEnrollTokenRevoked)
-	f.must(t, Command{Type: CmdCreateEnrollToken, CreateEnrollToken: &EnrollToken{ID: "et3", Account: "acme", Hash: "h", Expires: f.now.Add(time.Minute)}})
+	f.must(t, Command{Type: CmdCreateEnrollToken, Payload: &EnrollToken{ID: "et3", Account: "acme", Hash: "h", Expires: f.now.Add(time.Minute)}})
 	f.now = f.now.Add(time.Minute)
 	wantCode(t, enroll("BBBB", "k3", "et3"), protocol.CodeEnrollTokenExpired)
 	// The same Device Code in another account is another device.
-	f.must(t, Command{Type: CmdCreateAccount, CreateAccount: &CreateAccount{ID: "other"}})
-	f.must(t, Command{Type: CmdCreateEnrollToken, CreateEnrollToken: &EnrollToken{ID: "et4", Account: "other", Hash: "h", Expires: f.now.Add(time.Minute)}})
-	r := f.apply(Command{Type: CmdEnrollDevice, EnrollDevice: &EnrollDevice{Account: "other", TokenID: "et4", Code: "AAAA", KeyFingerprint: "k9"}})
+	f.must(t, Command{Type: CmdCreateAccount, Payload: &CreateAccount{ID: "other"}})
+	f.must(t, Command{Type: CmdCreateEnrollToken, Payload: &EnrollToken{ID: "et4", Account: "other", Hash: "h", Expires: f.now.Add(time.Minute)}})
+	r := f.apply(Command{Type: CmdEnrollDevice, Payload: &EnrollDevice{Account: "other", TokenID: "et4", Code: "AAAA", KeyFingerprint: "k9"}})
 	if r.Error != nil {
 		t.Fatalf("same code in another account: %v", r.Error)
 	}
@@ -269,13 +269,13 @@ func TestBadCommandsChangeNothing(t *testing.T) {
 	for _, c := range []Command{
 		{Type: "nonsense"},
 		{Type: CmdCheckout},
-		{Type: CmdCheckout, Checkout: &Checkout{Account: "nope", Device: "d1", Feature: "cad"}},
-		{Type: CmdCheckout, Checkout: &Checkout{Account: "acme", Device: "d1", Feature: "nope"}},
-		{Type: CmdCheckout, Checkout: &Checkout{Account: "acme", Device: "ghost", Feature: "cad"}},
-		{Type: CmdSetPool, SetPool: &SetPool{Account: "acme", Feature: "bad feature!", Seats: 1}},
-		{Type: CmdSetPool, SetPool: &SetPool{Account: "acme", Feature: "cad", Seats: -1}},
-		{Type: CmdCreateAccount, CreateAccount: &CreateAccount{ID: "acme"}},
-		{Type: CmdCreateAccount, CreateAccount: &CreateAccount{ID: "x", Model: "weird"}},
+		{Type: CmdCheckout, Payload: &Checkout{Account: "nope", Device: "d1", Feature: "cad"}},
+		{Type: CmdCheckout, Payload: &Checkout{Account: "acme", Device: "d1", Feature: "nope"}},
+		{Type: CmdCheckout, Payload: &Checkout{Account: "acme", Device: "ghost", Feature: "cad"}},
+		{Type: CmdSetPool, Payload: &SetPool{Account: "acme", Feature: "bad feature!", Seats: 1}},
+		{Type: CmdSetPool, Payload: &SetPool{Account: "acme", Feature: "cad", Seats: -1}},
+		{Type: CmdCreateAccount, Payload: &CreateAccount{ID: "acme"}},
+		{Type: CmdCreateAccount, Payload: &CreateAccount{ID: "x", Model: "weird"}},
 	} {
 		if r := f.apply(c); r.Error == nil {
 			t.Errorf("%s %+v: accepted", c.Type, c)
@@ -289,8 +289,8 @@ func TestBadCommandsChangeNothing(t *testing.T) {
 func TestBatchAppliesInOrder(t *testing.T) {
 	f := newFixture(t, 1, 2)
 	r := f.apply(Command{Type: CmdBatch, Batch: []Command{
-		{Type: CmdCheckout, Now: f.now, RequestID: "a", Checkout: &Checkout{Account: "acme", Device: "d1", Feature: "cad"}},
-		{Type: CmdCheckout, Now: f.now, RequestID: "b", Checkout: &Checkout{Account: "acme", Device: "d2", Feature: "cad"}},
+		{Type: CmdCheckout, Now: f.now, RequestID: "a", Payload: &Checkout{Account: "acme", Device: "d1", Feature: "cad"}},
+		{Type: CmdCheckout, Now: f.now, RequestID: "b", Payload: &Checkout{Account: "acme", Device: "d2", Feature: "cad"}},
 	}})
 	if len(r.Batch) != 2 || r.Batch[0].Error != nil {
 		t.Fatalf("batch: %+v", r)
@@ -318,21 +318,21 @@ func TestRandomHistoryKeepsS1(t *testing.T) {
 				leases := a.s.Leases(LeaseFilter{})
 				switch op := rng.Intn(10); {
 				case op < 4:
-					c = Command{Type: CmdCheckout, RequestID: fmt.Sprint("r", rng.Intn(50)), Checkout: &Checkout{Account: "acme", Device: dev, Feature: "cad"}}
+					c = Command{Type: CmdCheckout, RequestID: fmt.Sprint("r", rng.Intn(50)), Payload: &Checkout{Account: "acme", Device: dev, Feature: "cad"}}
 				case op < 6 && len(leases) > 0:
 					l := leases[rng.Intn(len(leases))]
-					c = Command{Type: CmdRenew, Renew: &Renew{Account: "acme", Device: l.Device, Leases: []uint64{l.ID}}}
+					c = Command{Type: CmdRenew, Payload: &Renew{Account: "acme", Device: l.Device, Leases: []uint64{l.ID}}}
 				case op < 8 && len(leases) > 0:
 					l := leases[rng.Intn(len(leases))]
 					holder := l.Device
 					if rng.Intn(4) == 0 {
 						holder = dev // sometimes a stale or foreign release
 					}
-					c = Command{Type: CmdRelease, Release: &Release{Account: "acme", Device: holder, LeaseID: l.ID}}
+					c = Command{Type: CmdRelease, Payload: &Release{Account: "acme", Device: holder, LeaseID: l.ID}}
 				case op < 9 && len(leases) > 0:
-					c = Command{Type: CmdRevoke, Revoke: &Revoke{LeaseID: leases[rng.Intn(len(leases))].ID}}
+					c = Command{Type: CmdRevoke, Payload: &Revoke{LeaseID: leases[rng.Intn(len(leases))].ID}}
 				default:
-					c = Command{Type: CmdReclaim, Reclaim: &Reclaim{Leases: a.s.ReclaimDue(a.now)}}
+					c = Command{Type: CmdReclaim, Payload: &Reclaim{Leases: a.s.ReclaimDue(a.now)}}
 				}
 				c.Now = a.now
 				a.apply(c)
@@ -362,7 +362,7 @@ func TestRandomHistoryKeepsS1(t *testing.T) {
 			}
 			c := &fixture{s: restored, idx: a.idx, now: a.now}
 			for i := 0; i < 20; i++ {
-				cmd := Command{Type: CmdCheckout, Now: a.now, Checkout: &Checkout{Account: "acme", Device: fmt.Sprintf("d%d", 1+i%devices), Feature: "cad"}}
+				cmd := Command{Type: CmdCheckout, Now: a.now, Payload: &Checkout{Account: "acme", Device: fmt.Sprintf("d%d", 1+i%devices), Feature: "cad"}}
 				ra, rc := a.apply(cmd), c.apply(cmd)
 				if (ra.Error == nil) != (rc.Error == nil) {
 					t.Fatalf("restored ledger answered differently: %+v vs %+v", ra, rc)
@@ -382,13 +382,13 @@ func TestSnapshotRejectsUnknownVersion(t *testing.T) {
 
 func BenchmarkApplyCheckout(b *testing.B) {
 	f := newFixture(b, b.N+1, 0)
-	f.must(b, Command{Type: CmdCreateEnrollToken, CreateEnrollToken: &EnrollToken{ID: "bench", Account: "acme", Hash: "h", Expires: t0.Add(time.Hour)}})
+	f.must(b, Command{Type: CmdCreateEnrollToken, Payload: &EnrollToken{ID: "bench", Account: "acme", Hash: "h", Expires: t0.Add(time.Hour)}})
 	for i := 0; i < b.N; i++ {
-		f.must(b, Command{Type: CmdEnrollDevice, EnrollDevice: &EnrollDevice{Account: "acme", TokenID: "bench", Code: fmt.Sprintf("b%d", i), KeyFingerprint: "f"}})
+		f.must(b, Command{Type: CmdEnrollDevice, Payload: &EnrollDevice{Account: "acme", TokenID: "bench", Code: fmt.Sprintf("b%d", i), KeyFingerprint: "f"}})
 	}
 	cmds := make([]Command, b.N)
 	for i := range cmds {
-		cmds[i] = Command{Type: CmdCheckout, Now: t0, RequestID: fmt.Sprint(i), Checkout: &Checkout{Account: "acme", Device: fmt.Sprintf("b%d", i), Feature: "cad"}}
+		cmds[i] = Command{Type: CmdCheckout, Now: t0, RequestID: fmt.Sprint(i), Payload: &Checkout{Account: "acme", Device: fmt.Sprintf("b%d", i), Feature: "cad"}}
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -404,7 +404,7 @@ func BenchmarkApplyRenew(b *testing.B) {
 	f := newFixture(b, 100, 100)
 	ids := make([]uint64, 0, 100)
 	for i := 1; i <= 100; i++ {
-		r := f.must(b, Command{Type: CmdCheckout, Checkout: &Checkout{Account: "acme", Device: fmt.Sprintf("d%d", i), Feature: "cad"}})
+		r := f.must(b, Command{Type: CmdCheckout, Payload: &Checkout{Account: "acme", Device: fmt.Sprintf("d%d", i), Feature: "cad"}})
 		ids = append(ids, r.Lease.ID)
 	}
 	b.ReportAllocs()
@@ -412,7 +412,7 @@ func BenchmarkApplyRenew(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		j := i % 100
 		f.idx++
-		c := Command{Type: CmdRenew, Now: t0, Renew: &Renew{Account: "acme", Device: fmt.Sprintf("d%d", j+1), Leases: ids[j : j+1]}}
+		c := Command{Type: CmdRenew, Now: t0, Payload: &Renew{Account: "acme", Device: fmt.Sprintf("d%d", j+1), Leases: ids[j : j+1]}}
 		if r := f.s.Apply(f.idx, &c); r.Renewed[0].Error != nil {
 			b.Fatal(r.Renewed[0].Error)
 		}
@@ -420,7 +420,7 @@ func BenchmarkApplyRenew(b *testing.B) {
 }
 
 func BenchmarkCommandEncodeDecode(b *testing.B) {
-	c := Command{Type: CmdCheckout, Now: t0, RequestID: "0123456789abcdef", Checkout: &Checkout{Account: "acme", Device: "7KQ2-M9XD-4TPA", Feature: "cad", TTL: time.Minute}}
+	c := Command{Type: CmdCheckout, Now: t0, RequestID: "0123456789abcdef", Payload: &Checkout{Account: "acme", Device: "7KQ2-M9XD-4TPA", Feature: "cad", TTL: time.Minute}}
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
 		data, err := c.Encode()

@@ -258,41 +258,6 @@ type SetProduct struct {
 	Extension bool        `json:"extension,omitempty"`
 	Quantity  int         `json:"quantity"`
 	Seed      string      `json:"seed"`
-	By        string      `json:"by,omitempty"`
-}
-
-// LicenseOpKind names an operation on one license.
-type LicenseOpKind string
-
-const (
-	OpAssign       LicenseOpKind = "assign"
-	OpUnassign     LicenseOpKind = "unassign"
-	OpReassign     LicenseOpKind = "reassign"
-	OpAttach       LicenseOpKind = "attach"
-	OpDetach       LicenseOpKind = "detach"
-	OpSetExtension LicenseOpKind = "set_extension"
-	OpTerminate    LicenseOpKind = "terminate"
-)
-
-// LicenseOp changes one license. Which fields matter depends on Op:
-//
-//	assign         Product, User, optional LicenseID, ExtKey, Number, AddOns
-//	unassign       LicenseID (its add-ons go back to the free pool)
-//	reassign       LicenseID, User (extension and add-ons move along)
-//	attach/detach  LicenseID (a base license), AddOn (a code)
-//	set_extension  LicenseID, ExtKey, Number
-//	terminate      LicenseID (base or add-on): it leaves the subscription
-type LicenseOp struct {
-	Op        LicenseOpKind `json:"op"`
-	Account   string        `json:"account"`
-	LicenseID string        `json:"license_id,omitempty"`
-	Product   string        `json:"product,omitempty"`
-	User      string        `json:"user,omitempty"`
-	ExtKey    string        `json:"ext_key,omitempty"`
-	Number    string        `json:"number,omitempty"`
-	AddOn     string        `json:"addon,omitempty"`
-	AddOns    []string      `json:"addons,omitempty"`
-	By        string        `json:"by,omitempty"`
 }
 
 // LicenseView is a license as administrators read it, with the codes of its
@@ -324,9 +289,6 @@ func (s *State) view(l *License) LicenseView {
 }
 
 func (s *State) setProduct(now time.Time, p *SetProduct) Result {
-	if p == nil {
-		return missing(CmdSetProduct)
-	}
 	if _, ok := s.accounts[p.Account]; !ok {
 		return fail(protocol.CodeUnknownAccount, "no account %q", p.Account)
 	}
@@ -404,196 +366,7 @@ func (s *State) setProduct(now time.Time, p *SetProduct) Result {
 	return Result{Product: &cp}
 }
 
-func (s *State) licenseOp(now time.Time, op *LicenseOp) Result {
-	if op == nil {
-		return missing(CmdLicense)
-	}
-	if _, ok := s.accounts[op.Account]; !ok {
-		return fail(protocol.CodeUnknownAccount, "no account %q", op.Account)
-	}
-	var l *License
-	if op.LicenseID != "" {
-		l = s.lic.licenses[op.LicenseID]
-		if l == nil || l.Account != op.Account {
-			return fail(protocol.CodeNotFound, "no license %s in account %s", op.LicenseID, op.Account)
-		}
-	}
-	needBase := func() *protocol.Error {
-		if l == nil {
-			return protocol.Errorf(protocol.CodeInvalidArgument, "%s needs a license ID", op.Op)
-		}
-		if l.Kind != ProductBase {
-			return protocol.Errorf(protocol.CodeInvalidArgument, "license %s is a %s add-on, not a base license", l.ID, l.Product)
-		}
-		return nil
-	}
-	switch op.Op {
-	case OpAssign:
-		return s.assign(now, op, l)
-	case OpUnassign:
-		if e := needBase(); e != nil {
-			return Result{Error: e}
-		}
-		if l.User == "" {
-			return fail(protocol.CodeInvalidArgument, "license %s is not assigned", l.ID)
-		}
-		s.lic.unindex(l)
-		s.detachAll(l)
-		l.User, l.ExtKey, l.Number, l.Assigned = "", "", "", time.Time{}
-	case OpReassign:
-		if e := needBase(); e != nil {
-			return Result{Error: e}
-		}
-		user := NormalizeEmail(op.User)
-		if e := s.checkUser(op.Account, user); e != nil {
-			return Result{Error: e}
-		}
-		if l.User == user {
-			break
-		}
-		if other := s.lic.userLicense(op.Account, user, l.Product); other != nil {
-			return fail(protocol.CodeAlreadyExists, "%s already holds %s license %s", user, l.Product, other.ID)
-		}
-		s.lic.unindex(l)
-		l.User, l.Assigned = user, now
-		s.lic.index(l)
-	case OpAttach, OpDetach:
-		if e := needBase(); e != nil {
-			return Result{Error: e}
-		}
-		if l.User == "" {
-			return fail(protocol.CodeInvalidArgument, "license %s is not assigned; add-ons attach to assigned base licenses", l.ID)
-		}
-		ap := s.lic.product(op.Account, op.AddOn)
-		if ap == nil || ap.Kind != ProductAddOn {
-			return fail(protocol.CodeInvalidArgument, "unknown add-on code %q in account %s", op.AddOn, op.Account)
-		}
-		if op.Op == OpDetach {
-			for _, id := range l.AddOns {
-				if a := s.lic.licenses[id]; a != nil && a.Product == op.AddOn {
-					s.detach(l, a)
-					return Result{License: ptr(s.view(l))}
-				}
-			}
-			return fail(protocol.CodeNotFound, "license %s has no %s add-on", l.ID, op.AddOn)
-		}
-		for _, id := range l.AddOns {
-			if a := s.lic.licenses[id]; a != nil && a.Product == op.AddOn {
-				return fail(protocol.CodeAlreadyExists, "license %s already has the %s add-on (%s)", l.ID, op.AddOn, a.ID)
-			}
-		}
-		free := s.lic.free(op.Account, op.AddOn)
-		if len(free) == 0 {
-			return fail(protocol.CodeNoSeat, "no free %s add-on license: all %d purchased are attached", op.AddOn, ap.Quantity)
-		}
-		s.attach(l, free[0])
-	case OpSetExtension:
-		if e := needBase(); e != nil {
-			return Result{Error: e}
-		}
-		if l.User == "" {
-			return fail(protocol.CodeInvalidArgument, "license %s is not assigned", l.ID)
-		}
-		ext, num, e := s.checkExtension(op.Account, l, op.ExtKey, op.Number)
-		if e != nil {
-			return Result{Error: e}
-		}
-		s.lic.unindex(l)
-		l.ExtKey, l.Number = ext, num
-		s.lic.index(l)
-	case OpTerminate:
-		if l == nil {
-			return fail(protocol.CodeInvalidArgument, "terminate needs a license ID")
-		}
-		v := s.view(l)
-		if l.Kind == ProductBase {
-			s.detachAll(l)
-		} else if l.Parent != "" {
-			if p := s.lic.licenses[l.Parent]; p != nil {
-				s.detach(p, l)
-			}
-		}
-		s.lic.remove(l)
-		if p := s.lic.product(l.Account, l.Product); p != nil {
-			p.Quantity--
-		}
-		return Result{License: &v}
-	default:
-		return fail(protocol.CodeInvalidArgument, "unknown license operation %q", op.Op)
-	}
-	return Result{License: ptr(s.view(l))}
-}
-
 func ptr[T any](v T) *T { return &v }
-
-func (s *State) assign(now time.Time, op *LicenseOp, l *License) Result {
-	prodCode := op.Product
-	if l != nil {
-		if op.Product != "" && op.Product != l.Product {
-			return fail(protocol.CodeInvalidArgument, "license %s is a %s license, not %s", l.ID, l.Product, op.Product)
-		}
-		prodCode = l.Product
-	}
-	prod := s.lic.product(op.Account, prodCode)
-	if prod == nil {
-		return fail(protocol.CodeNotFound, "account %s has no product %q", op.Account, prodCode)
-	}
-	if prod.Kind != ProductBase {
-		return fail(protocol.CodeInvalidArgument, "%s is an add-on; attach it to an assigned base license instead", prodCode)
-	}
-	user := NormalizeEmail(op.User)
-	if e := s.checkUser(op.Account, user); e != nil {
-		return Result{Error: e}
-	}
-	if other := s.lic.userLicense(op.Account, user, prodCode); other != nil {
-		return fail(protocol.CodeAlreadyExists, "%s already holds %s license %s", user, prodCode, other.ID)
-	}
-	if l != nil && l.User != "" {
-		return fail(protocol.CodeAlreadyExists, "license %s is assigned to %s; reassign it instead", l.ID, l.User)
-	}
-	if l == nil {
-		free := s.lic.free(op.Account, prodCode)
-		if len(free) == 0 {
-			return fail(protocol.CodeNoSeat, "no free %s license: all %d purchased are assigned", prodCode, prod.Quantity)
-		}
-		l = free[0]
-	}
-	var ext, num string
-	if op.ExtKey != "" || op.Number != "" || prod.Extension {
-		if !prod.Extension {
-			return fail(protocol.CodeInvalidArgument, "%s is not an extension-based product; it takes no extension or number", prodCode)
-		}
-		var e *protocol.Error
-		if ext, num, e = s.checkExtension(op.Account, l, op.ExtKey, op.Number); e != nil {
-			return Result{Error: e}
-		}
-	}
-	// Add-ons are checked before anything changes.
-	want := map[string]int{}
-	for _, code := range op.AddOns {
-		ap := s.lic.product(op.Account, code)
-		if ap == nil || ap.Kind != ProductAddOn {
-			return fail(protocol.CodeInvalidArgument, "unknown add-on code %q in account %s", code, op.Account)
-		}
-		if want[code]++; want[code] > 1 {
-			return fail(protocol.CodeInvalidArgument, "add-on %s is listed twice", code)
-		}
-	}
-	var picks []*License
-	for _, code := range sortedKeys(want) {
-		free := s.lic.free(op.Account, code)
-		if len(free) == 0 {
-			return fail(protocol.CodeNoSeat, "no free %s add-on license left", code)
-		}
-		picks = append(picks, free[0])
-	}
-	l.User, l.ExtKey, l.Number, l.Assigned = user, ext, num, now
-	s.lic.index(l)
-	for _, a := range picks {
-		s.attach(l, a)
-	}
-	return Result{License: ptr(s.view(l))}
-}
 
 func sortedKeys[V any](m map[string]V) []string {
 	out := make([]string, 0, len(m))
@@ -692,7 +465,7 @@ func (s *State) licenseClaims(account, feature, user string) (string, []string) 
 			codes = append(codes, a.Product)
 		}
 	}
-	return best.ID, codes
+	return best.ID, s.entitledAddOns(account, feature, codes)
 }
 
 // --- reads ---

@@ -21,7 +21,6 @@ type ImportAssignments struct {
 	Account string          `json:"account"`
 	Product string          `json:"product"`
 	Rows    []AssignmentRow `json:"rows"`
-	By      string          `json:"by,omitempty"`
 }
 
 // AssignmentRow is one CSV row. Line is the row's line in the file, so that
@@ -104,6 +103,23 @@ func (s *State) PlanImport(imp *ImportAssignments) (ImportReport, *protocol.Erro
 	return rep, err
 }
 
+// importPlan is the state of an import while its passes check it.
+type importPlan struct {
+	imp   *ImportAssignments
+	prod  *Product
+	rep   ImportReport
+	plans []*rowPlan
+	// The first line of each user, extension and number in the file.
+	userLine, extLine, numLine map[string]int
+}
+
+func (p *importPlan) bad(r *AssignmentRow, kind, format string, args ...any) {
+	p.rep.Errors = append(p.rep.Errors, RowError{Line: r.Line, Kind: kind, Reason: fmt.Sprintf(format, args...)})
+}
+
+// planImport validates an import in three passes: each row on its own,
+// then against the licenses the file does not touch, then seats. Rows
+// failing a pass are reported and left out of the next.
 func (s *State) planImport(imp *ImportAssignments) (ImportReport, []*rowPlan, *protocol.Error) {
 	rep := ImportReport{Account: imp.Account, Product: imp.Product, Rows: len(imp.Rows)}
 	if _, ok := s.accounts[imp.Account]; !ok {
@@ -116,183 +132,212 @@ func (s *State) planImport(imp *ImportAssignments) (ImportReport, []*rowPlan, *p
 	if prod.Kind != ProductBase {
 		return rep, nil, protocol.Errorf(protocol.CodeInvalidArgument, "%s is an add-on; an import assigns a base license", imp.Product)
 	}
-	bad := func(r *AssignmentRow, kind, format string, args ...any) {
-		rep.Errors = append(rep.Errors, RowError{Line: r.Line, Kind: kind, Reason: fmt.Sprintf(format, args...)})
-	}
-	// Pass 1: each row on its own, and duplicates within the file.
-	plans := make([]*rowPlan, 0, len(imp.Rows))
-	userLine := make(map[string]int, len(imp.Rows))
-	extLine := make(map[string]int, len(imp.Rows))
-	numLine := make(map[string]int, len(imp.Rows))
+	p := &importPlan{imp: imp, prod: prod, rep: rep,
+		userLine: make(map[string]int, len(imp.Rows)), extLine: make(map[string]int, len(imp.Rows)), numLine: make(map[string]int, len(imp.Rows))}
 	for i := range imp.Rows {
-		r := &imp.Rows[i]
-		p := &rowPlan{row: r, user: NormalizeEmail(r.User)}
-		ok := true
+		if rp := s.planRow(p, &imp.Rows[i]); rp != nil {
+			p.plans = append(p.plans, rp)
+		}
+	}
+	s.checkTaken(p)
+	s.checkSeats(p)
+	sort.SliceStable(p.rep.Errors, func(i, j int) bool { return p.rep.Errors[i].Line < p.rep.Errors[j].Line })
+	return p.rep, p.plans, nil
+}
+
+// planRow is pass 1 for one row: the row on its own, and duplicates
+// within the file. It returns nil for a refused row.
+func (s *State) planRow(p *importPlan, r *AssignmentRow) *rowPlan {
+	rp := &rowPlan{row: r, user: NormalizeEmail(r.User)}
+	ok := s.planRowUser(p, rp)
+	ok = planRowExtension(p, rp) && ok
+	ok = s.planRowAddOns(p, rp) && ok
+	if !ok {
+		return nil
+	}
+	rp.existing = s.lic.userLicense(p.imp.Account, rp.user, p.prod.Code)
+	return rp
+}
+
+func (s *State) planRowUser(p *importPlan, rp *rowPlan) bool {
+	r, account := rp.row, p.imp.Account
+	switch {
+	case rp.user == "":
+		p.bad(r, RowMissingUser, "no user")
+	case !s.userKnown(account, rp.user):
+		p.bad(r, RowUnknownUser, "unknown user %s", rp.user)
+	case !s.member(account, rp.user).Role.ConsumesSeat():
+		p.bad(r, RowNotLicensable, "%s is an %s, who cannot hold a license", rp.user, s.member(account, rp.user).Role)
+	default:
+		if first, dup := p.userLine[rp.user]; dup {
+			p.bad(r, RowDuplicateUser, "user %s is also on line %d", rp.user, first)
+			return false
+		}
+		p.userLine[rp.user] = r.Line
+		return true
+	}
+	return false
+}
+
+func planRowExtension(p *importPlan, rp *rowPlan) bool {
+	r := rp.row
+	ext, num := strings.TrimSpace(r.ExtKey), strings.TrimSpace(r.Number)
+	if !p.prod.Extension {
+		if ext != "" || num != "" {
+			p.bad(r, RowNotExtension, "%s is not an extension-based product; leave Ext Key and Number empty", p.prod.Code)
+			return false
+		}
+		return true
+	}
+	ok := true
+	switch {
+	case ext == "":
+		p.bad(r, RowMissingExt, "no extension key")
+		ok = false
+	case !ValidExtKey(ext):
+		p.bad(r, RowMalformedExt, "malformed extension key %q: want 1-16 letters, digits, '_' or '-'", ext)
+		ok = false
+	default:
+		if first, dup := p.extLine[ext]; dup {
+			p.bad(r, RowDuplicateExt, "extension %s is also on line %d", ext, first)
+			ok = false
+		} else {
+			p.extLine[ext] = r.Line
+			rp.ext = ext
+		}
+	}
+	if num == "" {
+		return ok
+	}
+	n, err := NormalizeNumber(num)
+	if err != nil {
+		p.bad(r, RowMalformedNumber, "%v", err)
+		return false
+	}
+	if first, dup := p.numLine[n]; dup {
+		p.bad(r, RowDuplicateNumber, "number %s is also on line %d", n, first)
+		return false
+	}
+	p.numLine[n] = r.Line
+	rp.num = n
+	return ok
+}
+
+func (s *State) planRowAddOns(p *importPlan, rp *rowPlan) bool {
+	ok := true
+	seen := map[string]bool{}
+	for _, c := range rp.row.AddOns {
+		c = strings.TrimSpace(c)
+		if c == "" {
+			continue
+		}
+		ap := s.lic.product(p.imp.Account, c)
 		switch {
-		case p.user == "":
-			bad(r, RowMissingUser, "no user")
+		case ap == nil || ap.Kind != ProductAddOn:
+			p.bad(rp.row, RowUnknownAddOn, "unknown add-on code %q", c)
 			ok = false
-		case !s.userKnown(imp.Account, p.user):
-			bad(r, RowUnknownUser, "unknown user %s", p.user)
-			ok = false
-		case !s.member(imp.Account, p.user).Role.ConsumesSeat():
-			bad(r, RowNotLicensable, "%s is an %s, who cannot hold a license", p.user, s.member(imp.Account, p.user).Role)
+		case seen[c]:
+			p.bad(rp.row, RowDuplicateAddOn, "add-on %s is listed twice", c)
 			ok = false
 		default:
-			if first, dup := userLine[p.user]; dup {
-				bad(r, RowDuplicateUser, "user %s is also on line %d", p.user, first)
-				ok = false
-			} else {
-				userLine[p.user] = r.Line
-			}
-		}
-		ext := strings.TrimSpace(r.ExtKey)
-		num := strings.TrimSpace(r.Number)
-		if !prod.Extension {
-			if ext != "" || num != "" {
-				bad(r, RowNotExtension, "%s is not an extension-based product; leave Ext Key and Number empty", prod.Code)
-				ok = false
-			}
-		} else {
-			switch {
-			case ext == "":
-				bad(r, RowMissingExt, "no extension key")
-				ok = false
-			case !ValidExtKey(ext):
-				bad(r, RowMalformedExt, "malformed extension key %q: want 1-16 letters, digits, '_' or '-'", ext)
-				ok = false
-			default:
-				if first, dup := extLine[ext]; dup {
-					bad(r, RowDuplicateExt, "extension %s is also on line %d", ext, first)
-					ok = false
-				} else {
-					extLine[ext] = r.Line
-					p.ext = ext
-				}
-			}
-			if num != "" {
-				n, err := NormalizeNumber(num)
-				switch {
-				case err != nil:
-					bad(r, RowMalformedNumber, "%v", err)
-					ok = false
-				default:
-					if first, dup := numLine[n]; dup {
-						bad(r, RowDuplicateNumber, "number %s is also on line %d", n, first)
-						ok = false
-					} else {
-						numLine[n] = r.Line
-						p.num = n
-					}
-				}
-			}
-		}
-		seen := map[string]bool{}
-		for _, c := range r.AddOns {
-			c = strings.TrimSpace(c)
-			if c == "" {
-				continue
-			}
-			ap := s.lic.product(imp.Account, c)
-			switch {
-			case ap == nil || ap.Kind != ProductAddOn:
-				bad(r, RowUnknownAddOn, "unknown add-on code %q", c)
-				ok = false
-			case seen[c]:
-				bad(r, RowDuplicateAddOn, "add-on %s is listed twice", c)
-				ok = false
-			default:
-				seen[c] = true
-				p.addOns = append(p.addOns, c)
-			}
-		}
-		sort.Strings(p.addOns)
-		if ok {
-			p.existing = s.lic.userLicense(imp.Account, p.user, prod.Code)
-			plans = append(plans, p)
+			seen[c] = true
+			rp.addOns = append(rp.addOns, c)
 		}
 	}
-	// Pass 2: against the licenses the file does not touch. A license held
-	// by a user of the file gives up its extension and number to the file.
+	sort.Strings(rp.addOns)
+	return ok
+}
+
+// checkTaken is pass 2: rows against the licenses the file does not touch.
+// A license held by a user of the file gives up its extension and number
+// to the file.
+func (s *State) checkTaken(p *importPlan) {
+	account := p.imp.Account
 	replaced := func(id string) bool {
 		l := s.lic.licenses[id]
-		_, inFile := userLine[l.User]
-		return l.Product == prod.Code && inFile
+		_, inFile := p.userLine[l.User]
+		return l.Product == p.prod.Code && inFile
 	}
-	kept := plans[:0]
-	for _, p := range plans {
+	kept := p.plans[:0]
+	for _, rp := range p.plans {
 		ok := true
-		if id, taken := s.lic.ext[imp.Account][p.ext]; p.ext != "" && taken && !replaced(id) {
+		if id, taken := s.lic.ext[account][rp.ext]; rp.ext != "" && taken && !replaced(id) {
 			l := s.lic.licenses[id]
-			bad(p.row, RowDuplicateExt, "extension %s is already assigned to %s (%s license %s)", p.ext, orNobody(l.User), l.Product, l.ID)
+			p.bad(rp.row, RowDuplicateExt, "extension %s is already assigned to %s (%s license %s)", rp.ext, orNobody(l.User), l.Product, l.ID)
 			ok = false
 		}
-		if id, taken := s.lic.num[imp.Account][p.num]; p.num != "" && taken && !replaced(id) {
+		if id, taken := s.lic.num[account][rp.num]; rp.num != "" && taken && !replaced(id) {
 			l := s.lic.licenses[id]
-			bad(p.row, RowDuplicateNumber, "number %s is already assigned to %s (%s license %s)", p.num, orNobody(l.User), l.Product, l.ID)
+			p.bad(rp.row, RowDuplicateNumber, "number %s is already assigned to %s (%s license %s)", rp.num, orNobody(l.User), l.Product, l.ID)
 			ok = false
 		}
 		if ok {
-			kept = append(kept, p)
+			kept = append(kept, rp)
 		}
 	}
-	plans = kept
-	// Pass 3: seats. New users take unassigned licenses in file order; the
-	// add-ons of changed rows are re-dealt from the free ones plus those the
-	// changed rows give back.
-	free := len(s.lic.free(imp.Account, prod.Code))
+	p.plans = kept
+}
+
+// checkSeats is pass 3: seats. New users take unassigned licenses in file
+// order; the add-ons of changed rows are re-dealt from the free ones plus
+// those the changed rows give back.
+func (s *State) checkSeats(p *importPlan) {
+	account, prod := p.imp.Account, p.prod
+	free := len(s.lic.free(account, prod.Code))
 	freeAddOns := map[string]int{}
-	for _, l := range s.lic.byAccount[imp.Account] {
+	for _, l := range s.lic.byAccount[account] {
 		if l.Kind == ProductAddOn && l.Parent == "" && l.User == "" {
 			freeAddOns[l.Product]++
 		}
 	}
-	for _, p := range plans {
-		if p.existing != nil && !p.unchanged(s) {
-			for _, id := range p.existing.AddOns {
+	for _, rp := range p.plans {
+		if rp.existing != nil && !rp.unchanged(s) {
+			for _, id := range rp.existing.AddOns {
 				freeAddOns[s.lic.licenses[id].Product]++
 			}
 		}
 	}
-	kept = plans[:0]
-	for _, p := range plans {
+	kept := p.plans[:0]
+	for _, rp := range p.plans {
 		switch {
-		case p.unchanged(s):
-			rep.Unchanged++
-			kept = append(kept, p)
+		case rp.unchanged(s):
+			p.rep.Unchanged++
+			kept = append(kept, rp)
 			continue
-		case p.existing == nil && free == 0:
-			bad(p.row, RowNoSeat, "no %s license left for %s: %d purchased, %d assigned, the file needs more", prod.Code, p.user, prod.Quantity, prod.Quantity-len(s.lic.free(imp.Account, prod.Code)))
+		case rp.existing == nil && free == 0:
+			p.bad(rp.row, RowNoSeat, "no %s license left for %s: %d purchased, %d assigned, the file needs more", prod.Code, rp.user, prod.Quantity, prod.Quantity-len(s.lic.free(account, prod.Code)))
 			continue
 		}
-		short := ""
-		for _, c := range p.addOns {
-			if freeAddOns[c] == 0 {
-				short = c
-				break
-			}
-		}
-		if short != "" {
+		if short := firstShort(rp.addOns, freeAddOns); short != "" {
 			q := 0
-			if ap := s.lic.product(imp.Account, short); ap != nil {
+			if ap := s.lic.product(account, short); ap != nil {
 				q = ap.Quantity
 			}
-			bad(p.row, RowNoSeat, "no %s add-on license left for %s: %d purchased, the file needs more", short, p.user, q)
+			p.bad(rp.row, RowNoSeat, "no %s add-on license left for %s: %d purchased, the file needs more", short, rp.user, q)
 			continue
 		}
-		for _, c := range p.addOns {
+		for _, c := range rp.addOns {
 			freeAddOns[c]--
 		}
-		if p.existing == nil {
+		if rp.existing == nil {
 			free--
-			rep.Created++
+			p.rep.Created++
 		} else {
-			rep.Updated++
+			p.rep.Updated++
 		}
-		kept = append(kept, p)
+		kept = append(kept, rp)
 	}
-	sort.SliceStable(rep.Errors, func(i, j int) bool { return rep.Errors[i].Line < rep.Errors[j].Line })
-	return rep, kept, nil
+	p.plans = kept
+}
+
+// firstShort is the first of codes with no free license left.
+func firstShort(codes []string, free map[string]int) string {
+	for _, c := range codes {
+		if free[c] == 0 {
+			return c
+		}
+	}
+	return ""
 }
 
 func orNobody(u string) string {
@@ -314,9 +359,6 @@ func ImportError(rep ImportReport) *protocol.Error {
 }
 
 func (s *State) importAssignments(now time.Time, imp *ImportAssignments) Result {
-	if imp == nil {
-		return missing(CmdImportAssignments)
-	}
 	rep, plans, perr := s.planImport(imp)
 	if perr != nil {
 		return Result{Error: perr}

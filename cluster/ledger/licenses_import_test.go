@@ -16,7 +16,7 @@ func importCmd(rows ...AssignmentRow) Command {
 			rows[i].Line = i + 2 // after the header
 		}
 	}
-	return Command{Type: CmdImportAssignments, ImportAssignments: &ImportAssignments{Account: "acme", Product: "phone_system", Rows: rows}}
+	return Command{Type: CmdImportAssignments, Payload: &ImportAssignments{Account: "acme", Product: "phone_system", Rows: rows}}
 }
 
 func row(ext, num, user string, addons ...string) AssignmentRow {
@@ -51,7 +51,7 @@ func TestImportAppliesAllRows(t *testing.T) {
 	if perr != nil || plan.Unchanged != 3 || plan.Created+plan.Updated != 0 || len(plan.Errors) != 0 {
 		t.Fatalf("re-import plan: %+v %v", plan, perr)
 	}
-	r = f.must(t, Command{Type: CmdImportAssignments, ImportAssignments: &ImportAssignments{Account: "acme", Product: "phone_system", Rows: got}})
+	r = f.must(t, Command{Type: CmdImportAssignments, Payload: &ImportAssignments{Account: "acme", Product: "phone_system", Rows: got}})
 	if r.Import.Unchanged != 3 || !bytes.Equal(before, snapshotWithoutClock(t, f.s)) {
 		t.Fatalf("re-import changed the ledger: %+v", r.Import)
 	}
@@ -135,7 +135,7 @@ func TestImportValidation(t *testing.T) {
 		}
 	}
 	// A product that is not extension-based takes no extension.
-	r = f.apply(Command{Type: CmdImportAssignments, ImportAssignments: &ImportAssignments{Account: "acme", Product: "developer", Rows: []AssignmentRow{{Line: 2, ExtKey: "1", User: "x@acme.test"}}}})
+	r = f.apply(Command{Type: CmdImportAssignments, Payload: &ImportAssignments{Account: "acme", Product: "developer", Rows: []AssignmentRow{{Line: 2, ExtKey: "1", User: "x@acme.test"}}}})
 	if r.Import == nil || len(r.Import.Errors) != 1 || r.Import.Errors[0].Kind != RowNotExtension {
 		t.Fatalf("extension on a plain product: %+v", r.Import)
 	}
@@ -145,9 +145,9 @@ func TestImportValidation(t *testing.T) {
 		t.Fatalf("add-on seats: %+v", r.Import)
 	}
 	// Command-level problems.
-	unchangedBy(t, f, protocol.CodeNotFound, Command{Type: CmdImportAssignments, ImportAssignments: &ImportAssignments{Account: "acme", Product: "nope"}})
-	unchangedBy(t, f, protocol.CodeInvalidArgument, Command{Type: CmdImportAssignments, ImportAssignments: &ImportAssignments{Account: "acme", Product: "team_chat"}})
-	unchangedBy(t, f, protocol.CodeUnknownAccount, Command{Type: CmdImportAssignments, ImportAssignments: &ImportAssignments{Account: "nope", Product: "phone_system"}})
+	unchangedBy(t, f, protocol.CodeNotFound, Command{Type: CmdImportAssignments, Payload: &ImportAssignments{Account: "acme", Product: "nope"}})
+	unchangedBy(t, f, protocol.CodeInvalidArgument, Command{Type: CmdImportAssignments, Payload: &ImportAssignments{Account: "acme", Product: "team_chat"}})
+	unchangedBy(t, f, protocol.CodeUnknownAccount, Command{Type: CmdImportAssignments, Payload: &ImportAssignments{Account: "nope", Product: "phone_system"}})
 }
 
 // TestImportRevalidatesAtApply: a plan made against an older state does not
@@ -155,7 +155,7 @@ func TestImportValidation(t *testing.T) {
 func TestImportRevalidatesAtApply(t *testing.T) {
 	f := licFixture(t, 2, 1)
 	cmd := importCmd(row("101", "", "ann@acme.test"), row("102", "", "bob@acme.test"))
-	if plan, _ := f.s.PlanImport(cmd.ImportAssignments); len(plan.Errors) != 0 {
+	if plan, _ := f.s.PlanImport(PayloadOf[ImportAssignments](&cmd)); len(plan.Errors) != 0 {
 		t.Fatalf("plan: %+v", plan)
 	}
 	mustLic(t, f, LicenseOp{Op: OpAssign, Product: "phone_system", User: "zed@acme.test", ExtKey: "102"})
@@ -187,7 +187,7 @@ func bigImport(t testing.TB, n int) (*fixture, Command) {
 			rows[i].AddOns = append(rows[i].AddOns, "team_chat")
 		}
 	}
-	return f, Command{Type: CmdImportAssignments, ImportAssignments: &ImportAssignments{Account: "acme", Product: "phone_system", Rows: rows}}
+	return f, Command{Type: CmdImportAssignments, Payload: &ImportAssignments{Account: "acme", Product: "phone_system", Rows: rows}}
 }
 
 func TestImport10kRows(t *testing.T) {
@@ -216,9 +216,9 @@ func TestImport10kRows(t *testing.T) {
 		t.Fatalf("search by extension after import: %+v", got)
 	}
 	// One row too many is refused, naming that row.
-	extra := *cmd.ImportAssignments
+	extra := *PayloadOf[ImportAssignments](&cmd)
 	extra.Rows = append(append([]AssignmentRow(nil), extra.Rows...), AssignmentRow{Line: 10_002, ExtKey: "x1", User: "late@acme.test"})
-	r = f.apply(Command{Type: CmdImportAssignments, ImportAssignments: &extra})
+	r = f.apply(Command{Type: CmdImportAssignments, Payload: &extra})
 	if r.Error == nil || len(r.Import.Errors) != 1 || r.Import.Errors[0].Line != 10_002 || r.Import.Errors[0].Kind != RowNoSeat {
 		t.Fatalf("10k+1: %+v", r.Import)
 	}
@@ -228,7 +228,7 @@ func BenchmarkImportValidate10k(b *testing.B) {
 	f, cmd := bigImport(b, 10_000)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		if rep, err := f.s.PlanImport(cmd.ImportAssignments); err != nil || len(rep.Errors) != 0 {
+		if rep, err := f.s.PlanImport(PayloadOf[ImportAssignments](&cmd)); err != nil || len(rep.Errors) != 0 {
 			b.Fatal(err, rep.Errors)
 		}
 	}

@@ -16,10 +16,10 @@ import (
 // team_chat.
 func licFixture(t testing.TB, base, addons int) *fixture {
 	f := newFixture(t, 10, 2)
-	f.must(t, Command{Type: CmdSetProduct, SetProduct: &SetProduct{Account: "acme", Code: "phone_system", Name: "Phone System", Feature: "cad", Extension: true, Quantity: base, Seed: "s1"}})
-	f.must(t, Command{Type: CmdSetProduct, SetProduct: &SetProduct{Account: "acme", Code: "developer", Name: "Developer", Quantity: 2, Seed: "s2"}})
-	f.must(t, Command{Type: CmdSetProduct, SetProduct: &SetProduct{Account: "acme", Code: "call_recording", Kind: ProductAddOn, Quantity: addons, Seed: "s3"}})
-	f.must(t, Command{Type: CmdSetProduct, SetProduct: &SetProduct{Account: "acme", Code: "team_chat", Kind: ProductAddOn, Quantity: addons, Seed: "s4"}})
+	f.must(t, Command{Type: CmdSetProduct, Payload: &SetProduct{Account: "acme", Code: "phone_system", Name: "Phone System", Feature: "cad", Extension: true, Quantity: base, Seed: "s1"}})
+	f.must(t, Command{Type: CmdSetProduct, Payload: &SetProduct{Account: "acme", Code: "developer", Name: "Developer", Quantity: 2, Seed: "s2"}})
+	f.must(t, Command{Type: CmdSetProduct, Payload: &SetProduct{Account: "acme", Code: "call_recording", Kind: ProductAddOn, Quantity: addons, Seed: "s3"}})
+	f.must(t, Command{Type: CmdSetProduct, Payload: &SetProduct{Account: "acme", Code: "team_chat", Kind: ProductAddOn, Quantity: addons, Seed: "s4"}})
 	var users []string
 	for _, n := range strings.Fields("ann bob cid dan eve fay gus hal ida jon kim lee mo old dev x p q zed late") {
 		users = append(users, n+"@acme.test")
@@ -32,13 +32,13 @@ func licFixture(t testing.TB, base, addons int) *fixture {
 func addMembers(t testing.TB, f *fixture, emails ...string) {
 	t.Helper()
 	u, _ := f.s.MemberUsage("acme")
-	f.must(t, Command{Type: CmdMembers, Members: &MembersOp{Op: MemSetSeats, Account: "acme", Seats: u.Purchased + len(emails)}})
-	f.must(t, Command{Type: CmdMembers, Members: &MembersOp{Op: MemAddUsers, Account: "acme", Emails: emails}})
+	f.must(t, legacyCmd(CmdMembers, &MembersOp{Op: MemSetSeats, Account: "acme", Seats: u.Purchased + len(emails)}))
+	f.must(t, legacyCmd(CmdMembers, &MembersOp{Op: MemAddUsers, Account: "acme", Emails: emails}))
 }
 
 func lic(f *fixture, op LicenseOp) Result {
 	op.Account = "acme"
-	return f.apply(Command{Type: CmdLicense, License: &op})
+	return f.apply(legacyCmd(CmdLicense, &op))
 }
 
 func mustLic(t *testing.T, f *fixture, op LicenseOp) LicenseView {
@@ -93,11 +93,11 @@ func TestProductsBuyLicensesWithDerivedUUIDs(t *testing.T) {
 	}
 	// Raising buys more; lowering drops unassigned ones, newest first.
 	f.now = f.now.Add(time.Minute)
-	f.must(t, Command{Type: CmdSetProduct, SetProduct: &SetProduct{Account: "acme", Code: "phone_system", Quantity: 5, Seed: "s5"}})
+	f.must(t, Command{Type: CmdSetProduct, Payload: &SetProduct{Account: "acme", Code: "phone_system", Quantity: 5, Seed: "s5"}})
 	if n := len(f.s.Licenses("acme", LicenseFilter{Product: "phone_system"})); n != 5 {
 		t.Fatalf("after raising to 5: %d licenses", n)
 	}
-	f.must(t, Command{Type: CmdSetProduct, SetProduct: &SetProduct{Account: "acme", Code: "phone_system", Quantity: 3}})
+	f.must(t, Command{Type: CmdSetProduct, Payload: &SetProduct{Account: "acme", Code: "phone_system", Quantity: 3}})
 	after := f.s.Licenses("acme", LicenseFilter{Product: "phone_system"})
 	for _, l := range after {
 		if !seen[l.ID] {
@@ -114,16 +114,16 @@ func TestProductRefusalsChangeNothing(t *testing.T) {
 	f := licFixture(t, 2, 1)
 	mustLic(t, f, LicenseOp{Op: OpAssign, Product: "phone_system", User: "ann@acme.test", ExtKey: "101"})
 	mustLic(t, f, LicenseOp{Op: OpAssign, Product: "phone_system", User: "bob@acme.test", ExtKey: "102"})
-	e := unchangedBy(t, f, protocol.CodeSeatsInUse, Command{Type: CmdSetProduct, SetProduct: &SetProduct{Account: "acme", Code: "phone_system", Quantity: 1}})
+	e := unchangedBy(t, f, protocol.CodeSeatsInUse, Command{Type: CmdSetProduct, Payload: &SetProduct{Account: "acme", Code: "phone_system", Quantity: 1}})
 	if !strings.Contains(e.Message, "2 of 2 are assigned") {
 		t.Fatalf("message should give the numbers: %s", e.Message)
 	}
-	unchangedBy(t, f, protocol.CodeInvalidArgument, Command{Type: CmdSetProduct, SetProduct: &SetProduct{Account: "acme", Code: "phone_system", Quantity: -1}})
-	unchangedBy(t, f, protocol.CodeInvalidArgument, Command{Type: CmdSetProduct, SetProduct: &SetProduct{Account: "acme", Code: "bad code", Quantity: 1, Seed: "x"}})
-	unchangedBy(t, f, protocol.CodeInvalidArgument, Command{Type: CmdSetProduct, SetProduct: &SetProduct{Account: "acme", Code: "phone_system", Kind: ProductAddOn, Quantity: 2}})
-	unchangedBy(t, f, protocol.CodeInvalidArgument, Command{Type: CmdSetProduct, SetProduct: &SetProduct{Account: "acme", Code: "phone_system", Quantity: 9}}) // no seed
-	unchangedBy(t, f, protocol.CodeUnknownAccount, Command{Type: CmdSetProduct, SetProduct: &SetProduct{Account: "nope", Code: "x", Quantity: 1, Seed: "x"}})
-	unchangedBy(t, f, protocol.CodeInvalidArgument, Command{Type: CmdSetProduct, SetProduct: &SetProduct{Account: "acme", Code: "x", Kind: ProductAddOn, Extension: true, Quantity: 1, Seed: "x"}})
+	unchangedBy(t, f, protocol.CodeInvalidArgument, Command{Type: CmdSetProduct, Payload: &SetProduct{Account: "acme", Code: "phone_system", Quantity: -1}})
+	unchangedBy(t, f, protocol.CodeInvalidArgument, Command{Type: CmdSetProduct, Payload: &SetProduct{Account: "acme", Code: "bad code", Quantity: 1, Seed: "x"}})
+	unchangedBy(t, f, protocol.CodeInvalidArgument, Command{Type: CmdSetProduct, Payload: &SetProduct{Account: "acme", Code: "phone_system", Kind: ProductAddOn, Quantity: 2}})
+	unchangedBy(t, f, protocol.CodeInvalidArgument, Command{Type: CmdSetProduct, Payload: &SetProduct{Account: "acme", Code: "phone_system", Quantity: 9}}) // no seed
+	unchangedBy(t, f, protocol.CodeUnknownAccount, Command{Type: CmdSetProduct, Payload: &SetProduct{Account: "nope", Code: "x", Quantity: 1, Seed: "x"}})
+	unchangedBy(t, f, protocol.CodeInvalidArgument, Command{Type: CmdSetProduct, Payload: &SetProduct{Account: "acme", Code: "x", Kind: ProductAddOn, Extension: true, Quantity: 1, Seed: "x"}})
 }
 
 func TestAssignAttachReassignUnassign(t *testing.T) {
@@ -135,7 +135,7 @@ func TestAssignAttachReassignUnassign(t *testing.T) {
 	id := v.ID
 	// The add-ons are now attached: none is free for a second license.
 	w := mustLic(t, f, LicenseOp{Op: OpAssign, Product: "phone_system", User: "bob@acme.test", ExtKey: "102"})
-	unchangedBy(t, f, protocol.CodeNoSeat, Command{Type: CmdLicense, License: &LicenseOp{Op: OpAttach, Account: "acme", LicenseID: w.ID, AddOn: "team_chat"}})
+	unchangedBy(t, f, protocol.CodeNoSeat, legacyCmd(CmdLicense, &LicenseOp{Op: OpAttach, Account: "acme", LicenseID: w.ID, AddOn: "team_chat"}))
 	// Move team_chat from Ann to Bob.
 	mustLic(t, f, LicenseOp{Op: OpDetach, LicenseID: id, AddOn: "team_chat"})
 	w = mustLic(t, f, LicenseOp{Op: OpAttach, LicenseID: w.ID, AddOn: "team_chat"})
@@ -151,8 +151,8 @@ func TestAssignAttachReassignUnassign(t *testing.T) {
 		t.Fatalf("ann still holds %d licenses", len(ls))
 	}
 	// Extension changes are checked for uniqueness.
-	unchangedBy(t, f, protocol.CodeAlreadyExists, Command{Type: CmdLicense, License: &LicenseOp{Op: OpSetExtension, Account: "acme", LicenseID: id, ExtKey: "102"}})
-	unchangedBy(t, f, protocol.CodeInvalidArgument, Command{Type: CmdLicense, License: &LicenseOp{Op: OpSetExtension, Account: "acme", LicenseID: id, ExtKey: "103", Number: "12ab"}})
+	unchangedBy(t, f, protocol.CodeAlreadyExists, legacyCmd(CmdLicense, &LicenseOp{Op: OpSetExtension, Account: "acme", LicenseID: id, ExtKey: "102"}))
+	unchangedBy(t, f, protocol.CodeInvalidArgument, legacyCmd(CmdLicense, &LicenseOp{Op: OpSetExtension, Account: "acme", LicenseID: id, ExtKey: "103", Number: "12ab"}))
 	v = mustLic(t, f, LicenseOp{Op: OpSetExtension, LicenseID: id, ExtKey: "103", Number: "5550103"})
 	if v.ExtKey != "103" || v.Number != "5550103" {
 		t.Fatalf("set extension: %+v", v)
@@ -187,29 +187,28 @@ func TestLicenseRefusalsChangeNothing(t *testing.T) {
 		{"attach unknown code", protocol.CodeInvalidArgument, LicenseOp{Op: OpAttach, LicenseID: v.ID, AddOn: "fax"}},
 		{"detach absent", protocol.CodeNotFound, LicenseOp{Op: OpDetach, LicenseID: v.ID, AddOn: "team_chat"}},
 		{"reassign to bad user", protocol.CodeNotFound, LicenseOp{Op: OpReassign, LicenseID: dev.ID, User: "nobody"}},
-		{"unknown op", protocol.CodeInvalidArgument, LicenseOp{Op: "frobnicate", LicenseID: v.ID}},
 		{"terminate nothing", protocol.CodeInvalidArgument, LicenseOp{Op: OpTerminate}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			op := c.op
 			op.Account = "acme"
-			unchangedBy(t, f, c.code, Command{Type: CmdLicense, License: &op})
+			unchangedBy(t, f, c.code, legacyCmd(CmdLicense, &op))
 		})
 	}
 	// Reassigning to a user who holds that product already is refused.
 	mustLic(t, f, LicenseOp{Op: OpReassign, LicenseID: dev.ID, User: "ann@acme.test"}) // no-op
 	other := mustLic(t, f, LicenseOp{Op: OpAssign, Product: "developer", User: "bob@acme.test"})
-	unchangedBy(t, f, protocol.CodeAlreadyExists, Command{Type: CmdLicense, License: &LicenseOp{Op: OpReassign, Account: "acme", LicenseID: other.ID, User: "ann@acme.test"}})
+	unchangedBy(t, f, protocol.CodeAlreadyExists, legacyCmd(CmdLicense, &LicenseOp{Op: OpReassign, Account: "acme", LicenseID: other.ID, User: "ann@acme.test"}))
 	mustLic(t, f, LicenseOp{Op: OpUnassign, LicenseID: other.ID})
 	// The second developer license is free; its add-on checks come first.
 	free := f.s.Licenses("acme", LicenseFilter{Product: "developer", Status: "free"})
-	unchangedBy(t, f, protocol.CodeInvalidArgument, Command{Type: CmdLicense, License: &LicenseOp{Op: OpAttach, Account: "acme", LicenseID: free[0].ID, AddOn: "team_chat"}})
+	unchangedBy(t, f, protocol.CodeInvalidArgument, legacyCmd(CmdLicense, &LicenseOp{Op: OpAttach, Account: "acme", LicenseID: free[0].ID, AddOn: "team_chat"}))
 	// Extension key or number used by another license.
-	f.must(t, Command{Type: CmdSetProduct, SetProduct: &SetProduct{Account: "acme", Code: "phone_system", Quantity: 2, Seed: "more"}})
-	unchangedBy(t, f, protocol.CodeAlreadyExists, Command{Type: CmdLicense, License: &LicenseOp{Op: OpAssign, Account: "acme", Product: "phone_system", User: "bob@acme.test", ExtKey: "101"}})
-	unchangedBy(t, f, protocol.CodeAlreadyExists, Command{Type: CmdLicense, License: &LicenseOp{Op: OpAssign, Account: "acme", Product: "phone_system", User: "bob@acme.test", ExtKey: "102", Number: "555-0101"}})
-	unchangedBy(t, f, protocol.CodeInvalidArgument, Command{Type: CmdLicense, License: &LicenseOp{Op: OpAssign, Account: "acme", Product: "phone_system", User: "bob@acme.test"}})
+	f.must(t, Command{Type: CmdSetProduct, Payload: &SetProduct{Account: "acme", Code: "phone_system", Quantity: 2, Seed: "more"}})
+	unchangedBy(t, f, protocol.CodeAlreadyExists, legacyCmd(CmdLicense, &LicenseOp{Op: OpAssign, Account: "acme", Product: "phone_system", User: "bob@acme.test", ExtKey: "101"}))
+	unchangedBy(t, f, protocol.CodeAlreadyExists, legacyCmd(CmdLicense, &LicenseOp{Op: OpAssign, Account: "acme", Product: "phone_system", User: "bob@acme.test", ExtKey: "102", Number: "555-0101"}))
+	unchangedBy(t, f, protocol.CodeInvalidArgument, legacyCmd(CmdLicense, &LicenseOp{Op: OpAssign, Account: "acme", Product: "phone_system", User: "bob@acme.test"}))
 }
 
 func TestTerminateLeavesSubscription(t *testing.T) {
@@ -239,7 +238,7 @@ func TestTerminateLeavesSubscription(t *testing.T) {
 		t.Fatalf("usage after terminations: %+v", pu)
 	}
 	mustLic(t, f, LicenseOp{Op: OpAssign, Product: "phone_system", User: "bob@acme.test", ExtKey: "101"})
-	unchangedBy(t, f, protocol.CodeNotFound, Command{Type: CmdLicense, License: &LicenseOp{Op: OpTerminate, Account: "acme", LicenseID: v.ID}})
+	unchangedBy(t, f, protocol.CodeNotFound, legacyCmd(CmdLicense, &LicenseOp{Op: OpTerminate, Account: "acme", LicenseID: v.ID}))
 }
 
 func TestSearchLicenses(t *testing.T) {
@@ -277,19 +276,16 @@ func TestSearchLicenses(t *testing.T) {
 func TestLeaseCarriesLicenseAddOns(t *testing.T) {
 	f := licFixture(t, 2, 2)
 	v := mustLic(t, f, LicenseOp{Op: OpAssign, Product: "phone_system", User: "ann@acme.test", ExtKey: "101", AddOns: []string{"team_chat", "call_recording"}})
-	r := f.must(t, Command{Type: CmdCheckout, Checkout: &Checkout{Account: "acme", Device: "d1", Feature: "cad", User: "Ann@acme.test"}})
+	r := f.must(t, Command{Type: CmdCheckout, Payload: &Checkout{Account: "acme", Device: "d1", Feature: "cad", SignIn: f.signIn("d1", "Ann@acme.test")}})
 	if r.Lease.License != v.ID || !reflect.DeepEqual(r.Lease.AddOns, []string{"call_recording", "team_chat"}) {
 		t.Fatalf("lease under ann's license: %+v", r.Lease)
 	}
-	// A user without a license of the feature's product gets a plain lease.
-	r2 := f.must(t, Command{Type: CmdCheckout, Checkout: &Checkout{Account: "acme", Device: "d2", Feature: "cad", User: "bob@acme.test"}})
-	if r2.Lease.License != "" || r2.Lease.AddOns != nil {
-		t.Fatalf("lease of an unlicensed user: %+v", r2.Lease)
-	}
+	// A member without a license of the feature's product gets no seat.
+	wantCode(t, f.apply(Command{Type: CmdCheckout, Payload: &Checkout{Account: "acme", Device: "d2", Feature: "cad", SignIn: f.signIn("d2", "bob@acme.test")}}), protocol.CodeNoLicense)
 	// Detaching an add-on shows in the next renewal.
 	mustLic(t, f, LicenseOp{Op: OpDetach, LicenseID: v.ID, AddOn: "team_chat"})
 	f.now = f.now.Add(time.Second)
-	rn := f.must(t, Command{Type: CmdRenew, Renew: &Renew{Account: "acme", Device: "d1", Leases: []uint64{r.Lease.ID}}})
+	rn := f.must(t, Command{Type: CmdRenew, Payload: &Renew{Account: "acme", Device: "d1", Leases: []uint64{r.Lease.ID}}})
 	if got := rn.Renewed[0].Lease.AddOns; !reflect.DeepEqual(got, []string{"call_recording"}) {
 		t.Fatalf("renewed lease add-ons: %v", got)
 	}
@@ -300,7 +296,7 @@ func TestLicensesSnapshotRoundTrip(t *testing.T) {
 	mustLic(t, f, LicenseOp{Op: OpAssign, Product: "phone_system", User: "ann@acme.test", ExtKey: "101", Number: "5550101", AddOns: []string{"team_chat"}})
 	mustLic(t, f, LicenseOp{Op: OpAssign, Product: "phone_system", User: "bob@acme.test", ExtKey: "102", AddOns: []string{"team_chat", "call_recording"}})
 	mustLic(t, f, LicenseOp{Op: OpAssign, Product: "developer", User: "ann@acme.test"})
-	f.must(t, Command{Type: CmdCheckout, Checkout: &Checkout{Account: "acme", Device: "d1", Feature: "cad", User: "bob@acme.test"}})
+	f.must(t, Command{Type: CmdCheckout, Payload: &Checkout{Account: "acme", Device: "d1", Feature: "cad", SignIn: f.signIn("d1", "bob@acme.test")}})
 	b := snapshotBytes(t, f.s)
 	r := New()
 	if err := r.ReadSnapshot(bytes.NewReader(b)); err != nil {
@@ -337,13 +333,13 @@ func TestNormalizeNumber(t *testing.T) {
 
 func BenchmarkCheckoutWithLicense(b *testing.B) {
 	f := licFixture(b, 1, 1)
-	f.must(b, Command{Type: CmdLicense, License: &LicenseOp{Op: OpAssign, Account: "acme", Product: "phone_system", User: "ann@acme.test", ExtKey: "1", AddOns: []string{"team_chat"}}})
-	f.must(b, Command{Type: CmdSetPool, SetPool: &SetPool{Account: "acme", Feature: "cad", Seats: b.N + 1}})
+	f.must(b, legacyCmd(CmdLicense, &LicenseOp{Op: OpAssign, Account: "acme", Product: "phone_system", User: "ann@acme.test", ExtKey: "1", AddOns: []string{"team_chat"}}))
+	f.must(b, Command{Type: CmdSetPool, Payload: &SetPool{Account: "acme", Feature: "cad", Seats: b.N + 1}})
 	for i := 0; i < b.N; i++ {
-		f.must(b, Command{Type: CmdEnrollDevice, EnrollDevice: &EnrollDevice{Account: "acme", TokenID: "et1", Code: fmt.Sprintf("b%d", i), KeyFingerprint: "fp"}})
+		f.must(b, Command{Type: CmdEnrollDevice, Payload: &EnrollDevice{Account: "acme", TokenID: "et1", Code: fmt.Sprintf("b%d", i), KeyFingerprint: "fp"}})
 	}
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		f.must(b, Command{Type: CmdCheckout, Checkout: &Checkout{Account: "acme", Device: fmt.Sprintf("b%d", i), Feature: "cad", User: "ann@acme.test"}})
+		f.must(b, Command{Type: CmdCheckout, Payload: &Checkout{Account: "acme", Device: fmt.Sprintf("b%d", i), Feature: "cad", User: "ann@acme.test"}})
 	}
 }

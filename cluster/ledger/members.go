@@ -194,59 +194,6 @@ func (o *Org) effectivePlan(u *User) (string, time.Time) {
 	return plan, end
 }
 
-// Member operations.
-const (
-	MemAddUser         = "add_user"
-	MemAddUsers        = "add_users"
-	MemSetRole         = "set_role"
-	MemSetPassword     = "set_password"
-	MemDeleteUser      = "delete_user"
-	MemInvite          = "invite"
-	MemAccept          = "accept"
-	MemCancelInvite    = "cancel_invite"
-	MemExpireInvites   = "expire_invites"
-	MemCreateTeam      = "create_team"
-	MemDeleteTeam      = "delete_team"
-	MemTeamAdd         = "team_add"
-	MemTeamRemove      = "team_remove"
-	MemSetPolicy       = "set_policy"
-	MemActivate        = "activate"
-	MemSetSeats        = "set_seats"
-	MemSetSubscription = "set_subscription"
-	MemSetUserPlan     = "set_user_plan"
-	MemSetTeamPlan     = "set_team_plan"
-	MemRenew           = "renew"
-	MemSetAdminEmail   = "set_admin_email"
-	MemSetTeamAdmin    = "set_team_admin"
-)
-
-// MembersOp is one change to an account's members, teams, seats or
-// subscription. PasswordHash is computed by the proposer (argon2id is far
-// too slow and random to run inside Apply).
-type MembersOp struct {
-	Op      string `json:"op"`
-	Account string `json:"account"`
-	Email   string `json:"email,omitempty"`
-	// Emails are the users of add_users (all or nothing, no passwords).
-	Emails       []string    `json:"emails,omitempty"`
-	Role         Role        `json:"role,omitempty"`
-	PasswordHash string      `json:"password_hash,omitempty"`
-	Team         string      `json:"team,omitempty"`
-	Teams        []string    `json:"teams,omitempty"`
-	Expires      time.Time   `json:"expires,omitempty"`
-	Seats        int         `json:"seats,omitempty"`
-	Policy       *SeatPolicy `json:"policy,omitempty"`
-	Plan         string      `json:"plan,omitempty"`
-	PeriodStart  time.Time   `json:"period_start,omitempty"`
-	PeriodEnd    time.Time   `json:"period_end,omitempty"`
-	Renewal      string      `json:"renewal,omitempty"`
-	// TeamAdmin is what set_team_admin makes Email for Team.
-	TeamAdmin bool `json:"team_admin,omitempty"`
-	// Device names the device an activation came from (for the log).
-	Device string `json:"device,omitempty"`
-	By     string `json:"by,omitempty"`
-}
-
 // MembersResult reports a member operation.
 type MembersResult struct {
 	User *UserView `json:"user,omitempty"`
@@ -328,412 +275,83 @@ func (s *State) org(account string, create bool) *Org {
 	return o
 }
 
-func memFail(code protocol.Code, format string, args ...any) Result {
-	return fail(code, format, args...)
-}
-
-func (s *State) membersOp(now time.Time, op *MembersOp) Result {
-	if op == nil {
-		return missing(CmdMembers)
+// inOrg runs a member operation on account's Org, creating it on first
+// use. A refusal changes nothing, not even an empty Org; a success settles
+// the soft-cap overage and always carries a MembersResult. With create
+// unset (the leader's loops) an account without members is left alone.
+func (s *State) inOrg(now time.Time, account string, create bool, fn func(o *Org, acct *Account) Result) Result {
+	acct, ok := s.accounts[account]
+	if !ok {
+		return fail(protocol.CodeUnknownAccount, "no account %q", account)
 	}
-	created := s.org(op.Account, false) == nil
-	r := s.membersOpIn(now, op)
-	if r.Error != nil && created && s.mem.orgs[op.Account] != nil {
-		// A refusal changes nothing, not even an empty Org.
-		delete(s.mem.orgs, op.Account)
+	created := s.org(account, false) == nil
+	if created && !create {
+		return Result{Members: &MembersResult{}}
+	}
+	o := s.org(account, true)
+	r := fn(o, acct)
+	if r.Error != nil {
+		if created {
+			delete(s.mem.orgs, account)
+		}
+		return r
+	}
+	o.settle(now)
+	if r.Members == nil {
+		r.Members = &MembersResult{}
 	}
 	return r
 }
 
-func (s *State) membersOpIn(now time.Time, op *MembersOp) Result {
-	if op == nil {
-		return missing(CmdMembers)
+// user returns the user with address email (any case).
+func (o *Org) user(email string) (*User, *protocol.Error) {
+	email = NormalizeEmail(email)
+	u := o.Users[email]
+	if u == nil {
+		return nil, protocol.Errorf(protocol.CodeNotFound, "no user %s in account %s", email, o.Account)
 	}
-	acct, ok := s.accounts[op.Account]
-	if !ok {
-		return fail(protocol.CodeUnknownAccount, "no account %q", op.Account)
+	return u, nil
+}
+
+// team checks that the Org has a team named name.
+func (o *Org) team(name string) *protocol.Error {
+	if o.Teams[name] == nil {
+		return protocol.Errorf(protocol.CodeNotFound, "no team %q in account %s", name, o.Account)
 	}
-	if op.Op == MemExpireInvites || op.Op == MemRenew {
-		// The leader's loops: nothing to create when the account has no members.
-		if s.org(op.Account, false) == nil {
-			return Result{Members: &MembersResult{}}
+	return nil
+}
+
+// roleOrMember is role, or RoleMember when empty, refused when unknown.
+func roleOrMember(role Role) (Role, *protocol.Error) {
+	if role == "" {
+		return RoleMember, nil
+	}
+	if !role.Valid() {
+		return "", protocol.Errorf(protocol.CodeInvalidArgument, "unknown role %q (want owner, administrator, member, administrator_assistant or assistant)", role)
+	}
+	return role, nil
+}
+
+// userResult is the result of an operation on one user.
+func userResult(o *Org, u *User) Result {
+	return Result{Members: &MembersResult{User: ptr(o.view(u))}}
+}
+
+// changedResult is the result of an operation that changed users.
+func changedResult(emails ...string) Result {
+	return Result{Members: &MembersResult{Changed: emails}}
+}
+
+// memberSummary is the audit summary of a member operation: the op, then
+// the non-empty email, role, team and plan, then extras.
+func memberSummary(account, op, email string, role Role, team, plan string, extra ...string) (string, string) {
+	parts := []string{op}
+	for _, p := range []string{email, string(role), team, plan} {
+		if p != "" {
+			parts = append(parts, p)
 		}
 	}
-	o := s.org(op.Account, true)
-	email := NormalizeEmail(op.Email)
-	needUser := func() (*User, *protocol.Error) {
-		u := o.Users[email]
-		if u == nil {
-			return nil, protocol.Errorf(protocol.CodeNotFound, "no user %s in account %s", email, op.Account)
-		}
-		return u, nil
-	}
-	var out MembersResult
-	var res Result
-	switch op.Op {
-	case MemAddUser, MemInvite:
-		if !emailPattern.MatchString(email) {
-			return fail(protocol.CodeInvalidArgument, "%q is not an email address", op.Email)
-		}
-		if _, ok := o.Users[email]; ok {
-			return fail(protocol.CodeAlreadyExists, "user %s already exists in account %s (emails are unique per account, ignoring case)", email, op.Account)
-		}
-		role := op.Role
-		if role == "" {
-			role = RoleMember
-		}
-		if !role.Valid() {
-			return fail(protocol.CodeInvalidArgument, "unknown role %q (want owner, administrator, member, administrator_assistant or assistant)", op.Role)
-		}
-		for _, t := range op.Teams {
-			if o.Teams[t] == nil {
-				return fail(protocol.CodeNotFound, "no team %q in account %s", t, op.Account)
-			}
-		}
-		if op.Op == MemInvite && !op.Expires.After(now) {
-			return fail(protocol.CodeInvalidArgument, "an invitation needs an expiry after now")
-		}
-		if role.ConsumesSeat() {
-			if e := o.takeSeat(now); e != nil {
-				return Result{Error: e}
-			}
-		}
-		u := &User{Email: email, Role: role, PasswordHash: op.PasswordHash, Created: now, Teams: sortedUnique(op.Teams)}
-		if op.Op == MemInvite {
-			u.Pending, u.InviteExpires = true, op.Expires
-		}
-		if e := o.checkTeamsPlan(u, u.Teams); e != nil {
-			return Result{Error: e}
-		}
-		o.Users[email] = u
-		out.User = ptr(o.view(u))
-	case MemAddUsers:
-		role := op.Role
-		if role == "" {
-			role = RoleMember
-		}
-		if !role.Valid() {
-			return fail(protocol.CodeInvalidArgument, "unknown role %q (want owner, administrator, member, administrator_assistant or assistant)", op.Role)
-		}
-		seen := make(map[string]bool, len(op.Emails))
-		for _, e := range op.Emails {
-			n := NormalizeEmail(e)
-			if !emailPattern.MatchString(n) {
-				return fail(protocol.CodeInvalidArgument, "%q is not an email address", e)
-			}
-			if seen[n] || o.Users[n] != nil {
-				return fail(protocol.CodeAlreadyExists, "user %s already exists in account %s (emails are unique per account, ignoring case)", n, op.Account)
-			}
-			seen[n] = true
-		}
-		if role.ConsumesSeat() {
-			active, pending := o.used()
-			if need := active + pending + len(seen); need > o.Seats && (o.Seats < SoftCapSeats || o.takeSeat(now) != nil) {
-				return fail(protocol.CodeNoSeat, "account %s has %d seats, %d in use: %d more members do not fit", op.Account, o.Seats, active+pending, len(seen))
-			}
-		}
-		for _, e := range op.Emails {
-			n := NormalizeEmail(e)
-			o.Users[n] = &User{Email: n, Role: role, Created: now}
-			out.Changed = append(out.Changed, n)
-		}
-	case MemAccept:
-		u, e := needUser()
-		if e != nil {
-			return Result{Error: e}
-		}
-		if !u.Pending {
-			return fail(protocol.CodeAlreadyExists, "user %s has no pending invitation (already active)", email)
-		}
-		if !now.Before(u.InviteExpires) {
-			return fail(protocol.CodeInvitationExpired, "the invitation of %s expired at %s", email, u.InviteExpires.Format(time.RFC3339))
-		}
-		if op.PasswordHash == "" {
-			return fail(protocol.CodeInvalidArgument, "accepting an invitation needs a password")
-		}
-		u.Pending, u.InviteExpires, u.PasswordHash = false, time.Time{}, op.PasswordHash
-		out.User = ptr(o.view(u))
-	case MemCancelInvite:
-		u, e := needUser()
-		if e != nil {
-			return Result{Error: e}
-		}
-		if !u.Pending {
-			return fail(protocol.CodeNotFound, "user %s has no pending invitation", email)
-		}
-		delete(o.Users, email)
-		out.Changed = []string{email}
-	case MemExpireInvites:
-		for _, id := range sortedKeys(o.Users) {
-			if u := o.Users[id]; u.Pending && !now.Before(u.InviteExpires) {
-				delete(o.Users, id)
-				out.Changed = append(out.Changed, id)
-			}
-		}
-	case MemSetRole:
-		u, e := needUser()
-		if e != nil {
-			return Result{Error: e}
-		}
-		if !op.Role.Valid() {
-			return fail(protocol.CodeInvalidArgument, "unknown role %q (want owner, administrator, member, administrator_assistant or assistant)", op.Role)
-		}
-		if !u.Role.ConsumesSeat() && op.Role.ConsumesSeat() {
-			if e := o.takeSeat(now); e != nil {
-				return Result{Error: e}
-			}
-		}
-		if !op.Role.ConsumesSeat() {
-			if held := s.heldLicenses(op.Account, email); len(held) > 0 {
-				return fail(protocol.CodeNotAllowed, "%s holds license %s; a %s cannot be a participating member of a licensed product: unassign it first", email, held[0], op.Role)
-			}
-		}
-		u.Role = op.Role
-		out.User = ptr(o.view(u))
-	case MemSetPassword:
-		u, e := needUser()
-		if e != nil {
-			return Result{Error: e}
-		}
-		if op.PasswordHash == "" {
-			return fail(protocol.CodeInvalidArgument, "a password is needed")
-		}
-		u.PasswordHash = op.PasswordHash
-		out.User = ptr(o.view(u))
-	case MemDeleteUser:
-		if _, e := needUser(); e != nil {
-			return Result{Error: e}
-		}
-		if held := s.heldLicenses(op.Account, email); len(held) > 0 {
-			return fail(protocol.CodeNotAllowed, "%s holds license %s: unassign or reassign it before deleting the user", email, held[0])
-		}
-		delete(o.Users, email)
-		out.Changed = []string{email}
-	case MemCreateTeam:
-		if !ValidID(op.Team) {
-			return fail(protocol.CodeInvalidArgument, "team name %q must be 1-64 letters, digits, '.', '_' or '-'", op.Team)
-		}
-		if o.Teams[op.Team] != nil {
-			return fail(protocol.CodeAlreadyExists, "team %s already exists in account %s", op.Team, op.Account)
-		}
-		o.Teams[op.Team] = &Team{Name: op.Team, Created: now}
-	case MemDeleteTeam:
-		if o.Teams[op.Team] == nil {
-			return fail(protocol.CodeNotFound, "no team %q in account %s", op.Team, op.Account)
-		}
-		delete(o.Teams, op.Team)
-		for _, id := range sortedKeys(o.Users) {
-			if u := o.Users[id]; slices.Contains(u.Teams, op.Team) {
-				o.leaveTeam(u, op.Team)
-				out.Changed = append(out.Changed, id)
-			}
-		}
-	case MemTeamAdd:
-		u, e := needUser()
-		if e != nil {
-			return Result{Error: e}
-		}
-		if o.Teams[op.Team] == nil {
-			return fail(protocol.CodeNotFound, "no team %q in account %s", op.Team, op.Account)
-		}
-		if slices.Contains(u.Teams, op.Team) {
-			out.User = ptr(o.view(u))
-			break
-		}
-		if e := o.checkTeamsPlan(u, []string{op.Team}); e != nil {
-			return Result{Error: e}
-		}
-		u.Teams = sortedUnique(append(u.Teams, op.Team))
-		u.Unassigned = false
-		out.User = ptr(o.view(u))
-	case MemSetTeamAdmin:
-		u, e := needUser()
-		if e != nil {
-			return Result{Error: e}
-		}
-		if o.Teams[op.Team] == nil {
-			return fail(protocol.CodeNotFound, "no team %q in account %s", op.Team, op.Account)
-		}
-		if op.TeamAdmin && !slices.Contains(u.Teams, op.Team) {
-			return fail(protocol.CodeNotAllowed, "%s is not in team %s: add them to it before making them its administrator", email, op.Team)
-		}
-		if op.TeamAdmin {
-			u.AdminOf = sortedUnique(append(u.AdminOf, op.Team))
-		} else {
-			u.AdminOf = without(u.AdminOf, op.Team)
-		}
-		out.User = ptr(o.view(u))
-	case MemTeamRemove:
-		u, e := needUser()
-		if e != nil {
-			return Result{Error: e}
-		}
-		if !slices.Contains(u.Teams, op.Team) {
-			return fail(protocol.CodeNotFound, "%s is not in team %q", email, op.Team)
-		}
-		o.leaveTeam(u, op.Team)
-		out.User = ptr(o.view(u))
-	case MemSetPolicy:
-		p := op.Policy
-		if p == nil {
-			p = &SeatPolicy{}
-		}
-		np := SeatPolicy{Mode: p.Mode}
-		switch p.Mode {
-		case "":
-		case "list":
-			for _, e := range p.Emails {
-				n := NormalizeEmail(e)
-				if !emailPattern.MatchString(n) {
-					return fail(protocol.CodeInvalidArgument, "%q in the seat list is not an email address", e)
-				}
-				np.Emails = append(np.Emails, n)
-			}
-			np.Emails = sortedUnique(np.Emails)
-		case "domain":
-			d := strings.ToLower(strings.TrimPrefix(strings.TrimSpace(p.Domain), "@"))
-			if !emailPattern.MatchString("x@" + d) {
-				return fail(protocol.CodeInvalidArgument, "%q is not an email domain", p.Domain)
-			}
-			np.Domain = d
-		default:
-			return fail(protocol.CodeInvalidArgument, "seat policy mode %q: want list or domain", p.Mode)
-		}
-		o.Policy = np
-	case MemActivate:
-		if !emailPattern.MatchString(email) {
-			return fail(protocol.CodeInvalidArgument, "%q is not an email address", op.Email)
-		}
-		// A member of the account (added or invited by an administrator)
-		// signs in whatever the policy; the policy decides who joins.
-		if u := o.Users[email]; u != nil {
-			if u.Pending {
-				// Signing in on a device answers the invitation.
-				u.Pending, u.InviteExpires, u.Activated = false, time.Time{}, true
-				out.Joined = true
-			}
-			out.User = ptr(o.view(u))
-			break
-		}
-		switch o.Policy.Mode {
-		case "list":
-			if !slices.Contains(o.Policy.Emails, email) {
-				return fail(protocol.CodeNotAllowed, "%s is not on the seat list of account %s", email, op.Account)
-			}
-		case "domain":
-			if !strings.HasSuffix(email, "@"+o.Policy.Domain) {
-				return fail(protocol.CodeNotAllowed, "%s is not in domain %s, which account %s admits", email, o.Policy.Domain, op.Account)
-			}
-		default:
-			return fail(protocol.CodeNotAllowed, "account %s has no seat assignment policy: an administrator must invite %s", op.Account, email)
-		}
-		if e := o.takeSeat(now); e != nil {
-			return Result{Error: e}
-		}
-		u := &User{Email: email, Role: RoleMember, Activated: true, Created: now}
-		o.Users[email] = u
-		out.User, out.Joined = ptr(o.view(u)), true
-	case MemSetSeats:
-		if op.Seats < 0 {
-			return fail(protocol.CodeInvalidArgument, "seats must not be negative, got %d", op.Seats)
-		}
-		active, pending := o.used()
-		if op.Seats < o.Seats && op.Seats < active+pending {
-			return fail(protocol.CodeSeatsInUse, "cannot lower account %s to %d seats: %d in use (%d active, %d pending); remove members or cancel invitations first", op.Account, op.Seats, active+pending, active, pending)
-		}
-		o.Seats = op.Seats
-	case MemSetSubscription:
-		sub := o.Subscription
-		if op.Plan != "" {
-			sub.Plan = op.Plan
-		}
-		if !op.PeriodStart.IsZero() {
-			sub.Start = op.PeriodStart
-		}
-		if !op.PeriodEnd.IsZero() {
-			sub.End = op.PeriodEnd
-		}
-		if op.Renewal != "" {
-			if op.Renewal != RenewKeepSeats && op.Renewal != RenewShrinkAllocated {
-				return fail(protocol.CodeInvalidArgument, "renewal %q: want %s or %s", op.Renewal, RenewKeepSeats, RenewShrinkAllocated)
-			}
-			sub.Renewal = op.Renewal
-		}
-		if sub.Renewal == "" {
-			sub.Renewal = RenewKeepSeats
-		}
-		if !sub.End.IsZero() && sub.Start.IsZero() {
-			sub.Start = now
-		}
-		if !sub.End.IsZero() && !sub.End.After(sub.Start) {
-			return fail(protocol.CodeInvalidArgument, "contract period ends %s, not after its start %s", sub.End.Format(time.RFC3339), sub.Start.Format(time.RFC3339))
-		}
-		o.Subscription = sub
-		acct.SubscriptionEnd = sub.End
-	case MemSetUserPlan:
-		u, e := needUser()
-		if e != nil {
-			return Result{Error: e}
-		}
-		old := *u
-		u.Plan, u.PeriodEnd = op.Plan, op.PeriodEnd
-		if e := o.checkTeamsPlan(u, u.Teams); e != nil {
-			*u = old
-			return Result{Error: e}
-		}
-		out.User = ptr(o.view(u))
-	case MemSetTeamPlan:
-		if o.Teams[op.Team] == nil {
-			return fail(protocol.CodeNotFound, "no team %q in account %s", op.Team, op.Account)
-		}
-		members := o.teamMembers(op.Team)
-		saved := map[string]User{}
-		for _, u := range members {
-			saved[u.Email] = *u
-			u.Plan, u.PeriodEnd = op.Plan, op.PeriodEnd
-		}
-		for _, u := range members {
-			if e := o.checkTeamsPlan(u, u.Teams); e != nil {
-				for _, m := range members {
-					*m = saved[m.Email]
-				}
-				return Result{Error: e}
-			}
-			out.Changed = append(out.Changed, u.Email)
-		}
-	case MemRenew:
-		sub := o.Subscription
-		if sub.End.IsZero() || now.Before(sub.End) {
-			return fail(protocol.CodeInvalidArgument, "account %s is not due for renewal (period ends %s)", op.Account, sub.End.Format(time.RFC3339))
-		}
-		length := sub.End.Sub(sub.Start)
-		rec := &RenewalRecord{At: now, PeriodEnd: sub.End, Renewal: sub.Renewal, SeatsBefore: o.Seats, SeatsAfter: o.Seats}
-		if sub.Renewal == RenewShrinkAllocated {
-			active, pending := o.used()
-			if active+pending < o.Seats {
-				o.Seats = active + pending
-			}
-			rec.SeatsAfter = o.Seats
-		}
-		sub.Start, sub.End = sub.End, sub.End.Add(length)
-		rec.NewEnd = sub.End
-		o.Subscription = sub
-		o.LastRenewal = rec
-		acct.SubscriptionEnd = sub.End
-		out.Renewal = ptr(*rec)
-	case MemSetAdminEmail:
-		if email != "" && !emailPattern.MatchString(email) {
-			return fail(protocol.CodeInvalidArgument, "%q is not an email address", op.Email)
-		}
-		// The administrator address is role-based: it needs no user and
-		// holds no seat unless a seat-consuming user has that address.
-		acct.AdminEmail = email
-	default:
-		return fail(protocol.CodeBadRequest, "unknown members operation %q", op.Op)
-	}
-	o.settle(now)
-	res.Members = &out
-	return res
+	return account, strings.Join(append(parts, extra...), " ")
 }
 
 // leaveTeam removes u from team; leaving the last team makes u unassigned.

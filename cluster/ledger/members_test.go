@@ -11,7 +11,7 @@ import (
 
 func mem(f *fixture, op MembersOp) Result {
 	op.Account = "acme"
-	return f.apply(Command{Type: CmdMembers, Members: &op})
+	return f.apply(legacyCmd(CmdMembers, &op))
 }
 
 func mustMem(t *testing.T, f *fixture, op MembersOp) *MembersResult {
@@ -28,7 +28,7 @@ func mustMem(t *testing.T, f *fixture, op MembersOp) *MembersResult {
 func memRefused(t *testing.T, f *fixture, code protocol.Code, op MembersOp, want ...string) {
 	t.Helper()
 	op.Account = "acme"
-	e := unchangedBy(t, f, code, Command{Type: CmdMembers, Members: &op})
+	e := unchangedBy(t, f, code, legacyCmd(CmdMembers, &op))
 	for _, w := range want {
 		if !strings.Contains(e.Message, w) {
 			t.Fatalf("%s refusal %q does not say %q", op.Op, e.Message, w)
@@ -77,17 +77,17 @@ func TestUsersEmailsRolesAndSeats(t *testing.T) {
 func TestAssistantsCannotHoldLicenses(t *testing.T) {
 	f := licFixture(t, 3, 3)
 	mustMem(t, f, MembersOp{Op: MemAddUser, Email: "ast@acme.test", Role: RoleAssistant})
-	e := unchangedBy(t, f, protocol.CodeNotAllowed, Command{Type: CmdLicense, License: &LicenseOp{Op: OpAssign, Account: "acme", Product: "developer", User: "ast@acme.test"}})
+	e := unchangedBy(t, f, protocol.CodeNotAllowed, legacyCmd(CmdLicense, &LicenseOp{Op: OpAssign, Account: "acme", Product: "developer", User: "ast@acme.test"}))
 	if !strings.Contains(e.Message, "cannot be a participating member") {
 		t.Fatal(e)
 	}
-	unchangedBy(t, f, protocol.CodeNotFound, Command{Type: CmdLicense, License: &LicenseOp{Op: OpAssign, Account: "acme", Product: "developer", User: "stranger@acme.test"}})
+	unchangedBy(t, f, protocol.CodeNotFound, legacyCmd(CmdLicense, &LicenseOp{Op: OpAssign, Account: "acme", Product: "developer", User: "stranger@acme.test"}))
 	// A license holder cannot become an assistant, nor be deleted.
 	mustLic(t, f, LicenseOp{Op: OpAssign, Product: "developer", User: "ann@acme.test"})
 	memRefused(t, f, protocol.CodeNotAllowed, MembersOp{Op: MemSetRole, Email: "ann@acme.test", Role: RoleAssistant}, "holds license")
 	memRefused(t, f, protocol.CodeNotAllowed, MembersOp{Op: MemDeleteUser, Email: "ann@acme.test"}, "holds license")
 	// CSV rows naming an assistant fail.
-	r := f.apply(Command{Type: CmdImportAssignments, ImportAssignments: &ImportAssignments{Account: "acme", Product: "phone_system", Rows: []AssignmentRow{row("101", "", "ast@acme.test")}}})
+	r := f.apply(Command{Type: CmdImportAssignments, Payload: &ImportAssignments{Account: "acme", Product: "phone_system", Rows: []AssignmentRow{row("101", "", "ast@acme.test")}}})
 	if r.Import == nil || len(r.Import.Errors) != 1 || r.Import.Errors[0].Kind != RowNotLicensable {
 		t.Fatalf("import: %+v %v", r.Import, r.Error)
 	}
@@ -322,7 +322,7 @@ func TestMembersSnapshotRoundTrip(t *testing.T) {
 	}
 	// A refused first members command leaves no trace.
 	g := newFixture(t, 1, 0)
-	unchangedBy(t, g, protocol.CodeNoSeat, Command{Type: CmdMembers, Members: &MembersOp{Op: MemAddUser, Account: "acme", Email: "a@acme.test"}})
+	unchangedBy(t, g, protocol.CodeNoSeat, legacyCmd(CmdMembers, &MembersOp{Op: MemAddUser, Account: "acme", Email: "a@acme.test"}))
 }
 
 func TestAdministratorAddressHoldsNoSeat(t *testing.T) {

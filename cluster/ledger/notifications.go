@@ -1,7 +1,6 @@
 package ledger
 
 import (
-	"fmt"
 	"sort"
 	"time"
 
@@ -66,9 +65,6 @@ type NotificationDone struct {
 }
 
 func (s *State) claimNotification(now time.Time, c *NotificationClaim) Result {
-	if c == nil {
-		return missing(CmdClaimNotification)
-	}
 	if _, err := time.Parse(time.DateOnly, c.Day); err != nil || c.Account == "" || c.Kind == "" || c.Node == "" {
 		return fail(protocol.CodeInvalidArgument, "a notification claim needs an account, a kind, a node and a YYYY-MM-DD day")
 	}
@@ -86,9 +82,6 @@ func (s *State) claimNotification(now time.Time, c *NotificationClaim) Result {
 }
 
 func (s *State) notificationDone(now time.Time, d *NotificationDone) Result {
-	if d == nil {
-		return missing(CmdNotificationDone)
-	}
 	k := NotificationClaim{Account: d.Account, Kind: d.Kind, Day: d.Day}.key()
 	c, ok := s.notified[k]
 	if !ok || c.Node != d.Node {
@@ -137,19 +130,4 @@ func claimLess(a, b NotificationClaim) bool {
 func (s *State) Notified(account, kind, day string) bool {
 	_, ok := s.notified[NotificationClaim{Account: account, Kind: kind, Day: day}.key()]
 	return ok
-}
-
-func describeNotification(c *Command) (string, string, bool) {
-	switch {
-	case c.ClaimNotification != nil:
-		n := c.ClaimNotification
-		return n.Account, fmt.Sprintf("claim %s reminder for %s to %s", n.Kind, n.Day, n.To), true
-	case c.NotificationDone != nil:
-		n := c.NotificationDone
-		if n.Sent {
-			return n.Account, fmt.Sprintf("%s reminder for %s sent", n.Kind, n.Day), true
-		}
-		return n.Account, fmt.Sprintf("%s reminder for %s not sent (%s); released for retry", n.Kind, n.Day, n.Error), true
-	}
-	return "", "", false
 }

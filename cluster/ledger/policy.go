@@ -169,21 +169,6 @@ type SetPolicy struct {
 	Policy               Policy    `json:"policy"`
 	SubscriptionEnd      time.Time `json:"subscription_end,omitempty"`
 	ClearSubscriptionEnd bool      `json:"clear_subscription_end,omitempty"`
-	By                   string    `json:"by,omitempty"`
-}
-
-// DeviceOp is an administrator moving or freeing a device's node-locked seats.
-type DeviceOp struct {
-	Account string `json:"account"`
-	Device  string `json:"device"`
-	// Feature limits the operation to one pool; empty means every pool.
-	Feature string `json:"feature,omitempty"`
-	// To is the target Device Code of a move; empty frees the seats.
-	To string `json:"to,omitempty"`
-	// Remove deletes the device's enrollment and revokes every lease it
-	// holds, so that the same Device Code may enroll again with a new key
-	// (a reinstalled machine, or after a suspected clone was dealt with).
-	Remove bool `json:"remove,omitempty"`
 }
 
 // Event is something the administrator should hear about, recorded in the
@@ -252,9 +237,6 @@ func (s *State) Events(account string, after uint64) []Event {
 }
 
 func (s *State) setPolicy(now time.Time, c *SetPolicy) Result {
-	if c == nil {
-		return missing(CmdSetPolicy)
-	}
 	acct, ok := s.accounts[c.Account]
 	if !ok {
 		return fail(protocol.CodeUnknownAccount, "no account %q", c.Account)
@@ -270,7 +252,13 @@ func (s *State) setPolicy(now time.Time, c *SetPolicy) Result {
 	if err := c.Policy.Validate(); err != nil {
 		return fail(protocol.CodeInvalidArgument, "%v", err)
 	}
+	if perr := s.checkEntitledPolicy(now, acct, c); perr != nil {
+		return Result{Error: perr}
+	}
 	p := c.Policy
+	p.Allow, p.Deny = slices.Clone(p.Allow), slices.Clone(p.Deny)
+	p.Reserve = slices.Clone(p.Reserve)
+	canonicalDevices(&p)
 	if s.pol.Policies == nil {
 		s.pol.Policies = map[string]*Policy{}
 	}
@@ -298,39 +286,60 @@ func (s *State) addEvent(now time.Time, kind, account, feature, msg string) {
 	}
 }
 
-// principalMatches reports whether a checkout's requester is kind:name.
-func principalMatches(kind, name string, c *Checkout) bool {
+// principalMatches reports whether a checkout's requester is kind:name. The
+// user is the authenticated member (signins.go), and a team matches when it
+// is the one the checkout named or one the member is in, so that leaving
+// out --team does not dodge a team's rules.
+func (s *State) principalMatches(kind, name string, c *Checkout) bool {
 	switch kind {
 	case "user":
-		return c.User != "" && c.User == name
+		return c.User != "" && NormalizeEmail(c.User) == NormalizeEmail(name)
 	case "device":
-		return c.Device == name
+		return c.Device == protocol.CanonicalDeviceCode(name)
 	case "team":
-		return c.Team != "" && c.Team == name
+		return (c.Team != "" && c.Team == name) || slices.Contains(s.memberTeams(c.Account, c.User), name)
 	}
 	return false
 }
 
-func leaseMatches(kind, name string, l *Lease) bool {
+func (s *State) leaseMatches(kind, name string, l *Lease) bool {
 	switch kind {
 	case "user":
-		return l.User != "" && l.User == name
+		return l.User != "" && NormalizeEmail(l.User) == NormalizeEmail(name)
 	case "device":
-		return l.Device == name
+		return l.Device == protocol.CanonicalDeviceCode(name)
 	case "team":
-		return l.Team != "" && l.Team == name
+		return s.leaseInTeam(l, name)
 	}
 	return false
 }
 
-func listMatches(list []string, c *Checkout) (string, bool) {
+func (s *State) listMatches(list []string, c *Checkout) (string, bool) {
 	for _, e := range list {
 		kind, name, _ := strings.Cut(e, ":")
-		if principalMatches(kind, name, c) {
+		if s.principalMatches(kind, name, c) {
 			return e, true
 		}
 	}
 	return "", false
+}
+
+// canonicalDevices rewrites the device:CODE entries of a policy into the
+// Device Code form the ledger stores (protocol.CanonicalDeviceCode), so that
+// a code typed in lower case or with O for 0 matches.
+func canonicalDevices(p *Policy) {
+	for _, list := range [][]string{p.Allow, p.Deny} {
+		for i, e := range list {
+			if kind, name, ok := strings.Cut(e, ":"); ok && kind == "device" {
+				list[i] = "device:" + protocol.CanonicalDeviceCode(name)
+			}
+		}
+	}
+	for i := range p.Reserve {
+		if p.Reserve[i].Kind == "device" {
+			p.Reserve[i].Name = protocol.CanonicalDeviceCode(p.Reserve[i].Name)
+		}
+	}
 }
 
 // capacity is how many leases a pool may hold: its seats under the hard cap,
@@ -352,37 +361,42 @@ func (s *State) admit(now time.Time, acct *Account, pool *Pool, p *Policy, c *Ch
 	if perr := s.checkTeamClaim(acct.ID, c); perr != nil {
 		return "", perr
 	}
-	if e, ok := listMatches(p.Deny, c); ok {
+	if e, ok := s.listMatches(p.Deny, c); ok {
 		return "", protocol.Errorf(protocol.CodePolicyDenied, "%s is on the deny list of %s/%s", e, acct.ID, pool.Feature)
 	}
 	if len(p.Allow) > 0 {
-		if _, ok := listMatches(p.Allow, c); !ok {
+		if _, ok := s.listMatches(p.Allow, c); !ok {
 			return "", protocol.Errorf(protocol.CodePolicyDenied, "device %s (user %q, team %q) is not on the allow list of %s/%s", c.Device, c.User, c.Team, acct.ID, pool.Feature)
 		}
 	}
 	inUse := len(leases)
-	if c.Team != "" {
-		if limit, ok := p.TeamCaps[c.Team]; ok {
+	// The caps of the named team and of every team the member is in.
+	teams := s.memberTeams(acct.ID, c.User)
+	if c.Team != "" && !slices.Contains(teams, c.Team) {
+		teams = append([]string{c.Team}, teams...)
+	}
+	for _, team := range teams {
+		if limit, ok := p.TeamCaps[team]; ok {
 			n := 0
 			for _, l := range leases {
-				if l.Team == c.Team {
+				if s.leaseInTeam(l, team) {
 					n++
 				}
 			}
 			if n >= limit {
-				return "", protocol.Errorf(protocol.CodeTeamCapReached, "team %s already holds %d of its cap of %d seats of %s/%s", c.Team, n, limit, acct.ID, pool.Feature)
+				return "", protocol.Errorf(protocol.CodeTeamCapReached, "team %s already holds %d of its cap of %d seats of %s/%s", team, n, limit, acct.ID, pool.Feature)
 			}
 		}
 	}
 	// Seats reserved for others and not yet used by them are not free.
 	reserved := 0
 	for _, r := range p.Reserve {
-		if principalMatches(r.Kind, r.Name, c) {
+		if s.principalMatches(r.Kind, r.Name, c) {
 			continue
 		}
 		used := 0
 		for _, l := range leases {
-			if leaseMatches(r.Kind, r.Name, l) {
+			if s.leaseMatches(r.Kind, r.Name, l) {
 				used++
 			}
 		}
@@ -501,79 +515,6 @@ func (s *State) remind(now time.Time) Result {
 		}
 	}
 	return Result{}
-}
-
-// deviceOp frees a device's node-locked seats or moves them to another
-// device of the same account.
-func (s *State) deviceOp(now time.Time, op *DeviceOp) Result {
-	if op == nil {
-		return missing(CmdDeviceOp)
-	}
-	from := DeviceRef{op.Account, op.Device}
-	if _, ok := s.devices[from]; !ok {
-		return fail(protocol.CodeNotFound, "no device %s in account %s", op.Device, op.Account)
-	}
-	if op.Remove {
-		return s.removeDevice(now, from)
-	}
-	var to DeviceRef
-	if op.To != "" {
-		to = DeviceRef{op.Account, op.To}
-		if _, ok := s.devices[to]; !ok {
-			return fail(protocol.CodeNotFound, "no device %s in account %s to move to", op.To, op.Account)
-		}
-	}
-	var pick []*Lease
-	for _, l := range s.byDevice[from] {
-		if l.Kind == KindNodeLocked && (op.Feature == "" || l.Feature == op.Feature) {
-			pick = append(pick, l)
-		}
-	}
-	if len(pick) == 0 {
-		return fail(protocol.CodeNotFound, "device %s of account %s holds no node-locked seat%s", op.Device, op.Account, map[bool]string{true: "", false: " of " + op.Feature}[op.Feature == ""])
-	}
-	sort.Slice(pick, func(i, j int) bool { return pick[i].ID < pick[j].ID })
-	out := Result{}
-	for _, l := range pick {
-		if op.To == "" {
-			// Freed seats stay counted until the last token's horizon (S3):
-			// the lease becomes an ordinary expiring one.
-			l.Kind = KindFloating
-			l.Revoked, l.RevokedAt = true, now
-			continue
-		}
-		delete(s.byDevice[from], l.ID)
-		if len(s.byDevice[from]) == 0 {
-			delete(s.byDevice, from)
-		}
-		l.Device = op.To
-		if s.byDevice[to] == nil {
-			s.byDevice[to] = map[uint64]*Lease{}
-		}
-		s.byDevice[to][l.ID] = l
-	}
-	cp := *pick[0]
-	out.Lease = &cp
-	return out
-}
-
-// removeDevice forgets an enrolled device. Its leases are revoked, not
-// ended: their seats stay counted until the last token issued for them
-// has expired plus the skew allowance (S3), and a device enrolling later
-// under the same code cannot renew or take them back.
-// The result carries the removed device.
-func (s *State) removeDevice(now time.Time, ref DeviceRef) Result {
-	for _, l := range s.byDevice[ref] {
-		if !l.Revoked {
-			l.Revoked, l.RevokedAt = true, now
-		}
-		if l.Kind == KindNodeLocked {
-			l.Kind = KindFloating // a revoked seat expires like any other
-		}
-	}
-	d := *s.devices[ref]
-	delete(s.devices, ref)
-	return Result{Device: &d}
 }
 
 // trackEnded updates the overage mark of every pool that lost leases.

@@ -12,11 +12,17 @@ import (
 
 func (f *fixture) setPolicy(t *testing.T, feature string, p Policy) {
 	t.Helper()
-	f.must(t, Command{Type: CmdSetPolicy, SetPolicy: &SetPolicy{Account: "acme", Feature: feature, Policy: p}})
+	f.must(t, Command{Type: CmdSetPolicy, Payload: &SetPolicy{Account: "acme", Feature: feature, Policy: p}})
 }
 
+// checkoutAs checks out as user: signed in on dev when the account manages
+// members, else the user is the server-side label.
 func (f *fixture) checkoutAs(dev, user, team string) Result {
-	return f.apply(Command{Type: CmdCheckout, Checkout: &Checkout{Account: "acme", Device: dev, Feature: "cad", User: user, Team: team}})
+	c := &Checkout{Account: "acme", Device: dev, Feature: "cad", User: user, Team: team}
+	if user != "" && f.s.managesMembers("acme") {
+		c.SignIn, c.User = f.signIn(dev, user), ""
+	}
+	return f.apply(Command{Type: CmdCheckout, Payload: c})
 }
 
 func TestPolicyValidationChangesNothing(t *testing.T) {
@@ -29,11 +35,11 @@ func TestPolicyValidationChangesNothing(t *testing.T) {
 		{Deny: []string{"alice"}},
 		{Linger: -time.Second},
 	} {
-		r := f.apply(Command{Type: CmdSetPolicy, SetPolicy: &SetPolicy{Account: "acme", Policy: p}})
+		r := f.apply(Command{Type: CmdSetPolicy, Payload: &SetPolicy{Account: "acme", Policy: p}})
 		wantCode(t, r, protocol.CodeInvalidArgument)
 	}
-	wantCode(t, f.apply(Command{Type: CmdSetPolicy, SetPolicy: &SetPolicy{Account: "acme", Feature: "nope"}}), protocol.CodeUnknownFeature)
-	wantCode(t, f.apply(Command{Type: CmdSetPolicy, SetPolicy: &SetPolicy{Account: "zzz"}}), protocol.CodeUnknownAccount)
+	wantCode(t, f.apply(Command{Type: CmdSetPolicy, Payload: &SetPolicy{Account: "acme", Feature: "nope"}}), protocol.CodeUnknownFeature)
+	wantCode(t, f.apply(Command{Type: CmdSetPolicy, Payload: &SetPolicy{Account: "zzz"}}), protocol.CodeUnknownAccount)
 	if len(f.s.pol.Policies) != 0 {
 		t.Fatalf("a refused policy was stored: %+v", f.s.pol.Policies)
 	}
@@ -122,7 +128,7 @@ func TestSoftCapOverageReminderAndGrace(t *testing.T) {
 		}
 		for _, id := range ids {
 			l := f.s.leases[id]
-			f.must(t, Command{Type: CmdRenew, Renew: &Renew{Account: "acme", Device: l.Device, Leases: []uint64{id}}})
+			f.must(t, Command{Type: CmdRenew, Payload: &Renew{Account: "acme", Device: l.Device, Leases: []uint64{id}}})
 		}
 	}
 	f.now = t0.Add(20 * time.Hour)
@@ -147,7 +153,7 @@ func TestSoftCapOverageReminderAndGrace(t *testing.T) {
 	// Back under the seats: grants resume.
 	for _, dev := range []string{"d10", "d11"} {
 		for _, l := range f.s.DeviceLeases(DeviceRef{"acme", dev}) {
-			f.must(t, Command{Type: CmdRelease, Release: &Release{Account: "acme", Device: dev, LeaseID: l.ID}})
+			f.must(t, Command{Type: CmdRelease, Payload: &Release{Account: "acme", Device: dev, LeaseID: l.ID}})
 		}
 	}
 	if !pool.OverSince.IsZero() {
@@ -162,10 +168,10 @@ func TestLingerGivesSeatBackToSameDevice(t *testing.T) {
 	f := newFixture(t, 1, 2)
 	f.setPolicy(t, "cad", Policy{Linger: time.Minute})
 	l := f.checkout("d1").Lease
-	f.must(t, Command{Type: CmdRelease, Release: &Release{Account: "acme", Device: "d1", LeaseID: l.ID}})
+	f.must(t, Command{Type: CmdRelease, Payload: &Release{Account: "acme", Device: "d1", LeaseID: l.ID}})
 	f.now = t0.Add(30 * time.Second)
 	wantCode(t, f.checkout("d2"), protocol.CodeNoSeat)
-	r := f.s.Apply(100, &Command{Type: CmdRenew, Now: f.now, Renew: &Renew{Account: "acme", Device: "d1", Leases: []uint64{l.ID}}})
+	r := f.s.Apply(100, &Command{Type: CmdRenew, Now: f.now, Payload: &Renew{Account: "acme", Device: "d1", Leases: []uint64{l.ID}}})
 	if r.Renewed[0].Error == nil || r.Renewed[0].Error.Code != protocol.CodeLeaseLingering {
 		t.Fatalf("renewing a lingering lease: %+v", r.Renewed[0])
 	}
@@ -173,7 +179,7 @@ func TestLingerGivesSeatBackToSameDevice(t *testing.T) {
 	if back.Error != nil || back.Lease.ID != l.ID || !back.Lease.LingerUntil.IsZero() {
 		t.Fatalf("same device did not get its lingering lease back: %+v", back)
 	}
-	f.must(t, Command{Type: CmdRelease, Release: &Release{Account: "acme", Device: "d1", LeaseID: l.ID}})
+	f.must(t, Command{Type: CmdRelease, Payload: &Release{Account: "acme", Device: "d1", LeaseID: l.ID}})
 	f.now = t0.Add(30*time.Second + time.Minute + 3*time.Second)
 	if r := f.checkout("d2"); r.Error != nil {
 		t.Fatalf("seat did not free after the linger: %v", r.Error)
@@ -185,12 +191,12 @@ func TestMaxCheckoutCapsHorizon(t *testing.T) {
 	f.setPolicy(t, "cad", Policy{MaxCheckout: 15 * time.Second})
 	l := f.checkout("d1").Lease
 	f.now = t0.Add(8 * time.Second)
-	r := f.must(t, Command{Type: CmdRenew, Renew: &Renew{Account: "acme", Device: "d1", Leases: []uint64{l.ID}}})
+	r := f.must(t, Command{Type: CmdRenew, Payload: &Renew{Account: "acme", Device: "d1", Leases: []uint64{l.ID}}})
 	if h := r.Renewed[0].Lease.Horizon; !h.Equal(t0.Add(15 * time.Second)) {
 		t.Fatalf("horizon %v passes the maximum checkout", h)
 	}
 	f.now = t0.Add(15 * time.Second)
-	r = f.must(t, Command{Type: CmdRenew, Renew: &Renew{Account: "acme", Device: "d1", Leases: []uint64{l.ID}}})
+	r = f.must(t, Command{Type: CmdRenew, Payload: &Renew{Account: "acme", Device: "d1", Leases: []uint64{l.ID}}})
 	if e := r.Renewed[0].Error; e == nil || e.Code != protocol.CodeMaxCheckout {
 		t.Fatalf("renew past the maximum checkout: %+v", r.Renewed[0])
 	}
@@ -199,7 +205,7 @@ func TestMaxCheckoutCapsHorizon(t *testing.T) {
 func TestBorrowing(t *testing.T) {
 	f := newFixture(t, 1, 2)
 	b := func(d time.Duration) Result {
-		return f.apply(Command{Type: CmdCheckout, Checkout: &Checkout{Account: "acme", Device: "d1", Feature: "cad", Borrow: d}})
+		return f.apply(Command{Type: CmdCheckout, Payload: &Checkout{Account: "acme", Device: "d1", Feature: "cad", Borrow: d}})
 	}
 	wantCode(t, b(time.Hour), protocol.CodePolicyDenied)
 	f.setPolicy(t, "cad", Policy{BorrowDays: 3})
@@ -211,12 +217,12 @@ func TestBorrowing(t *testing.T) {
 	// The borrowed seat counts, and heartbeats do not move its horizon.
 	wantCode(t, f.checkout("d2"), protocol.CodeNoSeat)
 	f.now = t0.Add(time.Hour)
-	rr := f.must(t, Command{Type: CmdRenew, Renew: &Renew{Account: "acme", Device: "d1", Leases: []uint64{r.Lease.ID}}})
+	rr := f.must(t, Command{Type: CmdRenew, Payload: &Renew{Account: "acme", Device: "d1", Leases: []uint64{r.Lease.ID}}})
 	if !rr.Renewed[0].Lease.Horizon.Equal(r.Lease.Horizon) {
 		t.Fatal("a borrowed lease was renewed")
 	}
 	// Early return frees the seat.
-	f.must(t, Command{Type: CmdRelease, Release: &Release{Account: "acme", Device: "d1", LeaseID: r.Lease.ID}})
+	f.must(t, Command{Type: CmdRelease, Payload: &Release{Account: "acme", Device: "d1", LeaseID: r.Lease.ID}})
 	if r := f.checkout("d2"); r.Error != nil {
 		t.Fatal(r.Error)
 	}
@@ -225,7 +231,7 @@ func TestBorrowing(t *testing.T) {
 func TestSubscriptionEndCapsHorizonAndGrants(t *testing.T) {
 	f := newFixture(t, 2, 2)
 	end := t0.Add(5 * time.Second)
-	f.must(t, Command{Type: CmdSetPolicy, SetPolicy: &SetPolicy{Account: "acme", SubscriptionEnd: end}})
+	f.must(t, Command{Type: CmdSetPolicy, Payload: &SetPolicy{Account: "acme", SubscriptionEnd: end}})
 	if l := f.checkout("d1").Lease; !l.Horizon.Equal(end) {
 		t.Fatalf("token would outlive the subscription: horizon %v", l.Horizon)
 	}
@@ -235,35 +241,35 @@ func TestSubscriptionEndCapsHorizonAndGrants(t *testing.T) {
 
 func TestStandardModelNodeLocks(t *testing.T) {
 	f := newFixture(t, 2, 3)
-	f.must(t, Command{Type: CmdCreateAccount, CreateAccount: &CreateAccount{ID: "std", Model: ModelStandard}})
-	f.must(t, Command{Type: CmdSetPool, SetPool: &SetPool{Account: "std", Feature: "cad", Seats: 1}})
-	f.must(t, Command{Type: CmdCreateEnrollToken, CreateEnrollToken: &EnrollToken{ID: "et2", Account: "std", Hash: "h", Expires: t0.Add(time.Hour)}})
+	f.must(t, Command{Type: CmdCreateAccount, Payload: &CreateAccount{ID: "std", Model: ModelStandard}})
+	f.must(t, Command{Type: CmdSetPool, Payload: &SetPool{Account: "std", Feature: "cad", Seats: 1}})
+	f.must(t, Command{Type: CmdCreateEnrollToken, Payload: &EnrollToken{ID: "et2", Account: "std", Hash: "h", Expires: t0.Add(time.Hour)}})
 	for _, d := range []string{"a", "b"} {
-		f.must(t, Command{Type: CmdEnrollDevice, EnrollDevice: &EnrollDevice{Account: "std", TokenID: "et2", Code: d, KeyFingerprint: "fp" + d}})
+		f.must(t, Command{Type: CmdEnrollDevice, Payload: &EnrollDevice{Account: "std", TokenID: "et2", Code: d, KeyFingerprint: "fp" + d}})
 	}
 	co := func(dev string) Result {
-		return f.apply(Command{Type: CmdCheckout, Checkout: &Checkout{Account: "std", Device: dev, Feature: "cad"}})
+		return f.apply(Command{Type: CmdCheckout, Payload: &Checkout{Account: "std", Device: dev, Feature: "cad"}})
 	}
 	l := co("a").Lease
 	if l.Kind != KindNodeLocked {
 		t.Fatalf("kind %s, want node-locked", l.Kind)
 	}
 	// Release and expiry keep it with the device.
-	f.must(t, Command{Type: CmdRelease, Release: &Release{Account: "std", Device: "a", LeaseID: l.ID}})
+	f.must(t, Command{Type: CmdRelease, Payload: &Release{Account: "std", Device: "a", LeaseID: l.ID}})
 	f.now = t0.Add(time.Hour)
-	f.must(t, Command{Type: CmdReclaim, Reclaim: &Reclaim{Leases: []uint64{l.ID}}})
+	f.must(t, Command{Type: CmdReclaim, Payload: &Reclaim{Leases: []uint64{l.ID}}})
 	wantCode(t, co("b"), protocol.CodeNoSeat)
 	if again := co("a"); again.Error != nil || again.Lease.ID != l.ID {
 		t.Fatalf("device a lost its node-locked seat: %+v", again)
 	}
 	// The administrator moves it to b.
-	f.must(t, Command{Type: CmdDeviceOp, DeviceOp: &DeviceOp{Account: "std", Device: "a", To: "b"}})
+	f.must(t, legacyCmd(CmdDeviceOp, &DeviceOp{Account: "std", Device: "a", To: "b"}))
 	if got := co("b"); got.Error != nil || got.Lease.ID != l.ID {
 		t.Fatalf("moved seat not on b: %+v", got)
 	}
 	wantCode(t, co("a"), protocol.CodeNoSeat)
 	// Freeing it: the seat comes back after the horizon.
-	f.must(t, Command{Type: CmdDeviceOp, DeviceOp: &DeviceOp{Account: "std", Device: "b"}})
+	f.must(t, legacyCmd(CmdDeviceOp, &DeviceOp{Account: "std", Device: "b"}))
 	f.now = f.now.Add(time.Hour)
 	if got := co("a"); got.Error != nil || got.Lease.ID == l.ID {
 		t.Fatalf("freed seat not reusable: %+v", got)
@@ -272,7 +278,7 @@ func TestStandardModelNodeLocks(t *testing.T) {
 
 func TestMixedModel(t *testing.T) {
 	f := newFixture(t, 3, 3)
-	f.must(t, Command{Type: CmdCreateAccount, CreateAccount: &CreateAccount{ID: "mix", Model: ModelMixed}})
+	f.must(t, Command{Type: CmdCreateAccount, Payload: &CreateAccount{ID: "mix", Model: ModelMixed}})
 	f.s.accounts["acme"].Model = ModelMixed // the fixture's account
 	f.setPolicy(t, "cad", Policy{NodeLocked: 1})
 	kinds := []LeaseKind{f.checkout("d1").Lease.Kind, f.checkout("d2").Lease.Kind, f.checkout("d3").Lease.Kind}
@@ -283,18 +289,18 @@ func TestMixedModel(t *testing.T) {
 
 func TestSameDeviceCodeInTwoAccounts(t *testing.T) {
 	f := newFixture(t, 1, 1)
-	f.must(t, Command{Type: CmdCreateAccount, CreateAccount: &CreateAccount{ID: "other"}})
-	f.must(t, Command{Type: CmdSetPool, SetPool: &SetPool{Account: "other", Feature: "cad", Seats: 1}})
-	f.must(t, Command{Type: CmdCreateEnrollToken, CreateEnrollToken: &EnrollToken{ID: "et9", Account: "other", Hash: "h", Expires: t0.Add(time.Hour)}})
+	f.must(t, Command{Type: CmdCreateAccount, Payload: &CreateAccount{ID: "other"}})
+	f.must(t, Command{Type: CmdSetPool, Payload: &SetPool{Account: "other", Feature: "cad", Seats: 1}})
+	f.must(t, Command{Type: CmdCreateEnrollToken, Payload: &EnrollToken{ID: "et9", Account: "other", Hash: "h", Expires: t0.Add(time.Hour)}})
 	// Same Device Code, different key: a different device in another account.
-	f.must(t, Command{Type: CmdEnrollDevice, EnrollDevice: &EnrollDevice{Account: "other", TokenID: "et9", Code: "d1", KeyFingerprint: "other-key"}})
+	f.must(t, Command{Type: CmdEnrollDevice, Payload: &EnrollDevice{Account: "other", TokenID: "et9", Code: "d1", KeyFingerprint: "other-key"}})
 	a := f.checkout("d1")
-	b := f.apply(Command{Type: CmdCheckout, Checkout: &Checkout{Account: "other", Device: "d1", Feature: "cad"}})
+	b := f.apply(Command{Type: CmdCheckout, Payload: &Checkout{Account: "other", Device: "d1", Feature: "cad"}})
 	if a.Error != nil || b.Error != nil || a.Lease.ID == b.Lease.ID {
 		t.Fatalf("two accounts' d1 did not get two leases: %+v %+v", a, b)
 	}
 	// Within one account the code is unique: another key is refused.
-	r := f.apply(Command{Type: CmdEnrollDevice, EnrollDevice: &EnrollDevice{Account: "acme", TokenID: "et1", Code: "d1", KeyFingerprint: "other-key"}})
+	r := f.apply(Command{Type: CmdEnrollDevice, Payload: &EnrollDevice{Account: "acme", TokenID: "et1", Code: "d1", KeyFingerprint: "other-key"}})
 	wantCode(t, r, protocol.CodeDeviceConflict)
 }
 
@@ -322,27 +328,27 @@ func TestPolicySnapshotRoundTrip(t *testing.T) {
 // and the soft cap evaluated (the team cap and reservations scan the pool).
 func BenchmarkCheckoutWithPolicies(b *testing.B) {
 	f := newFixture(b, 1000, 0)
-	f.must(b, Command{Type: CmdSetPolicy, SetPolicy: &SetPolicy{Account: "acme", Feature: "cad", Policy: Policy{
+	f.must(b, Command{Type: CmdSetPolicy, Payload: &SetPolicy{Account: "acme", Feature: "cad", Policy: Policy{
 		Deny: []string{"user:mallory", "device:bad"}, TeamCaps: map[string]int{"red": 500},
 		Reserve: []Reservation{{Kind: "user", Name: "vip", Seats: 5}},
 	}}})
 	for i := 0; i < 1200; i++ {
-		f.must(b, Command{Type: CmdEnrollDevice, EnrollDevice: &EnrollDevice{Account: "acme", TokenID: "et1", Code: fmt.Sprintf("b%d", i), KeyFingerprint: "k"}})
+		f.must(b, Command{Type: CmdEnrollDevice, Payload: &EnrollDevice{Account: "acme", TokenID: "et1", Code: fmt.Sprintf("b%d", i), KeyFingerprint: "k"}})
 	}
 	for i := 1000; i < 1200; i++ {
-		f.must(b, Command{Type: CmdCheckout, Checkout: &Checkout{Account: "acme", Device: fmt.Sprintf("b%d", i), Feature: "cad", Team: "red"}})
+		f.must(b, Command{Type: CmdCheckout, Payload: &Checkout{Account: "acme", Device: fmt.Sprintf("b%d", i), Feature: "cad", Team: "red"}})
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		dev := fmt.Sprintf("b%d", i%1000)
 		f.idx++
-		r := f.s.Apply(f.idx, &Command{Type: CmdCheckout, Now: t0, Checkout: &Checkout{Account: "acme", Device: dev, Feature: "cad", Team: "red"}})
+		r := f.s.Apply(f.idx, &Command{Type: CmdCheckout, Now: t0, Payload: &Checkout{Account: "acme", Device: dev, Feature: "cad", Team: "red"}})
 		if r.Error != nil {
 			b.Fatal(r.Error)
 		}
 		f.idx++
-		f.s.Apply(f.idx, &Command{Type: CmdRelease, Now: t0, Release: &Release{Account: "acme", Device: dev, LeaseID: r.Lease.ID}})
+		f.s.Apply(f.idx, &Command{Type: CmdRelease, Now: t0, Payload: &Release{Account: "acme", Device: dev, LeaseID: r.Lease.ID}})
 	}
 }
 
@@ -362,7 +368,6 @@ func TestTeamClaimsMustMatchMembership(t *testing.T) {
 	mustMem(t, f, MembersOp{Op: MemAddUser, Email: "bob@acme.test"})
 	for _, c := range []struct{ dev, user, team, want string }{
 		{"d2", "bob@acme.test", "red", "not a member of team red"},
-		{"d2", "", "red", "must name its user"},
 		{"d2", "ann@acme.test", "blue", `no team "blue"`},
 	} {
 		r := f.checkoutAs(c.dev, c.user, c.team)
@@ -374,6 +379,8 @@ func TestTeamClaimsMustMatchMembership(t *testing.T) {
 	if r := f.checkoutAs("d2", "ANN@acme.test", "red"); r.Error != nil {
 		t.Fatalf("a member of red: %v", r.Error)
 	}
+	// Without a signed-in member nobody names a team at all.
+	wantCode(t, f.checkoutAs("d3", "", "red"), protocol.CodeNotSignedIn)
 }
 
 // TestRemoveDeviceRevokesAndAllowsReenrollment: a removed device's leases
@@ -384,11 +391,11 @@ func TestRemoveDeviceRevokesAndAllowsReenrollment(t *testing.T) {
 	f := newFixture(t, 1, 2)
 	g := f.checkout("d1")
 	enroll := func(fp string) Result {
-		return f.apply(Command{Type: CmdEnrollDevice, EnrollDevice: &EnrollDevice{Account: "acme", TokenID: "et1", Code: "d1", KeyFingerprint: fp}})
+		return f.apply(Command{Type: CmdEnrollDevice, Payload: &EnrollDevice{Account: "acme", TokenID: "et1", Code: "d1", KeyFingerprint: fp}})
 	}
 	wantCode(t, enroll("fp-new"), protocol.CodeDeviceConflict) // a clone, until an administrator acts
-	unchangedBy(t, f, protocol.CodeNotFound, Command{Type: CmdDeviceOp, DeviceOp: &DeviceOp{Account: "acme", Device: "nope", Remove: true}})
-	r := f.must(t, Command{Type: CmdDeviceOp, DeviceOp: &DeviceOp{Account: "acme", Device: "d1", Remove: true}})
+	unchangedBy(t, f, protocol.CodeNotFound, legacyCmd(CmdDeviceOp, &DeviceOp{Account: "acme", Device: "nope", Remove: true}))
+	r := f.must(t, legacyCmd(CmdDeviceOp, &DeviceOp{Account: "acme", Device: "d1", Remove: true}))
 	if r.Device == nil || r.Device.Code != "d1" {
 		t.Fatalf("remove answered %+v", r)
 	}

@@ -53,12 +53,12 @@ func (s *State) Accounts() []Account {
 
 // PoolUsage is a pool's seat count as an administrator reads it.
 type PoolUsage struct {
-	Account  string        `json:"account"`
-	Feature  string        `json:"feature"`
-	Seats    int           `json:"seats"`
-	Active   int           `json:"active"`
-	Unused   int           `json:"unused"`
-	LeaseTTL time.Duration `json:"lease_ttl"`
+	Account  string            `json:"account"`
+	Feature  string            `json:"feature"`
+	Seats    int               `json:"seats"`
+	Active   int               `json:"active"`
+	Unused   int               `json:"unused"`
+	LeaseTTL protocol.Duration `json:"lease_ttl"`
 }
 
 // Usage reports every pool (of one account, or all when account is ""),
@@ -80,7 +80,7 @@ func (s *State) Usage(account string, now time.Time) []PoolUsage {
 			if unused < 0 {
 				unused = 0
 			}
-			out = append(out, PoolUsage{Account: a.ID, Feature: p.Feature, Seats: p.Seats, Active: active, Unused: unused, LeaseTTL: s.ttlFor(a.ID, p, 0)})
+			out = append(out, PoolUsage{Account: a.ID, Feature: p.Feature, Seats: p.Seats, Active: active, Unused: unused, LeaseTTL: protocol.Duration(s.ttlFor(a.ID, p, 0))})
 		}
 	}
 	sort.Slice(out, func(i, j int) bool {

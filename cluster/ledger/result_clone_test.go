@@ -15,8 +15,8 @@ import (
 func TestResultDoesNotAliasRecord(t *testing.T) {
 	f := newFixture(t, 2, 2)
 	twin := newFixture(t, 2, 2)
-	co := Command{Type: CmdCheckout, RequestID: "co-1", Checkout: &Checkout{Account: "acme", Device: "d1", Feature: "cad"}}
-	ren := Command{Type: CmdRenew, RequestID: "ren-1", Renew: &Renew{Account: "acme", Device: "d1", Leases: []uint64{1}}}
+	co := Command{Type: CmdCheckout, RequestID: "co-1", Payload: &Checkout{Account: "acme", Device: "d1", Feature: "cad"}}
+	ren := Command{Type: CmdRenew, RequestID: "ren-1", Payload: &Renew{Account: "acme", Device: "d1", Leases: []uint64{1}}}
 
 	got := f.must(t, co)
 	twin.must(t, co)
@@ -34,9 +34,11 @@ func TestResultDoesNotAliasRecord(t *testing.T) {
 		t.Fatalf("mutating returned results changed the ledger:\n%s\nvs untouched\n%s", a, b)
 	}
 
-	// A replay hands out its own copy too.
+	// A replay hands out its own copy too, of the lease as it is now
+	// (renewed since the grant: issue 13 finding 2).
 	rep := f.apply(co)
-	if !rep.Replayed || rep.Lease == nil || rep.Lease.Device != "d1" || !rep.Lease.Horizon.Equal(t0.Add(10*time.Second)) {
+	cur, _ := f.s.Lease(1)
+	if !rep.Replayed || rep.Lease == nil || rep.Lease.Device != "d1" || !rep.Lease.Horizon.Equal(cur.Horizon) || !cur.Horizon.After(t0.Add(10*time.Second)) {
 		t.Fatalf("replay: %+v", rep.Lease)
 	}
 	rep.Lease.Device = "x"

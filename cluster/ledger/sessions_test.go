@@ -8,7 +8,7 @@ import (
 )
 
 func session(id, email string, role AccessRole, expires time.Time) Command {
-	return Command{Type: CmdCreateAdminToken, CreateAdminToken: &AdminToken{ID: id, Hash: "h-" + id, Role: string(role), Account: "acme", Session: email, Expires: expires}}
+	return Command{Type: CmdCreateAdminToken, Payload: &AdminToken{ID: id, Hash: "h-" + id, Role: string(role), Account: "acme", Session: email, Expires: expires}}
 }
 
 func TestSessionsFollowTheMembersRole(t *testing.T) {
@@ -39,7 +39,7 @@ func TestSessionsFollowTheMembersRole(t *testing.T) {
 
 	// Signing out removes the session outright; other tokens keep a
 	// revoked tombstone.
-	if r := f.apply(Command{Type: CmdRevokeAdminToken, RevokeAdminToken: &RevokeAdminToken{ID: "s-ast@acme.test"}}); r.Error != nil {
+	if r := f.apply(Command{Type: CmdRevokeAdminToken, Payload: &RevokeAdminToken{ID: "s-ast@acme.test"}}); r.Error != nil {
 		t.Fatal(r.Error)
 	}
 	if _, ok := f.s.AdminToken("s-ast@acme.test"); ok {
@@ -86,5 +86,5 @@ func TestTeamAdministratorsAreMembersOfTheirTeams(t *testing.T) {
 	}
 	memRefused(t, f, protocol.CodeNotAllowed, MembersOp{Op: MemSetTeamAdmin, Email: "ann@acme.test", Team: "ops", TeamAdmin: true}, "not in team ops")
 	// A team-admin token must be a session.
-	unchangedBy(t, f, protocol.CodeInvalidArgument, Command{Type: CmdCreateAdminToken, CreateAdminToken: &AdminToken{ID: "t", Hash: "h", Role: string(RoleTeamAdmin), Account: "acme"}})
+	unchangedBy(t, f, protocol.CodeInvalidArgument, Command{Type: CmdCreateAdminToken, Payload: &AdminToken{ID: "t", Hash: "h", Role: string(RoleTeamAdmin), Account: "acme"}})
 }

@@ -37,6 +37,8 @@ type snapshot struct {
 	AuditNextSeq uint64              `json:"audit_next_seq,omitempty"`
 	Notified     []NotificationClaim `json:"notified,omitempty"`
 	Brake        []BrakeEntry        `json:"brake,omitempty"`
+	SignIns      []*DeviceSignIn     `json:"sign_ins,omitempty"`
+	Vendors      *vendorSnapshot     `json:"vendors,omitempty"`
 }
 
 // WriteSnapshot serialises the whole ledger to w.
@@ -92,6 +94,8 @@ func (s *State) WriteSnapshot(w io.Writer) error {
 	snap.Audit, snap.AuditNextSeq = s.audit.records, s.audit.nextSeq
 	snap.Notified = s.NotificationClaims()
 	snap.Brake = s.brake.sorted()
+	snap.SignIns = s.signins.sorted()
+	snap.Vendors = s.ven.snapshot(s)
 	enc := json.NewEncoder(w)
 	if err := enc.Encode(&snap); err != nil {
 		return fmt.Errorf("write ledger snapshot: %w", err)
@@ -158,6 +162,10 @@ func (s *State) ReadSnapshot(r io.Reader) error {
 		n.notified[c.key()] = &c
 	}
 	n.brake = restoreBrake(snap.Brake)
+	for _, si := range snap.SignIns {
+		n.signins.add(si)
+	}
+	n.ven = restoreVendorBook(snap.Vendors)
 	*s = *n
 	return nil
 }

@@ -52,9 +52,11 @@ type State struct {
 	lic         *licenseBook
 	pol         policyBook
 	mem         *memberBook
+	signins     *signInBook
 	audit       auditLog
 	notified    map[string]*NotificationClaim
 	brake       brakeBook // sign-in failures (brake.go)
+	ven         *vendorBook
 
 	// Idempotency and tombstones, in application order for pruning.
 	requests     map[string]*requestRecord
@@ -94,9 +96,11 @@ func (s *State) reset() {
 	s.lic = newLicenseBook()
 	s.pol = policyBook{Policies: map[string]*Policy{}}
 	s.mem = &memberBook{orgs: map[string]*Org{}}
+	s.signins = newSignInBook()
 	s.audit = auditLog{}
 	s.notified = map[string]*NotificationClaim{}
 	s.brake = brakeBook{}
+	s.ven = newVendorBook()
 	s.requests = map[string]*requestRecord{}
 	s.requestOrder = nil
 	s.ended = map[uint64]EndedLease{}
@@ -124,7 +128,7 @@ func (s *State) apply(c *Command) Result {
 	s.prune(c.Now)
 	if c.RequestID != "" {
 		if rec, ok := s.requests[c.RequestID]; ok {
-			r, _ := checkReplay(rec, c)
+			r, _ := s.checkReplay(rec, c)
 			return r
 		}
 	}
@@ -144,89 +148,18 @@ func fail(code protocol.Code, format string, args ...any) Result {
 	return Result{Error: protocol.Errorf(code, format, args...)}
 }
 
-func (s *State) dispatch(c *Command) Result {
-	switch c.Type {
-	case CmdBatch:
-		out := Result{Batch: make([]Result, len(c.Batch))}
-		for i := range c.Batch {
-			out.Batch[i] = s.apply(&c.Batch[i])
-		}
-		return out
-	case CmdBootstrap:
-		return s.bootstrap(c.Now, c.Bootstrap)
-	case CmdSetSettings:
-		return s.setSettings(c.SetSettings)
-	case CmdRegisterKey:
-		return s.registerKey(c.Now, c.RegisterKey)
-	case CmdCreateAdminToken:
-		return s.createAdminToken(c.Now, c.CreateAdminToken)
-	case CmdRevokeAdminToken:
-		return s.revokeAdminToken(c.RevokeAdminToken)
-	case CmdCreateAccount:
-		return s.createAccount(c.Now, c.CreateAccount)
-	case CmdSetPool:
-		return s.setPool(c.Now, c.SetPool)
-	case CmdCreateEnrollToken:
-		return s.createEnrollToken(c.Now, c.CreateEnrollToken)
-	case CmdRevokeEnrollToken:
-		return s.revokeEnrollToken(c.RevokeEnrollToken)
-	case CmdEnrollDevice:
-		return s.enrollDevice(c.Now, c.EnrollDevice)
-	case CmdCheckout:
-		return s.checkout(c.Now, c.Checkout)
-	case CmdRenew:
-		return s.renew(c.Now, c.Renew)
-	case CmdRelease:
-		return s.release(c.Now, c.Release)
-	case CmdRevoke:
-		return s.revoke(c.Now, c.Revoke)
-	case CmdReclaim:
-		return s.reclaim(c.Now, c.Reclaim)
-	case CmdRegisterNode:
-		return s.registerNode(c.Now, c.RegisterNode)
-	case CmdSetProduct:
-		return s.setProduct(c.Now, c.SetProduct)
-	case CmdLicense:
-		return s.licenseOp(c.Now, c.License)
-	case CmdImportAssignments:
-		return s.importAssignments(c.Now, c.ImportAssignments)
-	case CmdSetPolicy:
-		return s.setPolicy(c.Now, c.SetPolicy)
-	case CmdDeviceOp:
-		return s.deviceOp(c.Now, c.DeviceOp)
-	case CmdRemind:
-		return s.remind(c.Now)
-	case CmdMembers:
-		return s.membersOp(c.Now, c.Members)
-	case CmdClaimNotification:
-		return s.claimNotification(c.Now, c.ClaimNotification)
-	case CmdNotificationDone:
-		return s.notificationDone(c.Now, c.NotificationDone)
-	case CmdSignInBrake:
-		return s.signInBrake(c.Now, c.SignInBrake)
-	case CmdRemoveNode:
-		if c.RemoveNode == nil {
-			return missing(CmdRemoveNode)
-		}
-		if _, ok := s.nodes[c.RemoveNode.ID]; !ok {
-			return fail(protocol.CodeNotFound, "no node %q", c.RemoveNode.ID)
-		}
-		delete(s.nodes, c.RemoveNode.ID)
-		return Result{}
+func (s *State) removeNode(_ time.Time, r *RemoveNode) Result {
+	if _, ok := s.nodes[r.ID]; !ok {
+		return fail(protocol.CodeNotFound, "no node %q", r.ID)
 	}
-	return fail(protocol.CodeBadRequest, "unknown ledger command %q", c.Type)
-}
-
-// missing reports a command whose payload is absent, which only a bug or a
-// corrupt entry produces; the entry is answered with an error, not a panic,
-// so one bad entry cannot stop a node from applying the log.
-func missing(t CommandType) Result {
-	return fail(protocol.CodeBadRequest, "%s command has no payload", t)
+	delete(s.nodes, r.ID)
+	return Result{}
 }
 
 func (s *State) prune(now time.Time) {
 	s.pruneAudit(now)
 	s.pruneNotifications(now)
+	s.pruneDenials(now)
 	cut := now.Add(-RequestMemory)
 	n := 0
 	for n < len(s.requestOrder) {
@@ -256,9 +189,6 @@ func (s *State) prune(now time.Time) {
 }
 
 func (s *State) bootstrap(now time.Time, b *Bootstrap) Result {
-	if b == nil {
-		return missing(CmdBootstrap)
-	}
 	if s.clusterID != "" {
 		if s.clusterID == b.ClusterID {
 			return Result{}
@@ -296,10 +226,7 @@ func (st Settings) Validate() error {
 	return nil
 }
 
-func (s *State) setSettings(st *Settings) Result {
-	if st == nil {
-		return missing(CmdSetSettings)
-	}
+func (s *State) setSettings(_ time.Time, st *Settings) Result {
 	if err := st.Validate(); err != nil {
 		return fail(protocol.CodeInvalidArgument, "%v", err)
 	}
@@ -308,15 +235,16 @@ func (s *State) setSettings(st *Settings) Result {
 }
 
 func (s *State) registerKey(now time.Time, k *SigningKey) Result {
-	if k == nil {
-		return missing(CmdRegisterKey)
-	}
 	if k.KeyID == "" || len(k.PublicKey) == 0 {
 		return fail(protocol.CodeInvalidArgument, "signing key needs a key ID and a public key")
 	}
 	if old, ok := s.keys[k.KeyID]; ok {
 		if string(old.PublicKey) != string(k.PublicKey) {
 			return fail(protocol.CodeAlreadyExists, "key ID %s is registered with another public key", k.KeyID)
+		}
+		if len(k.Certificate) > 0 {
+			// A key registered before certificates existed gets one.
+			old.Certificate = k.Certificate
 		}
 		return Result{}
 	}
@@ -327,9 +255,6 @@ func (s *State) registerKey(now time.Time, k *SigningKey) Result {
 }
 
 func (s *State) registerNode(now time.Time, n *Node) Result {
-	if n == nil {
-		return missing(CmdRegisterNode)
-	}
 	if !ValidID(n.ID) || n.RaftAddr == "" {
 		return fail(protocol.CodeInvalidArgument, "a node needs a valid ID and a Raft address")
 	}
@@ -340,9 +265,6 @@ func (s *State) registerNode(now time.Time, n *Node) Result {
 }
 
 func (s *State) createAdminToken(now time.Time, t *AdminToken) Result {
-	if t == nil {
-		return missing(CmdCreateAdminToken)
-	}
 	if t.ID == "" || t.Hash == "" {
 		return fail(protocol.CodeInvalidArgument, "admin token needs an ID and a hash")
 	}
@@ -364,10 +286,7 @@ func (s *State) createAdminToken(now time.Time, t *AdminToken) Result {
 	return Result{}
 }
 
-func (s *State) revokeAdminToken(r *RevokeAdminToken) Result {
-	if r == nil {
-		return missing(CmdRevokeAdminToken)
-	}
+func (s *State) revokeAdminToken(_ time.Time, r *RevokeAdminToken) Result {
 	t, ok := s.adminTokens[r.ID]
 	if !ok {
 		return fail(protocol.CodeNotFound, "no admin token %s", r.ID)
@@ -381,9 +300,6 @@ func (s *State) revokeAdminToken(r *RevokeAdminToken) Result {
 }
 
 func (s *State) createAccount(now time.Time, a *CreateAccount) Result {
-	if a == nil {
-		return missing(CmdCreateAccount)
-	}
 	if !ValidID(a.ID) {
 		return fail(protocol.CodeInvalidArgument, "account ID %q must be 1-64 letters, digits, '.', '_' or '-'", a.ID)
 	}
@@ -409,9 +325,6 @@ func (s *State) createAccount(now time.Time, a *CreateAccount) Result {
 }
 
 func (s *State) setPool(now time.Time, p *SetPool) Result {
-	if p == nil {
-		return missing(CmdSetPool)
-	}
 	acct, ok := s.accounts[p.Account]
 	if !ok {
 		return fail(protocol.CodeUnknownAccount, "no account %q", p.Account)
@@ -424,6 +337,9 @@ func (s *State) setPool(now time.Time, p *SetPool) Result {
 	}
 	if p.LeaseTTL != 0 && p.LeaseTTL < time.Second {
 		return fail(protocol.CodeInvalidArgument, "lease TTL %v is below the 1s minimum", p.LeaseTTL)
+	}
+	if perr := s.checkEntitledSeats(now, p.Account, p.Feature, p.Seats); perr != nil {
+		return Result{Error: perr}
 	}
 	pool, ok := acct.Pools[p.Feature]
 	if !ok {
@@ -451,9 +367,6 @@ func seatCount(n int) string {
 }
 
 func (s *State) createEnrollToken(now time.Time, t *EnrollToken) Result {
-	if t == nil {
-		return missing(CmdCreateEnrollToken)
-	}
 	if _, ok := s.accounts[t.Account]; !ok {
 		return fail(protocol.CodeUnknownAccount, "no account %q", t.Account)
 	}
@@ -477,10 +390,7 @@ func (s *State) createEnrollToken(now time.Time, t *EnrollToken) Result {
 	return Result{}
 }
 
-func (s *State) revokeEnrollToken(r *RevokeEnrollToken) Result {
-	if r == nil {
-		return missing(CmdRevokeEnrollToken)
-	}
+func (s *State) revokeEnrollToken(_ time.Time, r *RevokeEnrollToken) Result {
 	t, ok := s.enrollTok[r.ID]
 	if !ok || (r.Account != "" && t.Account != r.Account) {
 		return fail(protocol.CodeNotFound, "no enrollment token %s in account %q", r.ID, r.Account)
@@ -506,9 +416,6 @@ func (s *State) CheckEnrollToken(id string, now time.Time) (*EnrollToken, *proto
 }
 
 func (s *State) enrollDevice(now time.Time, e *EnrollDevice) Result {
-	if e == nil {
-		return missing(CmdEnrollDevice)
-	}
 	tok, perr := s.CheckEnrollToken(e.TokenID, now)
 	if perr != nil {
 		return Result{Error: perr}
@@ -560,16 +467,28 @@ func subscriptionOver(acct *Account, now time.Time) bool {
 	return !acct.SubscriptionEnd.IsZero() && !now.Before(acct.SubscriptionEnd)
 }
 
-func (s *State) checkout(now time.Time, c *Checkout) Result {
-	if c == nil {
-		return missing(CmdCheckout)
+// checkoutCounted is the checkout command: a checkout, and a refusal
+// counted against the entitlement's denial statistics (entitlements.go).
+func (s *State) checkoutCounted(now time.Time, c *Checkout) Result {
+	r := s.checkout(now, c)
+	if r.Error != nil {
+		s.countDenial(now, c, r.Error.Code)
 	}
+	return r
+}
+
+func (s *State) checkout(now time.Time, c *Checkout) Result {
 	acct, ok := s.accounts[c.Account]
 	if !ok {
 		return fail(protocol.CodeUnknownAccount, "no account %q", c.Account)
 	}
 	if subscriptionOver(acct, now) {
 		return fail(protocol.CodeSubscriptionExpired, "the subscription of account %s ended at %s", acct.ID, acct.SubscriptionEnd.UTC().Format(time.RFC3339))
+	}
+	if s.vendorManaged(acct.ID) {
+		if _, perr := s.entitlementFor(acct.ID, c.Feature, now); perr != nil {
+			return Result{Error: perr}
+		}
 	}
 	pool, ok := acct.Pools[c.Feature]
 	if !ok {
@@ -578,6 +497,10 @@ func (s *State) checkout(now time.Time, c *Checkout) Result {
 	ref := DeviceRef{c.Account, c.Device}
 	if _, ok := s.devices[ref]; !ok {
 		return fail(protocol.CodeNotEnrolled, "device %s is not enrolled in account %s", c.Device, c.Account)
+	}
+	c, perr := s.checkoutHolder(c)
+	if perr != nil {
+		return Result{Error: perr}
 	}
 	pol := s.EffectivePolicy(c.Account, c.Feature)
 	ttl := s.ttlFor(c.Account, pool, c.TTL)
@@ -594,7 +517,11 @@ func (s *State) checkout(now time.Time, c *Checkout) Result {
 	// device never takes two seats of one feature for one user. A lingering
 	// lease (released under a linger policy) comes back the same way.
 	for _, l := range s.byDevice[ref] {
-		if l.Feature == c.Feature && l.User == c.User && !l.Revoked && !l.Reusable(now, s.settings.MaxSkew) {
+		if l.Feature == c.Feature && (l.User == c.User || l.Kind == KindNodeLocked) && !l.Revoked && !l.Reusable(now, s.settings.MaxSkew) {
+			// A node-locked seat is the device's: whoever signs in on the
+			// device takes it over (and the previous member's token, still
+			// valid to its horizon, is for the same seat).
+			l.User, l.SignIn, l.Vacant = c.User, c.SignIn, false
 			if l.Kind == KindBorrowed && c.Borrow == 0 {
 				cp := *l
 				return Result{Lease: &cp}
@@ -634,7 +561,7 @@ func (s *State) checkout(now time.Time, c *Checkout) Result {
 	}
 	l := &Lease{
 		ID: s.nextLeaseID, Account: c.Account, Feature: c.Feature, Device: c.Device, User: c.User, Team: c.Team,
-		Kind: kind, Since: now,
+		Kind: kind, Since: now, SignIn: c.SignIn,
 	}
 	l.Horizon, _ = s.horizonFor(now, acct, l, &pol, ttl)
 	l.License, l.AddOns = s.licenseClaims(c.Account, c.Feature, c.User)
@@ -648,7 +575,10 @@ func (s *State) checkout(now time.Time, c *Checkout) Result {
 // horizonFor is now+ttl capped by the subscription end and the pool's
 // maximum checkout duration counted from the lease's grant.
 func (s *State) horizonFor(now time.Time, acct *Account, l *Lease, pol *Policy, ttl time.Duration) (time.Time, *protocol.Error) {
-	h := horizonAt(acct, now.Add(ttl))
+	h, perr := s.grantEntitlement(now, l, horizonAt(acct, now.Add(ttl)))
+	if perr != nil {
+		return l.Horizon, perr
+	}
 	if pol.MaxCheckout > 0 && l.Kind != KindNodeLocked && l.Kind != KindBorrowed {
 		end := l.Since.Add(pol.MaxCheckout)
 		if !now.Before(end) {
@@ -738,9 +668,6 @@ func (s *State) goneError(id uint64) *protocol.Error {
 }
 
 func (s *State) renew(now time.Time, r *Renew) Result {
-	if r == nil {
-		return missing(CmdRenew)
-	}
 	out := Result{Renewed: make([]RenewResult, 0, len(r.Leases))}
 	acct := s.accounts[r.Account]
 	for _, id := range r.Leases {
@@ -752,6 +679,8 @@ func (s *State) renew(now time.Time, r *Renew) Result {
 			out.Renewed = append(out.Renewed, RenewResult{ID: id, Error: protocol.Errorf(protocol.CodeNotHolder, "lease %d is held by another device", id)})
 		case l.Revoked:
 			out.Renewed = append(out.Renewed, RenewResult{ID: id, Error: protocol.Errorf(protocol.CodeLeaseRevoked, "lease %d was revoked by an administrator", id)})
+		case l.Vacant:
+			out.Renewed = append(out.Renewed, RenewResult{ID: id, Error: vacantError(l)})
 		case l.Reusable(now, s.settings.MaxSkew):
 			out.Ended = append(out.Ended, s.endLease(now, l, EndExpired))
 			out.Renewed = append(out.Renewed, RenewResult{ID: id, Error: s.goneError(id)})
@@ -806,9 +735,6 @@ func (s *State) poolOf(l *Lease) *Pool {
 }
 
 func (s *State) release(now time.Time, r *Release) Result {
-	if r == nil {
-		return missing(CmdRelease)
-	}
 	l, ok := s.leases[r.LeaseID]
 	if !ok {
 		return Result{Error: s.goneError(r.LeaseID)}
@@ -846,9 +772,6 @@ func (s *State) release(now time.Time, r *Release) Result {
 }
 
 func (s *State) revoke(now time.Time, r *Revoke) Result {
-	if r == nil {
-		return missing(CmdRevoke)
-	}
 	l, ok := s.leases[r.LeaseID]
 	if !ok {
 		return Result{Error: s.goneError(r.LeaseID)}
@@ -862,9 +785,6 @@ func (s *State) revoke(now time.Time, r *Revoke) Result {
 }
 
 func (s *State) reclaim(now time.Time, r *Reclaim) Result {
-	if r == nil {
-		return missing(CmdReclaim)
-	}
 	var due []*Lease
 	seen := make(map[uint64]bool, len(r.Leases))
 	for _, id := range r.Leases {

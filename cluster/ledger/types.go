@@ -95,6 +95,10 @@ type Device struct {
 	Hostname       string    `json:"hostname,omitempty"`
 	Enrolled       time.Time `json:"enrolled"`
 	EnrollTokenID  string    `json:"enroll_token_id,omitempty"`
+	// LastSeen is when the device last heartbeated (recorded coarsely, see
+	// signins.go) and AgentVersion the agent build it reported.
+	LastSeen     time.Time `json:"last_seen,omitempty"`
+	AgentVersion string    `json:"agent_version,omitempty"`
 }
 
 // DeviceRef names a device.
@@ -129,10 +133,21 @@ type Lease struct {
 	AddOns  []string `json:"addons,omitempty"`
 	// Team is the team the checkout named, for team caps and reservations.
 	Team string `json:"team,omitempty"`
+	// SignIn is the member sign-in the lease was granted under (signins.go);
+	// ending the sign-in revokes the lease.
+	SignIn string `json:"sign_in,omitempty"`
+	// Vacant marks a node-locked lease whose member left (signed out,
+	// removed, or the seat moved to another device): the device keeps the
+	// seat for the next member who signs in on it, but the old token is not
+	// renewed and agents drop it.
+	Vacant bool `json:"vacant,omitempty"`
 	// LingerUntil is set when the application released a lease under a
 	// linger policy: the seat stays with the device until then and a
 	// checkout from the same device takes the lease back.
 	LingerUntil time.Time `json:"linger_until,omitempty"`
+	// Entitlement is the vendor entitlement ("serial:digest") the lease was
+	// last granted or renewed under, carried in the token's ent claim.
+	Entitlement string `json:"entitlement,omitempty"`
 }
 
 // Reusable reports whether the lease's seat may be given to someone else at
@@ -221,4 +236,9 @@ type SigningKey struct {
 	PublicKey []byte    `json:"public_key"`
 	NodeID    string    `json:"node_id"`
 	Added     time.Time `json:"added"`
+	// Certificate (PEM), issued by the cluster CA, says the key is this
+	// cluster's (certs.CA.IssueSigningKey): applications checking a lease
+	// against a vendor entitlement follow it from the CA the entitlement
+	// binds.
+	Certificate []byte `json:"certificate,omitempty"`
 }

@@ -137,17 +137,17 @@ func (a *auditor) entry(idx uint64, c *ledger.Command, res ledger.Result) {
 	}
 	switch c.Type {
 	case ledger.CmdBootstrap:
-		if res.Error == nil && c.Bootstrap != nil && !a.bootstrapped {
+		if res.Error == nil && ledger.PayloadOf[ledger.Bootstrap](c) != nil && !a.bootstrapped {
 			a.bootstrapped = true
-			a.skew = c.Bootstrap.Settings.MaxSkew
+			a.skew = ledger.PayloadOf[ledger.Bootstrap](c).Settings.MaxSkew
 		}
 	case ledger.CmdSetSettings:
-		if res.Error == nil && c.SetSettings != nil {
-			a.skew = c.SetSettings.MaxSkew
+		if res.Error == nil && ledger.PayloadOf[ledger.Settings](c) != nil {
+			a.skew = ledger.PayloadOf[ledger.Settings](c).MaxSkew
 		}
 	case ledger.CmdSetPool:
-		if res.Error == nil && c.SetPool != nil {
-			a.r.Seats[PoolKey{c.SetPool.Account, c.SetPool.Feature}] = c.SetPool.Seats
+		if res.Error == nil && ledger.PayloadOf[ledger.SetPool](c) != nil {
+			a.r.Seats[PoolKey{ledger.PayloadOf[ledger.SetPool](c).Account, ledger.PayloadOf[ledger.SetPool](c).Feature}] = ledger.PayloadOf[ledger.SetPool](c).Seats
 		}
 	case ledger.CmdCheckout:
 		a.checkout(idx, c, res)
@@ -160,7 +160,7 @@ func (a *auditor) entry(idx uint64, c *ledger.Command, res ledger.Result) {
 	case ledger.CmdRelease:
 		if res.Error == nil {
 			a.r.Releases++
-			if len(res.Ended) != 1 || c.Release == nil || res.Ended[0].ID != c.Release.LeaseID {
+			if len(res.Ended) != 1 || ledger.PayloadOf[ledger.Release](c) == nil || res.Ended[0].ID != ledger.PayloadOf[ledger.Release](c).LeaseID {
 				a.fail(idx, "successful release did not end exactly the requested lease: %+v", res.Ended)
 			}
 		} else if len(res.Ended) > 0 {
@@ -170,17 +170,17 @@ func (a *auditor) entry(idx uint64, c *ledger.Command, res ledger.Result) {
 }
 
 func (a *auditor) checkout(idx uint64, c *ledger.Command, res ledger.Result) {
-	if c.Checkout == nil {
+	if ledger.PayloadOf[ledger.Checkout](c) == nil {
 		return
 	}
-	pk := PoolKey{c.Checkout.Account, c.Checkout.Feature}
+	pk := PoolKey{ledger.PayloadOf[ledger.Checkout](c).Account, ledger.PayloadOf[ledger.Checkout](c).Feature}
 	switch {
 	case res.Error == nil && res.Lease != nil:
 		l := *res.Lease
 		if old, ok := a.r.Live[l.ID]; ok {
 			// The device asked again and got the lease it holds.
-			if old.Device != c.Checkout.Device || old.Device != l.Device {
-				a.fail(idx, "checkout by %s returned lease %d of %s", c.Checkout.Device, l.ID, old.Device)
+			if old.Device != ledger.PayloadOf[ledger.Checkout](c).Device || old.Device != l.Device {
+				a.fail(idx, "checkout by %s returned lease %d of %s", ledger.PayloadOf[ledger.Checkout](c).Device, l.ID, old.Device)
 			}
 			a.extend(idx, l)
 			return
@@ -190,8 +190,8 @@ func (a *auditor) checkout(idx uint64, c *ledger.Command, res ledger.Result) {
 			a.fail(idx, "new lease %d does not have a fresh fencing ID (highest so far %d)", l.ID, a.maxID)
 		}
 		a.maxID = max(a.maxID, l.ID)
-		if l.Device != c.Checkout.Device || l.Account != pk.Account || l.Feature != pk.Feature {
-			a.fail(idx, "checkout by %s/%s for %s granted lease %+v", pk.Account, c.Checkout.Device, pk.Feature, l)
+		if l.Device != ledger.PayloadOf[ledger.Checkout](c).Device || l.Account != pk.Account || l.Feature != pk.Feature {
+			a.fail(idx, "checkout by %s/%s for %s granted lease %+v", pk.Account, ledger.PayloadOf[ledger.Checkout](c).Device, pk.Feature, l)
 		}
 		if !l.Since.Equal(c.Now) {
 			a.fail(idx, "lease %d Since %s is not the command time %s", l.ID, l.Since, c.Now)
@@ -210,11 +210,11 @@ func (a *auditor) checkout(idx uint64, c *ledger.Command, res ledger.Result) {
 		a.r.NoSeat++
 		n, seats := a.inUse(pk), a.r.Seats[pk]
 		if n < seats {
-			a.fail(idx, "no_seat for %s with %d of %d seats of %s/%s in force", c.Checkout.Device, n, seats, pk.Account, pk.Feature)
+			a.fail(idx, "no_seat for %s with %d of %d seats of %s/%s in force", ledger.PayloadOf[ledger.Checkout](c).Device, n, seats, pk.Account, pk.Feature)
 		}
 		for _, l := range a.r.Live {
 			if l.Account == pk.Account && l.Feature == pk.Feature && l.Reusable(c.Now, a.skew) {
-				a.fail(idx, "no_seat for %s at %s while lease %d (horizon %s) was reusable", c.Checkout.Device, c.Now.Format(time.RFC3339Nano), l.ID, l.Horizon.Format(time.RFC3339Nano))
+				a.fail(idx, "no_seat for %s at %s while lease %d (horizon %s) was reusable", ledger.PayloadOf[ledger.Checkout](c).Device, c.Now.Format(time.RFC3339Nano), l.ID, l.Horizon.Format(time.RFC3339Nano))
 			}
 		}
 	}
@@ -246,8 +246,8 @@ func (a *auditor) end(idx uint64, c *ledger.Command, e ledger.EndedLease) {
 	}
 	switch e.Reason {
 	case ledger.EndReleased:
-		if c.Type != ledger.CmdRelease || c.Release == nil || c.Release.Device != l.Device || c.Release.Account != l.Account {
-			a.fail(idx, "S5: lease %d of %s released by %s command %+v", e.ID, l.Device, c.Type, c.Release)
+		if c.Type != ledger.CmdRelease || ledger.PayloadOf[ledger.Release](c) == nil || ledger.PayloadOf[ledger.Release](c).Device != l.Device || ledger.PayloadOf[ledger.Release](c).Account != l.Account {
+			a.fail(idx, "S5: lease %d of %s released by %s command %+v", e.ID, l.Device, c.Type, ledger.PayloadOf[ledger.Release](c))
 		}
 	case ledger.EndExpired, ledger.EndRevoked:
 		a.r.Reclaims++

@@ -171,16 +171,16 @@ func TestAudit(t *testing.T) {
 	settings := ledger.Settings{LeaseTTL: 10 * time.Second, HeartbeatInterval: time.Second, MaxSkew: 2 * time.Second}
 	prelude := func() []ledger.Command {
 		return []ledger.Command{
-			{Type: ledger.CmdBootstrap, Bootstrap: &ledger.Bootstrap{ClusterID: "c", Settings: settings}},
-			{Type: ledger.CmdCreateAccount, CreateAccount: &ledger.CreateAccount{ID: "a"}},
-			{Type: ledger.CmdSetPool, SetPool: &ledger.SetPool{Account: "a", Feature: "f", Seats: 1}},
-			{Type: ledger.CmdCreateEnrollToken, CreateEnrollToken: &ledger.EnrollToken{ID: "et", Account: "a", Hash: "h", Expires: sec(3600)}},
-			{Type: ledger.CmdEnrollDevice, EnrollDevice: &ledger.EnrollDevice{Account: "a", TokenID: "et", Code: "d0", KeyFingerprint: "k"}},
-			{Type: ledger.CmdEnrollDevice, EnrollDevice: &ledger.EnrollDevice{Account: "a", TokenID: "et", Code: "d1", KeyFingerprint: "k"}},
+			{Type: ledger.CmdBootstrap, Payload: &ledger.Bootstrap{ClusterID: "c", Settings: settings}},
+			{Type: ledger.CmdCreateAccount, Payload: &ledger.CreateAccount{ID: "a"}},
+			{Type: ledger.CmdSetPool, Payload: &ledger.SetPool{Account: "a", Feature: "f", Seats: 1}},
+			{Type: ledger.CmdCreateEnrollToken, Payload: &ledger.EnrollToken{ID: "et", Account: "a", Hash: "h", Expires: sec(3600)}},
+			{Type: ledger.CmdEnrollDevice, Payload: &ledger.EnrollDevice{Account: "a", TokenID: "et", Code: "d0", KeyFingerprint: "k"}},
+			{Type: ledger.CmdEnrollDevice, Payload: &ledger.EnrollDevice{Account: "a", TokenID: "et", Code: "d1", KeyFingerprint: "k"}},
 		}
 	}
 	checkout := func(dev string, s int) ledger.Command {
-		return ledger.Command{Type: ledger.CmdCheckout, Now: sec(s), Checkout: &ledger.Checkout{Account: "a", Device: dev, Feature: "f"}}
+		return ledger.Command{Type: ledger.CmdCheckout, Now: sec(s), Payload: &ledger.Checkout{Account: "a", Device: dev, Feature: "f"}}
 	}
 	// run applies cmds to a real ledger, so the results are genuine, then
 	// lets tamper change them before the audit.
@@ -204,8 +204,8 @@ func TestAudit(t *testing.T) {
 		checkout("d0", 1),
 		checkout("d1", 5),  // no_seat: d0's horizon is 11, +2 skew
 		checkout("d1", 13), // reclaims d0's lease, grants d1
-		ledger.Command{Type: ledger.CmdRelease, Now: sec(14), Release: &ledger.Release{Account: "a", Device: "d0", LeaseID: 1}}, // stale
-		ledger.Command{Type: ledger.CmdRelease, Now: sec(15), Release: &ledger.Release{Account: "a", Device: "d1", LeaseID: 2}},
+		ledger.Command{Type: ledger.CmdRelease, Now: sec(14), Payload: &ledger.Release{Account: "a", Device: "d0", LeaseID: 1}}, // stale
+		ledger.Command{Type: ledger.CmdRelease, Now: sec(15), Payload: &ledger.Release{Account: "a", Device: "d1", LeaseID: 2}},
 	)
 	r := run(clean, nil)
 	if len(r.Violations) != 0 {
@@ -244,7 +244,7 @@ func TestAudit(t *testing.T) {
 
 	// Stale release forged into a success.
 	r = run(append(prelude(), checkout("d0", 1),
-		ledger.Command{Type: ledger.CmdRelease, Now: sec(2), Release: &ledger.Release{Account: "a", Device: "d1", LeaseID: 1}}), func(es []Entry) {
+		ledger.Command{Type: ledger.CmdRelease, Now: sec(2), Payload: &ledger.Release{Account: "a", Device: "d1", LeaseID: 1}}), func(es []Entry) {
 		last := &es[len(es)-1]
 		last.Res = ledger.Result{Ended: []ledger.EndedLease{{ID: 1, Account: "a", Feature: "f", Device: "d0", Reason: ledger.EndReleased, At: sec(2)}}}
 	})

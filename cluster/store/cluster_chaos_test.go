@@ -13,6 +13,8 @@ import (
 
 	"github.com/tally-licensing/tally/cluster/ledger"
 	"github.com/tally-licensing/tally/cluster/linearize"
+
+	"github.com/tally-licensing/tally/internal/clustertest/failpoint"
 )
 
 // chaosSeed is TALLY_CHAOS_SEED when set, else a fresh seed. It is logged,
@@ -103,9 +105,9 @@ func runChaos(t *testing.T, settings ledger.Settings, expiry, overTLS bool, def 
 	c := newTestCluster(t, clusterOptions{nodes: nodes, snapshotThreshold: 32, seed: seed, tls: overTLS})
 	c.seed(ctx, settings, seats, devices)
 	w := newWorkload(c, settings, seats, devices)
-	w.expiry = expiry
-	w.opTimeout = 3 * time.Second
-	halt := w.run(t, seed)
+	w.Expiry = expiry
+	w.OpTimeout = 3 * time.Second
+	halt := w.Run(t, seed)
 
 	rng := rand.New(rand.NewPCG(seed, 7))
 	actions := map[string]int{}
@@ -123,21 +125,21 @@ func runChaos(t *testing.T, settings ledger.Settings, expiry, overTLS bool, def 
 
 	// Every fault ends; the cluster must serve again.
 	for i := range c.nodes {
-		c.setFaults(i, faultConfig{})
+		c.setFaults(i, failpoint.Faults{})
 		if c.storeOf(i) == nil {
 			c.restart(i)
 		}
 	}
 	c.heal()
 	pctx, pcancel := context.WithTimeout(ctx, 30*time.Second)
-	err := w.waitProgress(pctx, int64(devices))
+	err := w.WaitProgress(pctx, int64(devices))
 	pcancel()
 	if err != nil {
 		c.dumpEvents()
 		t.Fatalf("no progress once the faults ended: %v", err)
 	}
 	halt()
-	w.verifyRun(t, !expiry)
+	logFigures(t, w.verifyRun(t, !expiry))
 }
 
 // nemesisStep injects one fault, chosen at random, and names it.
@@ -179,11 +181,11 @@ func nemesisStep(c *testCluster, rng *rand.Rand) string {
 		return "partition"
 	case p < 80:
 		i := rng.IntN(n)
-		c.setFaults(i, faultConfig{drop: rng.Float64() * 0.3, dropReply: rng.Float64() * 0.2, maxDelay: time.Duration(rng.IntN(40)) * time.Millisecond})
+		c.setFaults(i, failpoint.Faults{Drop: rng.Float64() * 0.3, DropReply: rng.Float64() * 0.2, MaxDelay: time.Duration(rng.IntN(40)) * time.Millisecond})
 		return "lossy-link"
 	case p < 90:
 		for i := 0; i < n; i++ {
-			c.setFaults(i, faultConfig{})
+			c.setFaults(i, failpoint.Faults{})
 		}
 		return "clear-faults"
 	}
@@ -230,7 +232,7 @@ func TestChaosCheckerCatchesOverGrant(t *testing.T) {
 	if res, err := linearize.Check(model, clean, 10*time.Second, ""); err != nil || res.Result != porcupine.Ok {
 		t.Fatalf("clean history: %v %v", res.Result, err)
 	}
-	rep := linearize.Audit(c.trace.log())
+	rep := linearize.Audit(c.trace.Log())
 	if len(rep.Violations) != 0 {
 		t.Fatalf("clean log: %v", rep.Violations)
 	}
@@ -250,12 +252,12 @@ func TestChaosCheckerCatchesOverGrant(t *testing.T) {
 	}
 	t.Logf("porcupine refused the forged history; visualization %s", res.Visualization)
 
-	entries := c.trace.log()
+	entries := c.trace.Log()
 	last := entries[len(entries)-1]
 	now := g1.Lease.Since.Add(time.Second)
 	forged := linearize.Entry{
 		Index: last.Index + 1,
-		Cmd:   ledger.Command{Type: ledger.CmdCheckout, Now: now, RequestID: "forged", Checkout: &ledger.Checkout{Account: clAccount, Device: "d2", Feature: clFeature}},
+		Cmd:   ledger.Command{Type: ledger.CmdCheckout, Now: now, RequestID: "forged", Payload: &ledger.Checkout{Account: clAccount, Device: "d2", Feature: clFeature}},
 		Res:   ledger.Result{Lease: &ledger.Lease{ID: 99, Account: clAccount, Feature: clFeature, Device: "d2", Kind: ledger.KindFloating, Since: now, Horizon: now.Add(time.Hour)}},
 	}
 	rep = linearize.Audit(append(entries, forged))

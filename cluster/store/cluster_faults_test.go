@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/tally-licensing/tally/internal/clustertest/failpoint"
 )
 
 // harnessLeaderLease is the LeaderLeaseTimeout the harness gives every node
@@ -32,8 +34,8 @@ func TestClusterFaults(t *testing.T) {
 	c := newTestCluster(t, clusterOptions{nodes: nodes, seed: seed})
 	c.seed(ctx, clLongSettings, seats, devices)
 	w := newWorkload(c, clLongSettings, seats, devices)
-	w.opTimeout = 5 * time.Second
-	halt := w.run(t, seed)
+	w.OpTimeout = 5 * time.Second
+	halt := w.Run(t, seed)
 	progress := w.progressCheck(t, ctx, c, 20*time.Second)
 
 	isolateLeader := func(round int) {
@@ -89,15 +91,15 @@ func TestClusterFaults(t *testing.T) {
 	progress("after healing again")
 
 	for i := 0; i < nodes; i++ {
-		c.setFaults(i, faultConfig{drop: 0.15, dropReply: 0.1, maxDelay: 20 * time.Millisecond})
+		c.setFaults(i, failpoint.Faults{Drop: 0.15, DropReply: 0.1, MaxDelay: 20 * time.Millisecond})
 	}
 	progress("with lossy, slow links")
 	progress("with lossy, slow links (more)")
 	for i := 0; i < nodes; i++ {
-		c.setFaults(i, faultConfig{})
+		c.setFaults(i, failpoint.Faults{})
 	}
 	progress("after the faults")
 
 	halt()
-	w.verifyRun(t, true)
+	logFigures(t, w.verifyRun(t, true))
 }

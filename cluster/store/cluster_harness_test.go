@@ -5,14 +5,15 @@ package store_test
 // in-memory transport. The network is the fault injector: partitions cut
 // links in both directions, heal restores them, and a wrapper transport
 // delays, drops requests and drops replies at random from a seeded source.
-// Nodes can be stopped (Close) and restarted on the same directory.
+// Nodes can be stopped (Close) and restarted on the same directory, and
+// their Raft log disks can fail (failpoint.LogStore). The fault injectors,
+// the workload and the validators live in internal/clustertest.
 
 import (
 	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -20,7 +21,6 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
-	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -30,16 +30,19 @@ import (
 
 	"github.com/tally-licensing/tally/certs"
 	"github.com/tally-licensing/tally/cluster/ledger"
-	"github.com/tally-licensing/tally/cluster/linearize"
 	"github.com/tally-licensing/tally/cluster/store"
 	"github.com/tally-licensing/tally/cluster/transport"
 	"github.com/tally-licensing/tally/protocol"
+
+	"github.com/tally-licensing/tally/internal/clustertest/failpoint"
+	"github.com/tally-licensing/tally/internal/clustertest/traffic"
+	"github.com/tally-licensing/tally/internal/clustertest/validate"
 )
 
 // Test account and pool.
 const (
-	clAccount = "acme"
-	clFeature = "cad"
+	clAccount = traffic.Account
+	clFeature = traffic.Feature
 )
 
 // clLongSettings make leases outlive any test run, so that only explicit
@@ -48,234 +51,6 @@ var clLongSettings = ledger.Settings{LeaseTTL: time.Hour, HeartbeatInterval: tim
 
 // chaosEnabled reports whether the long variants should run.
 func chaosEnabled() bool { return os.Getenv("TALLY_CHAOS") == "1" }
-
-// ---------------------------------------------------------------------------
-// Faulty network.
-
-// faultConfig is what a node's outgoing links suffer.
-type faultConfig struct {
-	drop      float64       // an outgoing request is lost before delivery
-	dropReply float64       // a delivered request's reply is lost
-	maxDelay  time.Duration // each outgoing request first waits up to this long
-}
-
-func (f faultConfig) String() string {
-	return fmt.Sprintf("drop=%.2f dropReply=%.2f delay<%v", f.drop, f.dropReply, f.maxDelay)
-}
-
-var errDropped = errors.New("faultnet: message dropped")
-
-var errPartitioned = errors.New("faultnet: no link to the target")
-
-// faultTransport wraps a node's transport: hashicorp/raft's InmemTransport,
-// or Tally's TLS stream layer under raft.NetworkTransport (clusterOptions.tls).
-// Inbound RPCs arrive on the inner transport's consumer unchanged; outbound
-// ones pass through before, and fail at once towards a blocked address (the
-// TLS mode's partitions; the in-memory mode disconnects instead).
-type faultTransport struct {
-	raft.Transport
-	mu  sync.Mutex
-	rng *rand.Rand
-	cfg faultConfig
-	// pausedUntil holds every outgoing RPC until then (see pause).
-	pausedUntil time.Time
-	blocked     map[raft.ServerAddress]bool
-}
-
-// block cuts (or restores) this node's outgoing link to target.
-func (f *faultTransport) block(target raft.ServerAddress, cut bool) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.blocked == nil {
-		f.blocked = map[raft.ServerAddress]bool{}
-	}
-	if cut {
-		f.blocked[target] = true
-	} else {
-		delete(f.blocked, target)
-	}
-}
-
-func (f *faultTransport) isBlocked(target raft.ServerAddress) bool {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.blocked[target]
-}
-
-// Close closes the inner transport (the TLS listener and its connections).
-func (f *faultTransport) Close() error {
-	if c, ok := f.Transport.(raft.WithClose); ok {
-		return c.Close()
-	}
-	return nil
-}
-
-var (
-	_ raft.Transport   = (*faultTransport)(nil)
-	_ raft.WithClose   = (*faultTransport)(nil)
-	_ raft.WithPreVote = (*faultTransport)(nil)
-)
-
-func (f *faultTransport) setFaults(cfg faultConfig) {
-	f.mu.Lock()
-	f.cfg = cfg
-	f.mu.Unlock()
-}
-
-// before decides the fate of one outgoing RPC and waits its delay.
-func (f *faultTransport) before() (dropRequest, dropReply bool) {
-	f.mu.Lock()
-	cfg := f.cfg
-	var d time.Duration
-	if cfg.maxDelay > 0 {
-		d = time.Duration(f.rng.Int64N(int64(cfg.maxDelay)))
-	}
-	dropRequest = cfg.drop > 0 && f.rng.Float64() < cfg.drop
-	dropReply = cfg.dropReply > 0 && f.rng.Float64() < cfg.dropReply
-	if w := time.Until(f.pausedUntil); w > d {
-		d = w
-	}
-	f.mu.Unlock()
-	if d > 0 {
-		time.Sleep(d)
-	}
-	return dropRequest, dropReply
-}
-
-// call runs one RPC to target through the faults.
-func (f *faultTransport) call(target raft.ServerAddress, rpc func() error) error {
-	if f.isBlocked(target) {
-		return errPartitioned
-	}
-	dq, dr := f.before()
-	if dq {
-		return errDropped
-	}
-	if err := rpc(); err != nil {
-		return err
-	}
-	if dr {
-		return errDropped
-	}
-	return nil
-}
-
-func (f *faultTransport) AppendEntries(id raft.ServerID, target raft.ServerAddress, args *raft.AppendEntriesRequest, resp *raft.AppendEntriesResponse) error {
-	return f.call(target, func() error { return f.Transport.AppendEntries(id, target, args, resp) })
-}
-
-func (f *faultTransport) RequestVote(id raft.ServerID, target raft.ServerAddress, args *raft.RequestVoteRequest, resp *raft.RequestVoteResponse) error {
-	return f.call(target, func() error { return f.Transport.RequestVote(id, target, args, resp) })
-}
-
-func (f *faultTransport) RequestPreVote(id raft.ServerID, target raft.ServerAddress, args *raft.RequestPreVoteRequest, resp *raft.RequestPreVoteResponse) error {
-	return f.call(target, func() error { return f.Transport.(raft.WithPreVote).RequestPreVote(id, target, args, resp) })
-}
-
-func (f *faultTransport) InstallSnapshot(id raft.ServerID, target raft.ServerAddress, args *raft.InstallSnapshotRequest, resp *raft.InstallSnapshotResponse, data io.Reader) error {
-	return f.call(target, func() error { return f.Transport.InstallSnapshot(id, target, args, resp, data) })
-}
-
-func (f *faultTransport) TimeoutNow(id raft.ServerID, target raft.ServerAddress, args *raft.TimeoutNowRequest, resp *raft.TimeoutNowResponse) error {
-	return f.call(target, func() error { return f.Transport.TimeoutNow(id, target, args, resp) })
-}
-
-// AppendEntriesPipeline keeps Raft's pipelined replication (the production
-// path) but lets the faults delay or drop what goes into the pipeline. A
-// dropped pipelined append makes Raft fall back to plain RPCs, as a broken
-// TCP stream would.
-func (f *faultTransport) AppendEntriesPipeline(id raft.ServerID, target raft.ServerAddress) (raft.AppendPipeline, error) {
-	if f.isBlocked(target) {
-		return nil, errPartitioned
-	}
-	p, err := f.Transport.AppendEntriesPipeline(id, target)
-	if err != nil {
-		return nil, err
-	}
-	return &faultPipeline{AppendPipeline: p, f: f, target: target}, nil
-}
-
-type faultPipeline struct {
-	raft.AppendPipeline
-	f      *faultTransport
-	target raft.ServerAddress
-}
-
-func (p *faultPipeline) AppendEntries(args *raft.AppendEntriesRequest, resp *raft.AppendEntriesResponse) (raft.AppendFuture, error) {
-	if p.f.isBlocked(p.target) {
-		return nil, errPartitioned
-	}
-	if dq, _ := p.f.before(); dq {
-		return nil, errDropped
-	}
-	return p.AppendPipeline.AppendEntries(args, resp)
-}
-
-// ---------------------------------------------------------------------------
-// Applied-log trace.
-
-// applyTrace records, from every node's ApplyObserver, which command and
-// result each log index had. Two nodes (or one node before and after a
-// restart) applying different commands or getting different results at the
-// same index is a broken state machine, recorded as a conflict.
-type applyTrace struct {
-	mu        sync.Mutex
-	entries   map[uint64]*traceEntry
-	conflicts []string
-	observed  int
-}
-
-type traceEntry struct {
-	node     string
-	cmd      ledger.Command
-	res      ledger.Result
-	cmdJSON  []byte
-	resJSON  []byte
-	sameSeen int
-}
-
-func newApplyTrace() *applyTrace { return &applyTrace{entries: map[uint64]*traceEntry{}} }
-
-func (tr *applyTrace) observe(node string, idx uint64, cmd *ledger.Command, res ledger.Result) {
-	cj, err1 := json.Marshal(cmd)
-	rj, err2 := json.Marshal(res)
-	tr.mu.Lock()
-	defer tr.mu.Unlock()
-	tr.observed++
-	if err := errors.Join(err1, err2); err != nil {
-		tr.conflicts = append(tr.conflicts, fmt.Sprintf("index %d on %s: %v", idx, node, err))
-		return
-	}
-	e, ok := tr.entries[idx]
-	if !ok {
-		tr.entries[idx] = &traceEntry{node: node, cmd: *cmd, res: res, cmdJSON: cj, resJSON: rj}
-		return
-	}
-	if !bytes.Equal(e.cmdJSON, cj) || !bytes.Equal(e.resJSON, rj) {
-		if len(tr.conflicts) < 10 {
-			tr.conflicts = append(tr.conflicts, fmt.Sprintf("index %d: %s applied %s -> %s; %s applied %s -> %s", idx, e.node, e.cmdJSON, e.resJSON, node, cj, rj))
-		}
-		return
-	}
-	e.sameSeen++
-}
-
-func (tr *applyTrace) log() []linearize.Entry {
-	tr.mu.Lock()
-	defer tr.mu.Unlock()
-	out := make([]linearize.Entry, 0, len(tr.entries))
-	for idx, e := range tr.entries {
-		out = append(out, linearize.Entry{Index: idx, Cmd: e.cmd, Res: e.res})
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Index < out[j].Index })
-	return out
-}
-
-func (tr *applyTrace) problems() (conflicts []string, observed, distinct int) {
-	tr.mu.Lock()
-	defer tr.mu.Unlock()
-	return append([]string(nil), tr.conflicts...), tr.observed, len(tr.entries)
-}
 
 // ---------------------------------------------------------------------------
 // Cluster.
@@ -291,6 +66,9 @@ type clusterOptions struct {
 	// TCP, certificates from a test cluster CA) instead of the in-memory
 	// one; partitions and pauses then block addresses in faultTransport.
 	tls bool
+	// disks puts a failpoint.LogStore under every node's Raft log, so
+	// that failDisk can make it fail.
+	disks bool
 }
 
 type clusterNode struct {
@@ -303,16 +81,20 @@ type clusterNode struct {
 	store  *store.Store         // nil while stopped
 	inmem  *raft.InmemTransport // in-memory mode only
 	cert   tls.Certificate      // TLS mode only
-	net    *faultTransport
-	faults faultConfig
+	net    *failpoint.Transport
+	faults failpoint.Faults
 	opens  int
+	disk   *failpoint.LogStore // disks mode; a fresh one (a repaired disk) on every open
+	// failStops counts the times the node stopped on a failed log write.
+	failStops int
+	diskDown  bool // fail-stopped, not restarted yet
 }
 
 type testCluster struct {
 	t     testing.TB
 	opts  clusterOptions
 	peers []raft.Server
-	trace *applyTrace
+	trace *validate.ApplyTrace
 	start time.Time
 
 	caPool *x509.CertPool // TLS mode
@@ -325,7 +107,7 @@ type testCluster struct {
 
 func newTestCluster(t testing.TB, opts clusterOptions) *testCluster {
 	t.Helper()
-	c := &testCluster{t: t, opts: opts, trace: newApplyTrace(), cut: map[[2]int]bool{}, start: time.Now()}
+	c := &testCluster{t: t, opts: opts, trace: validate.NewApplyTrace(), cut: map[[2]int]bool{}, start: time.Now()}
 	base := t.TempDir()
 	var ca *certs.CA
 	if opts.tls {
@@ -420,8 +202,8 @@ func (c *testCluster) open(i int) error {
 		_, inmem := raft.NewInmemTransportWithTimeout(n.addr, 300*time.Millisecond)
 		n.inmem, inner = inmem, inmem
 	}
-	net := &faultTransport{Transport: inner, rng: rand.New(rand.NewPCG(c.opts.seed, uint64(i)<<32|uint64(n.opens)))}
-	net.setFaults(n.faults)
+	net := failpoint.NewTransport(inner, rand.New(rand.NewPCG(c.opts.seed, uint64(i)<<32|uint64(n.opens))))
+	net.SetFaults(n.faults)
 	n.net = net
 	for j, o := range c.nodes {
 		if j == i || o.store == nil {
@@ -447,8 +229,19 @@ func (c *testCluster) open(i int) error {
 			}
 			var idx uint64
 			s.Read(func(st *ledger.State) { idx = st.AppliedIndex() })
-			c.trace.observe(n.id, idx, cmd, res)
+			c.trace.Observe(n.id, idx, cmd, res)
 		},
+	}
+	if c.opts.disks {
+		cfg.WrapLogStore = func(inner raft.LogStore) raft.LogStore {
+			n.disk = failpoint.NewLogStore(inner)
+			return n.disk
+		}
+	}
+	opened := n.opens
+	cfg.FailStop = func(err error) {
+		<-ready
+		c.failStopped(i, opened, s, err)
 	}
 	if c.opts.snapshotThreshold > 0 {
 		cfg.SnapshotThreshold = c.opts.snapshotThreshold
@@ -462,6 +255,7 @@ func (c *testCluster) open(i int) error {
 		return err
 	}
 	n.store = s
+	n.diskDown = false
 	n.opens++
 	if n.opens > 1 {
 		c.noteLocked("restart %s", n.id)
@@ -506,7 +300,7 @@ func (c *testCluster) linkLocked(from, to int, up bool) {
 	a, b := c.nodes[from], c.nodes[to]
 	if c.opts.tls {
 		if a.net != nil {
-			a.net.block(b.addr, !up)
+			a.net.Block(b.addr, !up)
 		}
 		return
 	}
@@ -589,13 +383,13 @@ func (c *testCluster) heal() {
 }
 
 // setFaults changes what node i's outgoing links suffer.
-func (c *testCluster) setFaults(i int, f faultConfig) {
+func (c *testCluster) setFaults(i int, f failpoint.Faults) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	n := c.nodes[i]
 	n.faults = f
 	if n.net != nil {
-		n.net.setFaults(f)
+		n.net.SetFaults(f)
 	}
 	c.noteLocked("faults %s: %s", n.id, f)
 }
@@ -612,9 +406,7 @@ func (c *testCluster) pause(i int, d time.Duration) {
 		c.mu.Unlock()
 		return
 	}
-	n.net.mu.Lock()
-	n.net.pausedUntil = time.Now().Add(d)
-	n.net.mu.Unlock()
+	n.net.PauseUntil(time.Now().Add(d))
 	for j := range c.nodes {
 		if j != i {
 			c.linkLocked(j, i, false)
@@ -707,16 +499,7 @@ func (c *testCluster) waitLeader(ctx context.Context, among []int) (int, error) 
 	}
 }
 
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
+func sleepCtx(ctx context.Context, d time.Duration) error { return traffic.SleepCtx(ctx, d) }
 
 // retryable reports whether a Propose error may go away on another attempt,
 // possibly on another node.
@@ -752,6 +535,11 @@ func (c *testCluster) propose(ctx context.Context, cmd ledger.Command) (ledger.R
 	}
 }
 
+// Propose is propose, for traffic.Workload.
+func (c *testCluster) Propose(ctx context.Context, cmd ledger.Command) (ledger.Result, error) {
+	return c.propose(ctx, cmd)
+}
+
 // mustPropose proposes and fails the test on any error, including the
 // ledger's.
 func (c *testCluster) mustPropose(ctx context.Context, cmd ledger.Command) ledger.Result {
@@ -769,26 +557,20 @@ func (c *testCluster) mustPropose(ctx context.Context, cmd ledger.Command) ledge
 // seed bootstraps the ledger with one account, one pool and devices d0…dN-1.
 func (c *testCluster) seed(ctx context.Context, settings ledger.Settings, seats, devices int) {
 	c.t.Helper()
-	c.mustPropose(ctx, ledger.Command{Type: ledger.CmdBootstrap, RequestID: "seed-bootstrap", Bootstrap: &ledger.Bootstrap{ClusterID: "cluster-test", Settings: settings}})
-	c.mustPropose(ctx, ledger.Command{Type: ledger.CmdCreateAccount, RequestID: "seed-account", CreateAccount: &ledger.CreateAccount{ID: clAccount}})
-	c.mustPropose(ctx, ledger.Command{Type: ledger.CmdSetPool, RequestID: "seed-pool", SetPool: &ledger.SetPool{Account: clAccount, Feature: clFeature, Seats: seats}})
-	c.mustPropose(ctx, ledger.Command{Type: ledger.CmdCreateEnrollToken, RequestID: "seed-token", CreateEnrollToken: &ledger.EnrollToken{ID: "et", Account: clAccount, Hash: "h", Expires: time.Now().Add(24 * time.Hour)}})
+	c.mustPropose(ctx, ledger.Command{Type: ledger.CmdBootstrap, RequestID: "seed-bootstrap", Payload: &ledger.Bootstrap{ClusterID: "cluster-test", Settings: settings}})
+	c.mustPropose(ctx, ledger.Command{Type: ledger.CmdCreateAccount, RequestID: "seed-account", Payload: &ledger.CreateAccount{ID: clAccount}})
+	c.mustPropose(ctx, ledger.Command{Type: ledger.CmdSetPool, RequestID: "seed-pool", Payload: &ledger.SetPool{Account: clAccount, Feature: clFeature, Seats: seats}})
+	c.mustPropose(ctx, ledger.Command{Type: ledger.CmdCreateEnrollToken, RequestID: "seed-token", Payload: &ledger.EnrollToken{ID: "et", Account: clAccount, Hash: "h", Expires: time.Now().Add(24 * time.Hour)}})
 	for i := 0; i < devices; i++ {
-		c.mustPropose(ctx, ledger.Command{Type: ledger.CmdEnrollDevice, RequestID: fmt.Sprint("seed-enroll-", i), EnrollDevice: &ledger.EnrollDevice{Account: clAccount, TokenID: "et", Code: fmt.Sprint("d", i), KeyFingerprint: fmt.Sprint("key-", i)}})
+		c.mustPropose(ctx, ledger.Command{Type: ledger.CmdEnrollDevice, RequestID: fmt.Sprint("seed-enroll-", i), Payload: &ledger.EnrollDevice{Account: clAccount, TokenID: "et", Code: fmt.Sprint("d", i), KeyFingerprint: fmt.Sprint("key-", i)}})
 	}
 }
 
-func checkoutCmd(reqID string, dev int) ledger.Command {
-	return ledger.Command{Type: ledger.CmdCheckout, RequestID: reqID, Checkout: &ledger.Checkout{Account: clAccount, Device: fmt.Sprint("d", dev), Feature: clFeature}}
-}
-
-func renewCmd(reqID string, dev int, lease uint64, ttl time.Duration) ledger.Command {
-	return ledger.Command{Type: ledger.CmdRenew, RequestID: reqID, Renew: &ledger.Renew{Account: clAccount, Device: fmt.Sprint("d", dev), Leases: []uint64{lease}, TTL: ttl}}
-}
-
-func releaseCmd(reqID string, dev int, lease uint64) ledger.Command {
-	return ledger.Command{Type: ledger.CmdRelease, RequestID: reqID, Release: &ledger.Release{Account: clAccount, Device: fmt.Sprint("d", dev), LeaseID: lease}}
-}
+var (
+	checkoutCmd = traffic.CheckoutCmd
+	renewCmd    = traffic.RenewCmd
+	releaseCmd  = traffic.ReleaseCmd
+)
 
 func snapshotOf(s *store.Store) []byte {
 	var b bytes.Buffer
@@ -800,15 +582,104 @@ func snapshotOf(s *store.Store) []byte {
 	return b.Bytes()
 }
 
-// converge ends every fault (heal, no lossy links, every node running),
+// failStopped is what the harness does when node i's store fail-stops
+// after a failed log write, as tallyd exits: the node is down (its links
+// go, its files are released) until restarted. opened tells a late report
+// from an earlier incarnation apart.
+func (c *testCluster) failStopped(i, opened int, s *store.Store, err error) {
+	c.mu.Lock()
+	n := c.nodes[i]
+	if s == nil || n.store != s || n.opens != opened+1 {
+		c.mu.Unlock()
+		if s != nil {
+			s.Abandon()
+		}
+		return
+	}
+	n.store = nil
+	n.failStops++
+	n.diskDown = true
+	if n.inmem != nil {
+		for j, o := range c.nodes {
+			if j != i && o.inmem != nil {
+				o.inmem.Disconnect(n.addr)
+			}
+		}
+		n.inmem.DisconnectAll()
+	}
+	net := n.net
+	c.noteLocked("%s fail-stopped: %v", n.id, err)
+	c.mu.Unlock()
+	net.Close()
+	s.Abandon()
+}
+
+// failStops counts node i's fail-stops.
+func (c *testCluster) failStops(i int) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.nodes[i].failStops
+}
+
+// failDisk makes node i's next Raft log write, and every one after it, fail
+// with f until the node restarts on a repaired disk (repairDisks).
+func (c *testCluster) failDisk(i int, f failpoint.DiskFault) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := c.nodes[i]
+	if n.store == nil || n.disk == nil {
+		return
+	}
+	n.disk.Arm(f)
+	c.noteLocked("disk of %s: %s armed", n.id, f)
+}
+
+// diskFailed reports whether node i's disk has failed a write.
+func (c *testCluster) diskFailed(i int) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := c.nodes[i]
+	if n.store == nil || n.disk == nil {
+		return false
+	}
+	f, _ := n.disk.Failed()
+	return f != failpoint.NoDiskFault
+}
+
+// repairDisks disarms every disk fault and restarts each node that
+// fail-stopped on its disk, or whose disk failed a write it has not stopped
+// for yet, on a repaired disk.
+func (c *testCluster) repairDisks() {
+	c.t.Helper()
+	for i, n := range c.nodes {
+		c.mu.Lock()
+		d, down := n.disk, n.diskDown
+		c.mu.Unlock()
+		if d == nil {
+			continue
+		}
+		d.Arm(failpoint.NoDiskFault)
+		if c.diskFailed(i) {
+			c.stop(i)
+			down = true
+		}
+		if down {
+			c.restart(i)
+		}
+	}
+}
+
+// converge ends every fault (heal, no lossy links, repaired disks, every
+// node running),
 // waits for a leader, puts a barrier through it and waits until every node
 // has applied the same ledger, byte for byte. It returns that ledger's
 // snapshot and the leader.
 func (c *testCluster) converge(ctx context.Context) ([]byte, int) {
 	c.t.Helper()
+	c.repairDisks()
 	c.heal()
 	for i := range c.nodes {
-		c.setFaults(i, faultConfig{})
+		c.setFaults(i, failpoint.Faults{})
 		if c.storeOf(i) == nil {
 			c.restart(i)
 		}

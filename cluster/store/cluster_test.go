@@ -150,7 +150,7 @@ func testLeaderPartition(t *testing.T, nodes int, overTLS bool) {
 	if res.Replayed || res.Error == nil || res.Error.Code != protocol.CodeNoSeat {
 		t.Fatalf("retried stale request: %+v (want a fresh no_seat)", res)
 	}
-	if conflicts, _, _ := c.trace.problems(); len(conflicts) > 0 {
+	if conflicts, _, _ := c.trace.Problems(); len(conflicts) > 0 {
 		t.Fatalf("applied log diverged: %v", conflicts)
 	}
 }
@@ -172,7 +172,7 @@ func TestClusterRollingRestart(t *testing.T) {
 	c := newTestCluster(t, clusterOptions{nodes: nodes, snapshotThreshold: 16, seed: seed})
 	c.seed(ctx, clLongSettings, seats, devices)
 	w := newWorkload(c, clLongSettings, seats, devices)
-	halt := w.run(t, seed)
+	halt := w.Run(t, seed)
 
 	progress := w.progressCheck(t, ctx, c, 15*time.Second)
 	leaderStops := 0

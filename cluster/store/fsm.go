@@ -23,6 +23,8 @@ type fsm struct {
 	state    *ledger.State
 	observer ApplyObserver
 	log      *slog.Logger
+	// damaged stops the node (see Config.OnDamage).
+	damaged func(index uint64, err error)
 }
 
 var _ raft.FSM = (*fsm)(nil)
@@ -33,9 +35,13 @@ func (f *fsm) Apply(l *raft.Log) any {
 	}
 	cmd, err := ledger.DecodeCommand(l.Data)
 	if err != nil {
-		// A corrupt entry must not stop the node from applying the rest of
-		// the log; every node skips it identically.
-		f.log.Error("skipping undecodable log entry", "index", l.Index, "err", err)
+		// Entries are checksummed on disk, so an entry that does not decode
+		// is damage, or a leader writing what this version cannot read
+		// (ledger.ErrNewerEntry): applying around it would leave this
+		// ledger different from the others', so the node stops instead.
+		if f.damaged != nil {
+			f.damaged(l.Index, err)
+		}
 		return ledger.Result{Error: protocol.Errorf(protocol.CodeBadRequest, "undecodable log entry %d: %v", l.Index, err)}
 	}
 	f.mu.Lock()

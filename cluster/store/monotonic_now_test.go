@@ -22,10 +22,10 @@ func TestLeaderTimeNeverRunsBackwards(t *testing.T) {
 
 	late := time.Now().UTC()
 	early := late.Add(-time.Second)
-	g := mustPropose(t, s, ledger.Command{Type: ledger.CmdCheckout, Now: late, Checkout: &ledger.Checkout{Account: "acme", Device: "d0", Feature: "cad"}})
-	mustPropose(t, s, ledger.Command{Type: ledger.CmdRelease, Now: late, Release: &ledger.Release{Account: "acme", Device: "d0", LeaseID: g.Lease.ID}})
+	g := mustPropose(t, s, ledger.Command{Type: ledger.CmdCheckout, Now: late, Payload: &ledger.Checkout{Account: "acme", Device: "d0", Feature: "cad"}})
+	mustPropose(t, s, ledger.Command{Type: ledger.CmdRelease, Now: late, Payload: &ledger.Release{Account: "acme", Device: "d0", LeaseID: g.Lease.ID}})
 	// Stamped a second before the release, proposed after it.
-	r, err := s.Propose(ctx, ledger.Command{Type: ledger.CmdCheckout, Now: early, Checkout: &ledger.Checkout{Account: "acme", Device: "d1", Feature: "cad"}})
+	r, err := s.Propose(ctx, ledger.Command{Type: ledger.CmdCheckout, Now: early, Payload: &ledger.Checkout{Account: "acme", Device: "d1", Feature: "cad"}})
 	if err != nil || r.Error != nil || r.Lease == nil {
 		t.Fatalf("checkout: %+v %v", r, err)
 	}

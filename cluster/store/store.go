@@ -15,6 +15,7 @@ import (
 
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+	"go.etcd.io/bbolt"
 
 	"github.com/tally-licensing/tally/cluster/ledger"
 	"github.com/tally-licensing/tally/protocol"
@@ -48,8 +49,29 @@ type Config struct {
 	SnapshotInterval   time.Duration
 	// ApplyTimeout bounds how long a proposal waits to be enqueued by Raft.
 	ApplyTimeout time.Duration
+	// FailStop is told, once, that a write to the Raft log failed and the
+	// node has frozen its Raft (see failStopLog); it should end the process
+	// (tallyd exits non-zero). Nil logs the error and leaves the node
+	// frozen: it never votes, acknowledges or applies again.
+	FailStop func(error)
+	// Clock stamps commands proposed without a time (nil: the system
+	// clock). Tests inject offsets and jumps through it.
+	Clock func() time.Time
 	// MaxBatch is the most commands packed into one log entry.
 	MaxBatch int
+
+	// OnDamage is called, instead of the default, when damage to this
+	// node's own Raft data is found while it runs (a log entry that fails
+	// its checksum or cannot be decoded). It must not return: the default
+	// logs the damage and exits the process with ExitDamaged, before Raft
+	// can vote or apply past the entry. Damage found while opening is
+	// returned by Open as a *DamageError instead.
+	OnDamage func(*DamageError)
+	// WrapLogStore, when set, wraps the on-disk log store (below the
+	// checksums and the cache), for tests that inject disk faults: a
+	// failing fsync, a short write, a full disk
+	// (internal/clustertest/failpoint.LogStore). Production leaves it nil.
+	WrapLogStore func(raft.LogStore) raft.LogStore
 }
 
 // ErrNotLeader is returned by Propose on a follower. It carries the leader's
@@ -80,6 +102,11 @@ type Store struct {
 	// lastNow is the latest command time this node has submitted to Raft;
 	// only proposeLoop touches it.
 	lastNow time.Time
+	// startIndex is the last Raft index the node held on disk (log or
+	// snapshot) when it opened: until the FSM has applied that far, the
+	// ledger in memory is older than what this node already acknowledged.
+	startIndex uint64
+	openedAt   time.Time
 }
 
 type proposal struct {
@@ -139,20 +166,55 @@ func Open(cfg Config) (*Store, error) {
 		rc.LeaderLeaseTimeout = rc.HeartbeatTimeout
 	}
 
-	bolt, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(cfg.Dir, "raft.db")})
-	if err != nil {
-		return nil, fmt.Errorf("open raft log %s: %w", filepath.Join(cfg.Dir, "raft.db"), err)
+	if cfg.OnDamage == nil {
+		cfg.OnDamage = failStop(cfg.Logger)
+		s.cfg.OnDamage = cfg.OnDamage
 	}
-	s.bolt = bolt
-	logs, err := raft.NewLogCache(1024, bolt)
-	if err != nil {
-		bolt.Close()
-		return nil, fmt.Errorf("raft log cache: %w", err)
-	}
+	// The snapshots and the log are checked before Raft starts, so that a
+	// damaged node never votes: Raft itself would skip an unreadable
+	// snapshot for an older one, and panic on an unreadable log entry.
 	snaps, err := raft.NewFileSnapshotStoreWithLogger(cfg.Dir, 3, hclogFor(cfg.Logger, "snapshot"))
 	if err != nil {
-		bolt.Close()
 		return nil, fmt.Errorf("open snapshot store: %w", err)
+	}
+	snapIndex, err := checkSnapshots(cfg.Dir, snaps)
+	if err != nil {
+		return nil, err
+	}
+	dbFile := filepath.Join(cfg.Dir, "raft.db")
+	var logs raft.LogStore
+	var at uint64 // the log index being checked, for the report
+	err = protect(dbFile, &at, func() error {
+		bolt, err := openBolt(dbFile)
+		if err != nil {
+			return err
+		}
+		var inner raft.LogStore = bolt
+		if cfg.WrapLogStore != nil {
+			inner = cfg.WrapLogStore(bolt)
+		}
+		// A failed write stops the node (failStopLog), below the
+		// checksums, which see only what was written.
+		inner = newFailStopLog(inner, dbFile, s.failStop)
+		sums := &checksumLogStore{inner: inner, file: dbFile}
+		if err := checkLog(dbFile, sums, bolt, snapIndex, &at); err != nil {
+			bolt.Close()
+			return err
+		}
+		sums.damaged = cfg.OnDamage
+		s.bolt = bolt
+		if logs, err = raft.NewLogCache(1024, sums); err != nil {
+			bolt.Close()
+			return fmt.Errorf("raft log cache: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	bolt := s.bolt
+	s.fsm.damaged = func(index uint64, err error) {
+		cfg.OnDamage(undecodable(dbFile, index, err))
 	}
 	s.transport = cfg.Transport
 	if s.transport == nil {
@@ -186,6 +248,11 @@ func Open(cfg Config) (*Store, error) {
 			s.founded = true
 		}
 	}
+	if s.startIndex, err = lastStoredIndex(logs, snaps); err != nil {
+		s.closeResources()
+		return nil, err
+	}
+	s.openedAt = time.Now()
 	r, err := raft.NewRaft(rc, s.fsm, logs, bolt, snaps, s.transport)
 	if err != nil {
 		s.closeResources()
@@ -195,6 +262,33 @@ func Open(cfg Config) (*Store, error) {
 	s.wg.Add(1)
 	go s.proposeLoop()
 	return s, nil
+}
+
+// failStop reports a failed log write (see Config.FailStop).
+func (s *Store) failStop(err error) {
+	s.log.Error("raft log write failed: node stopped", "err", err)
+	if s.cfg.FailStop != nil {
+		s.cfg.FailStop(err)
+	}
+}
+
+// Abandon releases the files of a store whose Raft froze after a failed log
+// write, without waiting for Raft (its goroutines stay blocked in the
+// failed write until the process ends). It is for in-process tests that
+// restart a fail-stopped node on the same directory; a real node exits.
+func (s *Store) Abandon() {
+	s.closeOnce.Do(func() {
+		close(s.closing)
+		s.closeResources()
+	})
+}
+
+// now is the node's clock.
+func (s *Store) now() time.Time {
+	if s.cfg.Clock != nil {
+		return s.cfg.Clock().UTC()
+	}
+	return time.Now().UTC()
 }
 
 func (s *Store) closeResources() {
@@ -218,6 +312,55 @@ func (s *Store) Close() error {
 	})
 	return err
 }
+
+// openBolt opens raft.db. A file left empty (cut to nothing) would be taken
+// for a new log, forgetting this node's term and vote, so it is damage;
+// and a file another process holds is refused after a while instead of
+// waiting forever.
+func openBolt(file string) (*raftboltdb.BoltStore, error) {
+	if fi, err := os.Stat(file); err == nil && fi.Size() == 0 {
+		return nil, &DamageError{File: file, Reason: "the file is empty (truncated)"}
+	}
+	bolt, err := raftboltdb.New(raftboltdb.Options{Path: file, BoltOptions: &bbolt.Options{Timeout: 5 * time.Second}})
+	switch {
+	case errors.Is(err, bbolt.ErrTimeout):
+		return nil, fmt.Errorf("open raft log %s: the file is locked by another process (is another tallyd running on this data dir?)", file)
+	case err != nil:
+		return nil, &DamageError{File: file, Reason: fmt.Sprintf("the database cannot be opened: %v", err)}
+	}
+	return bolt, nil
+}
+
+// lastStoredIndex is the highest index in the log or the newest snapshot.
+func lastStoredIndex(logs raft.LogStore, snaps raft.SnapshotStore) (uint64, error) {
+	last, err := logs.LastIndex()
+	if err != nil {
+		return 0, fmt.Errorf("read the last log index: %w", err)
+	}
+	metas, err := snaps.List()
+	if err != nil {
+		return 0, fmt.Errorf("list snapshots: %w", err)
+	}
+	if len(metas) > 0 && metas[0].Index > last {
+		last = metas[0].Index
+	}
+	return last, nil
+}
+
+// StartIndex is the last Raft index this node held on disk when it opened.
+// A node must not answer from its ledger before AppliedIndex reaches it
+// (or the log was cut back below it by a new leader): until then the FSM
+// is replaying and the ledger is older than what the node acknowledged.
+func (s *Store) StartIndex() uint64 { return s.startIndex }
+
+// OpenedAt is when Open started Raft.
+func (s *Store) OpenedAt() time.Time { return s.openedAt }
+
+// LastIndex is the last index in this node's log (or snapshot).
+func (s *Store) LastIndex() uint64 { return s.raft.LastIndex() }
+
+// AppliedIndex is the last index the FSM has applied.
+func (s *Store) AppliedIndex() uint64 { return s.raft.AppliedIndex() }
 
 // Founded reports whether Open bootstrapped a new cluster (rather than
 // finding Raft state on disk).
@@ -306,7 +449,7 @@ func (s *Store) Propose(ctx context.Context, cmd ledger.Command) (ledger.Result,
 		return ledger.Result{}, &ErrNotLeader{Leader: addr}
 	}
 	if cmd.Now.IsZero() {
-		cmd.Now = time.Now().UTC()
+		cmd.Now = s.now()
 	}
 	p := &proposal{ctx: ctx, cmd: cmd, done: make(chan proposalResult, 1)}
 	select {
@@ -517,6 +660,16 @@ func (s *Store) AddVoter(ctx context.Context, id, addr string) error {
 	return nil
 }
 
+// AddNonvoter adds a node that receives the log but has no vote (leader
+// only): it adds agent-facing capacity without slowing commits. A node that
+// is already a voter stays one.
+func (s *Store) AddNonvoter(ctx context.Context, id, addr string) error {
+	if err := s.raft.AddNonvoter(raft.ServerID(id), raft.ServerAddress(addr), 0, s.timeout(ctx)).Error(); err != nil {
+		return mapRaftErr(fmt.Errorf("add non-voter %s (%s) to the cluster: %w", id, addr, err))
+	}
+	return nil
+}
+
 // RemoveServer removes a node from the cluster (leader only).
 func (s *Store) RemoveServer(ctx context.Context, id string) error {
 	if err := s.raft.RemoveServer(raft.ServerID(id), 0, s.timeout(ctx)).Error(); err != nil {
@@ -565,6 +718,27 @@ func (s *Store) RestoreLedger(ctx context.Context, data []byte) error {
 	meta := &raft.SnapshotMeta{Version: raft.SnapshotVersionMax, Size: int64(len(data))}
 	if err := s.raft.Restore(meta, bytes.NewReader(data), s.timeout(ctx)); err != nil {
 		return mapRaftErr(fmt.Errorf("restore the ledger: %w", err))
+	}
+	return nil
+}
+
+// WaitApplied blocks until the FSM has applied index, or ctx ends. Reads
+// that must see a write this node (or a client, through another node) knows
+// to be committed at index wait here first.
+func (s *Store) WaitApplied(ctx context.Context, index uint64) error {
+	if s.raft.AppliedIndex() >= index {
+		return nil
+	}
+	t := time.NewTicker(2 * time.Millisecond)
+	defer t.Stop()
+	for s.raft.AppliedIndex() < index {
+		select {
+		case <-ctx.Done():
+			return protocol.Errorf(protocol.CodeUnavailable, "this node has applied Raft index %d, not yet %d; retry (here or at another node)", s.raft.AppliedIndex(), index)
+		case <-s.closing:
+			return protocol.Errorf(protocol.CodeUnavailable, "the server is shutting down")
+		case <-t.C:
+		}
 	}
 	return nil
 }

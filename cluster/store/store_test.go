@@ -45,12 +45,12 @@ func mustPropose(t *testing.T, s *Store, c ledger.Command) ledger.Result {
 }
 
 func seed(t *testing.T, s *Store, seats, devices int) {
-	mustPropose(t, s, ledger.Command{Type: ledger.CmdBootstrap, Bootstrap: &ledger.Bootstrap{ClusterID: "c1", Settings: ledger.DefaultSettings()}})
-	mustPropose(t, s, ledger.Command{Type: ledger.CmdCreateAccount, CreateAccount: &ledger.CreateAccount{ID: "acme"}})
-	mustPropose(t, s, ledger.Command{Type: ledger.CmdSetPool, SetPool: &ledger.SetPool{Account: "acme", Feature: "cad", Seats: seats}})
-	mustPropose(t, s, ledger.Command{Type: ledger.CmdCreateEnrollToken, CreateEnrollToken: &ledger.EnrollToken{ID: "et", Account: "acme", Hash: "h", Expires: time.Now().Add(time.Hour)}})
+	mustPropose(t, s, ledger.Command{Type: ledger.CmdBootstrap, Payload: &ledger.Bootstrap{ClusterID: "c1", Settings: ledger.DefaultSettings()}})
+	mustPropose(t, s, ledger.Command{Type: ledger.CmdCreateAccount, Payload: &ledger.CreateAccount{ID: "acme"}})
+	mustPropose(t, s, ledger.Command{Type: ledger.CmdSetPool, Payload: &ledger.SetPool{Account: "acme", Feature: "cad", Seats: seats}})
+	mustPropose(t, s, ledger.Command{Type: ledger.CmdCreateEnrollToken, Payload: &ledger.EnrollToken{ID: "et", Account: "acme", Hash: "h", Expires: time.Now().Add(time.Hour)}})
 	for i := 0; i < devices; i++ {
-		mustPropose(t, s, ledger.Command{Type: ledger.CmdEnrollDevice, EnrollDevice: &ledger.EnrollDevice{Account: "acme", TokenID: "et", Code: fmt.Sprint("d", i), KeyFingerprint: "f"}})
+		mustPropose(t, s, ledger.Command{Type: ledger.CmdEnrollDevice, Payload: &ledger.EnrollDevice{Account: "acme", TokenID: "et", Code: fmt.Sprint("d", i), KeyFingerprint: "f"}})
 	}
 }
 
@@ -71,7 +71,7 @@ func TestConcurrentCheckoutsNeverOverGrant(t *testing.T) {
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
-			r, err := s.Propose(context.Background(), ledger.Command{Type: ledger.CmdCheckout, RequestID: fmt.Sprint("req", i), Checkout: &ledger.Checkout{Account: "acme", Device: fmt.Sprint("d", i), Feature: "cad"}})
+			r, err := s.Propose(context.Background(), ledger.Command{Type: ledger.CmdCheckout, RequestID: fmt.Sprint("req", i), Payload: &ledger.Checkout{Account: "acme", Device: fmt.Sprint("d", i), Feature: "cad"}})
 			mu.Lock()
 			defer mu.Unlock()
 			switch {
@@ -117,7 +117,7 @@ func TestConcurrentCheckoutsNeverOverGrant(t *testing.T) {
 		winner = dev
 		break
 	}
-	r := mustPropose(t, s, ledger.Command{Type: ledger.CmdCheckout, RequestID: "req" + winner[1:], Checkout: &ledger.Checkout{Account: "acme", Device: winner, Feature: "cad"}})
+	r := mustPropose(t, s, ledger.Command{Type: ledger.CmdCheckout, RequestID: "req" + winner[1:], Payload: &ledger.Checkout{Account: "acme", Device: winner, Feature: "cad"}})
 	if !r.Replayed || r.Lease == nil || r.Lease.Device != winner {
 		t.Fatalf("retried grant of %s: %+v", winner, r)
 	}
@@ -133,11 +133,11 @@ func TestSnapshotAndRestart(t *testing.T) {
 	dir := t.TempDir()
 	s := openTestStore(t, dir)
 	seed(t, s, 3, 3)
-	a := mustPropose(t, s, ledger.Command{Type: ledger.CmdCheckout, Checkout: &ledger.Checkout{Account: "acme", Device: "d0", Feature: "cad"}})
+	a := mustPropose(t, s, ledger.Command{Type: ledger.CmdCheckout, Payload: &ledger.Checkout{Account: "acme", Device: "d0", Feature: "cad"}})
 	if err := s.Raft().Snapshot().Error(); err != nil {
 		t.Fatal(err)
 	}
-	b := mustPropose(t, s, ledger.Command{Type: ledger.CmdCheckout, Checkout: &ledger.Checkout{Account: "acme", Device: "d1", Feature: "cad"}})
+	b := mustPropose(t, s, ledger.Command{Type: ledger.CmdCheckout, Payload: &ledger.Checkout{Account: "acme", Device: "d1", Feature: "cad"}})
 	s.Close()
 
 	s = openTestStore(t, dir)
@@ -169,9 +169,9 @@ func BenchmarkProposeCheckoutParallel(b *testing.B) {
 			b.Fatal(err, r.Error)
 		}
 	}
-	must(ledger.Command{Type: ledger.CmdCreateAccount, CreateAccount: &ledger.CreateAccount{ID: "acme"}})
-	must(ledger.Command{Type: ledger.CmdSetPool, SetPool: &ledger.SetPool{Account: "acme", Feature: "cad", Seats: 1 << 30}})
-	must(ledger.Command{Type: ledger.CmdCreateEnrollToken, CreateEnrollToken: &ledger.EnrollToken{ID: "et", Account: "acme", Hash: "h", Expires: time.Now().Add(time.Hour)}})
+	must(ledger.Command{Type: ledger.CmdCreateAccount, Payload: &ledger.CreateAccount{ID: "acme"}})
+	must(ledger.Command{Type: ledger.CmdSetPool, Payload: &ledger.SetPool{Account: "acme", Feature: "cad", Seats: 1 << 30}})
+	must(ledger.Command{Type: ledger.CmdCreateEnrollToken, Payload: &ledger.EnrollToken{ID: "et", Account: "acme", Hash: "h", Expires: time.Now().Add(time.Hour)}})
 	var mu sync.Mutex
 	n := 0
 	next := func() int { mu.Lock(); defer mu.Unlock(); n++; return n }
@@ -182,8 +182,8 @@ func BenchmarkProposeCheckoutParallel(b *testing.B) {
 			i := next()
 			dev := fmt.Sprint("d", i)
 			r, err := s.Propose(ctx, ledger.Command{Type: ledger.CmdBatch, Batch: []ledger.Command{
-				{Type: ledger.CmdEnrollDevice, Now: time.Now(), EnrollDevice: &ledger.EnrollDevice{Account: "acme", TokenID: "et", Code: dev, KeyFingerprint: "f"}},
-				{Type: ledger.CmdCheckout, Now: time.Now(), Checkout: &ledger.Checkout{Account: "acme", Device: dev, Feature: "cad"}},
+				{Type: ledger.CmdEnrollDevice, Now: time.Now(), Payload: &ledger.EnrollDevice{Account: "acme", TokenID: "et", Code: dev, KeyFingerprint: "f"}},
+				{Type: ledger.CmdCheckout, Now: time.Now(), Payload: &ledger.Checkout{Account: "acme", Device: dev, Feature: "cad"}},
 			}})
 			if err != nil || r.Batch[1].Error != nil {
 				b.Fatal(err, r)

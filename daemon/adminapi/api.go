@@ -20,6 +20,8 @@ import (
 	"github.com/tally-licensing/tally/daemon/console"
 	"github.com/tally-licensing/tally/daemon/leasing"
 	"github.com/tally-licensing/tally/protocol"
+	wire "github.com/tally-licensing/tally/protocol/api"
+	"github.com/tally-licensing/tally/protocol/entitlement"
 )
 
 // Config configures the API.
@@ -41,12 +43,25 @@ type Config struct {
 	Now     func() time.Time
 	// Metrics serves /metrics (Prometheus); nil answers 404.
 	Metrics http.Handler
+	// Ready is nil when the node may answer from its ledger, and otherwise
+	// a retryable error saying why not (a restarted node replaying its
+	// log). Until then everything but /healthz, /readyz and node-to-node
+	// endpoints answers 503. nil Ready means always ready.
+	Ready func() error
+	// Brake slows password guessing; the node shares one between console
+	// sign-in and device sign-in (tally-agent login). Nil: a LedgerBrake
+	// over Store and Propose.
+	Brake SignInBrake
+	// SignReport signs a true-up report with this node's lease-signing key
+	// (nil: reports are served unsigned only).
+	SignReport func(entitlement.Report) (string, error)
 }
 
 type api struct {
-	cfg Config
-	log *slog.Logger
-	now func() time.Time
+	cfg     Config
+	log     *slog.Logger
+	now     func() time.Time
+	signIns SignInBrake
 }
 
 // New returns the API's handler.
@@ -57,9 +72,12 @@ func New(cfg Config) http.Handler {
 	if cfg.Now == nil {
 		cfg.Now = func() time.Time { return time.Now().UTC() }
 	}
-	a := &api{cfg: cfg, log: cfg.Logger, now: cfg.Now}
+	if cfg.Brake == nil && cfg.Store != nil {
+		cfg.Brake = &LedgerBrake{Read: cfg.Store.Read, Propose: cfg.Propose, Logger: cfg.Logger}
+	}
+	a := &api{cfg: cfg, log: cfg.Logger, now: cfg.Now, signIns: cfg.Brake}
 	mux, _, _ := a.routes()
-	return mux
+	return a.gate(mux)
 }
 
 // Routes lists the patterns of every authenticated route (method and
@@ -116,7 +134,9 @@ func (a *api) routes() (mux *http.ServeMux, routes, public []string) {
 	a.registerLicenses(auth)
 	a.registerPolicy(auth)
 	a.registerMembers(auth)
+	a.registerSignIns(auth)
 	a.registerAudit(auth)
+	a.registerVendors(auth)
 	auth("DELETE /v1/sessions/current", a.endSession)
 	// The web console: static pages calling the API above.
 	mux.Handle("GET /", console.Handler())
@@ -272,10 +292,10 @@ func (a *api) jwks(w http.ResponseWriter, r *http.Request) {
 
 func (a *api) status(w http.ResponseWriter, r *http.Request) error {
 	now := a.now()
-	resp := StatusResponse{Node: a.cfg.Store.Status(), ServerTime: now, Waiting: len(a.cfg.Leasing.Waiting())}
+	resp := StatusResponse{Node: wire.NodeStatus(a.cfg.Store.Status()), ServerTime: now, Waiting: len(a.cfg.Leasing.Waiting())}
 	a.cfg.Store.Read(func(st *ledger.State) {
 		resp.ClusterID = st.ClusterID()
-		resp.Settings = st.Settings()
+		resp.Settings = wire.SettingsOf(st.Settings())
 		resp.Pools = st.Usage(r.URL.Query().Get("account"), now)
 		resp.Leases = len(st.Leases(ledger.LeaseFilter{Account: r.URL.Query().Get("account")}))
 		resp.Devices = len(st.Devices(r.URL.Query().Get("account")))
@@ -339,18 +359,15 @@ func (a *api) queue(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *api) listAccounts(w http.ResponseWriter, r *http.Request) error {
-	var out []ledger.Account
+	out := []wire.Account{}
 	acct := r.URL.Query().Get("account")
 	a.cfg.Store.Read(func(st *ledger.State) {
 		for _, x := range st.Accounts() {
 			if acct == "" || x.ID == acct {
-				out = append(out, x)
+				out = append(out, wire.AccountOf(x))
 			}
 		}
 	})
-	if out == nil {
-		out = []ledger.Account{}
-	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
 }
@@ -362,7 +379,7 @@ func (a *api) getAccount(w http.ResponseWriter, r *http.Request) error {
 	if !ok {
 		return protocol.Errorf(protocol.CodeUnknownAccount, "no account %q", r.PathValue("account"))
 	}
-	writeJSON(w, http.StatusOK, acct)
+	writeJSON(w, http.StatusOK, wire.AccountOf(acct))
 	return nil
 }
 
@@ -371,7 +388,7 @@ func (a *api) createAccount(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(r, &req); err != nil {
 		return err
 	}
-	if _, err := a.apply(r, ledger.Command{Type: ledger.CmdCreateAccount, CreateAccount: &ledger.CreateAccount{
+	if _, err := a.apply(r, ledger.Command{Type: ledger.CmdCreateAccount, Payload: &ledger.CreateAccount{
 		ID: req.ID, Name: req.Name, AdminEmail: req.AdminEmail, Model: req.Model, SubscriptionEnd: req.SubscriptionEnd,
 	}}); err != nil {
 		return err
@@ -383,7 +400,7 @@ func (a *api) createAccount(w http.ResponseWriter, r *http.Request) error {
 func (a *api) getAccountByID(w http.ResponseWriter, id string, status int) error {
 	var acct ledger.Account
 	a.cfg.Store.Read(func(st *ledger.State) { acct, _ = st.Account(id) })
-	writeJSON(w, status, acct)
+	writeJSON(w, status, wire.AccountOf(acct))
 	return nil
 }
 
@@ -419,7 +436,7 @@ func (a *api) setPool(w http.ResponseWriter, r *http.Request) error {
 		ttl = d
 	}
 	account, feature := r.PathValue("account"), r.PathValue("feature")
-	if _, err := a.apply(r, ledger.Command{Type: ledger.CmdSetPool, SetPool: &ledger.SetPool{Account: account, Feature: feature, Seats: req.Seats, LeaseTTL: ttl}}); err != nil {
+	if _, err := a.apply(r, ledger.Command{Type: ledger.CmdSetPool, Payload: &ledger.SetPool{Account: account, Feature: feature, Seats: req.Seats, LeaseTTL: ttl}}); err != nil {
 		return err
 	}
 	a.log.Info("pool seats set", "account", account, "feature", feature, "seats", req.Seats, "by", caller(r))
@@ -479,7 +496,7 @@ func (a *api) createEnrollToken(w http.ResponseWriter, r *http.Request) error {
 	if uses < 0 {
 		return protocol.Errorf(protocol.CodeInvalidArgument, "uses %d must be at least 1", req.Uses)
 	}
-	if _, err := a.apply(r, ledger.Command{Type: ledger.CmdCreateEnrollToken, CreateEnrollToken: &ledger.EnrollToken{
+	if _, err := a.apply(r, ledger.Command{Type: ledger.CmdCreateEnrollToken, Payload: &ledger.EnrollToken{
 		ID: tok.ID, Account: account, Name: req.Name, Hash: tok.Hash(), Expires: expires, MaxUses: uses, Devices: req.Devices,
 	}}); err != nil {
 		return err
@@ -490,7 +507,7 @@ func (a *api) createEnrollToken(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *api) revokeEnrollToken(w http.ResponseWriter, r *http.Request) error {
-	if _, err := a.apply(r, ledger.Command{Type: ledger.CmdRevokeEnrollToken, RevokeEnrollToken: &ledger.RevokeEnrollToken{
+	if _, err := a.apply(r, ledger.Command{Type: ledger.CmdRevokeEnrollToken, Payload: &ledger.RevokeEnrollToken{
 		Account: r.PathValue("account"), ID: r.PathValue("id"),
 	}}); err != nil {
 		return err
@@ -501,11 +518,8 @@ func (a *api) revokeEnrollToken(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *api) listDevices(w http.ResponseWriter, r *http.Request) error {
-	var out []ledger.Device
-	a.cfg.Store.Read(func(st *ledger.State) { out = st.Devices(r.URL.Query().Get("account")) })
-	if out == nil {
-		out = []ledger.Device{}
-	}
+	var out []DeviceView
+	a.cfg.Store.Read(func(st *ledger.State) { out = deviceViews(st, r.URL.Query().Get("account")) })
 	writeJSON(w, http.StatusOK, out)
 	return nil
 }
@@ -528,7 +542,7 @@ func (a *api) createAdminToken(w http.ResponseWriter, r *http.Request) error {
 	if err := checkTokenRank(callerToken(r), *want); err != nil {
 		return err
 	}
-	if _, err := a.apply(r, ledger.Command{Type: ledger.CmdCreateAdminToken, CreateAdminToken: want}); err != nil {
+	if _, err := a.apply(r, ledger.Command{Type: ledger.CmdCreateAdminToken, Payload: want}); err != nil {
 		return err
 	}
 	a.log.Info("admin token created", "token", tok.ID, "name", req.Name, "by", caller(r))
@@ -544,7 +558,7 @@ func (a *api) revokeAdminToken(w http.ResponseWriter, r *http.Request) error {
 			return protocol.Errorf(protocol.CodeForbidden, "only an account owner can revoke owner tokens")
 		}
 	}
-	if _, err := a.apply(r, ledger.Command{Type: ledger.CmdRevokeAdminToken, RevokeAdminToken: &ledger.RevokeAdminToken{ID: r.PathValue("id")}}); err != nil {
+	if _, err := a.apply(r, ledger.Command{Type: ledger.CmdRevokeAdminToken, Payload: &ledger.RevokeAdminToken{ID: r.PathValue("id")}}); err != nil {
 		return err
 	}
 	a.log.Info("admin token revoked", "token", r.PathValue("id"), "by", caller(r))

@@ -11,54 +11,6 @@ import (
 	"github.com/tally-licensing/tally/protocol"
 )
 
-// ClusterMember is one node as `tallyctl cluster list` shows it.
-type ClusterMember struct {
-	ID           string    `json:"id"`
-	RaftAddr     string    `json:"raft_addr"`
-	AgentAddr    string    `json:"agent_addr,omitempty"`
-	AdminAddr    string    `json:"admin_addr,omitempty"`
-	Suffrage     string    `json:"suffrage"`
-	Role         string    `json:"role"`
-	AppliedIndex uint64    `json:"applied_index,omitempty"`
-	LastContact  time.Time `json:"last_contact,omitempty"`
-	Reachable    bool      `json:"reachable"`
-	Error        string    `json:"error,omitempty"`
-}
-
-// ClusterView is GET /v1/cluster.
-type ClusterView struct {
-	ClusterID string          `json:"cluster_id"`
-	Leader    string          `json:"leader"`
-	AskedNode string          `json:"asked_node"`
-	Members   []ClusterMember `json:"members"`
-}
-
-// JoinBundleRequest asks for the credentials of a new node.
-type JoinBundleRequest struct {
-	NodeID string `json:"node_id"`
-}
-
-// JoinBundle is what a new node needs to join: the cluster's identity and
-// CA, with its key, so that the node can issue its own node certificate,
-// enroll devices and lead. It is a secret; it only travels to a holder of an
-// admin token, over TLS verified against the cluster CA.
-type JoinBundle struct {
-	ClusterID string `json:"cluster_id"`
-	CACert    []byte `json:"ca_cert"`
-	CAKey     []byte `json:"ca_key"`
-}
-
-// AddNodeRequest adds a running node to the Raft configuration.
-type AddNodeRequest struct {
-	NodeID   string `json:"node_id"`
-	RaftAddr string `json:"raft_addr"`
-}
-
-// TransferRequest names the node to hand leadership to (empty: any).
-type TransferRequest struct {
-	NodeID string `json:"node_id,omitempty"`
-}
-
 // ClusterConfig is what the cluster endpoints need from the node.
 type ClusterConfig struct {
 	CA *certs.CA
@@ -130,7 +82,8 @@ func (a *api) clusterList(w http.ResponseWriter, r *http.Request) error {
 			st, err = a.cfg.Cluster.NodeStatus(ctx, n)
 		}
 		if err != nil {
-			cm.Error = err.Error()
+			// A node that does not answer has no role we can know.
+			cm.Role, cm.Error = "unreachable", err.Error()
 		} else {
 			cm.Reachable = true
 			cm.AppliedIndex = st.AppliedIndex
@@ -182,10 +135,14 @@ func (a *api) addNode(w http.ResponseWriter, r *http.Request) error {
 	if !ledger.ValidID(req.NodeID) || req.RaftAddr == "" {
 		return protocol.Errorf(protocol.CodeInvalidArgument, "adding a node needs its ID and Raft address")
 	}
-	if err := a.cfg.Store.AddVoter(r.Context(), req.NodeID, req.RaftAddr); err != nil {
+	add := a.cfg.Store.AddVoter
+	if req.Nonvoter {
+		add = a.cfg.Store.AddNonvoter
+	}
+	if err := add(r.Context(), req.NodeID, req.RaftAddr); err != nil {
 		return err
 	}
-	a.log.Info("node added to the cluster", "node", req.NodeID, "raft", req.RaftAddr, "by", caller(r))
+	a.log.Info("node added to the cluster", "node", req.NodeID, "raft", req.RaftAddr, "nonvoter", req.Nonvoter, "by", caller(r))
 	return a.clusterList(w, r)
 }
 
@@ -207,7 +164,7 @@ func (a *api) removeNode(w http.ResponseWriter, r *http.Request) error {
 	}
 	// Forget its addresses so agents stop being told about it. The node may
 	// already be gone from the registry; that is fine.
-	if _, err := a.cfg.Propose(r.Context(), ledger.Command{Type: ledger.CmdRemoveNode, Actor: caller(r), RemoveNode: &ledger.RemoveNode{ID: id}}); err != nil {
+	if _, err := a.cfg.Propose(r.Context(), ledger.Command{Type: ledger.CmdRemoveNode, Actor: caller(r), Payload: &ledger.RemoveNode{ID: id}}); err != nil {
 		a.log.Warn("removed node from raft but could not drop its addresses", "node", id, "err", err)
 	}
 	a.log.Info("node removed from the cluster", "node", id, "by", caller(r))

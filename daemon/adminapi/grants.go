@@ -37,18 +37,18 @@ func memberRank(r ledger.Role) int {
 // Member operations that give a member a role, and those that act on an
 // existing member's account (whose role must then be within the caller's).
 var (
-	grantsRole = map[string]bool{ledger.MemAddUser: true, ledger.MemAddUsers: true, ledger.MemInvite: true, ledger.MemSetRole: true}
-	actsOnUser = map[string]bool{ledger.MemSetRole: true, ledger.MemSetPassword: true, ledger.MemDeleteUser: true,
-		ledger.MemAccept: true, ledger.MemCancelInvite: true, ledger.MemSetTeamAdmin: true}
+	grantsRole = map[ledger.CommandType]bool{ledger.CmdAddUser: true, ledger.CmdAddUsers: true, ledger.CmdInvite: true, ledger.CmdSetRole: true}
+	actsOnUser = map[ledger.CommandType]bool{ledger.CmdSetRole: true, ledger.CmdSetPassword: true, ledger.CmdDeleteUser: true,
+		ledger.CmdAcceptInvite: true, ledger.CmdCancelInvite: true, ledger.CmdSetTeamAdmin: true}
 )
 
 // checkMemberGrant refuses a member operation that would give someone more
 // power than the caller has, or change the password, role or existence of a
 // member above the caller.
-func (a *api) checkMemberGrant(caller ledger.AdminToken, m *ledger.MembersOp) error {
+func (a *api) checkMemberGrant(caller ledger.AdminToken, op ledger.CommandType, m memberArgs) error {
 	rank := accessRank(caller.TokenRole())
-	if grantsRole[m.Op] {
-		role := m.Role
+	if grantsRole[op] {
+		role := m.req.Role
 		if role == "" {
 			role = ledger.RoleMember
 		}
@@ -56,10 +56,10 @@ func (a *api) checkMemberGrant(caller ledger.AdminToken, m *ledger.MembersOp) er
 			return protocol.Errorf(protocol.CodeForbidden, "a %s cannot make someone %s: a role grants only roles at or below its own", caller.TokenRole(), role)
 		}
 	}
-	if actsOnUser[m.Op] && m.Email != "" {
+	if actsOnUser[op] && m.email != "" {
 		var target ledger.UserView
 		var ok bool
-		a.cfg.Store.Read(func(st *ledger.State) { target, ok = st.User(m.Account, m.Email) })
+		a.cfg.Store.Read(func(st *ledger.State) { target, ok = st.User(m.account, m.email) })
 		if ok && memberRank(target.Role) > rank {
 			return protocol.Errorf(protocol.CodeForbidden, "%s is %s, above a %s: only an owner or a cluster administrator may change them", target.Email, target.Role, caller.TokenRole())
 		}

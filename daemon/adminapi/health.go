@@ -14,7 +14,14 @@ import (
 func (a *api) readyz(w http.ResponseWriter, r *http.Request) {
 	st := a.cfg.Store.Status()
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	var notReady error
+	if a.cfg.Ready != nil {
+		notReady = a.cfg.Ready()
+	}
 	switch {
+	case notReady != nil:
+		w.WriteHeader(http.StatusServiceUnavailable)
+		fmt.Fprintf(w, "not ready: %v\n", notReady)
 	case st.LeaderID == "":
 		w.WriteHeader(http.StatusServiceUnavailable)
 		fmt.Fprintf(w, "not ready: no Raft leader known (this node is %s, term %d)\n", st.State, st.Term)

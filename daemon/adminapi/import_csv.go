@@ -41,7 +41,7 @@ func (a *api) importCSV(w http.ResponseWriter, r *http.Request) error {
 	}
 	if len(bad) > 0 {
 		// Validate the parsable rows too, so one answer lists every problem.
-		rep, err := a.planImport(r, &ledger.ImportAssignments{Account: r.PathValue("account"), Rows: rows, By: caller(r)}, q.Get("product"))
+		rep, err := a.planImport(r, &ledger.ImportAssignments{Account: r.PathValue("account"), Rows: rows}, q.Get("product"))
 		if err != nil {
 			return err
 		}

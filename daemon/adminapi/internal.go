@@ -2,7 +2,7 @@ package adminapi
 
 import (
 	"net/http"
-	"slices"
+	"strings"
 
 	"github.com/tally-licensing/tally/certs"
 	"github.com/tally-licensing/tally/cluster/ledger"
@@ -24,20 +24,19 @@ const PathInternalPropose = "/internal/v1/propose"
 // attributes it: to the device named in the command, or to the forwarding
 // node itself.
 var forwardable = map[ledger.CommandType]forwardedBy{
-	ledger.CmdCheckout:     byDevice,
-	ledger.CmdRenew:        byDevice,
-	ledger.CmdRelease:      byDevice,
-	ledger.CmdEnrollDevice: byDevice, // checked against the enrollment token by the ledger
-	ledger.CmdMembers:      byDevice, // only MemActivate, see forwardedMembersOps
-	ledger.CmdRegisterKey:  byNode,
-	ledger.CmdRegisterNode: byNode,
+	ledger.CmdCheckout:      byDevice,
+	ledger.CmdRenew:         byDevice,
+	ledger.CmdRelease:       byDevice,
+	ledger.CmdEnrollDevice:  byDevice, // checked against the enrollment token by the ledger
+	ledger.CmdActivate:      byDevice, // a user signing in on a device
+	ledger.CmdDeviceSignIn:  byDevice, // tally-agent login, bound to the device's key
+	ledger.CmdDeviceSignOut: byDevice,
+	ledger.CmdDeviceSeen:    byDevice,
+	ledger.CmdRegisterKey:   byNode,
+	ledger.CmdRegisterNode:  byNode,
 	// A node reports the failed sign-ins it saw (a device's member sign-in).
 	ledger.CmdSignInBrake: byNode,
 }
-
-// forwardedMembersOps are the member operations a device asks for through
-// its node (signing a user in on the device).
-var forwardedMembersOps = []string{ledger.MemActivate}
 
 type forwardedBy int
 
@@ -47,8 +46,8 @@ const (
 )
 
 // checkForwarded refuses a forwarded command that no node may forward, or
-// that a node forwards about another node, and sets the actor the audit log
-// records from the command itself, never from the caller's say-so.
+// that a node forwards about another node, or in the name of anyone but a
+// device, and sets the actor of a node's own commands.
 func checkForwarded(from string, cmd *ledger.Command) error {
 	by, ok := forwardable[cmd.Type]
 	if !ok {
@@ -59,19 +58,23 @@ func checkForwarded(from string, cmd *ledger.Command) error {
 	}
 	switch by {
 	case byNode:
-		switch {
-		case cmd.RegisterKey != nil && cmd.RegisterKey.NodeID != from:
-			return protocol.Errorf(protocol.CodeForbidden, "node %s may register only its own signing key, not %s's", from, cmd.RegisterKey.NodeID)
-		case cmd.RegisterNode != nil && cmd.RegisterNode.ID != from:
-			return protocol.Errorf(protocol.CodeForbidden, "node %s may register only itself, not %s", from, cmd.RegisterNode.ID)
+		switch p := cmd.Payload.(type) {
+		case *ledger.SigningKey:
+			if p.NodeID != from {
+				return protocol.Errorf(protocol.CodeForbidden, "node %s may register only its own signing key, not %s's", from, p.NodeID)
+			}
+		case *ledger.Node:
+			if p.ID != from {
+				return protocol.Errorf(protocol.CodeForbidden, "node %s may register only itself, not %s", from, p.ID)
+			}
 		}
 		cmd.Actor = "node:" + from
 	case byDevice:
-		if cmd.Type == ledger.CmdMembers && (cmd.Members == nil || !slices.Contains(forwardedMembersOps, cmd.Members.Op)) {
-			return protocol.Errorf(protocol.CodeForbidden, "node %s may forward only a device's activation, not other member changes", from)
+		// The ledger names the device from the command; a node may not
+		// say an administrator or a member asked.
+		if cmd.Actor != "" && !strings.HasPrefix(cmd.Actor, "device:") {
+			return protocol.Errorf(protocol.CodeForbidden, "node %s may forward device commands only in a device's name, not %q", from, cmd.Actor)
 		}
-		// The ledger names the device from the command (defaultActor).
-		cmd.Actor = ""
 	}
 	return nil
 }

@@ -14,61 +14,18 @@ import (
 // 1 MB of JSON, so this leaves room for ten times that.
 const MaxImportBytes = 32 << 20
 
-// SetProductRequest is PUT /v1/accounts/{account}/products/{code}.
-type SetProductRequest struct {
-	Name      string             `json:"name,omitempty"`
-	Kind      ledger.ProductKind `json:"kind,omitempty"`
-	Feature   string             `json:"feature,omitempty"`
-	Extension bool               `json:"extension,omitempty"`
-	Quantity  int                `json:"quantity"`
-}
-
-// AssignRequest is POST /v1/accounts/{account}/licenses/assign.
-type AssignRequest struct {
-	Product   string   `json:"product"`
-	User      string   `json:"user"`
-	LicenseID string   `json:"license_id,omitempty"`
-	ExtKey    string   `json:"ext_key,omitempty"`
-	Number    string   `json:"number,omitempty"`
-	AddOns    []string `json:"addons,omitempty"`
-}
-
-// LicenseChangeRequest is the body of the per-license operations.
-type LicenseChangeRequest struct {
-	User   string `json:"user,omitempty"`
-	AddOn  string `json:"addon,omitempty"`
-	ExtKey string `json:"ext_key,omitempty"`
-	Number string `json:"number,omitempty"`
-}
-
-// ImportRequest is POST /v1/accounts/{account}/assignments/import. Product
-// may be empty when the account has a single base product with extensions
-// (or a single base product).
-type ImportRequest struct {
-	Product string                 `json:"product,omitempty"`
-	Rows    []ledger.AssignmentRow `json:"rows"`
-	DryRun  bool                   `json:"dry_run,omitempty"`
-}
-
-// ExportResponse is GET /v1/accounts/{account}/assignments.
-type ExportResponse struct {
-	Account string                 `json:"account"`
-	Product string                 `json:"product"`
-	Rows    []ledger.AssignmentRow `json:"rows"`
-}
-
 func (a *api) registerLicenses(auth func(string, func(http.ResponseWriter, *http.Request) error)) {
 	auth("GET /v1/accounts/{account}/products", a.listProducts)
 	auth("PUT /v1/accounts/{account}/products/{code}", a.setProduct)
 	auth("GET /v1/accounts/{account}/licenses", a.listLicenses)
 	auth("POST /v1/accounts/{account}/licenses/assign", a.assignLicense)
 	auth("GET /v1/licenses/{id}", a.getLicense)
-	auth("POST /v1/licenses/{id}/unassign", a.licenseOp(ledger.OpUnassign))
-	auth("POST /v1/licenses/{id}/reassign", a.licenseOp(ledger.OpReassign))
-	auth("POST /v1/licenses/{id}/addons", a.licenseOp(ledger.OpAttach))
-	auth("DELETE /v1/licenses/{id}/addons/{code}", a.licenseOp(ledger.OpDetach))
-	auth("PUT /v1/licenses/{id}/extension", a.licenseOp(ledger.OpSetExtension))
-	auth("POST /v1/licenses/{id}/terminate", a.licenseOp(ledger.OpTerminate))
+	auth("POST /v1/licenses/{id}/unassign", a.licenseOp(ledger.CmdUnassignLicense))
+	auth("POST /v1/licenses/{id}/reassign", a.licenseOp(ledger.CmdReassignLicense))
+	auth("POST /v1/licenses/{id}/addons", a.licenseOp(ledger.CmdAttachAddOn))
+	auth("DELETE /v1/licenses/{id}/addons/{code}", a.licenseOp(ledger.CmdDetachAddOn))
+	auth("PUT /v1/licenses/{id}/extension", a.licenseOp(ledger.CmdSetExtension))
+	auth("POST /v1/licenses/{id}/terminate", a.licenseOp(ledger.CmdTerminateLicense))
 	auth("GET /v1/accounts/{account}/assignments", a.exportAssignments)
 	auth("POST /v1/accounts/{account}/assignments/import", a.importAssignments)
 	auth("POST /v1/accounts/{account}/assignments/import.csv", a.importCSV)
@@ -117,9 +74,9 @@ func (a *api) setProduct(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	account, code := r.PathValue("account"), r.PathValue("code")
-	if _, err := a.apply(r, ledger.Command{Type: ledger.CmdSetProduct, SetProduct: &ledger.SetProduct{
+	if _, err := a.apply(r, ledger.Command{Type: ledger.CmdSetProduct, Payload: &ledger.SetProduct{
 		Account: account, Code: code, Name: req.Name, Kind: req.Kind, Feature: req.Feature, Extension: req.Extension,
-		Quantity: req.Quantity, Seed: seed, By: caller(r),
+		Quantity: req.Quantity, Seed: seed,
 	}}); err != nil {
 		return err
 	}
@@ -174,9 +131,9 @@ func (a *api) assignLicense(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	account := r.PathValue("account")
-	res, err := a.apply(r, ledger.Command{Type: ledger.CmdLicense, License: &ledger.LicenseOp{
-		Op: ledger.OpAssign, Account: account, Product: req.Product, User: req.User, LicenseID: req.LicenseID,
-		ExtKey: req.ExtKey, Number: req.Number, AddOns: req.AddOns, By: caller(r),
+	res, err := a.apply(r, ledger.Command{Type: ledger.CmdAssignLicense, Payload: &ledger.AssignLicense{
+		Account: account, Product: req.Product, User: req.User, LicenseID: req.LicenseID,
+		ExtKey: req.ExtKey, Number: req.Number, AddOns: req.AddOns,
 	}})
 	if err != nil {
 		return err
@@ -188,7 +145,7 @@ func (a *api) assignLicense(w http.ResponseWriter, r *http.Request) error {
 
 // licenseOp serves the operations addressed by license UUID alone; the
 // account is the license's own.
-func (a *api) licenseOp(op ledger.LicenseOpKind) func(http.ResponseWriter, *http.Request) error {
+func (a *api) licenseOp(op ledger.CommandType) func(http.ResponseWriter, *http.Request) error {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		var req LicenseChangeRequest
 		if r.ContentLength != 0 && r.Method != http.MethodDelete {
@@ -203,12 +160,10 @@ func (a *api) licenseOp(op ledger.LicenseOpKind) func(http.ResponseWriter, *http
 		if !ok {
 			return protocol.Errorf(protocol.CodeNotFound, "no license %s", id)
 		}
-		if op == ledger.OpDetach {
+		if op == ledger.CmdDetachAddOn {
 			req.AddOn = r.PathValue("code")
 		}
-		res, err := a.apply(r, ledger.Command{Type: ledger.CmdLicense, License: &ledger.LicenseOp{
-			Op: op, Account: v.Account, LicenseID: id, User: req.User, AddOn: req.AddOn, ExtKey: req.ExtKey, Number: req.Number, By: caller(r),
-		}})
+		res, err := a.apply(r, licenseCommand(op, v.Account, id, req))
 		if err != nil {
 			return err
 		}
@@ -216,6 +171,27 @@ func (a *api) licenseOp(op ledger.LicenseOpKind) func(http.ResponseWriter, *http
 		writeJSON(w, http.StatusOK, res.License)
 		return nil
 	}
+}
+
+// licenseCommand is the ledger command of license operation op on license
+// id of account.
+func licenseCommand(op ledger.CommandType, account, id string, req LicenseChangeRequest) ledger.Command {
+	var p any
+	switch op {
+	case ledger.CmdUnassignLicense:
+		p = &ledger.UnassignLicense{Account: account, LicenseID: id}
+	case ledger.CmdReassignLicense:
+		p = &ledger.ReassignLicense{Account: account, LicenseID: id, User: req.User}
+	case ledger.CmdAttachAddOn:
+		p = &ledger.AttachAddOn{Account: account, LicenseID: id, AddOn: req.AddOn}
+	case ledger.CmdDetachAddOn:
+		p = &ledger.DetachAddOn{Account: account, LicenseID: id, AddOn: req.AddOn}
+	case ledger.CmdSetExtension:
+		p = &ledger.SetExtension{Account: account, LicenseID: id, ExtKey: req.ExtKey, Number: req.Number}
+	case ledger.CmdTerminateLicense:
+		p = &ledger.TerminateLicense{Account: account, LicenseID: id}
+	}
+	return ledger.Command{Type: op, Payload: p}
 }
 
 // importProduct picks the base product an import or export is about.
@@ -303,7 +279,7 @@ func (a *api) planImport(r *http.Request, imp *ledger.ImportAssignments, product
 // bad, applies it as one ledger command.
 func (a *api) runImport(w http.ResponseWriter, r *http.Request, req ImportRequest) error {
 	account := r.PathValue("account")
-	imp := &ledger.ImportAssignments{Account: account, Rows: req.Rows, By: caller(r)}
+	imp := &ledger.ImportAssignments{Account: account, Rows: req.Rows}
 	rep, err := a.planImport(r, imp, req.Product)
 	if err != nil {
 		return err
@@ -312,7 +288,7 @@ func (a *api) runImport(w http.ResponseWriter, r *http.Request, req ImportReques
 		writeJSON(w, http.StatusOK, rep)
 		return nil
 	}
-	res, err := a.cfg.Propose(r.Context(), ledger.Command{Type: ledger.CmdImportAssignments, Actor: caller(r), ImportAssignments: imp})
+	res, err := a.cfg.Propose(r.Context(), ledger.Command{Type: ledger.CmdImportAssignments, Actor: caller(r), Payload: imp})
 	if err != nil {
 		return err
 	}

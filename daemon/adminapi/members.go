@@ -14,67 +14,41 @@ import (
 // names no expiry.
 const DefaultInviteTTL = 7 * 24 * time.Hour
 
-// MemberRequest is the body of the members endpoints; each uses the fields
-// it needs. Password is hashed (argon2id) on this node before proposing:
-// the ledger only ever sees the PHC string.
-type MemberRequest struct {
-	Email    string      `json:"email,omitempty"`
-	Emails   []string    `json:"emails,omitempty"`
-	Role     ledger.Role `json:"role,omitempty"`
-	Password string      `json:"password,omitempty"`
-	Teams    []string    `json:"teams,omitempty"`
-	Name     string      `json:"name,omitempty"`
-	// ExpiresIn is an invitation's lifetime, e.g. "72h" (default 7 days).
-	ExpiresIn   string    `json:"expires_in,omitempty"`
-	Seats       *int      `json:"seats,omitempty"`
-	Mode        string    `json:"mode,omitempty"`
-	Domain      string    `json:"domain,omitempty"`
-	Plan        string    `json:"plan,omitempty"`
-	PeriodStart time.Time `json:"period_start,omitempty"`
-	PeriodEnd   time.Time `json:"period_end,omitempty"`
-	Renewal     string    `json:"renewal,omitempty"`
-}
-
-// SignInResponse is POST /v1/accounts/{account}/signin.
-type SignInResponse struct {
-	User ledger.UserView `json:"user"`
-}
-
 func (a *api) registerMembers(auth func(string, func(http.ResponseWriter, *http.Request) error)) {
 	auth("GET /v1/accounts/{account}/usage", a.memberUsage)
 	auth("GET /v1/accounts/{account}/users", a.listUsers)
-	auth("POST /v1/accounts/{account}/users", a.memberOp(ledger.MemAddUser))
-	auth("POST /v1/accounts/{account}/users/bulk", a.memberOp(ledger.MemAddUsers))
+	auth("POST /v1/accounts/{account}/users", a.memberOp(ledger.CmdAddUser))
+	auth("POST /v1/accounts/{account}/users/bulk", a.memberOp(ledger.CmdAddUsers))
 	auth("GET /v1/accounts/{account}/users/{email}", a.getUser)
-	auth("DELETE /v1/accounts/{account}/users/{email}", a.memberOp(ledger.MemDeleteUser))
-	auth("PUT /v1/accounts/{account}/users/{email}/role", a.memberOp(ledger.MemSetRole))
-	auth("PUT /v1/accounts/{account}/users/{email}/password", a.memberOp(ledger.MemSetPassword))
-	auth("PUT /v1/accounts/{account}/users/{email}/plan", a.memberOp(ledger.MemSetUserPlan))
+	auth("DELETE /v1/accounts/{account}/users/{email}", a.memberOp(ledger.CmdDeleteUser))
+	auth("PUT /v1/accounts/{account}/users/{email}/role", a.memberOp(ledger.CmdSetRole))
+	auth("PUT /v1/accounts/{account}/users/{email}/password", a.memberOp(ledger.CmdSetPassword))
+	auth("PUT /v1/accounts/{account}/users/{email}/plan", a.memberOp(ledger.CmdSetUserPlan))
 	auth("POST /v1/accounts/{account}/signin", a.signIn)
-	auth("POST /v1/accounts/{account}/invitations", a.memberOp(ledger.MemInvite))
-	auth("POST /v1/accounts/{account}/invitations/{email}/accept", a.memberOp(ledger.MemAccept))
-	auth("DELETE /v1/accounts/{account}/invitations/{email}", a.memberOp(ledger.MemCancelInvite))
-	auth("POST /v1/accounts/{account}/invitations/expire", a.memberOp(ledger.MemExpireInvites))
+	auth("POST /v1/accounts/{account}/invitations", a.memberOp(ledger.CmdInvite))
+	auth("POST /v1/accounts/{account}/invitations/{email}/accept", a.memberOp(ledger.CmdAcceptInvite))
+	auth("DELETE /v1/accounts/{account}/invitations/{email}", a.memberOp(ledger.CmdCancelInvite))
+	auth("POST /v1/accounts/{account}/invitations/expire", a.memberOp(ledger.CmdExpireInvites))
 	auth("GET /v1/accounts/{account}/teams", a.listTeams)
-	auth("POST /v1/accounts/{account}/teams", a.memberOp(ledger.MemCreateTeam))
-	auth("DELETE /v1/accounts/{account}/teams/{team}", a.memberOp(ledger.MemDeleteTeam))
-	auth("PUT /v1/accounts/{account}/teams/{team}/members/{email}", a.memberOp(ledger.MemTeamAdd))
-	auth("DELETE /v1/accounts/{account}/teams/{team}/members/{email}", a.memberOp(ledger.MemTeamRemove))
-	auth("PUT /v1/accounts/{account}/teams/{team}/plan", a.memberOp(ledger.MemSetTeamPlan))
-	auth("PUT /v1/accounts/{account}/teams/{team}/admins/{email}", a.memberOp(ledger.MemSetTeamAdmin))
-	auth("DELETE /v1/accounts/{account}/teams/{team}/admins/{email}", a.memberOp(ledger.MemSetTeamAdmin))
-	auth("PUT /v1/accounts/{account}/seat-policy", a.memberOp(ledger.MemSetPolicy))
-	auth("PUT /v1/accounts/{account}/seats", a.memberOp(ledger.MemSetSeats))
-	auth("PUT /v1/accounts/{account}/subscription", a.memberOp(ledger.MemSetSubscription))
-	auth("POST /v1/accounts/{account}/subscription/renew", a.memberOp(ledger.MemRenew))
-	auth("PUT /v1/accounts/{account}/admin-email", a.memberOp(ledger.MemSetAdminEmail))
-	auth("POST /v1/accounts/{account}/activate", a.memberOp(ledger.MemActivate))
+	auth("POST /v1/accounts/{account}/teams", a.memberOp(ledger.CmdCreateTeam))
+	auth("DELETE /v1/accounts/{account}/teams/{team}", a.memberOp(ledger.CmdDeleteTeam))
+	auth("PUT /v1/accounts/{account}/teams/{team}/members/{email}", a.memberOp(ledger.CmdAddToTeam))
+	auth("DELETE /v1/accounts/{account}/teams/{team}/members/{email}", a.memberOp(ledger.CmdRemoveFromTeam))
+	auth("PUT /v1/accounts/{account}/teams/{team}/plan", a.memberOp(ledger.CmdSetTeamPlan))
+	auth("PUT /v1/accounts/{account}/teams/{team}/admins/{email}", a.memberOp(ledger.CmdSetTeamAdmin))
+	auth("DELETE /v1/accounts/{account}/teams/{team}/admins/{email}", a.memberOp(ledger.CmdSetTeamAdmin))
+	auth("PUT /v1/accounts/{account}/seat-policy", a.memberOp(ledger.CmdSetSeatPolicy))
+	auth("PUT /v1/accounts/{account}/seats", a.memberOp(ledger.CmdSetSeats))
+	auth("PUT /v1/accounts/{account}/subscription", a.memberOp(ledger.CmdSetSubscription))
+	auth("POST /v1/accounts/{account}/subscription/renew", a.memberOp(ledger.CmdRenewContract))
+	auth("PUT /v1/accounts/{account}/admin-email", a.memberOp(ledger.CmdSetAdminEmail))
+	auth("POST /v1/accounts/{account}/activate", a.memberOp(ledger.CmdActivate))
 }
 
 // memberOp builds the ledger command for op from the path and body and
 // proposes it through the normal admin path (so every change is recorded
 // like any other admin command), answering with the command's result.
-func (a *api) memberOp(op string) func(http.ResponseWriter, *http.Request) error {
+func (a *api) memberOp(op ledger.CommandType) func(http.ResponseWriter, *http.Request) error {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		var req MemberRequest
 		if r.ContentLength != 0 && r.Method != http.MethodDelete {
@@ -84,28 +58,23 @@ func (a *api) memberOp(op string) func(http.ResponseWriter, *http.Request) error
 		}
 		// No local account check: this node may trail the leader, and the
 		// ledger refuses an unknown account itself.
-		account := r.PathValue("account")
-		m := &ledger.MembersOp{
-			Op: op, Account: account, Email: req.Email, Emails: req.Emails, Role: req.Role, Teams: req.Teams,
-			Plan: req.Plan, PeriodStart: req.PeriodStart, PeriodEnd: req.PeriodEnd, Renewal: req.Renewal,
-			Team: r.PathValue("team"), By: caller(r),
-		}
+		m := memberArgs{account: r.PathValue("account"), email: req.Email, team: r.PathValue("team"), req: req}
 		if e := r.PathValue("email"); e != "" {
-			m.Email = e
+			m.email = e
 		}
 		switch op {
-		case ledger.MemAddUser, ledger.MemSetPassword, ledger.MemAccept:
-			if req.Password == "" && op == ledger.MemAddUser {
+		case ledger.CmdAddUser, ledger.CmdSetPassword, ledger.CmdAcceptInvite:
+			if req.Password == "" && op == ledger.CmdAddUser {
 				break // a user may be created without a password and set one later
 			}
 			hash, err := passwords.Hash(req.Password)
 			if err != nil {
 				return protocol.Errorf(protocol.CodeInvalidArgument, "%v", err)
 			}
-			m.PasswordHash = hash
-		case ledger.MemSetTeamAdmin:
-			m.TeamAdmin = r.Method == http.MethodPut
-		case ledger.MemInvite:
+			m.passwordHash = hash
+		case ledger.CmdSetTeamAdmin:
+			m.teamAdmin = r.Method == http.MethodPut
+		case ledger.CmdInvite:
 			if adminOf := a.teamsAdministered(callerToken(r)); adminOf != nil {
 				// A team administrator invites members into their teams only.
 				if len(req.Teams) == 0 || !subset(req.Teams, adminOf) || (req.Role != "" && req.Role != ledger.RoleMember) {
@@ -122,26 +91,22 @@ func (a *api) memberOp(op string) func(http.ResponseWriter, *http.Request) error
 			}
 			// The expiry is fixed here, by the proposer; the leader's loop
 			// reaps it with an expire_invites command.
-			m.Expires = a.now().Add(ttl)
-		case ledger.MemCreateTeam:
-			m.Team = req.Name
-		case ledger.MemSetSeats:
+			m.expires = a.now().Add(ttl)
+		case ledger.CmdCreateTeam:
+			m.team = req.Name
+		case ledger.CmdSetSeats:
 			if req.Seats == nil {
 				return protocol.Errorf(protocol.CodeInvalidArgument, "seats is required")
 			}
-			m.Seats = *req.Seats
-		case ledger.MemSetPolicy:
-			m.Policy = &ledger.SeatPolicy{Mode: req.Mode, Emails: req.Emails, Domain: req.Domain}
-			m.Emails = nil
 		}
-		if err := a.checkMemberGrant(callerToken(r), m); err != nil {
+		if err := a.checkMemberGrant(callerToken(r), op, m); err != nil {
 			return err
 		}
-		res, err := a.apply(r, ledger.Command{Type: ledger.CmdMembers, Members: m})
+		res, err := a.apply(r, ledger.Command{Type: op, Payload: m.payload(op)})
 		if err != nil {
 			return err
 		}
-		a.log.Info("members change", "account", account, "op", op, "email", m.Email, "team", m.Team, "by", caller(r))
+		a.log.Info("members change", "account", m.account, "op", op, "email", m.email, "team", m.team, "by", caller(r))
 		out := res.Members
 		if out == nil {
 			out = &ledger.MembersResult{}
@@ -149,6 +114,68 @@ func (a *api) memberOp(op string) func(http.ResponseWriter, *http.Request) error
 		writeJSON(w, http.StatusOK, out)
 		return nil
 	}
+}
+
+// memberArgs is what a member operation's request says, from its path and
+// body, once the handler has hashed a password or fixed an expiry.
+type memberArgs struct {
+	account, email, team string
+	req                  MemberRequest
+	passwordHash         string
+	teamAdmin            bool
+	expires              time.Time
+}
+
+// payload is the ledger payload of member operation op.
+func (m memberArgs) payload(op ledger.CommandType) any {
+	acct, req := m.account, m.req
+	switch op {
+	case ledger.CmdAddUser:
+		return &ledger.AddUser{Account: acct, Email: m.email, Role: req.Role, PasswordHash: m.passwordHash, Teams: req.Teams}
+	case ledger.CmdAddUsers:
+		return &ledger.AddUsers{Account: acct, Emails: req.Emails, Role: req.Role}
+	case ledger.CmdDeleteUser:
+		return &ledger.DeleteUser{Account: acct, Email: m.email}
+	case ledger.CmdSetRole:
+		return &ledger.SetRole{Account: acct, Email: m.email, Role: req.Role}
+	case ledger.CmdSetPassword:
+		return &ledger.SetPassword{Account: acct, Email: m.email, PasswordHash: m.passwordHash}
+	case ledger.CmdSetUserPlan:
+		return &ledger.SetUserPlan{Account: acct, Email: m.email, Plan: req.Plan, PeriodEnd: req.PeriodEnd}
+	case ledger.CmdInvite:
+		return &ledger.Invite{Account: acct, Email: m.email, Role: req.Role, Teams: req.Teams, Expires: m.expires}
+	case ledger.CmdAcceptInvite:
+		return &ledger.AcceptInvite{Account: acct, Email: m.email, PasswordHash: m.passwordHash}
+	case ledger.CmdCancelInvite:
+		return &ledger.CancelInvite{Account: acct, Email: m.email}
+	case ledger.CmdExpireInvites:
+		return &ledger.ExpireInvites{Account: acct}
+	case ledger.CmdCreateTeam:
+		return &ledger.CreateTeam{Account: acct, Team: m.team}
+	case ledger.CmdDeleteTeam:
+		return &ledger.DeleteTeam{Account: acct, Team: m.team}
+	case ledger.CmdAddToTeam:
+		return &ledger.AddToTeam{Account: acct, Email: m.email, Team: m.team}
+	case ledger.CmdRemoveFromTeam:
+		return &ledger.RemoveFromTeam{Account: acct, Email: m.email, Team: m.team}
+	case ledger.CmdSetTeamPlan:
+		return &ledger.SetTeamPlan{Account: acct, Team: m.team, Plan: req.Plan, PeriodEnd: req.PeriodEnd}
+	case ledger.CmdSetTeamAdmin:
+		return &ledger.SetTeamAdmin{Account: acct, Email: m.email, Team: m.team, TeamAdmin: m.teamAdmin}
+	case ledger.CmdSetSeatPolicy:
+		return &ledger.SetSeatPolicy{Account: acct, Policy: &ledger.SeatPolicy{Mode: req.Mode, Emails: req.Emails, Domain: req.Domain}}
+	case ledger.CmdSetSeats:
+		return &ledger.SetSeats{Account: acct, Seats: *req.Seats}
+	case ledger.CmdSetSubscription:
+		return &ledger.SetSubscription{Account: acct, Plan: req.Plan, PeriodStart: req.PeriodStart, PeriodEnd: req.PeriodEnd, Renewal: req.Renewal}
+	case ledger.CmdRenewContract:
+		return &ledger.RenewContract{Account: acct}
+	case ledger.CmdSetAdminEmail:
+		return &ledger.SetAdminEmail{Account: acct, Email: m.email}
+	case ledger.CmdActivate:
+		return &ledger.Activate{Account: acct, Email: m.email}
+	}
+	return nil
 }
 
 func (a *api) memberUsage(w http.ResponseWriter, r *http.Request) error {
@@ -209,7 +236,8 @@ func (a *api) signIn(w http.ResponseWriter, r *http.Request) error {
 	}
 	account := r.PathValue("account")
 	source := a.clientSource(r)
-	if wait := a.signInWait(account, req.Email, source); wait > 0 {
+	key := SignInKey(account, req.Email)
+	if wait, blocked := a.signIns.Blocked(key, source, a.now()); blocked {
 		return braked(account, req.Email, wait)
 	}
 	u, ok, err := a.checkPassword(account, req.Email, req.Password)
@@ -217,10 +245,10 @@ func (a *api) signIn(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if !ok {
-		a.signInFailed(r.Context(), account, req.Email, source)
+		a.signIns.Fail(r.Context(), key, source)
 		return wrongPassword(account)
 	}
-	a.signInSucceeded(r.Context(), account, req.Email)
+	a.signIns.Succeed(r.Context(), key)
 	writeJSON(w, http.StatusOK, SignInResponse{User: u})
 	return nil
 }

@@ -2,6 +2,7 @@ package adminapi
 
 import (
 	"encoding/json"
+	wire "github.com/tally-licensing/tally/protocol/api"
 	"net/http"
 	"reflect"
 	"regexp"
@@ -43,16 +44,16 @@ var operations = map[string]op{
 	"GET /v1/leases":              {summary: "Leases held now", query: []string{"account", "feature", "device"}, response: []LeaseView{}},
 	"POST /v1/leases/{id}/revoke": {summary: "Revoke a lease (its seat frees at horizon plus skew)", response: LeaseView{}},
 	"GET /v1/queue":               {summary: "Checkouts waiting for a seat", query: []string{"account"}, response: []leasing.Waiter{}},
-	"GET /v1/accounts":            {summary: "List accounts", query: []string{"account"}, response: []ledger.Account{}},
-	"POST /v1/accounts":           {summary: "Create an account", request: CreateAccountRequest{}, response: ledger.Account{}, status: http.StatusCreated},
-	"GET /v1/accounts/{account}":  {summary: "Show an account", response: ledger.Account{}},
+	"GET /v1/accounts":            {summary: "List accounts", query: []string{"account"}, response: []wire.Account{}},
+	"POST /v1/accounts":           {summary: "Create an account", request: CreateAccountRequest{}, response: wire.Account{}, status: http.StatusCreated},
+	"GET /v1/accounts/{account}":  {summary: "Show an account", response: wire.Account{}},
 
 	"GET /v1/accounts/{account}/pools":                 {summary: "An account's pools with seat usage", response: []ledger.PoolUsage{}},
 	"PUT /v1/accounts/{account}/pools/{feature}":       {summary: "Create a pool or set its seats", request: SetPoolRequest{}, response: []ledger.PoolUsage{}},
 	"GET /v1/accounts/{account}/enroll-tokens":         {summary: "List device enrollment tokens", response: []ledger.EnrollToken{}},
 	"POST /v1/accounts/{account}/enroll-tokens":        {summary: "Create a device enrollment token (secret shown once)", request: CreateTokenRequest{}, response: TokenResponse{}, status: http.StatusCreated},
 	"DELETE /v1/accounts/{account}/enroll-tokens/{id}": {summary: "Revoke an enrollment token", status: http.StatusNoContent},
-	"GET /v1/devices":                                  {summary: "Enrolled devices", query: []string{"account"}, response: []ledger.Device{}},
+	"GET /v1/devices":                                  {summary: "Enrolled devices with their signed-in members, last heartbeat and agent version", query: []string{"account"}, response: []DeviceView{}},
 
 	"GET /v1/admin-tokens":         {summary: "List admin tokens with roles and accounts", query: []string{"account"}, response: []ledger.AdminToken{}},
 	"POST /v1/admin-tokens":        {summary: "Create an admin token (secret shown once)", request: CreateTokenRequest{}, response: TokenResponse{}, status: http.StatusCreated},
@@ -67,6 +68,14 @@ var operations = map[string]op{
 	"POST /v1/backup":                                    {summary: "A consistent snapshot of the ledger, its secrets sealed under the passphrase (cluster-admin)", request: BackupRequest{}, response: Backup{}},
 	"GET /v1/audit":                                      {summary: "Page or export the audit log", query: []string{"account", "type", "actor", "since", "until", "after", "limit", "format", "order"}, response: AuditPage{}},
 	"GET /v1/accounts/{account}/usage-history":           {summary: "An account's daily peak of concurrent leases over the last days (default 30)", query: []string{"days"}, response: UsageHistory{}},
+	"GET /v1/vendors":                                    {summary: "Vendor public keys the cluster trusts", response: []wire.VendorView{}},
+	"POST /v1/vendors":                                   {summary: "Trust a vendor's public key (entitlements it signs may be imported)", request: wire.TrustVendorRequest{}, response: wire.VendorView{}},
+	"DELETE /v1/vendors/{kid}":                           {summary: "Stop trusting a vendor key", status: http.StatusNoContent},
+	"POST /v1/accounts/{account}/entitlements":           {summary: "Import a vendor-signed entitlement", request: wire.ImportEntitlementRequest{}, response: wire.EntitlementView{}},
+	"GET /v1/accounts/{account}/entitlements":            {summary: "An account's entitlements", response: []wire.EntitlementView{}},
+	"GET /v1/accounts/{account}/entitlements/{serial}":   {summary: "One entitlement, with its JWS", response: wire.EntitlementView{}},
+	"GET /v1/accounts/{account}/denials":                 {summary: "Refused checkouts per day, feature, team and reason", query: []string{"from", "to"}, response: wire.DenialsView{}},
+	"GET /v1/accounts/{account}/report":                  {summary: "True-up report per entitlement and feature (signed=true: a JWS for the vendor)", query: []string{"from", "to", "signed"}, response: wire.SignedReport{}},
 	"GET /v1/usage-report":                               {summary: "Seat-days per pool over a period", query: []string{"from", "to", "account", "format"}, response: UsageReport{}},
 	"GET /v1/accounts/{account}/products":                {summary: "An account's products with purchased and assigned quantities", response: []ledger.ProductUsage{}},
 	"PUT /v1/accounts/{account}/products/{code}":         {summary: "Create or change a product", request: SetProductRequest{}, response: []ledger.ProductUsage{}},
@@ -97,6 +106,8 @@ var operations = map[string]op{
 	"POST /v1/accounts/{account}/users":                          {summary: "Add a member", request: MemberRequest{}, response: ledger.MembersResult{}},
 	"POST /v1/accounts/{account}/users/bulk":                     {summary: "Add many members at once (all or nothing)", request: MemberRequest{}, response: ledger.MembersResult{}},
 	"GET /v1/accounts/{account}/users/{email}":                   {summary: "Show a member", response: ledger.UserView{}},
+	"POST /v1/accounts/{account}/users/{email}/sign-out":         {summary: "Sign a member out of one device or all (revokes the leases held under those sign-ins)", request: SignOutRequest{}, response: []ledger.DeviceSignIn{}},
+	"GET /v1/accounts/{account}/sign-ins":                        {summary: "Members signed in on the account's devices", response: []ledger.DeviceSignIn{}},
 	"DELETE /v1/accounts/{account}/users/{email}":                {summary: "Delete a member (returns their seat)", response: ledger.MembersResult{}},
 	"PUT /v1/accounts/{account}/users/{email}/role":              {summary: "Change a member's role", request: MemberRequest{}, response: ledger.MembersResult{}},
 	"PUT /v1/accounts/{account}/users/{email}/password":          {summary: "Set a member's password (stored as argon2id)", request: MemberRequest{}, response: ledger.MembersResult{}},

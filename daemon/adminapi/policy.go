@@ -3,46 +3,11 @@ package adminapi
 import (
 	"net/http"
 	"strconv"
-	"time"
 
 	"github.com/tally-licensing/tally/cluster/ledger"
 	"github.com/tally-licensing/tally/protocol"
+	wire "github.com/tally-licensing/tally/protocol/api"
 )
-
-// PolicyRequest replaces the policy of an account or a pool. SubscriptionEnd
-// (account only) moves the account's end date; ClearSubscriptionEnd removes it.
-type PolicyRequest struct {
-	Policy               ledger.Policy `json:"policy"`
-	SubscriptionEnd      time.Time     `json:"subscription_end,omitempty"`
-	ClearSubscriptionEnd bool          `json:"clear_subscription_end,omitempty"`
-}
-
-// PolicyView is a scope's stored policy and the effective one after
-// inheritance and defaults.
-type PolicyView struct {
-	Account         string        `json:"account"`
-	Feature         string        `json:"feature,omitempty"`
-	Stored          ledger.Policy `json:"stored"`
-	Effective       ledger.Policy `json:"effective"`
-	SubscriptionEnd time.Time     `json:"subscription_end,omitempty"`
-	// Pool state of the seat cap (pool scope only).
-	Seats     int       `json:"seats,omitempty"`
-	OverSince time.Time `json:"over_since,omitempty"`
-}
-
-// DeviceOpRequest moves a device's node-locked seats to another device (To
-// set) or frees them (To empty).
-type DeviceOpRequest struct {
-	Feature string `json:"feature,omitempty"`
-	To      string `json:"to,omitempty"`
-}
-
-// EventsView is the administrator events recorded in the ledger and the
-// reminders due now (which the notifier, daemon/notify, mails).
-type EventsView struct {
-	Events  []ledger.Event `json:"events"`
-	Pending []ledger.Event `json:"pending_reminders"`
-}
 
 func (a *api) registerPolicy(auth func(string, func(http.ResponseWriter, *http.Request) error)) {
 	auth("GET /v1/accounts/{account}/policy", a.getPolicy)
@@ -72,8 +37,8 @@ func (a *api) policyView(account, feature string) (PolicyView, error) {
 			}
 			v.Seats, v.OverSince = p.Seats, p.OverSince
 		}
-		v.Stored, _ = st.StoredPolicy(account, feature)
-		v.Effective = st.EffectivePolicy(account, feature)
+		stored, _ := st.StoredPolicy(account, feature)
+		v.Stored, v.Effective = wire.PolicyOf(stored), wire.PolicyOf(st.EffectivePolicy(account, feature))
 		v.SubscriptionEnd = acct.SubscriptionEnd
 	})
 	return v, err
@@ -97,9 +62,9 @@ func (a *api) putPolicy(w http.ResponseWriter, r *http.Request) error {
 	if err := a.checkPolicyScope(r, account, feature, req); err != nil {
 		return err
 	}
-	if _, err := a.apply(r, ledger.Command{Type: ledger.CmdSetPolicy, SetPolicy: &ledger.SetPolicy{
-		Account: account, Feature: feature, Policy: req.Policy,
-		SubscriptionEnd: req.SubscriptionEnd, ClearSubscriptionEnd: req.ClearSubscriptionEnd, By: caller(r),
+	if _, err := a.apply(r, ledger.Command{Type: ledger.CmdSetPolicy, Payload: &ledger.SetPolicy{
+		Account: account, Feature: feature, Policy: req.Policy.Ledger(),
+		SubscriptionEnd: req.SubscriptionEnd, ClearSubscriptionEnd: req.ClearSubscriptionEnd,
 	}}); err != nil {
 		return err
 	}
@@ -139,7 +104,11 @@ func (a *api) deviceOp(move bool) func(http.ResponseWriter, *http.Request) error
 			req.To = ""
 		}
 		account, code := r.PathValue("account"), r.PathValue("code")
-		res, err := a.apply(r, ledger.Command{Type: ledger.CmdDeviceOp, DeviceOp: &ledger.DeviceOp{Account: account, Device: code, Feature: req.Feature, To: req.To}})
+		cmd := ledger.Command{Type: ledger.CmdFreeSeats, Payload: &ledger.FreeSeats{Account: account, Device: code, Feature: req.Feature}}
+		if move {
+			cmd = ledger.Command{Type: ledger.CmdMoveSeats, Payload: &ledger.MoveSeats{Account: account, Device: code, Feature: req.Feature, To: req.To}}
+		}
+		res, err := a.apply(r, cmd)
 		if err != nil {
 			return err
 		}
@@ -153,7 +122,7 @@ func (a *api) deviceOp(move bool) func(http.ResponseWriter, *http.Request) error
 // Code can enroll again with a new key (a reinstalled machine).
 func (a *api) removeDevice(w http.ResponseWriter, r *http.Request) error {
 	account, code := r.PathValue("account"), r.PathValue("code")
-	res, err := a.apply(r, ledger.Command{Type: ledger.CmdDeviceOp, DeviceOp: &ledger.DeviceOp{Account: account, Device: code, Remove: true}})
+	res, err := a.apply(r, ledger.Command{Type: ledger.CmdRemoveDevice, Payload: &ledger.RemoveDevice{Account: account, Device: code}})
 	if err != nil {
 		return err
 	}

@@ -106,6 +106,15 @@ var scopeRules = map[string]scopeRule{
 	"PUT /v1/accounts/{account}/seat-policy":                     scopePath,
 	"PUT /v1/accounts/{account}/admin-email":                     scopePath,
 	"POST /v1/accounts/{account}/activate":                       scopePath,
+	"GET /v1/accounts/{account}/sign-ins":                        scopePath,
+	"POST /v1/accounts/{account}/users/{email}/sign-out":         scopePath,
+
+	// Vendor entitlements: an account reads its own; importing one is a
+	// commercial term (clusterOnly).
+	"GET /v1/accounts/{account}/entitlements":          scopePath,
+	"GET /v1/accounts/{account}/entitlements/{serial}": scopePath,
+	"GET /v1/accounts/{account}/denials":               scopePath,
+	"GET /v1/accounts/{account}/report":                scopePath,
 
 	"DELETE /v1/admin-tokens/{id}": scopeAdminToken,
 	"DELETE /v1/sessions/current":  scopeHandler, // the caller's own session
@@ -134,6 +143,10 @@ var clusterOnly = map[string]bool{
 	"PUT /v1/accounts/{account}/users/{email}/plan":  true,
 	"PUT /v1/accounts/{account}/teams/{team}/plan":   true,
 	"POST /v1/accounts/{account}/signin":             true, // tallyctl's password check; the console uses /v1/sessions
+	"GET /v1/vendors":                                true,
+	"POST /v1/vendors":                               true,
+	"DELETE /v1/vendors/{kid}":                       true,
+	"POST /v1/accounts/{account}/entitlements":       true,
 }
 
 // keyMaterial lists the routes whose answer carries secrets that make the

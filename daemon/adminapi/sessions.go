@@ -13,31 +13,6 @@ import (
 	"github.com/tally-licensing/tally/protocol"
 )
 
-// SessionRequest is a member signing in to the console.
-type SessionRequest struct {
-	Account  string `json:"account"`
-	Email    string `json:"email"`
-	Password string `json:"password"`
-}
-
-// SessionResponse is a new console session: Token is a bearer credential
-// for the admin API with Access (an admin token role) in Account.
-type SessionResponse struct {
-	Token   string      `json:"token"`
-	ID      string      `json:"id"`
-	Account string      `json:"account"`
-	Email   string      `json:"email"`
-	Role    ledger.Role `json:"role"`
-	Access  string      `json:"access"`
-	// AdminOf lists the teams a team administrator's session manages.
-	AdminOf []string  `json:"admin_of,omitempty"`
-	Expires time.Time `json:"expires"`
-}
-
-// Password guessing is slowed per (account, email) on each node: after
-// signInMaxFailures wrong passwords within signInWindow, sign-ins for that
-// member are refused until the window passes. The state is per node and
-// in memory: it is a brake, not a record, and needs no consensus.
 // dummyHash is verified against when the member does not exist, so an
 // unknown email takes as long to refuse as a wrong password.
 var dummyHash = sync.OnceValue(func() string {
@@ -97,7 +72,8 @@ func (a *api) startSession(w http.ResponseWriter, r *http.Request) error {
 	}
 	now := a.now()
 	source := a.clientSource(r)
-	if wait := a.signInWait(req.Account, req.Email, source); wait > 0 {
+	key := SignInKey(req.Account, req.Email)
+	if wait, blocked := a.signIns.Blocked(key, source, now); blocked {
 		return braked(req.Account, req.Email, wait)
 	}
 	u, ok, err := a.checkPassword(req.Account, req.Email, req.Password)
@@ -105,11 +81,11 @@ func (a *api) startSession(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if !ok {
-		a.signInFailed(r.Context(), req.Account, req.Email, source)
+		a.signIns.Fail(r.Context(), key, source)
 		a.log.Warn("console sign-in refused", "account", req.Account, "email", req.Email, "remote", source)
 		return wrongPassword(req.Account)
 	}
-	a.signInSucceeded(r.Context(), req.Account, req.Email)
+	a.signIns.Succeed(r.Context(), key)
 	access, perr := ledger.SessionAccess(u)
 	if perr != nil {
 		return perr
@@ -121,7 +97,7 @@ func (a *api) startSession(w http.ResponseWriter, r *http.Request) error {
 	expires := now.Add(ledger.SessionTTL)
 	want := &ledger.AdminToken{ID: tok.ID, Name: "console session of " + u.Email, Hash: tok.Hash(), Role: string(access),
 		Account: u.Account, Session: u.Email, Expires: expires}
-	if _, err := a.apply(r, ledger.Command{Type: ledger.CmdCreateAdminToken, CreateAdminToken: want, Actor: memberActor(u.Account, u.Email)}); err != nil {
+	if _, err := a.apply(r, ledger.Command{Type: ledger.CmdCreateAdminToken, Payload: want, Actor: memberActor(u.Account, u.Email)}); err != nil {
 		return err
 	}
 	a.log.Info("console session started", "account", u.Account, "email", u.Email, "access", access, "expires", expires)
@@ -136,7 +112,7 @@ func (a *api) endSession(w http.ResponseWriter, r *http.Request) error {
 	if tok.Session == "" {
 		return protocol.Errorf(protocol.CodeInvalidArgument, "admin token %s is not a console session: revoke it with tallyctl tokens revoke", tok.ID)
 	}
-	if _, err := a.apply(r, ledger.Command{Type: ledger.CmdRevokeAdminToken, RevokeAdminToken: &ledger.RevokeAdminToken{ID: tok.ID}}); err != nil {
+	if _, err := a.apply(r, ledger.Command{Type: ledger.CmdRevokeAdminToken, Payload: &ledger.RevokeAdminToken{ID: tok.ID}}); err != nil {
 		return err
 	}
 	a.log.Info("console session ended", "account", tok.Account, "email", tok.Session)

@@ -50,6 +50,30 @@ type Config struct {
 	Activate func(ctx context.Context, dev ledger.DeviceRef, req protocol.ActivateRequest, reqID string) (protocol.ActivateResponse, error)
 	// Limits bound connections, streams and handshakes (limits.go).
 	Limits Limits
+	// Ready is nil when the node may answer from its ledger; otherwise
+	// every request is refused with it (a retryable unavailable), never
+	// with an answer read from a ledger still replaying after a restart
+	// (which would say not_enrolled). nil means always ready.
+	Ready func() error
+	// SignIns signs members in on devices and verifies their credentials;
+	// nil refuses login and serves device-only checkouts.
+	SignIns SignIns
+}
+
+// SignIns is the member sign-in service behind TypeLogin, TypeLogout and
+// TypeWhoAmI, and the check of the credential a checkout carries. keyFP is
+// the fingerprint of the key the connection's certificate holds: a
+// credential is bound to the device and its key.
+type SignIns interface {
+	Login(ctx context.Context, dev ledger.DeviceRef, keyFP string, req protocol.LoginRequest, reqID string) (protocol.LoginResponse, error)
+	Logout(ctx context.Context, dev ledger.DeviceRef, keyFP, credential string) error
+	WhoAmI(dev ledger.DeviceRef, keyFP, credential string) (protocol.Member, error)
+	// Verify returns the sign-in ID a credential proves on this device.
+	Verify(dev ledger.DeviceRef, keyFP, credential string) (string, error)
+	// SignedOut lists which of ids no longer stand for this device.
+	SignedOut(dev ledger.DeviceRef, ids []string) []string
+	// Seen notes a heartbeat (last-seen, agent version) without delaying it.
+	Seen(dev ledger.DeviceRef, agentVersion string)
 }
 
 // Server serves agents.
@@ -60,6 +84,8 @@ type Server struct {
 	ln  *quic.Listener
 	adm *admission
 	wg  sync.WaitGroup
+	// verified skips re-verifying a chain on reconnects (verified.go).
+	verified verifiedCache
 }
 
 // requestReadTimeout bounds how long a client may take to send its request.
@@ -167,7 +193,13 @@ func (s *Server) identify(conn *quic.Conn) peer {
 	if len(chain) == 0 {
 		return p
 	}
-	id, err := certs.VerifyDevice(s.cfg.ClientCAs, chain, s.cfg.Now())
+	now := s.cfg.Now()
+	key := chainKey(chain)
+	if e, ok := s.verified.lookup(key, now); ok {
+		p.cert, p.id, p.keyFP = chain[0], e.id, e.keyFP
+		return p
+	}
+	id, err := certs.VerifyDevice(s.cfg.ClientCAs, chain, now)
 	if err != nil {
 		p.refusal = enrollment.Refusal(err)
 		s.log.Warn("refused device certificate", "remote", p.remote, "subject", chain[0].Subject.CommonName, "reason", err)
@@ -179,6 +211,7 @@ func (s *Server) identify(conn *quic.Conn) peer {
 		return p
 	}
 	p.cert, p.id, p.keyFP = chain[0], id, fp
+	s.verified.store(key, chain, id, fp)
 	return p
 }
 
@@ -240,6 +273,15 @@ func (s *Server) reply(str *quic.Stream, resp *protocol.Response) {
 func (s *Server) handle(ctx context.Context, p peer, req *protocol.Request) *protocol.Response {
 	if req.V != protocol.Version {
 		return protocol.ErrorResponse(protocol.Errorf(protocol.CodeUnsupportedVersion, "this server speaks protocol version %d, the request is version %d", protocol.Version, req.V))
+	}
+	if s.cfg.Ready != nil {
+		if err := s.cfg.Ready(); err != nil {
+			var pe *protocol.Error
+			if !errors.As(err, &pe) || pe.Code != protocol.CodeUnavailable {
+				pe = protocol.Errorf(protocol.CodeUnavailable, "%v", err)
+			}
+			return protocol.ErrorResponse(pe)
+		}
 	}
 	body, err := s.dispatch(ctx, p, req)
 	if err != nil {
@@ -324,7 +366,16 @@ func (s *Server) dispatch(ctx context.Context, p peer, req *protocol.Request) (a
 		if err := req.DecodeBody(&body); err != nil {
 			return nil, err
 		}
-		l, err := s.cfg.Leasing.Checkout(ctx, dev, body, req.ID)
+		signIn := ""
+		if body.Credential != "" {
+			if s.cfg.SignIns == nil {
+				return nil, protocol.Errorf(protocol.CodeUnknownRequest, "this server does not sign members in")
+			}
+			if signIn, err = s.cfg.SignIns.Verify(dev, p.keyFP, body.Credential); err != nil {
+				return nil, err
+			}
+		}
+		l, err := s.cfg.Leasing.CheckoutAs(ctx, dev, signIn, body, req.ID)
 		if err != nil {
 			return nil, err
 		}
@@ -334,7 +385,17 @@ func (s *Server) dispatch(ctx context.Context, p peer, req *protocol.Request) (a
 		if err := req.DecodeBody(&body); err != nil {
 			return nil, err
 		}
-		return s.cfg.Leasing.Heartbeat(ctx, dev, body)
+		resp, err := s.cfg.Leasing.Heartbeat(ctx, dev, body)
+		if err == nil && s.cfg.SignIns != nil {
+			resp.SignedOut = s.cfg.SignIns.SignedOut(dev, body.SignIns)
+			s.cfg.SignIns.Seen(dev, body.AgentVersion)
+		}
+		return resp, err
+	case protocol.TypeLogin, protocol.TypeLogout, protocol.TypeWhoAmI:
+		if s.cfg.SignIns == nil {
+			return nil, protocol.Errorf(protocol.CodeUnknownRequest, "this server does not sign members in")
+		}
+		return s.signIn(ctx, dev, p, req)
 	case protocol.TypeActivate:
 		var body protocol.ActivateRequest
 		if err := req.DecodeBody(&body); err != nil {
@@ -344,6 +405,15 @@ func (s *Server) dispatch(ctx context.Context, p peer, req *protocol.Request) (a
 			return nil, protocol.Errorf(protocol.CodeUnknownRequest, "this server does not activate users")
 		}
 		return s.cfg.Activate(ctx, dev, body, req.ID)
+	case protocol.TypeEntitlements:
+		resp := protocol.EntitlementsResponse{Entitlements: []string{}, KeyCerts: []string{}}
+		s.cfg.Read(func(st *ledger.State) {
+			for _, e := range st.Entitlements(dev.Account) {
+				resp.Entitlements = append(resp.Entitlements, e.JWS)
+			}
+			resp.KeyCerts = append(resp.KeyCerts, st.SigningKeyCertificates()...)
+		})
+		return resp, nil
 	case protocol.TypeRelease:
 		var body protocol.ReleaseRequest
 		if err := req.DecodeBody(&body); err != nil {
@@ -355,4 +425,32 @@ func (s *Server) dispatch(ctx context.Context, p peer, req *protocol.Request) (a
 		return protocol.ReleaseResponse{}, nil
 	}
 	return nil, protocol.Errorf(protocol.CodeUnknownRequest, "unknown request type %q", req.Type)
+}
+
+// signIn serves the member sign-in requests.
+func (s *Server) signIn(ctx context.Context, dev ledger.DeviceRef, p peer, req *protocol.Request) (any, error) {
+	switch req.Type {
+	case protocol.TypeLogin:
+		var body protocol.LoginRequest
+		if err := req.DecodeBody(&body); err != nil {
+			return nil, err
+		}
+		resp, err := s.cfg.SignIns.Login(ctx, dev, p.keyFP, body, req.ID)
+		if err != nil {
+			s.log.Warn("member sign-in refused", "account", dev.Account, "device", dev.Code, "email", body.Email, "remote", p.remote, "err", err)
+		}
+		return resp, err
+	case protocol.TypeLogout:
+		var body protocol.LogoutRequest
+		if err := req.DecodeBody(&body); err != nil {
+			return nil, err
+		}
+		return protocol.LogoutResponse{}, s.cfg.SignIns.Logout(ctx, dev, p.keyFP, body.Credential)
+	default:
+		var body protocol.WhoAmIRequest
+		if err := req.DecodeBody(&body); err != nil {
+			return nil, err
+		}
+		return s.cfg.SignIns.WhoAmI(dev, p.keyFP, body.Credential)
+	}
 }

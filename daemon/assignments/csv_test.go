@@ -30,10 +30,10 @@ func account(t testing.TB, base, addons int) (*ledger.State, func(ledger.Command
 			t.Fatalf("%s: %v", c.Type, r.Error)
 		}
 	}
-	must(ledger.Command{Type: ledger.CmdCreateAccount, CreateAccount: &ledger.CreateAccount{ID: "acme"}})
-	must(ledger.Command{Type: ledger.CmdSetProduct, SetProduct: &ledger.SetProduct{Account: "acme", Code: "phone_system", Name: "Phone System", Extension: true, Quantity: base, Seed: "b"}})
+	must(ledger.Command{Type: ledger.CmdCreateAccount, Payload: &ledger.CreateAccount{ID: "acme"}})
+	must(ledger.Command{Type: ledger.CmdSetProduct, Payload: &ledger.SetProduct{Account: "acme", Code: "phone_system", Name: "Phone System", Extension: true, Quantity: base, Seed: "b"}})
 	for _, c := range []string{"call_recording", "device_mobile_app", "device_desktop_app", "team_chat"} {
-		must(ledger.Command{Type: ledger.CmdSetProduct, SetProduct: &ledger.SetProduct{Account: "acme", Code: c, Kind: ledger.ProductAddOn, Quantity: addons, Seed: c}})
+		must(ledger.Command{Type: ledger.CmdSetProduct, Payload: &ledger.SetProduct{Account: "acme", Code: c, Kind: ledger.ProductAddOn, Quantity: addons, Seed: c}})
 	}
 	// Licenses go to members only: the users these tests name.
 	users := []string{"ann@example.com", "bob@example.com"}
@@ -43,8 +43,8 @@ func account(t testing.TB, base, addons int) (*ledger.State, func(ledger.Command
 	for i := 0; i < 10_000; i++ {
 		users = append(users, fmt.Sprintf("user%d@acme.test", i))
 	}
-	must(ledger.Command{Type: ledger.CmdMembers, Members: &ledger.MembersOp{Op: ledger.MemSetSeats, Account: "acme", Seats: len(users)}})
-	must(ledger.Command{Type: ledger.CmdMembers, Members: &ledger.MembersOp{Op: ledger.MemAddUsers, Account: "acme", Emails: users}})
+	must(ledger.Command{Type: ledger.CmdSetSeats, Payload: &ledger.SetSeats{Account: "acme", Seats: len(users)}})
+	must(ledger.Command{Type: ledger.CmdAddUsers, Payload: &ledger.AddUsers{Account: "acme", Emails: users}})
 	return s, apply
 }
 
@@ -107,7 +107,7 @@ func asParseError(err error, pe **ParseError) bool {
 // of every kind through Parse and the ledger's validation.
 func TestValidationErrorsNameLines(t *testing.T) {
 	s, apply := account(t, 4, 1)
-	if r := apply(ledger.Command{Type: ledger.CmdLicense, License: &ledger.LicenseOp{Op: ledger.OpAssign, Account: "acme", Product: "phone_system", User: "old@acme.test", ExtKey: "900", Number: "+15550900"}}); r.Error != nil {
+	if r := apply(ledger.Command{Type: ledger.CmdAssignLicense, Payload: &ledger.AssignLicense{Account: "acme", Product: "phone_system", User: "old@acme.test", ExtKey: "900", Number: "+15550900"}}); r.Error != nil {
 		t.Fatal(r.Error)
 	}
 	file := `Ext Key,Number,User,Addon license 1,Addon license 2
@@ -174,7 +174,7 @@ func TestMoreAssignmentsThanSeats(t *testing.T) {
 func TestExportImportRoundTrip(t *testing.T) {
 	s, apply := account(t, 3, 3)
 	rows, _, _ := Parse(strings.NewReader("101,+1 555 0101,ann@acme.test,team_chat,call_recording\n102,,bob@acme.test\n103,5550103,cid@acme.test,device_mobile_app\n"), nil)
-	if r := apply(ledger.Command{Type: ledger.CmdImportAssignments, ImportAssignments: &ledger.ImportAssignments{Account: "acme", Product: "phone_system", Rows: rows}}); r.Error != nil {
+	if r := apply(ledger.Command{Type: ledger.CmdImportAssignments, Payload: &ledger.ImportAssignments{Account: "acme", Product: "phone_system", Rows: rows}}); r.Error != nil {
 		t.Fatal(r.Error)
 	}
 	var out bytes.Buffer
@@ -229,7 +229,7 @@ func TestImport10kRowFile(t *testing.T) {
 		t.Fatalf("last row's line: %d", rows[9999].Line)
 	}
 	s, apply := account(t, 10_000, 10_000)
-	cmd := ledger.Command{Type: ledger.CmdImportAssignments, ImportAssignments: &ledger.ImportAssignments{Account: "acme", Product: "phone_system", Rows: rows}}
+	cmd := ledger.Command{Type: ledger.CmdImportAssignments, Payload: &ledger.ImportAssignments{Account: "acme", Product: "phone_system", Rows: rows}}
 	enc, err := cmd.Encode()
 	if err != nil {
 		t.Fatal(err)

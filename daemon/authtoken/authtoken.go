@@ -23,6 +23,9 @@ import (
 const (
 	Admin  = "tat"
 	Enroll = "tet"
+	// Member is a member's sign-in on one device (tally-agent login); the
+	// cluster accepts it only from that device's mutual-TLS connection.
+	Member = "tms"
 )
 
 // Token is a freshly generated token.

@@ -5,6 +5,7 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -15,7 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tally-licensing/tally/cluster/ledger"
-	"github.com/tally-licensing/tally/daemon/adminapi"
+	"github.com/tally-licensing/tally/protocol/api"
 )
 
 func (a *app) auditCmd() *cobra.Command {
@@ -58,7 +59,7 @@ a CSV export.`,
 					page = limit - printed
 				}
 				q.Set("limit", strconv.Itoa(page))
-				var p adminapi.AuditPage
+				var p api.AuditPage
 				if err := a.call(http.MethodGet, "/v1/audit?"+q.Encode(), nil, &p); err != nil {
 					return codeErr(err)
 				}
@@ -130,12 +131,16 @@ func outcome(r ledger.AuditRecord) string {
 func (a *app) reportCmd() *cobra.Command {
 	c := &cobra.Command{Use: "report", Short: "Reports for billing and capacity planning"}
 	var from, to, account string
-	var asCSV bool
+	var asCSV, signed bool
+	var outFile string
 	usage := &cobra.Command{
 		Use:   "usage",
 		Short: "Seat-days per pool over a period, from the lease history",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if signed {
+				return a.signedReport(account, from, to, outFile)
+			}
 			if from == "" || to == "" {
 				return fmt.Errorf("report usage needs --from and --to (YYYY-MM-DD or RFC 3339)")
 			}
@@ -143,38 +148,36 @@ func (a *app) reportCmd() *cobra.Command {
 			if account != "" {
 				q.Set("account", account)
 			}
-			var rep adminapi.UsageReport
-			if err := a.call(http.MethodGet, "/v1/usage-report?"+q.Encode(), nil, &rep); err != nil {
-				return codeErr(err)
-			}
-			if a.opts.json {
-				return a.printJSON(rep)
-			}
-			if asCSV {
-				cw := csv.NewWriter(a.out)
-				cw.Write([]string{"account", "feature", "seat_days", "leases", "peak_seats"})
-				for _, p := range rep.Pools {
-					cw.Write([]string{p.Account, p.Feature, strconv.FormatFloat(p.SeatDays, 'f', 4, 64), strconv.Itoa(p.Leases), strconv.Itoa(p.PeakSeats)})
+			var rep api.UsageReport
+			return a.show(http.MethodGet, "/v1/usage-report?"+q.Encode(), nil, &rep, func(out io.Writer) error {
+				if asCSV {
+					cw := csv.NewWriter(out)
+					cw.Write([]string{"account", "feature", "seat_days", "leases", "peak_seats"})
+					for _, p := range rep.Pools {
+						cw.Write([]string{p.Account, p.Feature, strconv.FormatFloat(p.SeatDays, 'f', 4, 64), strconv.Itoa(p.Leases), strconv.Itoa(p.PeakSeats)})
+					}
+					cw.Flush()
+					return cw.Error()
 				}
-				cw.Flush()
-				return cw.Error()
-			}
-			fmt.Fprintf(a.out, "usage from %s to %s\n", rep.From.Format(time.RFC3339), rep.To.Format(time.RFC3339))
-			if !rep.HistoryFrom.IsZero() && rep.HistoryFrom.After(rep.From) {
-				fmt.Fprintf(a.out, "note: the audit history starts at %s; earlier usage is counted only for leases still held or ended after it\n", rep.HistoryFrom.Format(time.RFC3339))
-			}
-			w := a.table()
-			fmt.Fprintln(w, "ACCOUNT\tFEATURE\tSEAT-DAYS\tLEASES\tPEAK SEATS")
-			for _, p := range rep.Pools {
-				fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%d\n", p.Account, p.Feature, strconv.FormatFloat(p.SeatDays, 'f', 3, 64), p.Leases, p.PeakSeats)
-			}
-			return w.Flush()
+				fmt.Fprintf(out, "usage from %s to %s\n", rep.From.Format(time.RFC3339), rep.To.Format(time.RFC3339))
+				if !rep.HistoryFrom.IsZero() && rep.HistoryFrom.After(rep.From) {
+					fmt.Fprintf(out, "note: the audit history starts at %s; earlier usage is counted only for leases still held or ended after it\n", rep.HistoryFrom.Format(time.RFC3339))
+				}
+				w := a.table()
+				fmt.Fprintln(w, "ACCOUNT\tFEATURE\tSEAT-DAYS\tLEASES\tPEAK SEATS")
+				for _, p := range rep.Pools {
+					fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%d\n", p.Account, p.Feature, strconv.FormatFloat(p.SeatDays, 'f', 3, 64), p.Leases, p.PeakSeats)
+				}
+				return w.Flush()
+			})
 		},
 	}
 	usage.Flags().StringVar(&from, "from", "", "start of the period (YYYY-MM-DD or RFC 3339)")
 	usage.Flags().StringVar(&to, "to", "", "end of the period, exclusive")
 	usage.Flags().StringVar(&account, "account", "", "only this account")
 	usage.Flags().BoolVar(&asCSV, "csv", false, "print CSV")
-	c.AddCommand(usage)
+	usage.Flags().BoolVar(&signed, "signed", false, "a true-up report for the vendor, per entitlement and feature, signed by the cluster (needs --account; default period: the last 30 days)")
+	usage.Flags().StringVarP(&outFile, "output", "o", "", "with --signed: write the report to this file")
+	c.AddCommand(usage, a.denialsReportCmd())
 	return c
 }

@@ -15,13 +15,13 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tally-licensing/tally/cluster/ledger"
-	"github.com/tally-licensing/tally/daemon/adminapi"
 	"github.com/tally-licensing/tally/daemon/assignments"
+	"github.com/tally-licensing/tally/protocol/api"
 )
 
 func (a *app) productsCmd() *cobra.Command {
 	c := &cobra.Command{Use: "products", Short: "An account's catalogue of base licenses and add-ons, with purchased quantities"}
-	var req adminapi.SetProductRequest
+	var req api.SetProductRequest
 	var addon bool
 	set := &cobra.Command{
 		Use:   "set ACCOUNT CODE QUANTITY",
@@ -47,47 +47,32 @@ to their license.`,
 				req.Kind = ledger.ProductAddOn
 			}
 			var p ledger.ProductUsage
-			if err := a.call(http.MethodPut, acctPath(args[0], "products", args[1]), req, &p); err != nil {
-				return codeErr(err)
-			}
-			if a.opts.json {
-				return a.printJSON(p)
-			}
-			fmt.Fprintf(a.out, "%s/%s (%s): %d purchased, %d assigned, %d free\n", p.Account, p.Code, p.Kind, p.Quantity, p.Assigned, p.Free)
-			return nil
+			return a.show(http.MethodPut, acctPath(args[0], "products", args[1]), req, &p, func(out io.Writer) error {
+				fmt.Fprintf(out, "%s/%s (%s): %d purchased, %d assigned, %d free\n", p.Account, p.Code, p.Kind, p.Quantity, p.Assigned, p.Free)
+				return nil
+			})
 		},
 	}
 	set.Flags().StringVar(&req.Name, "name", "", "display name (Phone System)")
 	set.Flags().BoolVar(&addon, "addon", false, "the product is an add-on code")
 	set.Flags().StringVar(&req.Feature, "feature", "", "pool feature the base license's holders check out (default: the code)")
 	set.Flags().BoolVar(&req.Extension, "extension", false, "assignments carry an extension key and a number (DID)")
-	list := &cobra.Command{
-		Use:   "list ACCOUNT",
-		Short: "List an account's products with purchased, assigned and free licenses",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			var ps []ledger.ProductUsage
-			if err := a.call(http.MethodGet, acctPath(args[0], "products"), nil, &ps); err != nil {
-				return codeErr(err)
-			}
-			if a.opts.json {
-				return a.printJSON(ps)
-			}
-			w := a.table()
-			fmt.Fprintln(w, "CODE\tNAME\tKIND\tFEATURE\tEXTENSION\tPURCHASED\tASSIGNED\tFREE")
-			for _, p := range ps {
-				feat, ext := "-", "-"
-				if p.Kind == ledger.ProductBase {
-					feat = p.PoolFeature()
-					if p.Extension {
-						ext = "yes"
-					}
+	list := listCmd(a, list[ledger.ProductUsage]{
+		use:    "list ACCOUNT",
+		short:  "List an account's products with purchased, assigned and free licenses",
+		path:   func(args []string) string { return acctPath(args[0], "products") },
+		header: "CODE\tNAME\tKIND\tFEATURE\tEXTENSION\tPURCHASED\tASSIGNED\tFREE",
+		row: func(p ledger.ProductUsage) string {
+			feat, ext := "-", "-"
+			if p.Kind == ledger.ProductBase {
+				feat = p.PoolFeature()
+				if p.Extension {
+					ext = "yes"
 				}
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\n", p.Code, orDash(p.Name), p.Kind, feat, ext, p.Quantity, p.Assigned, p.Free)
 			}
-			return w.Flush()
+			return fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d", p.Code, orDash(p.Name), p.Kind, feat, ext, p.Quantity, p.Assigned, p.Free)
 		},
-	}
+	})
 	c.AddCommand(set, list)
 	return c
 }
@@ -111,29 +96,25 @@ func (a *app) licensesCmd() *cobra.Command {
 				}
 			}
 			var ls []ledger.LicenseView
-			if err := a.call(http.MethodGet, acctPath(acct, "licenses")+"?"+q.Encode(), nil, &ls); err != nil {
-				return codeErr(err)
-			}
-			if a.opts.json {
-				return a.printJSON(ls)
-			}
-			w := a.table()
-			fmt.Fprintln(w, "LICENSE\tTYPE\tKIND\tUSER\tEXT\tNUMBER\tADD-ONS")
-			for _, l := range ls {
-				u, addons := l.User, strings.Join(l.AddOnCodes, ",")
-				if l.Kind == ledger.ProductAddOn {
-					u = l.ParentUser
-					addons = "on " + orDash(l.Parent)
+			return a.show(http.MethodGet, acctPath(acct, "licenses")+"?"+q.Encode(), nil, &ls, func(out io.Writer) error {
+				w := a.table()
+				fmt.Fprintln(w, "LICENSE\tTYPE\tKIND\tUSER\tEXT\tNUMBER\tADD-ONS")
+				for _, l := range ls {
+					u, addons := l.User, strings.Join(l.AddOnCodes, ",")
+					if l.Kind == ledger.ProductAddOn {
+						u = l.ParentUser
+						addons = "on " + orDash(l.Parent)
+					}
+					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", l.ID, l.Product, l.Kind, orDash(u), orDash(l.ExtKey), orDash(l.Number), orDash(addons))
 				}
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", l.ID, l.Product, l.Kind, orDash(u), orDash(l.ExtKey), orDash(l.Number), orDash(addons))
-			}
-			if err := w.Flush(); err != nil {
-				return err
-			}
-			if len(ls) == 0 {
-				fmt.Fprintln(a.out, "(no licenses)")
-			}
-			return nil
+				if err := w.Flush(); err != nil {
+					return err
+				}
+				if len(ls) == 0 {
+					fmt.Fprintln(out, "(no licenses)")
+				}
+				return nil
+			})
 		},
 	}
 	list.Flags().StringVar(&account, "account", "", "the account (may be left out when there is only one)")
@@ -142,7 +123,7 @@ func (a *app) licensesCmd() *cobra.Command {
 	list.Flags().StringVar(&ext, "ext", "", "only the license with this extension key or number")
 	list.Flags().StringVar(&status, "status", "", "assigned or free")
 
-	var areq adminapi.AssignRequest
+	var areq api.AssignRequest
 	var assignAccount string
 	assign := &cobra.Command{
 		Use:   "assign PRODUCT USER",
@@ -190,7 +171,7 @@ func (a *app) licensesCmd() *cobra.Command {
 	var number string
 	setExt := op("set-extension UUID EXT-KEY", "Change an assigned license's extension key and number", "updated", http.MethodPut, "/extension", 2,
 		func(args []string) any {
-			return adminapi.LicenseChangeRequest{ExtKey: args[1], Number: number}
+			return api.LicenseChangeRequest{ExtKey: args[1], Number: number}
 		})
 	setExt.Flags().StringVar(&number, "number", "", "number (DID)")
 	show := &cobra.Command{
@@ -206,9 +187,9 @@ func (a *app) licensesCmd() *cobra.Command {
 	c.AddCommand(list, assign, show, setExt,
 		op("unassign UUID", "Take a base license back from its user; its add-ons and extension are freed", "unassigned", http.MethodPost, "/unassign", 1, nil),
 		op("reassign UUID USER", "Give an assigned base license (with its extension and add-ons) to another user", "reassigned", http.MethodPost, "/reassign", 2,
-			func(args []string) any { return adminapi.LicenseChangeRequest{User: args[1]} }),
+			func(args []string) any { return api.LicenseChangeRequest{User: args[1]} }),
 		op("attach UUID ADDON", "Attach a free add-on license of code ADDON to an assigned base license", "updated", http.MethodPost, "/addons", 2,
-			func(args []string) any { return adminapi.LicenseChangeRequest{AddOn: args[1]} }),
+			func(args []string) any { return api.LicenseChangeRequest{AddOn: args[1]} }),
 		op("detach UUID ADDON", "Remove the ADDON add-on from a base license (the add-on license becomes free)", "updated", http.MethodDelete, "/addons", 2, nil),
 		op("terminate UUID", "Terminate a license (base or add-on): it leaves the subscription and its purchased count", "terminated", http.MethodPost, "/terminate", 1, nil),
 	)
@@ -216,19 +197,18 @@ func (a *app) licensesCmd() *cobra.Command {
 }
 
 func (a *app) printLicense(v ledger.LicenseView, verb string) error {
-	if a.opts.json {
-		return a.printJSON(v)
-	}
-	if verb != "" {
-		fmt.Fprintf(a.out, "%s %s license %s\n", verb, v.Product, v.ID)
-	}
-	fmt.Fprintf(a.out, "  account  %s\n  kind     %s\n", v.Account, v.Kind)
-	if v.Kind == ledger.ProductAddOn {
-		fmt.Fprintf(a.out, "  on       %s (%s)\n", orDash(v.Parent), orDash(v.ParentUser))
+	return a.printer().print(v, func(out io.Writer) error {
+		if verb != "" {
+			fmt.Fprintf(out, "%s %s license %s\n", verb, v.Product, v.ID)
+		}
+		fmt.Fprintf(out, "  account  %s\n  kind     %s\n", v.Account, v.Kind)
+		if v.Kind == ledger.ProductAddOn {
+			fmt.Fprintf(out, "  on       %s (%s)\n", orDash(v.Parent), orDash(v.ParentUser))
+			return nil
+		}
+		fmt.Fprintf(out, "  user     %s\n  ext      %s\n  number   %s\n  add-ons  %s\n", orDash(v.User), orDash(v.ExtKey), orDash(v.Number), orDash(strings.Join(v.AddOnCodes, ", ")))
 		return nil
-	}
-	fmt.Fprintf(a.out, "  user     %s\n  ext      %s\n  number   %s\n  add-ons  %s\n", orDash(v.User), orDash(v.ExtKey), orDash(v.Number), orDash(strings.Join(v.AddOnCodes, ", ")))
-	return nil
+	})
 }
 
 // accountOrOnly returns account, or the cluster's only account when it is
@@ -237,7 +217,7 @@ func (a *app) accountOrOnly(account string) (string, error) {
 	if account != "" {
 		return account, nil
 	}
-	var accts []ledger.Account
+	var accts []api.Account
 	if err := a.call(http.MethodGet, "/v1/accounts", nil, &accts); err != nil {
 		return "", codeErr(err)
 	}
@@ -303,7 +283,7 @@ func (a *app) runImport(stdin io.Reader, account, file, product string, dryRun b
 	if err != nil {
 		return &ExitError{Code: 1, Err: fmt.Errorf("%s: %w", file, err)}
 	}
-	req := adminapi.ImportRequest{Product: product, Rows: rows, DryRun: dryRun || len(bad) > 0}
+	req := api.ImportRequest{Product: product, Rows: rows, DryRun: dryRun || len(bad) > 0}
 	body, err := json.Marshal(req)
 	if err != nil {
 		return fmt.Errorf("encode import: %w", err)
@@ -341,7 +321,7 @@ func (a *app) runImport(stdin io.Reader, account, file, product string, dryRun b
 		rep.Applied = false
 	}
 	if a.opts.json {
-		if err := a.printJSON(rep); err != nil {
+		if err := a.printer().writeJSON(rep); err != nil {
 			return err
 		}
 		if len(rep.Errors) > 0 {
@@ -387,23 +367,19 @@ func (a *app) exportCmd() *cobra.Command {
 			if product != "" {
 				q = "?product=" + url.QueryEscape(product)
 			}
-			var resp adminapi.ExportResponse
-			if err := a.call(http.MethodGet, acctPath(args[0], "assignments")+q, nil, &resp); err != nil {
-				return codeErr(err)
-			}
-			if a.opts.json {
-				return a.printJSON(resp)
-			}
-			w := a.out
-			if output != "" && output != "-" {
-				f, err := os.Create(output)
-				if err != nil {
-					return fmt.Errorf("create %s: %w", output, err)
+			var resp api.ExportResponse
+			return a.show(http.MethodGet, acctPath(args[0], "assignments")+q, nil, &resp, func(out io.Writer) error {
+				w := out
+				if output != "" && output != "-" {
+					f, err := os.Create(output)
+					if err != nil {
+						return fmt.Errorf("create %s: %w", output, err)
+					}
+					defer f.Close()
+					w = f
 				}
-				defer f.Close()
-				w = f
-			}
-			return assignments.Write(w, resp.Rows)
+				return assignments.Write(w, resp.Rows)
+			})
 		},
 	}
 	exp.Flags().StringVar(&product, "product", "", "the base product (default: the account's only extension-based one)")

@@ -14,7 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tally-licensing/tally/cluster/ledger"
-	"github.com/tally-licensing/tally/daemon/adminapi"
+	"github.com/tally-licensing/tally/protocol/api"
 )
 
 // Members, teams, invitations, seats, subscriptions and usage.
@@ -22,26 +22,22 @@ import (
 // memberCall runs a members request and prints its result: the user, the
 // changed users, or "ok".
 func (a *app) memberCall(method, path string, req any, done string) error {
-	var out ledger.MembersResult
-	if err := a.call(method, path, req, &out); err != nil {
-		return codeErr(err)
-	}
-	if a.opts.json {
-		return a.printJSON(out)
-	}
-	switch {
-	case out.User != nil:
-		u := out.User
-		fmt.Fprintf(a.out, "%s: %s (%s), teams %s\n", u.Email, u.Status, u.Role, orDash(strings.Join(u.Teams, ",")))
-	case out.Renewal != nil:
-		r := out.Renewal
-		fmt.Fprintf(a.out, "renewed (%s): period now ends %s; seats %d -> %d\n", r.Renewal, r.NewEnd.Format(time.RFC3339), r.SeatsBefore, r.SeatsAfter)
-	case len(out.Changed) > 0:
-		fmt.Fprintf(a.out, "%s: %s\n", done, strings.Join(out.Changed, ", "))
-	default:
-		fmt.Fprintln(a.out, done)
-	}
-	return nil
+	var res ledger.MembersResult
+	return a.show(method, path, req, &res, func(out io.Writer) error {
+		switch {
+		case res.User != nil:
+			u := res.User
+			fmt.Fprintf(out, "%s: %s (%s), teams %s\n", u.Email, u.Status, u.Role, orDash(strings.Join(u.Teams, ",")))
+		case res.Renewal != nil:
+			r := res.Renewal
+			fmt.Fprintf(out, "renewed (%s): period now ends %s; seats %d -> %d\n", r.Renewal, r.NewEnd.Format(time.RFC3339), r.SeatsBefore, r.SeatsAfter)
+		case len(res.Changed) > 0:
+			fmt.Fprintf(out, "%s: %s\n", done, strings.Join(res.Changed, ", "))
+		default:
+			fmt.Fprintln(out, done)
+		}
+		return nil
+	})
 }
 
 // password reads --password, else $TALLY_PASSWORD, else one line of stdin
@@ -63,39 +59,31 @@ func password(flag string, stdin bool, in io.Reader) (string, error) {
 func (a *app) usersCmd() *cobra.Command {
 	c := &cobra.Command{Use: "users", Short: "An account's members: add, list, change role or password, delete, sign in"}
 	var team string
-	list := &cobra.Command{
-		Use: "list ACCOUNT", Short: "List users with role, status (active, pending, unassigned), seat and teams", Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			var us []ledger.UserView
-			p := acctPath(args[0], "users")
+	list := listCmd(a, list[ledger.UserView]{
+		use:   "list ACCOUNT",
+		short: "List users with role, status (active, pending, unassigned), seat and teams",
+		path: func(args []string) string {
 			if team != "" {
-				p += "?team=" + url.QueryEscape(team)
+				return acctPath(args[0], "users") + "?team=" + url.QueryEscape(team)
 			}
-			if err := a.call(http.MethodGet, p, nil, &us); err != nil {
-				return codeErr(err)
-			}
-			if a.opts.json {
-				return a.printJSON(us)
-			}
-			w := a.table()
-			fmt.Fprintln(w, "EMAIL\tROLE\tSTATUS\tSEAT\tTEAMS (* ADMINISTERS)\tPLAN")
-			for _, u := range us {
-				seat := "-"
-				if u.ConsumesSeat {
-					seat = "yes"
-				}
-				teams := make([]string, len(u.Teams))
-				for i, t := range u.Teams {
-					teams[i] = t
-					if slices.Contains(u.AdminOf, t) {
-						teams[i] += "*"
-					}
-				}
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", u.Email, u.Role, u.Status, seat, orDash(strings.Join(teams, ",")), orDash(u.Plan))
-			}
-			return w.Flush()
+			return acctPath(args[0], "users")
 		},
-	}
+		header: "EMAIL\tROLE\tSTATUS\tSEAT\tTEAMS (* ADMINISTERS)\tPLAN",
+		row: func(u ledger.UserView) string {
+			seat := "-"
+			if u.ConsumesSeat {
+				seat = "yes"
+			}
+			teams := make([]string, len(u.Teams))
+			for i, t := range u.Teams {
+				teams[i] = t
+				if slices.Contains(u.AdminOf, t) {
+					teams[i] += "*"
+				}
+			}
+			return fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s", u.Email, u.Role, u.Status, seat, orDash(strings.Join(teams, ",")), orDash(u.Plan))
+		},
+	})
 	list.Flags().StringVar(&team, "team", "", "only this team's members")
 
 	var role, pw string
@@ -111,13 +99,13 @@ they are added together without passwords, all or none.`,
 		Args: cobra.MinimumNArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) > 2 {
-				return a.memberCall(http.MethodPost, acctPath(args[0], "users", "bulk"), adminapi.MemberRequest{Emails: args[1:], Role: ledger.Role(role)}, "added")
+				return a.memberCall(http.MethodPost, acctPath(args[0], "users", "bulk"), api.MemberRequest{Emails: args[1:], Role: ledger.Role(role)}, "added")
 			}
 			p, err := password(pw, pwStdin, cmd.InOrStdin())
 			if err != nil {
 				return err
 			}
-			return a.memberCall(http.MethodPost, acctPath(args[0], "users"), adminapi.MemberRequest{Email: args[1], Role: ledger.Role(role), Password: p, Teams: teams}, "added")
+			return a.memberCall(http.MethodPost, acctPath(args[0], "users"), api.MemberRequest{Email: args[1], Role: ledger.Role(role), Password: p, Teams: teams}, "added")
 		},
 	}
 	add.Flags().StringVar(&role, "role", "member", "owner, administrator, member, administrator_assistant or assistant")
@@ -128,14 +116,10 @@ they are added together without passwords, all or none.`,
 		Use: "show ACCOUNT EMAIL", Short: "Show one user", Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var u ledger.UserView
-			if err := a.call(http.MethodGet, acctPath(args[0], "users", args[1]), nil, &u); err != nil {
-				return codeErr(err)
-			}
-			if a.opts.json {
-				return a.printJSON(u)
-			}
-			fmt.Fprintf(a.out, "%s: %s (%s), seat %v, teams %s, plan %s\n", u.Email, u.Status, u.Role, u.ConsumesSeat, orDash(strings.Join(u.Teams, ",")), orDash(u.Plan))
-			return nil
+			return a.show(http.MethodGet, acctPath(args[0], "users", args[1]), nil, &u, func(out io.Writer) error {
+				fmt.Fprintf(out, "%s: %s (%s), seat %v, teams %s, plan %s\n", u.Email, u.Status, u.Role, u.ConsumesSeat, orDash(strings.Join(u.Teams, ",")), orDash(u.Plan))
+				return nil
+			})
 		},
 	}
 	del := &cobra.Command{
@@ -147,7 +131,7 @@ they are added together without passwords, all or none.`,
 	setRole := &cobra.Command{
 		Use: "set-role ACCOUNT EMAIL ROLE", Short: "Change a user's role (a seat-consuming role needs a free seat)", Args: cobra.ExactArgs(3),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.memberCall(http.MethodPut, acctPath(args[0], "users", args[1], "role"), adminapi.MemberRequest{Role: ledger.Role(args[2])}, "role set")
+			return a.memberCall(http.MethodPut, acctPath(args[0], "users", args[1], "role"), api.MemberRequest{Role: ledger.Role(args[2])}, "role set")
 		},
 	}
 	var spw string
@@ -159,7 +143,7 @@ they are added together without passwords, all or none.`,
 			if err != nil {
 				return err
 			}
-			return a.memberCall(http.MethodPut, acctPath(args[0], "users", args[1], "password"), adminapi.MemberRequest{Password: p}, "password set")
+			return a.memberCall(http.MethodPut, acctPath(args[0], "users", args[1], "password"), api.MemberRequest{Password: p}, "password set")
 		},
 	}
 	setPw.Flags().StringVar(&spw, "password", "", "the new password")
@@ -170,7 +154,7 @@ they are added together without passwords, all or none.`,
 		Short: "Put one user on another plan (refused if it would split a team: use teams set-plan)",
 		Args:  cobra.ExactArgs(3),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			req := adminapi.MemberRequest{Plan: args[2]}
+			req := api.MemberRequest{Plan: args[2]}
 			if err := parseTime(periodEnd, &req.PeriodEnd); err != nil {
 				return err
 			}
@@ -187,15 +171,11 @@ they are added together without passwords, all or none.`,
 			if err != nil {
 				return err
 			}
-			var out adminapi.SignInResponse
-			if err := a.call(http.MethodPost, acctPath(args[0], "signin"), adminapi.MemberRequest{Email: args[1], Password: p}, &out); err != nil {
-				return codeErr(err)
-			}
-			if a.opts.json {
-				return a.printJSON(out)
-			}
-			fmt.Fprintf(a.out, "signed in as %s (%s)\n", out.User.Email, out.User.Role)
-			return nil
+			var res api.SignInResponse
+			return a.show(http.MethodPost, acctPath(args[0], "signin"), api.MemberRequest{Email: args[1], Password: p}, &res, func(out io.Writer) error {
+				fmt.Fprintf(out, "signed in as %s (%s)\n", res.User.Email, res.User.Role)
+				return nil
+			})
 		},
 	}
 	signin.Flags().StringVar(&inPw, "password", "", "the password")
@@ -205,10 +185,10 @@ they are added together without passwords, all or none.`,
 		Short: "Set the account's administrator address (role-based; it holds no seat unless a seat-consuming user has it)",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.memberCall(http.MethodPut, acctPath(args[0], "admin-email"), adminapi.MemberRequest{Email: args[1]}, "administrator address set")
+			return a.memberCall(http.MethodPut, acctPath(args[0], "admin-email"), api.MemberRequest{Email: args[1]}, "administrator address set")
 		},
 	}
-	c.AddCommand(list, add, show, del, setRole, setPw, setPlan, signin, adminEmail)
+	c.AddCommand(list, add, show, del, setRole, setPw, setPlan, signin, adminEmail, a.signOutCmd())
 	return c
 }
 
@@ -235,7 +215,7 @@ func (a *app) invitationsCmd() *cobra.Command {
 	send := &cobra.Command{
 		Use: "send ACCOUNT EMAIL", Short: "Invite a user (a seat-consuming role needs a free seat)", Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.memberCall(http.MethodPost, acctPath(args[0], "invitations"), adminapi.MemberRequest{Email: args[1], Role: ledger.Role(role), Teams: teams, ExpiresIn: expires}, "invited")
+			return a.memberCall(http.MethodPost, acctPath(args[0], "invitations"), api.MemberRequest{Email: args[1], Role: ledger.Role(role), Teams: teams, ExpiresIn: expires}, "invited")
 		},
 	}
 	send.Flags().StringVar(&role, "role", "member", "owner, administrator, member, administrator_assistant or assistant")
@@ -250,7 +230,7 @@ func (a *app) invitationsCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return a.memberCall(http.MethodPost, acctPath(args[0], "invitations", args[1], "accept"), adminapi.MemberRequest{Password: p}, "accepted")
+			return a.memberCall(http.MethodPost, acctPath(args[0], "invitations", args[1], "accept"), api.MemberRequest{Password: p}, "accepted")
 		},
 	}
 	accept.Flags().StringVar(&pw, "password", "", "the user's password")
@@ -273,28 +253,19 @@ func (a *app) invitationsCmd() *cobra.Command {
 
 func (a *app) teamsCmd() *cobra.Command {
 	c := &cobra.Command{Use: "teams", Short: "Teams: a member in many teams holds one seat; out of every team they are unassigned"}
-	list := &cobra.Command{
-		Use: "list ACCOUNT", Short: "List teams with their members and seats", Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			var ts []ledger.TeamUsage
-			if err := a.call(http.MethodGet, acctPath(args[0], "teams"), nil, &ts); err != nil {
-				return codeErr(err)
-			}
-			if a.opts.json {
-				return a.printJSON(ts)
-			}
-			w := a.table()
-			fmt.Fprintln(w, "TEAM\tMEMBERS\tSEATS\tACTIVE\tPENDING")
-			for _, t := range ts {
-				fmt.Fprintf(w, "%s\t%d\t%d\t%d\t%d\n", t.Team, t.Members, t.Seats, t.Active, t.Pending)
-			}
-			return w.Flush()
+	list := listCmd(a, list[ledger.TeamUsage]{
+		use:    "list ACCOUNT",
+		short:  "List teams with their members and seats",
+		path:   func(args []string) string { return acctPath(args[0], "teams") },
+		header: "TEAM\tMEMBERS\tSEATS\tACTIVE\tPENDING",
+		row: func(t ledger.TeamUsage) string {
+			return fmt.Sprintf("%s\t%d\t%d\t%d\t%d", t.Team, t.Members, t.Seats, t.Active, t.Pending)
 		},
-	}
+	})
 	create := &cobra.Command{
 		Use: "create ACCOUNT TEAM", Short: "Create a team", Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.memberCall(http.MethodPost, acctPath(args[0], "teams"), adminapi.MemberRequest{Name: args[1]}, "team "+args[1]+" created")
+			return a.memberCall(http.MethodPost, acctPath(args[0], "teams"), api.MemberRequest{Name: args[1]}, "team "+args[1]+" created")
 		},
 	}
 	del := &cobra.Command{
@@ -332,7 +303,7 @@ func (a *app) teamsCmd() *cobra.Command {
 	setPlan := &cobra.Command{
 		Use: "set-plan ACCOUNT TEAM PLAN", Short: "Move every member of a team to a plan together", Args: cobra.ExactArgs(3),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			req := adminapi.MemberRequest{Plan: args[2]}
+			req := api.MemberRequest{Plan: args[2]}
 			if err := parseTime(periodEnd, &req.PeriodEnd); err != nil {
 				return err
 			}
@@ -358,7 +329,7 @@ over for 30 days (usage shows since when), after which new members are refused.`
 			if err != nil {
 				return &ExitError{Code: 2, Err: fmt.Errorf("seats %q is not a whole number", args[1])}
 			}
-			return a.memberCall(http.MethodPut, acctPath(args[0], "seats"), adminapi.MemberRequest{Seats: &n}, fmt.Sprintf("%s: %d seats", args[0], n))
+			return a.memberCall(http.MethodPut, acctPath(args[0], "seats"), api.MemberRequest{Seats: &n}, fmt.Sprintf("%s: %d seats", args[0], n))
 		},
 	}
 	var domain string
@@ -369,7 +340,7 @@ over for 30 days (usage shows since when), after which new members are refused.`
 		Short: "Who joins by activating a device: anyone in an email domain, or only listed emails",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			req := adminapi.MemberRequest{}
+			req := api.MemberRequest{}
 			switch {
 			case none:
 			case domain != "" && len(emails) > 0:
@@ -403,7 +374,7 @@ purchased seats, shrink-to-allocated lowers them to active + pending.
 --start and --end take RFC 3339 times or durations from now (720h).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			req := adminapi.MemberRequest{Plan: plan, Renewal: renewal}
+			req := api.MemberRequest{Plan: plan, Renewal: renewal}
 			if err := parseTime(start, &req.PeriodStart); err != nil {
 				return err
 			}
@@ -434,14 +405,10 @@ func (a *app) usageCmd() *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var u ledger.MemberUsage
-			if err := a.call(http.MethodGet, acctPath(args[0], "usage"), nil, &u); err != nil {
-				return codeErr(err)
-			}
-			if a.opts.json {
-				return a.printJSON(u)
-			}
-			printUsage(a.out, u)
-			return nil
+			return a.show(http.MethodGet, acctPath(args[0], "usage"), nil, &u, func(out io.Writer) error {
+				printUsage(out, u)
+				return nil
+			})
 		},
 	}
 }

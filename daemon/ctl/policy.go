@@ -2,6 +2,7 @@ package ctl
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"sort"
@@ -12,7 +13,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tally-licensing/tally/cluster/ledger"
-	"github.com/tally-licensing/tally/daemon/adminapi"
+	"github.com/tally-licensing/tally/protocol"
+	"github.com/tally-licensing/tally/protocol/api"
 )
 
 func policyPath(account, feature string) string {
@@ -30,7 +32,7 @@ func (a *app) policyCmd() *cobra.Command {
 		Short: "Show the stored and the effective policy of an account or, with --pool, a pool",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var v adminapi.PolicyView
+			var v api.PolicyView
 			if err := a.call(http.MethodGet, policyPath(args[0], feature), nil, &v); err != nil {
 				return codeErr(err)
 			}
@@ -64,26 +66,26 @@ field to "inherit" (pool → account → cluster default).
   --subscription-end 2027-01-31      account only: no token outlives it`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var cur adminapi.PolicyView
+			var cur api.PolicyView
 			if err := a.call(http.MethodGet, policyPath(args[0], feature), nil, &cur); err != nil {
 				return codeErr(err)
 			}
 			np := cur.Stored
 			fl := cmd.Flags()
 			if fl.Changed("lease-ttl") {
-				np.LeaseTTL = p.LeaseTTL
+				np.LeaseTTL = protocol.Duration(p.LeaseTTL)
 			}
 			if fl.Changed("heartbeat") {
-				np.HeartbeatInterval = p.HeartbeatInterval
+				np.HeartbeatInterval = protocol.Duration(p.HeartbeatInterval)
 			}
 			if fl.Changed("idle") {
-				np.IdleTimeout = p.IdleTimeout
+				np.IdleTimeout = protocol.Duration(p.IdleTimeout)
 			}
 			if fl.Changed("max-checkout") {
-				np.MaxCheckout = p.MaxCheckout
+				np.MaxCheckout = protocol.Duration(p.MaxCheckout)
 			}
 			if fl.Changed("linger") {
-				np.Linger = p.Linger
+				np.Linger = protocol.Duration(p.Linger)
 			}
 			if fl.Changed("borrow-days") {
 				np.BorrowDays = p.BorrowDays
@@ -117,7 +119,7 @@ field to "inherit" (pool → account → cluster default).
 			if fl.Changed("deny") {
 				np.Deny = p.Deny
 			}
-			req := adminapi.PolicyRequest{Policy: np, ClearSubscriptionEnd: clearSubs}
+			req := api.PolicyRequest{Policy: np, ClearSubscriptionEnd: clearSubs}
 			if subEnd != "" {
 				t, err := parseSubscriptionEnd(subEnd)
 				if err != nil {
@@ -125,7 +127,7 @@ field to "inherit" (pool → account → cluster default).
 				}
 				req.SubscriptionEnd = t
 			}
-			var v adminapi.PolicyView
+			var v api.PolicyView
 			if err := a.call(http.MethodPut, policyPath(args[0], feature), req, &v); err != nil {
 				return codeErr(err)
 			}
@@ -191,57 +193,56 @@ func parseCaps(in []string) (map[string]int, error) {
 	return out, nil
 }
 
-func (a *app) printPolicy(v adminapi.PolicyView) error {
-	if a.opts.json {
-		return a.printJSON(v)
-	}
-	scope := v.Account
-	if v.Feature != "" {
-		scope += "/" + v.Feature
-	}
-	e, s := v.Effective, v.Stored
-	mark := func(set bool) string {
-		if set {
-			return ""
+func (a *app) printPolicy(v api.PolicyView) error {
+	return a.printer().print(v, func(out io.Writer) error {
+		scope := v.Account
+		if v.Feature != "" {
+			scope += "/" + v.Feature
 		}
-		return " (inherited)"
-	}
-	dur := func(d time.Duration) string {
-		if d == 0 {
-			return "-"
+		e, s := v.Effective, v.Stored
+		mark := func(set bool) string {
+			if set {
+				return ""
+			}
+			return " (inherited)"
 		}
-		return d.String()
-	}
-	w := a.table()
-	fmt.Fprintf(w, "policy of %s\n", scope)
-	fmt.Fprintf(w, "lease TTL\t%s%s\n", dur(e.LeaseTTL), mark(s.LeaseTTL != 0))
-	fmt.Fprintf(w, "heartbeat\t%s%s\n", dur(e.HeartbeatInterval), mark(s.HeartbeatInterval != 0))
-	fmt.Fprintf(w, "idle release\t%s%s\n", dur(e.IdleTimeout), mark(s.IdleTimeout != 0))
-	fmt.Fprintf(w, "max checkout\t%s%s\n", dur(e.MaxCheckout), mark(s.MaxCheckout != 0))
-	fmt.Fprintf(w, "linger\t%s%s\n", dur(e.Linger), mark(s.Linger != 0))
-	fmt.Fprintf(w, "borrow limit\t%d days%s\n", e.BorrowDays, mark(s.BorrowDays != 0))
-	fmt.Fprintf(w, "node-locked seats\t%d%s\n", e.NodeLocked, mark(s.NodeLocked != 0))
-	fmt.Fprintf(w, "overage\t%d%s\n", e.Overage, mark(s.Overage != 0))
-	var rs []string
-	for _, r := range e.Reserve {
-		rs = append(rs, fmt.Sprintf("%s:%s=%d", r.Kind, r.Name, r.Seats))
-	}
-	var cs []string
-	for t, n := range e.TeamCaps {
-		cs = append(cs, fmt.Sprintf("%s=%d", t, n))
-	}
-	sort.Strings(cs)
-	fmt.Fprintf(w, "reservations\t%s\n", orDash(strings.Join(rs, ",")))
-	fmt.Fprintf(w, "team caps\t%s\n", orDash(strings.Join(cs, ",")))
-	fmt.Fprintf(w, "allow\t%s\n", orDash(strings.Join(e.Allow, ",")))
-	fmt.Fprintf(w, "deny\t%s\n", orDash(strings.Join(e.Deny, ",")))
-	if !v.SubscriptionEnd.IsZero() {
-		fmt.Fprintf(w, "subscription end\t%s\n", v.SubscriptionEnd.UTC().Format(time.RFC3339))
-	}
-	if !v.OverSince.IsZero() {
-		fmt.Fprintf(w, "over its %d seats since\t%s\n", v.Seats, v.OverSince.UTC().Format(time.RFC3339))
-	}
-	return w.Flush()
+		dur := func(d protocol.Duration) string {
+			if d == 0 {
+				return "-"
+			}
+			return d.String()
+		}
+		w := a.table()
+		fmt.Fprintf(w, "policy of %s\n", scope)
+		fmt.Fprintf(w, "lease TTL\t%s%s\n", dur(e.LeaseTTL), mark(s.LeaseTTL != 0))
+		fmt.Fprintf(w, "heartbeat\t%s%s\n", dur(e.HeartbeatInterval), mark(s.HeartbeatInterval != 0))
+		fmt.Fprintf(w, "idle release\t%s%s\n", dur(e.IdleTimeout), mark(s.IdleTimeout != 0))
+		fmt.Fprintf(w, "max checkout\t%s%s\n", dur(e.MaxCheckout), mark(s.MaxCheckout != 0))
+		fmt.Fprintf(w, "linger\t%s%s\n", dur(e.Linger), mark(s.Linger != 0))
+		fmt.Fprintf(w, "borrow limit\t%d days%s\n", e.BorrowDays, mark(s.BorrowDays != 0))
+		fmt.Fprintf(w, "node-locked seats\t%d%s\n", e.NodeLocked, mark(s.NodeLocked != 0))
+		fmt.Fprintf(w, "overage\t%d%s\n", e.Overage, mark(s.Overage != 0))
+		var rs []string
+		for _, r := range e.Reserve {
+			rs = append(rs, fmt.Sprintf("%s:%s=%d", r.Kind, r.Name, r.Seats))
+		}
+		var cs []string
+		for t, n := range e.TeamCaps {
+			cs = append(cs, fmt.Sprintf("%s=%d", t, n))
+		}
+		sort.Strings(cs)
+		fmt.Fprintf(w, "reservations\t%s\n", orDash(strings.Join(rs, ",")))
+		fmt.Fprintf(w, "team caps\t%s\n", orDash(strings.Join(cs, ",")))
+		fmt.Fprintf(w, "allow\t%s\n", orDash(strings.Join(e.Allow, ",")))
+		fmt.Fprintf(w, "deny\t%s\n", orDash(strings.Join(e.Deny, ",")))
+		if !v.SubscriptionEnd.IsZero() {
+			fmt.Fprintf(w, "subscription end\t%s\n", v.SubscriptionEnd.UTC().Format(time.RFC3339))
+		}
+		if !v.OverSince.IsZero() {
+			fmt.Fprintf(w, "over its %d seats since\t%s\n", v.Seats, v.OverSince.UTC().Format(time.RFC3339))
+		}
+		return w.Flush()
+	})
 }
 
 // deviceSeatCmds are `tallyctl devices move|free`, for node-locked seats.
@@ -254,18 +255,17 @@ func (a *app) deviceSeatCmds() []*cobra.Command {
 		}
 		var l *ledger.Lease
 		if err := a.call(http.MethodPost, acctPath(account, "devices", code, verb),
-			adminapi.DeviceOpRequest{Feature: feature, To: to}, &l); err != nil {
+			api.DeviceOpRequest{Feature: feature, To: to}, &l); err != nil {
 			return codeErr(err)
 		}
-		if a.opts.json {
-			return a.printJSON(l)
-		}
-		if to != "" {
-			fmt.Fprintf(a.out, "moved the node-locked seats of %s/%s to %s\n", account, code, to)
-		} else {
-			fmt.Fprintf(a.out, "freed the node-locked seats of %s/%s (reusable once their tokens expire)\n", account, code)
-		}
-		return nil
+		return a.printer().print(l, func(out io.Writer) error {
+			if to != "" {
+				fmt.Fprintf(out, "moved the node-locked seats of %s/%s to %s\n", account, code, to)
+			} else {
+				fmt.Fprintf(out, "freed the node-locked seats of %s/%s (reusable once their tokens expire)\n", account, code)
+			}
+			return nil
+		})
 	}
 	move := &cobra.Command{
 		Use: "move ACCOUNT DEVICE TO-DEVICE", Short: "Move a device's node-locked licenses to another device of the account",
@@ -283,14 +283,10 @@ func (a *app) deviceSeatCmds() []*cobra.Command {
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var d ledger.Device
-			if err := a.call(http.MethodDelete, acctPath(args[0], "devices", args[1]), nil, &d); err != nil {
-				return codeErr(err)
-			}
-			if a.opts.json {
-				return a.printJSON(d)
-			}
-			fmt.Fprintf(a.out, "removed device %s of %s (enrolled %s); its leases are revoked and it may enroll again\n", d.Code, d.Account, d.Enrolled.Local().Format("2006-01-02 15:04"))
-			return nil
+			return a.show(http.MethodDelete, acctPath(args[0], "devices", args[1]), nil, &d, func(out io.Writer) error {
+				fmt.Fprintf(out, "removed device %s of %s (enrolled %s); its leases are revoked and it may enroll again\n", d.Code, d.Account, d.Enrolled.Local().Format("2006-01-02 15:04"))
+				return nil
+			})
 		},
 	}
 	for _, c := range []*cobra.Command{move, free} {
@@ -314,22 +310,18 @@ func (a *app) eventsCmd() *cobra.Command {
 			if after > 0 {
 				q.Set("after", strconv.FormatUint(after, 10))
 			}
-			var v adminapi.EventsView
-			if err := a.call(http.MethodGet, "/v1/events?"+q.Encode(), nil, &v); err != nil {
-				return codeErr(err)
-			}
-			if a.opts.json {
-				return a.printJSON(v)
-			}
-			w := a.table()
-			fmt.Fprintln(w, "SEQ\tAT\tKIND\tPOOL\tMESSAGE")
-			for _, e := range v.Events {
-				fmt.Fprintf(w, "%d\t%s\t%s\t%s/%s\t%s\n", e.Seq, e.At.UTC().Format(time.RFC3339), e.Kind, e.Account, e.Feature, e.Message)
-			}
-			for _, e := range v.Pending {
-				fmt.Fprintf(w, "-\t%s\tpending %s\t%s/%s\t%s\n", e.At.UTC().Format(time.RFC3339), e.Kind, e.Account, e.Feature, e.Message)
-			}
-			return w.Flush()
+			var v api.EventsView
+			return a.show(http.MethodGet, "/v1/events?"+q.Encode(), nil, &v, func(out io.Writer) error {
+				w := a.table()
+				fmt.Fprintln(w, "SEQ\tAT\tKIND\tPOOL\tMESSAGE")
+				for _, e := range v.Events {
+					fmt.Fprintf(w, "%d\t%s\t%s\t%s/%s\t%s\n", e.Seq, e.At.UTC().Format(time.RFC3339), e.Kind, e.Account, e.Feature, e.Message)
+				}
+				for _, e := range v.Pending {
+					fmt.Fprintf(w, "-\t%s\tpending %s\t%s/%s\t%s\n", e.At.UTC().Format(time.RFC3339), e.Kind, e.Account, e.Feature, e.Message)
+				}
+				return w.Flush()
+			})
 		},
 	}
 	c.Flags().StringVar(&account, "account", "", "only this account")

@@ -3,7 +3,6 @@ package ctl
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -14,9 +13,9 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/tally-licensing/tally/daemon/adminapi"
 	"github.com/tally-licensing/tally/daemon/adminclient"
 	"github.com/tally-licensing/tally/protocol"
+	"github.com/tally-licensing/tally/protocol/api"
 )
 
 // options are the connection settings every command shares.
@@ -60,6 +59,9 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		return ee.Code
 	}
 	fmt.Fprintf(stderr, "tallyctl: %v\n", err)
+	if strings.HasPrefix(err.Error(), "unknown command ") {
+		return 2 // a usage error, as for unknown subcommands
+	}
 	return 1
 }
 
@@ -72,7 +74,9 @@ func NewRootCommand(stdout, stderr io.Writer) *cobra.Command {
 		Long: `tallyctl talks to a tallyd node's admin API over HTTPS.
 
 Connection settings come from flags or the environment:
-  --addr   / TALLY_ADDR     admin address, host:port (default 127.0.0.1:7444)
+  --addr   / TALLY_ADDR     admin address, host:port (default 127.0.0.1:7444);
+                            several, comma-separated (a,b,c), are tried in
+                            order until one answers, and tallyctl says which did
   --token  / TALLY_TOKEN    admin token (tat_…)
   --cacert / TALLY_CACERT   the cluster CA certificate (ca.pem)`,
 		SilenceUsage:  true,
@@ -81,7 +85,7 @@ Connection settings come from flags or the environment:
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	pf := root.PersistentFlags()
-	pf.StringVar(&a.opts.addr, "addr", envOr("TALLY_ADDR", "127.0.0.1:7444"), "admin API address")
+	pf.StringVar(&a.opts.addr, "addr", envOr("TALLY_ADDR", "127.0.0.1:7444"), "admin API address, or several comma-separated nodes tried in order")
 	pf.StringVar(&a.opts.token, "token", os.Getenv("TALLY_TOKEN"), "admin token")
 	pf.StringVar(&a.opts.cacert, "cacert", os.Getenv("TALLY_CACERT"), "cluster CA certificate file")
 	pf.BoolVar(&a.opts.json, "json", false, "print JSON instead of tables")
@@ -90,12 +94,14 @@ Connection settings come from flags or the environment:
 	root.AddCommand(
 		a.statusCmd(), a.leasesCmd(), a.revokeCmd(), a.queueCmd(),
 		a.accountsCmd(), a.poolsCmd(), a.enrollTokensCmd(), a.devicesCmd(), a.adminTokensCmd(),
-		a.jwksCmd(), a.verifyCmd(), a.clusterCmd(), a.snapshotCmd(), a.benchCmd(),
+		a.jwksCmd(), a.verifyCmd(), a.clusterCmd(), a.snapshotCmd(),
 	)
 	root.AddCommand(a.productsCmd(), a.licensesCmd(), a.importCmd(), a.exportCmd())
 	root.AddCommand(a.policyCmd(), a.eventsCmd())
 	root.AddCommand(a.usersCmd(), a.invitationsCmd(), a.teamsCmd(), a.seatsCmd(), a.subscriptionCmd(), a.usageCmd())
 	root.AddCommand(a.auditCmd(), a.reportCmd())
+	root.AddCommand(a.vendorsCmd(), a.entitlementsCmd())
+	refuseUnknownSubcommands(root)
 	return root
 }
 
@@ -132,22 +138,38 @@ func (a *app) call(method, path string, in, out any) error {
 	defer cancel()
 	err = c.Do(ctx, method, path, in, out)
 	a.fresh = c.LastFreshness()
+	a.noteFailovers(c.Failovers(), err == nil || isAPIError(err))
 	return err
+}
+
+// noteFailovers says on stderr which listed nodes did not answer and which
+// one did, so that a reader of the output knows where it came from.
+func (a *app) noteFailovers(failed []string, answered bool) {
+	if len(failed) == 0 {
+		return
+	}
+	for _, f := range failed {
+		fmt.Fprintf(a.errOut, "tallyctl: no answer from %s\n", f)
+	}
+	if answered {
+		fmt.Fprintf(a.errOut, "tallyctl: answered by %s at %s\n", orDash(a.fresh.Node), a.fresh.Addr)
+	}
+}
+
+func isAPIError(err error) bool {
+	var pe *protocol.Error
+	return errors.As(err, &pe)
 }
 
 // noteFreshness tells the reader of a table when it came from a follower's
 // copy of the ledger, which may trail the leader.
 func (a *app) noteFreshness() {
-	if a.fresh.Node != "" && (a.fresh.RaftState != "Leader" || a.fresh.Consistency == adminapi.ConsistencyLeader) {
+	if a.fresh.Node != "" && (a.fresh.RaftState != "Leader" || a.fresh.Consistency == api.ConsistencyLeader) {
 		fmt.Fprintf(a.out, "\nanswered by %s; --consistent reads the leader's current view\n", a.fresh)
 	}
 }
 
-func (a *app) printJSON(v any) error {
-	enc := json.NewEncoder(a.out)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
-}
+func (a *app) printJSON(v any) error { return a.printer().writeJSON(v) }
 
 func (a *app) table() *tabwriter.Writer { return tabwriter.NewWriter(a.out, 0, 4, 2, ' ', 0) }
 

@@ -3,13 +3,14 @@ package ctl
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 
 	"github.com/spf13/cobra"
 
 	"github.com/tally-licensing/tally/certs"
-	"github.com/tally-licensing/tally/daemon/adminapi"
-	"github.com/tally-licensing/tally/daemon/backupcrypt"
+	"github.com/tally-licensing/tally/protocol/api"
+	"github.com/tally-licensing/tally/protocol/backupcrypt"
 )
 
 func (a *app) snapshotCmd() *cobra.Command {
@@ -48,27 +49,29 @@ devices enroll again and members set new passwords.`,
 						return fmt.Errorf("the two passphrases differ")
 					}
 				}
-				if err := a.call(http.MethodPost, "/v1/backup", adminapi.BackupRequest{Passphrase: string(p)}, &raw); err != nil {
+				if err := a.call(http.MethodPost, "/v1/backup", api.BackupRequest{Passphrase: string(p)}, &raw); err != nil {
 					return codeErr(err)
 				}
 			} else if err := a.call(http.MethodGet, "/v1/backup", nil, &raw); err != nil {
 				return codeErr(err)
 			}
-			var b adminapi.Backup
-			if err := json.Unmarshal(raw, &b); err != nil || b.Version != adminapi.BackupVersion {
+			var b api.Backup
+			if err := json.Unmarshal(raw, &b); err != nil || b.Version != api.BackupVersion {
 				return fmt.Errorf("the server sent an unreadable backup (version %d): %v", b.Version, err)
 			}
 			if err := certs.WriteFileAtomic(args[0], raw, 0o600); err != nil {
 				return err
 			}
-			if a.opts.json {
-				return a.printJSON(map[string]any{"file": args[0], "cluster_id": b.ClusterID, "applied_index": b.AppliedIndex, "node": b.Node})
-			}
-			fmt.Fprintf(a.out, "saved cluster %s up to log index %d (from %s) to %s\n", b.ClusterID, b.AppliedIndex, b.Node, args[0])
-			if b.SecretsOmitted {
-				fmt.Fprintln(a.out, "the backup holds no CA key and no password hashes (use --encrypt to keep them, sealed): restoring it needs tallyd restore --new-ca and re-enrolling every device")
-			}
-			return nil
+			return a.printer().print(map[string]any{"file": args[0], "cluster_id": b.ClusterID, "applied_index": b.AppliedIndex, "node": b.Node}, func(out io.Writer) error {
+				if _, err := fmt.Fprintf(out, "saved cluster %s up to log index %d (from %s) to %s\n", b.ClusterID, b.AppliedIndex, b.Node, args[0]); err != nil {
+					return err
+				}
+				if b.SecretsOmitted {
+					_, err := fmt.Fprintln(out, "the backup holds no CA key and no password hashes (use --encrypt to keep them, sealed): restoring it needs tallyd restore --new-ca and re-enrolling every device")
+					return err
+				}
+				return nil
+			})
 		},
 	}
 	save.Flags().BoolVar(&encrypt, "encrypt", false, "keep the secrets (CA key, password hashes), sealed under a passphrase")

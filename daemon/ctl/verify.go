@@ -106,7 +106,7 @@ Exit status is 0 for a valid token and 1 otherwise.`,
 				}
 			}
 			if a.opts.json {
-				if err := a.printJSON(res); err != nil {
+				if err := a.printer().writeJSON(res); err != nil {
 					return err
 				}
 				if verr != nil {

@@ -117,7 +117,7 @@ func TestReadOnlyTokenCannotBecomeClusterAdmin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	forged := ledger.Command{Type: ledger.CmdCreateAdminToken, Actor: "system", CreateAdminToken: &ledger.AdminToken{ID: "evil1", Name: "x", Hash: "00"}}
+	forged := ledger.Command{Type: ledger.CmdCreateAdminToken, Actor: "system", Payload: &ledger.AdminToken{ID: "evil1", Name: "x", Hash: "00"}}
 	if code, body := s.nodeCall(t, evilCert, evilKey, adminapi.PathInternalPropose, forged); code != http.StatusForbidden || !strings.Contains(body, "not a member") {
 		t.Fatalf("outsider node proposing create_admin_token: %d %s", code, body)
 	}
@@ -127,9 +127,10 @@ func TestReadOnlyTokenCannotBecomeClusterAdmin(t *testing.T) {
 	nodeKey, _ := os.ReadFile(filepath.Join(s.dir, "node.key"))
 	for _, c := range []ledger.Command{
 		forged,
-		{Type: ledger.CmdCreateAccount, CreateAccount: &ledger.CreateAccount{ID: "evilcorp", Name: "x"}},
-		{Type: ledger.CmdMembers, Members: &ledger.MembersOp{Op: ledger.MemAddUser, Account: "acme", Email: "evil@acme.example", Role: ledger.RoleOwner}},
-		{Type: ledger.CmdRegisterNode, RegisterNode: &ledger.Node{ID: "other", RaftAddr: "127.0.0.1:1"}},
+		{Type: ledger.CmdCreateAccount, Payload: &ledger.CreateAccount{ID: "evilcorp", Name: "x"}},
+		{Type: ledger.CmdAddUser, Payload: &ledger.AddUser{Account: "acme", Email: "evil@acme.example", Role: ledger.RoleOwner}},
+		{Type: ledger.CmdRegisterNode, Payload: &ledger.Node{ID: "other", RaftAddr: "127.0.0.1:1"}},
+		{Type: ledger.CmdCheckout, Actor: "admin-token:x", Payload: &ledger.Checkout{Account: "acme", Device: "D", Feature: "cad"}},
 	} {
 		if code, body := s.nodeCall(t, nodeCert, nodeKey, adminapi.PathInternalPropose, c); code != http.StatusForbidden {
 			t.Fatalf("member node forwarding %s: %d %s, want 403", c.Type, code, body)

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tally-licensing/tally/cluster/ledger"
+	"github.com/tally-licensing/tally/internal/e2eframework"
 )
 
 // TestBackupRestoreIntoFreshCluster saves a backup with tallyctl, loses the
@@ -40,10 +42,17 @@ func TestBackupRestoreIntoFreshCluster(t *testing.T) {
 	a1.proc.kill9()
 
 	// A fresh cluster from the backup, somewhere else.
-	r := &server{t: t, dir: t.TempDir(), agentAddr: freePort(t, "udp"), adminAddr: freePort(t, "tcp"), raftAddr: freePort(t, "tcp")}
+	r := &server{t: t, dir: t.TempDir()}
+	addrFile := filepath.Join(t.TempDir(), "addrs.json")
 	r.proc = startProc(t, "tallyd restore", nil, bin("tallyd"), "restore", backup, "--passphrase-file", pass, "--data", r.dir,
-		"--agent-addr", r.agentAddr, "--admin-addr", r.adminAddr, "--raft-addr", r.raftAddr, "--raft-timeout", "200ms")
+		"--agent-addr", anyPort(t, "udp"), "--admin-addr", anyPort(t, "tcp"), "--raft-addr", anyPort(t, "tcp"), "--raft-timeout", "200ms",
+		"--addr-file", addrFile)
 	r.token = s.token // admin tokens are part of the ledger
+	addrs, err := e2eframework.WaitAddrs(context.Background(), r.proc.Proc, addrFile, 60*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.agentAddr, r.adminAddr, r.raftAddr = addrs.Agent, addrs.Admin, addrs.Raft
 	eventually(t, 30*time.Second, "restored node serves", func() error {
 		if r.proc.exited() {
 			t.Fatalf("tallyd restore exited:\n%s", r.proc.out.String())

@@ -22,7 +22,7 @@ func startCluster(t *testing.T, n int) []*server {
 	first := startServer(t, clusterSettings...)
 	nodes := []*server{first}
 	for i := 2; i <= n; i++ {
-		s := &server{t: t, dir: t.TempDir(), agentAddr: freePort(t, "udp"), adminAddr: freePort(t, "tcp"), raftAddr: freePort(t, "tcp"),
+		s := &server{t: t, dir: t.TempDir(),
 			extra: clusterSettings, join: first, nodeID: fmt.Sprintf("node%d", i),
 			viaConfig: i%2 == 1} // some nodes join by flags, others by config file
 
@@ -150,7 +150,7 @@ func TestClusterLeaderKill9(t *testing.T) {
 	// Replace the dead node without downtime: remove it, join a fresh one
 	// through a survivor; grants go on throughout.
 	survivor.mustCtl("cluster", "remove", leaderID(leader))
-	repl := &server{t: t, dir: t.TempDir(), agentAddr: freePort(t, "udp"), adminAddr: freePort(t, "tcp"), raftAddr: freePort(t, "tcp"),
+	repl := &server{t: t, dir: t.TempDir(),
 		extra: clusterSettings, join: survivor, nodeID: "node4"}
 	repl.start()
 	v, err = clusterView(t, repl)

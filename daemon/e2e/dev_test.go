@@ -14,7 +14,7 @@ import (
 func TestDevQuickstart(t *testing.T) {
 	dir := t.TempDir()
 	p := startProc(t, "tallyd dev", nil, bin("tallyd"), "dev", "--data", dir,
-		"--agent-addr", freePort(t, "udp"), "--admin-addr", freePort(t, "tcp"), "--raft-addr", freePort(t, "tcp"),
+		"--agent-addr", anyPort(t, "udp"), "--admin-addr", anyPort(t, "tcp"), "--raft-addr", anyPort(t, "tcp"),
 		"--raft-timeout", "200ms")
 	var env []string
 	eventually(t, 60*time.Second, "tallyd dev prints its next steps", func() error {

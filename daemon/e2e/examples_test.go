@@ -28,7 +28,7 @@ func TestExamples(t *testing.T) {
 	tok := s.setupAccount("acme", "cad", 1)
 	a := startAgent(t, s, "a", tok)
 	root := repoRoot(t)
-	env := []string{"TALLY_AGENT_SOCKET=" + a.socket, "PATH=" + binDir + string(os.PathListSeparator) + os.Getenv("PATH")}
+	env := []string{"TALLY_AGENT_SOCKET=" + a.socket, "PATH=" + binaries.Dir + string(os.PathListSeparator) + os.Getenv("PATH")}
 
 	goApp := filepath.Join(t.TempDir(), "go-app")
 	if out, err := exec.Command("go", "build", "-o", goApp, filepath.Join(root, "examples", "go-app")).CombinedOutput(); err != nil {
@@ -42,14 +42,20 @@ func TestExamples(t *testing.T) {
 		t.Fatalf("go-app left %d leases behind", n)
 	}
 
-	// The shell wrapper: the command sees the token, and the seat is
-	// returned afterwards; with the seat taken it exits 3.
+	// The shell wrapper: the command sees the lease token in
+	// $TALLY_LEASE_TOKEN, while $TALLY_TOKEN (tallyctl's admin token, issue
+	// 15) reaches it unchanged; the seat is returned afterwards; with the
+	// seat taken it exits 3.
 	script := filepath.Join(root, "examples", "shell", "run-licensed.sh")
-	r = run(t, env, "/bin/sh", script, "cad", "/bin/sh", "-c", `test -n "$TALLY_TOKEN" && echo "$TALLY_TOKEN"`)
+	r = run(t, append(env, "TALLY_TOKEN=tat_admin_token_of_the_caller"), "/bin/sh", script, "cad", "/bin/sh", "-c",
+		`test -n "$TALLY_LEASE_TOKEN" && echo "$TALLY_LEASE_TOKEN" && echo "admin=$TALLY_TOKEN"`)
 	if r.code != 0 {
 		t.Fatalf("run-licensed.sh: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
-	token := strings.TrimSpace(r.stdout)
+	token, admin, _ := strings.Cut(strings.TrimSpace(r.stdout), "\n")
+	if admin != "admin=tat_admin_token_of_the_caller" {
+		t.Fatalf("run-licensed.sh changed $TALLY_TOKEN, the admin token variable: %q", admin)
+	}
 	if c := claimsOf(t, token); c.Feature != "cad" {
 		t.Fatalf("token for %q", c.Feature)
 	}

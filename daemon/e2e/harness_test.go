@@ -11,146 +11,65 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/tally-licensing/tally/daemon/adminapi"
+	"github.com/tally-licensing/tally/internal/e2eframework"
 )
 
-var binDir string
+var binaries e2eframework.Binaries
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "tally-e2e-bin-")
+	b, err := e2eframework.Build()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	build := exec.Command("go", "build", "-o", dir+string(os.PathSeparator),
-		"github.com/tally-licensing/tally/daemon/cmd/tallyd",
-		"github.com/tally-licensing/tally/daemon/cmd/tallyctl",
-		"github.com/tally-licensing/tally/agent/cmd/tally-agent")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build binaries:", err)
-		os.Exit(1)
-	}
-	binDir = dir
+	binaries = b
 	code := m.Run()
-	os.RemoveAll(dir)
+	os.RemoveAll(b.Dir)
 	os.Exit(code)
 }
 
-func bin(name string) string { return filepath.Join(binDir, name) }
+func bin(name string) string { return binaries.Path(name) }
 
-// freePort returns a loopback address whose port was free a moment ago.
-func freePort(t *testing.T, network string) string {
-	t.Helper()
-	switch network {
-	case "udp":
-		c, err := net.ListenPacket("udp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		return c.LocalAddr().String()
-	default:
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer l.Close()
-		return l.Addr().String()
-	}
-}
+// anyPort lets the kernel choose a loopback port: a tallyd started on it
+// reports the port it bound in its --addr-file (server.start). The network
+// argument is kept for the callers' readability.
+func anyPort(_ *testing.T, _ string) string { return e2eframework.AnyPort }
 
 // syncBuffer collects a process's output safely across goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
+type syncBuffer = e2eframework.SyncBuffer
 
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// proc is a long-running child process.
+// proc is a long-running child process (e2eframework.Proc, with the short
+// names these tests use).
 type proc struct {
-	name string
-	cmd  *exec.Cmd
-	out  *syncBuffer
-	done chan struct{}
+	*e2eframework.Proc
+	cmd *exec.Cmd
+	out *syncBuffer
 }
 
 func startProc(t *testing.T, name string, env []string, args ...string) *proc {
 	t.Helper()
-	p := &proc{name: name, out: &syncBuffer{}, done: make(chan struct{})}
-	p.cmd = exec.Command(args[0], args[1:]...)
-	p.cmd.Env = append(os.Environ(), env...)
-	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
-	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", name, err)
-	}
-	go func() { p.cmd.Wait(); close(p.done) }()
-	t.Cleanup(func() {
-		p.kill9()
-		if t.Failed() {
-			t.Logf("--- output of %s ---\n%s", p.name, tail(p.out.String(), 60))
-		}
-	})
-	return p
+	p := e2eframework.StartProc(t, name, env, args...)
+	return &proc{Proc: p, cmd: p.Cmd, out: p.Out}
 }
 
-func tail(s string, lines int) string {
-	ls := strings.Split(s, "\n")
-	if len(ls) > lines {
-		ls = ls[len(ls)-lines:]
-	}
-	return strings.Join(ls, "\n")
-}
+func tail(s string, lines int) string { return e2eframework.Tail(s, lines) }
 
 // kill9 is kill -9: no cleanup, no releases.
-func (p *proc) kill9() {
-	if p.cmd.Process != nil {
-		p.cmd.Process.Kill()
-	}
-	<-p.done
-}
+func (p *proc) kill9() { p.Kill9() }
 
 // term is a polite stop (SIGTERM) that waits for the process to exit.
-func (p *proc) term(t *testing.T) {
-	t.Helper()
-	p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(20 * time.Second):
-		t.Fatalf("%s did not stop within 20s of SIGTERM", p.name)
-	}
-}
+func (p *proc) term(t *testing.T) { t.Helper(); p.Term(t) }
 
-func (p *proc) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
+func (p *proc) exited() bool { return p.Exited() }
 
 // result is a finished command.
 type result struct {
@@ -169,36 +88,14 @@ func run(t *testing.T, env []string, args ...string) result {
 
 // runE is run for goroutines other than the test's own.
 func runE(env []string, args ...string) (result, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, args[0], args[1:]...)
-	cmd.Env = append(os.Environ(), env...)
-	var so, se bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &so, &se
-	err := cmd.Run()
-	r := result{stdout: so.String(), stderr: se.String()}
-	var ee *exec.ExitError
-	switch {
-	case errors.As(err, &ee):
-		r.code = ee.ExitCode()
-	case err != nil:
-		return r, fmt.Errorf("run %v: %w", args, err)
-	}
-	return r, nil
+	r, err := e2eframework.Run(env, args...)
+	return result{stdout: r.Stdout, stderr: r.Stderr, code: r.Code}, err
 }
 
 // eventually polls f until it succeeds or the timeout passes.
 func eventually(t *testing.T, timeout time.Duration, what string, f func() error) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	var err error
-	for time.Now().Before(deadline) {
-		if err = f(); err == nil {
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("%s: still failing after %s: %v", what, timeout, err)
+	e2eframework.Eventually(t, timeout, what, f)
 }
 
 // server is a tallyd process with its addresses and credentials.
@@ -224,7 +121,7 @@ var testSettings = []string{"--lease-ttl", "3s", "--heartbeat-interval", "500ms"
 
 func startServer(t *testing.T, extra ...string) *server {
 	t.Helper()
-	s := &server{t: t, dir: t.TempDir(), agentAddr: freePort(t, "udp"), adminAddr: freePort(t, "tcp"), raftAddr: freePort(t, "tcp"), extra: extra}
+	s := &server{t: t, dir: t.TempDir(), extra: extra}
 	s.start()
 	return s
 }
@@ -248,13 +145,30 @@ func (s *server) start() {
 	case s.join != nil:
 		verb = []string{"join", "--join", s.join.adminAddr, "--token", s.join.token, "--cacert", s.join.caFile(), "--node-id", s.nodeID}
 	}
-	args := append(append([]string{bin("tallyd")}, verb...), "--data", s.dir, "--agent-addr", s.agentAddr, "--admin-addr", s.adminAddr, "--raft-addr", s.raftAddr, "--log-level", "debug")
+	// A node's first start binds port 0 and learns its ports from the
+	// addr file; a restart binds the same ones again (its peers and agents
+	// know them).
+	addrFile := filepath.Join(s.dir, "addrs.json")
+	os.Remove(addrFile)
+	args := append(append([]string{bin("tallyd")}, verb...), "--data", s.dir,
+		"--agent-addr", orAnyPort(s.agentAddr), "--admin-addr", orAnyPort(s.adminAddr), "--raft-addr", orAnyPort(s.raftAddr),
+		"--addr-file", addrFile, "--log-level", "debug")
 	args = append(append(args, testSettings...), s.extra...)
 	name := "tallyd"
 	if s.nodeID != "" {
 		name += " " + s.nodeID
 	}
 	s.proc = startProc(t, name, nil, args...)
+	addrs, err := e2eframework.WaitAddrs(context.Background(), s.proc.Proc, addrFile, 60*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A restarted node comes back on the addresses it had: assign only
+	// what changed, so that goroutines polling a restarting server (the
+	// restart tests) do not race with a write of the same value.
+	if s.agentAddr != addrs.Agent || s.adminAddr != addrs.Admin || s.raftAddr != addrs.Raft {
+		s.agentAddr, s.adminAddr, s.raftAddr = addrs.Agent, addrs.Admin, addrs.Raft
+	}
 	if s.join != nil {
 		s.token = s.join.token
 		eventually(t, 30*time.Second, s.nodeID+" joins the cluster", func() error {
@@ -282,7 +196,9 @@ func (s *server) start() {
 		if err != nil {
 			return err
 		}
-		s.token = strings.TrimSpace(string(tok))
+		if t := strings.TrimSpace(string(tok)); t != s.token {
+			s.token = t
+		}
 		var st adminapi.StatusResponse
 		if err := s.api(http.MethodGet, "/v1/status", nil, &st); err != nil {
 			return err
@@ -292,6 +208,13 @@ func (s *server) start() {
 		}
 		return nil
 	})
+}
+
+func orAnyPort(addr string) string {
+	if addr == "" {
+		return e2eframework.AnyPort
+	}
+	return addr
 }
 
 func (s *server) caFile() string { return filepath.Join(s.dir, "ca.pem") }

@@ -97,7 +97,7 @@ func TestMetricsHealthAndOpenAPI(t *testing.T) {
 // alive but not ready, and says why.
 func TestReadyzWithoutQuorum(t *testing.T) {
 	first := startServer(t, clusterSettings...)
-	second := &server{t: t, dir: t.TempDir(), agentAddr: freePort(t, "udp"), adminAddr: freePort(t, "tcp"), raftAddr: freePort(t, "tcp"),
+	second := &server{t: t, dir: t.TempDir(),
 		extra: clusterSettings, join: first, nodeID: "node2"}
 	second.start()
 	eventually(t, 30*time.Second, "node2 is ready", func() error {

@@ -144,7 +144,7 @@ func TestReminderOncePerDayAcrossLeaderChange(t *testing.T) {
 	first := startServer(t, extra...)
 	nodes := []*server{first}
 	for i := 2; i <= 3; i++ {
-		s := &server{t: t, dir: t.TempDir(), agentAddr: freePort(t, "udp"), adminAddr: freePort(t, "tcp"), raftAddr: freePort(t, "tcp"),
+		s := &server{t: t, dir: t.TempDir(),
 			extra: extra, join: first, nodeID: fmt.Sprintf("node%d", i)}
 		s.start()
 		nodes = append(nodes, s)

@@ -58,7 +58,7 @@ func TestPolicies(t *testing.T) {
 		if err := json.Unmarshal([]byte(out), &v); err != nil {
 			t.Fatal(err)
 		}
-		if v.Effective.IdleTimeout != time.Second || v.Effective.HeartbeatInterval != 300*time.Millisecond || v.Effective.LeaseTTL != 3*time.Second {
+		if v.Effective.IdleTimeout.D() != time.Second || v.Effective.HeartbeatInterval.D() != 300*time.Millisecond || v.Effective.LeaseTTL.D() != 3*time.Second {
 			t.Fatalf("effective policy %+v", v.Effective)
 		}
 		eventually(t, 10*time.Second, "the connected agent applies the pushed interval and policy", func() error {
@@ -103,7 +103,24 @@ func TestPolicies(t *testing.T) {
 		})
 		// Without the flag the lease stays.
 		a.mustCheckout("cad")
-		time.Sleep(1500 * time.Millisecond)
+		// Poll ledger time, not the wall clock: once the lease's horizon
+		// has moved a second and a half past its first one, the agent has
+		// renewed it over several heartbeats and so has kept it.
+		ls := accountLeases(s, "exit")
+		if len(ls) != 1 {
+			t.Fatalf("%d leases after a plain checkout, want 1", len(ls))
+		}
+		first := ls[0].Expires
+		eventually(t, 20*time.Second, "the agent renews the plain checkout's lease", func() error {
+			ls := accountLeases(s, "exit")
+			if len(ls) != 1 {
+				return fmt.Errorf("%d leases after a plain checkout, want 1", len(ls))
+			}
+			if !ls[0].Expires.After(first.Add(1500 * time.Millisecond)) {
+				return fmt.Errorf("horizon %s, first %s", ls[0].Expires, first)
+			}
+			return nil
+		})
 		if n := len(accountLeases(s, "exit")); n != 1 {
 			t.Fatalf("%d leases after a plain checkout, want 1", n)
 		}
@@ -319,7 +336,18 @@ func TestPolicies(t *testing.T) {
 		if c := claimsOf(t, a.mustCheckout("cad")); c.Expires.After(end) {
 			t.Fatalf("token expires %v after the subscription end %v", c.Expires, end)
 		}
-		time.Sleep(time.Until(end) + 500*time.Millisecond)
+		// Wait on the server's clock, which stamps every ledger command,
+		// not on this process's.
+		eventually(t, 30*time.Second, "the server's clock passes the subscription end", func() error {
+			var st adminapi.StatusResponse
+			if err := s.api(http.MethodGet, "/v1/status", nil, &st); err != nil {
+				return err
+			}
+			if !st.ServerTime.After(end) {
+				return fmt.Errorf("server time %s, subscription ends %s", st.ServerTime, end)
+			}
+			return nil
+		})
 		b := startAgent(t, s, "subs2", tok)
 		wantFail(t, b.checkout("cad"), "subscription_expired")
 	})

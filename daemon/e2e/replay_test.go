@@ -132,7 +132,7 @@ func TestRequestIDsBelongToTheirCaller(t *testing.T) {
 		t.Fatalf("another caller's request ID: %v, want idempotency_conflict", err)
 	}
 	// Same caller, same ID, another body: refused.
-	if err := a.Do(ctx, protocol.TypeCheckout, "shared-id-1", protocol.CheckoutRequest{Feature: "cad", User: "someone-else"}, nil); protocol.CodeOf(err) != protocol.CodeIdempotencyConflict {
+	if err := a.Do(ctx, protocol.TypeCheckout, "shared-id-1", protocol.CheckoutRequest{Feature: "cam"}, nil); protocol.CodeOf(err) != protocol.CodeIdempotencyConflict {
 		t.Fatalf("same ID, other body: %v, want idempotency_conflict", err)
 	}
 	// Same caller, same request: the same lease, as a retry should.

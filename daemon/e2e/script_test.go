@@ -48,15 +48,24 @@ func freeBlock(t *testing.T) int {
 }
 
 // TestClusterUpScript runs scripts/cluster-up.sh as a user would, uses the
-// cluster it starts, and stops it with SIGTERM.
+// cluster it starts, and stops it with SIGTERM; then runs it again on the
+// same directory, which restarts the existing cluster (all three nodes at
+// once: node1 alone has no majority to lead with).
 func TestClusterUpScript(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts three nodes and two agents")
 	}
 	dir := t.TempDir()
+	base := freeBlock(t)
+	for round := 1; round <= 2; round++ {
+		clusterUpRound(t, dir, base, round)
+	}
+}
+
+func clusterUpRound(t *testing.T, dir string, base, round int) {
 	out := &syncBuffer{}
 	cmd := exec.Command("bash", "../../scripts/cluster-up.sh", "2")
-	cmd.Env = append(os.Environ(), "TALLY_CLUSTER_DIR="+dir, fmt.Sprintf("TALLY_BASE_PORT=%d", freeBlock(t)), "TALLY_BIN="+binDir, "TALLY_SEATS=1")
+	cmd.Env = append(os.Environ(), "TALLY_CLUSTER_DIR="+dir, fmt.Sprintf("TALLY_BASE_PORT=%d", base), "TALLY_BIN="+binaries.Dir, "TALLY_SEATS=1")
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
@@ -67,7 +76,7 @@ func TestClusterUpScript(t *testing.T) {
 	t.Cleanup(func() {
 		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) // the script and everything it started
 		if t.Failed() {
-			t.Logf("--- cluster-up.sh ---\n%s", out.String())
+			t.Logf("--- cluster-up.sh (run %d) ---\n%s", round, out.String())
 			logs, _ := filepath.Glob(filepath.Join(dir, "*.log"))
 			for _, l := range logs {
 				b, _ := os.ReadFile(l)
@@ -75,10 +84,10 @@ func TestClusterUpScript(t *testing.T) {
 			}
 		}
 	})
-	eventually(t, 90*time.Second, "cluster-up.sh says the cluster is up", func() error {
+	eventually(t, 90*time.Second, fmt.Sprintf("cluster-up.sh (run %d) says the cluster is up", round), func() error {
 		select {
 		case err := <-done:
-			t.Fatalf("cluster-up.sh exited early: %v", err)
+			t.Fatalf("cluster-up.sh (run %d) exited early: %v", round, err)
 		default:
 		}
 		if !strings.Contains(out.String(), "cluster is up: 3 nodes, 2 agents") {

@@ -71,7 +71,7 @@ func (e *Enroller) Enroll(ctx context.Context, req protocol.EnrollRequest) (prot
 	if err != nil {
 		return protocol.EnrollResponse{}, protocol.Errorf(protocol.CodeBadRequest, "cannot issue a device certificate: %v", err)
 	}
-	res, err := e.Propose(ctx, ledger.Command{Type: ledger.CmdEnrollDevice, EnrollDevice: &ledger.EnrollDevice{
+	res, err := e.Propose(ctx, ledger.Command{Type: ledger.CmdEnrollDevice, Payload: &ledger.EnrollDevice{
 		Account: rec.Account, TokenID: tok.ID, Code: req.DeviceCode, KeyFingerprint: fp, Hostname: req.Hostname,
 	}})
 	if err != nil {

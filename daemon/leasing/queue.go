@@ -9,21 +9,14 @@ import (
 
 	"github.com/tally-licensing/tally/cluster/ledger"
 	"github.com/tally-licensing/tally/protocol"
+	"github.com/tally-licensing/tally/protocol/api"
 )
 
 type poolKey struct{ account, feature string }
 
 // Waiter is a queued checkout as administrators see it.
-type Waiter struct {
-	Account  string    `json:"account"`
-	Feature  string    `json:"feature"`
-	Device   string    `json:"device"`
-	User     string    `json:"user,omitempty"`
-	Since    time.Time `json:"since"`
-	Deadline time.Time `json:"deadline"`
-	Position int       `json:"position"`
-	Priority int       `json:"priority,omitempty"`
-}
+// The wire type lives in protocol/api.
+type Waiter = api.Waiter
 
 type waiter struct {
 	cmd      ledger.Command
@@ -91,8 +84,8 @@ func (q *queues) tryNow(ctx context.Context, k poolKey, cmd ledger.Command) (led
 func (q *queues) holds(k poolKey, cmd ledger.Command) bool {
 	held := false
 	q.svc.store.Read(func(st *ledger.State) {
-		for _, l := range st.DeviceLeases(ledger.DeviceRef{Account: k.account, Code: cmd.Checkout.Device}) {
-			if l.Feature == k.feature && l.User == cmd.Checkout.User && !l.Revoked {
+		for _, l := range st.DeviceLeases(ledger.DeviceRef{Account: k.account, Code: ledger.PayloadOf[ledger.Checkout](&cmd).Device}) {
+			if l.Feature == k.feature && l.User == ledger.PayloadOf[ledger.Checkout](&cmd).User && !l.Revoked {
 				held = true
 			}
 		}
@@ -229,7 +222,7 @@ func (q *queues) list() []Waiter {
 	var out []Waiter
 	for k, p := range q.pools {
 		for i, w := range p.waiters {
-			out = append(out, Waiter{Account: k.account, Feature: k.feature, Device: w.cmd.Checkout.Device, User: w.cmd.Checkout.User, Since: w.since, Deadline: w.deadline, Position: i + 1, Priority: w.priority})
+			out = append(out, Waiter{Account: k.account, Feature: k.feature, Device: ledger.PayloadOf[ledger.Checkout](&w.cmd).Device, User: ledger.PayloadOf[ledger.Checkout](&w.cmd).User, Since: w.since, Deadline: w.deadline, Position: i + 1, Priority: w.priority})
 		}
 	}
 	sort.Slice(out, func(i, j int) bool {

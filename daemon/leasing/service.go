@@ -113,14 +113,21 @@ const MaxWait = time.Hour
 // Checkout grants a seat of req.Feature to dev, queueing for up to req.Wait
 // (at most MaxWait) when none is free.
 func (s *Service) Checkout(ctx context.Context, dev ledger.DeviceRef, req protocol.CheckoutRequest, requestID string) (protocol.Lease, error) {
+	return s.CheckoutAs(ctx, dev, "", req, requestID)
+}
+
+// CheckoutAs is Checkout for the member of a verified sign-in (empty: the
+// device alone). The request's User is never used: who holds the seat is
+// what the ledger finds under signIn.
+func (s *Service) CheckoutAs(ctx context.Context, dev ledger.DeviceRef, signIn string, req protocol.CheckoutRequest, requestID string) (protocol.Lease, error) {
 	if req.Feature == "" {
 		return protocol.Lease{}, protocol.Errorf(protocol.CodeBadRequest, "checkout needs a feature")
 	}
 	if requestID == "" {
 		requestID = NewRequestID()
 	}
-	cmd := ledger.Command{Type: ledger.CmdCheckout, RequestID: requestID, Checkout: &ledger.Checkout{
-		Account: dev.Account, Device: dev.Code, Feature: req.Feature, User: req.User,
+	cmd := ledger.Command{Type: ledger.CmdCheckout, RequestID: requestID, Payload: &ledger.Checkout{
+		Account: dev.Account, Device: dev.Code, Feature: req.Feature, SignIn: signIn,
 		Team: req.Team, Borrow: req.Borrow.D(),
 	}}
 	if req.Wait.D() > MaxWait {
@@ -152,7 +159,7 @@ func (s *Service) grant(l ledger.Lease) (protocol.Lease, error) {
 		return protocol.Lease{}, err
 	}
 	s.touch(l.ID)
-	return protocol.Lease{ID: l.ID, Feature: l.Feature, Kind: string(l.Kind), Token: tok, Expires: l.Horizon, Since: l.Since}, nil
+	return protocol.Lease{ID: l.ID, Feature: l.Feature, Kind: string(l.Kind), Token: tok, Expires: l.Horizon, Since: l.Since, Member: l.User, Team: l.Team}, nil
 }
 
 // SignLease signs the token for a lease as the ledger holds it now. The
@@ -179,14 +186,18 @@ func (s *Service) signCurrent(l ledger.Lease) (string, ledger.Lease, error) {
 		l, gone = st.Lease(asked.ID)
 	})
 	switch {
+	case gone != nil && gone.Code == protocol.CodeLeaseNotFound:
+		// This node's copy has not applied the grant yet (a trailing
+		// follower): the committed lease it was handed stands. The ledger
+		// itself refuses to replay a grant whose lease has ended
+		// (ledger/idempotency.go), so a replay cannot get here with one.
+		l = asked
 	case gone != nil:
-		return "", l, gone
+		return "", l, gone // released, expired, reclaimed: no token
 	case l.Account != asked.Account || l.Device != asked.Device:
 		return "", l, protocol.Errorf(protocol.CodeNotHolder, "lease %d is held by another device", asked.ID)
 	case l.Revoked:
 		return "", l, protocol.Errorf(protocol.CodeLeaseRevoked, "lease %d was revoked by an administrator", asked.ID)
-	case !l.Horizon.After(s.now()):
-		return "", l, protocol.Errorf(protocol.CodeLeaseExpired, "lease %d expired at %s", asked.ID, l.Horizon.Format(time.RFC3339))
 	}
 	if !registered {
 		// A token signed with a key missing from the JWKS would verify
@@ -194,8 +205,15 @@ func (s *Service) signCurrent(l ledger.Lease) (string, ledger.Lease, error) {
 		return "", l, protocol.Errorf(protocol.CodeUnavailable, "this node's signing key is not registered with the cluster yet; retry shortly")
 	}
 	now := s.now()
+	if !l.Horizon.Truncate(time.Second).After(now.Truncate(time.Second)) {
+		// This node's clock runs ahead of the ledger time the horizon was
+		// set in (clock error, or a node forwarding to a leader whose clock
+		// lags): date the token at its not-before instead of failing to
+		// sign it; whether it is still valid is the verifier's to decide.
+		now = l.Since.Add(-skew)
+	}
 	tok, err := s.signer.Sign(lease.Claims{
-		Issuer: cluster, Device: l.Device, Account: l.Account, User: l.User, Feature: l.Feature, AddOns: l.AddOns,
+		Issuer: cluster, Device: l.Device, Account: l.Account, User: l.User, Feature: l.Feature, AddOns: l.AddOns, Entitlement: l.Entitlement,
 		LeaseID: l.ID, Kind: lease.Kind(l.Kind), IssuedAt: now,
 		// Back-dated by the skew allowance so that a device whose clock lags
 		// the leader's by less than that accepts a token granted this instant.
@@ -248,12 +266,16 @@ func (s *Service) Heartbeat(ctx context.Context, dev ledger.DeviceRef, req proto
 		for i, ref := range req.Leases {
 			l, gone := st.Lease(ref.ID)
 			switch {
-			case gone != nil:
-				resp.Leases[i] = protocol.LeaseStatus{ID: ref.ID, State: protocol.LeaseLost, Error: gone}
-			case l.Account != dev.Account || l.Device != dev.Code:
-				resp.Leases[i] = protocol.LeaseStatus{ID: ref.ID, State: protocol.LeaseLost, Error: protocol.Errorf(protocol.CodeNotHolder, "lease %d is held by another device", ref.ID)}
-			case l.Revoked:
-				resp.Leases[i] = protocol.LeaseStatus{ID: ref.ID, State: protocol.LeaseLost, Error: protocol.Errorf(protocol.CodeLeaseRevoked, "lease %d was revoked by an administrator", ref.ID)}
+			case gone != nil || l.Account != dev.Account || l.Device != dev.Code || l.Revoked:
+				// Only the ledger at apply time may say a lease is lost:
+				// this node's copy may trail the leader (a grant it has not
+				// applied yet, or a restart still replaying), and an agent
+				// told "lost" drops a lease it holds. The renewal through
+				// Raft answers not_found, not_holder or revoked itself.
+				renewAt[ref.ID] = i
+				renew = append(renew, ref.ID)
+			case l.Vacant:
+				resp.Leases[i] = protocol.LeaseStatus{ID: ref.ID, State: protocol.LeaseLost, Error: ledger.VacantError(l)}
 			case l.Horizon.Sub(now) < st.LeaseTTL(l.Account, l.Feature)/2:
 				renewAt[ref.ID] = i
 				renew = append(renew, ref.ID)
@@ -263,7 +285,7 @@ func (s *Service) Heartbeat(ctx context.Context, dev ledger.DeviceRef, req proto
 		}
 	})
 	if len(renew) > 0 {
-		res, err := s.propose(ctx, ledger.Command{Type: ledger.CmdRenew, Renew: &ledger.Renew{Account: dev.Account, Device: dev.Code, Leases: renew}})
+		res, err := s.propose(ctx, ledger.Command{Type: ledger.CmdRenew, Payload: &ledger.Renew{Account: dev.Account, Device: dev.Code, Leases: renew}})
 		if err != nil {
 			return protocol.HeartbeatResponse{}, err
 		}
@@ -295,7 +317,7 @@ func (s *Service) Release(ctx context.Context, dev ledger.DeviceRef, leaseID uin
 	if requestID == "" {
 		requestID = NewRequestID()
 	}
-	res, err := s.propose(ctx, ledger.Command{Type: ledger.CmdRelease, RequestID: requestID, Release: &ledger.Release{Account: dev.Account, Device: dev.Code, LeaseID: leaseID}})
+	res, err := s.propose(ctx, ledger.Command{Type: ledger.CmdRelease, RequestID: requestID, Payload: &ledger.Release{Account: dev.Account, Device: dev.Code, LeaseID: leaseID}})
 	if err != nil {
 		return err
 	}
@@ -308,7 +330,7 @@ func (s *Service) Release(ctx context.Context, dev ledger.DeviceRef, leaseID uin
 // Revoke ends a lease on an administrator's order. The seat frees at the
 // lease's horizon plus skew, when no valid token for it can remain.
 func (s *Service) Revoke(ctx context.Context, leaseID uint64, by string) (ledger.Lease, error) {
-	res, err := s.propose(ctx, ledger.Command{Type: ledger.CmdRevoke, RequestID: NewRequestID(), Revoke: &ledger.Revoke{LeaseID: leaseID, By: by}})
+	res, err := s.propose(ctx, ledger.Command{Type: ledger.CmdRevoke, RequestID: NewRequestID(), Actor: by, Payload: &ledger.Revoke{LeaseID: leaseID}})
 	if err != nil {
 		return ledger.Lease{}, err
 	}
@@ -339,8 +361,8 @@ func (s *Service) Observe(cmd *ledger.Command, res ledger.Result) {
 			s.queues.kick(poolKey{e.Account, e.Feature})
 		}
 	}
-	if cmd.Type == ledger.CmdSetPool && res.Error == nil && cmd.SetPool != nil {
-		s.queues.kick(poolKey{cmd.SetPool.Account, cmd.SetPool.Feature})
+	if cmd.Type == ledger.CmdSetPool && res.Error == nil && ledger.PayloadOf[ledger.SetPool](cmd) != nil {
+		s.queues.kick(poolKey{ledger.PayloadOf[ledger.SetPool](cmd).Account, ledger.PayloadOf[ledger.SetPool](cmd).Feature})
 	}
 }
 
@@ -363,7 +385,7 @@ func (s *Service) reap(ctx context.Context) {
 	if len(due) == 0 {
 		return
 	}
-	res, err := s.propose(ctx, ledger.Command{Type: ledger.CmdReclaim, Reclaim: &ledger.Reclaim{Leases: due}})
+	res, err := s.propose(ctx, ledger.Command{Type: ledger.CmdReclaim, Payload: &ledger.Reclaim{Leases: due}})
 	if err != nil {
 		s.log.Warn("reaper could not reclaim expired leases", "count", len(due), "err", err)
 		return

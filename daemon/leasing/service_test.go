@@ -71,14 +71,14 @@ func newEnv(tb testing.TB, seats, devices int) *env {
 			tb.Fatalf("%s: %v", c.Type, err)
 		}
 	}
-	e.apply(ledger.Command{Type: ledger.CmdBootstrap, Bootstrap: &ledger.Bootstrap{ClusterID: "c1", Settings: ledger.Settings{LeaseTTL: 10 * time.Second, HeartbeatInterval: 2 * time.Second, MaxSkew: time.Second}}})
-	e.apply(ledger.Command{Type: ledger.CmdRegisterKey, RegisterKey: &ledger.SigningKey{KeyID: signer.KeyID(), PublicKey: signer.PublicKey(), NodeID: "n1"}})
-	e.apply(ledger.Command{Type: ledger.CmdCreateAccount, CreateAccount: &ledger.CreateAccount{ID: "acme"}})
-	e.apply(ledger.Command{Type: ledger.CmdSetPool, SetPool: &ledger.SetPool{Account: "acme", Feature: "cad", Seats: seats}})
-	e.apply(ledger.Command{Type: ledger.CmdCreateEnrollToken, CreateEnrollToken: &ledger.EnrollToken{ID: "et", Account: "acme", Hash: "h", Expires: clk.now().Add(time.Hour)}})
+	e.apply(ledger.Command{Type: ledger.CmdBootstrap, Payload: &ledger.Bootstrap{ClusterID: "c1", Settings: ledger.Settings{LeaseTTL: 10 * time.Second, HeartbeatInterval: 2 * time.Second, MaxSkew: time.Second}}})
+	e.apply(ledger.Command{Type: ledger.CmdRegisterKey, Payload: &ledger.SigningKey{KeyID: signer.KeyID(), PublicKey: signer.PublicKey(), NodeID: "n1"}})
+	e.apply(ledger.Command{Type: ledger.CmdCreateAccount, Payload: &ledger.CreateAccount{ID: "acme"}})
+	e.apply(ledger.Command{Type: ledger.CmdSetPool, Payload: &ledger.SetPool{Account: "acme", Feature: "cad", Seats: seats}})
+	e.apply(ledger.Command{Type: ledger.CmdCreateEnrollToken, Payload: &ledger.EnrollToken{ID: "et", Account: "acme", Hash: "h", Expires: clk.now().Add(time.Hour)}})
 	for i := 0; i < devices; i++ {
 		code := fmt.Sprintf("D%03d", i)
-		e.apply(ledger.Command{Type: ledger.CmdEnrollDevice, EnrollDevice: &ledger.EnrollDevice{Account: "acme", TokenID: "et", Code: code, KeyFingerprint: "f"}})
+		e.apply(ledger.Command{Type: ledger.CmdEnrollDevice, Payload: &ledger.EnrollDevice{Account: "acme", TokenID: "et", Code: code, KeyFingerprint: "f"}})
 		e.devs = append(e.devs, ledger.DeviceRef{Account: "acme", Code: code})
 	}
 	return e
@@ -320,5 +320,60 @@ func BenchmarkCheckoutRelease(b *testing.B) {
 		if err := e.svc.Release(e.ctx, e.devs[0], l.ID, ""); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestHeartbeatOnATrailingCopyAsksTheLedger is the regression test for
+// what the real-process chaos test found: a heartbeat answered by a node
+// whose copy of the ledger trails the leader (a follower that has not
+// applied a grant yet, or a node restarting) told the agent its lease was
+// lost (lease_not_found), and the agent dropped a lease it held. The
+// service now lets only the ledger, through Raft, say a lease is lost.
+func TestHeartbeatOnATrailingCopyAsksTheLedger(t *testing.T) {
+	leader := newEnv(t, 1, 1)
+	trailing := newEnv(t, 1, 1) // the same ledger, minus the grant below
+	l, err := leader.svc.Checkout(leader.ctx, leader.devs[0], protocol.CheckoutRequest{Feature: "cad"}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The trailing node's service reads its own copy and proposes through
+	// the leader, as a follower forwards.
+	trailing.svc.cfg.Propose = leader.st.Propose
+	resp, err := trailing.svc.Heartbeat(trailing.ctx, trailing.devs[0], protocol.HeartbeatRequest{Leases: []protocol.LeaseRef{{ID: l.ID, Feature: "cad"}, {ID: 999, Feature: "cad"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := resp.Leases[0]; s.State != protocol.LeaseHeld || s.Token == "" {
+		t.Fatalf("a held lease the trailing copy has not seen yet: %+v", s)
+	}
+	if s := resp.Leases[1]; s.State != protocol.LeaseLost || s.Error == nil || s.Error.Code != protocol.CodeLeaseNotFound {
+		t.Fatalf("an unknown lease: %+v", s)
+	}
+}
+
+// TestSignLeaseWithAClockAheadOfTheLedger is the regression test for what
+// the clock-offset chaos runs found: a node whose clock ran ahead of the
+// ledger time a lease's horizon was set in failed to sign its token
+// ("Expires is not after IssuedAt") and the agent got an internal error for
+// a committed grant. The token is now dated at its not-before.
+func TestSignLeaseWithAClockAheadOfTheLedger(t *testing.T) {
+	e := newEnv(t, 1, 1)
+	l, err := e.svc.Checkout(e.ctx, e.devs[0], protocol.CheckoutRequest{Feature: "cad"}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var held ledger.Lease
+	e.st.Read(func(st *ledger.State) { held, _ = st.Lease(l.ID) })
+	e.clk.add(time.Minute) // far past the horizon, by this node's clock
+	tok, err := e.svc.SignLease(held)
+	if err != nil {
+		t.Fatalf("sign with a clock ahead of the ledger: %v", err)
+	}
+	c, _, err := lease.ParseUnverified(tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.Expires.Equal(held.Horizon.Truncate(time.Second)) || !c.IssuedAt.Before(c.Expires) {
+		t.Fatalf("token iat %s exp %s, lease horizon %s", c.IssuedAt, c.Expires, held.Horizon)
 	}
 }

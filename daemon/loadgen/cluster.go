@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -35,45 +34,22 @@ type cluster struct {
 	caFile string
 }
 
-func freePort(network string) (string, error) {
-	if network == "udp" {
-		c, err := net.ListenPacket("udp", "127.0.0.1:0")
-		if err != nil {
-			return "", err
-		}
-		defer c.Close()
-		return c.LocalAddr().String(), nil
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
-}
-
 // startCluster founds node1 and joins the others, as scripts/cluster-up.sh
 // does, and waits until every node is a reachable voter.
 func startCluster(ctx context.Context, cfg Config, dir string) (*cluster, error) {
 	c := &cluster{}
-	for i := 1; i <= cfg.Nodes; i++ {
-		n := &node{id: fmt.Sprintf("node%d", i), dir: filepath.Join(dir, fmt.Sprintf("node%d", i))}
-		var err error
-		if n.agentAddr, err = freePort("udp"); err != nil {
-			return c, err
-		}
-		if n.adminAddr, err = freePort("tcp"); err != nil {
-			return c, err
-		}
-		if n.raftAd, err = freePort("tcp"); err != nil {
-			return c, err
-		}
-		c.nodes = append(c.nodes, n)
+	ports := cfg.ports()
+	for i := range cfg.Nodes {
+		c.nodes = append(c.nodes, &node{id: fmt.Sprintf("node%d", i+1), dir: filepath.Join(dir, fmt.Sprintf("node%d", i+1)),
+			agentAddr: ports.agent(i), adminAddr: ports.admin(i), raftAd: ports.raft(i)})
 	}
 	common := func(n *node) []string {
 		args := []string{"--node-id", n.id, "--data", n.dir, "--agent-addr", n.agentAddr, "--admin-addr", n.adminAddr, "--raft-addr", n.raftAd}
-		if cfg.PprofBase > 0 {
-			args = append(args, "--pprof-addr", fmt.Sprintf("127.0.0.1:%d", cfg.PprofBase+indexOf(c.nodes, n)))
+		if cfg.Pprof {
+			args = append(args, "--pprof-addr", ports.pprof(indexOf(c.nodes, n)))
+		}
+		if cfg.RaftTimeout > 0 {
+			args = append(args, "--raft-timeout", cfg.RaftTimeout.String())
 		}
 		return args
 	}
@@ -113,6 +89,9 @@ func startCluster(ctx context.Context, cfg Config, dir string) (*cluster, error)
 	for _, n := range c.nodes[1:] {
 		args := append([]string{"join", "--join", n1.adminAddr, "--token", c.token, "--cacert", c.caFile}, common(n)...)
 		args = append(args, "--log-level", "warn")
+		if cfg.Nonvoters {
+			args = append(args, "--nonvoter")
+		}
 		if err := c.spawn(cfg, n, args); err != nil {
 			return c, err
 		}
@@ -124,7 +103,7 @@ func startCluster(ctx context.Context, cfg Config, dir string) (*cluster, error)
 		}
 		up := 0
 		for _, m := range v.Members {
-			if m.Reachable && m.Suffrage == "Voter" {
+			if m.Reachable && (m.Suffrage == "Voter" || cfg.Nonvoters && m.Suffrage == "Nonvoter") {
 				up++
 			}
 		}
@@ -292,4 +271,45 @@ func waitFor(ctx context.Context, limit time.Duration, what string, f func() err
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// term is n's current Raft term: a term that moves on a healthy cluster
+// is an election nobody asked for.
+func (c *cluster) term(ctx context.Context, n *node) (uint64, error) {
+	adm, err := c.admin(n)
+	if err != nil {
+		return 0, err
+	}
+	var st struct {
+		Node struct {
+			Term uint64 `json:"term"`
+		} `json:"node"`
+	}
+	if err := adm.Do(ctx, http.MethodGet, "/v1/status", nil, &st); err != nil {
+		return 0, fmt.Errorf("status of %s: %w", n.id, err)
+	}
+	return st.Node.Term, nil
+}
+
+// waitApplied waits until every live node has applied what the leader has.
+func (c *cluster) waitApplied(ctx context.Context, leader *node) error {
+	want, err := c.appliedIndex(ctx, leader)
+	if err != nil {
+		return err
+	}
+	for _, n := range c.nodes {
+		if n.dead || n == leader {
+			continue
+		}
+		if err := waitFor(ctx, 30*time.Second, n.id+" to catch up", func() error {
+			got, err := c.appliedIndex(ctx, n)
+			if err == nil && got < want {
+				err = fmt.Errorf("applied %d of %d", got, want)
+			}
+			return err
+		}); err != nil {
+			return err
+		}
+	}
+	return nil
 }

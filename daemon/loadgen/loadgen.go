@@ -54,16 +54,34 @@ type Config struct {
 	KillLeader bool
 	// Dir holds the nodes' data; a temporary directory when empty.
 	Dir string
-	// PprofBase, when not zero, starts node i's pprof endpoint on
-	// 127.0.0.1:PprofBase+i.
-	PprofBase int
-	// ProfileDir, with PprofBase set, receives the leader's CPU profile
+	// PortBase is the first of the ports every listener the bench starts
+	// takes (see ports.go for the plan).
+	PortBase int
+	// Self is this binary, started as "floor-server" for the floor phase.
+	Self string
+	// Pprof starts each node's pprof endpoint (ports.go).
+	Pprof bool
+	// ProfileDir, with Pprof, receives the leader's CPU profile
 	// (ProfileSeconds long, from the checkout storm on) and its heap
 	// profile after the steady phase.
 	ProfileDir     string
 	ProfileSeconds int
+	// ProfilePhase is the phase the CPU profile starts with (checkout,
+	// heartbeat or release; default checkout).
+	ProfilePhase string
+	// IdleClose is the simulated agents' idle close (as tally-agent's
+	// client.DefaultIdleClose); 0 keeps every device's connection open.
+	IdleClose time.Duration
+	// Spread sends each device to the node its Device Code hashes to, as
+	// tally-agent does; false sends every device to node1 (the leader).
+	Spread bool
+	// Nonvoters joins every node but the first as a non-voter (tallyd join
+	// --nonvoter): they serve agents, commits wait for node1 alone.
+	Nonvoters bool
+	// RaftTimeout is passed to tallyd --raft-timeout when set.
+	RaftTimeout time.Duration
 	// Progress receives one line per step; nil for none.
-	Progress io.Writer
+	Progress io.Writer `json:"-"`
 }
 
 func (c *Config) defaults() {
@@ -84,6 +102,12 @@ func (c *Config) defaults() {
 	}
 	if c.HeartbeatInterval == 0 {
 		c.HeartbeatInterval = 30 * time.Second
+	}
+	if c.ProfilePhase == "" {
+		c.ProfilePhase = "checkout"
+	}
+	if c.PortBase == 0 {
+		c.PortBase = DefaultPortBase
 	}
 }
 
@@ -112,6 +136,15 @@ type Phase struct {
 	ServerCPUPct     float64 `json:"server_cpu_pct"`
 	// ServerRSSKiB is the sum of the nodes' resident memory at the end.
 	ServerRSSKiB int64 `json:"server_rss_kib"`
+	// PerNode is each node's CPU during the phase and RSS at its end.
+	PerNode []NodeUsage `json:"per_node,omitempty"`
+}
+
+// NodeUsage is one tallyd process's share of a phase.
+type NodeUsage struct {
+	Node       string  `json:"node"`
+	CPUSeconds float64 `json:"cpu_seconds"`
+	RSSKiB     int64   `json:"rss_kib"`
 }
 
 // Result is a whole run.
@@ -136,8 +169,13 @@ type Result struct {
 	// Failover: from the leader's SIGKILL until a new leader is known, and
 	// until the first checkout is granted again (by a device that was
 	// connected to the killed leader and fails over as an agent does).
-	ElectionSeconds      float64 `json:"election_seconds,omitempty"`
-	GrantsResumeSeconds  float64 `json:"grants_resume_seconds,omitempty"`
+	ElectionSeconds     float64 `json:"election_seconds,omitempty"`
+	GrantsResumeSeconds float64 `json:"grants_resume_seconds,omitempty"`
+	// Elections counts leader changes seen during the load phases of a
+	// healthy cluster (before any kill): it should be 0.
+	Elections            int     `json:"spurious_elections"`
+	IdleCloseSeconds     float64 `json:"idle_close_seconds"`
+	Spread               bool    `json:"spread"`
 	AgentIdleRSSKiB      int64   `json:"agent_idle_rss_kib,omitempty"`
 	LoadGenCPUSeconds    float64 `json:"loadgen_cpu_seconds"`
 	LoadGenRSSKiB        int64   `json:"loadgen_rss_kib"`
@@ -199,13 +237,34 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if err := adm.Do(ctx, "POST", "/v1/accounts/bench/enroll-tokens", adminapi.CreateTokenRequest{Name: "bench", Uses: cfg.Devices}, &tok); err != nil {
 		return nil, fmt.Errorf("create enrollment token: %w", err)
 	}
+	// Devices spread over the nodes: every follower must know the token
+	// before the first enrollment reaches it.
+	if err := cl.waitApplied(ctx, leader); err != nil {
+		return nil, err
+	}
 	baseTLS, err := client.TLSConfig(cl.caFile, nil)
 	if err != nil {
 		return nil, err
 	}
+	transports, err := newTransportPool()
+	if err != nil {
+		return nil, err
+	}
+	defer transports.close()
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	opts := []client.Option{client.WithLogger(quiet), client.WithDialTimeout(time.Second)}
 	servers := cl.agentAddrs()
+	res.IdleCloseSeconds, res.Spread = cfg.IdleClose.Seconds(), cfg.Spread
+	opts := func(i int, code string) []client.Option {
+		o := []client.Option{client.WithLogger(quiet), client.WithDialTimeout(2 * time.Second),
+			client.WithTransport(transports.get(i))}
+		// No idle timer of their own: the phases below close connections
+		// explicitly (idle), so that the checkout storm runs on open ones.
+		if cfg.Spread {
+			o = append(o, client.WithAffinity(code))
+		}
+		return o
+	}
+	term0, _ := cl.term(ctx, leader)
 
 	// Keys and CSRs first, outside the measured phase: the phase measures
 	// the server, not the load generator's key generation.
@@ -242,7 +301,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	say("enroll: %d devices, each over its own QUIC connection", cfg.Devices)
 	p, err := ph.run("enroll", cfg.Devices, func(i int) error {
 		d := devs[i]
-		c, err := client.New(servers, baseTLS, opts...)
+		c, err := client.New(servers, baseTLS, opts(i, d.code)...)
 		if err != nil {
 			return err
 		}
@@ -259,7 +318,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		conf.Certificates = []tls.Certificate{pair}
 		// Connect now, so that the mutual-TLS handshake counts in this
 		// phase and the checkout storm measures checkouts.
-		dc, err := client.Dial(ctx, servers, conf, opts...)
+		dc, err := client.Dial(ctx, servers, conf, opts(i, d.code)...)
 		if err != nil {
 			return err
 		}
@@ -275,17 +334,22 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 
 	var profWG sync.WaitGroup
 	defer profWG.Wait()
-	if cfg.ProfileDir != "" && cfg.PprofBase > 0 {
+	// profile starts the leader's CPU profile when phase is the one asked.
+	profile := func(phase string) {
+		if cfg.ProfileDir == "" || !cfg.Pprof || phase != cfg.ProfilePhase {
+			return
+		}
 		profWG.Add(1)
 		go func() {
 			defer profWG.Done()
 			secs := max(cfg.ProfileSeconds, 1)
-			url := fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/profile?seconds=%d", cfg.PprofBase, secs)
-			if err := fetch(ctx, url, filepath.Join(cfg.ProfileDir, fmt.Sprintf("cpu-%dnode.pprof", cfg.Nodes))); err != nil {
+			url := fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", cfg.ports().pprof(0), secs)
+			if err := fetch(ctx, url, filepath.Join(cfg.ProfileDir, fmt.Sprintf("cpu-%s-%dnode.pprof", phase, cfg.Nodes))); err != nil {
 				say("CPU profile: %v", err)
 			}
 		}()
 	}
+	profile("checkout")
 
 	say("checkout storm: one seat per device")
 	p, err = ph.run("checkout", cfg.Devices, func(i int) error {
@@ -305,8 +369,25 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	res.Phases = append(res.Phases, p)
 	cpuCheckout := p.ServerCPUSeconds / float64(max(1, p.Ops-p.Errors)) * 1e6
+	// The checkout storm ran on open connections (the devices had just
+	// connected), comparable with the floor's round trips. From here on,
+	// with an idle close, every device holds no connection between its
+	// operations, as a tally-agent between two heartbeats: each operation
+	// below opens a resumed connection and closes it afterwards (the idle
+	// timer firing), so the heartbeat phase measures that cost.
+	idle := func(d *device) {
+		if cfg.IdleClose > 0 {
+			d.c.Close()
+		}
+	}
+	for _, d := range devs {
+		if d.c != nil {
+			idle(d)
+		}
+	}
 
 	say("steady heartbeats: %d rounds per device (no horizon moves: ttl %s, interval %s)", cfg.HeartbeatRounds, cfg.LeaseTTL, cfg.HeartbeatInterval)
+	profile("heartbeat")
 	p, err = ph.run("heartbeat", cfg.Devices*cfg.HeartbeatRounds, func(i int) error {
 		d := devs[i%cfg.Devices]
 		if d.lease.ID == 0 {
@@ -316,6 +397,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		if err := d.c.Do(ctx, protocol.TypeHeartbeat, "", protocol.HeartbeatRequest{Leases: []protocol.LeaseRef{{ID: d.lease.ID, Feature: d.lease.Feature}}}, &resp); err != nil {
 			return err
 		}
+		idle(d)
 		if len(resp.Leases) != 1 || resp.Leases[0].State != protocol.LeaseHeld {
 			return fmt.Errorf("lease %d not held: %+v", d.lease.ID, resp.Leases)
 		}
@@ -325,11 +407,16 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, err
 	}
 	res.Phases = append(res.Phases, p)
+	if cfg.IdleClose > 0 {
+		// Closed connections linger briefly (QUIC's closing period) and the
+		// Go runtime returns freed memory to the system gradually.
+		time.Sleep(5 * time.Second)
+	}
 	if rssAfter, err := readProc(leader.cmd.Process.Pid); err == nil && cfg.Devices > 0 {
 		res.LeaderRSSPerKDevKiB = float64(rssAfter.RSSKiB-rssBefore.RSSKiB) / float64(cfg.Devices) * 1000
 	}
-	if cfg.ProfileDir != "" && cfg.PprofBase > 0 {
-		url := fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/heap", cfg.PprofBase)
+	if cfg.ProfileDir != "" && cfg.Pprof {
+		url := fmt.Sprintf("http://%s/debug/pprof/heap", cfg.ports().pprof(0))
 		if err := fetch(ctx, url, filepath.Join(cfg.ProfileDir, fmt.Sprintf("heap-%dnode.pprof", cfg.Nodes))); err != nil {
 			say("heap profile: %v", err)
 		}
@@ -347,11 +434,13 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 
 	say("release storm")
+	profile("release")
 	p, err = ph.run("release", cfg.Devices, func(i int) error {
 		d := devs[i]
 		if d.lease.ID == 0 {
 			return errors.New("holds no lease")
 		}
+		defer idle(d)
 		return d.c.Do(ctx, protocol.TypeRelease, "rel-"+d.code, protocol.ReleaseRequest{LeaseID: d.lease.ID}, nil)
 	})
 	if err != nil {
@@ -359,6 +448,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	res.Phases = append(res.Phases, p)
 
+	if term1, err := cl.term(ctx, leader); err == nil {
+		res.Elections = int(term1 - term0)
+	}
 	if cfg.KillLeader && cfg.Nodes > 1 {
 		say("leader kill")
 		if err := leaderKill(ctx, cl, leader, devs, res, say); err != nil {
@@ -466,46 +558,31 @@ func loadavg() string {
 	return strings.TrimSpace(string(b))
 }
 
-// phaseRunner runs n operations with bounded concurrency and measures them.
-type phaseRunner struct {
-	ctx    context.Context
-	cl     *cluster
-	leader *node
-	conc   int
+// measurer runs n operations with bounded concurrency and measures them,
+// with the server CPU and memory that stats reports.
+type measurer struct {
+	ctx   context.Context
+	conc  int
+	stats func() (cpu time.Duration, rssKiB int64)
+	// perNode, when set, reports each server process's usage.
+	perNode func() []NodeUsage
 }
 
-func newPhaseRunner(ctx context.Context, cl *cluster, leader *node, conc int) *phaseRunner {
-	return &phaseRunner{ctx: ctx, cl: cl, leader: leader, conc: conc}
-}
-
-func (r *phaseRunner) serverStats() (cpu time.Duration, rss int64) {
-	for _, n := range r.cl.nodes {
-		if n.dead {
-			continue
-		}
-		if ps, err := readProc(n.cmd.Process.Pid); err == nil {
-			cpu += ps.CPU
-			rss += ps.RSSKiB
-		}
-	}
-	return cpu, rss
-}
-
-func (r *phaseRunner) run(name string, n int, op func(i int) error) (Phase, error) {
+func (m measurer) run(name string, n int, op func(i int) error) (Phase, error) {
 	p := Phase{Name: name, Ops: n}
-	idx0, err := r.cl.appliedIndex(r.ctx, r.leader)
-	if err != nil {
-		return p, err
+	cpu0, _ := m.stats()
+	var nodes0 []NodeUsage
+	if m.perNode != nil {
+		nodes0 = m.perNode()
 	}
-	cpu0, _ := r.serverStats()
 	lat := make([]time.Duration, n)
 	var errs, retries atomic.Int64
 	var firstErr atomic.Value
 	t0 := time.Now()
-	err = parallel(r.ctx, n, r.conc, func(i int) error {
+	err := parallel(m.ctx, n, m.conc, func(i int) error {
 		s := time.Now()
 		err := op(i)
-		for attempt := 1; err != nil && attempt <= 5 && retryable(err) && r.ctx.Err() == nil; attempt++ {
+		for attempt := 1; err != nil && attempt <= 5 && retryable(err) && m.ctx.Err() == nil; attempt++ {
 			retries.Add(1)
 			time.Sleep(time.Duration(attempt) * 50 * time.Millisecond)
 			err = op(i)
@@ -523,10 +600,14 @@ func (r *phaseRunner) run(name string, n int, op func(i int) error) (Phase, erro
 	if err != nil {
 		return p, err
 	}
-	cpu1, rss := r.serverStats()
-	idx1, err := r.cl.appliedIndex(r.ctx, r.leader)
-	if err != nil {
-		return p, err
+	cpu1, rss := m.stats()
+	if m.perNode != nil {
+		for i, u := range m.perNode() {
+			if i < len(nodes0) {
+				u.CPUSeconds -= nodes0[i].CPUSeconds
+			}
+			p.PerNode = append(p.PerNode, u)
+		}
 	}
 	p.Errors = int(errs.Load())
 	p.Retries = int(retries.Load())
@@ -539,15 +620,73 @@ func (r *phaseRunner) run(name string, n int, op func(i int) error) (Phase, erro
 	good := slices.DeleteFunc(lat, func(d time.Duration) bool { return d < 0 })
 	slices.Sort(good)
 	p.P50ms, p.P99ms, p.P999ms = pct(good, 0.50), pct(good, 0.99), pct(good, 0.999)
-	// The two admin reads (status) do not write; the index moves by what
-	// the phase proposed.
-	p.RaftEntries = idx1 - idx0
-	if ok > 0 {
-		p.EntriesPerOp = float64(p.RaftEntries) / float64(ok)
-	}
 	p.ServerCPUSeconds = (cpu1 - cpu0).Seconds()
 	p.ServerCPUPct = p.ServerCPUSeconds / elapsed.Seconds() * 100
 	p.ServerRSSKiB = rss
+	return p, nil
+}
+
+// phaseRunner measures a phase against the cluster, with the Raft entries
+// it wrote (the leader's applied index before and after).
+type phaseRunner struct {
+	ctx    context.Context
+	cl     *cluster
+	leader *node
+	m      measurer
+}
+
+func newPhaseRunner(ctx context.Context, cl *cluster, leader *node, conc int) *phaseRunner {
+	r := &phaseRunner{ctx: ctx, cl: cl, leader: leader}
+	r.m = measurer{ctx: ctx, conc: conc, stats: r.serverStats, perNode: r.perNode}
+	return r
+}
+
+func (r *phaseRunner) serverStats() (cpu time.Duration, rss int64) {
+	for _, n := range r.cl.nodes {
+		if n.dead {
+			continue
+		}
+		if ps, err := readProc(n.cmd.Process.Pid); err == nil {
+			cpu += ps.CPU
+			rss += ps.RSSKiB
+		}
+	}
+	return cpu, rss
+}
+
+func (r *phaseRunner) perNode() []NodeUsage {
+	var out []NodeUsage
+	for _, n := range r.cl.nodes {
+		u := NodeUsage{Node: n.id}
+		if !n.dead {
+			if ps, err := readProc(n.cmd.Process.Pid); err == nil {
+				u.CPUSeconds, u.RSSKiB = ps.CPU.Seconds(), ps.RSSKiB
+			}
+		}
+		out = append(out, u)
+	}
+	return out
+}
+
+func (r *phaseRunner) run(name string, n int, op func(i int) error) (Phase, error) {
+	idx0, err := r.cl.appliedIndex(r.ctx, r.leader)
+	if err != nil {
+		return Phase{Name: name}, err
+	}
+	p, err := r.m.run(name, n, op)
+	if err != nil {
+		return p, err
+	}
+	idx1, err := r.cl.appliedIndex(r.ctx, r.leader)
+	if err != nil {
+		return p, err
+	}
+	// The two admin reads (status) do not write; the index moves by what
+	// the phase proposed.
+	p.RaftEntries = idx1 - idx0
+	if ok := p.Ops - p.Errors; ok > 0 {
+		p.EntriesPerOp = float64(p.RaftEntries) / float64(ok)
+	}
 	return p, nil
 }
 

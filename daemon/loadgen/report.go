@@ -11,12 +11,160 @@ import (
 // Report is every run of one invocation (typically a 1-node and a 3-node
 // cluster), written as JSON and drawn as an SVG chart.
 type Report struct {
-	Command string    `json:"command"`
-	Runs    []*Result `json:"runs"`
+	Command string `json:"command"`
+	// Commit is the VCS revision tally-bench was built from.
+	Commit        string    `json:"commit"`
+	Config        Config    `json:"config"`
+	OpenFileLimit uint64    `json:"open_file_limit"`
+	Floor         *Floor    `json:"floor,omitempty"`
+	Runs          []*Result `json:"runs"`
+	Targets       []Target  `json:"targets"`
+}
+
+// Target is one row of the results table: a figure, the floor it is read
+// against, and the target it should meet.
+type Target struct {
+	Figure string  `json:"figure"`
+	Now    float64 `json:"now"`
+	Floor  float64 `json:"floor,omitempty"`
+	// Ratio is Now/Floor (0 without a floor).
+	Ratio  float64 `json:"ratio,omitempty"`
+	Unit   string  `json:"unit"`
+	Target string  `json:"target"`
+	Met    bool    `json:"met"`
+}
+
+// run returns the run with n nodes, or nil.
+func (r *Report) run(n int) *Result {
+	for _, run := range r.Runs {
+		if run.Nodes == n {
+			return run
+		}
+	}
+	return nil
+}
+
+func (run *Result) phase(name string) *Phase {
+	for i := range run.Phases {
+		if run.Phases[i].Name == name {
+			return &run.Phases[i]
+		}
+	}
+	return nil
+}
+
+// Heartbeat budget: 100,000 devices heartbeating every 30 s on one core.
+const (
+	budgetDevices  = 100000
+	budgetInterval = 30.0 // seconds
+)
+
+// HeartbeatBudgetUs is the server CPU one heartbeat may cost for the
+// budget's fleet to fit in one core: 300 µs.
+const HeartbeatBudgetUs = 1e6 * budgetInterval / budgetDevices
+
+// ComputeTargets fills r.Targets from the runs and the floor.
+func (r *Report) ComputeTargets() {
+	r.Targets = nil
+	add := func(t Target) {
+		if t.Floor > 0 {
+			t.Ratio = t.Now / t.Floor
+		}
+		r.Targets = append(r.Targets, t)
+	}
+	f := r.Floor
+	if f == nil {
+		f = &Floor{}
+	}
+	one := r.run(1)
+	if one != nil {
+		add(Target{Figure: fmt.Sprintf("server RSS per enrolled device, 1 node, %d devices (floor: per open raw QUIC connection)", one.Devices),
+			Now: one.LeaderRSSPerKDevKiB / 1000, Floor: f.ServerRSSPerConnKiB, Unit: "KiB", Target: "≤ 16 KiB at 50k devices",
+			Met: one.LeaderRSSPerKDevKiB/1000 <= 16 && one.Devices >= 50000})
+		if co := one.phase("checkout"); co != nil {
+			add(Target{Figure: "server CPU per checkout, 1 node (floor: QUIC round trip + Ed25519 sign)",
+				Now: one.ServerCPUmsPerKCheckouts / 1000, Floor: f.CheckoutCPUus() / 1000, Unit: "ms", Target: "≤ 0.12 ms",
+				Met: one.ServerCPUmsPerKCheckouts/1000 <= 0.12})
+			add(Target{Figure: "checkouts/s, 1 node (floor: raw QUIC round trips/s, same connections)",
+				Now: co.OpsPerSec, Floor: f.RoundTrip.OpsPerSec, Unit: "/s", Target: "≥ 0.8 × floor",
+				Met: f.RoundTrip.OpsPerSec > 0 && co.OpsPerSec >= 0.8*f.RoundTrip.OpsPerSec})
+			add(Target{Figure: "checkout p99, 1 node (floor: raw QUIC round trip p99)",
+				Now: co.P99ms, Floor: f.RoundTrip.P99ms, Unit: "ms", Target: "< 20 ms", Met: co.P99ms < 20})
+		}
+		if hb := one.phase("heartbeat"); hb != nil {
+			floor, what := f.ServerCPUusPerRT, "QUIC round trip on an open connection"
+			if one.IdleCloseSeconds > 0 {
+				floor, what = f.ServerCPUusPerResumed, "resumed QUIC connection + round trip"
+			}
+			add(Target{Figure: fmt.Sprintf("server CPU per heartbeat, 1 node (floor: %s)", what),
+				Now: one.ServerCPUmsPerKHeartbeats, Floor: floor, Unit: "µs",
+				Target: fmt.Sprintf("≤ %.0f µs (100k devices / 30 s in one core)", HeartbeatBudgetUs),
+				Met:    one.ServerCPUmsPerKHeartbeats <= HeartbeatBudgetUs})
+		}
+		if one.AgentIdleRSSKiB > 0 {
+			mib := float64(one.AgentIdleRSSKiB) / 1024
+			add(Target{Figure: "tally-agent idle RSS", Now: mib, Unit: "MiB", Target: "≤ 10 MiB", Met: mib <= 10})
+		}
+	}
+	three := r.run(3)
+	if one != nil && three != nil {
+		c1, c3 := one.phase("checkout"), three.phase("checkout")
+		if c1 != nil && c3 != nil && c1.OpsPerSec > 0 {
+			add(Target{Figure: "checkouts/s, 3 nodes ÷ 1 node", Now: c3.OpsPerSec / c1.OpsPerSec, Unit: "×", Target: "≥ 1 ×",
+				Met: c3.OpsPerSec >= c1.OpsPerSec})
+		}
+	}
+	if three != nil {
+		add(Target{Figure: "elections on the healthy 3-node cluster under load", Now: float64(three.Elections), Unit: "",
+			Target: "0", Met: three.Elections == 0})
+		if three.GrantsResumeSeconds > 0 {
+			add(Target{Figure: "grants resume after a leader kill (floor: new leader known)", Now: three.GrantsResumeSeconds,
+				Floor: three.ElectionSeconds, Unit: "s", Target: "≤ 1.5 s median", Met: three.GrantsResumeSeconds <= 1.5})
+		}
+	}
+}
+
+// PrintTargets writes the results table as Markdown.
+func (r *Report) PrintTargets(w io.Writer) {
+	fmt.Fprintln(w, "| figure | now | floor | ratio | target | met? |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|")
+	for _, t := range r.Targets {
+		floor, ratio := "—", "—"
+		if t.Floor > 0 {
+			floor, ratio = fmt.Sprintf("%s %s", num(t.Floor), t.Unit), fmt.Sprintf("%.2f ×", t.Ratio)
+		}
+		met := "no"
+		if t.Met {
+			met = "yes"
+		}
+		fmt.Fprintf(w, "| %s | %s %s | %s | %s | %s | %s |\n", t.Figure, num(t.Now), t.Unit, floor, ratio, t.Target, met)
+	}
+}
+
+func num(v float64) string {
+	switch {
+	case v >= 1000:
+		return fmt.Sprintf("%.0f", v)
+	case v >= 10:
+		return fmt.Sprintf("%.1f", v)
+	}
+	return fmt.Sprintf("%.3g", v)
 }
 
 // PrintTable writes the human-readable summary.
 func (r *Report) PrintTable(w io.Writer) {
+	fmt.Fprintf(w, "command: %s\ncommit:  %s\nopen-file limit: %d\n\n", r.Command, r.Commit, r.OpenFileLimit)
+	if f := r.Floor; f != nil {
+		fmt.Fprintf(w, "floor (raw quic-go mutual TLS, %d connections, separate process; Ed25519 on one core):\n", f.Connections)
+		fw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintln(fw, "phase\tops/s\tp50 ms\tp99 ms\tp999 ms\tserver CPU µs/op\terrors\t")
+		for _, p := range []Phase{f.Handshake, f.RoundTrip, f.Resumed} {
+			fmt.Fprintf(fw, "%s\t%.0f\t%.2f\t%.2f\t%.2f\t%.0f\t%d\t\n", p.Name, p.OpsPerSec, p.P50ms, p.P99ms, p.P999ms, perOpUs(p), p.Errors)
+		}
+		fw.Flush()
+		fmt.Fprintf(w, "  server RSS per open connection %.1f KiB; %.0f%% of reconnects resumed; Ed25519 %.0f signs/s (%.1f µs)\n\n",
+			f.ServerRSSPerConnKiB, f.ResumedFraction*100, f.Ed25519SignsPerSec, 1e6/max(1, f.Ed25519SignsPerSec))
+	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "nodes\tdevices\tphase\tops/s\tp50 ms\tp99 ms\tp999 ms\traft entries/op\tserver CPU %\terrors\t")
 	for _, run := range r.Runs {
@@ -32,6 +180,19 @@ func (r *Report) PrintTable(w io.Writer) {
 		fmt.Fprintf(tw, "%d-node, %d devices:\n", run.Nodes, run.Devices)
 		fmt.Fprintf(tw, "  leader memory per 1,000 connected devices\t%.0f KiB (%.1f KiB per device)\n", run.LeaderRSSPerKDevKiB, run.LeaderRSSPerKDevKiB/1000)
 		fmt.Fprintf(tw, "  server CPU per 1,000 checkouts / heartbeats\t%.0f ms / %.0f ms\n", run.ServerCPUmsPerKCheckouts, run.ServerCPUmsPerKHeartbeats)
+		fmt.Fprintf(tw, "  agents' idle close / spread over nodes\t%.1f s / %v\n", run.IdleCloseSeconds, run.Spread)
+		if run.Nodes > 1 {
+			fmt.Fprintf(tw, "  elections while healthy under load\t%d\n", run.Elections)
+			for _, p := range run.Phases {
+				var parts []string
+				for _, u := range p.PerNode {
+					parts = append(parts, fmt.Sprintf("%s %.1f s CPU %.0f MiB", u.Node, u.CPUSeconds, float64(u.RSSKiB)/1024))
+				}
+				if len(parts) > 0 {
+					fmt.Fprintf(tw, "  per node, %s\t%s\n", p.Name, strings.Join(parts, ", "))
+				}
+			}
+		}
 		if run.ElectionSeconds > 0 {
 			fmt.Fprintf(tw, "  leader kill: new leader after / grants resume after\t%.2f s / %.2f s\n", run.ElectionSeconds, run.GrantsResumeSeconds)
 		}
@@ -47,6 +208,10 @@ func (r *Report) PrintTable(w io.Writer) {
 		}
 	}
 	tw.Flush()
+	if len(r.Targets) > 0 {
+		fmt.Fprintln(w)
+		r.PrintTargets(w)
+	}
 }
 
 // SVG draws throughput and p99 latency per phase, one bar per cluster size:

@@ -54,7 +54,7 @@ func Sweep(ctx context.Context, cfg Config) {
 	var expire, renew []string
 	cfg.Store.Read(func(st *ledger.State) { expire, renew = st.MembersDue(cfg.Now()) })
 	for _, acct := range expire {
-		res, err := cfg.Propose(ctx, ledger.Command{Type: ledger.CmdMembers, Members: &ledger.MembersOp{Op: ledger.MemExpireInvites, Account: acct, By: "leader"}})
+		res, err := cfg.Propose(ctx, ledger.Command{Type: ledger.CmdExpireInvites, Payload: &ledger.ExpireInvites{Account: acct}})
 		if err == nil {
 			err = res.Err()
 		}
@@ -67,7 +67,7 @@ func Sweep(ctx context.Context, cfg Config) {
 		}
 	}
 	for _, acct := range renew {
-		res, err := cfg.Propose(ctx, ledger.Command{Type: ledger.CmdMembers, Members: &ledger.MembersOp{Op: ledger.MemRenew, Account: acct, By: "leader"}})
+		res, err := cfg.Propose(ctx, ledger.Command{Type: ledger.CmdRenewContract, Payload: &ledger.RenewContract{Account: acct}})
 		if err == nil {
 			err = res.Err()
 		}

@@ -33,15 +33,11 @@ func TestSweepExpiresAndRenews(t *testing.T) {
 			t.Fatalf("%s: %v", c.Type, r.Error)
 		}
 	}
-	must(ledger.Command{Type: ledger.CmdCreateAccount, CreateAccount: &ledger.CreateAccount{ID: "acme"}})
-	op := func(o ledger.MembersOp) ledger.Command {
-		o.Account = "acme"
-		return ledger.Command{Type: ledger.CmdMembers, Members: &o}
-	}
-	must(op(ledger.MembersOp{Op: ledger.MemSetSeats, Seats: 5}))
-	must(op(ledger.MembersOp{Op: ledger.MemSetSubscription, PeriodStart: t0, PeriodEnd: t0.Add(time.Hour), Renewal: ledger.RenewShrinkAllocated}))
-	must(op(ledger.MembersOp{Op: ledger.MemAddUser, Email: "a@acme.test"}))
-	must(op(ledger.MembersOp{Op: ledger.MemInvite, Email: "b@acme.test", Expires: t0.Add(time.Minute)}))
+	must(ledger.Command{Type: ledger.CmdCreateAccount, Payload: &ledger.CreateAccount{ID: "acme"}})
+	must(ledger.Command{Type: ledger.CmdSetSeats, Payload: &ledger.SetSeats{Account: "acme", Seats: 5}})
+	must(ledger.Command{Type: ledger.CmdSetSubscription, Payload: &ledger.SetSubscription{Account: "acme", PeriodStart: t0, PeriodEnd: t0.Add(time.Hour), Renewal: ledger.RenewShrinkAllocated}})
+	must(ledger.Command{Type: ledger.CmdAddUser, Payload: &ledger.AddUser{Account: "acme", Email: "a@acme.test"}})
+	must(ledger.Command{Type: ledger.CmdInvite, Payload: &ledger.Invite{Account: "acme", Email: "b@acme.test", Expires: t0.Add(time.Minute)}})
 	cfg := Config{Store: s, Propose: s.propose, Now: func() time.Time { return s.now }}
 
 	Sweep(context.Background(), cfg) // nothing due yet

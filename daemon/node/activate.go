@@ -10,9 +10,10 @@ import (
 // activate admits a user signing in on an enrolled device: the ledger
 // decides under the account's seat policy and seats (members.go).
 func (n *Node) activate(ctx context.Context, dev ledger.DeviceRef, req protocol.ActivateRequest, reqID string) (protocol.ActivateResponse, error) {
-	res, err := n.propose(ctx, ledger.Command{Type: ledger.CmdMembers, RequestID: reqID, Members: &ledger.MembersOp{
-		Op: ledger.MemActivate, Account: dev.Account, Email: req.Email, Device: dev.Code, By: "device:" + dev.Code,
-	}})
+	// The device is the actor: format 1 named it in a "by" field that the
+	// audit log never read, so activations were recorded as "system".
+	res, err := n.propose(ctx, ledger.Command{Type: ledger.CmdActivate, RequestID: reqID, Actor: "device:" + dev.Account + "/" + dev.Code,
+		Payload: &ledger.Activate{Account: dev.Account, Email: req.Email, Device: dev.Code}})
 	if err == nil {
 		err = res.Err()
 	}

@@ -152,7 +152,9 @@ func (f *forwarder) nodeStatus(ctx context.Context, n ledger.Node) (store.Status
 	}
 	resp, err := f.client.Do(req)
 	if err != nil {
-		return st, fmt.Errorf("unreachable: %w", err)
+		// The caller reports the node as unreachable; the reason is
+		// the dial error alone, so it is not said twice.
+		return st, err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {

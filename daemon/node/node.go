@@ -30,6 +30,7 @@ import (
 	"github.com/tally-licensing/tally/daemon/metrics"
 	"github.com/tally-licensing/tally/daemon/notify"
 	"github.com/tally-licensing/tally/protocol"
+	"github.com/tally-licensing/tally/protocol/entitlement"
 	"github.com/tally-licensing/tally/protocol/lease"
 )
 
@@ -65,6 +66,13 @@ type Config struct {
 	// Admin bounds the admin HTTPS server (timeouts, body size) and says
 	// where /metrics is served.
 	Admin AdminLimits
+	// Clock is the node's time (nil: the system clock); every time the
+	// node stamps on a command, a lease or a token comes from it. Tests
+	// offset it (internal/clock).
+	Clock func() time.Time
+	// FailStop is told when the node's Raft log disk failed a write and
+	// the node froze (store.Config.FailStop); tallyd exits.
+	FailStop func(error)
 }
 
 // Node is a running tallyd node.
@@ -84,6 +92,7 @@ type Node struct {
 	// sides proving a node certificate of the cluster CA.
 	raftNet interface{ Close() error }
 	cancel  context.CancelFunc
+	ready   *readiness
 	wg      sync.WaitGroup
 	closed  sync.Once
 }
@@ -92,6 +101,9 @@ type Node struct {
 func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = func() time.Time { return time.Now().UTC() }
 	}
 	if cfg.DeviceCertValidity == 0 {
 		cfg.DeviceCertValidity = 365 * 24 * time.Hour
@@ -108,13 +120,13 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 			cfg.Bootstrap = false
 		}
 	}
-	n := &Node{cfg: cfg, log: cfg.Logger.With("node", k.id.NodeID), keys: k}
+	n := &Node{cfg: cfg, log: cfg.Logger.With("node", k.id.NodeID), keys: k, ready: newReadiness()}
 	signer, err := lease.NewSigner(k.signing)
 	if err != nil {
 		return nil, fmt.Errorf("signing key: %w", err)
 	}
 	n.signer = signer
-	n.Leasing = leasing.New(leasing.Config{Signer: signer, Logger: n.log, Servers: n.servers, ReapInterval: cfg.ReapInterval, Propose: n.propose,
+	n.Leasing = leasing.New(leasing.Config{Now: cfg.Clock, Signer: signer, Logger: n.log, Servers: n.servers, ReapInterval: cfg.ReapInterval, Propose: n.propose,
 		OnHeartbeat: func() { n.Metrics.Heartbeat() }})
 	n.Metrics = metrics.New(metrics.Source{Leasing: n.Leasing})
 	if n.fwd, err = newForwarder(n); err != nil {
@@ -134,6 +146,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		NodeID: k.id.NodeID, Dir: filepath.Join(cfg.DataDir, dirRaft), Transport: raftNet,
 		Bootstrap: cfg.Bootstrap, Logger: n.log, Observer: n.observe,
 		HeartbeatTimeout: cfg.RaftHeartbeatTimeout, ElectionTimeout: cfg.RaftHeartbeatTimeout, LeaderLeaseTimeout: cfg.RaftHeartbeatTimeout,
+		Clock: cfg.Clock, FailStop: cfg.FailStop,
 	})
 	if err != nil {
 		n.raftNet.Close()
@@ -152,6 +165,9 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		n.raftNet.Close()
 		return nil, err
 	}
+	runCtx, cancel := context.WithCancel(context.Background())
+	n.cancel = cancel
+	n.goRun(func() { n.watchReadiness(runCtx) })
 	if n.Store.Founded() {
 		rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		err := n.register(rctx, signer)
@@ -160,17 +176,24 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 			n.Close()
 			return nil, fmt.Errorf("register the founding node: %w", err)
 		}
+		// A new cluster is ready at once; waiting here spares callers a
+		// moment of 503s.
+		rctx, cancel = context.WithTimeout(ctx, 30*time.Second)
+		err = n.WaitReady(rctx)
+		cancel()
+		if err != nil {
+			n.Close()
+			return nil, err
+		}
 	}
-	runCtx, cancel := context.WithCancel(context.Background())
-	n.cancel = cancel
 	n.goRun(func() { n.Leasing.RunReaper(runCtx) })
 	n.goRun(func() {
-		members.Run(runCtx, members.Config{Store: n.Store, Propose: n.propose, Interval: cfg.ReapInterval, Logger: n.log})
+		members.Run(runCtx, members.Config{Now: cfg.Clock, Store: n.Store, Propose: n.propose, Interval: cfg.ReapInterval, Logger: n.log})
 	})
 	if cfg.SMTP != nil {
 		// Every node runs the notifier; only the leader sends, claiming
 		// each reminder through Raft first (it never forwards).
-		nt := notify.New(notify.Config{SMTP: *cfg.SMTP, Store: n.Store, NodeID: k.id.NodeID, Propose: n.proposeLocal,
+		nt := notify.New(notify.Config{Now: cfg.Clock, SMTP: *cfg.SMTP, Store: n.Store, NodeID: k.id.NodeID, Propose: n.proposeLocal,
 			Interval: cfg.NotifyInterval, Logger: n.log.With("component", "notify")})
 		n.goRun(func() { nt.Run(runCtx) })
 	}
@@ -233,7 +256,7 @@ func (n *Node) applyBootstrap(ctx context.Context) error {
 	if b.AdminTokenID != "" {
 		boot.AdminToken = &ledger.AdminToken{ID: b.AdminTokenID, Name: "bootstrap", Hash: b.AdminTokenHash}
 	}
-	res, err := n.Store.Propose(ctx, ledger.Command{Type: ledger.CmdBootstrap, Bootstrap: boot})
+	res, err := n.Store.Propose(ctx, ledger.Command{Type: ledger.CmdBootstrap, Payload: boot})
 	if err == nil {
 		err = res.Err()
 	}
@@ -275,7 +298,7 @@ func (n *Node) register(ctx context.Context, signer *lease.Signer) error {
 	self := ledger.Node{ID: n.keys.id.NodeID, RaftAddr: n.raftAddr(), AgentAddr: n.advertisedAgent(), AdminAddr: n.advertisedAdmin()}
 	var haveKey, haveNode bool
 	n.Store.Read(func(st *ledger.State) {
-		haveKey = st.HasSigningKey(signer.KeyID())
+		haveKey = st.HasSigningKey(signer.KeyID()) && st.SigningKeyCertified(signer.KeyID())
 		for _, x := range st.Nodes() {
 			if x.ID == self.ID {
 				haveNode = x.RaftAddr == self.RaftAddr && x.AgentAddr == self.AgentAddr && x.AdminAddr == self.AdminAddr
@@ -284,10 +307,14 @@ func (n *Node) register(ctx context.Context, signer *lease.Signer) error {
 	})
 	var cmds []ledger.Command
 	if !haveKey {
-		cmds = append(cmds, ledger.Command{Type: ledger.CmdRegisterKey, RegisterKey: &ledger.SigningKey{KeyID: signer.KeyID(), PublicKey: signer.PublicKey(), NodeID: self.ID}})
+		keyCert, err := n.keys.ca.IssueSigningKey(signer.PublicKey(), signer.KeyID(), n.keys.id.ClusterID, time.Now())
+		if err != nil {
+			return fmt.Errorf("certify the lease-signing key: %w", err)
+		}
+		cmds = append(cmds, ledger.Command{Type: ledger.CmdRegisterKey, Payload: &ledger.SigningKey{KeyID: signer.KeyID(), PublicKey: signer.PublicKey(), NodeID: self.ID, Certificate: keyCert}})
 	}
 	if !haveNode {
-		cmds = append(cmds, ledger.Command{Type: ledger.CmdRegisterNode, RegisterNode: &self})
+		cmds = append(cmds, ledger.Command{Type: ledger.CmdRegisterNode, Payload: &self})
 	}
 	for _, c := range cmds {
 		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
@@ -310,13 +337,14 @@ func (n *Node) listen() error {
 	}
 	enroller := &enrollment.Enroller{
 		CA: n.keys.ca, Read: n.Store.Read, Servers: n.servers, Validity: n.cfg.DeviceCertValidity,
-		Now:     func() time.Time { return time.Now().UTC() },
+		Now:     n.cfg.Clock,
 		Propose: func(ctx context.Context, c ledger.Command) (ledger.Result, error) { return n.propose(ctx, c) },
 	}
+	brake := &adminapi.LedgerBrake{Read: n.Store.Read, Propose: n.propose, Logger: n.log}
 	n.agents, err = agentsrv.Listen(agentsrv.Config{
 		Addr: n.cfg.AgentAddr, Certificate: cert, ClientCAs: n.keys.ca.Pool(), StatelessResetKey: &n.keys.reset,
 		Leasing: n.Leasing, Enroller: enroller, Read: n.Store.Read, Logger: n.log, JWKS: n.JWKS,
-		Activate: n.activate, Limits: n.cfg.AgentLimits,
+		Activate: n.activate, Ready: n.Ready, SignIns: newMemberSignIns(n, brake), Limits: n.cfg.AgentLimits,
 	})
 	if err != nil {
 		return err
@@ -330,9 +358,11 @@ func (n *Node) listen() error {
 	adminLim := n.cfg.Admin.withDefaults()
 	n.admin = &http.Server{
 		Handler: adminapi.New(adminapi.Config{
+			Now:   n.cfg.Clock,
 			Store: n.Store, Leasing: n.Leasing, Logger: n.log, JWKS: n.JWKS,
-			Propose: n.propose, ProposeLocal: n.proposeLocal, NodeCAs: n.keys.ca.Pool(), Metrics: n.Metrics.Handler(),
+			Propose: n.propose, ProposeLocal: n.proposeLocal, NodeCAs: n.keys.ca.Pool(), Metrics: n.Metrics.Handler(), Brake: brake, SignReport: n.signReport,
 			Cluster: adminapi.ClusterConfig{CA: n.keys.ca, ForwardToLeader: n.fwd.forwardHTTP, NodeStatus: n.fwd.nodeStatus},
+			Ready:   n.Ready,
 		}),
 		// Client certificates are optional: administrators use tokens,
 		// nodes forwarding commands present their node certificate.
@@ -369,7 +399,7 @@ func (n *Node) RestoreLedger(ctx context.Context, data []byte) error {
 		}
 	})
 	for _, id := range stale {
-		if _, err := n.propose(ctx, ledger.Command{Type: ledger.CmdRemoveNode, RemoveNode: &ledger.RemoveNode{ID: id}}); err != nil {
+		if _, err := n.propose(ctx, ledger.Command{Type: ledger.CmdRemoveNode, Payload: &ledger.RemoveNode{ID: id}}); err != nil {
 			return fmt.Errorf("forget old node %s: %w", id, err)
 		}
 	}
@@ -445,7 +475,7 @@ func electionPending(err error) bool {
 // proposeLocal applies on this node, which must lead.
 func (n *Node) proposeLocal(ctx context.Context, c ledger.Command) (ledger.Result, error) {
 	if c.Now.IsZero() {
-		c.Now = time.Now().UTC()
+		c.Now = n.cfg.Clock()
 	}
 	start := time.Now()
 	res, err := n.Store.Propose(ctx, c)
@@ -512,6 +542,24 @@ func (n *Node) dialable(addr string) string {
 		return net.JoinHostPort(rh, port)
 	}
 	return addr
+}
+
+// signReport signs a true-up report with this node's lease-signing key and
+// puts the key's certificate and the CA in the header, so a vendor checks
+// it with nothing but the file.
+func (n *Node) signReport(r entitlement.Report) (string, error) {
+	var keyCert []byte
+	n.Store.Read(func(st *ledger.State) {
+		for _, k := range st.SigningKeys() {
+			if k.KeyID == n.signer.KeyID() {
+				keyCert = k.Certificate
+			}
+		}
+	})
+	if len(keyCert) == 0 {
+		return "", protocol.Errorf(protocol.CodeUnavailable, "this node's signing key has no certificate in the ledger yet; retry shortly")
+	}
+	return entitlement.SignReport(r, n.keys.signing, keyCert, n.keys.ca.CertPEM())
 }
 
 // JWKS returns the cluster's public lease-signing keys as a JWKS document.

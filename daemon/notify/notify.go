@@ -109,7 +109,7 @@ func (n *Notifier) Tick(ctx context.Context) int {
 func (n *Notifier) send(ctx context.Context, d due, day string) bool {
 	log := n.cfg.Logger.With("account", d.Account, "kind", d.Kind, "day", day, "to", d.to)
 	res, err := n.cfg.Propose(ctx, ledger.Command{Type: ledger.CmdClaimNotification, Actor: "system:notifier",
-		ClaimNotification: &ledger.NotificationClaim{Account: d.Account, Kind: d.Kind, Day: day, To: d.to, Node: n.cfg.NodeID}})
+		Payload: &ledger.NotificationClaim{Account: d.Account, Kind: d.Kind, Day: day, To: d.to, Node: n.cfg.NodeID}})
 	if err == nil {
 		err = res.Err()
 	}
@@ -130,7 +130,7 @@ func (n *Notifier) send(ctx context.Context, d due, day string) bool {
 	}
 	// Recording the outcome may fail if leadership moved; the claim then
 	// stays (sent or not), which errs on the side of no duplicate.
-	if _, err := n.cfg.Propose(ctx, ledger.Command{Type: ledger.CmdNotificationDone, Actor: "system:notifier", NotificationDone: done}); err != nil {
+	if _, err := n.cfg.Propose(ctx, ledger.Command{Type: ledger.CmdNotificationDone, Actor: "system:notifier", Payload: done}); err != nil {
 		log.Warn("could not record the reminder's outcome", "err", err)
 	}
 	return sendErr == nil

@@ -28,6 +28,8 @@ type fileConfig struct {
 		Addr      string `yaml:"addr"`
 		TokenFile string `yaml:"token_file"`
 		CACert    string `yaml:"cacert"`
+		// Nonvoter joins without a vote (tallyd join --nonvoter).
+		Nonvoter bool `yaml:"nonvoter"`
 	} `yaml:"join"`
 	LeaseTTL          string `yaml:"lease_ttl"`
 	HeartbeatInterval string `yaml:"heartbeat_interval"`
@@ -48,7 +50,10 @@ type fileConfig struct {
 }
 
 // joinSettings are the join parameters read from a config file.
-type joinSettings struct{ addr, token, caFile string }
+type joinSettings struct {
+	addr, token, caFile string
+	nonvoter            bool
+}
 
 // applyConfigFile reads path and sets every flag the command line did not.
 func applyConfigFile(cmd *cobra.Command, path string) (*joinSettings, error) {
@@ -106,7 +111,7 @@ func applyConfigFile(cmd *cobra.Command, path string) (*joinSettings, error) {
 	if err := set("bootstrap", "false"); err != nil {
 		return nil, err
 	}
-	js := &joinSettings{addr: fc.Join.Addr, caFile: fc.Join.CACert}
+	js := &joinSettings{addr: fc.Join.Addr, caFile: fc.Join.CACert, nonvoter: fc.Join.Nonvoter}
 	if fc.Join.TokenFile != "" {
 		tok, err := os.ReadFile(fc.Join.TokenFile)
 		if err != nil {

@@ -63,6 +63,12 @@ owner.password (the console password of owner@demo.example) into the data dir. C
 				return err
 			}
 			defer n.Close()
+			// On an existing data dir the ledger replays its log first:
+			// reading it before would find no demo account and try to
+			// create it again.
+			if err := n.WaitReady(ctx); err != nil {
+				return err
+			}
 			enrollTok, err := prepareDemo(ctx, n, dir)
 			if err != nil {
 				return err
@@ -123,14 +129,14 @@ func prepareDemo(ctx context.Context, n *node.Node, dir string) (string, error) 
 		_, hasPool = acct.Pools[demoFeature]
 	})
 	if !hasAccount {
-		if err := apply(ctx, n, ledger.Command{Type: ledger.CmdCreateAccount, CreateAccount: &ledger.CreateAccount{
+		if err := apply(ctx, n, ledger.Command{Type: ledger.CmdCreateAccount, Payload: &ledger.CreateAccount{
 			ID: demoAccount, Name: "Demo Ltd", AdminEmail: "licenses@demo.example", Model: ledger.ModelFloating,
 		}}); err != nil {
 			return "", err
 		}
 	}
 	if !hasPool {
-		if err := apply(ctx, n, ledger.Command{Type: ledger.CmdSetPool, SetPool: &ledger.SetPool{Account: demoAccount, Feature: demoFeature, Seats: demoSeats}}); err != nil {
+		if err := apply(ctx, n, ledger.Command{Type: ledger.CmdSetPool, Payload: &ledger.SetPool{Account: demoAccount, Feature: demoFeature, Seats: demoSeats}}); err != nil {
 			return "", err
 		}
 	}
@@ -151,7 +157,7 @@ func prepareDemo(ctx context.Context, n *node.Node, dir string) (string, error) 
 	if err != nil {
 		return "", err
 	}
-	if err := apply(ctx, n, ledger.Command{Type: ledger.CmdCreateEnrollToken, CreateEnrollToken: &ledger.EnrollToken{
+	if err := apply(ctx, n, ledger.Command{Type: ledger.CmdCreateEnrollToken, Payload: &ledger.EnrollToken{
 		// Many uses: `make run` and the demo enroll several agents with it.
 		ID: tok.ID, Account: demoAccount, Name: "tallyd dev", Hash: tok.Hash(), Expires: time.Now().Add(30 * 24 * time.Hour), MaxUses: 1000,
 	}}); err != nil {
@@ -179,7 +185,7 @@ func prepareDemoOwner(ctx context.Context, n *node.Node, dir string) error {
 		return nil
 	}
 	if seats < demoSeats {
-		if err := apply(ctx, n, ledger.Command{Type: ledger.CmdMembers, Members: &ledger.MembersOp{Op: ledger.MemSetSeats, Account: demoAccount, Seats: demoSeats}}); err != nil {
+		if err := apply(ctx, n, ledger.Command{Type: ledger.CmdSetSeats, Payload: &ledger.SetSeats{Account: demoAccount, Seats: demoSeats}}); err != nil {
 			return err
 		}
 	}
@@ -192,11 +198,12 @@ func prepareDemoOwner(ctx context.Context, n *node.Node, dir string) error {
 	if err != nil {
 		return err
 	}
-	op := ledger.MemAddUser
+	cmd := ledger.Command{Type: ledger.CmdAddUser, Payload: &ledger.AddUser{Account: demoAccount, Email: demoOwner, Role: ledger.RoleOwner, PasswordHash: hash}}
 	if exists {
-		op = ledger.MemSetPassword // the password file was lost: set a new one
+		// The password file was lost: set a new one.
+		cmd = ledger.Command{Type: ledger.CmdSetPassword, Payload: &ledger.SetPassword{Account: demoAccount, Email: demoOwner, PasswordHash: hash}}
 	}
-	if err := apply(ctx, n, ledger.Command{Type: ledger.CmdMembers, Members: &ledger.MembersOp{Op: op, Account: demoAccount, Email: demoOwner, Role: ledger.RoleOwner, PasswordHash: hash}}); err != nil {
+	if err := apply(ctx, n, cmd); err != nil {
 		return err
 	}
 	return certs.WriteFileAtomic(pwFile, []byte(password+"\n"), 0o600)

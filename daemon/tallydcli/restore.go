@@ -14,8 +14,8 @@ import (
 
 	"github.com/tally-licensing/tally/cluster/ledger"
 	"github.com/tally-licensing/tally/daemon/adminapi"
-	"github.com/tally-licensing/tally/daemon/backupcrypt"
 	"github.com/tally-licensing/tally/daemon/node"
+	"github.com/tally-licensing/tally/protocol/backupcrypt"
 )
 
 func restoreCmd(stdout, stderr io.Writer) *cobra.Command {

@@ -100,7 +100,7 @@ func appendJSONString(dst []byte, s string) []byte {
 }
 
 // appendPayload appends the claims JSON object in the fixed member order
-// iss, aud, acct, usr, feat, addons, lid, kind, iat, nbf, exp.
+// iss, aud, acct, usr, feat, addons, ent, lid, kind, iat, nbf, exp.
 func appendPayload(dst []byte, c *Claims, iat, nbf, exp int64) []byte {
 	dst = append(dst, `{"iss":`...)
 	dst = appendJSONString(dst, c.Issuer)
@@ -123,6 +123,10 @@ func appendPayload(dst []byte, c *Claims, iat, nbf, exp int64) []byte {
 			dst = appendJSONString(dst, a)
 		}
 		dst = append(dst, ']')
+	}
+	if c.Entitlement != "" {
+		dst = append(dst, `,"ent":`...)
+		dst = appendJSONString(dst, c.Entitlement)
 	}
 	dst = append(dst, `,"lid":`...)
 	dst = strconv.AppendUint(dst, c.LeaseID, 10)
@@ -229,6 +233,7 @@ type wireClaims struct {
 	Usr    string      `json:"usr"`
 	Feat   string      `json:"feat"`
 	AddOns []string    `json:"addons"`
+	Ent    string      `json:"ent"`
 	Lid    uint64      `json:"lid"`
 	Kind   Kind        `json:"kind"`
 	Iat    numericDate `json:"iat"`
@@ -248,17 +253,18 @@ func decodePayload(p []byte) (*wireClaims, *Claims, error) {
 	}
 	c := &both.c
 	*c = Claims{
-		Issuer:    w.Iss,
-		Device:    string(w.Aud),
-		Account:   w.Acct,
-		User:      w.Usr,
-		Feature:   w.Feat,
-		AddOns:    w.AddOns,
-		LeaseID:   w.Lid,
-		Kind:      w.Kind,
-		IssuedAt:  w.Iat.time(),
-		NotBefore: w.Nbf.time(),
-		Expires:   w.Exp.time(),
+		Issuer:      w.Iss,
+		Device:      string(w.Aud),
+		Account:     w.Acct,
+		User:        w.Usr,
+		Feature:     w.Feat,
+		AddOns:      w.AddOns,
+		Entitlement: w.Ent,
+		LeaseID:     w.Lid,
+		Kind:        w.Kind,
+		IssuedAt:    w.Iat.time(),
+		NotBefore:   w.Nbf.time(),
+		Expires:     w.Exp.time(),
 	}
 	if len(c.AddOns) == 0 {
 		c.AddOns = nil

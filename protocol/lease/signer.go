@@ -23,17 +23,20 @@ const (
 // Claims are the contents of a lease token. JSON member names are given for
 // each field; they are fixed by the token format.
 type Claims struct {
-	Issuer    string    // iss: the cluster ID
-	Device    string    // aud: the Device Code
-	Account   string    // acct: the account ID
-	User      string    // usr: the user, optional
-	Feature   string    // feat: the feature / product
-	AddOns    []string  // addons: add-on codes, optional
-	LeaseID   uint64    // lid: the lease ID, never 0
-	Kind      Kind      // kind
-	IssuedAt  time.Time // iat
-	NotBefore time.Time // nbf
-	Expires   time.Time // exp
+	Issuer  string   // iss: the cluster ID
+	Device  string   // aud: the Device Code
+	Account string   // acct: the account ID
+	User    string   // usr: the user, optional
+	Feature string   // feat: the feature / product
+	AddOns  []string // addons: add-on codes, optional
+	// Entitlement names the vendor entitlement the lease was granted under
+	// ("serial:digest", see protocol/entitlement), optional.
+	Entitlement string    // ent
+	LeaseID     uint64    // lid: the lease ID, never 0
+	Kind        Kind      // kind
+	IssuedAt    time.Time // iat
+	NotBefore   time.Time // nbf
+	Expires     time.Time // exp
 }
 
 // Signer signs lease tokens with one Ed25519 key. It is safe for concurrent
@@ -113,6 +116,9 @@ func (c *Claims) check() (iat, nbf, exp int64, err error) {
 	}
 	if !utf8.ValidString(c.User) {
 		return bad("User is not valid UTF-8")
+	}
+	if !utf8.ValidString(c.Entitlement) {
+		return bad("Entitlement is not valid UTF-8")
 	}
 	for i, a := range c.AddOns {
 		if a == "" || !utf8.ValidString(a) {

@@ -321,11 +321,22 @@ pages.devices = async () => {
   return [el("h2", {}, `Devices (${rows.length})`), table("devices", Object.assign([
     { title: "Device Code", get: (d) => el("code", {}, d.code) },
     { title: "Hostname", get: (d) => d.hostname || "" },
+    { title: "Signed in", get: (d) => el("span", { class: "signed-in" }, ...(d.signed_in || []).map((m) =>
+      el("span", { class: "member" }, m.email, canEdit() ? el("button", { class: "link sign-out", title: `Sign ${m.email} out of ${d.code}`, onclick: () => signOut(d, m) }, "sign out") : ""))) },
+    { title: "Last heartbeat", get: (d) => d.last_seen ? ago(d.last_seen) : "never" },
+    { title: "Agent", get: (d) => d.agent_version || "" },
     { title: "Enrolled", get: (d) => when(d.enrolled) },
     { title: "Key", get: (d) => el("code", { class: "small" }, (d.key_fingerprint || "").slice(0, 16)) },
     { title: "", get: (d) => canEdit() ? el("button", { class: "danger remove-device", onclick: () => removeDevice(d) }, "Remove") : "" },
   ], { key: (d) => "device-" + d.code }), rows, "No device has enrolled in this account yet.")];
 };
+
+// signOut ends a member's sign-in on a device: the leases held under it
+// are revoked and the agent drops their tokens at its next heartbeat.
+async function signOut(d, m) {
+  if (!confirm(`Sign ${m.email} out of device ${d.code}? Their leases on it are revoked (their seats free when their tokens expire).`)) return;
+  act(`${m.email} signed out of ${d.code}`, () => api("POST", `/v1/accounts/${acct()}/users/${encodeURIComponent(m.email)}/sign-out`, { device: d.code }));
+}
 
 // removeDevice forgets a device (after a reinstall, or a suspected clone):
 // its leases are revoked and its Device Code may enroll again.

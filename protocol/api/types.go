@@ -1,20 +1,30 @@
-package adminapi
+package api
 
 import (
 	"time"
 
 	"github.com/tally-licensing/tally/cluster/ledger"
-	"github.com/tally-licensing/tally/cluster/store"
 )
 
-// Wire types of the admin API, shared with tallyctl.
+// NodeStatus is a node's Raft state as the admin API reports it (the
+// server's store.Status, without the server).
+type NodeStatus struct {
+	NodeID       string    `json:"node_id"`
+	State        string    `json:"state"`
+	Leader       string    `json:"leader"`
+	LeaderID     string    `json:"leader_id"`
+	Term         uint64    `json:"term"`
+	AppliedIndex uint64    `json:"applied_index"`
+	CommitIndex  uint64    `json:"commit_index"`
+	LastContact  time.Time `json:"last_contact,omitzero"`
+}
 
 // StatusResponse is GET /v1/status.
 type StatusResponse struct {
 	ClusterID  string             `json:"cluster_id"`
-	Node       store.Status       `json:"node"`
+	Node       NodeStatus         `json:"node"`
 	ServerTime time.Time          `json:"server_time"`
-	Settings   ledger.Settings    `json:"settings"`
+	Settings   Settings           `json:"settings"`
 	Pools      []ledger.PoolUsage `json:"pools"`
 	Leases     int                `json:"leases"`
 	Devices    int                `json:"devices"`
@@ -89,4 +99,16 @@ type ErrorBody struct {
 		Code    string `json:"code"`
 		Message string `json:"message"`
 	} `json:"error"`
+}
+
+// Waiter is a queued checkout as administrators see it.
+type Waiter struct {
+	Account  string    `json:"account"`
+	Feature  string    `json:"feature"`
+	Device   string    `json:"device"`
+	User     string    `json:"user,omitempty"`
+	Since    time.Time `json:"since"`
+	Deadline time.Time `json:"deadline"`
+	Position int       `json:"position"`
+	Priority int       `json:"priority,omitempty"`
 }

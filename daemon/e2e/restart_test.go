@@ -1,0 +1,228 @@
+package e2e
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tally-licensing/tally/daemon/adminapi"
+)
+
+// retryable reports whether a failed call's output names only a code a
+// client is meant to retry.
+func retryable(out string) bool {
+	for _, c := range []string{"unavailable", "timeout", "not_leader"} {
+		if strings.Contains(out, c) {
+			return true
+		}
+	}
+	return false
+}
+
+// TestRestartUnderLiveAgent: one node, an agent holding a lease, kill -9 of
+// tallyd and a restart on the same data dir while the agent runs. A
+// restarted node used to answer from a ledger still replaying its log: the
+// agent was told not_enrolled and dropped its lease, administrators got
+// 401. Now the agent never drops the lease, and every call made meanwhile
+// (agent checkouts that reach the server, admin reads) either succeeds or
+// fails with a retryable code.
+func TestRestartUnderLiveAgent(t *testing.T) {
+	s := startServer(t, "--lease-ttl", "30s") // a slow restart under load must not expire the lease
+	tok := s.setupAccount("acme", "cad", 1)
+	s.mustCtl("pools", "set-seats", "acme", "cam", "1")
+	a := startAgent(t, s, "a", tok)
+	a.mustCheckout("cad")
+	before := s.leases()
+	if len(before) != 1 {
+		t.Fatalf("%d leases before the restart, want 1", len(before))
+	}
+
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var bad []string
+	var adminOK, admin503, camTries int
+	note := func(format string, args ...any) {
+		mu.Lock()
+		bad = append(bad, fmt.Sprintf(format, args...))
+		mu.Unlock()
+	}
+	// Admin reads all through the restart: only connection errors and 503
+	// unavailable are acceptable.
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+			var ls []adminapi.LeaseView
+			err := s.api(http.MethodGet, "/v1/leases", nil, &ls)
+			var ue *url.Error
+			switch {
+			case err == nil:
+				mu.Lock()
+				adminOK++
+				mu.Unlock()
+				if len(ls) == 0 {
+					note("GET /v1/leases answered an empty list")
+				}
+			case errors.As(err, &ue):
+			case strings.Contains(err.Error(), ": 503 unavailable:"):
+				mu.Lock()
+				admin503++
+				mu.Unlock()
+			default:
+				note("admin call: %v", err)
+			}
+		}
+	}()
+
+	s.proc.kill9()
+	// Checkouts of a second feature reach the server while it restarts.
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			r, err := runE(nil, bin("tally-agent"), "checkout", "cam", "--socket", a.socket)
+			if err != nil {
+				note("checkout cam: %v", err)
+				return
+			}
+			mu.Lock()
+			camTries++
+			mu.Unlock()
+			if r.code == 0 {
+				return
+			}
+			if !retryable(r.stderr) {
+				note("checkout cam failed with a code that is not retryable: %s", r.stderr)
+			}
+		}
+	}()
+	s.start()
+	eventually(t, 60*time.Second, "the agent takes the second seat after the restart", func() error {
+		var ls []adminapi.LeaseView
+		if err := s.api(http.MethodGet, "/v1/leases", nil, &ls); err != nil {
+			return err
+		}
+		if len(ls) != 2 {
+			return fmt.Errorf("%d leases", len(ls))
+		}
+		return nil
+	})
+	// A few heartbeats against the restarted node.
+	time.Sleep(1500 * time.Millisecond)
+	close(stop)
+	wg.Wait()
+
+	for _, b := range bad {
+		t.Error(b)
+	}
+	out := a.proc.out.String()
+	for _, never := range []string{"not_enrolled", "refuses this device", "lease lost", "refused this device"} {
+		if strings.Contains(out, never) {
+			t.Errorf("the agent's log says %q during a server restart", never)
+		}
+	}
+	st := a.status()
+	if st.Problem != "" || len(st.Leases) != 2 {
+		t.Errorf("agent status after the restart: problem %q, %d leases (want none, 2)", st.Problem, len(st.Leases))
+	}
+	var cadKept bool
+	for _, l := range s.leases() {
+		if l.ID == before[0].ID {
+			cadKept = true
+		}
+	}
+	if !cadKept {
+		t.Errorf("lease %d on cad is gone after the restart", before[0].ID)
+	}
+	t.Logf("admin reads during the restart: %d answered, %d refused 503; %d checkout attempts", adminOK, admin503, camTries)
+}
+
+// TestDevRestartsOnItsData runs `tallyd dev` twice on one data dir, the way
+// `make run` twice does: the second run reuses the demo account, prints the
+// next steps again and keeps the local agent's identity.
+func TestDevRestartsOnItsData(t *testing.T) {
+	dir := t.TempDir()
+	ports := []string{"--agent-addr", freePort(t, "udp"), "--admin-addr", freePort(t, "tcp"), "--raft-addr", freePort(t, "tcp"), "--raft-timeout", "200ms"}
+	var codes []string
+	for round := 1; round <= 2; round++ {
+		p := startProc(t, fmt.Sprintf("tallyd dev (run %d)", round), nil, append([]string{bin("tallyd"), "dev", "--data", dir}, ports...)...)
+		var env []string
+		eventually(t, 60*time.Second, "tallyd dev prints its next steps", func() error {
+			if p.exited() {
+				t.Fatalf("tallyd dev run %d exited:\n%s", round, p.out.String())
+			}
+			if !strings.Contains(p.out.String(), "tally-agent checkout countthings") {
+				return os.ErrNotExist
+			}
+			var err error
+			env, err = readEnvFile(filepath.Join(dir, "tally.env"))
+			return err
+		})
+		eventually(t, 30*time.Second, "the local agent hands out a countthings seat", func() error {
+			if r := run(t, env, bin("tally-agent"), "checkout", "countthings"); r.code != 0 {
+				return &exitErr{r}
+			}
+			return nil
+		})
+		r := run(t, env, bin("tally-agent"), "status", "--json")
+		var st agentStatus
+		if err := json.Unmarshal([]byte(r.stdout), &st); err != nil || st.DeviceCode == "" {
+			t.Fatalf("agent status: %v\n%s%s", err, r.stdout, r.stderr)
+		}
+		codes = append(codes, st.DeviceCode)
+		if r := run(t, env, bin("tallyctl"), "accounts", "list"); r.code != 0 || strings.Count(r.stdout, "demo") < 1 {
+			t.Fatalf("tallyctl accounts list: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+		}
+		p.term(t) // Ctrl-C
+		if code := p.cmd.ProcessState.ExitCode(); code != 0 {
+			t.Fatalf("tallyd dev run %d exited %d:\n%s", round, code, tail(p.out.String(), 30))
+		}
+		if round == 2 && strings.Contains(p.out.String(), "already_exists") {
+			t.Fatalf("the second run tried to create the demo again:\n%s", tail(p.out.String(), 30))
+		}
+	}
+	if codes[0] != codes[1] {
+		t.Fatalf("the local agent's Device Code changed across runs: %s then %s", codes[0], codes[1])
+	}
+}
+
+// freePort returns a loopback port that was free a moment ago. Only the
+// restart tests use it: a node started again on its data must come back on
+// the same addresses, so the kernel cannot choose them (anyPort) each time.
+func freePort(t *testing.T, network string) string {
+	t.Helper()
+	if network == "udp" {
+		c, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		return c.LocalAddr().String()
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
