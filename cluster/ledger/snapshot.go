@@ -110,6 +110,9 @@ func (s *State) ReadSnapshot(r io.Reader) error {
 	if err := json.NewDecoder(r).Decode(&snap); err != nil {
 		return fmt.Errorf("read ledger snapshot: %w", err)
 	}
+	if p := nilEntry(&snap); p != "" {
+		return fmt.Errorf("read ledger snapshot: %s is null", p)
+	}
 	if snap.Version != snapshotVersion {
 		return fmt.Errorf("ledger snapshot version %d is not supported by this tallyd (want %d)", snap.Version, snapshotVersion)
 	}
