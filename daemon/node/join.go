@@ -53,8 +53,9 @@ func InitJoined(dir, nodeID string, hosts []string, b adminapi.JoinBundle, now t
 
 // InitRestored prepares a data directory that will found a new cluster from
 // a backup: the backup's CA when its key is in the backup (so devices
-// enrolled before keep working) or else a new CA (newCA must then be set:
-// devices enroll again), a new node certificate and signing key, and a
+// enrolled before keep working), or a new CA when newCA is set (required
+// when the backup holds no CA key; chosen to rotate a leaked one: devices
+// enroll again), a new node certificate and signing key, and a
 // bootstrap record with the backup's cluster identity. caKey and led come
 // from Backup.Open. Node.RestoreLedger then installs the ledger.
 func InitRestored(dir, nodeID string, hosts []string, b adminapi.Backup, caKey []byte, led []byte, newCA bool, now time.Time) error {
@@ -65,7 +66,7 @@ func InitRestored(dir, nodeID string, hosts []string, b adminapi.Backup, caKey [
 		return fmt.Errorf("the backup's ledger is unreadable: %w", err)
 	}
 	bundle := adminapi.JoinBundle{ClusterID: b.ClusterID, CACert: b.CACert, CAKey: caKey}
-	if caKey == nil {
+	if caKey == nil || newCA {
 		if !newCA {
 			return errors.New("this backup was saved without its secrets (no --encrypt): it holds no CA key and no passwords. Restore it with --new-ca to found a new CA; every device must then be removed and enrolled again, and members set new passwords")
 		}

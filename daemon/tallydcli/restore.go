@@ -58,8 +58,8 @@ with --new-ca, then re-enroll every device and have members set passwords.`,
 			if err := node.InitRestored(f.dataDir, f.nodeID, splitList(f.hosts), b, caKey, led, newCA, time.Now()); err != nil {
 				return err
 			}
-			if caKey == nil {
-				fmt.Fprintln(stderr, "restoring without the backup's secrets: a new cluster CA was made; remove and re-enroll every device, and have members set new passwords")
+			if caKey == nil || newCA {
+				fmt.Fprintln(stderr, "a new cluster CA was made: remove and re-enroll every device (and, if the backup held no secrets, have members set new passwords)")
 			}
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
@@ -89,6 +89,6 @@ with --new-ca, then re-enroll every device and have members set passwords.`,
 	}
 	f.register(c, ledger.DefaultSettings(), ":7443", ":7444", "127.0.0.1:7445")
 	c.Flags().StringVar(&passphraseFile, "passphrase-file", "", "file holding the passphrase of an encrypted backup (default: ask on the terminal)")
-	c.Flags().BoolVar(&newCA, "new-ca", false, "restore a backup saved without its secrets: found a new CA (devices enroll again)")
+	c.Flags().BoolVar(&newCA, "new-ca", false, "found a new cluster CA (required for a backup saved without its secrets; rotates a leaked CA key): devices enroll again")
 	return c
 }
