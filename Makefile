@@ -3,7 +3,7 @@ GO      ?= go
 BIN     ?= bin
 DATA    ?= .tally-dev
 PKGS    := ./...
-BINARIES := ./daemon/cmd/tallyd ./daemon/cmd/tallyctl ./daemon/cmd/tally-bench
+BINARIES := ./daemon/cmd/tallyd ./daemon/cmd/tallyctl ./daemon/cmd/tally-bench ./daemon/cmd/tally-vendor
 # tally-agent runs on every device: built without cgo (no libc mapped) and
 # without net/http's HTTP/2 (its local API is HTTP/1 on a socket), which
 # takes 2 MiB off its idle RSS (docs/performance.md).
@@ -13,7 +13,7 @@ AGENT_BUILD := CGO_ENABLED=0 $(GO) build -tags nethttpomithttp2
 
 all: build
 
-## build: compile tallyd, tallyctl, tally-bench and tally-agent into bin/
+## build: compile tallyd, tallyctl, tally-bench, tally-vendor and tally-agent into bin/
 build:
 	@mkdir -p $(BIN)
 	$(GO) build -o $(BIN)/ $(BINARIES)

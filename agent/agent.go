@@ -132,7 +132,16 @@ type agent struct {
 	wake chan struct{}
 
 	persistMu sync.Mutex // orders cache writes
+
+	// fileEnrolled is closed when an enrollment file is installed
+	// (offline.go), ending the network enrollment loop.
+	fileEnrolled     chan struct{}
+	fileEnrolledOnce sync.Once
 }
+
+// enrolledByFile ends a network enrollment in progress: the device was
+// enrolled by file.
+func (a *agent) enrolledByFile() { a.fileEnrolledOnce.Do(func() { close(a.fileEnrolled) }) }
 
 // Run runs the agent until ctx is cancelled, then releases every lease it
 // holds (bounded by ReleaseTimeout), clears the lease cache, removes the
@@ -208,6 +217,7 @@ func newAgent(cfg Config) (*agent, error) {
 		leases:       map[string]protocol.Lease{},
 		interval:     clampInterval(cfg.HeartbeatInterval),
 		wake:         make(chan struct{}, 1),
+		fileEnrolled: make(chan struct{}),
 		featureLocks: map[string]chan struct{}{},
 		activity:     map[string]time.Time{},
 	}
@@ -397,10 +407,25 @@ func (a *agent) enroll(ctx context.Context) error {
 	reqID := newRequestID() // the same on every retry: the server enrolls once
 	a.log.Info("enrolling device", "device_code", a.device.DeviceCode, "servers", c.Servers())
 	var resp protocol.EnrollResponse
+	// An enrollment file installed meanwhile (offline.go) ends the attempt.
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	go func() {
+		select {
+		case <-a.fileEnrolled:
+			stop()
+		case <-ctx.Done():
+		}
+	}()
 	for attempt := 1; ; attempt++ {
 		err := c.Do(ctx, protocol.TypeEnroll, reqID, req, &resp)
 		if err == nil {
 			break
+		}
+		select {
+		case <-a.fileEnrolled:
+			return nil // enrolled by file while the cluster was out of reach
+		default:
 		}
 		if ctx.Err() != nil {
 			return ctx.Err()
@@ -416,8 +441,15 @@ func (a *agent) enroll(ctx context.Context) error {
 			c.Failover()
 		}
 		a.log.Warn("enrollment failed; retrying", "attempt", attempt, "err", err)
-		if !client.DefaultBackoff.Sleep(ctx, attempt) {
+		t := time.NewTimer(client.DefaultBackoff.Delay(attempt))
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
 			return ctx.Err()
+		case <-a.fileEnrolled:
+			t.Stop()
+			return nil // enrolled by file (offline.go) while the cluster was out of reach
 		}
 	}
 

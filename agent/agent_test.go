@@ -663,3 +663,37 @@ func TestClockRollbackRefusesTokens(t *testing.T) {
 		t.Fatalf("with the clock fixed: %v", err)
 	}
 }
+
+// TestOneRefusalDoesNotDropLeases: a single not_enrolled answer to a
+// heartbeat (a server that restarted and answered from a ledger it had not
+// replayed yet) leaves the leases alone; the same refusal repeated, spaced
+// out, is believed: the leases are dropped and status says why.
+func TestOneRefusalDoesNotDropLeases(t *testing.T) {
+	srv := newFakeServer(t)
+	srv.setSeats("cad", 1)
+	a := startAgent(t, srv, t.TempDir())
+	l := a.checkout("cad")
+	srv.mu.Lock()
+	srv.refuseDevice = 2
+	srv.mu.Unlock()
+	waitFor(t, "the refusals are used up and a heartbeat succeeds", func() bool {
+		srv.mu.Lock()
+		defer srv.mu.Unlock()
+		return srv.refuseDevice == 0 && len(srv.requests) > 0 && srv.requests[len(srv.requests)-1].Type == protocol.TypeHeartbeat
+	})
+	before := len(srv.heartbeatIDs())
+	waitFor(t, "two more heartbeats", func() bool { return len(srv.heartbeatIDs()) >= before+2 })
+	if st := a.status(); len(st.Leases) != 1 || st.Leases[0].ID != l.ID || st.Problem != "" {
+		t.Fatalf("after two refusals then success: %d leases, problem %q", len(st.Leases), st.Problem)
+	}
+	if strings.Contains(a.logs.String(), "leases are dropped") {
+		t.Fatal("the agent dropped its leases on an unconfirmed refusal")
+	}
+	srv.mu.Lock()
+	srv.refuseDevice = 1 << 30
+	srv.mu.Unlock()
+	waitFor(t, "a confirmed refusal drops the lease", func() bool {
+		st := a.status()
+		return len(st.Leases) == 0 && strings.Contains(st.Problem, "not_enrolled")
+	})
+}

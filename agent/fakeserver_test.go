@@ -45,6 +45,9 @@ type fakeServer struct {
 	servers  []protocol.ServerInfo
 	rotate   bool // sign a new token on every heartbeat
 	dropNext map[protocol.Type]int
+	// refuseDevice answers the next heartbeats with not_enrolled (a node
+	// that has just restarted and not replayed its log, or a removal).
+	refuseDevice int
 }
 
 type fakeLease struct {
@@ -173,6 +176,10 @@ func (s *fakeServer) dispatch(req *protocol.Request, device string) *protocol.Re
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.requests = append(s.requests, *req)
+	if req.Type == protocol.TypeHeartbeat && s.refuseDevice > 0 {
+		s.refuseDevice--
+		return fail(protocol.CodeNotEnrolled, "device %s is not enrolled", device)
+	}
 	resp := s.handle(req, device)
 	if s.dropNext[req.Type] > 0 {
 		s.dropNext[req.Type]--

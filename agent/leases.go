@@ -249,7 +249,7 @@ func (a *agent) refreshServers(ctx context.Context) error {
 		return errEnrolling
 	}
 	var resp protocol.ServersResponse
-	if err := c.Do(ctx, protocol.TypeServers, "", protocol.ServersRequest{}, &resp); err != nil {
+	if err := c.Do(ctx, protocol.TypeServers, "", protocol.ServersRequest{AgentVersion: Version()}, &resp); err != nil {
 		return err
 	}
 	if resp.Interval > 0 {

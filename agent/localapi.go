@@ -30,6 +30,11 @@ func (a *agent) serve(ln net.Listener) (stop func()) {
 	mux.HandleFunc("POST "+api.PathLogout, a.handleLogout)
 	mux.HandleFunc("GET "+api.PathWhoAmI, a.handleWhoAmI)
 	mux.HandleFunc("GET "+api.PathEntitlements, a.handleEntitlements)
+	mux.HandleFunc("POST "+api.PathOfflineEnrollRequest, a.handleOfflineEnrollRequest)
+	mux.HandleFunc("POST "+api.PathOfflineEnrollInstall, a.handleOfflineEnrollInstall)
+	mux.HandleFunc("POST "+api.PathOfflineRequest, a.handleOfflineRequest)
+	mux.HandleFunc("POST "+api.PathOfflineInstall, a.handleOfflineInstall)
+	mux.HandleFunc("POST "+api.PathOfflineReturn, a.handleOfflineReturn)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case api.PathCheckout, api.PathRelease, api.PathStatus, api.PathActivity, api.PathJWKS:
@@ -110,9 +115,18 @@ func (a *agent) handleActivate(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), requestTimeout)
 	defer cancel()
 	var resp protocol.ActivateResponse
-	if err := a.call(ctx, protocol.TypeActivate, newRequestID(), protocol.ActivateRequest{Email: req.Email}, &resp); err != nil {
+	if err := a.call(ctx, protocol.TypeActivate, newRequestID(), protocol.ActivateRequest{Email: req.Email, Password: req.Password}, &resp); err != nil {
 		writeError(w, err)
 		return
+	}
+	if req.Password != "" {
+		// The member's license is assigned the first time they log in:
+		// sign them in for the calling OS user now.
+		if _, err := a.login(ctx, callerOf(r), req.Email, req.Password); err != nil {
+			a.log.Warn("activated, but could not sign the member in", "email", req.Email, "err", err)
+		} else {
+			resp.SignedIn = true
+		}
 	}
 	writeJSON(w, http.StatusOK, resp)
 }

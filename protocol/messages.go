@@ -199,7 +199,12 @@ type ReleaseRequest struct {
 type ReleaseResponse struct{}
 
 // ServersRequest asks for the cluster's agent addresses.
-type ServersRequest struct{}
+type ServersRequest struct {
+	// AgentVersion is the agent's build: an agent with nothing to heartbeat
+	// still asks for the server list every few minutes, which is when the
+	// cluster records that it was seen.
+	AgentVersion string `json:"agent_version,omitempty"`
+}
 
 // ServersResponse lists the nodes an agent may fail over to.
 type ServersResponse struct {
@@ -258,6 +263,10 @@ func (d Duration) String() string { return time.Duration(d).String() }
 // member under its seat assignment policy (list or domain).
 type ActivateRequest struct {
 	Email string `json:"email"`
+	// Password, when given, is the member's password: a member joining
+	// through activation sets it (they need it to sign in on devices), an
+	// existing member must give theirs. The agent then signs them in.
+	Password string `json:"password,omitempty"`
 }
 
 // ActivateResponse says whether the user joined now (Joined) or was
@@ -268,4 +277,7 @@ type ActivateResponse struct {
 	Role    string `json:"role"`
 	Status  string `json:"status"`
 	Joined  bool   `json:"joined"`
+	// SignedIn is set by the agent when it also signed the member in (an
+	// activation with a password).
+	SignedIn bool `json:"signed_in,omitempty"`
 }

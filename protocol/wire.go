@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 )
 
 // MaxFrame bounds a frame so that a malformed or hostile length prefix cannot
@@ -17,19 +18,39 @@ const MaxFrame = 1 << 20
 // ErrFrameTooLarge is returned for a length prefix above MaxFrame.
 var ErrFrameTooLarge = errors.New("frame exceeds the protocol's maximum size")
 
-// WriteFrame writes v as one length-prefixed JSON frame.
+// framePool holds the buffers WriteFrame encodes into: every request and
+// answer on the agent protocol goes through it, and encoding straight after
+// a reserved length prefix saves the copy and the two allocations that
+// json.Marshal and a separate frame buffer cost.
+var framePool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// maxPooledFrame keeps an unusually large frame's buffer (an enrollment)
+// out of the pool.
+const maxPooledFrame = 16 << 10
+
+// WriteFrame writes v as one length-prefixed JSON frame, in one Write.
 func WriteFrame(w io.Writer, v any) error {
-	payload, err := json.Marshal(v)
-	if err != nil {
+	buf := framePool.Get().(*bytes.Buffer)
+	defer func() {
+		if buf.Cap() <= maxPooledFrame {
+			buf.Reset()
+			framePool.Put(buf)
+		}
+	}()
+	buf.Write([]byte{0, 0, 0, 0})
+	enc := json.NewEncoder(buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
 		return fmt.Errorf("encode frame: %w", err)
 	}
-	if len(payload) > MaxFrame {
+	frame := buf.Bytes()
+	frame = frame[:len(frame)-1] // Encode's trailing newline
+	n := len(frame) - 4
+	if n > MaxFrame {
 		return ErrFrameTooLarge
 	}
-	buf := make([]byte, 4+len(payload))
-	binary.BigEndian.PutUint32(buf, uint32(len(payload)))
-	copy(buf[4:], payload)
-	if _, err := w.Write(buf); err != nil {
+	binary.BigEndian.PutUint32(frame, uint32(n))
+	if _, err := w.Write(frame); err != nil {
 		return fmt.Errorf("write frame: %w", err)
 	}
 	return nil

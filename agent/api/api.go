@@ -49,6 +49,12 @@ const (
 	// entitlements, the cluster CA and the signing-key certificates), from
 	// the cluster when it answers, else as last received.
 	PathEntitlements = "/v1/entitlements"
+	// Air-gapped devices (agent/offline.go): files an administrator carries.
+	PathOfflineEnrollRequest = "/v1/offline/enroll-request" // POST OfflineEnrollRequest → protocol.EnrollRequest
+	PathOfflineEnrollInstall = "/v1/offline/enroll-install" // POST protocol.EnrollResponse → {device_code, account}
+	PathOfflineRequest       = "/v1/offline/request"        // POST OfflineLeaseRequest → OfflineFile
+	PathOfflineInstall       = "/v1/offline/install"        // POST offline.LeaseFile → LeaseResponse
+	PathOfflineReturn        = "/v1/offline/return"         // POST OfflineReturnRequest → OfflineFile
 )
 
 // LoginRequest signs a member in for the calling OS user. The password goes
@@ -103,6 +109,9 @@ type CheckoutRequest struct {
 // License"): the account admits the user under its seat policy.
 type ActivateRequest struct {
 	Email string `json:"email"`
+	// Password, when given, is set for a member who joins now (or checked
+	// for an existing one), and the calling OS user is then signed in.
+	Password string `json:"password,omitempty"`
 }
 
 // ReleaseRequest gives the device's lease on Feature back.
@@ -233,4 +242,26 @@ func uidString() string {
 		return strconv.Itoa(uid)
 	}
 	return "user" // Windows has no uid
+}
+
+// OfflineEnrollRequest asks the agent for an enrollment request file; an
+// empty token means the agent's own (--enroll-token).
+type OfflineEnrollRequest struct {
+	EnrollToken string `json:"enroll_token,omitempty"`
+}
+
+// OfflineLeaseRequest asks the agent for a signed lease request file.
+type OfflineLeaseRequest struct {
+	Feature string            `json:"feature"`
+	Borrow  protocol.Duration `json:"borrow"`
+}
+
+// OfflineReturnRequest asks the agent to give an offline lease back by file.
+type OfflineReturnRequest struct {
+	Feature string `json:"feature"`
+}
+
+// OfflineFile is a signed file for the administrator to carry.
+type OfflineFile struct {
+	File string `json:"file"`
 }

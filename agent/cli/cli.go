@@ -24,6 +24,7 @@ import (
 
 	"github.com/kardianos/service"
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 
 	"github.com/tally-licensing/tally/agent"
 	"github.com/tally-licensing/tally/agent/api"
@@ -102,7 +103,7 @@ func NewRootCommand() *cobra.Command {
 	root.PersistentFlags().StringVar(&g.state, "state", "", "state directory (default "+api.DefaultStateDir()+")")
 	root.PersistentFlags().StringVar(&g.socket, "socket", "", "local API socket (default $"+api.SocketEnv+", else STATE/"+api.SocketName+")")
 	root.AddCommand(newRunCommand(g), newCheckoutCommand(g), newReleaseCommand(g), newStatusCommand(g), newJWKSCommand(g), newActivateCommand(g),
-		newLoginCommand(g), newLogoutCommand(g), newWhoAmICommand(g), newEntitlementCommand(g))
+		newLoginCommand(g), newLogoutCommand(g), newWhoAmICommand(g), newEntitlementCommand(g), newOfflineCommand(g))
 	root.AddCommand(newServiceCommands(g)...)
 	return root
 }
@@ -429,11 +430,13 @@ func printStatus(w io.Writer, st *sdk.Status, now time.Time) {
 
 func newActivateCommand(g *globalFlags) *cobra.Command {
 	var (
-		email  string
-		asJSON bool
+		email   string
+		asJSON  bool
+		pwStdin bool
+		pwArg   string
 	)
 	cmd := &cobra.Command{
-		Use:   "activate --email EMAIL",
+		Use:   "activate --email EMAIL [--password-stdin]",
 		Short: "Sign a user in on this device and join the account (Activate Existing License)",
 		Long: "Ask the cluster to admit EMAIL to this device's account under its seat assignment policy:\n" +
 			"with a domain policy any address in the domain joins while a seat is free; with a list only listed users.\n" +
@@ -443,7 +446,18 @@ func newActivateCommand(g *globalFlags) *cobra.Command {
 			if email == "" {
 				return report(cmd, asJSON, protocol.Errorf(protocol.CodeInvalidArgument, "--email is required"))
 			}
-			r, err := sdk.New(g.socketPath()).Activate(cmd.Context(), email)
+			if cmd.Flags().Changed("password") {
+				return report(cmd, asJSON, protocol.Errorf(protocol.CodeInvalidArgument,
+					"a password on the command line is refused (every user of this machine can read it): type it when asked, or pipe it with --password-stdin"))
+			}
+			pw := ""
+			if f, ok := cmd.InOrStdin().(*os.File); pwStdin || (ok && term.IsTerminal(int(f.Fd()))) {
+				var err error
+				if pw, err = readPassword(cmd, cmd.InOrStdin(), pwStdin); err != nil {
+					return report(cmd, asJSON, err)
+				}
+			}
+			r, err := sdk.New(g.socketPath()).ActivateWithPassword(cmd.Context(), email, pw)
 			if err != nil {
 				return report(cmd, asJSON, err)
 			}
@@ -455,10 +469,16 @@ func newActivateCommand(g *globalFlags) *cobra.Command {
 				verb = "joined"
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s %s %s (%s, %s)\n", r.Email, verb, r.Account, r.Role, r.Status)
+			if r.SignedIn {
+				fmt.Fprintf(cmd.OutOrStdout(), "signed in as %s on this device\n", r.Email)
+			}
 			return nil
 		},
 	}
 	cmd.Flags().StringVar(&email, "email", "", "the user's email address")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON on stdout")
+	cmd.Flags().BoolVar(&pwStdin, "password-stdin", false, "read the password from stdin: set for a member joining now, checked for an existing one; then sign in")
+	cmd.Flags().StringVar(&pwArg, "password", "", "refused: a password must not be a command-line argument")
+	_ = cmd.Flags().MarkHidden("password")
 	return cmd
 }

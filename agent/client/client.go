@@ -49,6 +49,9 @@ const (
 	// device, while the resumed handshake per heartbeat costs the server
 	// about half a millisecond of CPU (docs/performance.md).
 	DefaultIdleClose = time.Second
+	// FailoverStagger is how long a connection attempt to one server runs
+	// alone before the next server is dialled in parallel (dialRound).
+	FailoverStagger = 500 * time.Millisecond
 )
 
 // ErrNoServers is returned when the client has no server address at all.
@@ -249,7 +252,10 @@ func (c *Client) Servers() []string {
 	return slices.Clone(c.servers)
 }
 
-// Connected returns the address of the server the client is connected to.
+// Connected returns the address of the server the client is connected to,
+// or, when the connection was closed for idleness (WithIdleClose) after a
+// good exchange, the server it will reconnect to: an idle agent is not
+// disconnected. LastAnswer says when that server last answered.
 func (c *Client) Connected() (addr string, ok bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -566,27 +572,23 @@ func (c *Client) connect(ctx context.Context) (*quic.Conn, string, error) {
 			}
 		}
 
-		var errs []error
-		untrusted := 0
-		for i := range servers {
-			addr := servers[(start+i)%len(servers)]
-			conn, err := c.dialOne(ctx, addr)
-			if err == nil {
-				c.mu.Lock()
-				c.failures, c.notBefore = 0, time.Time{}
-				c.mu.Unlock()
+		conn, addr, errs, untrusted := c.dialRound(ctx, servers, start)
+		if conn != nil {
+			c.mu.Lock()
+			// Reconnecting to the same server after an idle close is
+			// routine (once per heartbeat): only a change is news.
+			routine := addr == c.last && c.failures == 0
+			c.failures, c.notBefore = 0, time.Time{}
+			c.mu.Unlock()
+			if routine {
+				c.log.Debug("reconnected to tallyd", "server", addr)
+			} else {
 				c.log.Info("connected to tallyd", "server", addr)
-				return conn, addr, nil
 			}
-			if ctx.Err() != nil {
-				return nil, "", connectError(ctx.Err(), errors.Join(append(errs, err)...))
-			}
-			var ue *UntrustedServerError
-			if errors.As(err, &ue) {
-				untrusted++
-			}
-			c.log.Debug("tallyd unreachable", "server", addr, "err", err)
-			errs = append(errs, err)
+			return conn, addr, nil
+		}
+		if ctx.Err() != nil {
+			return nil, "", connectError(ctx.Err(), errors.Join(errs...))
 		}
 		last = errors.Join(errs...)
 		if untrusted == len(servers) {
@@ -598,6 +600,85 @@ func (c *Client) connect(ctx context.Context) (*quic.Conn, string, error) {
 		c.notBefore = time.Now().Add(d)
 		c.mu.Unlock()
 		c.log.Warn("no tallyd server reachable", "servers", servers, "retry_in", d.Round(time.Millisecond), "err", last)
+	}
+}
+
+// dialRound tries every server once, starting at start. It does not wait
+// for one attempt to fail before the next: if the server tried first has
+// not answered within FailoverStagger, the next one is dialled too, and so
+// on, and the first handshake to finish wins (the others are cancelled).
+// An agent that closes idle connections learns that its node died only
+// when it reconnects; waiting out a whole dial timeout there would cost its
+// leases their renewal. A slow but live first server still wins if it
+// answers before the others.
+func (c *Client) dialRound(ctx context.Context, servers []string, start int) (*quic.Conn, string, []error, int) {
+	type result struct {
+		conn *quic.Conn
+		addr string
+		err  error
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	results := make(chan result, len(servers))
+	launched, pending := 0, 0
+	launch := func() {
+		addr := servers[(start+launched)%len(servers)]
+		launched++
+		pending++
+		go func() {
+			conn, err := c.dialOne(rctx, addr)
+			results <- result{conn, addr, err}
+		}()
+	}
+	// finish cancels the attempts still running and closes any connection
+	// that completes after the winner.
+	finish := func() {
+		cancel()
+		if pending == 0 {
+			return
+		}
+		go func(n int) {
+			for range n {
+				if r := <-results; r.conn != nil {
+					r.conn.CloseWithError(0, "another server answered first")
+				}
+			}
+		}(pending)
+	}
+	stagger := time.NewTimer(FailoverStagger)
+	defer stagger.Stop()
+	launch()
+	var errs []error
+	untrusted := 0
+	for {
+		select {
+		case r := <-results:
+			pending--
+			if r.err == nil {
+				finish()
+				return r.conn, r.addr, errs, untrusted
+			}
+			var ue *UntrustedServerError
+			if errors.As(r.err, &ue) {
+				untrusted++
+			}
+			c.log.Debug("tallyd unreachable", "server", r.addr, "err", r.err)
+			errs = append(errs, r.err)
+			if launched < len(servers) {
+				launch()
+				stagger.Reset(FailoverStagger)
+			} else if pending == 0 {
+				finish()
+				return nil, "", errs, untrusted
+			}
+		case <-stagger.C:
+			if launched < len(servers) {
+				launch()
+				stagger.Reset(FailoverStagger)
+			}
+		case <-ctx.Done():
+			finish()
+			return nil, "", errs, untrusted
+		}
 	}
 }
 

@@ -226,3 +226,31 @@ func TestAffinitySpreadsDevicesAndPicksTheHashedServer(t *testing.T) {
 		c.Close()
 	}
 }
+
+// A device whose node died learns it only when it reconnects (it holds no
+// connection while idle): the dial to the dead node must not hold up the
+// request for the whole dial timeout, which is longer here than the
+// request's own deadline. The next server is dialled alongside it and
+// answers.
+func TestReconnectDoesNotWaitOutADeadServer(t *testing.T) {
+	dead, err := net.ListenPacket("udp", "127.0.0.1:0") // a socket that never answers
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dead.Close()
+	live := newRecordingServer(t)
+	c, err := New([]string{dead.LocalAddr().String(), live.addr}, &tls.Config{RootCAs: live.roots},
+		WithDialTimeout(time.Hour), WithIdleClose(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := c.Do(ctx, protocol.TypeServers, "", protocol.ServersRequest{}, nil); err != nil {
+		t.Fatalf("with a dead first server and an hour's dial timeout: %v", err)
+	}
+	if addr, _ := c.Connected(); addr != live.addr {
+		t.Fatalf("connected to %q; want the live server %s", addr, live.addr)
+	}
+}

@@ -283,8 +283,16 @@ func (c *Client) Activity(ctx context.Context, feature string) error {
 // the account admits the user if its seat policy (list or domain) allows
 // and a seat is free. A user already in the account is answered as such.
 func (c *Client) Activate(ctx context.Context, email string) (*protocol.ActivateResponse, error) {
+	return c.ActivateWithPassword(ctx, email, "")
+}
+
+// ActivateWithPassword is Activate for a member who proves themselves: a
+// member who joins now sets password, an existing member must give theirs,
+// and the OS user running the application is then signed in as them (the
+// response's SignedIn), so their next checkout is theirs.
+func (c *Client) ActivateWithPassword(ctx context.Context, email, password string) (*protocol.ActivateResponse, error) {
 	var out protocol.ActivateResponse
-	if err := c.do(ctx, http.MethodPost, api.PathActivate, api.ActivateRequest{Email: email}, &out); err != nil {
+	if err := c.do(ctx, http.MethodPost, api.PathActivate, api.ActivateRequest{Email: email, Password: password}, &out); err != nil {
 		return nil, err
 	}
 	return &out, nil

@@ -75,6 +75,11 @@ type Command struct {
 	// payloads carry none.
 	Actor   string
 	Payload any
+	// Format is the log format the entry was read in (log.go); zero for a
+	// command built in memory, which applies with the newest semantics.
+	// Apply gives an entry the meaning it had in its format, so that a
+	// log written by the previous release replays to the same ledger.
+	Format int
 	// Batch packs many commands into one log entry, so that a storm of
 	// checkouts costs a few fsyncs rather than one each (DESIGN.md §6).
 	Batch []Command
@@ -200,6 +205,8 @@ type Result struct {
 	Import  *ImportReport `json:"import,omitempty"`
 	// Members reports a members command.
 	Members *MembersResult `json:"members,omitempty"`
+	// AdminRequest is an idempotency key's record (admin_requests.go).
+	AdminRequest *AdminRequestRecord `json:"admin_request,omitempty"`
 	// Replayed is set when the result comes from the idempotency record.
 	Replayed bool `json:"replayed,omitempty"`
 }

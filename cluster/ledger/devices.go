@@ -42,6 +42,15 @@ type RemoveDevice struct {
 	Device  string `json:"device"`
 }
 
+// deviceCode is the Device Code an operation names, in the form the
+// ledger stores (log format 2 on; format 1 took codes as written).
+func (s *State) deviceCode(code string) string {
+	if !s.since(2) {
+		return code
+	}
+	return protocol.CanonicalDeviceCode(code)
+}
+
 // nodeLocked lists the node-locked leases of device ref (of feature, or
 // all), sorted by ID.
 func (s *State) nodeLocked(ref DeviceRef, feature string) ([]*Lease, *protocol.Error) {
@@ -67,7 +76,7 @@ func noNodeLocked(ref DeviceRef, feature string) Result {
 }
 
 func (s *State) freeSeats(now time.Time, op *FreeSeats) Result {
-	ref := DeviceRef{op.Account, protocol.CanonicalDeviceCode(op.Device)}
+	ref := DeviceRef{op.Account, s.deviceCode(op.Device)}
 	pick, e := s.nodeLocked(ref, op.Feature)
 	if e != nil {
 		return Result{Error: e}
@@ -85,11 +94,11 @@ func (s *State) freeSeats(now time.Time, op *FreeSeats) Result {
 }
 
 func (s *State) moveSeats(_ time.Time, op *MoveSeats) Result {
-	from := DeviceRef{op.Account, protocol.CanonicalDeviceCode(op.Device)}
+	from := DeviceRef{op.Account, s.deviceCode(op.Device)}
 	if _, ok := s.devices[from]; !ok {
 		return fail(protocol.CodeNotFound, "no device %s in account %s", from.Code, op.Account)
 	}
-	to := DeviceRef{op.Account, protocol.CanonicalDeviceCode(op.To)}
+	to := DeviceRef{op.Account, s.deviceCode(op.To)}
 	if _, ok := s.devices[to]; !ok || op.To == "" {
 		return fail(protocol.CodeNotFound, "no device %s in account %s to move to", to.Code, op.Account)
 	}
@@ -120,7 +129,7 @@ func (s *State) moveSeats(_ time.Time, op *MoveSeats) Result {
 // under the same code cannot renew or take them back.
 // The result carries the removed device.
 func (s *State) removeDevice(now time.Time, op *RemoveDevice) Result {
-	ref := DeviceRef{op.Account, protocol.CanonicalDeviceCode(op.Device)}
+	ref := DeviceRef{op.Account, s.deviceCode(op.Device)}
 	if _, ok := s.devices[ref]; !ok {
 		return fail(protocol.CodeNotFound, "no device %s in account %s", ref.Code, op.Account)
 	}
@@ -132,6 +141,7 @@ func (s *State) removeDevice(now time.Time, op *RemoveDevice) Result {
 			l.Kind = KindFloating // a revoked seat expires like any other
 		}
 	}
+	s.forgetDeviceSignIns(ref)
 	d := *s.devices[ref]
 	delete(s.devices, ref)
 	return Result{Device: &d}

@@ -339,6 +339,39 @@ func (s *State) checkEntitledSeats(now time.Time, account, feature string, seats
 	return nil
 }
 
+// checkEntitledProduct refuses, in a vendor-managed account, named licenses
+// of a base product beyond the entitled seats of its pool's feature, and an
+// add-on product whose code no valid entitlement lists.
+func (s *State) checkEntitledProduct(now time.Time, p *SetProduct, existing *Product) *protocol.Error {
+	if !s.vendorManaged(p.Account) {
+		return nil
+	}
+	kind, feature := p.Kind, p.Feature
+	if existing != nil {
+		kind, feature = existing.Kind, existing.PoolFeature()
+	}
+	if kind == "" {
+		kind = ProductBase
+	}
+	if kind == ProductAddOn {
+		for _, e := range s.ven.current[p.Account] {
+			if !e.validAt(now) {
+				continue
+			}
+			for _, f := range e.Features {
+				if slices.Contains(f.AddOns, p.Code) {
+					return nil
+				}
+			}
+		}
+		return protocol.Errorf(protocol.CodeEntitlementLimit, "no valid entitlement of account %s lists add-on %s (it has %s)", p.Account, p.Code, s.entitlementNames(p.Account))
+	}
+	if feature == "" {
+		feature = p.Code
+	}
+	return s.checkEntitledSeats(now, p.Account, feature, p.Quantity)
+}
+
 // checkEntitledOverage refuses an overage allowance beyond the entitlements'.
 func (s *State) checkEntitledOverage(now time.Time, account, feature string, overage int) *protocol.Error {
 	if !s.vendorManaged(account) || overage == 0 {
@@ -637,3 +670,7 @@ func (s *State) TrueUp(account string, from, to time.Time) entitlement.Report {
 	}
 	return rep
 }
+
+// NotifyEntitlementExpiry is the reminder kind sent before an account's
+// vendor entitlement ends (daemon/notify).
+const NotifyEntitlementExpiry = "entitlement-expiry"

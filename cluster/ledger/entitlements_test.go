@@ -153,3 +153,21 @@ func TestEntitlementRenewalSupersedesAndDowngradesToSeatsInUse(t *testing.T) {
 		t.Fatal("snapshot round trip differs")
 	}
 }
+
+func TestEntitlementLimitsNamedLicenses(t *testing.T) {
+	v := newVendorFixture(t, 2, 1)
+	if r := v.importEnt(v.sign(t, "E-1", "", 3, t0.Add(24*time.Hour))); r.Error != nil {
+		t.Fatal(r.Error)
+	}
+	// A base product on the entitled feature: up to its seats.
+	wantCode(t, v.apply(Command{Type: CmdSetProduct, Payload: &SetProduct{Account: "acme", Code: "cad", Quantity: 4, Seed: "s1"}}), protocol.CodeEntitlementLimit)
+	if r := v.apply(Command{Type: CmdSetProduct, Payload: &SetProduct{Account: "acme", Code: "cad", Quantity: 3, Seed: "s1"}}); r.Error != nil {
+		t.Fatal(r.Error)
+	}
+	// A product on a feature no entitlement covers, and an add-on it does not list.
+	wantCode(t, v.apply(Command{Type: CmdSetProduct, Payload: &SetProduct{Account: "acme", Code: "cam", Quantity: 1, Seed: "s2"}}), protocol.CodeEntitlementLimit)
+	wantCode(t, v.apply(Command{Type: CmdSetProduct, Payload: &SetProduct{Account: "acme", Code: "VIDEO", Kind: ProductAddOn, Quantity: 1, Seed: "s3"}}), protocol.CodeEntitlementLimit)
+	if r := v.apply(Command{Type: CmdSetProduct, Payload: &SetProduct{Account: "acme", Code: "RENDER", Kind: ProductAddOn, Quantity: 1, Seed: "s4"}}); r.Error != nil {
+		t.Fatal(r.Error)
+	}
+}

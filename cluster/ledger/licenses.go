@@ -302,6 +302,9 @@ func (s *State) setProduct(now time.Time, p *SetProduct) Result {
 		return fail(protocol.CodeInvalidArgument, "feature name %q must be 1-64 letters, digits, '.', '_' or '-'", p.Feature)
 	}
 	prod := s.lic.product(p.Account, p.Code)
+	if perr := s.checkEntitledProduct(now, p, prod); perr != nil {
+		return Result{Error: perr}
+	}
 	if prod == nil {
 		kind := p.Kind
 		if kind == "" {

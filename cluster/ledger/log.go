@@ -14,16 +14,23 @@ import (
 //	{"v":2, "ignorable":true, "type":"...", "request_id":"...", "now":"...",
 //	 "actor":"...", <payload key>: {...}, "batch":[entry, ...]}
 //
-// "v" is the format a node must understand to apply the entry; absent, it
-// is 1. Format 1 is what every release up to 5df91bb wrote: the payload
+// "v" is the entry's format, the one a node must read to apply it; absent,
+// it is 1. Format 1 is what every release up to 5df91bb wrote: the payload
 // sits under a key named after the type ("checkout": {...}), and member,
 // license and device seat operations are one "members", "license" or
-// "device_op" command with an op field. Commands that format 1 knows are
-// still written exactly that way, without "v", so that a node of the
-// previous release applies them during a rolling upgrade, and a follower
-// of either release can forward them to a leader of the other. Format 2
-// adds the "ignorable" flag and, for commands introduced in format 2 or
-// later (registry: log.since), the payload under "payload" and "v" set.
+// "device_op" command with an op field. Commands format 1 knew are still
+// written that way, so that a node of the previous release applies them
+// during a rolling upgrade and a follower of either release can forward
+// them to a leader of the other. Format 2 adds "v", the "ignorable" flag
+// and commands of its own, whose payload sits under "payload".
+//
+// The leader writes the newest format every registered node reads
+// (State.ClusterLogFormat, from each node's registration): while one node
+// still runs the previous release, entries stay in format 1 and commands
+// new in format 2 are refused at proposal (store.Propose). An entry's
+// format is also its meaning: Apply gives a format 1 entry the rules of
+// format 1 (State.since), so a log written by the previous release replays
+// to the ledger that release built.
 //
 // Decoding is strict: an unknown field anywhere is an error, and so is an
 // entry of a newer format or an unknown type, unless it is marked
@@ -71,13 +78,34 @@ type entryHeader struct {
 	Actor     string      `json:"actor,omitempty"`
 }
 
-// Encode serialises a command for the log.
-func (c *Command) Encode() ([]byte, error) {
+// Encode serialises a command in the oldest format that holds it: what a
+// node of any release since 5df91bb reads (a follower forwarding to the
+// leader uses it).
+func (c *Command) Encode() ([]byte, error) { return c.EncodeAt(1) }
+
+// EncodeAt serialises a command for a log every node of which reads format
+// (State.ClusterLogFormat): each entry is written in format, or in the
+// format that introduced its command if that is newer.
+func (c *Command) EncodeAt(format int) ([]byte, error) {
 	var buf bytes.Buffer
-	if err := encodeEntry(&buf, c); err != nil {
+	if err := encodeEntry(&buf, c, format); err != nil {
 		return nil, fmt.Errorf("encode %s command: %w", c.Type, err)
 	}
 	return buf.Bytes(), nil
+}
+
+// MinFormat is the oldest log format that holds c (the newest that
+// introduced one of its commands); a leader of a cluster that does not
+// read it yet must not propose it.
+func (c *Command) MinFormat() int {
+	f := 1
+	if sp, ok := registry[c.Type]; ok {
+		f = sp.log.since
+	}
+	for i := range c.Batch {
+		f = max(f, c.Batch[i].MinFormat())
+	}
+	return f
 }
 
 // MarshalJSON writes the log format, which is also what a follower
@@ -94,8 +122,11 @@ func (c *Command) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-func encodeEntry(buf *bytes.Buffer, c *Command) error {
+func encodeEntry(buf *bytes.Buffer, c *Command, format int) error {
 	h := entryHeader{Type: c.Type, RequestID: c.RequestID, Now: c.Now, Actor: c.Actor}
+	if format > 1 {
+		h.V = format
+	}
 	var key string
 	var payload []byte
 	if c.Type != CmdBatch {
@@ -116,7 +147,7 @@ func encodeEntry(buf *bytes.Buffer, c *Command) error {
 		key = string(c.Type)
 		switch {
 		case sp.log.since > 1:
-			h.V, key = sp.log.since, "payload"
+			h.V, key = max(h.V, sp.log.since), "payload"
 		case sp.log.group != "":
 			if m, ok := c.Payload.(*MoveSeats); ok && m.To == "" {
 				// Format 1 tells a move from a free by its target.
@@ -141,7 +172,7 @@ func encodeEntry(buf *bytes.Buffer, c *Command) error {
 			if i > 0 {
 				buf.WriteByte(',')
 			}
-			if err := encodeEntry(buf, &c.Batch[i]); err != nil {
+			if err := encodeEntry(buf, &c.Batch[i], format); err != nil {
 				return err
 			}
 		}
@@ -198,7 +229,7 @@ func decodeEntry(b []byte) (*Command, error) {
 	if h.V == 0 {
 		h.V = 1
 	}
-	c := &Command{Type: h.Type, RequestID: h.RequestID, Now: h.Now, Actor: h.Actor}
+	c := &Command{Type: h.Type, RequestID: h.RequestID, Now: h.Now, Actor: h.Actor, Format: h.V}
 	if raw, ok := fields["batch"]; ok {
 		delete(fields, "batch")
 		var children []json.RawMessage
@@ -250,21 +281,25 @@ func decodePayload(c *Command, h entryHeader, fields map[string]json.RawMessage)
 	if c.Type == CmdBatch {
 		return noOtherFields(c.Type, fields)
 	}
-	key := string(c.Type)
-	raw, hasPayload := fields[key]
-	if h.V > 1 {
-		key = "payload"
-		raw, hasPayload = fields[key]
+	sp, known := registry[c.Type]
+	group := groupOf(c.Type)
+	if !known && group == nil {
+		return &EntryError{Type: c.Type, Format: h.V, Reason: "has a type this tallyd does not know"}
 	}
+	// Commands format 1 knew keep its key; later ones use "payload".
+	key := string(c.Type)
+	if known && sp.log.since > 1 {
+		key = "payload"
+	}
+	raw, hasPayload := fields[key]
 	delete(fields, key)
 	if err := noOtherFields(c.Type, fields); err != nil {
 		return err
 	}
-	if group := groupOf(c.Type); group != nil && h.V == 1 {
+	if group != nil {
 		return decodeGroupOp(c, raw, group)
 	}
-	sp, ok := registry[c.Type]
-	if !ok || sp.log.since > h.V || (h.V == 1 && sp.log.group != "") {
+	if sp.log.since > h.V || sp.log.group != "" {
 		return &EntryError{Type: c.Type, Format: h.V, Reason: "has a type this tallyd does not know"}
 	}
 	if !hasPayload {

@@ -23,16 +23,20 @@ func TestEveryCommandRoundTrips(t *testing.T) {
 				m.To = "d2" // format 1 tells a move from a free by its target
 			}
 		}
-		b, err := c.Encode()
-		if err != nil {
-			t.Fatalf("%s: %v", typ, err)
-		}
-		d, err := DecodeCommand(b)
-		if err != nil {
-			t.Fatalf("%s: decode %s: %v", typ, b, err)
-		}
-		if !reflect.DeepEqual(*d, c) {
-			t.Fatalf("%s: %s decoded to %+v, want %+v", typ, b, *d, c)
+		for _, format := range []int{1, LogFormat} {
+			b, err := c.EncodeAt(format)
+			if err != nil {
+				t.Fatalf("%s: %v", typ, err)
+			}
+			d, err := DecodeCommand(b)
+			if err != nil {
+				t.Fatalf("%s: decode %s: %v", typ, b, err)
+			}
+			want := c
+			want.Format = max(format, sp.log.since)
+			if !reflect.DeepEqual(*d, want) {
+				t.Fatalf("%s: %s decoded to %+v, want %+v", typ, b, *d, want)
+			}
 		}
 	}
 }
@@ -127,9 +131,9 @@ func TestFormat1EntriesDecode(t *testing.T) {
 			t.Fatalf("%s: %v", tc.entry, err)
 		}
 		want := tc.want
-		want.Now = now
+		want.Now, want.Format = now, 1
 		for i := range want.Batch {
-			want.Batch[i].Now = now
+			want.Batch[i].Now, want.Batch[i].Format = now, 1
 		}
 		if !reflect.DeepEqual(*got, want) {
 			t.Fatalf("%s\ndecoded to %+v\nwant       %+v", tc.entry, *got, want)
@@ -148,7 +152,8 @@ func TestDecodingIsStrict(t *testing.T) {
 		`{"type":"license","now":"2026-11-02T09:00:00Z","license":{"op":"assign","account":"acme","seats":1}}`,
 		`{"type":"device_op","now":"2026-11-02T09:00:00Z","device_op":{"account":"acme","device":"d","force":true}}`,
 		`{"type":"batch","now":"2026-11-02T09:00:00Z","batch":[{"type":"remind","now":"2026-11-02T09:00:00Z","remind":{}}]}`,
-		`{"v":2,"type":"checkout","now":"2026-11-02T09:00:00Z","checkout":{"account":"acme"}}`,
+		`{"v":2,"type":"checkout","now":"2026-11-02T09:00:00Z","payload":{"account":"acme"}}`,
+		`{"v":2,"type":"device_seen","now":"2026-11-02T09:00:00Z","device_seen":{"account":"acme"}}`,
 	} {
 		if c, err := DecodeCommand([]byte(entry)); err == nil {
 			t.Fatalf("%s decoded to %+v", entry, c)

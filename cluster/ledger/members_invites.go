@@ -88,7 +88,9 @@ func (s *State) cancelInvite(now time.Time, op *CancelInvite) Result {
 			return fail(protocol.CodeNotFound, "user %s has no pending invitation", u.Email)
 		}
 		delete(o.Users, u.Email)
-		s.endSignIns(now, op.Account, u.Email, "")
+		if s.since(2) {
+			s.endSignIns(now, op.Account, u.Email, "")
+		}
 		return changedResult(u.Email)
 	})
 }
@@ -99,7 +101,9 @@ func (s *State) expireInvites(now time.Time, op *ExpireInvites) Result {
 		for _, id := range sortedKeys(o.Users) {
 			if u := o.Users[id]; u.Pending && !now.Before(u.InviteExpires) {
 				delete(o.Users, id)
-				s.endSignIns(now, op.Account, id, "")
+				if s.since(2) {
+					s.endSignIns(now, op.Account, id, "")
+				}
 				gone = append(gone, id)
 			}
 		}

@@ -67,6 +67,9 @@ type Activate struct {
 	Account string `json:"account"`
 	Email   string `json:"email,omitempty"`
 	Device  string `json:"device,omitempty"`
+	// PasswordHash is the password a member joining now sets (argon2id,
+	// computed by the proposer); it never changes an existing member's.
+	PasswordHash string `json:"password_hash,omitempty"`
 }
 
 // SetSeatPolicy replaces who may join by activating a device.
@@ -174,9 +177,11 @@ func (s *State) setRole(now time.Time, op *SetRole) Result {
 			}
 		}
 		u.Role = op.Role
-		s.endSignIns(now, op.Account, u.Email, "")
-		if !op.Role.ConsumesSeat() {
-			s.revokeMemberLeases(now, op.Account, u.Email, "")
+		if s.since(2) {
+			s.endSignIns(now, op.Account, u.Email, "")
+			if !op.Role.ConsumesSeat() {
+				s.revokeMemberLeases(now, op.Account, u.Email, "")
+			}
 		}
 		return userResult(o, u)
 	})
@@ -192,7 +197,9 @@ func (s *State) setPassword(now time.Time, op *SetPassword) Result {
 			return fail(protocol.CodeInvalidArgument, "a password is needed")
 		}
 		u.PasswordHash = op.PasswordHash
-		s.endSignIns(now, op.Account, u.Email, "")
+		if s.since(2) {
+			s.endSignIns(now, op.Account, u.Email, "")
+		}
 		return userResult(o, u)
 	})
 }
@@ -207,7 +214,9 @@ func (s *State) deleteUser(now time.Time, op *DeleteUser) Result {
 			return fail(protocol.CodeNotAllowed, "%s holds license %s: unassign or reassign it before deleting the user", u.Email, held[0])
 		}
 		delete(o.Users, u.Email)
-		s.revokeMemberLeases(now, op.Account, u.Email, "")
+		if s.since(2) {
+			s.revokeMemberLeases(now, op.Account, u.Email, "")
+		}
 		return changedResult(u.Email)
 	})
 }
@@ -235,7 +244,11 @@ func (s *State) activate(now time.Time, op *Activate) Result {
 		if e := o.takeSeat(now); e != nil {
 			return Result{Error: e}
 		}
-		u := &User{Email: email, Role: RoleMember, Activated: true, Created: now}
+		// A member joining by activation sets their password now: the seat
+		// policy admits the address, and the password is what proves them
+		// on devices from then on. An existing member's password is never
+		// set here: whoever typed their address at a device proved nothing.
+		u := &User{Email: email, Role: RoleMember, Activated: true, Created: now, PasswordHash: op.PasswordHash}
 		o.Users[email] = u
 		return Result{Members: &MembersResult{User: ptr(o.view(u)), Joined: true}}
 	})

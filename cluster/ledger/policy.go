@@ -61,6 +61,12 @@ type Policy struct {
 	// A deny match refuses; a non-empty allow list refuses everyone else.
 	Allow []string `json:"allow,omitempty"`
 	Deny  []string `json:"deny,omitempty"`
+	// SeatBasis is what one seat covers: "device", "member" or
+	// "node-locked" (seatbasis.go); empty inherits, and the account's model
+	// decides at the top. MemberDevices caps a member's devices under the
+	// member basis (zero: no cap).
+	SeatBasis     string `json:"seat_basis,omitempty"`
+	MemberDevices int    `json:"member_devices,omitempty"`
 }
 
 // Reservation keeps Seats seats of a pool for one principal.
@@ -96,6 +102,9 @@ func (p *Policy) Validate() error {
 	}
 	if p.NodeLocked < 0 || p.Overage < 0 {
 		return fmt.Errorf("node_locked and overage must not be negative")
+	}
+	if err := p.validateBasis(); err != nil {
+		return err
 	}
 	for _, r := range p.Reserve {
 		if !validPrincipal(r.Kind) || r.Name == "" || r.Seats <= 0 {
@@ -157,6 +166,12 @@ func (p Policy) merge(over *Policy) Policy {
 	if over.Deny != nil {
 		p.Deny = over.Deny
 	}
+	if over.SeatBasis != "" {
+		p.SeatBasis = over.SeatBasis
+	}
+	if over.MemberDevices != 0 {
+		p.MemberDevices = over.MemberDevices
+	}
 	return p
 }
 
@@ -200,6 +215,9 @@ func policyKey(account, feature string) string {
 // for the account-wide view), with defaults filled in.
 func (s *State) EffectivePolicy(account, feature string) Policy {
 	p := Policy{LeaseTTL: s.settings.LeaseTTL, HeartbeatInterval: s.settings.HeartbeatInterval}
+	if acct := s.accounts[account]; acct != nil {
+		p.SeatBasis = defaultBasis(acct.Model)
+	}
 	if s.pol.Policies == nil {
 		return p
 	}
@@ -258,7 +276,9 @@ func (s *State) setPolicy(now time.Time, c *SetPolicy) Result {
 	p := c.Policy
 	p.Allow, p.Deny = slices.Clone(p.Allow), slices.Clone(p.Deny)
 	p.Reserve = slices.Clone(p.Reserve)
-	canonicalDevices(&p)
+	if s.since(2) {
+		canonicalDevices(&p)
+	}
 	if s.pol.Policies == nil {
 		s.pol.Policies = map[string]*Policy{}
 	}
@@ -295,7 +315,7 @@ func (s *State) principalMatches(kind, name string, c *Checkout) bool {
 	case "user":
 		return c.User != "" && NormalizeEmail(c.User) == NormalizeEmail(name)
 	case "device":
-		return c.Device == protocol.CanonicalDeviceCode(name)
+		return c.Device == s.deviceCode(name)
 	case "team":
 		return (c.Team != "" && c.Team == name) || slices.Contains(s.memberTeams(c.Account, c.User), name)
 	}
@@ -307,7 +327,7 @@ func (s *State) leaseMatches(kind, name string, l *Lease) bool {
 	case "user":
 		return l.User != "" && NormalizeEmail(l.User) == NormalizeEmail(name)
 	case "device":
-		return l.Device == protocol.CanonicalDeviceCode(name)
+		return l.Device == s.deviceCode(name)
 	case "team":
 		return s.leaseInTeam(l, name)
 	}
@@ -369,7 +389,10 @@ func (s *State) admit(now time.Time, acct *Account, pool *Pool, p *Policy, c *Ch
 			return "", protocol.Errorf(protocol.CodePolicyDenied, "device %s (user %q, team %q) is not on the allow list of %s/%s", c.Device, c.User, c.Team, acct.ID, pool.Feature)
 		}
 	}
-	inUse := len(leases)
+	inUse, joins, perr := s.seatUse(now, p, c, leases)
+	if perr != nil {
+		return "", perr
+	}
 	// The caps of the named team and of every team the member is in.
 	teams := s.memberTeams(acct.ID, c.User)
 	if c.Team != "" && !slices.Contains(teams, c.Team) {
@@ -408,7 +431,7 @@ func (s *State) admit(now time.Time, acct *Account, pool *Pool, p *Policy, c *Ch
 	if pool.Seats >= SoftCapSeats && !pool.OverSince.IsZero() && !now.Before(pool.OverSince.Add(OverageGrace)) && inUse >= pool.Seats {
 		return "", protocol.Errorf(protocol.CodeOverageExpired, "%s/%s has been over its %d seats since %s, past the 30-day grace: no new grants until it is back under its seats or more are bought", acct.ID, pool.Feature, pool.Seats, pool.OverSince.UTC().Format(time.RFC3339))
 	}
-	if inUse+reserved >= limit {
+	if !joins && inUse+reserved >= limit {
 		msg := fmt.Sprintf("all %d seats of %s in account %s are in use", pool.Seats, pool.Feature, acct.ID)
 		if reserved > 0 {
 			msg = fmt.Sprintf("no unreserved seat of %s in account %s: %d in use, %d reserved for others, %d allowed", pool.Feature, acct.ID, inUse, reserved, limit)

@@ -95,6 +95,8 @@ var registry = map[CommandType]spec{
 	// New in log format 2 (entitlements.go).
 	CmdTrustVendor:       command((*State).trustVendor, (*TrustVendor).describe, nil).since(2),
 	CmdImportEntitlement: command((*State).importEntitlement, (*ImportEntitlement).describe, nil).since(2),
+	// New in log format 2 (admin_requests.go).
+	CmdAdminRequest: command((*State).adminRequest, (*AdminRequest).describe, nil).since(2),
 
 	CmdAddUser:         command((*State).addUser, (*AddUser).describe, nil).inGroup(CmdMembers, "add_user"),
 	CmdAddUsers:        command((*State).addUsers, (*AddUsers).describe, nil).inGroup(CmdMembers, "add_users"),

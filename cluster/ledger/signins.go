@@ -19,9 +19,12 @@ import (
 // the replicated state, so every replica decides the same way.
 //
 // A sign-in ends when the member signs out, when an administrator signs
-// them out, or when the member is deleted or their role or password
-// changes; ending it revokes the leases granted under it (their seats come
-// back at horizon plus skew, S3).
+// them out, when their role or password changes, or when its device is
+// removed; ending it revokes the leases granted under it (their seats come
+// back at horizon plus skew, S3; a node-locked lease is vacated instead, its
+// seat being the device's). Deleting a member revokes their leases but
+// keeps their sign-ins, so that their devices hear not_a_member; a member
+// added again later is not proven by them (checkoutHolder).
 
 // Device sign-in commands.
 const (
@@ -129,7 +132,34 @@ func (s *State) deviceSignIn(now time.Time, si *DeviceSignIn) Result {
 	c.Email = NormalizeEmail(si.Email)
 	c.Created = now
 	s.signins.add(&c)
-	return Result{}
+	return Result{Ended: s.assignNodeLocked(now, &c)}
+}
+
+// assignNodeLocked: in a Standard account, a member's first sign-in on a
+// device assigns the device its node-locked seat of every pool that has one
+// free (and whose product the member may use), before any checkout, so the
+// device has its license from the moment someone logs in. A pool without a
+// free seat is left alone: the sign-in itself never fails for it.
+func (s *State) assignNodeLocked(now time.Time, si *DeviceSignIn) []EndedLease {
+	acct := s.accounts[si.Account]
+	if acct == nil || acct.Model != ModelStandard {
+		return nil
+	}
+	var ended []EndedLease
+	for _, feature := range sortedKeys(acct.Pools) {
+		held := false
+		for _, l := range s.byDevice[DeviceRef{si.Account, si.Device}] {
+			if l.Feature == feature && l.Kind == KindNodeLocked && !l.Revoked {
+				held = true
+			}
+		}
+		if held {
+			continue
+		}
+		r := s.checkout(now, &Checkout{Account: si.Account, Device: si.Device, Feature: feature, SignIn: si.ID})
+		ended = append(ended, r.Ended...)
+	}
+	return ended
 }
 
 // deviceSignOut ends sign-ins and revokes their leases.
@@ -215,8 +245,12 @@ func (s *State) revokeMemberLeases(now time.Time, account, email, license string
 	}
 }
 
-// revokeLicenseLeases revokes the leases granted under one named license.
+// revokeLicenseLeases revokes the leases granted under one named license
+// (from log format 2 on; format 1 left them to expire).
 func (s *State) revokeLicenseLeases(now time.Time, licenseID string) {
+	if !s.since(2) {
+		return
+	}
 	for _, l := range s.leases {
 		if l.License == licenseID {
 			revokeLease(now, l)
@@ -245,11 +279,23 @@ func (s *State) deviceSeen(now time.Time, ds *DeviceSeen) Result {
 	return Result{}
 }
 
-// managesMembers reports whether an account has members in Tally; only then
-// do checkouts need a signed-in member.
+// managesMembers reports whether seats of an account go to signed-in
+// members: from its first member who is not one of its administrators (a
+// Member, an Assistant, an invitation). A new account, or one whose only
+// users are its owners and administrators (tallyd dev's demo, an account
+// created with its administrator as a member), still lets devices check
+// out on their own; a member who signs in there is recorded all the same.
 func (s *State) managesMembers(account string) bool {
 	o := s.org(account, false)
-	return o != nil && len(o.Users) > 0
+	if o == nil {
+		return false
+	}
+	for _, u := range o.Users {
+		if u.Pending || (u.Role != RoleOwner && u.Role != RoleAdministrator) {
+			return true
+		}
+	}
+	return false
 }
 
 // activeMember returns the member email names, or why they may not hold a
@@ -276,14 +322,11 @@ func (s *State) activeMember(account, email string) (*User, *protocol.Error) {
 // the feature's product has named licenses. Elsewhere the holder is the
 // device (User as the server filled it).
 func (s *State) checkoutHolder(c *Checkout) (*Checkout, *protocol.Error) {
-	if !s.managesMembers(c.Account) {
-		if c.SignIn == "" {
-			return c, nil
-		}
-		// Members were all removed since the sign-in: the device holds it.
-		cp := *c
-		cp.SignIn, cp.User = "", ""
-		return &cp, nil
+	if !s.since(2) {
+		return c, nil // format 1: the holder is the user the leader named
+	}
+	if c.SignIn == "" && !s.managesMembers(c.Account) {
+		return c, nil
 	}
 	if c.SignIn == "" {
 		return nil, protocol.Errorf(protocol.CodeNotSignedIn, "account %s gives seats to signed-in members: sign in on this device first (tally-agent login)", c.Account)
@@ -330,7 +373,7 @@ func (s *State) namedProducts(account, feature string) []string {
 // memberTeams are the teams the checkout's authenticated member is in (none
 // for a device-only checkout).
 func (s *State) memberTeams(account, user string) []string {
-	if user == "" {
+	if user == "" || !s.since(2) { // format 1 matched the named team only
 		return nil
 	}
 	o := s.org(account, false)
@@ -413,3 +456,12 @@ func vacantError(l *Lease) *protocol.Error {
 
 // VacantError is vacantError for the node that answers heartbeats.
 func VacantError(l Lease) *protocol.Error { return vacantError(&l) }
+
+// forgetDeviceSignIns drops the sign-ins of a removed device (its leases
+// are revoked by the removal itself); a device enrolling again under the
+// same code, with a new key, starts with none.
+func (s *State) forgetDeviceSignIns(ref DeviceRef) {
+	for _, si := range s.signins.byDevice[ref] {
+		s.signins.remove(si)
+	}
+}

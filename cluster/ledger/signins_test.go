@@ -152,14 +152,16 @@ func TestTeamRulesFollowTheMember(t *testing.T) {
 	wantCode(t, f.checkoutSigned("d2", f.signIn("d2", "bob@acme.test")), protocol.CodeTeamCapReached)
 	mustMem(t, f, MembersOp{Op: MemAddUser, Email: "vip@acme.test", PasswordHash: "x"})
 	mustMem(t, f, MembersOp{Op: MemAddUser, Email: "carl@acme.test", PasswordHash: "x"})
-	// 5 seats: ann holds 1, 2 are vip's, so carl gets 2 and then no more.
+	f.must(t, Command{Type: CmdEnrollDevice, Payload: &EnrollDevice{Account: "acme", TokenID: "et1", Code: "d4", KeyFingerprint: "fp4"}})
+	// 5 seats, one per device: ann's d1 holds 1, 2 are vip's, so carl gets
+	// d2 and d3 and then no more.
 	for _, d := range []string{"d2", "d3"} {
 		if r := f.checkoutSigned(d, f.signIn(d, "carl@acme.test")); r.Error != nil {
 			t.Fatalf("carl on %s: %v", d, r.Error)
 		}
 	}
-	wantCode(t, f.apply(Command{Type: CmdCheckout, Payload: &Checkout{Account: "acme", Device: "d1", Feature: "cad", SignIn: f.signIn("d1", "carl@acme.test"), User: "vip@acme.test"}}), protocol.CodeNoSeat)
-	if r := f.checkoutSigned("d1", f.signIn("d1", "vip@acme.test")); r.Error != nil {
+	wantCode(t, f.apply(Command{Type: CmdCheckout, Payload: &Checkout{Account: "acme", Device: "d4", Feature: "cad", SignIn: f.signIn("d4", "carl@acme.test"), User: "vip@acme.test"}}), protocol.CodeNoSeat)
+	if r := f.checkoutSigned("d4", f.signIn("d4", "vip@acme.test")); r.Error != nil {
 		t.Fatalf("vip signed in takes the reserved seat: %v", r.Error)
 	}
 }
@@ -206,7 +208,13 @@ func TestDeviceCodesAreCanonicalised(t *testing.T) {
 	if r := f.checkout("DEM0-ABCD-1234"); r.Error != nil {
 		t.Fatalf("allowed device refused: %v", r.Error)
 	}
+	mustMem(t, f, MembersOp{Op: MemSetSeats, Seats: 1})
+	mustMem(t, f, MembersOp{Op: MemAddUser, Email: "ann@acme.test", PasswordHash: "x"})
+	f.must(t, Command{Type: CmdDeviceSignIn, Payload: &DeviceSignIn{ID: "s1", Account: "acme", Device: "DEM0-ABCD-1234", KeyFingerprint: "fpx", Email: "ann@acme.test", SecretHash: "h"}})
 	f.must(t, legacyCmd(CmdDeviceOp, &DeviceOp{Account: "acme", Device: "dem0abcd1234", Remove: true}))
+	if got := f.s.SignIns("acme", "DEM0-ABCD-1234"); len(got) != 0 {
+		t.Fatalf("a removed device keeps its sign-ins: %+v", got)
+	}
 }
 
 func TestSignInsSurviveSnapshot(t *testing.T) {
@@ -224,4 +232,54 @@ func TestSignInsSurviveSnapshot(t *testing.T) {
 	if got := r.SignIns("acme", "d1"); len(got) != 1 || got[0].Email != "ann@acme.test" || got[0].SecretHash != "" {
 		t.Fatalf("restored sign-ins: %+v", got)
 	}
+}
+
+// TestSeatBases: per device, two members on one device hold one seat; per
+// member, one member on two devices holds one seat up to the device limit;
+// a Standard account's pools are node-locked.
+func TestSeatBases(t *testing.T) {
+	f := memberFixture(t)
+	f.must(t, Command{Type: CmdSetPool, Payload: &SetPool{Account: "acme", Feature: "cad", Seats: 1}})
+	if got := f.s.EffectivePolicy("acme", "cad").SeatBasis; got != BasisDevice {
+		t.Fatalf("a floating account's default basis is %q", got)
+	}
+	a := f.checkoutSigned("d1", f.signIn("d1", "ann@acme.test"))
+	b := f.checkoutSigned("d1", f.signIn("d1", "bob@acme.test"))
+	if a.Error != nil || b.Error != nil || a.Lease.ID == b.Lease.ID {
+		t.Fatalf("two members on one device, one seat: %v %v", a.Error, b.Error)
+	}
+	wantCode(t, f.checkoutSigned("d2", f.signIn("d2", "ann@acme.test")), protocol.CodeNoSeat)
+
+	f.setPolicy(t, "cad", Policy{SeatBasis: BasisMember, MemberDevices: 2})
+	f.must(t, Command{Type: CmdRelease, Payload: &Release{Account: "acme", Device: "d1", LeaseID: b.Lease.ID}})
+	if r := f.checkoutSigned("d2", f.signIn("d2", "ann@acme.test")); r.Error != nil {
+		t.Fatalf("ann's second device under the member basis: %v", r.Error)
+	}
+	wantCode(t, f.checkoutSigned("d3", f.signIn("d3", "ann@acme.test")), protocol.CodePolicyDenied) // third device
+	wantCode(t, f.checkoutSigned("d3", f.signIn("d3", "bob@acme.test")), protocol.CodeNoSeat)
+	unchangedBy(t, f, protocol.CodeInvalidArgument, Command{Type: CmdSetPolicy, Payload: &SetPolicy{Account: "acme", Feature: "cad", Policy: Policy{SeatBasis: "per-moon"}}})
+
+	f.must(t, Command{Type: CmdCreateAccount, Payload: &CreateAccount{ID: "std", Model: ModelStandard}})
+	if got := f.s.EffectivePolicy("std", "").SeatBasis; got != BasisNodeLocked {
+		t.Fatalf("a Standard account's default basis is %q", got)
+	}
+}
+
+// TestStandardFirstSignInAssignsTheDevicesSeat: in a Standard account a
+// member's first sign-in on a device gives the device its node-locked seat
+// if one is free; the first checkout is that seat.
+func TestStandardFirstSignInAssignsTheDevicesSeat(t *testing.T) {
+	f := memberFixture(t)
+	f.s.accounts["acme"].Model = ModelStandard
+	f.must(t, Command{Type: CmdSetPool, Payload: &SetPool{Account: "acme", Feature: "cad", Seats: 1}})
+	f.signIn("d1", "ann@acme.test")
+	ls := f.s.Leases(LeaseFilter{})
+	if len(ls) != 1 || ls[0].Device != "d1" || ls[0].Kind != KindNodeLocked {
+		t.Fatalf("after ann's first sign-in on d1: %+v", ls)
+	}
+	f.signIn("d2", "bob@acme.test") // no free seat: the sign-in still works
+	if r := f.checkoutSigned("d1", f.signIn("d1", "ann@acme.test")); r.Error != nil || r.Lease.ID != ls[0].ID {
+		t.Fatalf("ann's checkout on d1: %+v %v", r.Lease, r.Error)
+	}
+	wantCode(t, f.checkoutSigned("d2", f.signIn("d2", "bob@acme.test")), protocol.CodeNoSeat)
 }

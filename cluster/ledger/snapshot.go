@@ -33,12 +33,13 @@ type snapshot struct {
 	licenseSnapshot
 	Policy policyBook `json:"policy"`
 	memberSnapshot
-	Audit        []AuditRecord       `json:"audit,omitempty"`
-	AuditNextSeq uint64              `json:"audit_next_seq,omitempty"`
-	Notified     []NotificationClaim `json:"notified,omitempty"`
-	Brake        []BrakeEntry        `json:"brake,omitempty"`
-	SignIns      []*DeviceSignIn     `json:"sign_ins,omitempty"`
-	Vendors      *vendorSnapshot     `json:"vendors,omitempty"`
+	Audit         []AuditRecord        `json:"audit,omitempty"`
+	AuditNextSeq  uint64               `json:"audit_next_seq,omitempty"`
+	Notified      []NotificationClaim  `json:"notified,omitempty"`
+	AdminRequests []AdminRequestRecord `json:"admin_requests,omitempty"`
+	Brake         []BrakeEntry         `json:"brake,omitempty"`
+	SignIns       []*DeviceSignIn      `json:"sign_ins,omitempty"`
+	Vendors       *vendorSnapshot      `json:"vendors,omitempty"`
 }
 
 // WriteSnapshot serialises the whole ledger to w.
@@ -94,6 +95,7 @@ func (s *State) WriteSnapshot(w io.Writer) error {
 	snap.Audit, snap.AuditNextSeq = s.audit.records, s.audit.nextSeq
 	snap.Notified = s.NotificationClaims()
 	snap.Brake = s.brake.sorted()
+	snap.AdminRequests = s.adminRequestsSnapshot()
 	snap.SignIns = s.signins.sorted()
 	snap.Vendors = s.ven.snapshot(s)
 	enc := json.NewEncoder(w)
@@ -165,6 +167,7 @@ func (s *State) ReadSnapshot(r io.Reader) error {
 		n.notified[c.key()] = &c
 	}
 	n.brake = restoreBrake(snap.Brake)
+	n.restoreAdminRequests(snap.AdminRequests)
 	for _, si := range snap.SignIns {
 		n.signins.add(si)
 	}

@@ -73,6 +73,14 @@ type State struct {
 	lastNow time.Time
 	// appliedIndex is the Raft index of the last applied entry.
 	appliedIndex uint64
+	// adminReqs are the idempotency keys of admin writes, by caller and
+	// key, in claim order (admin_requests.go).
+	adminReqs     map[string]*AdminRequestRecord
+	adminReqOrder []string
+	// format is the log format of the entry being applied (log.go), set
+	// by apply for each command: what changed meaning between formats
+	// asks it (since).
+	format int
 }
 
 // New returns an empty ledger.
@@ -100,6 +108,7 @@ func (s *State) reset() {
 	s.audit = auditLog{}
 	s.notified = map[string]*NotificationClaim{}
 	s.brake = brakeBook{}
+	s.adminReqs, s.adminReqOrder = map[string]*AdminRequestRecord{}, nil
 	s.ven = newVendorBook()
 	s.requests = map[string]*requestRecord{}
 	s.requestOrder = nil
@@ -122,6 +131,10 @@ func (s *State) Apply(idx uint64, c *Command) Result {
 }
 
 func (s *State) apply(c *Command) Result {
+	s.format = c.Format
+	if s.format == 0 {
+		s.format = LogFormat
+	}
 	if c.Now.After(s.lastNow) {
 		s.lastNow = c.Now
 	}
@@ -148,6 +161,22 @@ func fail(code protocol.Code, format string, args ...any) Result {
 	return Result{Error: protocol.Errorf(code, format, args...)}
 }
 
+// since reports whether the entry being applied is of log format v or
+// newer: rules added in format v apply only to such entries, so that an
+// older entry means what it meant to the release that wrote it.
+func (s *State) since(v int) bool { return s.format >= v }
+
+// ClusterLogFormat is the newest log format every registered node reads:
+// the format the leader writes. A cluster with no node registered yet
+// (bootstrapping) writes the newest.
+func (s *State) ClusterLogFormat() int {
+	f := LogFormat
+	for _, n := range s.nodes {
+		f = min(f, max(n.LogFormat, 1))
+	}
+	return f
+}
+
 func (s *State) removeNode(_ time.Time, r *RemoveNode) Result {
 	if _, ok := s.nodes[r.ID]; !ok {
 		return fail(protocol.CodeNotFound, "no node %q", r.ID)
@@ -159,6 +188,7 @@ func (s *State) removeNode(_ time.Time, r *RemoveNode) Result {
 func (s *State) prune(now time.Time) {
 	s.pruneAudit(now)
 	s.pruneNotifications(now)
+	s.pruneAdminRequests(now)
 	s.pruneDenials(now)
 	cut := now.Add(-RequestMemory)
 	n := 0
@@ -517,7 +547,7 @@ func (s *State) checkout(now time.Time, c *Checkout) Result {
 	// device never takes two seats of one feature for one user. A lingering
 	// lease (released under a linger policy) comes back the same way.
 	for _, l := range s.byDevice[ref] {
-		if l.Feature == c.Feature && (l.User == c.User || l.Kind == KindNodeLocked) && !l.Revoked && !l.Reusable(now, s.settings.MaxSkew) {
+		if l.Feature == c.Feature && (l.User == c.User || (l.Kind == KindNodeLocked && s.since(2))) && !l.Revoked && !l.Reusable(now, s.settings.MaxSkew) {
 			// A node-locked seat is the device's: whoever signs in on the
 			// device takes it over (and the previous member's token, still
 			// valid to its horizon, is for the same seat).

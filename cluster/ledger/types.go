@@ -226,6 +226,10 @@ type Node struct {
 	AgentAddr string    `json:"agent_addr"`
 	AdminAddr string    `json:"admin_addr"`
 	Updated   time.Time `json:"updated"`
+	// LogFormat is the newest log format the node's tallyd reads; zero for
+	// a node of a release before log formats (format 1). The leader writes
+	// what every node reads (State.ClusterLogFormat).
+	LogFormat int `json:"log_format,omitempty"`
 }
 
 // SigningKey is a node's public lease-signing key. Each node signs with its

@@ -19,7 +19,6 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
-	"net"
 	"os"
 	"strings"
 	"sync"
@@ -78,9 +77,10 @@ type clusterNode struct {
 	dir  string
 
 	// Guarded by testCluster.mu.
-	store  *store.Store         // nil while stopped
-	inmem  *raft.InmemTransport // in-memory mode only
-	cert   tls.Certificate      // TLS mode only
+	store  *store.Store              // nil while stopped
+	inmem  *raft.InmemTransport      // in-memory mode only
+	cert   tls.Certificate           // TLS mode only
+	layer  *transport.TLSStreamLayer // TLS mode: the first listener, bound before the peers are known
 	net    *failpoint.Transport
 	faults failpoint.Faults
 	opens  int
@@ -120,7 +120,6 @@ func newTestCluster(t testing.TB, opts clusterOptions) *testCluster {
 	for i := 0; i < opts.nodes; i++ {
 		n := &clusterNode{idx: i, id: fmt.Sprintf("n%d", i), addr: raft.ServerAddress(fmt.Sprintf("inmem-n%d", i))}
 		if opts.tls {
-			n.addr = raft.ServerAddress(freeTCPAddr(t))
 			certPEM, keyPEM, err := ca.IssueNode(n.id, nil, time.Now())
 			if err == nil {
 				n.cert, err = certs.KeyPair(certPEM, keyPEM)
@@ -128,6 +127,14 @@ func newTestCluster(t testing.TB, opts clusterOptions) *testCluster {
 			if err != nil {
 				t.Fatal(err)
 			}
+			// The first listener binds port 0 and keeps the port the
+			// kernel chose, which the peers list then names; a restart
+			// binds the same port again.
+			n.layer, err = transport.Listen(transport.Config{BindAddr: "127.0.0.1:0", Certificate: n.cert, CAs: c.caPool, Logger: c.logger(n.id)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			n.addr = raft.ServerAddress(n.layer.Addr().String())
 		}
 		n.dir = fmt.Sprintf("%s/%s", base, n.id)
 		c.nodes = append(c.nodes, n)
@@ -193,9 +200,13 @@ func (c *testCluster) open(i int) error {
 	}
 	var inner raft.Transport
 	if c.opts.tls {
-		layer, err := transport.Listen(transport.Config{BindAddr: string(n.addr), Certificate: n.cert, CAs: c.caPool, Logger: c.logger(n.id)})
-		if err != nil {
-			return err
+		layer := n.layer
+		n.layer = nil
+		if layer == nil {
+			var err error
+			if layer, err = transport.Listen(transport.Config{BindAddr: string(n.addr), Certificate: n.cert, CAs: c.caPool, Logger: c.logger(n.id)}); err != nil {
+				return err
+			}
 		}
 		inner = transport.NewNetworkTransport(layer, c.logger(n.id))
 	} else {
@@ -313,18 +324,6 @@ func (c *testCluster) linkLocked(from, to int, up bool) {
 	}
 }
 
-// freeTCPAddr reserves a loopback port for a node that must come back on
-// the same address after a restart.
-func freeTCPAddr(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 func (c *testCluster) restart(i int) {
 	c.t.Helper()
 	if err := c.open(i); err != nil {
@@ -333,8 +332,11 @@ func (c *testCluster) restart(i int) {
 }
 
 func (c *testCluster) shutdown() {
-	for i := range c.nodes {
+	for i, n := range c.nodes {
 		c.stop(i)
+		if n.layer != nil { // bound, never opened
+			n.layer.Close()
+		}
 	}
 }
 

@@ -274,3 +274,39 @@ func TestLegacyLogStillReadable(t *testing.T) {
 	// New entries are sealed next to the legacy ones.
 	mustPropose(t, s, ledger.Command{Type: ledger.CmdCreateAccount, Payload: &ledger.CreateAccount{ID: "new"}})
 }
+
+// TestDamageFoundWhileRunningStopsTheNode: an entry read back with a bad
+// checksum, or one that does not decode when applied, calls OnDamage with
+// the file and the index instead of being skipped.
+func TestDamageFoundWhileRunningStopsTheNode(t *testing.T) {
+	inner := raft.NewInmemStore()
+	var got []*DamageError
+	sums := &checksumLogStore{inner: inner, file: "/data/raft/raft.db", damaged: func(e *DamageError) { got = append(got, e) }}
+	if err := sums.StoreLogs([]*raft.Log{
+		{Index: 1, Term: 1, Type: raft.LogCommand, Data: []byte(`{"type":"create_account","create_account":{"id":"a"}}`)},
+		{Index: 2, Term: 1, Type: raft.LogCommand, Data: []byte(`{"type":"create_account","create_account":{"id":"b"}}`)},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var raw raft.Log
+	inner.GetLog(2, &raw)
+	raw.Data[len(raw.Data)-3] ^= 1
+	inner.StoreLog(&raw)
+	var l raft.Log
+	if err := sums.GetLog(1, &l); err != nil || len(got) != 0 {
+		t.Fatalf("an intact entry: %v %v", err, got)
+	}
+	if err := sums.GetLog(2, &l); err == nil || len(got) != 1 || got[0].Index != 2 || got[0].File != "/data/raft/raft.db" {
+		t.Fatalf("a damaged entry: err %v, OnDamage %+v", err, got)
+	}
+	if err := sums.GetLog(3, &l); !errors.Is(err, raft.ErrLogNotFound) || len(got) != 1 {
+		t.Fatalf("an entry never written is not damage: %v %v", err, got)
+	}
+
+	var applied []uint64
+	f := &fsm{state: ledger.New(), log: quietLogger(), damaged: func(index uint64, err error) { applied = append(applied, index) }}
+	f.Apply(&raft.Log{Index: 7, Type: raft.LogCommand, Data: []byte("not json")})
+	if len(applied) != 1 || applied[0] != 7 {
+		t.Fatalf("an undecodable entry at apply: OnDamage calls %v", applied)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 
 	"github.com/hashicorp/raft"
 
@@ -25,6 +26,13 @@ type fsm struct {
 	log      *slog.Logger
 	// damaged stops the node (see Config.OnDamage).
 	damaged func(index uint64, err error)
+	// index is the Raft index of the last command applied to the ledger
+	// (or of the snapshot restored). Raft's own AppliedIndex counts
+	// entries handed to the FSM goroutine, not yet applied by it, so reads
+	// that must see an index wait on this one (Store.HasApplied).
+	index atomic.Uint64
+	// snapshotIndex reports the index of the snapshot just restored.
+	snapshotIndex func() uint64
 }
 
 var _ raft.FSM = (*fsm)(nil)
@@ -47,6 +55,7 @@ func (f *fsm) Apply(l *raft.Log) any {
 	f.mu.Lock()
 	res := f.state.Apply(l.Index, cmd)
 	f.mu.Unlock()
+	f.index.Store(l.Index)
 	if f.observer != nil {
 		f.observer(cmd, res)
 	}
@@ -74,6 +83,9 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	f.mu.Lock()
 	f.state = next
 	f.mu.Unlock()
+	if f.snapshotIndex != nil {
+		f.index.Store(f.snapshotIndex())
+	}
 	return nil
 }
 

@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -91,6 +92,7 @@ type Store struct {
 	log       *slog.Logger
 	raft      *raft.Raft
 	fsm       *fsm
+	logs      raft.LogStore
 	bolt      *raftboltdb.BoltStore
 	transport raft.Transport
 	proposals chan *proposal
@@ -213,6 +215,13 @@ func Open(cfg Config) (*Store, error) {
 		return nil, err
 	}
 	bolt := s.bolt
+	s.logs = logs
+	s.fsm.snapshotIndex = func() uint64 {
+		if metas, err := snaps.List(); err == nil && len(metas) > 0 {
+			return metas[0].Index
+		}
+		return 0
+	}
 	s.fsm.damaged = func(index uint64, err error) {
 		cfg.OnDamage(undecodable(dbFile, index, err))
 	}
@@ -359,8 +368,38 @@ func (s *Store) OpenedAt() time.Time { return s.openedAt }
 // LastIndex is the last index in this node's log (or snapshot).
 func (s *Store) LastIndex() uint64 { return s.raft.LastIndex() }
 
-// AppliedIndex is the last index the FSM has applied.
-func (s *Store) AppliedIndex() uint64 { return s.raft.AppliedIndex() }
+// AppliedIndex is the index of the last command the ledger has applied
+// (entries after it, if any, change nothing in the ledger: no-ops,
+// configuration changes). An answer read from the ledger now reflects at
+// least this index.
+func (s *Store) AppliedIndex() uint64 { return s.fsm.index.Load() }
+
+// HasApplied reports whether the ledger reflects every entry up to index.
+func (s *Store) HasApplied(index uint64) bool {
+	done := s.fsm.index.Load()
+	if done >= index {
+		return true
+	}
+	if s.raft.AppliedIndex() < index {
+		return false
+	}
+	// Raft has handed everything up to index to the FSM; what is left is
+	// done unless a ledger command lies in between (the FSM goroutine may
+	// still be applying it). Usually the range is one no-op.
+	var l raft.Log
+	for i := done + 1; i <= index; i++ {
+		if err := s.logs.GetLog(i, &l); err != nil {
+			if errors.Is(err, raft.ErrLogNotFound) {
+				continue // compacted: in the snapshot the FSM restored
+			}
+			return false
+		}
+		if l.Type == raft.LogCommand {
+			return false
+		}
+	}
+	return true
+}
 
 // Founded reports whether Open bootstrapped a new cluster (rather than
 // finding Raft state on disk).
@@ -451,6 +490,9 @@ func (s *Store) Propose(ctx context.Context, cmd ledger.Command) (ledger.Result,
 	if cmd.Now.IsZero() {
 		cmd.Now = s.now()
 	}
+	if err := s.CheckFormat(&cmd); err != nil {
+		return ledger.Result{}, err
+	}
 	p := &proposal{ctx: ctx, cmd: cmd, done: make(chan proposalResult, 1)}
 	select {
 	case s.proposals <- p:
@@ -530,6 +572,39 @@ func (s *Store) failQueued() {
 // latest time the ledger applied (a previous leader's), is raised to it.
 // The raised time is one a leader's clock has already shown, so nothing is
 // reclaimed before a leader has seen its horizon and skew pass (S3).
+// logFormat is the log format the cluster reads (ledger.ClusterLogFormat).
+func (s *Store) logFormat() int {
+	s.fsm.mu.RLock()
+	defer s.fsm.mu.RUnlock()
+	return s.fsm.state.ClusterLogFormat()
+}
+
+// CheckFormat refuses a command that a node of the cluster could not read:
+// during a rolling upgrade, what the new release adds waits until every
+// node runs it (a node of the previous release would skip the entry and
+// its ledger would part from the others'). Propose checks it; a follower
+// checks it too before forwarding, as a leader of the previous release
+// would not.
+func (s *Store) CheckFormat(cmd *ledger.Command) error {
+	need := cmd.MinFormat()
+	if need <= 1 {
+		return nil
+	}
+	s.fsm.mu.RLock()
+	defer s.fsm.mu.RUnlock()
+	st := s.fsm.state
+	if st.ClusterLogFormat() >= need {
+		return nil
+	}
+	var old []string
+	for _, n := range st.Nodes() {
+		if max(n.LogFormat, 1) < need {
+			old = append(old, n.ID)
+		}
+	}
+	return protocol.Errorf(protocol.CodeUnsupportedVersion, "%s needs log format %d, which node(s) %s do not read yet: upgrade every node of the cluster to this release first", cmd.Type, need, strings.Join(old, ", "))
+}
+
 func (s *Store) monotonicNow(ps []*proposal) {
 	floor := s.lastNow
 	s.fsm.mu.RLock()
@@ -555,7 +630,7 @@ func (s *Store) submit(ps []*proposal) {
 			cmd.Batch[i] = p.cmd
 		}
 	}
-	data, err := cmd.Encode()
+	data, err := cmd.EncodeAt(s.logFormat())
 	if err != nil {
 		for _, p := range ps {
 			p.done <- proposalResult{err: err}
@@ -726,15 +801,15 @@ func (s *Store) RestoreLedger(ctx context.Context, data []byte) error {
 // that must see a write this node (or a client, through another node) knows
 // to be committed at index wait here first.
 func (s *Store) WaitApplied(ctx context.Context, index uint64) error {
-	if s.raft.AppliedIndex() >= index {
+	if s.HasApplied(index) {
 		return nil
 	}
 	t := time.NewTicker(2 * time.Millisecond)
 	defer t.Stop()
-	for s.raft.AppliedIndex() < index {
+	for !s.HasApplied(index) {
 		select {
 		case <-ctx.Done():
-			return protocol.Errorf(protocol.CodeUnavailable, "this node has applied Raft index %d, not yet %d; retry (here or at another node)", s.raft.AppliedIndex(), index)
+			return protocol.Errorf(protocol.CodeUnavailable, "this node has applied Raft index %d, not yet %d; retry (here or at another node)", s.AppliedIndex(), index)
 		case <-s.closing:
 			return protocol.Errorf(protocol.CodeUnavailable, "the server is shutting down")
 		case <-t.C:

@@ -48,6 +48,11 @@ type Config struct {
 	// log). Until then everything but /healthz, /readyz and node-to-node
 	// endpoints answers 503. nil Ready means always ready.
 	Ready func() error
+	// CatchUp brings a follower's ledger up to the leader's commit index
+	// (read index). It runs before a write is validated on a follower, and
+	// before an admin token unknown to the follower is refused. nil skips
+	// it (a single node, tests).
+	CatchUp func(context.Context) error
 	// Brake slows password guessing; the node shares one between console
 	// sign-in and device sign-in (tally-agent login). Nil: a LedgerBrake
 	// over Store and Propose.
@@ -55,6 +60,9 @@ type Config struct {
 	// SignReport signs a true-up report with this node's lease-signing key
 	// (nil: reports are served unsigned only).
 	SignReport func(entitlement.Report) (string, error)
+	// Enroll enrolls a device from its request file (air-gapped devices);
+	// nil refuses offline enrollment.
+	Enroll func(context.Context, protocol.EnrollRequest) (protocol.EnrollResponse, error)
 }
 
 type api struct {
@@ -137,6 +145,7 @@ func (a *api) routes() (mux *http.ServeMux, routes, public []string) {
 	a.registerSignIns(auth)
 	a.registerAudit(auth)
 	a.registerVendors(auth)
+	a.registerOffline(auth)
 	auth("DELETE /v1/sessions/current", a.endSession)
 	// The web console: static pages calling the API above.
 	mux.Handle("GET /", console.Handler())
@@ -167,6 +176,14 @@ func (a *api) authenticated(pattern string, h func(http.ResponseWriter, *http.Re
 		var rec ledger.AdminToken
 		var known bool
 		a.cfg.Store.Read(func(st *ledger.State) { rec, known = st.AdminToken(tok.ID) })
+		if !known && a.catchUpHere() {
+			// Perhaps created a moment ago through another node.
+			if err := a.cfg.CatchUp(r.Context()); err != nil {
+				writeError(w, err)
+				return
+			}
+			a.cfg.Store.Read(func(st *ledger.State) { rec, known = st.AdminToken(tok.ID) })
+		}
 		if !known || !authtoken.Matches(rec.Hash, tok.Secret) {
 			writeError(w, protocol.Errorf(protocol.CodeUnauthorized, "admin token is not valid for this cluster"))
 			return
@@ -186,6 +203,14 @@ func (a *api) authenticated(pattern string, h func(http.ResponseWriter, *http.Re
 			writeError(w, err)
 			return
 		}
+		if r.Method != http.MethodGet && r.Method != http.MethodHead && a.catchUpHere() {
+			// A write is validated against this node's ledger (import
+			// plans, existence checks): make it as new as the leader's.
+			if err := a.cfg.CatchUp(r.Context()); err != nil {
+				writeError(w, err)
+				return
+			}
+		}
 		served, err := a.serveFreshness(w, r)
 		if err != nil {
 			writeError(w, err)
@@ -199,10 +224,18 @@ func (a *api) authenticated(pattern string, h func(http.ResponseWriter, *http.Re
 			actor = memberActor(rec.Account, rec.Session)
 		}
 		ctx := context.WithValue(r.Context(), ctxKey{}, actor)
-		if err := h(w, r.WithContext(ctx)); err != nil {
-			writeError(w, err)
-		}
+		a.idempotent(w, r.WithContext(ctx), actor, func(w http.ResponseWriter, r *http.Request) {
+			if err := h(w, r); err != nil {
+				writeError(w, err)
+			}
+		})
 	})
+}
+
+// catchUpHere reports whether this node must catch up with the leader
+// before deciding on its own ledger: it follows, and can.
+func (a *api) catchUpHere() bool {
+	return a.cfg.CatchUp != nil && !a.cfg.Store.IsLeader()
 }
 
 // caller is who made the request, for logs and the audit log:

@@ -9,6 +9,9 @@ import (
 	"github.com/tally-licensing/tally/protocol"
 )
 
+// MinIndexWait bounds how long a request's X-Tally-Min-Index is waited for.
+const MinIndexWait = 5 * time.Second
+
 // wantsLeaderRead reports whether the caller asked for the leader's view.
 func wantsLeaderRead(r *http.Request) bool {
 	return r.Method == http.MethodGet &&
@@ -39,7 +42,7 @@ func (a *api) serveFreshness(w http.ResponseWriter, r *http.Request) (served boo
 	h.Set(HeaderNode, st.NodeID)
 	h.Set(HeaderRaftState, st.State)
 	h.Set(HeaderLeader, st.LeaderID)
-	h.Set(HeaderAppliedIndex, strconv.FormatUint(st.AppliedIndex, 10))
+	h.Set(HeaderAppliedIndex, strconv.FormatUint(a.cfg.Store.AppliedIndex(), 10))
 	h.Set(HeaderConsistency, consistency)
 	if st.State != "Leader" && !st.LastContact.IsZero() {
 		h.Set(HeaderLastContact, strconv.FormatInt(time.Since(st.LastContact).Milliseconds(), 10))
@@ -59,12 +62,8 @@ func (a *api) readIndex(ctx context.Context) error {
 	if err := a.cfg.Store.VerifyLeader(ctx); err != nil {
 		return protocol.Errorf(protocol.CodeNotLeader, "cannot confirm leadership for a consistent read: %v", err)
 	}
-	for a.cfg.Store.Raft().AppliedIndex() < commit {
-		select {
-		case <-ctx.Done():
-			return protocol.Errorf(protocol.CodeUnavailable, "consistent read: this node has not applied index %d yet", commit)
-		case <-time.After(time.Millisecond):
-		}
+	if err := a.cfg.Store.WaitApplied(ctx, commit); err != nil {
+		return protocol.Errorf(protocol.CodeUnavailable, "consistent read: this node has not applied index %d yet", commit)
 	}
 	return nil
 }

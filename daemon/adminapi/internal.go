@@ -2,6 +2,7 @@ package adminapi
 
 import (
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/tally-licensing/tally/certs"
@@ -115,6 +116,9 @@ func (a *api) internalPropose(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.log.Debug("applied forwarded command", "type", cmd.Type, "from", from)
+	// The forwarding node waits until it has applied this far before it
+	// answers its client, so the client reads its write there.
+	w.Header().Set(HeaderAppliedIndex, strconv.FormatUint(a.cfg.Store.AppliedIndex(), 10))
 	writeJSON(w, http.StatusOK, res)
 }
 

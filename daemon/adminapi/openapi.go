@@ -3,6 +3,7 @@ package adminapi
 import (
 	"encoding/json"
 	wire "github.com/tally-licensing/tally/protocol/api"
+	"github.com/tally-licensing/tally/protocol/offline"
 	"net/http"
 	"reflect"
 	"regexp"
@@ -75,6 +76,9 @@ var operations = map[string]op{
 	"GET /v1/accounts/{account}/entitlements":            {summary: "An account's entitlements", response: []wire.EntitlementView{}},
 	"GET /v1/accounts/{account}/entitlements/{serial}":   {summary: "One entitlement, with its JWS", response: wire.EntitlementView{}},
 	"GET /v1/accounts/{account}/denials":                 {summary: "Refused checkouts per day, feature, team and reason", query: []string{"from", "to"}, response: wire.DenialsView{}},
+	"POST /v1/accounts/{account}/offline/grant":          {summary: "Grant a lease to an air-gapped device from its signed request file", request: wire.OfflineGrantRequest{}, response: offline.LeaseFile{}},
+	"POST /v1/accounts/{account}/offline/return":         {summary: "Take back an air-gapped device's lease from its signed return file", request: wire.OfflineReturnRequest{}},
+	"POST /v1/accounts/{account}/offline/enroll":         {summary: "Enroll an air-gapped device from its request file", request: wire.OfflineEnrollRequest{}, response: protocol.EnrollResponse{}},
 	"GET /v1/accounts/{account}/report":                  {summary: "True-up report per entitlement and feature (signed=true: a JWS for the vendor)", query: []string{"from", "to", "signed"}, response: wire.SignedReport{}},
 	"GET /v1/usage-report":                               {summary: "Seat-days per pool over a period", query: []string{"from", "to", "account", "format"}, response: UsageReport{}},
 	"GET /v1/accounts/{account}/products":                {summary: "An account's products with purchased and assigned quantities", response: []ledger.ProductUsage{}},

@@ -116,6 +116,11 @@ var scopeRules = map[string]scopeRule{
 	"GET /v1/accounts/{account}/denials":               scopePath,
 	"GET /v1/accounts/{account}/report":                scopePath,
 
+	// Air-gapped devices: the account's own administrators carry files.
+	"POST /v1/accounts/{account}/offline/grant":  scopePath,
+	"POST /v1/accounts/{account}/offline/return": scopePath,
+	"POST /v1/accounts/{account}/offline/enroll": scopePath,
+
 	"DELETE /v1/admin-tokens/{id}": scopeAdminToken,
 	"DELETE /v1/sessions/current":  scopeHandler, // the caller's own session
 }

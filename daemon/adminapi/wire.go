@@ -43,13 +43,16 @@ type (
 )
 
 const (
-	BackupVersion      = wire.BackupVersion
-	HeaderNode         = wire.HeaderNode
-	HeaderRaftState    = wire.HeaderRaftState
-	HeaderLeader       = wire.HeaderLeader
-	HeaderAppliedIndex = wire.HeaderAppliedIndex
-	HeaderLastContact  = wire.HeaderLastContact
-	HeaderConsistency  = wire.HeaderConsistency
-	ConsistencyLeader  = wire.ConsistencyLeader
-	ConsistencyLocal   = wire.ConsistencyLocal
+	BackupVersion          = wire.BackupVersion
+	HeaderNode             = wire.HeaderNode
+	HeaderRaftState        = wire.HeaderRaftState
+	HeaderLeader           = wire.HeaderLeader
+	HeaderAppliedIndex     = wire.HeaderAppliedIndex
+	HeaderLastContact      = wire.HeaderLastContact
+	HeaderConsistency      = wire.HeaderConsistency
+	HeaderMinIndex         = wire.HeaderMinIndex
+	HeaderIdempotencyKey   = wire.HeaderIdempotencyKey
+	HeaderIdempotentReplay = wire.HeaderIdempotentReplay
+	ConsistencyLeader      = wire.ConsistencyLeader
+	ConsistencyLocal       = wire.ConsistencyLocal
 )

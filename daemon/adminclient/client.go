@@ -4,7 +4,9 @@ package adminclient
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"crypto/tls"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/tally-licensing/tally/certs"
@@ -37,6 +40,10 @@ type Client struct {
 	last      Freshness
 	current   int      // index in bases of the node to ask first
 	failovers []string // nodes that did not answer the latest request, with why
+	// seen is the highest Raft index any answer carried; every request
+	// asks the node to have applied at least that much (read your writes,
+	// whichever node answers).
+	seen uint64
 }
 
 // Freshness says which node answered and how current its ledger was.
@@ -84,7 +91,15 @@ func (c *Client) noteFreshness(addr string, h http.Header) {
 	}
 	c.mu.Lock()
 	c.last = f
+	c.seen = max(c.seen, f.AppliedIndex)
 	c.mu.Unlock()
+}
+
+// MinIndex is the highest Raft applied index this client has seen.
+func (c *Client) MinIndex() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.seen
 }
 
 // dialTimeout bounds one connection attempt to one node.
@@ -141,38 +156,60 @@ func (c *Client) Do(ctx context.Context, method, path string, in, out any) error
 // not nil, wraps the body as it is sent, for instance to report upload
 // progress.
 func (c *Client) DoBody(ctx context.Context, method, path string, in []byte, wrap func(io.Reader) io.Reader, out any) error {
+	// Every write carries an idempotency key, the same on each retry: a
+	// write whose answer was lost (EOF, connection reset) is sent again,
+	// here or to the next node, and the cluster answers the retry with the
+	// first attempt's outcome instead of making the change twice.
+	var key string
+	if method != http.MethodGet && method != http.MethodHead {
+		key = newIdempotencyKey()
+	}
 	c.mu.Lock()
 	first := c.current
 	c.failovers = nil
 	c.mu.Unlock()
+	tries := len(c.bases)
+	if key != "" {
+		tries = max(tries, maxWriteAttempts)
+	}
 	var resp *http.Response
+	var raw []byte
 	var base string
-	for i := range c.bases {
+	for i := range tries {
 		base = c.bases[(first+i)%len(c.bases)]
-		req, err := c.newRequest(ctx, method, base+path, in, wrap)
+		req, err := c.newRequest(ctx, method, base+path, in, wrap, key)
 		if err != nil {
 			return err
 		}
 		resp, err = c.http.Do(req)
+		if err == nil {
+			raw, err = io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+			resp.Body.Close()
+			if err != nil {
+				err = fmt.Errorf("read the answer: %w", err)
+			}
+		}
 		if err == nil {
 			c.mu.Lock()
 			c.current = (first + i) % len(c.bases)
 			c.mu.Unlock()
 			break
 		}
-		if i == len(c.bases)-1 || !mayTryNext(method, err) || ctx.Err() != nil {
+		if i == tries-1 || !mayTryNext(method, key, err) || ctx.Err() != nil {
 			return fmt.Errorf("%s %s: %w", method, path, err)
 		}
 		c.mu.Lock()
 		c.failovers = append(c.failovers, fmt.Sprintf("%s: %v", strings.TrimPrefix(base, "https://"), err))
 		c.mu.Unlock()
+		if answerLost(err) {
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("%s %s: %w", method, path, err)
+			case <-time.After(time.Duration(i+1) * 200 * time.Millisecond):
+			}
+		}
 	}
-	defer resp.Body.Close()
 	c.noteFreshness(strings.TrimPrefix(base, "https://"), resp.Header)
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-	if err != nil {
-		return fmt.Errorf("read answer to %s %s: %w", method, path, err)
-	}
 	if resp.StatusCode >= 300 {
 		var eb api.ErrorBody
 		if json.Unmarshal(raw, &eb) == nil && eb.Error.Code != "" {
@@ -201,11 +238,16 @@ func (c *Client) Failovers() []string {
 	return slices.Clone(c.failovers)
 }
 
-// mayTryNext reports whether a failed request may go to the next node: a
-// read always may; a write only when the connection was never made, so the
-// first node cannot have acted on it.
-func mayTryNext(method string, err error) bool {
-	if method == http.MethodGet || method == http.MethodHead {
+// maxWriteAttempts is how often a write whose answer was lost is sent.
+const maxWriteAttempts = 4
+
+// mayTryNext reports whether a failed request may be sent again (to the
+// next node): a read always may, and so may a write with an idempotency
+// key (the cluster answers a repeat with the first outcome); a write
+// without one only when the connection was never made, so the first node
+// cannot have acted on it.
+func mayTryNext(method, key string, err error) bool {
+	if method == http.MethodGet || method == http.MethodHead || key != "" {
 		return true
 	}
 	var op *net.OpError
@@ -214,7 +256,7 @@ func mayTryNext(method string, err error) bool {
 
 // newRequest builds one attempt of a request (the body is read anew for
 // each node tried).
-func (c *Client) newRequest(ctx context.Context, method, url string, in []byte, wrap func(io.Reader) io.Reader) (*http.Request, error) {
+func (c *Client) newRequest(ctx context.Context, method, url string, in []byte, wrap func(io.Reader) io.Reader, key string) (*http.Request, error) {
 	var body io.Reader
 	if in != nil {
 		body = bytes.NewReader(in)
@@ -236,5 +278,26 @@ func (c *Client) newRequest(ctx context.Context, method, url string, in []byte, 
 	if c.Consistent {
 		req.Header.Set(api.HeaderConsistency, api.ConsistencyLeader)
 	}
+	if key != "" {
+		req.Header.Set(api.HeaderIdempotencyKey, key)
+	}
+	if seen := c.MinIndex(); seen > 0 {
+		req.Header.Set(api.HeaderMinIndex, strconv.FormatUint(seen, 10))
+	}
 	return req, nil
+}
+
+// answerLost reports whether a request failed after it may have reached
+// the server: the connection ended before a full answer came back.
+func answerLost(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) ||
+		errors.Is(err, syscall.EPIPE) || strings.Contains(err.Error(), "connection reset") ||
+		strings.Contains(err.Error(), "server closed") || strings.Contains(err.Error(), "broken pipe")
+}
+
+// newIdempotencyKey returns 128 random bits in hex.
+func newIdempotencyKey() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on supported platforms
+	return hex.EncodeToString(b[:])
 }

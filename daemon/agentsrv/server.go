@@ -339,6 +339,13 @@ func (s *Server) dispatch(ctx context.Context, p peer, req *protocol.Request) (a
 		}
 		return resp, err
 	case protocol.TypeServers:
+		if s.cfg.SignIns != nil && p.cert != nil {
+			var body protocol.ServersRequest
+			_ = req.DecodeBody(&body) // an older agent sends none
+			if dev, err := s.device(p); err == nil {
+				s.cfg.SignIns.Seen(dev, body.AgentVersion)
+			}
+		}
 		resp := protocol.ServersResponse{Interval: protocol.Duration(s.cfg.Leasing.HeartbeatInterval())}
 		if p.cert == nil {
 			// Without a device certificate the answer says only that this

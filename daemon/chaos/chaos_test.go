@@ -47,12 +47,20 @@ func (s procStep) String() string {
 func genProcSchedule(seed uint64, nodes, steps int, beyond bool) []procStep {
 	rng := rand.New(rand.NewPCG(seed, 0x9e0c))
 	var out []procStep
+	// Every schedule has each kind of fault at least once, in a seeded
+	// order, so that even the one schedule of make test covers them all.
+	must := []int{10, 50, 90} // kill, stop, clock
+	rng.Shuffle(len(must), func(i, j int) { must[i], must[j] = must[j], must[i] })
 	for len(out) < steps {
 		st := procStep{Node: rng.IntN(nodes), Hold: time.Duration(300+rng.IntN(700)) * time.Millisecond}
 		if rng.IntN(2) == 0 {
 			st.Node = -1
 		}
-		switch p := rng.IntN(100); {
+		p := rng.IntN(100)
+		if len(out) < len(must) {
+			p = must[len(out)]
+		}
+		switch {
 		case p < 35:
 			st.Kind = "kill"
 			st.Down = time.Duration(200+rng.IntN(1500)) * time.Millisecond

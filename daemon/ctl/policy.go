@@ -59,6 +59,10 @@ field to "inherit" (pool → account → cluster default).
   --linger 10m                       keep a released seat with its device 10 minutes
   --borrow-days 7                    allow offline borrowing up to 7 days
   --node-locked 3                    mixed accounts: 3 seats node-locked, the rest float
+  --seat-basis member --member-devices 3
+                                     what a seat covers: device (one per device, however
+                                     many members sign in on it), member (named user, on
+                                     up to 3 of their devices) or node-locked
   --overage 2                        soft cap (≥10 seats): go at most 2 over
   --reserve user:alice=1,team:ops=2  keep seats for a user, device or team
   --team-cap ops=3                   cap a team at 3 seats
@@ -89,6 +93,12 @@ field to "inherit" (pool → account → cluster default).
 			}
 			if fl.Changed("borrow-days") {
 				np.BorrowDays = p.BorrowDays
+			}
+			if fl.Changed("seat-basis") {
+				np.SeatBasis = p.SeatBasis
+			}
+			if fl.Changed("member-devices") {
+				np.MemberDevices = p.MemberDevices
 			}
 			if fl.Changed("node-locked") {
 				np.NodeLocked = p.NodeLocked
@@ -143,6 +153,8 @@ field to "inherit" (pool → account → cluster default).
 	f.DurationVar(&p.Linger, "linger", 0, "keep a released seat with its device this long")
 	f.IntVar(&p.BorrowDays, "borrow-days", 0, "offline borrow limit in days (0: no borrowing)")
 	f.IntVar(&p.NodeLocked, "node-locked", 0, "mixed model: seats of the pool that are node-locked")
+	f.StringVar(&p.SeatBasis, "seat-basis", "", "what one seat covers: device, member or node-locked (default: node-locked for standard accounts, else device)")
+	f.IntVar(&p.MemberDevices, "member-devices", 0, "member seat basis: how many devices one member may use a seat on (0: no limit)")
 	f.IntVar(&p.Overage, "overage", 0, "soft cap: how far over its seats a pool of 10+ may go (0: a tenth)")
 	f.StringSliceVar(&reserve, "reserve", nil, "reservations KIND:NAME=SEATS (KIND user, device or team)")
 	f.StringSliceVar(&caps, "team-cap", nil, "team caps TEAM=SEATS")
@@ -221,6 +233,7 @@ func (a *app) printPolicy(v api.PolicyView) error {
 		fmt.Fprintf(w, "linger\t%s%s\n", dur(e.Linger), mark(s.Linger != 0))
 		fmt.Fprintf(w, "borrow limit\t%d days%s\n", e.BorrowDays, mark(s.BorrowDays != 0))
 		fmt.Fprintf(w, "node-locked seats\t%d%s\n", e.NodeLocked, mark(s.NodeLocked != 0))
+		fmt.Fprintf(w, "seat basis\t%s%s\n", seatBasisText(e.SeatBasis, e.MemberDevices), mark(s.SeatBasis != ""))
 		fmt.Fprintf(w, "overage\t%d%s\n", e.Overage, mark(s.Overage != 0))
 		var rs []string
 		for _, r := range e.Reserve {

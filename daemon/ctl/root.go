@@ -100,7 +100,7 @@ Connection settings come from flags or the environment:
 	root.AddCommand(a.policyCmd(), a.eventsCmd())
 	root.AddCommand(a.usersCmd(), a.invitationsCmd(), a.teamsCmd(), a.seatsCmd(), a.subscriptionCmd(), a.usageCmd())
 	root.AddCommand(a.auditCmd(), a.reportCmd())
-	root.AddCommand(a.vendorsCmd(), a.entitlementsCmd())
+	root.AddCommand(a.vendorsCmd(), a.entitlementsCmd(), a.offlineCmd())
 	refuseUnknownSubcommands(root)
 	return root
 }

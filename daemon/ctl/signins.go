@@ -47,3 +47,17 @@ func signedInSummary(d api.DeviceView) string {
 	}
 	return orDash(s)
 }
+
+// seatBasisText says what one seat covers under a policy.
+func seatBasisText(basis string, memberDevices int) string {
+	switch basis {
+	case ledger.BasisMember:
+		if memberDevices > 0 {
+			return fmt.Sprintf("per member (named user, up to %d devices each)", memberDevices)
+		}
+		return "per member (named user, any number of devices)"
+	case ledger.BasisNodeLocked:
+		return "node-locked (the device keeps its seat whoever signs in)"
+	}
+	return "per device (one seat per device, however many members sign in on it)"
+}

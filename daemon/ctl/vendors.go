@@ -34,22 +34,16 @@ func (a *app) vendorsCmd() *cobra.Command {
 				return nil
 			})
 		},
-	}, &cobra.Command{
-		Use:   "list",
-		Short: "List the trusted vendor keys",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			var vs []api.VendorView
-			return a.show(http.MethodGet, "/v1/vendors", nil, &vs, func(out io.Writer) error {
-				w := a.table()
-				fmt.Fprintln(w, "KID\tVENDOR\tADDED")
-				for _, v := range vs {
-					fmt.Fprintf(w, "%s\t%s\t%s\n", v.KeyID, v.Name, v.Added.Local().Format("2006-01-02 15:04"))
-				}
-				return w.Flush()
-			})
+	}, listCmd(a, list[api.VendorView]{
+		use:    "list",
+		short:  "List the trusted vendor keys",
+		path:   func([]string) string { return "/v1/vendors" },
+		header: "KID\tVENDOR\tADDED",
+		row: func(v api.VendorView) string {
+			return fmt.Sprintf("%s\t%s\t%s", v.KeyID, v.Name, v.Added.Local().Format("2006-01-02 15:04"))
 		},
-	}, &cobra.Command{
+		empty: "no vendor key is trusted",
+	}), &cobra.Command{
 		Use:   "remove KID",
 		Short: "Stop trusting a vendor key (imported entitlements stay)",
 		Args:  cobra.ExactArgs(1),
@@ -76,29 +70,23 @@ func (a *app) entitlementsCmd() *cobra.Command {
 			var v api.EntitlementView
 			return a.show(http.MethodPost, acctPath(args[0], "entitlements"), api.ImportEntitlementRequest{Entitlement: strings.TrimSpace(string(b))}, &v, func(out io.Writer) error {
 				fmt.Fprintf(out, "imported entitlement %s from %s for %s (%s)\n", v.Serial, v.Vendor, v.Customer, v.State)
-				return a.printEntitlementFeatures(v)
+				return printEntitlementFeatures(out, v)
 			})
 		},
-	}, &cobra.Command{
-		Use:   "list ACCOUNT",
-		Short: "List an account's entitlements",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			var vs []api.EntitlementView
-			return a.show(http.MethodGet, acctPath(args[0], "entitlements"), nil, &vs, func(out io.Writer) error {
-				w := a.table()
-				fmt.Fprintln(w, "SERIAL\tVENDOR\tCUSTOMER\tFEATURES\tSTATE")
-				for _, v := range vs {
-					var fs []string
-					for _, f := range v.Features {
-						fs = append(fs, fmt.Sprintf("%s=%d", f.Name, f.Seats))
-					}
-					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", v.Serial, v.Vendor, v.Customer, strings.Join(fs, ","), v.State)
-				}
-				return w.Flush()
-			})
+	}, listCmd(a, list[api.EntitlementView]{
+		use:    "list ACCOUNT",
+		short:  "List an account's entitlements",
+		path:   func(args []string) string { return acctPath(args[0], "entitlements") },
+		header: "SERIAL\tVENDOR\tCUSTOMER\tFEATURES\tSTATE",
+		row: func(v api.EntitlementView) string {
+			var fs []string
+			for _, f := range v.Features {
+				fs = append(fs, fmt.Sprintf("%s=%d", f.Name, f.Seats))
+			}
+			return fmt.Sprintf("%s\t%s\t%s\t%s\t%s", v.Serial, v.Vendor, v.Customer, strings.Join(fs, ","), v.State)
 		},
-	}, &cobra.Command{
+		empty: "no entitlements: the account is not vendor-managed",
+	}), &cobra.Command{
 		Use:   "show ACCOUNT SERIAL",
 		Short: "Show one entitlement",
 		Args:  cobra.ExactArgs(2),
@@ -109,20 +97,19 @@ func (a *app) entitlementsCmd() *cobra.Command {
 				if v.Supersedes != "" {
 					fmt.Fprintf(out, "  replaces: %s\n", v.Supersedes)
 				}
-				return a.printEntitlementFeatures(v)
+				return printEntitlementFeatures(out, v)
 			})
 		},
 	})
 	return c
 }
 
-func (a *app) printEntitlementFeatures(v api.EntitlementView) error {
-	w := a.table()
-	fmt.Fprintln(w, "  FEATURE\tSEATS\tOVERAGE\tADD-ONS")
+func printEntitlementFeatures(out io.Writer, v api.EntitlementView) error {
+	var rows []string
 	for _, f := range v.Features {
-		fmt.Fprintf(w, "  %s\t%d\t%d\t%s\n", f.Name, f.Seats, f.Overage, orDash(strings.Join(f.AddOns, ",")))
+		rows = append(rows, fmt.Sprintf("  %s\t%d\t%d\t%s", f.Name, f.Seats, f.Overage, orDash(strings.Join(f.AddOns, ","))))
 	}
-	return w.Flush()
+	return printer{out: out}.table("  FEATURE\tSEATS\tOVERAGE\tADD-ONS", rows, "")
 }
 
 // signedReport fetches a true-up report signed by the cluster.
@@ -168,13 +155,12 @@ func (a *app) denialsReportCmd() *cobra.Command {
 			}
 			var v api.DenialsView
 			return a.show(http.MethodGet, acctPath(args[0], "denials")+"?"+q.Encode(), nil, &v, func(out io.Writer) error {
-				w := a.table()
-				fmt.Fprintln(w, "DAY\tFEATURE\tTEAM\tREASON\tREFUSED")
+				rows := make([]string, 0, len(v.Denials)+1)
 				for _, d := range v.Denials {
-					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\n", d.Day, d.Feature, orDash(d.Team), d.Code, d.Count)
+					rows = append(rows, fmt.Sprintf("%s\t%s\t%s\t%s\t%d", d.Day, d.Feature, orDash(d.Team), d.Code, d.Count))
 				}
-				fmt.Fprintf(w, "total\t\t\t\t%d\n", v.Total)
-				return w.Flush()
+				rows = append(rows, fmt.Sprintf("total\t\t\t\t%d", v.Total))
+				return printer{out: out}.table("DAY\tFEATURE\tTEAM\tREASON\tREFUSED", rows, "")
 			})
 		},
 	}

@@ -190,6 +190,14 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Fatalf("the consumption bar's active part is %.2f of the bar (want 1/3): %v", width, err)
 	}
 	screenshot(t, ctx, "overview")
+	// A refused checkout shows under the overview's refused checkouts.
+	if r := a.checkout("nosuchapp"); r.code == 0 {
+		t.Fatal("a checkout of a feature the account has no pool for succeeded")
+	}
+	step(t, ctx, "refused checkouts", chromedp.Navigate(base+"/#/leases"), chromedp.Navigate(base+"/#/overview"), chromedp.WaitVisible(chromedp.CSS("#denials")))
+	if text := textOf(t, ctx, "#denials"); !strings.Contains(text, "nosuchapp") || !strings.Contains(text, "unknown_feature") {
+		t.Fatalf("the overview's refused checkouts say %q", text)
+	}
 	step(t, ctx, "devices", chromedp.Navigate(base+"/#/devices"), chromedp.WaitVisible(chromedp.CSS("#devices")))
 	text = textOf(t, ctx, "#devices")
 	if !strings.Contains(text, leases[0].Device) {
@@ -252,7 +260,9 @@ func TestConsoleMemberSession(t *testing.T) {
 	s.mustCtl("users", "add", "acme", "own@acme.test", "--role", "owner", "--password", "correct horse")
 	s.mustCtl("users", "add", "acme", "ast@acme.test", "--role", "assistant", "--password", "battery staple")
 	s.mustCtl("users", "add", "acme", "tam@acme.test", "--password", "team lead 1")
-	startAgent(t, s, "agent-1", enroll).mustCheckout("cad")
+	ag := startAgent(t, s, "agent-1", enroll)
+	ag.mustLogin(nil, "tam@acme.test", "team lead 1")
+	ag.mustCheckout("cad")
 	base := "https://" + s.adminAddr
 
 	signIn := func(email, password string) {

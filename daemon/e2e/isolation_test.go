@@ -84,13 +84,14 @@ func TestEveryEndpointRefusesOtherAccounts(t *testing.T) {
 	s.mustCtl("products", "set", "bravo", "phone_system", "2", "--feature", "cad", "--extension")
 	s.mustCtl("products", "set", "bravo", "rec", "2", "--addon")
 	s.mustCtl("seats", "set", "bravo", "3")
-	s.mustCtl("users", "add", "bravo", "bob@bravo.test")
+	s.mustCtl("users", "add", "bravo", "bob@bravo.test", "--password", passwordOf("bob@bravo.test"))
 	s.mustCtl("teams", "create", "bravo", "eng")
 	s.mustCtl("teams", "add", "bravo", "eng", "bob@bravo.test")
 	s.mustCtl("policy", "set", "bravo", "--linger", "1m")
 	var lic ledger.LicenseView
 	mustJSON(t, s.mustCtl("licenses", "assign", "phone_system", "bob@bravo.test", "--account", "bravo", "--ext", "201", "--addon", "rec", "--json"), &lic)
 	agentB := startAgent(t, s, "b1", tokB)
+	agentB.mustLogin(nil, "bob@bravo.test", passwordOf("bob@bravo.test"))
 	agentB.mustCheckout("cad")
 	var bTok adminapi.TokenResponse
 	mustJSON(t, s.mustCtl("tokens", "create", "--account", "bravo", "--role", "account-owner", "--name", "bravo owner", "--json"), &bTok)
@@ -162,6 +163,10 @@ func TestEveryEndpointRefusesOtherAccounts(t *testing.T) {
 				return enrollB[0].ID
 			case w == "{id}" && strings.HasPrefix(path, "/v1/cluster/nodes/"):
 				return "node1"
+			case w == "{kid}":
+				return "any-vendor-key" // cluster-only: refused before it is looked up
+			case w == "{serial}":
+				return "ENT-1"
 			}
 			t.Fatalf("route %s has wildcard %s this test does not know how to fill: teach it which of bravo's resources to use", pattern, w)
 			return ""

@@ -88,10 +88,12 @@ func TestLicensesImportAndAddOnClaims(t *testing.T) {
 		t.Fatalf("re-import of the export: %+v", rep)
 	}
 
-	// A real agent checks the feature out for Ann: the token carries her
-	// license's add-on codes.
+	// Ann signs in on a real agent and checks the feature out: the token
+	// carries her license's add-on codes.
+	s.mustCtl("users", "set-password", "acme", "ann@acme.test", "--password", passwordOf("ann@acme.test"))
 	ag := startAgent(t, s, "agent1", enroll)
-	r = ag.checkout("phone", "--user", "ann@acme.test")
+	ag.mustLogin(nil, "ann@acme.test", passwordOf("ann@acme.test"))
+	r = ag.checkout("phone")
 	if r.code != 0 {
 		t.Fatalf("checkout: %s", r.stderr)
 	}

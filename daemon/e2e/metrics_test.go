@@ -46,9 +46,10 @@ func TestMetricsHealthAndOpenAPI(t *testing.T) {
 		`tally_queue_length{account="acme",feature="cad"}`:           0,
 		`tally_grants_total`:                  1,
 		`tally_denials_total{code="no_seat"}`: 1,
-		`tally_raft_state{state="Leader"}`:    1,
-		`tally_raft_state{state="Follower"}`:  0,
-		`tally_raft_has_leader`:               1,
+		`tally_denials_recorded_total{account="acme",code="no_seat",feature="cad"}`: 1,
+		`tally_raft_state{state="Leader"}`:                                          1,
+		`tally_raft_state{state="Follower"}`:                                        0,
+		`tally_raft_has_leader`:                                                     1,
 	}
 	var body string
 	eventually(t, 15*time.Second, "metrics show the grant, the denial and heartbeats", func() error {

@@ -255,21 +255,43 @@ func TestPolicies(t *testing.T) {
 	})
 
 	t.Run("ReservationsTeamCapsAndLists", func(t *testing.T) {
-		tok := s.setupAccount("resv", "cad", 3)
-		s.mustCtl("policy", "set", "resv", "--pool", "cad", "--reserve", "user:vip=1", "--team-cap", "ops=1", "--deny", "user:mallory")
+		// The rules apply to the member signed in on the device and the
+		// teams they are in, never to a name the checkout carries.
+		members := []string{"mallory@resv.test", "ann@resv.test", "bob@resv.test", "carl@resv.test", "vip@resv.test"}
+		tok := memberAccount(s, "resv", "cad", 4, members...)
+		s.mustCtl("teams", "create", "resv", "ops")
+		s.mustCtl("teams", "add", "resv", "ops", "ann@resv.test")
+		s.mustCtl("teams", "add", "resv", "ops", "bob@resv.test")
+		s.mustCtl("policy", "set", "resv", "--pool", "cad", "--reserve", "user:vip@resv.test=1", "--team-cap", "ops=1", "--deny", "user:mallory@resv.test")
 		a, b, c := startAgent(t, s, "r1", tok), startAgent(t, s, "r2", tok), startAgent(t, s, "r3", tok)
-		wantFail(t, a.checkout("cad", "--user", "mallory"), "policy_denied")
-		if r := a.checkout("cad", "--team", "ops", "--user", "ann"); r.code != 0 {
+		a.mustLogin(nil, "mallory@resv.test", passwordOf("mallory@resv.test"))
+		wantFail(t, a.checkout("cad"), "policy_denied")
+		a.mustLogin(nil, "ann@resv.test", passwordOf("ann@resv.test"))
+		if r := a.checkout("cad", "--team", "ops"); r.code != 0 {
 			t.Fatal(r.stderr)
 		}
-		wantFail(t, b.checkout("cad", "--team", "ops", "--user", "bob"), "team_cap_reached")
-		if r := b.checkout("cad", "--user", "bob"); r.code != 0 {
+		// bob is in ops too: leaving out --team does not dodge its cap.
+		b.mustLogin(nil, "bob@resv.test", passwordOf("bob@resv.test"))
+		wantFail(t, b.checkout("cad", "--team", "ops"), "team_cap_reached")
+		wantFail(t, b.checkout("cad"), "team_cap_reached")
+		b.mustLogin(nil, "carl@resv.test", passwordOf("carl@resv.test"))
+		if r := b.checkout("cad"); r.code != 0 {
 			t.Fatal(r.stderr)
 		}
-		// One seat left, reserved for vip.
-		wantFail(t, c.checkout("cad", "--user", "carl"), "no_seat")
-		if r := c.checkout("cad", "--user", "vip"); r.code != 0 {
-			t.Fatalf("the reserved user was refused: %s", r.stderr)
+		// Two seats left (mallory's refusal took none), one reserved for vip:
+		// carl on another device takes the last free one; then only vip,
+		// signed in, gets a seat, and naming vip takes nothing.
+		c.mustLogin(nil, "carl@resv.test", passwordOf("carl@resv.test"))
+		if r := c.checkout("cad"); r.code != 0 {
+			t.Fatal(r.stderr)
+		}
+		wantFail(t, c.checkout("cad", "--user", "vip@resv.test"), "invalid_argument")
+		d := startAgent(t, s, "r4", tok)
+		d.mustLogin(nil, "carl@resv.test", passwordOf("carl@resv.test"))
+		wantFail(t, d.checkout("cad"), "no_seat")
+		d.mustLogin(nil, "vip@resv.test", passwordOf("vip@resv.test"))
+		if r := d.checkout("cad"); r.code != 0 {
+			t.Fatalf("the reserved member was refused: %s", r.stderr)
 		}
 	})
 

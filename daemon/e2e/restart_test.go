@@ -178,16 +178,19 @@ func TestDevRestartsOnItsData(t *testing.T) {
 			env, err = readEnvFile(filepath.Join(dir, "tally.env"))
 			return err
 		})
-		eventually(t, 30*time.Second, "the local agent hands out a countthings seat", func() error {
-			if r := run(t, env, bin("tally-agent"), "checkout", "countthings"); r.code != 0 {
-				return &exitErr{r}
+		var st agentStatus
+		eventually(t, 30*time.Second, "the local agent is enrolled", func() error {
+			r := run(t, env, bin("tally-agent"), "status", "--json")
+			if err := json.Unmarshal([]byte(r.stdout), &st); err != nil {
+				return fmt.Errorf("agent status: %v: %s%s", err, r.stdout, r.stderr)
+			}
+			if !st.Enrolled || st.DeviceCode == "" {
+				return fmt.Errorf("not enrolled yet")
 			}
 			return nil
 		})
-		r := run(t, env, bin("tally-agent"), "status", "--json")
-		var st agentStatus
-		if err := json.Unmarshal([]byte(r.stdout), &st); err != nil || st.DeviceCode == "" {
-			t.Fatalf("agent status: %v\n%s%s", err, r.stdout, r.stderr)
+		if r := run(t, env, bin("tallyctl"), "pools", "list", "demo"); r.code != 0 || !strings.Contains(r.stdout, "countthings") {
+			t.Fatalf("tallyctl pools list demo: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 		}
 		codes = append(codes, st.DeviceCode)
 		if r := run(t, env, bin("tallyctl"), "accounts", "list"); r.code != 0 || strings.Count(r.stdout, "demo") < 1 {

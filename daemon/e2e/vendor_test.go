@@ -3,6 +3,7 @@ package e2e
 import (
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -27,6 +28,7 @@ func vendorRun(t *testing.T, args ...string) string {
 // verifies and the same report with one byte changed does not.
 func TestVendorEntitlementEndToEnd(t *testing.T) {
 	work := t.TempDir()
+	var foreignToken string
 	vkey := filepath.Join(work, "acme-vendor")
 	vendorRun(t, "keygen", "--out", vkey)
 	if fi, err := os.Stat(vkey + ".key"); err != nil || fi.Mode().Perm() != 0o600 {
@@ -72,6 +74,21 @@ func TestVendorEntitlementEndToEnd(t *testing.T) {
 		t.Fatalf("verify-lease: %s", out)
 	}
 
+	// The same check from Python with a stock JWT library, when present.
+	if py := "/usr/bin/python3"; exec.Command(py, "-c", "import jwt, cryptography").Run() == nil {
+		script := filepath.Join(repoRoot(t), "examples", "verify-python", "verify_entitlement.py")
+		if r := run(t, nil, py, script, pub, bundle, token, "--feature", "countthings"); r.code != 0 || !strings.Contains(r.stdout, "GLOBEX-1") {
+			t.Fatalf("verify_entitlement.py: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+		}
+		defer func() {
+			if r := run(t, nil, py, script, pub, bundle, foreignToken); r.code != 1 || !strings.Contains(r.stderr, "refused") {
+				t.Errorf("verify_entitlement.py accepted another cluster's lease: exit %d %s", r.code, r.stderr)
+			}
+		}()
+	} else {
+		t.Log("no python3 with PyJWT and cryptography: the Python entitlement check is not run")
+	}
+
 	// Another cluster cannot import it (bound to the first CA), and its
 	// leases do not verify against the vendor's entitlement.
 	other := startServer(t)
@@ -82,6 +99,7 @@ func TestVendorEntitlementEndToEnd(t *testing.T) {
 	}
 	b := startAgent(t, other, "other-1", otherEnroll)
 	foreign := b.mustCheckout("countthings")
+	foreignToken = foreign
 	if r := run(t, nil, bin("tally-vendor"), "verify-lease", "--pub", pub, "--bundle", bundle, foreign); r.code == 0 {
 		t.Fatalf("a lease from another cluster verified: %s", r.stdout)
 	}

@@ -27,6 +27,10 @@ type Enroller struct {
 	Now     func() time.Time
 	// Validity of device certificates.
 	Validity time.Duration
+	// CatchUp, on a follower, brings the ledger up to the leader's commit
+	// index before the token is checked: a token created a moment ago
+	// through another node must not be refused as unknown. nil skips it.
+	CatchUp func(context.Context) error
 }
 
 // Enroll checks the token, registers the device in the ledger and signs its
@@ -49,6 +53,11 @@ func (e *Enroller) Enroll(ctx context.Context, req protocol.EnrollRequest) (prot
 	fp, err := certs.PublicKeyFingerprint(csr.PublicKey)
 	if err != nil {
 		return protocol.EnrollResponse{}, protocol.Errorf(protocol.CodeBadRequest, "%v", err)
+	}
+	if e.CatchUp != nil {
+		if err := e.CatchUp(ctx); err != nil {
+			return protocol.EnrollResponse{}, err
+		}
 	}
 	now := e.Now()
 	var rec ledger.EnrollToken

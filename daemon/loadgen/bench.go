@@ -19,6 +19,9 @@ func Bench(ctx context.Context, cfg Config, nodes []int, command string) (*Repor
 	if err := cfg.ports().check(); err != nil {
 		return nil, err
 	}
+	if cfg.Pprof && cfg.ports().ephemeral() {
+		return nil, fmt.Errorf("--pprof needs a --port-base: the profiles are fetched from known ports")
+	}
 	rep := &Report{Command: command, Commit: buildCommit(), Config: cfg}
 	say := func(format string, args ...any) {
 		if cfg.Progress != nil {

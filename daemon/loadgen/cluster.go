@@ -2,6 +2,7 @@ package loadgen
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -44,7 +45,8 @@ func startCluster(ctx context.Context, cfg Config, dir string) (*cluster, error)
 			agentAddr: ports.agent(i), adminAddr: ports.admin(i), raftAd: ports.raft(i)})
 	}
 	common := func(n *node) []string {
-		args := []string{"--node-id", n.id, "--data", n.dir, "--agent-addr", n.agentAddr, "--admin-addr", n.adminAddr, "--raft-addr", n.raftAd}
+		args := []string{"--node-id", n.id, "--data", n.dir, "--agent-addr", n.agentAddr, "--admin-addr", n.adminAddr, "--raft-addr", n.raftAd,
+			"--addr-file", n.dir + ".addrs"}
 		if cfg.Pprof {
 			args = append(args, "--pprof-addr", ports.pprof(indexOf(c.nodes, n)))
 		}
@@ -57,6 +59,9 @@ func startCluster(ctx context.Context, cfg Config, dir string) (*cluster, error)
 	args := append([]string{"serve"}, common(n1)...)
 	args = append(args, "--lease-ttl", cfg.LeaseTTL.String(), "--heartbeat-interval", cfg.HeartbeatInterval.String(), "--log-level", "warn")
 	if err := c.spawn(cfg, n1, args); err != nil {
+		return c, err
+	}
+	if err := n1.readAddrs(ctx); err != nil {
 		return c, err
 	}
 	if err := waitFor(ctx, 30*time.Second, "node1's admin token", func() error {
@@ -95,6 +100,9 @@ func startCluster(ctx context.Context, cfg Config, dir string) (*cluster, error)
 		if err := c.spawn(cfg, n, args); err != nil {
 			return c, err
 		}
+		if err := n.readAddrs(ctx); err != nil {
+			return c, err
+		}
 	}
 	if err := waitFor(ctx, 60*time.Second, fmt.Sprintf("%d reachable voters", cfg.Nodes), func() error {
 		var v adminapi.ClusterView
@@ -115,6 +123,26 @@ func startCluster(ctx context.Context, cfg Config, dir string) (*cluster, error)
 		return c, err
 	}
 	return c, nil
+}
+
+// readAddrs waits for the addresses tallyd --addr-file reports once it
+// listens: the ports it was given, or the ones the kernel chose for port 0.
+func (n *node) readAddrs(ctx context.Context) error {
+	return waitFor(ctx, 60*time.Second, n.id+"'s bound addresses", func() error {
+		b, err := os.ReadFile(n.dir + ".addrs")
+		if err != nil {
+			return err
+		}
+		var a struct{ Agent, Admin, Raft string }
+		if err := json.Unmarshal(b, &a); err != nil {
+			return err
+		}
+		if a.Agent == "" || a.Admin == "" || a.Raft == "" {
+			return fmt.Errorf("incomplete %s", b)
+		}
+		n.agentAddr, n.adminAddr, n.raftAd = a.Agent, a.Admin, a.Raft
+		return nil
+	})
 }
 
 func indexOf(ns []*node, n *node) int {

@@ -77,15 +77,21 @@ type floorFiles struct{ dir string }
 func (f floorFiles) ca() string         { return filepath.Join(f.dir, "ca.pem") }
 func (f floorFiles) serverCert() string { return filepath.Join(f.dir, "server.pem") }
 func (f floorFiles) serverKey() string  { return filepath.Join(f.dir, "server.key") }
+func (f floorFiles) addr() string       { return filepath.Join(f.dir, "addr") }
 
 // ServeFloor is the floor server: mutual-TLS QUIC on addr, one goroutine per
 // connection and per stream (as tallyd's agent server), answering each
 // request frame with a fixed-size frame. dir holds the certificates the
-// bench generated. It returns when ctx ends.
+// bench generated; the bound address is written to dir/addr (addr may have
+// port 0). It returns when ctx ends.
 func ServeFloor(ctx context.Context, addr, dir string) error {
 	udp, err := net.ListenPacket("udp", addr)
 	if err != nil {
 		return fmt.Errorf("floor server: listen on %s: %w", addr, err)
+	}
+	if err := certs.WriteFileAtomic(floorFiles{dir}.addr(), []byte(udp.LocalAddr().String()), 0o600); err != nil {
+		udp.Close()
+		return fmt.Errorf("floor server: %w", err)
 	}
 	return serveFloor(ctx, udp, dir)
 }
@@ -178,7 +184,15 @@ func startFloor(ctx context.Context, self, addr, dir string) (*floorProc, *tls.C
 		return nil, nil, fmt.Errorf("start the floor server (%s floor-server): %w", self, err)
 	}
 	logf.Close()
-	return &floorProc{cmd: cmd, addr: addr}, conf, nil
+	p := &floorProc{cmd: cmd}
+	if err := waitFor(ctx, 20*time.Second, "the floor server's address", func() error {
+		b, err := os.ReadFile(floorFiles{dir}.addr())
+		p.addr = string(b)
+		return err
+	}); err != nil {
+		return p, nil, err
+	}
+	return p, conf, nil
 }
 
 // writeFloorCerts writes a throwaway CA and the floor server's certificate
@@ -245,12 +259,12 @@ func (p *floorProc) stats() (time.Duration, int64) {
 // runFloor measures the floor with n connections and conc requests in
 // flight, over the bench's shared client transports.
 func runFloor(ctx context.Context, cfg Config, transports *transportPool, dir string, say func(string, ...any)) (*Floor, error) {
-	addr := cfg.ports().floor()
-	proc, base, err := startFloor(ctx, cfg.Self, addr, dir)
+	proc, base, err := startFloor(ctx, cfg.Self, cfg.ports().floor(), dir)
 	defer proc.stop()
 	if err != nil {
 		return nil, err
 	}
+	addr := proc.addr
 	udpAddr, err := net.ResolveUDPAddr("udp", addr)
 	if err != nil {
 		return nil, err

@@ -84,7 +84,10 @@ func TestPortPlanKeepsEveryListenerApart(t *testing.T) {
 	if _, dup := seen[p.floor()]; dup {
 		t.Fatalf("floor port %s is a node's", p.floor())
 	}
-	for _, bad := range []int{-1, 0, 65500} {
+	if e := (portPlan{}); e.check() != nil || e.agent(2) != "127.0.0.1:0" || e.floor() != "127.0.0.1:0" {
+		t.Errorf("base 0 should bind every listener to port 0")
+	}
+	for _, bad := range []int{-1, 65500} {
 		if err := (portPlan{base: bad}).check(); err == nil || !strings.Contains(err.Error(), "--port-base") {
 			t.Errorf("base %d: err %v; want a --port-base error", bad, err)
 		}

@@ -55,7 +55,8 @@ type Config struct {
 	// Dir holds the nodes' data; a temporary directory when empty.
 	Dir string
 	// PortBase is the first of the ports every listener the bench starts
-	// takes (see ports.go for the plan).
+	// takes (see ports.go for the plan); 0 binds every listener to port 0
+	// and reads the bound addresses back (tallyd --addr-file), as tests do.
 	PortBase int
 	// Self is this binary, started as "floor-server" for the floor phase.
 	Self string
@@ -105,9 +106,6 @@ func (c *Config) defaults() {
 	}
 	if c.ProfilePhase == "" {
 		c.ProfilePhase = "checkout"
-	}
-	if c.PortBase == 0 {
-		c.PortBase = DefaultPortBase
 	}
 }
 

@@ -21,16 +21,27 @@ type portPlan struct{ base int }
 
 func (c *Config) ports() portPlan { return portPlan{base: c.PortBase} }
 
-func (p portPlan) addr(port int) string { return fmt.Sprintf("127.0.0.1:%d", port) }
-func (p portPlan) agent(i int) string   { return p.addr(p.base + portsPerNode*i) }
-func (p portPlan) admin(i int) string   { return p.addr(p.base + portsPerNode*i + 1) }
-func (p portPlan) raft(i int) string    { return p.addr(p.base + portsPerNode*i + 2) }
-func (p portPlan) pprof(i int) string   { return p.addr(p.base + portsPerNode*i + 3) }
-func (p portPlan) floor() string        { return p.addr(p.base + 90) }
+func (p portPlan) addr(port int) string {
+	if p.ephemeral() {
+		return "127.0.0.1:0"
+	}
+	return fmt.Sprintf("127.0.0.1:%d", port)
+}
+func (p portPlan) agent(i int) string { return p.addr(p.base + portsPerNode*i) }
+func (p portPlan) admin(i int) string { return p.addr(p.base + portsPerNode*i + 1) }
+func (p portPlan) raft(i int) string  { return p.addr(p.base + portsPerNode*i + 2) }
+func (p portPlan) pprof(i int) string { return p.addr(p.base + portsPerNode*i + 3) }
+func (p portPlan) floor() string      { return p.addr(p.base + 90) }
+
+// ephemeral: every listener on port 0, addresses read back.
+func (p portPlan) ephemeral() bool { return p.base == 0 }
 
 // check refuses a base whose ports do not fit below 65536.
 func (p portPlan) check() error {
-	if p.base <= 0 || p.base+90 > 65535 {
+	if p.ephemeral() {
+		return nil
+	}
+	if p.base < 0 || p.base+90 > 65535 {
 		return fmt.Errorf("--port-base %d: want 1..%d (the bench uses BASE..BASE+90)", p.base, 65535-90)
 	}
 	return nil

@@ -109,10 +109,14 @@ var (
 	descCommit   = prometheus.NewDesc("tally_raft_commit_index", "Raft commit index.", nil, nil)
 	descApplied  = prometheus.NewDesc("tally_raft_applied_index", "Raft index applied to the ledger.", nil, nil)
 	descHasLeadr = prometheus.NewDesc("tally_raft_has_leader", "1 when this node knows a leader.", nil, nil)
+	// descDenied is the ledger's replicated count of refused checkouts (every
+	// node reports the same), for purchasing decisions; tally_denials_total
+	// counts what this node applied since it started.
+	descDenied = prometheus.NewDesc("tally_denials_recorded_total", "Refused checkouts recorded in the ledger (kept 400 days), by account, feature and reason.", []string{"account", "feature", "code"}, nil)
 )
 
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descLeases, descSeats, descQueue, descRole, descTerm, descCommit, descApplied, descHasLeadr} {
+	for _, d := range []*prometheus.Desc{descLeases, descSeats, descQueue, descRole, descTerm, descCommit, descApplied, descHasLeadr, descDenied} {
 		ch <- d
 	}
 }
@@ -140,6 +144,7 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 
 	type key struct{ account, feature, state string }
 	counts := map[key]int{}
+	denied := map[key]int{} // state holds the refusal code
 	var pools []ledger.PoolUsage
 	c.src.Store.Read(func(s *ledger.State) {
 		for _, l := range s.Leases(ledger.LeaseFilter{}) {
@@ -150,7 +155,13 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 			counts[key{l.Account, l.Feature, state}]++
 		}
 		pools = s.Usage("", time.Now().UTC())
+		for _, d := range s.Denials("", "", "") {
+			denied[key{d.Account, d.Feature, string(d.Code)}] += d.Count
+		}
 	})
+	for k, n := range denied {
+		ch <- prometheus.MustNewConstMetric(descDenied, prometheus.CounterValue, float64(n), k.account, k.feature, k.state)
+	}
 	for _, p := range pools {
 		ch <- prometheus.MustNewConstMetric(descSeats, prometheus.GaugeValue, float64(p.Seats), p.Account, p.Feature)
 		for _, state := range []string{"held", "revoked"} {

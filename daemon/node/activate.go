@@ -9,11 +9,11 @@ import (
 
 // activate admits a user signing in on an enrolled device: the ledger
 // decides under the account's seat policy and seats (members.go).
-func (n *Node) activate(ctx context.Context, dev ledger.DeviceRef, req protocol.ActivateRequest, reqID string) (protocol.ActivateResponse, error) {
+func (n *Node) activate(ctx context.Context, dev ledger.DeviceRef, req protocol.ActivateRequest, passwordHash, reqID string) (protocol.ActivateResponse, error) {
 	// The device is the actor: format 1 named it in a "by" field that the
 	// audit log never read, so activations were recorded as "system".
 	res, err := n.propose(ctx, ledger.Command{Type: ledger.CmdActivate, RequestID: reqID, Actor: "device:" + dev.Account + "/" + dev.Code,
-		Payload: &ledger.Activate{Account: dev.Account, Email: req.Email, Device: dev.Code}})
+		Payload: &ledger.Activate{Account: dev.Account, Email: req.Email, Device: dev.Code, PasswordHash: passwordHash}})
 	if err == nil {
 		err = res.Err()
 	}

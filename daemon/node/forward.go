@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"strconv"
 	"time"
 
 	"github.com/tally-licensing/tally/certs"
@@ -94,6 +95,19 @@ func (f *forwarder) propose(ctx context.Context, cmd ledger.Command) (ledger.Res
 	var res ledger.Result
 	if err := json.Unmarshal(raw, &res); err != nil {
 		return ledger.Result{}, fmt.Errorf("decode the leader's result: %w", err)
+	}
+	// Answer only once this node has applied the command too: the caller's
+	// next request here (a read of what it just wrote, a heartbeat of the
+	// lease it just got) must see it.
+	if idx, err := strconv.ParseUint(resp.Header.Get(adminapi.HeaderAppliedIndex), 10, 64); err == nil {
+		wctx, cancel := context.WithTimeout(ctx, catchUpWait)
+		err := f.n.Store.WaitApplied(wctx, idx)
+		cancel()
+		if err != nil {
+			// The command did commit: say so rather than fail a change
+			// that happened. Reads here may trail it a little longer.
+			f.n.log.Warn("a forwarded command committed but this node has not applied it yet", "type", cmd.Type, "index", idx, "applied", f.n.Store.AppliedIndex())
+		}
 	}
 	return res, nil
 }

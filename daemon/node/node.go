@@ -295,13 +295,13 @@ func (n *Node) register(ctx context.Context, signer *lease.Signer) error {
 			return err
 		}
 	}
-	self := ledger.Node{ID: n.keys.id.NodeID, RaftAddr: n.raftAddr(), AgentAddr: n.advertisedAgent(), AdminAddr: n.advertisedAdmin()}
+	self := ledger.Node{ID: n.keys.id.NodeID, RaftAddr: n.raftAddr(), AgentAddr: n.advertisedAgent(), AdminAddr: n.advertisedAdmin(), LogFormat: ledger.LogFormat}
 	var haveKey, haveNode bool
 	n.Store.Read(func(st *ledger.State) {
 		haveKey = st.HasSigningKey(signer.KeyID()) && st.SigningKeyCertified(signer.KeyID())
 		for _, x := range st.Nodes() {
 			if x.ID == self.ID {
-				haveNode = x.RaftAddr == self.RaftAddr && x.AgentAddr == self.AgentAddr && x.AdminAddr == self.AdminAddr
+				haveNode = x.RaftAddr == self.RaftAddr && x.AgentAddr == self.AgentAddr && x.AdminAddr == self.AdminAddr && x.LogFormat == self.LogFormat
 			}
 		}
 	})
@@ -336,15 +336,16 @@ func (n *Node) listen() error {
 		return fmt.Errorf("node certificate: %w", err)
 	}
 	enroller := &enrollment.Enroller{
-		CA: n.keys.ca, Read: n.Store.Read, Servers: n.servers, Validity: n.cfg.DeviceCertValidity,
+		CA: n.keys.ca, Read: n.Store.Read, Servers: n.servers, Validity: n.cfg.DeviceCertValidity, CatchUp: n.CatchUp,
 		Now:     n.cfg.Clock,
 		Propose: func(ctx context.Context, c ledger.Command) (ledger.Result, error) { return n.propose(ctx, c) },
 	}
 	brake := &adminapi.LedgerBrake{Read: n.Store.Read, Propose: n.propose, Logger: n.log}
+	signIns := newMemberSignIns(n, brake)
 	n.agents, err = agentsrv.Listen(agentsrv.Config{
 		Addr: n.cfg.AgentAddr, Certificate: cert, ClientCAs: n.keys.ca.Pool(), StatelessResetKey: &n.keys.reset,
 		Leasing: n.Leasing, Enroller: enroller, Read: n.Store.Read, Logger: n.log, JWKS: n.JWKS,
-		Activate: n.activate, Ready: n.Ready, SignIns: newMemberSignIns(n, brake), Limits: n.cfg.AgentLimits,
+		Activate: signIns.activate, Ready: n.Ready, SignIns: signIns, Limits: n.cfg.AgentLimits,
 	})
 	if err != nil {
 		return err
@@ -360,9 +361,9 @@ func (n *Node) listen() error {
 		Handler: adminapi.New(adminapi.Config{
 			Now:   n.cfg.Clock,
 			Store: n.Store, Leasing: n.Leasing, Logger: n.log, JWKS: n.JWKS,
-			Propose: n.propose, ProposeLocal: n.proposeLocal, NodeCAs: n.keys.ca.Pool(), Metrics: n.Metrics.Handler(), Brake: brake, SignReport: n.signReport,
+			Propose: n.propose, ProposeLocal: n.proposeLocal, NodeCAs: n.keys.ca.Pool(), Metrics: n.Metrics.Handler(), Brake: brake, SignReport: n.signReport, Enroll: enroller.Enroll,
 			Cluster: adminapi.ClusterConfig{CA: n.keys.ca, ForwardToLeader: n.fwd.forwardHTTP, NodeStatus: n.fwd.nodeStatus},
-			Ready:   n.Ready,
+			Ready:   n.Ready, CatchUp: n.CatchUp,
 		}),
 		// Client certificates are optional: administrators use tokens,
 		// nodes forwarding commands present their node certificate.
@@ -452,6 +453,9 @@ func (n *Node) proposeOnce(ctx context.Context, c ledger.Command) (ledger.Result
 		if err == nil || !isNotLeader(err) {
 			return res, err
 		}
+	}
+	if err := n.Store.CheckFormat(&c); err != nil {
+		return ledger.Result{}, err // the leader may run a release that cannot check
 	}
 	return n.fwd.propose(ctx, c)
 }

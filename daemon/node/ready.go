@@ -96,8 +96,8 @@ func (n *Node) checkReady(ctx context.Context) (string, bool) {
 	// Entries on disk at start, unless a new leader has since cut the log
 	// back below them (uncommitted entries of an old term).
 	need := min(n.Store.StartIndex(), n.Store.LastIndex())
-	if st.AppliedIndex < need {
-		return fmt.Sprintf("replaying its Raft log after a restart (applied index %d of %d held on disk)", st.AppliedIndex, need), false
+	if !n.Store.HasApplied(need) {
+		return fmt.Sprintf("replaying its Raft log after a restart (applied index %d of %d held on disk)", n.Store.AppliedIndex(), need), false
 	}
 	cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
@@ -116,8 +116,8 @@ func (n *Node) checkReady(ctx context.Context) (string, bool) {
 	if lc, ok := n.leaderCommitIndex(cctx, st.LeaderID); ok && lc > commit {
 		commit = lc
 	}
-	if st.AppliedIndex < commit {
-		return fmt.Sprintf("catching up with the leader %s (applied index %d, leader's commit index %d)", st.LeaderID, st.AppliedIndex, commit), false
+	if !n.Store.HasApplied(commit) {
+		return fmt.Sprintf("catching up with the leader %s (applied index %d, leader's commit index %d)", st.LeaderID, n.Store.AppliedIndex(), commit), false
 	}
 	return "", true
 }
@@ -141,4 +141,31 @@ func (n *Node) leaderCommitIndex(ctx context.Context, leaderID string) (uint64, 
 		return 0, false
 	}
 	return st.CommitIndex, true
+}
+
+// catchUpWait bounds how long a follower waits to apply what the leader had
+// committed, before answering a retryable unavailable.
+const catchUpWait = 5 * time.Second
+
+// CatchUp makes this node's ledger at least as new as the leader's commit
+// index at the time of the call (Raft's read index, asked over the nodes'
+// admin connection): what a follower decides from its ledger after it is
+// what the leader would decide. Followers call it before validating a write
+// (admin writes, enrollment) or trusting the absence of a record (a token
+// created a moment ago through another node).
+func (n *Node) CatchUp(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, catchUpWait)
+	defer cancel()
+	if n.Store.IsLeader() {
+		return n.Store.WaitApplied(ctx, n.Store.Raft().CommitIndex())
+	}
+	_, id := n.Store.Leader()
+	if id == "" {
+		return protocol.Errorf(protocol.CodeUnavailable, "no leader is known right now; the cluster may be electing one")
+	}
+	commit, ok := n.leaderCommitIndex(ctx, id)
+	if !ok {
+		return protocol.Errorf(protocol.CodeUnavailable, "cannot ask the leader %s how far the log is committed", id)
+	}
+	return n.Store.WaitApplied(ctx, commit)
 }

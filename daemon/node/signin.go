@@ -213,3 +213,36 @@ func (m *memberSignIns) Seen(dev ledger.DeviceRef, agentVersion string) {
 		}
 	}()
 }
+
+// activate is "Activate Existing License" with a password: a member who
+// joins by activation sets their password (they sign in with it on every
+// device); a member who already has one must give it (a wrong one counts on
+// the brake); an existing member without a password, or an activation
+// without one, joins but cannot sign in until an administrator sets it.
+func (m *memberSignIns) activate(ctx context.Context, dev ledger.DeviceRef, req protocol.ActivateRequest, reqID string) (protocol.ActivateResponse, error) {
+	hash := ""
+	if req.Password != "" {
+		email := ledger.NormalizeEmail(req.Email)
+		key := adminapi.SignInKey(dev.Account, email)
+		now := m.now()
+		source := "device:" + dev.Account + "/" + dev.Code
+		if wait, blocked := m.brake.Blocked(key, source, now); blocked {
+			return protocol.ActivateResponse{}, protocol.Errorf(protocol.CodeTooManyRequests, "too many wrong passwords for %s in account %s, or from this device; try again in %v", email, dev.Account, wait.Round(time.Second)+time.Second)
+		}
+		var stored string
+		m.n.Store.Read(func(st *ledger.State) { stored, _ = st.PasswordHash(dev.Account, email) })
+		if stored != "" {
+			if ok, err := passwords.Verify(stored, req.Password); err != nil || !ok {
+				m.brake.Fail(ctx, key, source)
+				return protocol.ActivateResponse{}, protocol.Errorf(protocol.CodeUnauthorized, "wrong email or password for account %s", dev.Account)
+			}
+		} else {
+			h, err := passwords.Hash(req.Password)
+			if err != nil {
+				return protocol.ActivateResponse{}, protocol.Errorf(protocol.CodeInvalidArgument, "%v", err)
+			}
+			hash = h
+		}
+	}
+	return m.n.activate(ctx, dev, req, hash, reqID)
+}

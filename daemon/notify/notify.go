@@ -140,7 +140,7 @@ func (n *Notifier) send(ctx context.Context, d due, day string) bool {
 // grace period after it, and the daily soft-cap reminder for pools and
 // member seats over their purchase (PoolsOverSeats).
 func DefaultSources() []Source {
-	return []Source{SubscriptionExpiry{Within: 7 * 24 * time.Hour}, GracePeriod{For: 14 * 24 * time.Hour}, SoftCapSource{Over: PoolsOverSeats}}
+	return []Source{SubscriptionExpiry{Within: 7 * 24 * time.Hour}, GracePeriod{For: 14 * 24 * time.Hour}, SoftCapSource{Over: PoolsOverSeats}, EntitlementExpiry{Within: 14 * 24 * time.Hour}}
 }
 
 // SubscriptionExpiry reminds daily while an account's subscription ends

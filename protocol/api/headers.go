@@ -13,8 +13,9 @@ const (
 	HeaderRaftState = "X-Tally-Raft-State"
 	// HeaderLeader is the leader's ID as that node knows it ("" if none).
 	HeaderLeader = "X-Tally-Leader"
-	// HeaderAppliedIndex is the Raft index the node had applied when the
-	// request arrived: the answer reflects at least every entry up to it.
+	// HeaderAppliedIndex is the Raft index the node's ledger had applied:
+	// for a read when the request arrived, for a write once the write was
+	// applied there. The answer reflects at least every entry up to it.
 	HeaderAppliedIndex = "X-Tally-Applied-Index"
 	// HeaderLastContact is, on a follower, how many milliseconds ago it last
 	// heard from the leader; absent on the leader.
@@ -25,4 +26,16 @@ const (
 	// ConsistencyLeader and ConsistencyLocal are HeaderConsistency's values.
 	ConsistencyLeader = "leader"
 	ConsistencyLocal  = "local"
+	// HeaderMinIndex, on a request, is the lowest Raft index the answering
+	// node must have applied first: the highest HeaderAppliedIndex the
+	// client has seen, so that it reads its own writes at any node. The
+	// node waits (5 s at most), then answers 503 unavailable.
+	HeaderMinIndex = "X-Tally-Min-Index"
+	// HeaderIdempotencyKey, on a write, names the request so that a retry
+	// of it (the client never saw the answer) returns the first attempt's
+	// outcome instead of changing anything again.
+	HeaderIdempotencyKey = "Idempotency-Key"
+	// HeaderIdempotentReplay marks an answer replayed from the record of
+	// an earlier request with the same Idempotency-Key.
+	HeaderIdempotentReplay = "Idempotent-Replayed"
 )

@@ -47,6 +47,10 @@ type Policy struct {
 	TeamCaps          map[string]int       `json:"team_caps,omitempty"`
 	Allow             []string             `json:"allow,omitempty"`
 	Deny              []string             `json:"deny,omitempty"`
+	// SeatBasis is what one seat covers (device, member, node-locked) and
+	// MemberDevices the per-member device limit under the member basis.
+	SeatBasis     string `json:"seat_basis,omitempty"`
+	MemberDevices int    `json:"member_devices,omitempty"`
 }
 
 // PolicyOf is the view of p.
@@ -56,6 +60,7 @@ func PolicyOf(p ledger.Policy) Policy {
 		IdleTimeout: protocol.Duration(p.IdleTimeout), MaxCheckout: protocol.Duration(p.MaxCheckout), Linger: protocol.Duration(p.Linger),
 		BorrowDays: p.BorrowDays, NodeLocked: p.NodeLocked, Overage: p.Overage,
 		Reserve: p.Reserve, TeamCaps: p.TeamCaps, Allow: p.Allow, Deny: p.Deny,
+		SeatBasis: p.SeatBasis, MemberDevices: p.MemberDevices,
 	}
 }
 
@@ -66,6 +71,7 @@ func (p Policy) Ledger() ledger.Policy {
 		IdleTimeout: p.IdleTimeout.D(), MaxCheckout: p.MaxCheckout.D(), Linger: p.Linger.D(),
 		BorrowDays: p.BorrowDays, NodeLocked: p.NodeLocked, Overage: p.Overage,
 		Reserve: p.Reserve, TeamCaps: p.TeamCaps, Allow: p.Allow, Deny: p.Deny,
+		SeatBasis: p.SeatBasis, MemberDevices: p.MemberDevices,
 	}
 }
 

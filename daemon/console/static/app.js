@@ -226,10 +226,11 @@ function legend(items) {
 }
 
 pages.overview = async () => {
-  const [status, usage, history] = await Promise.all([
+  const [status, usage, history, denied] = await Promise.all([
     api("GET", "/v1/status"),
     optional("GET", `/v1/accounts/${acct()}/usage`),
     optional("GET", `/v1/accounts/${acct()}/usage-history?days=30`),
+    optional("GET", `/v1/accounts/${acct()}/denials?from=${new Date(Date.now() - 29 * 864e5).toISOString().slice(0, 10)}`),
   ]);
   const out = [];
   if (usage && (usage.purchased || usage.active || usage.pending)) {
@@ -243,15 +244,33 @@ pages.overview = async () => {
         legend([["active", `active ${u.active}`], ["pending", `pending ${u.pending}`], ["unassigned", `unassigned ${u.unassigned || 0}`], ["unused", `unused ${u.unused}`]].concat(u.over ? [["over", `over by ${u.over} since ${when(u.over_since)}`]] : []))));
   }
   const pools = (status.pools || []).filter((p) => p.account === state.account);
+  const policies = await Promise.all(pools.map((p) => optional("GET", `/v1/accounts/${acct()}/pools/${encodeURIComponent(p.feature)}/policy`)));
   out.push(el("h2", {}, "Floating pools"));
   out.push(pools.length === 0 ? el("p", { class: "empty" }, "This account has no pools.") :
-    el("div", { class: "grid", id: "pools" }, pools.map((p) => el("div", { class: "card pool", "data-feature": p.feature },
+    el("div", { class: "grid", id: "pools" }, pools.map((p, i) => el("div", { class: "card pool", "data-feature": p.feature },
       el("strong", {}, p.feature),
+      policies[i] ? el("div", { class: "muted small seat-basis" }, seatBasisText(policies[i].effective)) : "",
       el("div", { class: "stat" }, el("span", { class: "active-count" }, p.active), ` / ${p.seats}`),
       consumptionBar([[p.active > p.seats ? "over" : "active", p.active]], p.seats),
       legend([["active", `active ${p.active}`], ["unused", `unused ${p.unused}`]])))));
   if (history && history.points && history.points.length) out.push(el("h2", {}, "Usage over time"), usageChart(history),
     legend([["active", "most leases held at once each day"], ["unused", "seats bought (dashed)"]]));
+  // Refused checkouts: the seats people needed and did not get.
+  if (denied && denied.total > 0) {
+    const byKey = {};
+    for (const d of denied.denials) {
+      const k = `${d.feature}\u0000${d.code}`;
+      byKey[k] = (byKey[k] || 0) + d.count;
+    }
+    const rows = Object.entries(byKey).map(([k, count]) => { const [feature, code] = k.split("\u0000"); return { feature, code, count }; })
+      .sort((a, b) => b.count - a.count);
+    out.push(el("h2", {}, `Refused checkouts, last 30 days (${denied.total})`),
+      table("denials", [
+        { title: "Feature", get: (r) => r.feature },
+        { title: "Reason", get: (r) => el("code", {}, r.code) },
+        { title: "Refused", get: (r) => String(r.count) },
+      ], rows, "None."));
+  }
   const n = status.node;
   out.push(el("h2", {}, "Cluster"), el("div", { class: "card" },
     el("div", {}, "Node ", el("code", {}, n.node_id), " is ", pill(n.state), n.leader_id ? ` · leader ${n.leader_id}` : " · no leader"),
@@ -287,6 +306,16 @@ function usageChart(h) {
   });
   pts.forEach((p, i) => { if (i % Math.ceil(pts.length / 8) === 0) svg.append(s("text", { x: x(i) - 14, y: H - 6 }, p.day.slice(5))); });
   return svg;
+}
+
+// seatBasisText says what one seat of a pool covers (tallyctl policy show
+// says the same).
+function seatBasisText(p) {
+  switch (p.seat_basis) {
+    case "member": return p.member_devices ? `per member, up to ${p.member_devices} devices each` : "per member, any number of devices";
+    case "node-locked": return "node-locked: the device keeps its seat whoever signs in";
+  }
+  return "per device, however many members sign in on it";
 }
 
 pages.leases = async () => {
