@@ -7,9 +7,10 @@ BINARIES := ./daemon/cmd/tallyd ./daemon/cmd/tallyctl ./daemon/cmd/tally-bench .
 # tally-agent runs on every device: built without cgo (no libc mapped) and
 # without net/http's HTTP/2 (its local API is HTTP/1 on a socket), which
 # takes 2 MiB off its idle RSS (docs/performance.md).
-AGENT_BUILD := CGO_ENABLED=0 $(GO) build -tags nethttpomithttp2
+AGENT_TAGS  := nethttpomithttp2
+AGENT_BUILD := CGO_ENABLED=0 $(GO) build -tags $(AGENT_TAGS)
 
-.PHONY: all build dist run test test-short bench bench-micro bench-load lint fmt clean screenshots chaos
+.PHONY: all build dist packages lint-openapi run test test-short bench bench-micro bench-load lint fmt clean screenshots chaos
 
 all: build
 
@@ -19,16 +20,40 @@ build:
 	$(GO) build -o $(BIN)/ $(BINARIES)
 	$(AGENT_BUILD) -o $(BIN)/ ./agent/cmd/tally-agent
 
-## dist: cross-compile tally-agent for linux, darwin and windows on amd64 and arm64 into dist/
+## dist: cross-compile tallyd, tallyctl and tally-agent for linux, darwin and windows on amd64 and arm64 into dist/
 DIST      ?= dist
 PLATFORMS := linux/amd64 linux/arm64 darwin/amd64 darwin/arm64 windows/amd64 windows/arm64
+DIST_CMDS := tallyd=./daemon/cmd/tallyd tallyctl=./daemon/cmd/tallyctl tally-agent=./agent/cmd/tally-agent
+# VERSION is stamped into the binaries (--version) and names the packages.
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null | sed 's/^v//' || echo devel)
+LDFLAGS   := -s -w -X github.com/tally-licensing/tally/internal/buildinfo.version=$(VERSION)
 dist:
 	@mkdir -p $(DIST)
 	@set -e; for p in $(PLATFORMS); do \
 		os=$${p%/*}; arch=$${p#*/}; ext=; [ $$os = windows ] && ext=.exe; \
-		echo "tally-agent $$os/$$arch"; \
-		CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build -tags nethttpomithttp2 -trimpath -ldflags '-s -w' \
-			-o $(DIST)/tally-agent-$$os-$$arch$$ext ./agent/cmd/tally-agent; \
+		for c in $(DIST_CMDS); do \
+			name=$${c%%=*}; pkg=$${c#*=}; echo "$$name $$os/$$arch"; \
+			tags=; [ $$name = tally-agent ] && tags=$(AGENT_TAGS); \
+			CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build -tags "$$tags" -trimpath -ldflags '$(LDFLAGS)' \
+				-o $(DIST)/$$name-$$os-$$arch$$ext $$pkg; \
+		done; \
+	done
+
+## packages: .deb and .rpm of tallyd (with tallyctl) and tally-agent for PKG_ARCHES into dist/, built with nfpm (go tool nfpm, pinned in go.mod)
+PKG_ARCHES  ?= amd64 arm64
+PKG_VERSION ?= $(shell scripts/pkg-version.sh)
+packages:
+	@mkdir -p $(DIST)
+	@set -e; for arch in $(PKG_ARCHES); do \
+		bin=packaging/.stage; rm -rf $$bin; mkdir -p $$bin; \
+		for c in $(DIST_CMDS); do \
+			tags=; [ $${c%%=*} = tally-agent ] && tags=$(AGENT_TAGS); \
+			CGO_ENABLED=0 GOOS=linux GOARCH=$$arch $(GO) build -tags "$$tags" -trimpath \
+				-ldflags '-s -w -X github.com/tally-licensing/tally/internal/buildinfo.version=$(PKG_VERSION)' -o $$bin/$${c%%=*} $${c#*=}; \
+		done; \
+		for pkg in tallyd tally-agent; do for fmt in deb rpm; do \
+			PKG_ARCH=$$arch PKG_VERSION='$(PKG_VERSION)' $(GO) tool nfpm package --config packaging/$$pkg/nfpm.yaml --packager $$fmt --target $(DIST)/; \
+		done; done; \
 	done
 
 ## run: a single-node cluster with a demo account and a local agent (Ctrl-C stops it)
@@ -87,6 +112,12 @@ bench-load: build
 screenshots:
 	TALLY_SCREENSHOTS=$(CURDIR)/docs/console $(GO) test -count=1 -run "TestConsoleInBrowser|TestConsoleMemberSession" ./daemon/e2e
 
+## lint-openapi: lint the admin API's OpenAPI document with Redocly's CLI (pinned in tools/openapi/package-lock.json; needs node and npm)
+lint-openapi:
+	@mkdir -p $(BIN)
+	$(GO) run ./tools/openapi > $(BIN)/openapi.json
+	cd tools/openapi && npm ci --no-audit --no-fund --ignore-scripts --silent && npx --no-install redocly lint --config redocly.yaml $(CURDIR)/$(BIN)/openapi.json
+
 ## lint: formatting and vet
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
@@ -96,4 +127,4 @@ fmt:
 	gofmt -w $$(git ls-files '*.go')
 
 clean:
-	rm -rf $(BIN) $(DATA) $(DIST)
+	rm -rf $(BIN) $(DATA) $(DIST) packaging/.stage

@@ -105,6 +105,8 @@ type agent struct {
 	leases map[string]protocol.Lease // by leaseKey
 	// signins are the members signed in on this device, by OS user.
 	signins map[string]state.SignIn
+	// approvals are browser-approved sign-ins waiting, by OS user.
+	approvals map[string]protocol.LoginStartResponse
 	// problem is the cluster's last refusal of the device itself (removed,
 	// clone suspected), cleared by a successful heartbeat.
 	problem string

@@ -31,6 +31,7 @@ func (a *agent) loop(ctx context.Context) {
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	var serversFetched time.Time // real time, not the device clock: this is scheduling
+	var signInsChecked time.Time
 	for {
 		select {
 		case <-ctx.Done():
@@ -42,8 +43,16 @@ func (a *agent) loop(ctx context.Context) {
 			continue
 		case <-timer.C:
 		}
-		if a.heldCount() > 0 {
+		switch {
+		case a.heldCount() > 0:
 			_ = a.heartbeat(ctx)
+			signInsChecked = time.Now()
+		case a.signInCount() > 0 && time.Since(signInsChecked) >= signInCheckInterval:
+			// Nothing to renew: ask now and then whether the sign-ins
+			// still stand, without keeping an idle agent connected.
+			if a.heartbeat(ctx) == nil {
+				signInsChecked = time.Now()
+			}
 		}
 		if serversFetched.IsZero() || time.Since(serversFetched) >= ServersRefreshInterval {
 			if err := a.refreshServers(ctx); err == nil {
@@ -86,12 +95,20 @@ func (a *agent) poke() {
 	}
 }
 
-// heldCount counts what a heartbeat keeps: leases, and sign-ins (the
-// heartbeat learns which ended and tells the cluster the device is alive).
 func (a *agent) heldCount() int {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return len(a.leases) + len(a.signins)
+	return len(a.leases)
+}
+
+// signInCheckInterval is how often an agent holding sign-ins but no lease
+// asks whether they still stand (the answer also records it as seen).
+const signInCheckInterval = time.Minute
+
+func (a *agent) signInCount() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return len(a.signins)
 }
 
 // heartbeat renews every held lease in one request and applies the answer.

@@ -29,6 +29,8 @@ func (a *agent) serve(ln net.Listener) (stop func()) {
 	mux.HandleFunc("POST "+api.PathLogin, a.handleLogin)
 	mux.HandleFunc("POST "+api.PathLogout, a.handleLogout)
 	mux.HandleFunc("GET "+api.PathWhoAmI, a.handleWhoAmI)
+	mux.HandleFunc("POST "+api.PathLoginStart, a.handleLoginStart)
+	mux.HandleFunc("POST "+api.PathLoginWait, a.handleLoginWait)
 	mux.HandleFunc("GET "+api.PathEntitlements, a.handleEntitlements)
 	mux.HandleFunc("POST "+api.PathOfflineEnrollRequest, a.handleOfflineEnrollRequest)
 	mux.HandleFunc("POST "+api.PathOfflineEnrollInstall, a.handleOfflineEnrollInstall)
@@ -266,4 +268,22 @@ func (a *agent) handleWhoAmI(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, m)
+}
+
+func (a *agent) handleLoginStart(w http.ResponseWriter, r *http.Request) {
+	resp, err := a.loginStart(r.Context(), callerOf(r))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+func (a *agent) handleLoginWait(w http.ResponseWriter, r *http.Request) {
+	resp, err := a.loginWait(r.Context(), callerOf(r))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, resp.Member)
 }

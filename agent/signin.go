@@ -9,6 +9,7 @@ import (
 	"runtime/debug"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/tally-licensing/tally/agent/state"
 	"github.com/tally-licensing/tally/protocol"
@@ -83,6 +84,14 @@ func (a *agent) login(ctx context.Context, osUser, email, password string) (prot
 	if err != nil {
 		return protocol.LoginResponse{}, err
 	}
+	a.adoptSignIn(ctx, osUser, resp)
+	resp.Credential = "" // the application never needs it
+	return resp, nil
+}
+
+// adoptSignIn keeps a new sign-in for osUser, ending the one it replaces
+// (whose leases the cluster then revokes).
+func (a *agent) adoptSignIn(ctx context.Context, osUser string, resp protocol.LoginResponse) {
 	if old, ok := a.signInOf(osUser); ok && old.SignInID != resp.SignInID {
 		if err := a.call(ctx, protocol.TypeLogout, newRequestID(), protocol.LogoutRequest{Credential: old.Credential}, nil); err != nil && protocol.CodeOf(err) != protocol.CodeNotSignedIn {
 			a.log.Warn("could not end the previous sign-in", "os_user", osUser, "email", old.Email, "err", err)
@@ -96,8 +105,68 @@ func (a *agent) login(ctx context.Context, osUser, email, password string) (prot
 	a.persistSignIns()
 	a.poke()
 	a.log.Info("member signed in", "email", resp.Email, "os_user", osUser)
-	resp.Credential = "" // the application never needs it
+}
+
+// loginStart opens a browser-approved sign-in for osUser and returns the
+// code the member approves elsewhere; loginWait then waits for it.
+func (a *agent) loginStart(ctx context.Context, osUser string) (protocol.LoginStartResponse, error) {
+	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
+	defer cancel()
+	var resp protocol.LoginStartResponse
+	if err := a.call(ctx, protocol.TypeLoginStart, newRequestID(), protocol.LoginStartRequest{OSUser: osUserName(osUser)}, &resp); err != nil {
+		return protocol.LoginStartResponse{}, err
+	}
+	a.mu.Lock()
+	if a.approvals == nil {
+		a.approvals = map[string]protocol.LoginStartResponse{}
+	}
+	a.approvals[osUser] = resp
+	a.mu.Unlock()
+	a.log.Info("waiting for a browser approval", "os_user", osUser, "code", resp.UserCode, "expires", resp.Expires)
+	resp.ApprovalID = "" // only the agent polls it
 	return resp, nil
+}
+
+// loginWait polls osUser's open approval until a member approves it (the
+// sign-in is then kept like one made with a password), it expires, or ctx
+// ends.
+func (a *agent) loginWait(ctx context.Context, osUser string) (protocol.LoginResponse, error) {
+	a.mu.Lock()
+	ap, ok := a.approvals[osUser]
+	a.mu.Unlock()
+	if !ok {
+		return protocol.LoginResponse{}, protocol.Errorf(protocol.CodeNotFound, "no browser sign-in is open for you on this device: start one (tally-agent login --browser)")
+	}
+	interval := max(ap.Interval.D(), 500*time.Millisecond)
+	for {
+		var resp protocol.LoginResponse
+		pctx, cancel := context.WithTimeout(ctx, requestTimeout)
+		err := a.call(pctx, protocol.TypeLoginPoll, newRequestID(), protocol.LoginPollRequest{ApprovalID: ap.ApprovalID}, &resp)
+		cancel()
+		switch protocol.CodeOf(err) {
+		case "":
+			if err != nil {
+				return protocol.LoginResponse{}, err
+			}
+			a.mu.Lock()
+			delete(a.approvals, osUser)
+			a.mu.Unlock()
+			a.adoptSignIn(ctx, osUser, resp)
+			resp.Credential = ""
+			return resp, nil
+		case protocol.CodeApprovalPending:
+		default:
+			a.mu.Lock()
+			delete(a.approvals, osUser)
+			a.mu.Unlock()
+			return protocol.LoginResponse{}, err
+		}
+		select {
+		case <-ctx.Done():
+			return protocol.LoginResponse{}, protocol.Errorf(protocol.CodeTimeout, "stopped waiting for the approval of code %s", ap.UserCode)
+		case <-time.After(interval):
+		}
+	}
 }
 
 // logout ends osUser's sign-in here and on the cluster.

@@ -12,7 +12,15 @@ const crockford = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 // grouping. A string that is not twelve Crockford symbols under those rules
 // (a code forced by --device-code, a test name) is only trimmed, so that it
 // still matches exactly as enrolled.
-func CanonicalDeviceCode(code string) string {
+func CanonicalDeviceCode(code string) string { return canonicalCode(code, 12) }
+
+// CanonicalUserCode is CanonicalDeviceCode for the eight-symbol codes of
+// browser-approved sign-in ("XXXX-XXXX").
+func CanonicalUserCode(code string) string { return canonicalCode(code, 8) }
+
+// canonicalCode applies Crockford's reading rules to a code of n symbols,
+// grouped by four; anything else is only trimmed.
+func canonicalCode(code string, n int) string {
 	code = strings.TrimSpace(code)
 	var b strings.Builder
 	for _, r := range code {
@@ -32,8 +40,15 @@ func CanonicalDeviceCode(code string) string {
 		b.WriteRune(r)
 	}
 	s := b.String()
-	if len(s) != 12 {
+	if len(s) != n {
 		return code
 	}
-	return s[:4] + "-" + s[4:8] + "-" + s[8:]
+	var out strings.Builder
+	for i := 0; i < n; i += 4 {
+		if i > 0 {
+			out.WriteByte('-')
+		}
+		out.WriteString(s[i:min(i+4, n)])
+	}
+	return out.String()
 }

@@ -139,6 +139,9 @@ const (
 	// CodeNoLicense: the feature belongs to a product with named licenses and
 	// none is assigned to the member.
 	CodeNoLicense Code = "no_license"
+	// CodeApprovalPending: a browser-approved sign-in is still waiting for
+	// the member to enter its code (RFC 8628's authorization_pending).
+	CodeApprovalPending Code = "authorization_pending"
 )
 
 // Vendor entitlements (protocol/entitlement): the account's valid
@@ -148,3 +151,7 @@ const (
 	CodeNotEntitled      Code = "not_entitled"
 	CodeEntitlementLimit Code = "entitlement_limit"
 )
+
+// CodeConfirmationRequired: the change takes something from someone (an
+// assigned license, say); the caller must confirm it (--force, force: true).
+const CodeConfirmationRequired Code = "confirmation_required"

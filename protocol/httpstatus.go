@@ -12,7 +12,7 @@ func (c Code) HTTPStatus() int {
 	case CodeNotFound, CodeUnknownAccount, CodeUnknownFeature, CodeLeaseNotFound, CodeUnknownRequest:
 		return http.StatusNotFound
 	case CodeNoSeat, CodeClockRollback, CodeAlreadyExists, CodeSeatsInUse, CodeDeviceConflict, CodeNotHolder,
-		CodeTeamCapReached, CodeOverageExpired, CodeMaxCheckout, CodeLeaseLingering, CodeEntitlementLimit, CodeIdempotencyConflict:
+		CodeTeamCapReached, CodeOverageExpired, CodeMaxCheckout, CodeLeaseLingering, CodeEntitlementLimit, CodeConfirmationRequired, CodeIdempotencyConflict:
 		return http.StatusConflict
 	case CodeLeaseExpired, CodeLeaseRevoked, CodeSubscriptionExpired, CodeInvitationExpired:
 		return http.StatusGone

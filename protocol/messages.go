@@ -31,6 +31,11 @@ const (
 	TypeLogin  Type = "login"
 	TypeLogout Type = "logout"
 	TypeWhoAmI Type = "whoami"
+	// TypeLoginStart and TypeLoginPoll are the browser-approved sign-in:
+	// the agent gets a user code for the member to approve elsewhere, then
+	// polls until the approval gives it a credential.
+	TypeLoginStart Type = "login_start"
+	TypeLoginPoll  Type = "login_poll"
 	// TypeEntitlements asks for the device's account's vendor entitlements
 	// and the certificates of the cluster's lease-signing keys, which an
 	// application needs to check a lease against its entitlement offline.

@@ -1,5 +1,7 @@
 package protocol
 
+import "time"
+
 // Member sign-in on a device. The agent sends the member's password once,
 // over the device's mutual-TLS connection; the cluster answers with a
 // credential bound to this device (its enrolled Device Code and key): the
@@ -48,4 +50,25 @@ type LogoutResponse struct{}
 // WhoAmIRequest asks who Credential proves.
 type WhoAmIRequest struct {
 	Credential string `json:"credential"`
+}
+
+// LoginStartRequest asks for a browser-approved sign-in.
+type LoginStartRequest struct {
+	OSUser string `json:"os_user,omitempty"`
+}
+
+// LoginStartResponse is the code the member approves ("Approve a device" in
+// the console, or POST /v1/device-approvals) and how to wait for it.
+type LoginStartResponse struct {
+	ApprovalID string    `json:"approval_id"`
+	Account    string    `json:"account"`
+	UserCode   string    `json:"user_code"`
+	Expires    time.Time `json:"expires"`
+	Interval   Duration  `json:"interval"`
+}
+
+// LoginPollRequest asks whether an approval was given; the answer is a
+// LoginResponse once it was, CodeApprovalPending until then.
+type LoginPollRequest struct {
+	ApprovalID string `json:"approval_id"`
 }

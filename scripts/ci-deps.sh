@@ -3,7 +3,7 @@
 # without apt (or without root and sudo) only loses the tests that need them,
 # which then skip and say why.
 set -euo pipefail
-PKGS=(python3 python3-jwt python3-cryptography chromium fonts-dejavu-core)
+PKGS=(python3 python3-jwt python3-cryptography chromium fonts-dejavu-core debootstrap systemd)
 missing=()
 for p in "${PKGS[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -45,6 +45,10 @@ const (
 	PathLogin  = "/v1/login"  // POST LoginRequest → protocol.Member
 	PathLogout = "/v1/logout" // POST {} → protocol.Member (who was signed out)
 	PathWhoAmI = "/v1/whoami" // GET → protocol.Member
+	// Browser-approved sign-in: start returns the code a member approves
+	// in the console; wait blocks until approved (or expired).
+	PathLoginStart = "/v1/login/browser"      // POST {} → protocol.LoginStartResponse
+	PathLoginWait  = "/v1/login/browser/wait" // POST {} → protocol.Member
 	// PathEntitlements: GET → entitlement.Bundle (the account's vendor
 	// entitlements, the cluster CA and the signing-key certificates), from
 	// the cluster when it answers, else as last received.

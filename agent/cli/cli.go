@@ -30,6 +30,7 @@ import (
 	"github.com/tally-licensing/tally/agent/api"
 	"github.com/tally-licensing/tally/agent/sdk"
 	"github.com/tally-licensing/tally/agent/svc"
+	"github.com/tally-licensing/tally/internal/buildinfo"
 	"github.com/tally-licensing/tally/protocol"
 	"github.com/tally-licensing/tally/protocol/entitlement"
 )
@@ -99,7 +100,9 @@ func NewRootCommand() *cobra.Command {
 		Short:         "Tally device agent: checks license leases out for local applications",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       buildinfo.Version(),
 	}
+	root.SetVersionTemplate(buildinfo.String("tally-agent") + "\n")
 	root.PersistentFlags().StringVar(&g.state, "state", "", "state directory (default "+api.DefaultStateDir()+")")
 	root.PersistentFlags().StringVar(&g.socket, "socket", "", "local API socket (default $"+api.SocketEnv+", else STATE/"+api.SocketName+")")
 	root.AddCommand(newRunCommand(g), newCheckoutCommand(g), newReleaseCommand(g), newStatusCommand(g), newJWKSCommand(g), newActivateCommand(g),

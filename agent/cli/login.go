@@ -24,6 +24,7 @@ func newLoginCommand(g *globalFlags) *cobra.Command {
 		fromStdin bool
 		password  string
 		asJSON    bool
+		browser   bool
 	)
 	cmd := &cobra.Command{
 		Use:   "login [--email EMAIL] [--password-stdin]",
@@ -37,6 +38,9 @@ func newLoginCommand(g *globalFlags) *cobra.Command {
 			if cmd.Flags().Changed("password") {
 				return report(cmd, asJSON, protocol.Errorf(protocol.CodeInvalidArgument,
 					"a password on the command line is refused (every user of this machine can read it): type it when asked, or pipe it with --password-stdin"))
+			}
+			if browser {
+				return loginInBrowser(cmd, g, asJSON)
 			}
 			in := cmd.InOrStdin()
 			if email == "" {
@@ -71,7 +75,30 @@ func newLoginCommand(g *globalFlags) *cobra.Command {
 	f.StringVar(&password, "password", "", "refused: a password must not be a command-line argument")
 	_ = f.MarkHidden("password")
 	f.BoolVar(&asJSON, "json", false, "print the member as JSON on stdout")
+	f.BoolVar(&browser, "browser", false, "sign in without typing the password here: show a code to approve in the console (\"Approve a device\") from your own phone or computer")
 	return cmd
+}
+
+// loginInBrowser is `login --browser`: print the code, wait for approval.
+func loginInBrowser(cmd *cobra.Command, g *globalFlags, asJSON bool) error {
+	c := sdk.New(g.socketPath())
+	st, err := c.LoginStart(cmd.Context())
+	if err != nil {
+		return report(cmd, asJSON, err)
+	}
+	// The code goes to stderr with the instructions, so that --json keeps
+	// stdout for the result; scripts read it from there.
+	fmt.Fprintf(cmd.ErrOrStderr(), "To sign in, open the Tally console on your own phone or computer, choose \"Approve a device\",\nand enter code %s for account %s with your email and password (valid until %s).\nWaiting...\n",
+		st.UserCode, st.Account, st.Expires.Local().Format("15:04:05"))
+	m, err := c.LoginWait(cmd.Context())
+	if err != nil {
+		return report(cmd, asJSON, err)
+	}
+	if asJSON {
+		return printJSON(cmd.OutOrStdout(), m)
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "signed in as %s (%s) in account %s on device %s\n", m.Email, m.Role, m.Account, m.Device)
+	return nil
 }
 
 // readPassword reads the password: the first line of stdin with

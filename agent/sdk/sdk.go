@@ -317,6 +317,28 @@ func (c *Client) Login(ctx context.Context, email, password string) (*Member, er
 	return &m, nil
 }
 
+// LoginStart opens a browser-approved sign-in for this OS user: show the
+// returned UserCode; the member enters it, with their email and password,
+// on their own browser (the console's "Approve a device"). Then call
+// LoginWait.
+func (c *Client) LoginStart(ctx context.Context) (*protocol.LoginStartResponse, error) {
+	var r protocol.LoginStartResponse
+	if err := c.do(ctx, http.MethodPost, api.PathLoginStart, struct{}{}, &r); err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
+// LoginWait waits until the code from LoginStart is approved and returns the
+// member now signed in; it fails when the code expires or ctx ends.
+func (c *Client) LoginWait(ctx context.Context) (*Member, error) {
+	var m Member
+	if err := c.do(ctx, http.MethodPost, api.PathLoginWait, struct{}{}, &m); err != nil {
+		return nil, err
+	}
+	return &m, nil
+}
+
 // Logout ends this OS user's sign-in on the device; the cluster revokes the
 // leases held under it.
 func (c *Client) Logout(ctx context.Context) (*Member, error) {

@@ -71,7 +71,9 @@ type SetExtension struct {
 }
 
 // TerminateLicense takes a license (base or add-on) out of the
-// subscription: the product's quantity drops by one.
+// subscription: the product's quantity drops by one. It terminates even an
+// assigned license, as it always did (entries already in logs replay the
+// same); the admin API proposes TerminateLicenseConfirmed (terminate.go).
 type TerminateLicense struct {
 	Account   string `json:"account"`
 	LicenseID string `json:"license_id,omitempty"`

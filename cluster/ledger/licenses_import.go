@@ -148,8 +148,14 @@ func (s *State) planImport(imp *ImportAssignments) (ImportReport, []*rowPlan, *p
 // planRow is pass 1 for one row: the row on its own, and duplicates
 // within the file. It returns nil for a refused row.
 func (s *State) planRow(p *importPlan, r *AssignmentRow) *rowPlan {
-	rp := &rowPlan{row: r, user: NormalizeEmail(r.User)}
-	ok := s.planRowUser(p, rp)
+	user, kind, reason := s.importUser(p.imp.Account, r.User)
+	rp := &rowPlan{row: r, user: user}
+	ok := kind == ""
+	if !ok {
+		p.bad(r, kind, "%s", reason)
+	} else {
+		ok = s.planRowUser(p, rp)
+	}
 	ok = planRowExtension(p, rp) && ok
 	ok = s.planRowAddOns(p, rp) && ok
 	if !ok {
@@ -350,7 +356,7 @@ func orNobody(u string) string {
 // ImportError formats a refused import's row errors, one per line.
 func ImportError(rep ImportReport) *protocol.Error {
 	var b strings.Builder
-	fmt.Fprintf(&b, "import refused, nothing was applied: %d of %d rows are invalid", len(rep.Errors), rep.Rows)
+	fmt.Fprintf(&b, "import refused, nothing was applied: %d of %d rows are invalid", rep.InvalidRows(), rep.Rows)
 	for _, e := range rep.Errors {
 		b.WriteString("\n  ")
 		b.WriteString(e.String())

@@ -242,3 +242,36 @@ func BenchmarkImportApply10k(b *testing.B) {
 		f.must(b, cmd)
 	}
 }
+
+// TestImportResolvesDisplayNames: a display name one member has resolves
+// to that member, one two members share is refused naming both, and the
+// refusal counts rows.
+func TestImportResolvesDisplayNames(t *testing.T) {
+	f := licFixture(t, 3, 0)
+	for email, name := range map[string]string{"ann@acme.test": "Ann  Smith", "bob@acme.test": "Jo", "cid@acme.test": "jo"} {
+		f.must(t, Command{Type: CmdSetDisplayName, Payload: &SetDisplayName{Account: "acme", Email: email, DisplayName: name}})
+	}
+	wantCode(t, f.apply(Command{Type: CmdSetDisplayName, Payload: &SetDisplayName{Account: "acme", Email: "nobody@acme.test", DisplayName: "X"}}), protocol.CodeNotFound)
+	wantCode(t, f.apply(Command{Type: CmdSetDisplayName, Payload: &SetDisplayName{Account: "acme", Email: "ann@acme.test", DisplayName: "a@b"}}), protocol.CodeInvalidArgument)
+	rep, perr := f.s.PlanImport(&ImportAssignments{Account: "acme", Product: "phone_system", Rows: []AssignmentRow{
+		{Line: 2, ExtKey: "101", User: "ann smith"},
+		{Line: 3, ExtKey: "102", User: "JO"},
+		{Line: 4, ExtKey: "bad key!", User: "nobody"},
+	}})
+	if perr != nil {
+		t.Fatal(perr)
+	}
+	kinds := map[int][]string{}
+	for _, e := range rep.Errors {
+		kinds[e.Line] = append(kinds[e.Line], e.Kind)
+	}
+	if len(kinds[2]) != 0 || kinds[3][0] != RowAmbiguousUser || kinds[4][0] != RowUnknownUser || len(kinds[4]) != 2 {
+		t.Fatalf("errors by line: %v (%+v)", kinds, rep.Errors)
+	}
+	if !strings.Contains(rep.Errors[0].Reason, "bob@acme.test, cid@acme.test") {
+		t.Errorf("the ambiguity names both members: %s", rep.Errors[0].Reason)
+	}
+	if msg := ImportError(rep).Message; !strings.Contains(msg, "2 of 3 rows are invalid") {
+		t.Errorf("refusal counts errors, not rows: %s", msg)
+	}
+}

@@ -211,12 +211,29 @@ func TestLicenseRefusalsChangeNothing(t *testing.T) {
 	unchangedBy(t, f, protocol.CodeInvalidArgument, legacyCmd(CmdLicense, &LicenseOp{Op: OpAssign, Account: "acme", Product: "phone_system", User: "bob@acme.test"}))
 }
 
+func terminate(f *fixture, id string, force bool) Result {
+	return f.apply(Command{Type: CmdTerminateLicenseConfirmed, Payload: &TerminateLicenseConfirmed{Account: "acme", LicenseID: id, Force: force}})
+}
+
 func TestTerminateLeavesSubscription(t *testing.T) {
 	f := licFixture(t, 2, 2)
 	v := mustLic(t, f, LicenseOp{Op: OpAssign, Product: "phone_system", User: "ann@acme.test", ExtKey: "101", AddOns: []string{"call_recording", "team_chat"}})
 	// Terminate an add-on by UUID: it leaves the license and the count.
 	rec := v.AddOns[0]
-	r := lic(f, LicenseOp{Op: OpTerminate, LicenseID: rec})
+	// Ann holds it: without Force the ledger refuses, naming her, and
+	// changes nothing.
+	r := terminate(f, rec, false)
+	if r.Error == nil || r.Error.Code != protocol.CodeConfirmationRequired || !strings.Contains(r.Error.Message, "ann@acme.test") {
+		t.Fatalf("terminate an assigned add-on without force: %+v", r.Error)
+	}
+	if _, ok := f.s.License(rec); !ok {
+		t.Fatal("a refused terminate removed the add-on")
+	}
+	if r := terminate(f, v.ID, false); r.Error == nil || r.Error.Code != protocol.CodeConfirmationRequired ||
+		!strings.Contains(r.Error.Message, "assigned to ann@acme.test") || !strings.Contains(r.Error.Message, "extension 101") {
+		t.Fatalf("terminate an assigned base license without force: %+v", r.Error)
+	}
+	r = terminate(f, rec, true)
 	if r.Error != nil || r.License.Product != "call_recording" {
 		t.Fatalf("terminate add-on: %+v", r)
 	}
@@ -229,7 +246,9 @@ func TestTerminateLeavesSubscription(t *testing.T) {
 	}
 	// Terminate the base license: its add-on goes back to the free pool and
 	// its extension can be reused.
-	mustLic(t, f, LicenseOp{Op: OpTerminate, LicenseID: v.ID})
+	if r := terminate(f, v.ID, true); r.Error != nil {
+		t.Fatal(r.Error)
+	}
 	pu := map[string]ProductUsage{}
 	for _, p := range f.s.ProductUsage("acme") {
 		pu[p.Code] = p

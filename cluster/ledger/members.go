@@ -55,7 +55,10 @@ const (
 // User is one member of an account.
 type User struct {
 	Email string `json:"email"`
-	Role  Role   `json:"role"`
+	// DisplayName is how people call the user ("John Smith"), optional. An
+	// import may name a user by it when it is unique in the account.
+	DisplayName string `json:"display_name,omitempty"`
+	Role        Role   `json:"role"`
 	// PasswordHash is the argon2id PHC string, computed by the proposing
 	// node; empty for users who joined by activating a device or who have
 	// not accepted their invitation yet.
@@ -139,6 +142,10 @@ type Org struct {
 	LastRenewal  *RenewalRecord   `json:"last_renewal,omitempty"`
 	Teams        map[string]*Team `json:"teams"`
 	Users        map[string]*User `json:"users"`
+	// SeatRequests are the account's latest requests for more seats
+	// (seat_requests.go); Prices its plan prices (prices.go).
+	SeatRequests []SeatRequest `json:"seat_requests,omitempty"`
+	Prices       *Prices       `json:"prices,omitempty"`
 }
 
 // used counts the seats held: active (incl. unassigned) and pending.
@@ -208,6 +215,7 @@ type MembersResult struct {
 type UserView struct {
 	Account       string    `json:"account"`
 	Email         string    `json:"email"`
+	DisplayName   string    `json:"display_name,omitempty"`
 	Role          Role      `json:"role"`
 	Status        string    `json:"status"`
 	ConsumesSeat  bool      `json:"consumes_seat"`
@@ -225,7 +233,7 @@ func (o *Org) view(u *User) UserView {
 	plan, end := o.effectivePlan(u)
 	teams := append([]string{}, u.Teams...)
 	return UserView{
-		Account: o.Account, Email: u.Email, Role: u.Role, Status: u.Status(), ConsumesSeat: u.Role.ConsumesSeat(),
+		Account: o.Account, Email: u.Email, DisplayName: u.DisplayName, Role: u.Role, Status: u.Status(), ConsumesSeat: u.Role.ConsumesSeat(),
 		Teams: teams, AdminOf: append([]string{}, u.AdminOf...), Plan: plan, PeriodEnd: end, HasPassword: u.PasswordHash != "",
 		InviteExpires: u.InviteExpires, Activated: u.Activated, Created: u.Created,
 	}

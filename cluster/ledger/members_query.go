@@ -26,6 +26,10 @@ type MemberUsage struct {
 	Policy         SeatPolicy     `json:"policy"`
 	Subscription   Subscription   `json:"subscription"`
 	LastRenewal    *RenewalRecord `json:"last_renewal,omitempty"`
+	// Prices and NextCharge: the plan prices and the estimate of the next
+	// charge (prices.go); absent without prices.
+	Prices     *Prices         `json:"prices,omitempty"`
+	NextCharge *ChargeEstimate `json:"next_charge,omitempty"`
 }
 
 // TeamUsage is one team's share of the seats.
@@ -58,6 +62,9 @@ func (s *State) MemberUsage(account string) (MemberUsage, bool) {
 	out.Subscription = o.Subscription
 	if o.LastRenewal != nil {
 		out.LastRenewal = ptr(*o.LastRenewal)
+	}
+	if o.Prices != nil {
+		out.Prices, out.NextCharge = ptr(*o.Prices), o.nextCharge()
 	}
 	for _, u := range o.Users {
 		if !u.Role.ConsumesSeat() {

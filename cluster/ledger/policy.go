@@ -273,6 +273,12 @@ func (s *State) setPolicy(now time.Time, c *SetPolicy) Result {
 	if perr := s.checkEntitledPolicy(now, acct, c); perr != nil {
 		return Result{Error: perr}
 	}
+	// An overage on a small pool would be silently ignored: under
+	// SoftCapSeats the cap is hard. Say so instead.
+	if pool := acct.Pools[c.Feature]; c.Feature != "" && c.Policy.Overage > 0 && pool.Seats < SoftCapSeats {
+		return fail(protocol.CodeInvalidArgument, "overage %d refused: %s/%s has %d seats, and a pool under %d seats has a hard cap (no overage); from %d seats the cap is soft and the overage applies",
+			c.Policy.Overage, c.Account, c.Feature, pool.Seats, SoftCapSeats, SoftCapSeats)
+	}
 	p := c.Policy
 	p.Allow, p.Deny = slices.Clone(p.Allow), slices.Clone(p.Deny)
 	p.Reserve = slices.Clone(p.Reserve)

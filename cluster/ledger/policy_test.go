@@ -413,3 +413,25 @@ func TestRemoveDeviceRevokesAndAllowsReenrollment(t *testing.T) {
 		t.Fatalf("after the old horizon: %+v", r)
 	}
 }
+
+// TestOverageRefusedUnderSoftCap: an overage on a pool under 10 seats
+// would be ignored (its cap is hard), so it is refused with the rule and
+// the stored policy does not change.
+func TestOverageRefusedUnderSoftCap(t *testing.T) {
+	s := New()
+	var idx uint64
+	apply := func(c Command) Result { idx++; c.Now = t0; return s.Apply(idx, &c) }
+	apply(Command{Type: CmdCreateAccount, Payload: &CreateAccount{ID: "acme"}})
+	apply(Command{Type: CmdSetPool, Payload: &SetPool{Account: "acme", Feature: "small", Seats: 9}})
+	apply(Command{Type: CmdSetPool, Payload: &SetPool{Account: "acme", Feature: "big", Seats: 10}})
+	r := apply(Command{Type: CmdSetPolicy, Payload: &SetPolicy{Account: "acme", Feature: "small", Policy: Policy{Overage: 2}}})
+	if r.Error == nil || r.Error.Code != protocol.CodeInvalidArgument || !strings.Contains(r.Error.Message, "under 10 seats has a hard cap") || !strings.Contains(r.Error.Message, "acme/small has 9 seats") {
+		t.Fatalf("overage on a 9-seat pool: %+v", r.Error)
+	}
+	if p := s.pol.Policies[policyKey("acme", "small")]; p != nil {
+		t.Fatalf("a refused policy was stored: %+v", p)
+	}
+	if r := apply(Command{Type: CmdSetPolicy, Payload: &SetPolicy{Account: "acme", Feature: "big", Policy: Policy{Overage: 2}}}); r.Error != nil {
+		t.Fatalf("overage on a 10-seat pool: %v", r.Error)
+	}
+}

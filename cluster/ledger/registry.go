@@ -78,6 +78,12 @@ var registry = map[CommandType]spec{
 	CmdDetachAddOn:       command((*State).detachAddOn, (*DetachAddOn).describe, nil).inGroup(CmdLicense, "detach"),
 	CmdSetExtension:      command((*State).setExtension, (*SetExtension).describe, nil).inGroup(CmdLicense, "set_extension"),
 	CmdTerminateLicense:  command((*State).terminateLicense, (*TerminateLicense).describe, nil).inGroup(CmdLicense, "terminate"),
+	// operator: terminate.go, display_name.go, onboard.go, seat_requests.go, prices.go
+	CmdRequestSeats:              command((*State).requestSeats, (*RequestSeats).describe, nil).since(2),
+	CmdSetPrices:                 command((*State).setPrices, (*SetPrices).describe, nil).since(2),
+	CmdCreateAccountWithAdmin:    command((*State).createAccountWithAdmin, (*CreateAccountWithAdmin).describe, nil).since(2),
+	CmdSetDisplayName:            command((*State).setDisplayName, (*SetDisplayName).describe, nil).since(2),
+	CmdTerminateLicenseConfirmed: command((*State).terminateLicenseConfirmed, (*TerminateLicenseConfirmed).describe, nil).since(2),
 
 	CmdSetPolicy:         command((*State).setPolicy, (*SetPolicy).describe, nil).withBy(false),
 	CmdFreeSeats:         command((*State).freeSeats, (*FreeSeats).describe, nil).inGroup(CmdDeviceOp, ""),
@@ -92,6 +98,10 @@ var registry = map[CommandType]spec{
 	CmdDeviceSeen:    command((*State).deviceSeen, (*DeviceSeen).describe, nil).since(2),
 	// New in log format 2 (brake.go): sign-in failures, never audited.
 	CmdSignInBrake: command((*State).signInBrake, (*SignInBrake).describe, nil).since(2),
+	// Browser-approved sign-in (approvals.go).
+	CmdStartApproval:  command((*State).startApproval, (*DeviceApproval).describe, (*DeviceApproval).actor).since(2),
+	CmdApproveDevice:  command((*State).approveDevice, (*ApproveDevice).describe, (*ApproveDevice).actor).since(2),
+	CmdFinishApproval: command((*State).finishApproval, (*FinishApproval).describe, nil).since(2),
 	// New in log format 2 (entitlements.go).
 	CmdTrustVendor:       command((*State).trustVendor, (*TrustVendor).describe, nil).since(2),
 	CmdImportEntitlement: command((*State).importEntitlement, (*ImportEntitlement).describe, nil).since(2),

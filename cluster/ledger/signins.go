@@ -75,10 +75,12 @@ const SeenEvery = time.Minute
 type signInBook struct {
 	byID     map[string]*DeviceSignIn
 	byDevice map[DeviceRef]map[string]*DeviceSignIn
+	// approvals are browser-approved sign-ins in progress (approvals.go).
+	approvals map[string]*DeviceApproval
 }
 
 func newSignInBook() *signInBook {
-	return &signInBook{byID: map[string]*DeviceSignIn{}, byDevice: map[DeviceRef]map[string]*DeviceSignIn{}}
+	return &signInBook{byID: map[string]*DeviceSignIn{}, byDevice: map[DeviceRef]map[string]*DeviceSignIn{}, approvals: map[string]*DeviceApproval{}}
 }
 
 func (b *signInBook) add(si *DeviceSignIn) {

@@ -283,3 +283,33 @@ func TestStandardFirstSignInAssignsTheDevicesSeat(t *testing.T) {
 	}
 	wantCode(t, f.checkoutSigned("d2", f.signIn("d2", "bob@acme.test")), protocol.CodeNoSeat)
 }
+
+// TestBrowserApprovedSignIn: a device asks, a member approves its code (any
+// case, O for 0), and finishing makes a sign-in bound to the device; codes
+// expire, and an unapproved approval does not finish.
+func TestBrowserApprovedSignIn(t *testing.T) {
+	f := memberFixture(t)
+	start := func(id, dev, fp, code string) Result {
+		return f.apply(Command{Type: CmdStartApproval, Payload: &DeviceApproval{ID: id, Account: "acme", Device: dev, KeyFingerprint: fp, UserCode: code}})
+	}
+	wantCode(t, start("a0", "d1", "fp2", "ABCD-0123"), protocol.CodeDeviceConflict)
+	f.must(t, Command{Type: CmdStartApproval, Payload: &DeviceApproval{ID: "a1", Account: "acme", Device: "d1", KeyFingerprint: "fp1", UserCode: "ABCD-0123"}})
+	wantCode(t, start("a2", "d2", "fp2", "abcd0123"), protocol.CodeAlreadyExists)
+	finish := func(id string) Result {
+		return f.apply(Command{Type: CmdFinishApproval, Payload: &FinishApproval{Account: "acme", ID: id, SignInID: "s-" + id, SecretHash: "h"}})
+	}
+	wantCode(t, finish("a1"), protocol.CodeApprovalPending)
+	wantCode(t, f.apply(Command{Type: CmdApproveDevice, Payload: &ApproveDevice{Account: "acme", UserCode: "abcd-o123", Email: "new@acme.test"}}), protocol.CodeNotAMember)
+	f.must(t, Command{Type: CmdApproveDevice, Payload: &ApproveDevice{Account: "acme", UserCode: "abcd-o123", Email: "ANN@acme.test"}})
+	if r := finish("a1"); r.Error != nil {
+		t.Fatal(r.Error)
+	}
+	if si, ok := f.s.SignIn("s-a1"); !ok || si.Email != "ann@acme.test" || si.Device != "d1" || si.KeyFingerprint != "fp1" {
+		t.Fatalf("sign-in from the approval: %+v %v", si, ok)
+	}
+	wantCode(t, finish("a1"), protocol.CodeNotFound) // used once
+	// A code not approved within ApprovalTTL is gone.
+	f.must(t, Command{Type: CmdStartApproval, Payload: &DeviceApproval{ID: "a3", Account: "acme", Device: "d2", KeyFingerprint: "fp2", UserCode: "WXYZ-9876"}})
+	f.now = f.now.Add(ApprovalTTL)
+	wantCode(t, f.apply(Command{Type: CmdApproveDevice, Payload: &ApproveDevice{Account: "acme", UserCode: "WXYZ-9876", Email: "ann@acme.test"}}), protocol.CodeNotFound)
+}

@@ -39,6 +39,7 @@ type snapshot struct {
 	AdminRequests []AdminRequestRecord `json:"admin_requests,omitempty"`
 	Brake         []BrakeEntry         `json:"brake,omitempty"`
 	SignIns       []*DeviceSignIn      `json:"sign_ins,omitempty"`
+	Approvals     []*DeviceApproval    `json:"approvals,omitempty"`
 	Vendors       *vendorSnapshot      `json:"vendors,omitempty"`
 }
 
@@ -97,6 +98,7 @@ func (s *State) WriteSnapshot(w io.Writer) error {
 	snap.Brake = s.brake.sorted()
 	snap.AdminRequests = s.adminRequestsSnapshot()
 	snap.SignIns = s.signins.sorted()
+	snap.Approvals = s.sortedApprovals()
 	snap.Vendors = s.ven.snapshot(s)
 	enc := json.NewEncoder(w)
 	if err := enc.Encode(&snap); err != nil {
@@ -168,6 +170,9 @@ func (s *State) ReadSnapshot(r io.Reader) error {
 	}
 	n.brake = restoreBrake(snap.Brake)
 	n.restoreAdminRequests(snap.AdminRequests)
+	for _, a := range snap.Approvals {
+		n.signins.approvals[a.ID] = a
+	}
 	for _, si := range snap.SignIns {
 		n.signins.add(si)
 	}

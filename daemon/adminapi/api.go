@@ -113,6 +113,7 @@ func (a *api) routes() (mux *http.ServeMux, routes, public []string) {
 	open("GET /v1/openapi.json", a.openapi)
 	open("GET /.well-known/jwks.json", a.jwks)
 	open("POST /v1/sessions", a.createSession)
+	open("POST /v1/device-approvals", a.approveDevice)
 	auth := func(pattern string, h func(http.ResponseWriter, *http.Request) error) {
 		routes = append(routes, pattern)
 		mux.Handle(pattern, capBody(pattern, a.authenticated(pattern, h)))
@@ -142,6 +143,7 @@ func (a *api) routes() (mux *http.ServeMux, routes, public []string) {
 	a.registerLicenses(auth)
 	a.registerPolicy(auth)
 	a.registerMembers(auth)
+	a.registerBilling(auth)
 	a.registerSignIns(auth)
 	a.registerAudit(auth)
 	a.registerVendors(auth)
@@ -421,9 +423,16 @@ func (a *api) createAccount(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(r, &req); err != nil {
 		return err
 	}
-	if _, err := a.apply(r, ledger.Command{Type: ledger.CmdCreateAccount, Payload: &ledger.CreateAccount{
-		ID: req.ID, Name: req.Name, AdminEmail: req.AdminEmail, Model: req.Model, SubscriptionEnd: req.SubscriptionEnd,
-	}}); err != nil {
+	create := ledger.CreateAccount{ID: req.ID, Name: req.Name, AdminEmail: req.AdminEmail, Model: req.Model, SubscriptionEnd: req.SubscriptionEnd}
+	cmd := ledger.Command{Type: ledger.CmdCreateAccount, Payload: &create}
+	switch {
+	case req.AdminMember:
+		// One command: the account and its administrator member together.
+		cmd = ledger.Command{Type: ledger.CmdCreateAccountWithAdmin, Payload: &ledger.CreateAccountWithAdmin{Account: create, Seats: max(1, req.MemberSeats)}}
+	case req.MemberSeats != 0:
+		return protocol.Errorf(protocol.CodeInvalidArgument, "member_seats goes with admin_member; set an account's seats with PUT /v1/accounts/{account}/seats")
+	}
+	if _, err := a.apply(r, cmd); err != nil {
 		return err
 	}
 	a.log.Info("account created", "account", req.ID, "by", caller(r))

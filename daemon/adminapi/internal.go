@@ -33,8 +33,12 @@ var forwardable = map[ledger.CommandType]forwardedBy{
 	ledger.CmdDeviceSignIn:  byDevice, // tally-agent login, bound to the device's key
 	ledger.CmdDeviceSignOut: byDevice,
 	ledger.CmdDeviceSeen:    byDevice,
-	ledger.CmdRegisterKey:   byNode,
-	ledger.CmdRegisterNode:  byNode,
+	// Browser-approved sign-in: the device starts and finishes it (the
+	// member approves it on the leader, with their password).
+	ledger.CmdStartApproval:  byDevice,
+	ledger.CmdFinishApproval: byDevice,
+	ledger.CmdRegisterKey:    byNode,
+	ledger.CmdRegisterNode:   byNode,
 	// A node reports the failed sign-ins it saw (a device's member sign-in).
 	ledger.CmdSignInBrake: byNode,
 }

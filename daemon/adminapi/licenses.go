@@ -189,7 +189,8 @@ func licenseCommand(op ledger.CommandType, account, id string, req LicenseChange
 	case ledger.CmdSetExtension:
 		p = &ledger.SetExtension{Account: account, LicenseID: id, ExtKey: req.ExtKey, Number: req.Number}
 	case ledger.CmdTerminateLicense:
-		p = &ledger.TerminateLicense{Account: account, LicenseID: id}
+		// The confirmed form: a license someone holds needs force.
+		return ledger.Command{Type: ledger.CmdTerminateLicenseConfirmed, Payload: &ledger.TerminateLicenseConfirmed{Account: account, LicenseID: id, Force: req.Force}}
 	}
 	return ledger.Command{Type: op, Payload: p}
 }

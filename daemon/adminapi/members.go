@@ -106,6 +106,13 @@ func (a *api) memberOp(op ledger.CommandType) func(http.ResponseWriter, *http.Re
 		if err != nil {
 			return err
 		}
+		if name := strings.TrimSpace(req.DisplayName); name != "" && (op == ledger.CmdAddUser || op == ledger.CmdInvite) {
+			// The display name is a command of its own (add_user's format 1
+			// payload has no field for it); the user exists now.
+			if res, err = a.apply(r, ledger.Command{Type: ledger.CmdSetDisplayName, Payload: &ledger.SetDisplayName{Account: m.account, Email: m.email, DisplayName: name}}); err != nil {
+				return err
+			}
+		}
 		a.log.Info("members change", "account", m.account, "op", op, "email", m.email, "team", m.team, "by", caller(r))
 		out := res.Members
 		if out == nil {

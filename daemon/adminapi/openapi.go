@@ -38,6 +38,7 @@ var operations = map[string]op{
 	"GET /v1/openapi.json":        {summary: "This document", public: true},
 	"GET /v1/jwks":                {summary: "The cluster's lease-signing public keys (JWKS)", public: true, produces: "application/jwk-set+json"},
 	"GET /.well-known/jwks.json":  {summary: "The cluster's lease-signing public keys (JWKS)", public: true, produces: "application/jwk-set+json"},
+	"POST /v1/device-approvals":   {summary: "Approve a device's browser-approved sign-in: the member enters the code the device shows, with their email and password", public: true, request: ApproveDeviceRequest{}, status: http.StatusNoContent},
 	"POST /v1/sessions":           {summary: "Sign a member in to the console (owner, administrator or assistant); the token works like an admin token of the member's access until it expires", public: true, request: SessionRequest{}, response: SessionResponse{}, status: http.StatusCreated},
 	"DELETE /v1/sessions/current": {summary: "Sign the caller's console session out", status: http.StatusNoContent},
 
@@ -129,6 +130,9 @@ var operations = map[string]op{
 	"DELETE /v1/accounts/{account}/teams/{team}/admins/{email}":  {summary: "Stop a member administering a team", response: ledger.MembersResult{}},
 	"PUT /v1/accounts/{account}/teams/{team}/plan":               {summary: "Move a team to another plan or period", request: MemberRequest{}, response: ledger.MembersResult{}},
 	"PUT /v1/accounts/{account}/seat-policy":                     {summary: "Who gets a seat: explicit list, email domain or everyone", request: MemberRequest{}, response: ledger.MembersResult{}},
+	"GET /v1/accounts/{account}/seat-requests":                   {summary: "The account's requests for more member seats", response: []ledger.SeatRequest{}},
+	"POST /v1/accounts/{account}/seat-requests":                  {summary: "Ask the cluster operator for more member seats (e-mailed to the operator, recorded in the audit log)", request: wire.SeatRequestRequest{}, response: wire.SeatRequestRequest{}, status: http.StatusCreated},
+	"PUT /v1/accounts/{account}/prices":                          {summary: "Set the plan prices (per seat and period) behind the estimate of the next charge", request: ledger.Prices{}, response: ledger.MemberUsage{}},
 	"PUT /v1/accounts/{account}/seats":                           {summary: "Set the account's purchased member seats", request: MemberRequest{}, response: ledger.MembersResult{}},
 	"PUT /v1/accounts/{account}/subscription":                    {summary: "Set the account's plan and contract period", request: MemberRequest{}, response: ledger.MembersResult{}},
 	"POST /v1/accounts/{account}/subscription/renew":             {summary: "Renew the subscription (keep the seats, or shrink to the seats in use)", request: MemberRequest{}, response: ledger.MembersResult{}},
@@ -161,8 +165,17 @@ func OpenAPIPaths() []string {
 
 var pathParam = regexp.MustCompile(`\{([a-z]+)\}`)
 
-// OpenAPI builds the OpenAPI 3.1 document.
-func OpenAPI() ([]byte, error) {
+// DefaultOpenAPIServer is the servers entry's default node when the
+// document is built outside a request.
+const DefaultOpenAPIServer = "localhost:7444"
+
+// OpenAPI builds the OpenAPI 3.1 document, its servers entry defaulting to
+// DefaultOpenAPIServer.
+func OpenAPI() ([]byte, error) { return openAPIFor(DefaultOpenAPIServer) }
+
+// openAPIFor builds the document with server (host:port) as the servers
+// entry's default: the node that serves it.
+func openAPIFor(server string) ([]byte, error) {
 	g := &schemaGen{defs: map[string]any{}}
 	paths := map[string]map[string]any{}
 	for _, k := range OpenAPIPaths() {
@@ -186,8 +199,8 @@ func OpenAPI() ([]byte, error) {
 		case o.produces != "":
 			ok["content"] = map[string]any{o.produces: map[string]any{}}
 		}
-		responses := map[string]any{itoa(status): ok}
-		responses["default"] = map[string]any{"description": "Error", "content": map[string]any{"application/json": map[string]any{"schema": g.schema(reflect.TypeOf(ErrorBody{}))}}}
+		responses := errorResponses(k, o)
+		responses[itoa(status)] = ok
 		operation := map[string]any{"summary": o.summary, "operationId": operationID(k), "responses": responses}
 		if len(params) > 0 {
 			operation["parameters"] = params
@@ -207,20 +220,23 @@ func OpenAPI() ([]byte, error) {
 	for _, c := range allCodes {
 		codes = append(codes, string(c))
 	}
+	g.defs[errorSchemaName] = errorSchema()
 	doc := map[string]any{
 		"openapi": "3.1.0",
 		"info": map[string]any{"title": "Tally admin API", "version": "1",
-			"description": "Administer a Tally license cluster. Authenticate with an admin token: Authorization: Bearer tat_…. Errors carry a stable code: " + strings.Join(codes, ", ") + "."},
+			"license":     map[string]any{"name": "Proprietary", "identifier": "LicenseRef-Tally"},
+			"description": "Administer a Tally license cluster. Authenticate with an admin token: Authorization: Bearer tat_…. Every error answers {\"error\":{\"code\",\"message\"}} (schema Error) with a stable code: " + strings.Join(codes, ", ") + "; each operation lists the codes it can answer under its error statuses."},
+		"servers": []any{map[string]any{
+			"url":         "https://{node}",
+			"description": "Any node of the cluster (followers pass writes to the leader)",
+			"variables":   map[string]any{"node": map[string]any{"default": server, "description": "a node's admin address, host:port"}},
+		}},
 		"paths":      paths,
 		"components": map[string]any{"schemas": g.defs, "securitySchemes": map[string]any{"adminToken": map[string]any{"type": "http", "scheme": "bearer"}}},
 		"security":   []any{map[string]any{"adminToken": []any{}}},
 	}
 	return json.MarshalIndent(doc, "", "  ")
 }
-
-var allCodes = []protocol.Code{protocol.CodeInvalidArgument, protocol.CodeAlreadyExists, protocol.CodeNotFound, protocol.CodeUnauthorized,
-	protocol.CodeForbidden, protocol.CodeSeatsInUse, protocol.CodeUnknownAccount, protocol.CodeBadRequest, protocol.CodeNotLeader,
-	protocol.CodeUnavailable, protocol.CodeTimeout, protocol.CodeInternal}
 
 func itoa(n int) string { b, _ := json.Marshal(n); return string(b) }
 
@@ -310,7 +326,11 @@ func (g *schemaGen) object(t reflect.Type) map[string]any {
 }
 
 func (a *api) openapi(w http.ResponseWriter, r *http.Request) {
-	b, err := OpenAPI()
+	server := r.Host
+	if server == "" {
+		server = DefaultOpenAPIServer
+	}
+	b, err := openAPIFor(server)
 	if err != nil {
 		writeError(w, err)
 		return

@@ -2,11 +2,14 @@ package adminapi
 
 import (
 	"encoding/json"
+	"fmt"
 	"regexp"
 	"slices"
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/tally-licensing/tally/protocol"
 )
 
 // TestOpenAPICoversEveryRoute checks the document against the router both
@@ -76,4 +79,102 @@ func sorted(s []string) []string {
 	c := slices.Clone(s)
 	sort.Strings(c)
 	return c
+}
+
+// TestOpenAPIErrorsAndServers: the document has a servers entry, the
+// error schema {"error":{code,message}} with every code, and per operation
+// the codes it answers under their HTTP statuses.
+func TestOpenAPIErrorsAndServers(t *testing.T) {
+	for k := range opErrors {
+		if !slices.Contains(OpenAPIPaths(), k) {
+			t.Errorf("opErrors names %q, which is not an operation", k)
+		}
+	}
+	b, err := openAPIFor("tally1.example.com:7444")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Servers []struct {
+			URL       string `json:"url"`
+			Variables map[string]struct {
+				Default string `json:"default"`
+			} `json:"variables"`
+		} `json:"servers"`
+		Paths      map[string]map[string]struct{ Responses map[string]map[string]any } `json:"paths"`
+		Components struct {
+			Schemas map[string]json.RawMessage `json:"schemas"`
+		} `json:"components"`
+	}
+	if err := json.Unmarshal(b, &doc); err != nil {
+		t.Fatal(err)
+	}
+	if len(doc.Servers) != 1 || doc.Servers[0].URL != "https://{node}" || doc.Servers[0].Variables["node"].Default != "tally1.example.com:7444" {
+		t.Fatalf("servers: %+v", doc.Servers)
+	}
+	var errSchema struct {
+		Required   []string `json:"required"`
+		Properties struct {
+			Error struct {
+				Required   []string `json:"required"`
+				Properties struct {
+					Code struct {
+						Enum []string `json:"enum"`
+					} `json:"code"`
+				} `json:"properties"`
+			} `json:"error"`
+		} `json:"properties"`
+	}
+	if err := json.Unmarshal(doc.Components.Schemas[errorSchemaName], &errSchema); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(errSchema.Required, []string{"error"}) || !slices.Equal(errSchema.Properties.Error.Required, []string{"code", "message"}) {
+		t.Fatalf("error schema: %s", doc.Components.Schemas[errorSchemaName])
+	}
+	for _, c := range []string{"confirmation_required", "invalid_argument", "not_leader", "unauthorized"} {
+		if !slices.Contains(errSchema.Properties.Error.Properties.Code.Enum, c) {
+			t.Errorf("error schema's code enum lacks %s", c)
+		}
+	}
+	codesAt := func(path, method, status string) []string {
+		r := doc.Paths[path][method].Responses[status]
+		var out []string
+		if list, ok := r["x-error-codes"].([]any); ok {
+			for _, c := range list {
+				out = append(out, c.(string))
+			}
+		}
+		return out
+	}
+	if got := codesAt("/v1/licenses/{id}/terminate", "post", "409"); !slices.Contains(got, "confirmation_required") {
+		t.Errorf("terminate's 409 codes: %v", got)
+	}
+	if got := codesAt("/v1/accounts/{account}/users", "post", "401"); !slices.Contains(got, "unauthorized") {
+		t.Errorf("add user's 401 codes: %v", got)
+	}
+	if got := codesAt("/v1/accounts/{account}/users", "post", "503"); !slices.Contains(got, "not_leader") {
+		t.Errorf("a write's 503 codes: %v", got)
+	}
+	if got := codesAt("/healthz", "get", "401"); got != nil {
+		t.Errorf("a public route documents 401: %v", got)
+	}
+	// Every code an operation lists is in the schema's enum, under the
+	// status it maps to.
+	for path, methods := range doc.Paths {
+		for m, o := range methods {
+			if len(o.Responses) < 2 {
+				t.Errorf("%s %s documents no error response", m, path)
+			}
+			for status := range o.Responses {
+				for _, c := range codesAt(path, m, status) {
+					if !slices.Contains(errSchema.Properties.Error.Properties.Code.Enum, c) {
+						t.Errorf("%s %s answers %s, missing from the error schema", m, path, c)
+					}
+					if got := protocol.Code(c).HTTPStatus(); fmt.Sprint(got) != status {
+						t.Errorf("%s %s lists %s under %s; it maps to %d", m, path, c, status, got)
+					}
+				}
+			}
+		}
+	}
 }

@@ -108,6 +108,9 @@ var scopeRules = map[string]scopeRule{
 	"POST /v1/accounts/{account}/activate":                       scopePath,
 	"GET /v1/accounts/{account}/sign-ins":                        scopePath,
 	"POST /v1/accounts/{account}/users/{email}/sign-out":         scopePath,
+	// Asking for more seats is the account's; granting them is not.
+	"GET /v1/accounts/{account}/seat-requests":  scopePath,
+	"POST /v1/accounts/{account}/seat-requests": scopePath,
 
 	// Vendor entitlements: an account reads its own; importing one is a
 	// commercial term (clusterOnly).
@@ -152,6 +155,7 @@ var clusterOnly = map[string]bool{
 	"POST /v1/vendors":                               true,
 	"DELETE /v1/vendors/{kid}":                       true,
 	"POST /v1/accounts/{account}/entitlements":       true,
+	"PUT /v1/accounts/{account}/prices":              true,
 }
 
 // keyMaterial lists the routes whose answer carries secrets that make the

@@ -16,6 +16,8 @@ type (
 	SignOutRequest = wire.SignOutRequest
 	DeviceView     = wire.DeviceView
 	DeviceMember   = wire.DeviceMember
+	// ApproveDeviceRequest is the body of POST /v1/device-approvals.
+	ApproveDeviceRequest = wire.ApproveDeviceRequest
 )
 
 func (a *api) registerSignIns(auth func(string, func(http.ResponseWriter, *http.Request) error)) {
@@ -72,5 +74,52 @@ func (a *api) signOut(w http.ResponseWriter, r *http.Request) error {
 		out = []ledger.DeviceSignIn{}
 	}
 	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// approveDevice is POST /v1/device-approvals (public: the password is the
+// credential, slowed by the same brake as every sign-in).
+func (a *api) approveDevice(w http.ResponseWriter, r *http.Request) {
+	// Like a console sign-in, the leader checks the password and keeps
+	// the brake; a follower passes the request on as it came.
+	if a.proxyWriteToLeader(w, r) {
+		return
+	}
+	if err := a.approveDeviceE(r); err != nil {
+		writeError(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (a *api) approveDeviceE(r *http.Request) error {
+	var req ApproveDeviceRequest
+	if err := decode(r, &req); err != nil {
+		return err
+	}
+	if req.Account == "" || req.UserCode == "" || req.Email == "" || req.Password == "" {
+		return protocol.Errorf(protocol.CodeInvalidArgument, "account, user_code, email and password are required")
+	}
+	now := a.now()
+	key := SignInKey(req.Account, req.Email)
+	source := a.clientSource(r)
+	if wait, blocked := a.signIns.Blocked(key, source, now); blocked {
+		return braked(req.Account, req.Email, wait)
+	}
+	u, ok, err := a.checkPassword(req.Account, req.Email, req.Password)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		a.signIns.Fail(r.Context(), key, source)
+		a.log.Warn("device approval refused: wrong password", "account", req.Account, "email", req.Email, "remote", source)
+		return wrongPassword(req.Account)
+	}
+	a.signIns.Succeed(r.Context(), key)
+	if _, err := a.apply(r, ledger.Command{Type: ledger.CmdApproveDevice, Actor: memberActor(u.Account, u.Email),
+		Payload: &ledger.ApproveDevice{Account: req.Account, UserCode: req.UserCode, Email: u.Email}}); err != nil {
+		return err
+	}
+	a.log.Info("device sign-in approved", "account", req.Account, "email", u.Email, "code", protocol.CanonicalUserCode(req.UserCode))
 	return nil
 }

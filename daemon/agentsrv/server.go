@@ -74,6 +74,9 @@ type SignIns interface {
 	SignedOut(dev ledger.DeviceRef, ids []string) []string
 	// Seen notes a heartbeat (last-seen, agent version) without delaying it.
 	Seen(dev ledger.DeviceRef, agentVersion string)
+	// StartApproval and PollApproval are the browser-approved sign-in.
+	StartApproval(ctx context.Context, dev ledger.DeviceRef, keyFP string, req protocol.LoginStartRequest) (protocol.LoginStartResponse, error)
+	PollApproval(ctx context.Context, dev ledger.DeviceRef, keyFP string, req protocol.LoginPollRequest) (protocol.LoginResponse, error)
 }
 
 // Server serves agents.
@@ -398,7 +401,7 @@ func (s *Server) dispatch(ctx context.Context, p peer, req *protocol.Request) (a
 			s.cfg.SignIns.Seen(dev, body.AgentVersion)
 		}
 		return resp, err
-	case protocol.TypeLogin, protocol.TypeLogout, protocol.TypeWhoAmI:
+	case protocol.TypeLogin, protocol.TypeLogout, protocol.TypeWhoAmI, protocol.TypeLoginStart, protocol.TypeLoginPoll:
 		if s.cfg.SignIns == nil {
 			return nil, protocol.Errorf(protocol.CodeUnknownRequest, "this server does not sign members in")
 		}
@@ -447,6 +450,18 @@ func (s *Server) signIn(ctx context.Context, dev ledger.DeviceRef, p peer, req *
 			s.log.Warn("member sign-in refused", "account", dev.Account, "device", dev.Code, "email", body.Email, "remote", p.remote, "err", err)
 		}
 		return resp, err
+	case protocol.TypeLoginStart:
+		var body protocol.LoginStartRequest
+		if err := req.DecodeBody(&body); err != nil {
+			return nil, err
+		}
+		return s.cfg.SignIns.StartApproval(ctx, dev, p.keyFP, body)
+	case protocol.TypeLoginPoll:
+		var body protocol.LoginPollRequest
+		if err := req.DecodeBody(&body); err != nil {
+			return nil, err
+		}
+		return s.cfg.SignIns.PollApproval(ctx, dev, p.keyFP, body)
 	case protocol.TypeLogout:
 		var body protocol.LogoutRequest
 		if err := req.DecodeBody(&body); err != nil {

@@ -6,6 +6,8 @@
 package assignments
 
 import (
+	"bufio"
+	"bytes"
 	"encoding/csv"
 	"errors"
 	"fmt"
@@ -57,12 +59,21 @@ type ParseError struct {
 func (e *ParseError) Error() string { return fmt.Sprintf("line %d: %v", e.Line, e.Err) }
 func (e *ParseError) Unwrap() error { return e.Err }
 
-// Parse reads the CSV from r. A first row whose first cell reads "Ext Key"
-// is the header and skipped; empty rows are skipped. Rows with fewer than
-// three columns come back as row errors, not rows, with their line. progress,
-// if not nil, is called every 1,000 rows with the number read so far.
+// Parse reads the CSV from r. A UTF-8 byte-order mark (spreadsheets save
+// one) is skipped, and the delimiter is ';' when the first line has more
+// semicolons than commas outside quotes (spreadsheets in locales with a
+// decimal comma save that), else ','. A first row whose first cell reads
+// "Ext Key" is the header and skipped; empty rows are skipped. Rows with
+// fewer than three columns come back as row errors, not rows, with their
+// line. progress, if not nil, is called every 1,000 rows with the number
+// read so far.
 func Parse(r io.Reader, progress func(rows int)) ([]ledger.AssignmentRow, []ledger.RowError, error) {
-	cr := csv.NewReader(r)
+	br := bufio.NewReaderSize(r, 64<<10)
+	if bom, err := br.Peek(3); err == nil && bytes.Equal(bom, []byte("\ufeff")) {
+		br.Discard(3)
+	}
+	cr := csv.NewReader(br)
+	cr.Comma = detectDelimiter(br)
 	cr.FieldsPerRecord = -1 // add-on columns vary
 	cr.TrimLeadingSpace = true
 	cr.ReuseRecord = true
@@ -111,6 +122,32 @@ func Parse(r io.Reader, progress func(rows int)) ([]ledger.AssignmentRow, []ledg
 		progress(len(rows))
 	}
 	return rows, bad, nil
+}
+
+// detectDelimiter looks at the first line (as much of it as is buffered)
+// without consuming it: ';' if it has more semicolons than commas outside
+// double quotes, else ','.
+func detectDelimiter(br *bufio.Reader) rune {
+	head, _ := br.Peek(br.Size())
+	if i := bytes.IndexByte(head, '\n'); i >= 0 {
+		head = head[:i]
+	}
+	commas, semis, quoted := 0, 0, false
+	for _, c := range head {
+		switch {
+		case c == '"':
+			quoted = !quoted
+		case quoted:
+		case c == ',':
+			commas++
+		case c == ';':
+			semis++
+		}
+	}
+	if semis > commas {
+		return ';'
+	}
+	return ','
 }
 
 func blank(rec []string) bool {

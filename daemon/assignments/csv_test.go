@@ -265,3 +265,22 @@ func BenchmarkParseAndValidate10k(b *testing.B) {
 		}
 	}
 }
+
+// TestParseBOMAndSemicolons: a byte-order mark never reaches the first
+// cell, with or without a header, and ';' files parse like ',' files, also
+// when a quoted field holds commas.
+func TestParseBOMAndSemicolons(t *testing.T) {
+	for name, file := range map[string]string{
+		"bom, comma, no header":    "\ufeff101,+15550101,ann@acme.test,call_recording\n",
+		"bom, semicolon, header":   "\ufeffExt Key;Number;User;Addon license 1\n101;+15550101;ann@acme.test;call_recording\n",
+		"semicolon, quoted commas": "\"101\";\"+15550101\";\"ann@acme.test\";call_recording;\"a,b,c\"\n",
+	} {
+		rows, bad, err := Parse(strings.NewReader(file), nil)
+		if err != nil || len(bad) != 0 || len(rows) != 1 {
+			t.Fatalf("%s: %v %v %+v", name, err, bad, rows)
+		}
+		if r := rows[0]; r.ExtKey != "101" || r.Number != "+15550101" || r.User != "ann@acme.test" || r.AddOns[0] != "call_recording" {
+			t.Errorf("%s: %+v", name, r)
+		}
+	}
+}

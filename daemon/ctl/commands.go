@@ -145,6 +145,8 @@ func (a *app) accountsCmd() *cobra.Command {
 	create.Flags().StringVar(&req.AdminEmail, "admin-email", "", "the account administrator's (role-based) address")
 	create.Flags().StringVar(&model, "model", "floating", "licensing model: standard, floating or mixed")
 	create.Flags().StringVar(&subEnd, "subscription-end", "", "when every license of the account expires (2027-01-31 or RFC 3339)")
+	create.Flags().BoolVar(&req.AdminMember, "admin-member", false, "make the --admin-email address an Owner member of the account, holding one of its member seats")
+	create.Flags().IntVar(&req.MemberSeats, "member-seats", 0, "with --admin-member: the member seats the account starts with (default 1)")
 	list := listCmd(a, list[api.Account]{
 		use:    "list",
 		short:  "List accounts",

@@ -168,6 +168,10 @@ func (a *app) licensesCmd() *cobra.Command {
 			},
 		}
 	}
+	var force bool
+	terminate := op("terminate UUID", "Terminate a license (base or add-on): it leaves the subscription and its purchased count (--force when someone holds it)", "terminated", http.MethodPost, "/terminate", 1,
+		func([]string) any { return api.LicenseChangeRequest{Force: force} })
+	terminate.Flags().BoolVar(&force, "force", false, "terminate even though the license is assigned (its user loses it)")
 	var number string
 	setExt := op("set-extension UUID EXT-KEY", "Change an assigned license's extension key and number", "updated", http.MethodPut, "/extension", 2,
 		func(args []string) any {
@@ -191,7 +195,7 @@ func (a *app) licensesCmd() *cobra.Command {
 		op("attach UUID ADDON", "Attach a free add-on license of code ADDON to an assigned base license", "updated", http.MethodPost, "/addons", 2,
 			func(args []string) any { return api.LicenseChangeRequest{AddOn: args[1]} }),
 		op("detach UUID ADDON", "Remove the ADDON add-on from a base license (the add-on license becomes free)", "updated", http.MethodDelete, "/addons", 2, nil),
-		op("terminate UUID", "Terminate a license (base or add-on): it leaves the subscription and its purchased count", "terminated", http.MethodPost, "/terminate", 1, nil),
+		terminate,
 	)
 	return c
 }

@@ -3,6 +3,7 @@ package ctl
 import (
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/url"
 	"os"
@@ -86,7 +87,7 @@ func (a *app) usersCmd() *cobra.Command {
 	})
 	list.Flags().StringVar(&team, "team", "", "only this team's members")
 
-	var role, pw string
+	var role, pw, displayName string
 	var pwStdin bool
 	var teams []string
 	add := &cobra.Command{
@@ -105,13 +106,14 @@ they are added together without passwords, all or none.`,
 			if err != nil {
 				return err
 			}
-			return a.memberCall(http.MethodPost, acctPath(args[0], "users"), api.MemberRequest{Email: args[1], Role: ledger.Role(role), Password: p, Teams: teams}, "added")
+			return a.memberCall(http.MethodPost, acctPath(args[0], "users"), api.MemberRequest{Email: args[1], DisplayName: displayName, Role: ledger.Role(role), Password: p, Teams: teams}, "added")
 		},
 	}
 	add.Flags().StringVar(&role, "role", "member", "owner, administrator, member, administrator_assistant or assistant")
 	add.Flags().StringVar(&pw, "password", "", "the user's password (prefer --password-stdin or $TALLY_PASSWORD)")
 	add.Flags().BoolVar(&pwStdin, "password-stdin", false, "read the password from stdin")
 	add.Flags().StringSliceVar(&teams, "team", nil, "teams to put the user in")
+	add.Flags().StringVar(&displayName, "name", "", `the user's display name ("John Smith"); an assignment import may name the user by it`)
 	show := &cobra.Command{
 		Use: "show ACCOUNT EMAIL", Short: "Show one user", Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -358,7 +360,40 @@ over for 30 days (usage shows since when), after which new members are refused.`
 	policy.Flags().StringVar(&domain, "domain", "", "email domain whose users join on activation")
 	policy.Flags().StringSliceVar(&emails, "emails", nil, "the only emails that join on activation")
 	policy.Flags().BoolVar(&none, "none", false, "no one joins by activation; invite users instead")
-	c.AddCommand(set, policy)
+	var note string
+	request := &cobra.Command{
+		Use:   "request ACCOUNT SEATS --note TEXT",
+		Short: "Ask the cluster operator for SEATS more member seats (e-mailed to them; recorded in the audit log)",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			n, err := strconv.Atoi(args[1])
+			if err != nil || n < 1 {
+				return &ExitError{Code: 2, Err: fmt.Errorf("seats %q is not a positive whole number", args[1])}
+			}
+			return a.memberCall(http.MethodPost, acctPath(args[0], "seat-requests"), api.SeatRequestRequest{Seats: n, Note: note},
+				fmt.Sprintf("%s: asked the cluster operator for %d more seats", args[0], n))
+		},
+	}
+	request.Flags().StringVar(&note, "note", "", "why, for whom, by when (at most 500 characters)")
+	var currency, period string
+	var price float64
+	prices := &cobra.Command{
+		Use:   "prices ACCOUNT --currency EUR --seat-price 12.50 --period month",
+		Short: "Set the plan prices (per member seat and period) behind usage's estimate of the next charge; --seat-price 0 and no currency clears them",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			minor := int64(math.Round(price * 100))
+			p := ledger.Prices{Currency: strings.ToUpper(currency), SeatPrice: minor, Period: period}
+			if minor == 0 && currency == "" {
+				p = ledger.Prices{}
+			}
+			return a.memberCall(http.MethodPut, acctPath(args[0], "prices"), p, fmt.Sprintf("%s: prices set", args[0]))
+		},
+	}
+	prices.Flags().StringVar(&currency, "currency", "", "ISO 4217 code, e.g. EUR")
+	prices.Flags().Float64Var(&price, "seat-price", 0, "price of one member seat per period, e.g. 12.50")
+	prices.Flags().StringVar(&period, "period", ledger.PeriodMonth, "billing period: month or year")
+	c.AddCommand(set, policy, request, prices)
 	return c
 }
 
@@ -478,6 +513,13 @@ func printUsage(w io.Writer, u ledger.MemberUsage) {
 	}
 	if r := u.LastRenewal; r != nil {
 		fmt.Fprintf(w, "  last renewal %s (%s): seats %d -> %d\n", r.At.Format(time.RFC3339), r.Renewal, r.SeatsBefore, r.SeatsAfter)
+	}
+	if c := u.NextCharge; c != nil {
+		when := "per " + c.Period
+		if !c.At.IsZero() {
+			when = "due " + c.At.UTC().Format("2 January 2006 15:04 MST") + ", for the next " + c.Period
+		}
+		fmt.Fprintf(w, "  next charge (estimate): %s = %d seats x %s %s\n", c.Display, c.Seats, ledger.FormatMoney(c.SeatPrice, c.Currency), when)
 	}
 	if len(u.Teams) > 0 {
 		fmt.Fprintln(w, "  per team:")

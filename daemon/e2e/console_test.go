@@ -118,7 +118,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	ctx := browser(t)
 	s := startServer(t)
 	enroll := s.setupAccount("acme", "cad", 3)
-	s.addMembers("acme", "ann@acme.test", "bob@acme.test")
+	s.addMembers("acme", "ann@acme.test", "bob@acme.test", "dan@acme.test")
 	s.mustCtl("products", "set", "acme", "phone_system", "5", "--name", "Phone System", "--feature", "cad", "--extension")
 	s.mustCtl("products", "set", "acme", "call_recording", "2", "--addon")
 	base := "https://" + s.adminAddr
@@ -142,8 +142,12 @@ func TestConsoleInBrowser(t *testing.T) {
 		chromedp.Click(chromedp.CSS("#signin-submit")),
 		chromedp.WaitVisible(chromedp.CSS("#pools .pool[data-feature=cad]")))
 
-	// An agent checks a seat out: the lease appears on the live page.
+	// A member with a Phone System license (the product of cad) signs in on
+	// an agent and checks a seat out: the lease appears on the live page.
+	s.mustCtl("users", "set-password", "acme", "dan@acme.test", "--password", passwordOf("dan@acme.test"))
+	s.mustCtl("licenses", "assign", "phone_system", "dan@acme.test", "--account", "acme", "--ext", "199")
 	a := startAgent(t, s, "agent-1", enroll)
+	a.mustLogin(nil, "dan@acme.test", passwordOf("dan@acme.test"))
 	step(t, ctx, "open the leases page",
 		chromedp.Navigate(base+"/#/leases"),
 		chromedp.WaitVisible(chromedp.CSS("#leases-empty")))
@@ -308,6 +312,13 @@ func TestConsoleMemberSession(t *testing.T) {
 	if got := textOf(t, ctx, "#seat-consumption .stat"); !strings.Contains(got, "2 / 4") {
 		t.Fatalf("named-user seats show %q, want 2 / 4 (owner and tam; assistants hold none)", got)
 	}
+	// The "seats bought" line cannot be taken for a gridline: another
+	// colour, thicker, dashed where gridlines are solid.
+	if got := js(`(() => { const s = document.querySelector("#usage-chart .seats-line"), g = document.querySelector("#usage-chart .gridline");
+		return [s.getAttribute("stroke") !== g.getAttribute("stroke"), +s.getAttribute("stroke-width") > +g.getAttribute("stroke-width"),
+			s.getAttribute("stroke-dasharray") !== "", !g.hasAttribute("stroke-dasharray")].join(",") })()`); got != "true,true,true,true" {
+		t.Fatalf("seats line vs gridline (colour, width, seats dashed, grid solid): %s", got)
+	}
 	screenshot(t, ctx, "overview-member")
 
 	// Add a member with the form; the ledger has them.
@@ -375,6 +386,10 @@ func TestConsoleMemberSession(t *testing.T) {
 	step(t, ctx, "audit", chromedp.Navigate(base+"/#/audit"), chromedp.WaitVisible(chromedp.CSS("#audit")))
 	if got := textOf(t, ctx, "#audit"); !strings.Contains(got, "member:acme/own@acme.test") || !strings.Contains(got, "invite dee@acme.test") {
 		t.Fatalf("audit page: %q", got)
+	}
+	// Nothing stray under the table (a left-out part once printed "null").
+	if got := js(`Array.from(document.querySelector("#view").childNodes).filter((n) => n.nodeType === 3).map((n) => n.textContent).join("|")`); got != "" {
+		t.Fatalf("stray text on the audit page: %q", got)
 	}
 	screenshot(t, ctx, "audit")
 

@@ -108,7 +108,10 @@ func TestLicensesImportAndAddOnClaims(t *testing.T) {
 	// Terminate Ann's call_recording add-on by UUID: it leaves her license
 	// and the purchased count.
 	rec := ann[0].AddOns[0]
-	if out := s.mustCtl("licenses", "terminate", rec); !strings.Contains(out, "terminated call_recording license "+rec) {
+	if r := s.ctl("licenses", "terminate", rec); r.code == 0 || !strings.Contains(r.stderr, "confirmation_required") || !strings.Contains(r.stderr, "ann@acme.test") || !strings.Contains(r.stderr, "--force") {
+		t.Fatalf("terminate an assigned add-on without --force: exit %d %s", r.code, r.stderr)
+	}
+	if out := s.mustCtl("licenses", "terminate", rec, "--force"); !strings.Contains(out, "terminated call_recording license "+rec) {
 		t.Fatalf("terminate: %s", out)
 	}
 	var products []ledger.ProductUsage

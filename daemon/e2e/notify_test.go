@@ -176,7 +176,7 @@ func TestReminderOncePerDayAcrossLeaderChange(t *testing.T) {
 	})
 	m := mb.to("it@acme.test")[0]
 	day := time.Now().UTC().Format(time.DateOnly)
-	if !m.tls || m.user != "tally" || m.from != "tally@example.test" || !strings.Contains(m.data, "Subject: Tally: the subscription of acme ends in 3 day(s)") ||
+	if !m.tls || m.user != "tally" || m.from != "tally@example.test" || !strings.Contains(m.data, "Subject: Tally: the subscription of acme ends in 3 days") ||
 		!strings.Contains(m.data, "Message-ID: <acme.subscription-expiry."+day+"@tally>") {
 		t.Fatalf("mail: tls=%v user=%q from=%q\n%s", m.tls, m.user, m.from, m.data)
 	}

@@ -247,9 +247,9 @@ func TestPolicies(t *testing.T) {
 			return nil
 		})
 		m := mb.to("it@soft.test")[0].data
-		stop := v.OverSince.Add(30 * 24 * time.Hour).UTC().Format("2 January 2006")
-		if !strings.Contains(m, "Subject: Tally: soft is over its purchased seats") || !strings.Contains(m, "cad: 11 in use of 10") ||
-			!strings.Contains(m, "new checkouts stop on "+stop) {
+		stop := v.OverSince.Add(30 * 24 * time.Hour).UTC().Format("Monday 2 January 2006 at 15:04 UTC")
+		if !strings.Contains(m, "Subject: Tally: soft is over its purchased seats") || !strings.Contains(m, "cad: 11 in use of 10 purchased") ||
+			!strings.Contains(m, "the 30-day grace ends on "+stop) || !strings.Contains(m, "no new seat of cad is granted while 10 or more are in use") {
 			t.Fatalf("soft-cap reminder:\n%s", m)
 		}
 	})

@@ -12,6 +12,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -527,5 +528,48 @@ func TestActivateWithPassword(t *testing.T) {
 	// An existing member is not taken over by typing their address.
 	if r := b.as(nil, "not-anns-password\n", "activate", "--email", "ann@acme.test", "--password-stdin"); r.code == 0 || !strings.Contains(r.stderr, "wrong email or password") {
 		t.Fatalf("activation as ann with a wrong password: exit %d %s%s", r.code, r.stdout, r.stderr)
+	}
+}
+
+// TestBrowserApprovedLogin: `tally-agent login --browser` shows a code; the
+// member approves it with their password from elsewhere (the console's
+// "Approve a device", POST /v1/device-approvals), never typing it on the
+// device; the agent is then signed in as them.
+func TestBrowserApprovedLogin(t *testing.T) {
+	s := startServer(t)
+	tok := memberAccount(s, "acme", "cad", 2, "ann@acme.test")
+	a := startAgent(t, s, "kiosk", tok)
+	login := startProc(t, "tally-agent login --browser", nil, bin("tally-agent"), "login", "--browser", "--socket", a.socket)
+	var code string
+	eventually(t, 30*time.Second, "the agent shows a code", func() error {
+		m := regexp.MustCompile(`enter code ([0-9A-Z]{4}-[0-9A-Z]{4}) for account acme`).FindStringSubmatch(login.out.String())
+		if m == nil {
+			return errors.New("no code yet")
+		}
+		code = m[1]
+		return nil
+	})
+	approve := func(password string) error {
+		return s.api(http.MethodPost, "/v1/device-approvals", adminapi.ApproveDeviceRequest{Account: "acme", UserCode: strings.ToLower(code), Email: "ann@acme.test", Password: password}, nil)
+	}
+	if err := approve("not her password"); err == nil || !strings.Contains(err.Error(), "401 unauthorized") {
+		t.Fatalf("approval with a wrong password: %v", err)
+	}
+	if err := approve(passwordOf("ann@acme.test")); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-login.Done():
+	case <-time.After(30 * time.Second):
+		t.Fatalf("login --browser still waits after the approval:\n%s", login.out.String())
+	}
+	if out := login.out.String(); !strings.Contains(out, "signed in as ann@acme.test") {
+		t.Fatalf("login --browser:\n%s", out)
+	}
+	if err := approve(passwordOf("ann@acme.test")); err == nil {
+		t.Fatal("a used code was approved again")
+	}
+	if c := claimsOf(t, leaseOf(t, a.checkout("cad", "--json")).Token); c.User != "ann@acme.test" {
+		t.Fatalf("lease for %q", c.User)
 	}
 }

@@ -2,6 +2,8 @@ package node
 
 import (
 	"context"
+	"crypto/rand"
+	"fmt"
 	"sync"
 	"time"
 
@@ -245,4 +247,93 @@ func (m *memberSignIns) activate(ctx context.Context, dev ledger.DeviceRef, req 
 		}
 	}
 	return m.n.activate(ctx, dev, req, hash, reqID)
+}
+
+// approvalPoll is how often an agent polls a browser-approved sign-in.
+const approvalPoll = 2 * time.Second
+
+// StartApproval opens a browser-approved sign-in for the device: a short
+// user code the member enters, with their password, in the console.
+func (m *memberSignIns) StartApproval(ctx context.Context, dev ledger.DeviceRef, keyFP string, req protocol.LoginStartRequest) (protocol.LoginStartResponse, error) {
+	id, err := authtoken.New(authtoken.Member) // an unguessable ID: only this device polls it
+	if err != nil {
+		return protocol.LoginStartResponse{}, err
+	}
+	for attempt := 0; ; attempt++ {
+		code, err := newUserCode()
+		if err != nil {
+			return protocol.LoginStartResponse{}, err
+		}
+		res, err := m.n.propose(ctx, ledger.Command{Type: ledger.CmdStartApproval, Payload: &ledger.DeviceApproval{
+			ID: id.ID + id.Secret, Account: dev.Account, Device: dev.Code, KeyFingerprint: keyFP, UserCode: code, OSUser: req.OSUser,
+		}})
+		if err == nil {
+			err = res.Err()
+		}
+		if protocol.CodeOf(err) == protocol.CodeAlreadyExists && attempt < 3 {
+			continue // another device holds that code right now
+		}
+		if err != nil {
+			return protocol.LoginStartResponse{}, err
+		}
+		a, _ := m.approval(id.ID + id.Secret)
+		return protocol.LoginStartResponse{ApprovalID: a.ID, Account: dev.Account, UserCode: a.UserCode, Expires: a.Expires, Interval: protocol.Duration(approvalPoll)}, nil
+	}
+}
+
+func (m *memberSignIns) approval(id string) (ledger.DeviceApproval, bool) {
+	var a ledger.DeviceApproval
+	var ok bool
+	m.n.Store.Read(func(st *ledger.State) { a, ok = st.Approval(id) })
+	return a, ok
+}
+
+// PollApproval answers a device waiting for its approval: pending, or the
+// credential of the sign-in the approval became.
+func (m *memberSignIns) PollApproval(ctx context.Context, dev ledger.DeviceRef, keyFP string, req protocol.LoginPollRequest) (protocol.LoginResponse, error) {
+	a, ok := m.approval(req.ApprovalID)
+	switch {
+	case !ok:
+		return protocol.LoginResponse{}, protocol.Errorf(protocol.CodeNotFound, "the approval expired or is unknown: start again")
+	case a.Account != dev.Account || a.Device != dev.Code || a.KeyFingerprint != keyFP:
+		return protocol.LoginResponse{}, protocol.Errorf(protocol.CodeNotSignedIn, "this approval belongs to another device")
+	case a.Email == "":
+		return protocol.LoginResponse{}, protocol.Errorf(protocol.CodeApprovalPending, "waiting for a member to enter code %s", a.UserCode)
+	}
+	tok, err := authtoken.New(authtoken.Member)
+	if err != nil {
+		return protocol.LoginResponse{}, err
+	}
+	res, err := m.n.propose(ctx, ledger.Command{Type: ledger.CmdFinishApproval, Payload: &ledger.FinishApproval{
+		Account: dev.Account, ID: a.ID, SignInID: tok.ID, SecretHash: tok.Hash(),
+	}})
+	if err == nil {
+		err = res.Err()
+	}
+	if err != nil {
+		return protocol.LoginResponse{}, err
+	}
+	mem, err := m.member(dev, tok.ID)
+	if err != nil {
+		return protocol.LoginResponse{}, err
+	}
+	m.n.log.Info("member signed in on a device by browser approval", "account", dev.Account, "device", dev.Code, "email", mem.Email)
+	return protocol.LoginResponse{Credential: tok.String(), Member: mem}, nil
+}
+
+// newUserCode is eight Crockford symbols, "XXXX-XXXX" (40 bits).
+func newUserCode() (string, error) {
+	const alphabet = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("generate a user code: %w", err)
+	}
+	out := make([]byte, 0, 9)
+	for i, x := range b {
+		if i == 4 {
+			out = append(out, '-')
+		}
+		out = append(out, alphabet[x&31])
+	}
+	return string(out), nil
 }

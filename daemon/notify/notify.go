@@ -26,6 +26,10 @@ type Reminder struct {
 	Kind    string // ledger.Notify*
 	Subject string
 	Body    string
+	// To overrides the recipient (default: the account's administrator
+	// address); Day the day the claim is for (default: today), for a
+	// one-off message that must not go out again the next day.
+	To, Day string
 }
 
 // Source finds the reminders due at now from the ledger. The floating
@@ -57,6 +61,9 @@ func New(cfg Config) *Notifier {
 	}
 	if cfg.Sources == nil {
 		cfg.Sources = DefaultSources()
+		if cfg.SMTP.Operator != "" {
+			cfg.Sources = append(cfg.Sources, SeatRequests{To: cfg.SMTP.Operator, Within: 48 * time.Hour})
+		}
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -87,10 +94,18 @@ func (n *Notifier) Tick(ctx context.Context) int {
 		for _, src := range n.cfg.Sources {
 			for _, r := range src.Due(st, now) {
 				acct, ok := st.Account(r.Account)
-				if !ok || acct.AdminEmail == "" || st.Notified(r.Account, r.Kind, day) {
+				to, rday := r.To, r.Day
+				if to == "" && ok {
+					to = acct.AdminEmail
+				}
+				if rday == "" {
+					rday = day
+				}
+				if !ok || to == "" || st.Notified(r.Account, r.Kind, rday) {
 					continue
 				}
-				todo = append(todo, due{r, acct.AdminEmail})
+				r.Day = rday
+				todo = append(todo, due{r, to})
 			}
 		}
 	})
@@ -99,7 +114,7 @@ func (n *Notifier) Tick(ctx context.Context) int {
 		if ctx.Err() != nil {
 			break
 		}
-		if n.send(ctx, d, day) {
+		if n.send(ctx, d, d.Day) {
 			sent++
 		}
 	}
@@ -144,7 +159,10 @@ func DefaultSources() []Source {
 }
 
 // SubscriptionExpiry reminds daily while an account's subscription ends
-// within Within.
+// within Within. The text follows the rule that applies at the end: an
+// account whose member subscription renews itself (the leader renews every
+// period that has a start and an end) is told it renews and how its seats
+// change; any other is told that grants stop.
 type SubscriptionExpiry struct{ Within time.Duration }
 
 func (s SubscriptionExpiry) Due(st *ledger.State, now time.Time) []Reminder {
@@ -154,13 +172,35 @@ func (s SubscriptionExpiry) Due(st *ledger.State, now time.Time) []Reminder {
 		if end.IsZero() || !end.After(now) || end.Sub(now) > s.Within {
 			continue
 		}
-		days := int(math.Ceil(end.Sub(now).Hours() / 24))
-		out = append(out, Reminder{Account: a.ID, Kind: ledger.NotifySubscriptionExpiry,
-			Subject: fmt.Sprintf("Tally: the subscription of %s ends in %d day(s)", a.Name, days),
-			Body: fmt.Sprintf("The Tally subscription of account %s (%s) ends on %s.\n\nAfter that date no seat can be checked out. Renew it to keep your users working.\n",
-				a.Name, a.ID, end.UTC().Format("Monday 2 January 2006 15:04 MST"))})
+		r := Reminder{Account: a.ID, Kind: ledger.NotifySubscriptionExpiry}
+		if u, ok := st.MemberUsage(a.ID); ok && u.Subscription.End.Equal(end) {
+			r.Subject = fmt.Sprintf("Tally: the subscription of %s renews %s", a.Name, until(now, end))
+			r.Body = fmt.Sprintf("The current period of the Tally subscription of account %s (%s) ends on %s, and the subscription renews itself then for another period of the same length.\n\n%s\n\nNothing stops: seats keep being granted. To change the renewal, run `tallyctl subscription set %s --renewal keep-seats|shrink-to-allocated`.\n",
+				a.Name, a.ID, at(end), renewalEffect(u), a.ID)
+		} else {
+			r.Subject = fmt.Sprintf("Tally: the subscription of %s ends %s", a.Name, until(now, end))
+			r.Body = fmt.Sprintf("The Tally subscription of account %s (%s) ends on %s.\n\nFrom then on no seat is granted or renewed: checkouts are refused (subscription_expired) and the leases out end with their tokens. Renew it before then to keep your users working.\n",
+				a.Name, a.ID, at(end))
+		}
+		out = append(out, r)
 	}
 	return out
+}
+
+// renewalEffect says what the renewal does to the purchased seats.
+func renewalEffect(u ledger.MemberUsage) string {
+	inUse := u.Active + u.Pending
+	if u.Subscription.Renewal == ledger.RenewShrinkAllocated && inUse < u.Purchased {
+		return fmt.Sprintf("Renewal shrink-to-allocated: the purchased member seats drop from %d to the %d in use (active and pending) at that moment.", u.Purchased, inUse)
+	}
+	return fmt.Sprintf("Renewal %s: the %d purchased member seats stay.", orKeepSeats(u.Subscription.Renewal), u.Purchased)
+}
+
+func orKeepSeats(r string) string {
+	if r == "" {
+		return ledger.RenewKeepSeats
+	}
+	return r
 }
 
 // GracePeriod reminds daily for For after a subscription ended. (The
@@ -177,17 +217,21 @@ func (g GracePeriod) Due(st *ledger.State, now time.Time) []Reminder {
 		}
 		out = append(out, Reminder{Account: a.ID, Kind: ledger.NotifyGracePeriod,
 			Subject: fmt.Sprintf("Tally: the subscription of %s has ended", a.Name),
-			Body: fmt.Sprintf("The Tally subscription of account %s (%s) ended on %s. Checkouts are refused until it is renewed.\n",
-				a.Name, a.ID, end.UTC().Format("Monday 2 January 2006"))})
+			Body: fmt.Sprintf("The Tally subscription of account %s (%s) ended on %s. Checkouts are refused (subscription_expired) until it is renewed.\n",
+				a.Name, a.ID, at(end))})
 	}
 	return out
 }
 
-// Overage is a pool using more seats than it has, since Since.
+// Overage is a pool (or, with Members, the account's member seats) using
+// more seats than it has, since Since.
 type Overage struct {
 	Account, Feature string
 	Seats, InUse     int
 	Since            time.Time
+	// Members marks the member seats (the soft cap on people, not on
+	// checkouts): past the grace new members stop, not checkouts.
+	Members bool
 }
 
 // SoftCapSource sends the daily soft-cap reminder for every overage Over
@@ -208,23 +252,62 @@ func (s SoftCapSource) Due(st *ledger.State, now time.Time) []Reminder {
 	for acct, os := range byAccount {
 		body := fmt.Sprintf("Account %s is using more seats than it has purchased:\n\n", acct)
 		for _, o := range os {
-			body += fmt.Sprintf("  %s: %d in use of %d", o.Feature, o.InUse, o.Seats)
-			if !o.Since.IsZero() {
-				stop := o.Since.Add(ledger.OverageGrace)
-				body += " since " + o.Since.UTC().Format("2 January 2006")
-				if now.Before(stop) {
-					body += fmt.Sprintf("; new checkouts stop on %s (%d day(s) left)", stop.UTC().Format("2 January 2006"), int(math.Ceil(stop.Sub(now).Hours()/24)))
-				} else {
-					body += "; the grace period has ended and new checkouts are refused"
-				}
-			}
-			body += "\n"
+			body += "  " + overageLine(o, now) + "\n"
 		}
-		body += "\nPurchase more seats or reduce use; this reminder is sent once a day while it lasts.\n"
+		body += fmt.Sprintf("\nPurchase more seats (ask the cluster operator: tallyctl seats request %s N --note ...) or reduce use; this reminder is sent once a day while it lasts.\n", acct)
 		out = append(out, Reminder{Account: acct, Kind: ledger.NotifySoftCap, Subject: "Tally: " + acct + " is over its purchased seats", Body: body})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Account < out[j].Account })
 	return out
+}
+
+// overageLine words one overage from the rule that applies to it: a pool
+// past its grace grants no new seat while it is at or over its seats; an
+// account past its member-seat grace takes no new member (add, invite,
+// activation) while it is at or over them. Members already in and leases
+// already out stay.
+func overageLine(o Overage, now time.Time) string {
+	what := fmt.Sprintf("%s: %d in use of %d purchased", o.Feature, o.InUse, o.Seats)
+	stops := fmt.Sprintf("no new seat of %s is granted while %d or more are in use (leases already out stay)", o.Feature, o.Seats)
+	if o.Members {
+		what = fmt.Sprintf("member seats: %d members hold one, %d purchased", o.InUse, o.Seats)
+		stops = fmt.Sprintf("no new member can be added, invited or join by activation while %d or more hold a seat (members already in keep theirs)", o.Seats)
+	}
+	if o.Since.IsZero() {
+		return what
+	}
+	stop := o.Since.Add(ledger.OverageGrace)
+	what += " since " + at(o.Since)
+	if now.Before(stop) {
+		return fmt.Sprintf("%s; the 30-day grace ends on %s (%s): from then %s", what, at(stop), until(now, stop), stops)
+	}
+	return fmt.Sprintf("%s; the 30-day grace ended on %s: %s", what, at(stop), stops)
+}
+
+// at is an exact date and time, in UTC.
+func at(t time.Time) string { return t.UTC().Format("Monday 2 January 2006 at 15:04 MST") }
+
+// until says how far off t is, in the unit a reader expects: minutes
+// under an hour, hours under two days, days beyond (rounded up, so "in 1
+// day" never hides 30 hours).
+func until(now, t time.Time) string {
+	d := t.Sub(now)
+	switch {
+	case d <= 0:
+		return "now"
+	case d < time.Hour:
+		return "in " + plural(int(math.Ceil(d.Minutes())), "minute")
+	case d < 48*time.Hour:
+		return "in " + plural(int(math.Round(d.Hours())), "hour")
+	}
+	return "in " + plural(int(math.Ceil(d.Hours()/24)), "day")
+}
+
+func plural(n int, unit string) string {
+	if n == 1 {
+		return "1 " + unit
+	}
+	return fmt.Sprintf("%d %ss", n, unit)
 }
 
 // PoolsOverSeats reports what is over its purchased seats, from the
@@ -247,7 +330,7 @@ func PoolsOverSeats(st *ledger.State, now time.Time) []Overage {
 			out = append(out, Overage{Account: a.ID, Feature: f, Seats: p.Seats, InUse: inUse[a.ID+"/"+f], Since: p.OverSince})
 		}
 		if u, ok := st.MemberUsage(a.ID); ok && !u.OverSince.IsZero() {
-			out = append(out, Overage{Account: a.ID, Feature: "member seats", Seats: u.Purchased, InUse: u.Purchased + u.Over, Since: u.OverSince})
+			out = append(out, Overage{Account: a.ID, Feature: "member seats", Seats: u.Purchased, InUse: u.Purchased + u.Over, Since: u.OverSince, Members: true})
 		}
 	}
 	return out

@@ -27,6 +27,9 @@ type SMTP struct {
 	// relay's host).
 	TLS     *tls.Config
 	Timeout time.Duration
+	// Operator is the cluster operator's address: seat requests are
+	// mailed there (empty: they are only recorded).
+	Operator string
 }
 
 // Message is one e-mail.
@@ -46,6 +49,9 @@ func (c SMTP) Validate() error {
 	}
 	if !strings.Contains(c.From, "@") {
 		return fmt.Errorf("smtp from address %q is not an e-mail address", c.From)
+	}
+	if c.Operator != "" && !strings.Contains(c.Operator, "@") {
+		return fmt.Errorf("operator address %q is not an e-mail address", c.Operator)
 	}
 	switch c.StartTLS {
 	case "", "required", "opportunistic", "none":

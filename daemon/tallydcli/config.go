@@ -45,6 +45,7 @@ type fileConfig struct {
 		PasswordFile string `yaml:"password_file"`
 		StartTLS     string `yaml:"starttls"`
 		CACert       string `yaml:"cacert"`
+		Operator     string `yaml:"operator_email"`
 	} `yaml:"smtp"`
 	NotifyInterval string `yaml:"notify_interval"`
 }
@@ -91,7 +92,7 @@ func applyConfigFile(cmd *cobra.Command, path string) (*joinSettings, error) {
 	}
 	if s := fc.SMTP; s != nil {
 		for flag, value := range map[string]string{"smtp-addr": s.Addr, "smtp-from": s.From, "smtp-user": s.User,
-			"smtp-password-file": s.PasswordFile, "smtp-starttls": s.StartTLS, "smtp-cacert": s.CACert} {
+			"smtp-password-file": s.PasswordFile, "smtp-starttls": s.StartTLS, "smtp-cacert": s.CACert, "operator-email": s.Operator} {
 			if err := set(flag, value); err != nil {
 				return nil, err
 			}

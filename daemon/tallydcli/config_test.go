@@ -89,3 +89,18 @@ func TestConfigFileErrorsNameTheProblem(t *testing.T) {
 		t.Fatalf("missing file: err = %v", err)
 	}
 }
+
+// TestPackagedConfigLoads: the /etc/tally/tallyd.yaml the .deb and .rpm
+// install is a valid configuration that founds a cluster in /var/lib/tallyd.
+func TestPackagedConfigLoads(t *testing.T) {
+	cmd := serveCmd(io.Discard, io.Discard)
+	join, err := applyConfigFile(cmd, filepath.Join("..", "..", "packaging", "tallyd", "tallyd.yaml"))
+	if err != nil || join != nil {
+		t.Fatalf("packaged config: join %+v, %v", join, err)
+	}
+	for flag, want := range map[string]string{"data": "/var/lib/tallyd", "bootstrap": "true", "agent-addr": ":7443", "admin-addr": ":7444"} {
+		if got := cmd.Flags().Lookup(flag).Value.String(); got != want {
+			t.Errorf("--%s = %q, want %q", flag, got, want)
+		}
+	}
+}

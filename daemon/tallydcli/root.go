@@ -19,6 +19,7 @@ import (
 	"github.com/tally-licensing/tally/cluster/store"
 	"github.com/tally-licensing/tally/daemon/agentsrv"
 	"github.com/tally-licensing/tally/daemon/node"
+	"github.com/tally-licensing/tally/internal/buildinfo"
 	"github.com/tally-licensing/tally/internal/clock"
 )
 
@@ -79,7 +80,9 @@ func NewRootCommand(stdout, stderr io.Writer) *cobra.Command {
 		Short:         "Tally license server",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       buildinfo.Version(),
 	}
+	root.SetVersionTemplate(buildinfo.String("tallyd") + "\n")
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.AddCommand(initCmd(stdout, stderr), serveCmd(stdout, stderr), devCmd(stdout, stderr), joinCmd(stdout, stderr), restoreCmd(stdout, stderr))

@@ -17,6 +17,7 @@ import (
 // sent.
 type smtpFlags struct {
 	addr, from, user, passwordFile, startTLS, caFile string
+	operator                                         string
 	interval                                         time.Duration
 }
 
@@ -27,6 +28,7 @@ func (f *smtpFlags) register(c *cobra.Command) {
 	c.Flags().StringVar(&f.passwordFile, "smtp-password-file", "", "file holding the SMTP AUTH password")
 	c.Flags().StringVar(&f.startTLS, "smtp-starttls", "required", "STARTTLS: required, opportunistic or none")
 	c.Flags().StringVar(&f.caFile, "smtp-cacert", "", "CA certificate(s) to verify the relay with (default: the system's)")
+	c.Flags().StringVar(&f.operator, "operator-email", "", "the cluster operator's address: requests for more seats are mailed there")
 	c.Flags().DurationVar(&f.interval, "notify-interval", time.Minute, "how often the leader looks for reminders due")
 }
 
@@ -35,7 +37,7 @@ func (f *smtpFlags) config() (*notify.SMTP, error) {
 	if f.addr == "" {
 		return nil, nil
 	}
-	c := &notify.SMTP{Addr: f.addr, From: f.from, Username: f.user, StartTLS: f.startTLS}
+	c := &notify.SMTP{Addr: f.addr, From: f.from, Username: f.user, StartTLS: f.startTLS, Operator: f.operator}
 	if f.passwordFile != "" {
 		b, err := os.ReadFile(f.passwordFile)
 		if err != nil {

@@ -25,3 +25,13 @@ type DeviceMember struct {
 	OSUser string    `json:"os_user,omitempty"`
 	Since  time.Time `json:"since"`
 }
+
+// ApproveDeviceRequest approves a browser-approved sign-in: the member
+// proves themselves with their password here, on their own browser, so that
+// it is never typed on the shared machine that shows the code.
+type ApproveDeviceRequest struct {
+	Account  string `json:"account"`
+	UserCode string `json:"user_code"`
+	Email    string `json:"email"`
+	Password string `json:"password"`
+}

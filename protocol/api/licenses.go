@@ -27,6 +27,9 @@ type LicenseChangeRequest struct {
 	AddOn  string `json:"addon,omitempty"`
 	ExtKey string `json:"ext_key,omitempty"`
 	Number string `json:"number,omitempty"`
+	// Force confirms a terminate of a license someone holds; without it
+	// the server refuses with confirmation_required, naming who loses it.
+	Force bool `json:"force,omitempty"`
 }
 
 // ImportRequest is POST /v1/accounts/{account}/assignments/import. Product

@@ -16,6 +16,8 @@ type MemberRequest struct {
 	Password string      `json:"password,omitempty"`
 	Teams    []string    `json:"teams,omitempty"`
 	Name     string      `json:"name,omitempty"`
+	// DisplayName is a new user's display name ("John Smith"), optional.
+	DisplayName string `json:"display_name,omitempty"`
 	// ExpiresIn is an invitation's lifetime, e.g. "72h" (default 7 days).
 	ExpiresIn   string    `json:"expires_in,omitempty"`
 	Seats       *int      `json:"seats,omitempty"`

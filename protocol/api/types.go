@@ -60,6 +60,17 @@ type CreateAccountRequest struct {
 	AdminEmail      string       `json:"admin_email,omitempty"`
 	Model           ledger.Model `json:"model,omitempty"`
 	SubscriptionEnd time.Time    `json:"subscription_end,omitempty"`
+	// AdminMember makes AdminEmail an Owner member of the new account,
+	// holding one of its MemberSeats (default 1).
+	AdminMember bool `json:"admin_member,omitempty"`
+	MemberSeats int  `json:"member_seats,omitempty"`
+}
+
+// SeatRequestRequest is POST /v1/accounts/{account}/seat-requests: ask
+// the cluster operator for Seats more member seats.
+type SeatRequestRequest struct {
+	Seats int    `json:"seats"`
+	Note  string `json:"note,omitempty"`
 }
 
 // SetPoolRequest is PUT /v1/accounts/{account}/pools/{feature}.

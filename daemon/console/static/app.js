@@ -132,6 +132,21 @@ function setupSignIn() {
   $("#signin-form").addEventListener("submit", async (ev) => {
     ev.preventDefault();
     $("#signin-error").textContent = "";
+    $("#signin-note").textContent = "";
+    if (mode === "approve") {
+      // The device, polling, signs the member in; this tab stays signed out.
+      try {
+        await api("POST", "/v1/device-approvals", {
+          account: $("#approve-account").value.trim(),
+          user_code: $("#approve-code").value.trim(),
+          email: $("#approve-email").value.trim(),
+          password: $("#approve-password").value,
+        });
+        $("#approve-password").value = "";
+        $("#signin-note").textContent = "Device approved: it signs you in within a few seconds.";
+      } catch (e) { $("#signin-error").textContent = e.message; }
+      return;
+    }
     try {
       if (mode === "token") {
         state.token = $("#signin-token").value.trim();
@@ -194,7 +209,9 @@ async function route() {
   const render = async () => {
     try {
       const content = await page();
-      view.replaceChildren(...[].concat(content));
+      // A page may leave optional parts out as null (the audit page's
+      // "more" note): replaceChildren would print them as "null".
+      view.replaceChildren(...[].concat(content).filter((c) => c !== null && c !== undefined && c !== false));
     } catch (e) {
       if (e instanceof APIError && e.status === 401) return;
       view.replaceChildren(el("p", { class: "error" }, e.message));
@@ -241,7 +258,10 @@ pages.overview = async () => {
       el("div", { class: "card", id: "seat-consumption" },
         el("div", { class: "stat" }, `${inUse} / ${u.purchased}`, el("span", { class: "muted small" }, ` ${cap}`)),
         consumptionBar([["active", u.active], ["pending", u.pending], ["unassigned", u.unassigned || 0]], u.purchased),
-        legend([["active", `active ${u.active}`], ["pending", `pending ${u.pending}`], ["unassigned", `unassigned ${u.unassigned || 0}`], ["unused", `unused ${u.unused}`]].concat(u.over ? [["over", `over by ${u.over} since ${when(u.over_since)}`]] : []))));
+        legend([["active", `active ${u.active}`], ["pending", `pending ${u.pending}`], ["unassigned", `unassigned ${u.unassigned || 0}`], ["unused", `unused ${u.unused}`]].concat(u.over ? [["over", `over by ${u.over} since ${when(u.over_since)}`]] : [])),
+        u.next_charge ? el("p", { class: "small", id: "next-charge" }, `Next charge (estimate): ${u.next_charge.display} = ${u.next_charge.seats} seats × ${u.next_charge.currency} ${(u.next_charge.seat_price / 100).toFixed(2)}`,
+          u.next_charge.at ? `, due ${when(u.next_charge.at)} for the next ${u.next_charge.period}` : ` per ${u.next_charge.period}`) : null,
+        canEdit() ? el("button", { id: "request-seats", onclick: () => requestSeats() }, "Request seats…") : null));
   }
   const pools = (status.pools || []).filter((p) => p.account === state.account);
   const policies = await Promise.all(pools.map((p) => optional("GET", `/v1/accounts/${acct()}/pools/${encodeURIComponent(p.feature)}/policy`)));
@@ -254,7 +274,7 @@ pages.overview = async () => {
       consumptionBar([[p.active > p.seats ? "over" : "active", p.active]], p.seats),
       legend([["active", `active ${p.active}`], ["unused", `unused ${p.unused}`]])))));
   if (history && history.points && history.points.length) out.push(el("h2", {}, "Usage over time"), usageChart(history),
-    legend([["active", "most leases held at once each day"], ["unused", "seats bought (dashed)"]]));
+    legend([["active", "most leases held at once each day"], ["bought", "seats bought (dashed orange)"]]));
   // Refused checkouts: the seats people needed and did not get.
   if (denied && denied.total > 0) {
     const byKey = {};
@@ -295,10 +315,14 @@ function usageChart(h) {
   const ns = "http://www.w3.org/2000/svg";
   const s = (tag, attrs, text) => { const n = document.createElementNS(ns, tag); for (const [k, v] of Object.entries(attrs)) n.setAttribute(k, v); if (text) n.textContent = text; return n; };
   const svg = s("svg", { class: "chart", viewBox: `0 0 ${W} ${H}`, id: "usage-chart" });
-  for (const v of new Set([0, Math.round(max / 2), max])) { svg.append(s("line", { x1: L, x2: W - 10, y1: y(v), y2: y(v), stroke: "#e3e6eb" }), s("text", { x: 4, y: y(v) + 4 }, String(Math.round(v)))); }
-  const line = (key, color, dash) => svg.append(s("polyline", { fill: "none", stroke: color, "stroke-width": 2, "stroke-dasharray": dash || "", points: pts.map((p, i) => `${x(i)},${y(p[key] || 0)}`).join(" ") }));
-  line("seats", "#98a2b3", "4 3");
-  line("peak", "#2556d9");
+  // Gridlines are thin, solid and pale; the "seats bought" line is thick,
+  // dashed and orange, so the two cannot be taken for each other.
+  for (const v of new Set([0, Math.round(max / 2), max])) { svg.append(s("line", { class: "gridline", x1: L, x2: W - 10, y1: y(v), y2: y(v), stroke: "#eceef2", "stroke-width": 1 }), s("text", { x: 4, y: y(v) + 4 }, String(Math.round(v)))); }
+  const line = (key, color, width, dash, cls) => svg.append(s("polyline", { class: cls, fill: "none", stroke: color, "stroke-width": width, "stroke-dasharray": dash || "", points: pts.map((p, i) => `${x(i)},${y(p[key] || 0)}`).join(" ") }));
+  line("seats", "#e07a10", 2.5, "9 5", "seats-line");
+  line("peak", "#2556d9", 2, "", "peak-line");
+  const last = pts[pts.length - 1];
+  svg.append(s("text", { class: "seats-label", x: W - 10, y: y(last.seats || 0) - 6, "text-anchor": "end", fill: "#b45f06" }, `${last.seats || 0} bought`));
   pts.forEach((p, i) => {
     const dot = s("circle", { cx: x(i), cy: y(p.peak || 0), r: 3, fill: "#2556d9" });
     dot.append(s("title", {}, `${p.day}: at most ${p.peak || 0} of ${p.seats || 0} seats in use`));
@@ -351,7 +375,7 @@ pages.devices = async () => {
     { title: "Device Code", get: (d) => el("code", {}, d.code) },
     { title: "Hostname", get: (d) => d.hostname || "" },
     { title: "Signed in", get: (d) => el("span", { class: "signed-in" }, ...(d.signed_in || []).map((m) =>
-      el("span", { class: "member" }, m.email, canEdit() ? el("button", { class: "link sign-out", title: `Sign ${m.email} out of ${d.code}`, onclick: () => signOut(d, m) }, "sign out") : ""))) },
+      el("span", { class: "member" }, m.email, canEdit() ? el("button", { class: "link sign-out", title: `Sign ${m.email} out of ${d.code}`, onclick: () => signMemberOut(d, m) }, "sign out") : ""))) },
     { title: "Last heartbeat", get: (d) => d.last_seen ? ago(d.last_seen) : "never" },
     { title: "Agent", get: (d) => d.agent_version || "" },
     { title: "Enrolled", get: (d) => when(d.enrolled) },
@@ -360,9 +384,9 @@ pages.devices = async () => {
   ], { key: (d) => "device-" + d.code }), rows, "No device has enrolled in this account yet.")];
 };
 
-// signOut ends a member's sign-in on a device: the leases held under it
-// are revoked and the agent drops their tokens at its next heartbeat.
-async function signOut(d, m) {
+// signMemberOut ends a member's sign-in on a device: the leases held under
+// it are revoked and the agent drops their tokens at its next heartbeat.
+async function signMemberOut(d, m) {
   if (!confirm(`Sign ${m.email} out of device ${d.code}? Their leases on it are revoked (their seats free when their tokens expire).`)) return;
   act(`${m.email} signed out of ${d.code}`, () => api("POST", `/v1/accounts/${acct()}/users/${encodeURIComponent(m.email)}/sign-out`, { device: d.code }));
 }
@@ -412,9 +436,23 @@ pages.products = async () => {
       { title: "Ext", get: (l) => l.ext_key || "" },
       { title: "Number", get: (l) => l.number || "" },
       { title: "Add-ons", get: (l) => (l.addon_codes || []).join(", ") },
+      { title: "", get: (l) => canEdit() ? el("button", { class: "danger terminate-license", "data-license": l.id, onclick: () => terminateLicense(l) }, "Terminate") : "" },
     ], licenses, "No licenses."),
   ];
 };
+
+// terminateLicense ends a license's subscription. One someone holds is
+// terminated only after the administrator confirms who loses it (the
+// server refuses it otherwise: confirmation_required).
+async function terminateLicense(l) {
+  const holder = l.user || l.parent_user;
+  const what = `${l.name || l.product} license ${l.id}${l.ext_key ? ", extension " + l.ext_key : ""}`;
+  const question = holder
+    ? `${what} is assigned to ${holder}, who loses it. Terminate it? It leaves the subscription and the purchased count.`
+    : `Terminate ${what}? It leaves the subscription and the purchased count.`;
+  if (!confirm(question)) return;
+  act(`License ${l.id} terminated`, () => api("POST", `/v1/licenses/${encodeURIComponent(l.id)}/terminate`, { force: !!holder }));
+}
 
 pages.import = async () => {
   const products = (await api("GET", `/v1/accounts/${acct()}/products`)) || [];
@@ -486,6 +524,15 @@ const roles = ["owner", "administrator", "member", "administrator_assistant", "a
 const roleLabel = (r) => r.replace("_", " ");
 
 // act runs a change, flashes the outcome and redraws the page.
+// requestSeats asks the cluster operator for more member seats: the
+// request is recorded (audit log) and e-mailed to the operator.
+async function requestSeats() {
+  const n = parseInt(prompt("How many more member seats?", "5") || "", 10);
+  if (!(n > 0)) return;
+  const note = prompt("A note for the operator (why, for whom, by when):", "") || "";
+  act(`Asked the operator for ${n} more seats`, () => api("POST", `/v1/accounts/${acct()}/seat-requests`, { seats: n, note }));
+}
+
 async function act(what, fn) {
   try {
     await fn();
