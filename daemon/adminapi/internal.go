@@ -149,10 +149,31 @@ func (a *api) proxyWriteToLeader(w http.ResponseWriter, r *http.Request) bool {
 	if r.Method == http.MethodGet || r.Method == http.MethodHead || a.cfg.Store.IsLeader() {
 		return false
 	}
+	if a.leaderIsPreviousRelease() {
+		// During a rolling upgrade a leader of the previous release may
+		// not know this release's routes; it still takes forwarded
+		// commands as it always did, so serve here and forward those.
+		return false
+	}
 	if r.Header.Get("X-Tally-Forwarded") != "" || a.cfg.Cluster.ForwardToLeader == nil {
 		writeError(w, protocol.Errorf(protocol.CodeNotLeader, "this node is not the leader; retry (the leader changed while the request travelled)"))
 		return true
 	}
 	a.cfg.Cluster.ForwardToLeader(w, r)
 	return true
+}
+
+// leaderIsPreviousRelease reports whether the leader registered a log
+// format older than this release's (it runs the previous release).
+func (a *api) leaderIsPreviousRelease() bool {
+	_, leader := a.cfg.Store.Leader()
+	old := false
+	a.cfg.Store.Read(func(st *ledger.State) {
+		for _, n := range st.Nodes() {
+			if n.ID == leader {
+				old = max(n.LogFormat, 1) < ledger.LogFormat
+			}
+		}
+	})
+	return old
 }
