@@ -115,6 +115,16 @@ func (a *api) joinBundle(w http.ResponseWriter, r *http.Request) error {
 			return protocol.Errorf(protocol.CodeAlreadyExists, "node %s is already a member at %s; remove it first (tallyctl cluster remove %s) to replace it", m.ID, m.Address, m.ID)
 		}
 	}
+	// The replicated audit log names who took the CA key, and for which
+	// node (a cluster still running the previous release's log format
+	// cannot record it; the node's own log line below still does).
+	var format int
+	a.cfg.Store.Read(func(st *ledger.State) { format = st.ClusterLogFormat() })
+	if format >= 2 {
+		if _, err := a.apply(r, ledger.Command{Type: ledger.CmdIssueJoinBundle, Payload: &ledger.JoinBundleIssued{NodeID: req.NodeID}}); err != nil {
+			return err
+		}
+	}
 	ca := a.cfg.Cluster.CA
 	caKey, err := certs.EncodeKeyPEM(ca.Key)
 	if err != nil {

@@ -248,6 +248,11 @@ func TestFollowerForwardsWithTheCallersIdentity(t *testing.T) {
 	if !found {
 		t.Fatalf("no audit record of enrollment token %s:\n%s", created.ID, audit)
 	}
+	// Taking the CA key for a joining node is in the audit log too.
+	code, all := leader.do(leader.token, http.MethodGet, "/v1/audit?format=ndjson", "")
+	if code != 200 || !strings.Contains(all, "issue join bundle (cluster CA key) for node node2") || !strings.Contains(all, `"actor": "admin-token:`) && !strings.Contains(all, `"actor":"admin-token:`) {
+		t.Fatalf("the join bundle node2 took is not audited with its taker: %d %.600s", code, all)
+	}
 	// A read-only token is refused on the follower as on the leader.
 	ro := leader.tokenOf("read-only", "acme")
 	if code, body := follower.do(ro, http.MethodPost, "/v1/accounts/acme/enroll-tokens", `{}`); code != http.StatusForbidden {
