@@ -38,6 +38,7 @@ type snapshot struct {
 	AuditNextSeq  uint64               `json:"audit_next_seq,omitempty"`
 	Notified      []NotificationClaim  `json:"notified,omitempty"`
 	AdminRequests []AdminRequestRecord `json:"admin_requests,omitempty"`
+	Brake         []BrakeEntry         `json:"brake,omitempty"`
 	SignIns       []*DeviceSignIn      `json:"sign_ins,omitempty"`
 	Approvals     []*DeviceApproval    `json:"approvals,omitempty"`
 	Vendors       *vendorSnapshot      `json:"vendors,omitempty"`
@@ -95,6 +96,7 @@ func (s *State) WriteSnapshot(w io.Writer) error {
 	snap.memberSnapshot = s.mem.snapshot()
 	snap.Audit, snap.AuditNextSeq = s.audit.records, s.audit.nextSeq
 	snap.Notified = s.NotificationClaims()
+	snap.Brake = s.brake.sorted()
 	snap.AdminRequests = s.adminRequestsSnapshot()
 	snap.SignIns = s.signins.sorted()
 	snap.Approvals = s.sortedApprovals()
@@ -119,6 +121,9 @@ func (s *State) ReadSnapshot(r io.Reader) error {
 			return fmt.Errorf("read ledger snapshot: %w: it was written by a newer tallyd; upgrade this node to that release", err)
 		}
 		return fmt.Errorf("read ledger snapshot: %w", err)
+	}
+	if p := nilEntry(&snap); p != "" {
+		return fmt.Errorf("read ledger snapshot: %s is null", p)
 	}
 	if snap.Version != snapshotVersion {
 		return fmt.Errorf("ledger snapshot version %d is not supported by this tallyd (want %d)", snap.Version, snapshotVersion)
@@ -168,6 +173,7 @@ func (s *State) ReadSnapshot(r io.Reader) error {
 		c := snap.Notified[i]
 		n.notified[c.key()] = &c
 	}
+	n.brake = restoreBrake(snap.Brake)
 	n.restoreAdminRequests(snap.AdminRequests)
 	for _, a := range snap.Approvals {
 		n.signins.approvals[a.ID] = a

@@ -30,6 +30,10 @@ type requestRecord struct {
 	ID     string    `json:"id"`
 	At     time.Time `json:"at"`
 	Result Result    `json:"result"`
+	// Owner and Digest say who sent the request and what it asked
+	// (idempotency.go); a reuse must match both.
+	Owner  string `json:"owner,omitempty"`
+	Digest string `json:"digest,omitempty"`
 }
 
 // State is the ledger. It is not safe for concurrent use: the store applies
@@ -51,6 +55,7 @@ type State struct {
 	signins     *signInBook
 	audit       auditLog
 	notified    map[string]*NotificationClaim
+	brake       brakeBook // sign-in failures (brake.go)
 	ven         *vendorBook
 
 	// Idempotency and tombstones, in application order for pruning.
@@ -102,6 +107,7 @@ func (s *State) reset() {
 	s.signins = newSignInBook()
 	s.audit = auditLog{}
 	s.notified = map[string]*NotificationClaim{}
+	s.brake = brakeBook{}
 	s.adminReqs, s.adminReqOrder = map[string]*AdminRequestRecord{}, nil
 	s.ven = newVendorBook()
 	s.requests = map[string]*requestRecord{}
@@ -135,8 +141,7 @@ func (s *State) apply(c *Command) Result {
 	s.prune(c.Now)
 	if c.RequestID != "" {
 		if rec, ok := s.requests[c.RequestID]; ok {
-			r := rec.Result.clone()
-			r.Replayed = true
+			r, _ := s.checkReplay(rec, c)
 			return r
 		}
 	}
@@ -146,7 +151,7 @@ func (s *State) apply(c *Command) Result {
 	// the same request again is harmless, and a queued checkout retried
 	// under its request ID must get a fresh decision, not the old no_seat.
 	if c.RequestID != "" && c.Type != CmdBatch && r.Error == nil {
-		s.requests[c.RequestID] = &requestRecord{ID: c.RequestID, At: c.Now, Result: r.clone()}
+		s.requests[c.RequestID] = &requestRecord{ID: c.RequestID, At: c.Now, Result: r.clone(), Owner: requestOwner(c), Digest: requestDigest(c)}
 		s.requestOrder = append(s.requestOrder, c.RequestID)
 	}
 	return r
@@ -404,6 +409,9 @@ func (s *State) createEnrollToken(now time.Time, t *EnrollToken) Result {
 	if !t.Expires.After(now) {
 		return fail(protocol.CodeInvalidArgument, "enrollment token would expire at %s, which is not in the future", t.Expires.Format(time.RFC3339))
 	}
+	if r := checkEnrollLimits(t); r.Error != nil {
+		return r
+	}
 	c := *t
 	c.Created = now
 	c.Uses = 0
@@ -458,6 +466,9 @@ func (s *State) enrollDevice(now time.Time, e *EnrollDevice) Result {
 		}
 		c := *d
 		return Result{Device: &c}
+	}
+	if r := checkEnrollUse(tok, e.Code); r.Error != nil {
+		return r
 	}
 	d := &Device{Account: e.Account, Code: e.Code, KeyFingerprint: e.KeyFingerprint, Hostname: e.Hostname, Enrolled: now, EnrollTokenID: e.TokenID}
 	s.devices[ref] = d

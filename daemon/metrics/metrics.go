@@ -55,6 +55,10 @@ func New(src Source) *Metrics {
 	return m
 }
 
+// Register adds collectors of other parts of the node (the agent port's
+// connection limits) to the registry.
+func (m *Metrics) Register(cs ...prometheus.Collector) { m.reg.MustRegister(cs...) }
+
 // SetStore gives the gauges the store once it is open.
 func (m *Metrics) SetStore(st *store.Store) { m.state.src.Store = st }
 
