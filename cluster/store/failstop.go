@@ -76,3 +76,30 @@ func (l *failStopLog) DeleteRange(min, max uint64) error {
 	}
 	return nil
 }
+
+// stable guards the Raft stable store (the term and vote, in the same
+// raft.db) the same way: once a log write failed, every call blocks, so no
+// Raft goroutine (the transport's heartbeat handler saves a newer term
+// without the main loop) acts on, or touches, a store being given up.
+func (l *failStopLog) stable(inner raft.StableStore) raft.StableStore {
+	return &failStopStable{StableStore: inner, l: l}
+}
+
+type failStopStable struct {
+	raft.StableStore
+	l *failStopLog
+}
+
+func (s *failStopStable) Set(key, val []byte) error { s.l.check(); return s.StableStore.Set(key, val) }
+func (s *failStopStable) Get(key []byte) ([]byte, error) {
+	s.l.check()
+	return s.StableStore.Get(key)
+}
+func (s *failStopStable) SetUint64(key []byte, val uint64) error {
+	s.l.check()
+	return s.StableStore.SetUint64(key, val)
+}
+func (s *failStopStable) GetUint64(key []byte) (uint64, error) {
+	s.l.check()
+	return s.StableStore.GetUint64(key)
+}

@@ -94,6 +94,7 @@ type Store struct {
 	fsm       *fsm
 	logs      raft.LogStore
 	bolt      *raftboltdb.BoltStore
+	guard     *failStopLog // stops the node on a failed log write
 	transport raft.Transport
 	proposals chan *proposal
 	closing   chan struct{}
@@ -200,9 +201,9 @@ func Open(cfg Config) (*Store, error) {
 		}
 		// A failed write stops the node (failStopLog), below the
 		// checksums, which see only what was written.
-		fsl := newFailStopLog(inner, dbFile, s.failStop)
-		s.logFailed = fsl.failed
-		inner = fsl
+		s.guard = newFailStopLog(inner, dbFile, s.failStop)
+		s.logFailed = s.guard.failed
+		inner = s.guard
 		sums := &checksumLogStore{inner: inner, file: dbFile}
 		if err := checkLog(dbFile, sums, bolt, snapIndex, &at); err != nil {
 			bolt.Close()
@@ -267,7 +268,7 @@ func Open(cfg Config) (*Store, error) {
 		return nil, err
 	}
 	s.openedAt = time.Now()
-	r, err := raft.NewRaft(rc, s.fsm, logs, bolt, snaps, s.transport)
+	r, err := raft.NewRaft(rc, s.fsm, logs, s.guard.stable(bolt), snaps, s.transport)
 	if err != nil {
 		s.closeResources()
 		return nil, fmt.Errorf("start raft: %w", err)

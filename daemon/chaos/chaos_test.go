@@ -116,6 +116,8 @@ func procSchedules(t *testing.T) (count int, base uint64) {
 //     by more than max-skew (and verifiers' clocks are right): in-contract
 //     schedules must pass it; for out-of-contract schedules (a clock further
 //     ahead) an overlap is reported as the documented limit, not a failure;
+//   - every grant and release a device was told about is in the log
+//     (nothing acknowledged is lost across SIGKILL and restarts);
 //   - every node's Raft log, replayed from its raft.db after the run,
 //     agrees index by index with the others, and the audit S1–S5 holds at
 //     every entry (in ledger time, which never runs backwards, under any
@@ -314,6 +316,24 @@ func runProcSchedule(t *testing.T, seed uint64) procReport {
 
 	ops := rec.Operations()
 	rep.operations = len(ops)
+	// Nothing acknowledged is lost across the kills: every grant and
+	// release a device was told about is in the log.
+	for _, op := range ops {
+		in, out := op.Input.(linearize.Input), op.Output.(linearize.Output)
+		if out.Outcome != linearize.OK {
+			continue
+		}
+		switch in.Kind {
+		case linearize.Checkout:
+			if _, ok := audit.Granted[out.Lease]; !ok {
+				errorf("d%d was granted lease %d, which no node's log holds", in.Device, out.Lease)
+			}
+		case linearize.Release:
+			if _, ok := audit.Ended[in.Lease]; !ok {
+				errorf("d%d's release of lease %d was acknowledged; the log never ended it", in.Device, in.Lease)
+			}
+		}
+	}
 	t.Logf("%d operations %v; refusals %v; %d tokens; log: %d entries, %d grants, %d releases, %d reclaims, %d no_seat",
 		len(ops), rec.Stats(), codes, rep.tokens, len(longest), audit.Grants, audit.Releases, audit.Reclaims, audit.NoSeat)
 	if audit.Reclaims > 0 {
