@@ -192,7 +192,12 @@ func (m *memberSignIns) Seen(dev ledger.DeviceRef, agentVersion string) {
 	var version string
 	m.n.Store.Read(func(st *ledger.State) {
 		if d, ok := st.Device(dev); ok {
+			// Enrollment counts as seen: a device's first heartbeats after
+			// it enrolled need no replicated write of their own.
 			last, version = d.LastSeen, d.AgentVersion
+			if d.Enrolled.After(last) {
+				last = d.Enrolled
+			}
 		}
 	})
 	m.mu.Lock()
