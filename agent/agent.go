@@ -3,6 +3,8 @@
 // local applications, heartbeats them, caches them on disk and releases them
 // on shutdown. Applications reach it over a Unix socket (see agent/api and
 // agent/sdk).
+//
+// Design: docs/design.md#parts.
 package agent
 
 import (

@@ -11,6 +11,8 @@
 //
 //	tally://node/<nodeID>
 //	tally://device/<account>/<deviceCode>
+//
+// Design: docs/design.md#authority.
 package certs
 
 import (

@@ -10,4 +10,6 @@
 //
 // The package imports nothing from the server, so applications and third-party
 // agents can depend on it.
+//
+// Design: docs/design.md#how-a-request-flows.
 package protocol

@@ -110,6 +110,19 @@ const (
 	CodeLeaseLingering Code = "lease_lingering"
 )
 
+// Security refusals (issue 13).
+const (
+	// CodeIdempotencyConflict: a request ID was reused by another caller,
+	// or by the same caller for a different request.
+	CodeIdempotencyConflict Code = "idempotency_conflict"
+	// CodeEnrollTokenUsedUp: the enrollment token has enrolled as many
+	// devices as it may, or may not enroll this Device Code.
+	CodeEnrollTokenUsedUp Code = "enroll_token_used_up"
+	// CodeTooManyRequests: a per-source or per-member limit (sign-in brake,
+	// connection limits) holds the request back; retry after the delay.
+	CodeTooManyRequests Code = "too_many_requests"
+)
+
 // Who holds a seat: where an account manages members, a checkout is for a
 // member signed in on the device (tally-agent login), and the ledger checks
 // that member at apply time.

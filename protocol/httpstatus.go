@@ -7,12 +7,12 @@ import "net/http"
 // both map the same code the same way.
 func (c Code) HTTPStatus() int {
 	switch c {
-	case CodeUnauthorized, CodeNotSignedIn, CodeCertificateRefused, CodeEnrollTokenInvalid, CodeEnrollTokenExpired, CodeEnrollTokenRevoked:
+	case CodeUnauthorized, CodeNotSignedIn, CodeCertificateRefused, CodeEnrollTokenInvalid, CodeEnrollTokenExpired, CodeEnrollTokenRevoked, CodeEnrollTokenUsedUp:
 		return http.StatusUnauthorized
 	case CodeNotFound, CodeUnknownAccount, CodeUnknownFeature, CodeLeaseNotFound, CodeUnknownRequest:
 		return http.StatusNotFound
 	case CodeNoSeat, CodeClockRollback, CodeAlreadyExists, CodeSeatsInUse, CodeDeviceConflict, CodeNotHolder,
-		CodeTeamCapReached, CodeOverageExpired, CodeMaxCheckout, CodeLeaseLingering, CodeEntitlementLimit, CodeConfirmationRequired:
+		CodeTeamCapReached, CodeOverageExpired, CodeMaxCheckout, CodeLeaseLingering, CodeEntitlementLimit, CodeConfirmationRequired, CodeIdempotencyConflict:
 		return http.StatusConflict
 	case CodeLeaseExpired, CodeLeaseRevoked, CodeSubscriptionExpired, CodeInvitationExpired:
 		return http.StatusGone
@@ -24,6 +24,8 @@ func (c Code) HTTPStatus() int {
 		return http.StatusServiceUnavailable
 	case CodeTimeout:
 		return http.StatusGatewayTimeout
+	case CodeTooManyRequests:
+		return http.StatusTooManyRequests
 	}
 	return http.StatusInternalServerError
 }

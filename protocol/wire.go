@@ -58,20 +58,30 @@ func WriteFrame(w io.Writer, v any) error {
 
 // ReadFrame reads one length-prefixed JSON frame into v. Unknown fields are
 // ignored so that newer minor versions can add fields.
-func ReadFrame(r io.Reader, v any) error {
+func ReadFrame(r io.Reader, v any) error { return ReadFrameLimit(r, v, MaxFrame) }
+
+// ReadFrameLimit is ReadFrame for frames of at most limit bytes. The
+// payload is read incrementally: memory grows with the bytes that actually
+// arrive, never with what the length prefix announces, so a peer announcing
+// a large frame and sending nothing costs nothing.
+func ReadFrameLimit(r io.Reader, v any, limit uint32) error {
 	var hdr [4]byte
 	if _, err := io.ReadFull(r, hdr[:]); err != nil {
 		return fmt.Errorf("read frame header: %w", err)
 	}
 	n := binary.BigEndian.Uint32(hdr[:])
-	if n > MaxFrame {
-		return fmt.Errorf("frame of %d bytes: %w", n, ErrFrameTooLarge)
+	if n > limit || n > MaxFrame {
+		return fmt.Errorf("frame of %d bytes (limit %d): %w", n, min(limit, MaxFrame), ErrFrameTooLarge)
 	}
-	payload := make([]byte, n)
-	if _, err := io.ReadFull(r, payload); err != nil {
-		return fmt.Errorf("read frame body (%d bytes): %w", n, err)
+	var payload bytes.Buffer
+	payload.Grow(int(min(n, 4<<10)))
+	if got, err := io.CopyN(&payload, r, int64(n)); err != nil {
+		if errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF
+		}
+		return fmt.Errorf("read frame body (%d of %d bytes): %w", got, n, err)
 	}
-	if err := json.Unmarshal(payload, v); err != nil {
+	if err := json.Unmarshal(payload.Bytes(), v); err != nil {
 		return fmt.Errorf("decode frame: %w", err)
 	}
 	return nil

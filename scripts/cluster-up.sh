@@ -100,7 +100,7 @@ wait_for "three voters" sh -c "'$bin/tallyctl' cluster list --json | grep -c '\"
 if [[ ! -s $dir/enroll.token ]]; then
   "$bin/tallyctl" accounts create demo >/dev/null
   "$bin/tallyctl" pools set-seats demo countthings "$seats" >/dev/null
-  (umask 077 && "$bin/tallyctl" enroll-tokens create demo --ttl 720h >"$dir/enroll.token")
+  (umask 077 && "$bin/tallyctl" enroll-tokens create demo --ttl 720h --uses 100 >"$dir/enroll.token")
 fi
 
 # Agents, each told about node 1 only (the enrollment token goes by

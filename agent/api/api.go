@@ -5,6 +5,8 @@
 // The agent (package agent) serves it and the SDK (package agent/sdk) speaks
 // it; both use these types so that they cannot drift apart. The package
 // imports nothing heavier than protocol, so applications stay small.
+//
+// Design: docs/design.md#parts.
 package api
 
 import (

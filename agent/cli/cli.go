@@ -5,6 +5,8 @@
 // Commands never call os.Exit: a failure that was already reported to the
 // user comes back as an error for which ExitCode gives the process's exit
 // status, so the commands can be run and tested in-process.
+//
+// Design: docs/design.md#parts.
 package cli
 
 import (

@@ -1,6 +1,8 @@
 // Package client is tally-agent's connection to tallyd: one QUIC connection
 // with mutual TLS, failover across the cluster's nodes with exponential
 // backoff and jitter, and one bidirectional stream per request.
+//
+// Design: docs/design.md#clusters-and-failover.
 package client
 
 import (

@@ -12,6 +12,8 @@
 // there. Errors reported by the agent
 // are *protocol.Error values, so errors.Is and protocol.CodeOf work on them;
 // an agent that cannot be reached is reported with CodeUnavailable.
+//
+// Design: docs/design.md#lease-tokens.
 package sdk
 
 import (

@@ -5,6 +5,8 @@
 // The directory is created 0700. Every file is written atomically (a temp
 // file in the same directory, fsync, rename, fsync of the directory), so a
 // crash leaves either the old or the new content, never a torn file.
+//
+// Design: docs/design.md#parts.
 package state
 
 import (

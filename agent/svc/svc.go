@@ -3,6 +3,8 @@
 // github.com/kardianos/service: the agent's configuration file, the service
 // definition (with our own hardened systemd unit), and the Program whose
 // Start and Stop the service manager calls.
+//
+// Design: docs/design.md#parts.
 package svc
 
 import (

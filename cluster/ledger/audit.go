@@ -86,8 +86,11 @@ func (s *State) pruneAudit(now time.Time) {
 // record appends the audit record of command c with result r. Called from
 // apply for every non-batch command, so batched children get one each.
 func (s *State) record(c *Command, r Result) {
-	if r.Replayed || c.Type == CmdBatch || c.Type == CmdAdminRequest {
-		return // idempotency bookkeeping: the admin write itself is recorded
+	// Sign-in failures are not audited: spraying guesses would otherwise
+	// push real records out of the bounded log. Admin request records are
+	// idempotency bookkeeping: the admin write itself is recorded.
+	if r.Replayed || c.Type == CmdBatch || c.Type == CmdSignInBrake || c.Type == CmdAdminRequest {
+		return
 	}
 	if _, skipped := c.Payload.(*SkippedEntry); skipped {
 		return

@@ -1,6 +1,9 @@
 package ledger
 
 import (
+	"bytes"
+	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/tally-licensing/tally/protocol"
@@ -49,4 +52,47 @@ func TestClusterLogFormat(t *testing.T) {
 	if got := f.s.ClusterLogFormat(); got != LogFormat {
 		t.Fatalf("all upgraded: format %d", got)
 	}
+}
+
+// TestSnapshotReadingIsStrict: a snapshot with a field this tallyd does
+// not know is refused, naming the upgrade, instead of losing the field.
+func TestSnapshotReadingIsStrict(t *testing.T) {
+	f := newFixture(t, 2, 1)
+	var buf bytes.Buffer
+	if err := f.s.WriteSnapshot(&buf); err != nil {
+		t.Fatal(err)
+	}
+	if err := New().ReadSnapshot(bytes.NewReader(buf.Bytes())); err != nil {
+		t.Fatalf("this release's snapshot: %v", err)
+	}
+	newer := strings.Replace(buf.String(), `"cluster_id":`, `"quotas":{"cad":3},"cluster_id":`, 1)
+	err := New().ReadSnapshot(strings.NewReader(newer))
+	if err == nil || !strings.Contains(err.Error(), "newer tallyd") {
+		t.Fatalf("a snapshot with an unknown field: %v", err)
+	}
+	nested := strings.Replace(buf.String(), `"seats":`, `"reserved_for_vendor":1,"seats":`, 1)
+	if err := New().ReadSnapshot(strings.NewReader(nested)); err == nil {
+		t.Fatal("a snapshot with an unknown field in a pool was read")
+	}
+}
+
+// TestSnapshotRecordsCoverTheState: every field of the state's main
+// records has its counterpart, with the same JSON name, in the snapshot's
+// own records (snapshot_records.go), so no field is left out of snapshots
+// by accident.
+func TestSnapshotRecordsCoverTheState(t *testing.T) {
+	for _, pair := range [][2]any{{Account{}, snapAccount{}}, {Pool{}, snapPool{}}, {Device{}, snapDevice{}}, {Lease{}, snapLease{}}} {
+		state, snap := jsonFields(reflect.TypeOf(pair[0])), jsonFields(reflect.TypeOf(pair[1]))
+		if !reflect.DeepEqual(state, snap) {
+			t.Errorf("%T has JSON fields %v, its snapshot record %T %v", pair[0], state, pair[1], snap)
+		}
+	}
+}
+
+func jsonFields(t reflect.Type) []string {
+	var out []string
+	for i := 0; i < t.NumField(); i++ {
+		out = append(out, t.Field(i).Name+":"+t.Field(i).Tag.Get("json"))
+	}
+	return out
 }

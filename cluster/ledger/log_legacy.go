@@ -3,6 +3,7 @@ package ledger
 import (
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"time"
 )
 
@@ -131,4 +132,94 @@ func decodeGroupOp(c *Command, raw json.RawMessage, g *legacyGroup) error {
 	}
 	c.Type, c.Payload = t, p
 	return nil
+}
+
+// format1Payloads are the payload keys of format 1, one per command type
+// it knew; frozen: a command added later writes "payload".
+type format1Payloads struct {
+	Bootstrap         json.RawMessage `json:"bootstrap"`
+	SetSettings       json.RawMessage `json:"set_settings"`
+	RegisterKey       json.RawMessage `json:"register_key"`
+	CreateAdminToken  json.RawMessage `json:"create_admin_token"`
+	RevokeAdminToken  json.RawMessage `json:"revoke_admin_token"`
+	CreateAccount     json.RawMessage `json:"create_account"`
+	SetPool           json.RawMessage `json:"set_pool"`
+	CreateEnrollToken json.RawMessage `json:"create_enroll_token"`
+	RevokeEnrollToken json.RawMessage `json:"revoke_enroll_token"`
+	EnrollDevice      json.RawMessage `json:"enroll_device"`
+	// The lease commands, most of the log, are decoded (strictly) in the
+	// same pass as the entry.
+	Checkout          *Checkout       `json:"checkout"`
+	Renew             *Renew          `json:"renew"`
+	Release           *Release        `json:"release"`
+	Revoke            json.RawMessage `json:"revoke"`
+	Reclaim           json.RawMessage `json:"reclaim"`
+	RegisterNode      json.RawMessage `json:"register_node"`
+	RemoveNode        json.RawMessage `json:"remove_node"`
+	SetProduct        json.RawMessage `json:"set_product"`
+	License           json.RawMessage `json:"license"`
+	ImportAssignments json.RawMessage `json:"import_assignments"`
+	SetPolicy         json.RawMessage `json:"set_policy"`
+	DeviceOp          json.RawMessage `json:"device_op"`
+	Members           json.RawMessage `json:"members"`
+	ClaimNotification json.RawMessage `json:"claim_notification"`
+	NotificationDone  json.RawMessage `json:"notification_done"`
+	Remind            json.RawMessage `json:"remind"`
+}
+
+// present maps the format 1 payload keys an entry carries to their value.
+func (p *format1Payloads) present() map[string]json.RawMessage {
+	out := make(map[string]json.RawMessage, 1)
+	for _, f := range []struct {
+		key string
+		raw json.RawMessage
+	}{
+		{"bootstrap", p.Bootstrap}, {"set_settings", p.SetSettings}, {"register_key", p.RegisterKey},
+		{"create_admin_token", p.CreateAdminToken}, {"revoke_admin_token", p.RevokeAdminToken},
+		{"create_account", p.CreateAccount}, {"set_pool", p.SetPool}, {"create_enroll_token", p.CreateEnrollToken},
+		{"revoke_enroll_token", p.RevokeEnrollToken}, {"enroll_device", p.EnrollDevice},
+		{"revoke", p.Revoke}, {"reclaim", p.Reclaim},
+		{"register_node", p.RegisterNode}, {"remove_node", p.RemoveNode}, {"set_product", p.SetProduct},
+		{"license", p.License}, {"import_assignments", p.ImportAssignments}, {"set_policy", p.SetPolicy},
+		{"device_op", p.DeviceOp}, {"members", p.Members}, {"claim_notification", p.ClaimNotification},
+		{"notification_done", p.NotificationDone}, {"remind", p.Remind},
+	} {
+		if f.raw != nil {
+			out[f.key] = f.raw
+		}
+	}
+	for key, v := range map[string]any{"checkout": p.Checkout, "renew": p.Renew, "release": p.Release} {
+		if !reflect.ValueOf(v).IsNil() {
+			out[key], _ = json.Marshal(v) // decoded already; read again with the rest
+		}
+	}
+	return out
+}
+
+// lease returns the one lease command payload decoded with the entry and
+// its key; ok is false unless exactly one is there and no raw payload is.
+func (p *format1Payloads) lease() (key string, payload any, ok bool) {
+	n := 0
+	if p.Checkout != nil {
+		key, payload, n = "checkout", p.Checkout, n+1
+	}
+	if p.Renew != nil {
+		key, payload, n = "renew", p.Renew, n+1
+	}
+	if p.Release != nil {
+		key, payload, n = "release", p.Release, n+1
+	}
+	return key, payload, n == 1 && !p.anyRaw()
+}
+
+func (p *format1Payloads) anyRaw() bool {
+	for _, raw := range []json.RawMessage{p.Bootstrap, p.SetSettings, p.RegisterKey, p.CreateAdminToken, p.RevokeAdminToken,
+		p.CreateAccount, p.SetPool, p.CreateEnrollToken, p.RevokeEnrollToken, p.EnrollDevice, p.Revoke, p.Reclaim,
+		p.RegisterNode, p.RemoveNode, p.SetProduct, p.License, p.ImportAssignments, p.SetPolicy, p.DeviceOp, p.Members,
+		p.ClaimNotification, p.NotificationDone, p.Remind} {
+		if raw != nil {
+			return true
+		}
+	}
+	return false
 }

@@ -368,6 +368,53 @@ func canonicalDevices(p *Policy) {
 	}
 }
 
+// checkTeamCaps refuses a checkout whose team, named or the member's,
+// holds its cap of the pool's seats.
+func (s *State) checkTeamCaps(acct *Account, pool *Pool, p *Policy, c *Checkout, leases map[uint64]*Lease) *protocol.Error {
+	// The caps of the named team and of every team the member is in.
+	teams := s.memberTeams(acct.ID, c.User)
+	if c.Team != "" && !slices.Contains(teams, c.Team) {
+		teams = append([]string{c.Team}, teams...)
+	}
+	for _, team := range teams {
+		limit, ok := p.TeamCaps[team]
+		if !ok {
+			continue
+		}
+		n := 0
+		for _, l := range leases {
+			if s.leaseInTeam(l, team) {
+				n++
+			}
+		}
+		if n >= limit {
+			return protocol.Errorf(protocol.CodeTeamCapReached, "team %s already holds %d of its cap of %d seats of %s/%s", team, n, limit, acct.ID, pool.Feature)
+		}
+	}
+	return nil
+}
+
+// reservedForOthers counts the seats reserved for others and not yet used
+// by them: they are not free for c.
+func (s *State) reservedForOthers(p *Policy, c *Checkout, leases map[uint64]*Lease) int {
+	reserved := 0
+	for _, r := range p.Reserve {
+		if s.principalMatches(r.Kind, r.Name, c) {
+			continue
+		}
+		used := 0
+		for _, l := range leases {
+			if s.leaseMatches(r.Kind, r.Name, l) {
+				used++
+			}
+		}
+		if used < r.Seats {
+			reserved += r.Seats - used
+		}
+	}
+	return reserved
+}
+
 // capacity is how many leases a pool may hold: its seats under the hard cap,
 // seats plus the overage under the soft cap.
 func capacity(pool *Pool, p *Policy) int {
@@ -399,40 +446,10 @@ func (s *State) admit(now time.Time, acct *Account, pool *Pool, p *Policy, c *Ch
 	if perr != nil {
 		return "", perr
 	}
-	// The caps of the named team and of every team the member is in.
-	teams := s.memberTeams(acct.ID, c.User)
-	if c.Team != "" && !slices.Contains(teams, c.Team) {
-		teams = append([]string{c.Team}, teams...)
+	if perr := s.checkTeamCaps(acct, pool, p, c, leases); perr != nil {
+		return "", perr
 	}
-	for _, team := range teams {
-		if limit, ok := p.TeamCaps[team]; ok {
-			n := 0
-			for _, l := range leases {
-				if s.leaseInTeam(l, team) {
-					n++
-				}
-			}
-			if n >= limit {
-				return "", protocol.Errorf(protocol.CodeTeamCapReached, "team %s already holds %d of its cap of %d seats of %s/%s", team, n, limit, acct.ID, pool.Feature)
-			}
-		}
-	}
-	// Seats reserved for others and not yet used by them are not free.
-	reserved := 0
-	for _, r := range p.Reserve {
-		if s.principalMatches(r.Kind, r.Name, c) {
-			continue
-		}
-		used := 0
-		for _, l := range leases {
-			if s.leaseMatches(r.Kind, r.Name, l) {
-				used++
-			}
-		}
-		if used < r.Seats {
-			reserved += r.Seats - used
-		}
-	}
+	reserved := s.reservedForOthers(p, c, leases)
 	limit := capacity(pool, p)
 	if pool.Seats >= SoftCapSeats && !pool.OverSince.IsZero() && !now.Before(pool.OverSince.Add(OverageGrace)) && inUse >= pool.Seats {
 		return "", protocol.Errorf(protocol.CodeOverageExpired, "%s/%s has been over its %d seats since %s, past the 30-day grace: no new grants until it is back under its seats or more are bought", acct.ID, pool.Feature, pool.Seats, pool.OverSince.UTC().Format(time.RFC3339))

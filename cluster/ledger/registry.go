@@ -96,6 +96,10 @@ var registry = map[CommandType]spec{
 	CmdDeviceSignIn:  command((*State).deviceSignIn, (*DeviceSignIn).describe, (*DeviceSignIn).actor).since(2),
 	CmdDeviceSignOut: command((*State).deviceSignOut, (*DeviceSignOut).describe, nil).since(2),
 	CmdDeviceSeen:    command((*State).deviceSeen, (*DeviceSeen).describe, nil).since(2),
+	// New in log format 2 (joinbundles.go): an audit record of key material handed out.
+	CmdIssueJoinBundle: command((*State).issueJoinBundle, (*JoinBundleIssued).describe, nil).since(2),
+	// New in log format 2 (brake.go): sign-in failures, never audited.
+	CmdSignInBrake: command((*State).signInBrake, (*SignInBrake).describe, nil).since(2),
 	// Browser-approved sign-in (approvals.go).
 	CmdStartApproval:  command((*State).startApproval, (*DeviceApproval).describe, (*DeviceApproval).actor).since(2),
 	CmdApproveDevice:  command((*State).approveDevice, (*ApproveDevice).describe, (*ApproveDevice).actor).since(2),

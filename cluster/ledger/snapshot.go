@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strings"
 	"time"
 )
 
@@ -18,9 +19,9 @@ type snapshot struct {
 	Version      int              `json:"version"`
 	ClusterID    string           `json:"cluster_id"`
 	Settings     Settings         `json:"settings"`
-	Accounts     []*Account       `json:"accounts"`
-	Devices      []*Device        `json:"devices"`
-	Leases       []*Lease         `json:"leases"`
+	Accounts     []*snapAccount   `json:"accounts"`
+	Devices      []*snapDevice    `json:"devices"`
+	Leases       []*snapLease     `json:"leases"`
 	NextLeaseID  uint64           `json:"next_lease_id"`
 	Keys         []*SigningKey    `json:"keys"`
 	Nodes        []*Node          `json:"nodes"`
@@ -37,6 +38,7 @@ type snapshot struct {
 	AuditNextSeq  uint64               `json:"audit_next_seq,omitempty"`
 	Notified      []NotificationClaim  `json:"notified,omitempty"`
 	AdminRequests []AdminRequestRecord `json:"admin_requests,omitempty"`
+	Brake         []BrakeEntry         `json:"brake,omitempty"`
 	SignIns       []*DeviceSignIn      `json:"sign_ins,omitempty"`
 	Approvals     []*DeviceApproval    `json:"approvals,omitempty"`
 	Vendors       *vendorSnapshot      `json:"vendors,omitempty"`
@@ -49,18 +51,18 @@ func (s *State) WriteSnapshot(w io.Writer) error {
 		NextLeaseID: s.nextLeaseID, LastNow: s.lastNow, AppliedIndex: s.appliedIndex,
 	}
 	for _, a := range s.accounts {
-		snap.Accounts = append(snap.Accounts, a)
+		snap.Accounts = append(snap.Accounts, snapOfAccount(a))
 	}
 	sort.Slice(snap.Accounts, func(i, j int) bool { return snap.Accounts[i].ID < snap.Accounts[j].ID })
 	for _, d := range s.devices {
-		snap.Devices = append(snap.Devices, d)
+		snap.Devices = append(snap.Devices, snapOfDevice(d))
 	}
 	sort.Slice(snap.Devices, func(i, j int) bool {
 		a, b := snap.Devices[i], snap.Devices[j]
 		return a.Account < b.Account || (a.Account == b.Account && a.Code < b.Code)
 	})
 	for _, l := range s.leases {
-		snap.Leases = append(snap.Leases, l)
+		snap.Leases = append(snap.Leases, snapOfLease(l))
 	}
 	sort.Slice(snap.Leases, func(i, j int) bool { return snap.Leases[i].ID < snap.Leases[j].ID })
 	for _, k := range s.keys {
@@ -94,6 +96,7 @@ func (s *State) WriteSnapshot(w io.Writer) error {
 	snap.memberSnapshot = s.mem.snapshot()
 	snap.Audit, snap.AuditNextSeq = s.audit.records, s.audit.nextSeq
 	snap.Notified = s.NotificationClaims()
+	snap.Brake = s.brake.sorted()
 	snap.AdminRequests = s.adminRequestsSnapshot()
 	snap.SignIns = s.signins.sorted()
 	snap.Approvals = s.sortedApprovals()
@@ -109,8 +112,18 @@ func (s *State) WriteSnapshot(w io.Writer) error {
 // ledger is left unchanged.
 func (s *State) ReadSnapshot(r io.Reader) error {
 	var snap snapshot
-	if err := json.NewDecoder(r).Decode(&snap); err != nil {
+	// Strict, like the log: a field this tallyd does not know was written
+	// by a newer one, and dropping it would lose what it holds.
+	dec := json.NewDecoder(r)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&snap); err != nil {
+		if strings.Contains(err.Error(), "unknown field") {
+			return fmt.Errorf("read ledger snapshot: %w: it was written by a newer tallyd; upgrade this node to that release", err)
+		}
 		return fmt.Errorf("read ledger snapshot: %w", err)
+	}
+	if p := nilEntry(&snap); p != "" {
+		return fmt.Errorf("read ledger snapshot: %s is null", p)
 	}
 	if snap.Version != snapshotVersion {
 		return fmt.Errorf("ledger snapshot version %d is not supported by this tallyd (want %d)", snap.Version, snapshotVersion)
@@ -122,16 +135,13 @@ func (s *State) ReadSnapshot(r io.Reader) error {
 	n.lastNow = snap.LastNow
 	n.appliedIndex = snap.AppliedIndex
 	for _, a := range snap.Accounts {
-		if a.Pools == nil {
-			a.Pools = map[string]*Pool{}
-		}
-		n.accounts[a.ID] = a
+		n.accounts[a.ID] = a.account()
 	}
 	for _, d := range snap.Devices {
-		n.devices[DeviceRef{d.Account, d.Code}] = d
+		n.devices[DeviceRef{d.Account, d.Code}] = d.device()
 	}
 	for _, l := range snap.Leases {
-		n.insertLease(l)
+		n.insertLease(l.lease())
 	}
 	for _, k := range snap.Keys {
 		n.keys[k.KeyID] = k
@@ -163,6 +173,7 @@ func (s *State) ReadSnapshot(r io.Reader) error {
 		c := snap.Notified[i]
 		n.notified[c.key()] = &c
 	}
+	n.brake = restoreBrake(snap.Brake)
 	n.restoreAdminRequests(snap.AdminRequests)
 	for _, a := range snap.Approvals {
 		n.signins.approvals[a.ID] = a

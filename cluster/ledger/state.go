@@ -30,6 +30,10 @@ type requestRecord struct {
 	ID     string    `json:"id"`
 	At     time.Time `json:"at"`
 	Result Result    `json:"result"`
+	// Owner and Digest say who sent the request and what it asked
+	// (idempotency.go); a reuse must match both.
+	Owner  string `json:"owner,omitempty"`
+	Digest string `json:"digest,omitempty"`
 }
 
 // State is the ledger. It is not safe for concurrent use: the store applies
@@ -51,6 +55,7 @@ type State struct {
 	signins     *signInBook
 	audit       auditLog
 	notified    map[string]*NotificationClaim
+	brake       brakeBook // sign-in failures (brake.go)
 	ven         *vendorBook
 
 	// Idempotency and tombstones, in application order for pruning.
@@ -102,6 +107,7 @@ func (s *State) reset() {
 	s.signins = newSignInBook()
 	s.audit = auditLog{}
 	s.notified = map[string]*NotificationClaim{}
+	s.brake = brakeBook{}
 	s.adminReqs, s.adminReqOrder = map[string]*AdminRequestRecord{}, nil
 	s.ven = newVendorBook()
 	s.requests = map[string]*requestRecord{}
@@ -135,8 +141,7 @@ func (s *State) apply(c *Command) Result {
 	s.prune(c.Now)
 	if c.RequestID != "" {
 		if rec, ok := s.requests[c.RequestID]; ok {
-			r := rec.Result.clone()
-			r.Replayed = true
+			r, _ := s.checkReplay(rec, c)
 			return r
 		}
 	}
@@ -146,7 +151,7 @@ func (s *State) apply(c *Command) Result {
 	// the same request again is harmless, and a queued checkout retried
 	// under its request ID must get a fresh decision, not the old no_seat.
 	if c.RequestID != "" && c.Type != CmdBatch && r.Error == nil {
-		s.requests[c.RequestID] = &requestRecord{ID: c.RequestID, At: c.Now, Result: r.clone()}
+		s.requests[c.RequestID] = &requestRecord{ID: c.RequestID, At: c.Now, Result: r.clone(), Owner: requestOwner(c), Digest: requestDigest(c)}
 		s.requestOrder = append(s.requestOrder, c.RequestID)
 	}
 	return r
@@ -404,6 +409,9 @@ func (s *State) createEnrollToken(now time.Time, t *EnrollToken) Result {
 	if !t.Expires.After(now) {
 		return fail(protocol.CodeInvalidArgument, "enrollment token would expire at %s, which is not in the future", t.Expires.Format(time.RFC3339))
 	}
+	if r := checkEnrollLimits(t); r.Error != nil {
+		return r
+	}
 	c := *t
 	c.Created = now
 	c.Uses = 0
@@ -459,6 +467,9 @@ func (s *State) enrollDevice(now time.Time, e *EnrollDevice) Result {
 		c := *d
 		return Result{Device: &c}
 	}
+	if r := checkEnrollUse(tok, e.Code); r.Error != nil {
+		return r
+	}
 	d := &Device{Account: e.Account, Code: e.Code, KeyFingerprint: e.KeyFingerprint, Hostname: e.Hostname, Enrolled: now, EnrollTokenID: e.TokenID}
 	s.devices[ref] = d
 	s.enrollTok[e.TokenID].Uses++
@@ -513,8 +524,7 @@ func (s *State) checkout(now time.Time, c *Checkout) Result {
 	if !ok {
 		return fail(protocol.CodeUnknownFeature, "account %s has no seats for feature %q", acct.ID, c.Feature)
 	}
-	ref := DeviceRef{c.Account, c.Device}
-	if _, ok := s.devices[ref]; !ok {
+	if _, ok := s.devices[DeviceRef{c.Account, c.Device}]; !ok {
 		return fail(protocol.CodeNotEnrolled, "device %s is not enrolled in account %s", c.Device, c.Account)
 	}
 	c, perr := s.checkoutHolder(c)
@@ -532,32 +542,46 @@ func (s *State) checkout(now time.Time, c *Checkout) Result {
 		}
 		ttl = c.Borrow
 	}
-	// A device asking again for a feature it holds gets the same lease: one
-	// device never takes two seats of one feature for one user. A lingering
-	// lease (released under a linger policy) comes back the same way.
-	for _, l := range s.byDevice[ref] {
-		if l.Feature == c.Feature && (l.User == c.User || (l.Kind == KindNodeLocked && s.since(2))) && !l.Revoked && !l.Reusable(now, s.settings.MaxSkew) {
-			// A node-locked seat is the device's: whoever signs in on the
-			// device takes it over (and the previous member's token, still
-			// valid to its horizon, is for the same seat).
-			l.User, l.SignIn, l.Vacant = c.User, c.SignIn, false
-			if l.Kind == KindBorrowed && c.Borrow == 0 {
-				cp := *l
-				return Result{Lease: &cp}
-			}
-			h, perr := s.horizonFor(now, acct, l, &pol, ttl)
-			if perr != nil {
-				return Result{Error: perr}
-			}
-			if h.After(l.Horizon) {
-				l.Horizon = h
-			}
-			l.LingerUntil = time.Time{}
-			l.License, l.AddOns = s.licenseClaims(l.Account, l.Feature, l.User)
-			cp := *l
-			return Result{Lease: &cp}
-		}
+	if r, held := s.checkoutAgain(now, acct, c, &pol, ttl); held {
+		return r
 	}
+	return s.grant(now, acct, pool, &pol, c, ttl)
+}
+
+// checkoutAgain answers a device asking again for a feature it holds with
+// the same lease: one device never takes two seats of one feature for one
+// user. A lingering lease (released under a linger policy) comes back the
+// same way.
+func (s *State) checkoutAgain(now time.Time, acct *Account, c *Checkout, pol *Policy, ttl time.Duration) (Result, bool) {
+	for _, l := range s.byDevice[DeviceRef{c.Account, c.Device}] {
+		if l.Feature != c.Feature || !(l.User == c.User || (l.Kind == KindNodeLocked && s.since(2))) || l.Revoked || l.Reusable(now, s.settings.MaxSkew) {
+			continue
+		}
+		// A node-locked seat is the device's: whoever signs in on the
+		// device takes it over (and the previous member's token, still
+		// valid to its horizon, is for the same seat).
+		l.User, l.SignIn, l.Vacant = c.User, c.SignIn, false
+		if l.Kind == KindBorrowed && c.Borrow == 0 {
+			cp := *l
+			return Result{Lease: &cp}, true
+		}
+		h, perr := s.horizonFor(now, acct, l, pol, ttl)
+		if perr != nil {
+			return Result{Error: perr}, true
+		}
+		if h.After(l.Horizon) {
+			l.Horizon = h
+		}
+		l.LingerUntil = time.Time{}
+		l.License, l.AddOns = s.licenseClaims(l.Account, l.Feature, l.User)
+		cp := *l
+		return Result{Lease: &cp}, true
+	}
+	return Result{}, false
+}
+
+// grant gives a checkout a new lease if the pool and its policy admit it.
+func (s *State) grant(now time.Time, acct *Account, pool *Pool, pol *Policy, c *Checkout, ttl time.Duration) Result {
 	pk := poolKey{c.Account, c.Feature}
 	// Expired leases are only swept when they stand in the way: a pool with a
 	// free seat grants without scanning its leases.
@@ -565,11 +589,11 @@ func (s *State) checkout(now time.Time, c *Checkout) Result {
 	if len(s.byPool[pk]) >= pool.Seats {
 		ended = s.reclaimPool(now, pk)
 	}
-	kind, perr := s.admit(now, acct, pool, &pol, c, s.byPool[pk])
+	kind, perr := s.admit(now, acct, pool, pol, c, s.byPool[pk])
 	if perr != nil && len(pol.Reserve) > 0 && ended == nil {
 		// Reservations can refuse below the seat count: sweep and retry.
 		if ended = s.reclaimPool(now, pk); ended != nil {
-			kind, perr = s.admit(now, acct, pool, &pol, c, s.byPool[pk])
+			kind, perr = s.admit(now, acct, pool, pol, c, s.byPool[pk])
 		}
 	}
 	if perr != nil {
@@ -582,7 +606,7 @@ func (s *State) checkout(now time.Time, c *Checkout) Result {
 		ID: s.nextLeaseID, Account: c.Account, Feature: c.Feature, Device: c.Device, User: c.User, Team: c.Team,
 		Kind: kind, Since: now, SignIn: c.SignIn,
 	}
-	l.Horizon, _ = s.horizonFor(now, acct, l, &pol, ttl)
+	l.Horizon, _ = s.horizonFor(now, acct, l, pol, ttl)
 	l.License, l.AddOns = s.licenseClaims(c.Account, c.Feature, c.User)
 	s.nextLeaseID++
 	s.insertLease(l)

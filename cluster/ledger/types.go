@@ -193,6 +193,11 @@ type EnrollToken struct {
 	Expires time.Time `json:"expires"`
 	Revoked bool      `json:"revoked,omitempty"`
 	Uses    int       `json:"uses"`
+	// MaxUses is how many devices the token may enroll (enrolltokens.go);
+	// 0, in tokens from before limits existed, is unlimited.
+	MaxUses int `json:"max_uses,omitempty"`
+	// Devices, when set, are the only Device Codes the token may enroll.
+	Devices []string `json:"devices,omitempty"`
 }
 
 // AdminToken authenticates an administrator on the admin API. Only the hash

@@ -13,4 +13,6 @@
 //
 // It imports no Raft: the store tests feed it, and so could any other
 // harness that drives the ledger.
+//
+// Design: docs/design.md#lease-safety.
 package linearize

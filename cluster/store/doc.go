@@ -4,4 +4,6 @@
 //
 // Only the leader proposes. Propose stamps the leader's clock into a command
 // that has no time yet, so Apply never reads a clock (DESIGN.md §1).
+//
+// Design: docs/design.md#the-ledger-and-its-log.
 package store

@@ -98,6 +98,9 @@ type Store struct {
 	transport raft.Transport
 	proposals chan *proposal
 	closing   chan struct{}
+	// logFailed is closed when a log write failed and froze Raft
+	// (failstop.go).
+	logFailed <-chan struct{}
 	wg        sync.WaitGroup
 	closeOnce sync.Once
 	// founded is set when Open bootstrapped a brand-new cluster.
@@ -199,6 +202,7 @@ func Open(cfg Config) (*Store, error) {
 		// A failed write stops the node (failStopLog), below the
 		// checksums, which see only what was written.
 		s.guard = newFailStopLog(inner, dbFile, s.failStop)
+		s.logFailed = s.guard.failed
 		inner = s.guard
 		sums := &checksumLogStore{inner: inner, file: dbFile}
 		if err := checkLog(dbFile, sums, bolt, snapIndex, &at); err != nil {
@@ -316,8 +320,18 @@ func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		close(s.closing)
 		s.wg.Wait()
-		if e := s.raft.Shutdown().Error(); e != nil {
-			err = fmt.Errorf("shut down raft: %w", e)
+		done := make(chan error, 1)
+		go func() { done <- s.raft.Shutdown().Error() }()
+		select {
+		case e := <-done:
+			if e != nil {
+				err = fmt.Errorf("shut down raft: %w", e)
+			}
+		case <-s.logFailed:
+			// A failed log write froze Raft's goroutines for good
+			// (failStopLog): waiting for them to stop would wait forever,
+			// before or after the failure began. Release the files, as
+			// Abandon does.
 		}
 		s.closeResources()
 	})

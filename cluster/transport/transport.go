@@ -13,6 +13,8 @@
 // connection with a 10 second deadline; Accept returns only connections
 // whose handshake completed, so a port scanner or a stalled client never
 // surfaces as an Accept error in Raft and never delays other peers.
+//
+// Design: docs/design.md#clusters-and-failover.
 package transport
 
 import (

@@ -1,5 +1,7 @@
 // Package adminapi is tallyd's administrator API: JSON over HTTPS under /v1,
 // authenticated with admin tokens. tallyctl and the web console use it.
+//
+// Design: docs/design.md#authority.
 package adminapi
 
 import (
@@ -14,7 +16,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/tally-licensing/tally/certs"
 	"github.com/tally-licensing/tally/cluster/ledger"
 	"github.com/tally-licensing/tally/cluster/store"
 	"github.com/tally-licensing/tally/daemon/authtoken"
@@ -55,7 +56,8 @@ type Config struct {
 	// it (a single node, tests).
 	CatchUp func(context.Context) error
 	// Brake slows password guessing; the node shares one between console
-	// sign-in and device sign-in (tally-agent login). Nil: the API's own.
+	// sign-in and device sign-in (tally-agent login). Nil: a LedgerBrake
+	// over Store and Propose.
 	Brake SignInBrake
 	// SignReport signs a true-up report with this node's lease-signing key
 	// (nil: reports are served unsigned only).
@@ -80,8 +82,8 @@ func New(cfg Config) http.Handler {
 	if cfg.Now == nil {
 		cfg.Now = func() time.Time { return time.Now().UTC() }
 	}
-	if cfg.Brake == nil {
-		cfg.Brake = NewSignInBrake()
+	if cfg.Brake == nil && cfg.Store != nil {
+		cfg.Brake = &LedgerBrake{Read: cfg.Store.Read, Propose: cfg.Propose, Logger: cfg.Logger}
 	}
 	a := &api{cfg: cfg, log: cfg.Logger, now: cfg.Now, signIns: cfg.Brake}
 	mux, _, _ := a.routes()
@@ -105,11 +107,10 @@ func (a *api) routes() (mux *http.ServeMux, routes, public []string) {
 	mux = http.NewServeMux()
 	open := func(pattern string, h http.HandlerFunc) {
 		public = append(public, pattern)
-		mux.HandleFunc(pattern, h)
+		mux.Handle(pattern, capBody(pattern, h))
 	}
 	open("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
 	open("GET /readyz", a.readyz)
-	open("GET /metrics", a.metrics)
 	open("GET /v1/jwks", a.jwks)
 	open("GET /v1/openapi.json", a.openapi)
 	open("GET /.well-known/jwks.json", a.jwks)
@@ -117,9 +118,13 @@ func (a *api) routes() (mux *http.ServeMux, routes, public []string) {
 	open("POST /v1/device-approvals", a.approveDevice)
 	auth := func(pattern string, h func(http.ResponseWriter, *http.Request) error) {
 		routes = append(routes, pattern)
-		mux.Handle(pattern, a.authenticated(pattern, h))
+		mux.Handle(pattern, capBody(pattern, a.authenticated(pattern, h)))
 	}
-	mux.HandleFunc("POST "+PathInternalPropose, a.internalPropose)
+	mux.Handle("POST "+PathInternalPropose, capBody(PathInternalPropose, http.HandlerFunc(a.internalPropose)))
+	// Metrics list every account and pool: a cluster-wide token reads them
+	// here, or the operator serves them on a listener of their choosing
+	// (tallyd --metrics-addr).
+	auth("GET /metrics", a.metrics)
 	auth("GET /v1/status", a.status)
 	auth("GET /v1/leases", a.listLeases)
 	auth("POST /v1/leases/{id}/revoke", a.revokeLease)
@@ -156,6 +161,12 @@ type ctxKey struct{}
 // authenticated checks the bearer admin token against the ledger.
 func (a *api) authenticated(pattern string, h func(http.ResponseWriter, *http.Request) error) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// A follower hands changes to the leader whole, credential and all,
+		// rather than forwarding a command in its own name (internal.go);
+		// the leader authenticates and authorizes the caller itself.
+		if a.proxyWriteToLeader(w, r) {
+			return
+		}
 		raw, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		if !ok {
 			writeError(w, protocol.Errorf(protocol.CodeUnauthorized, "missing admin token: send Authorization: Bearer <token> (tallyctl reads TALLY_TOKEN)"))
@@ -259,6 +270,29 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 
 func decode(r *http.Request, v any) error { return decodeLimit(r, v, 1<<20) }
 
+// DefaultMaxBody caps the request body of every route but the bulk ones.
+const DefaultMaxBody = 1 << 20
+
+// capBody bounds the body every route may be sent, read or not: the bulk
+// routes take what their imports allow, all others DefaultMaxBody.
+func capBody(pattern string, h http.Handler) http.Handler {
+	limit := int64(DefaultMaxBody)
+	switch {
+	case strings.Contains(pattern, "/assignments/import"):
+		limit = MaxImportBytes
+	case strings.HasSuffix(pattern, "/users/bulk") || strings.HasSuffix(pattern, "/invitations"):
+		limit = 8 << 20
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength > limit {
+			writeError(w, protocol.Errorf(protocol.CodeBadRequest, "request body of %d bytes exceeds this route's limit of %d", r.ContentLength, limit))
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, limit)
+		h.ServeHTTP(w, r)
+	})
+}
+
 func decodeLimit(r *http.Request, v any, limit int64) error {
 	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, limit))
 	dec.DisallowUnknownFields()
@@ -281,42 +315,6 @@ func (a *api) apply(r *http.Request, c ledger.Command) (ledger.Result, error) {
 		return res, res.Error
 	}
 	return res, nil
-}
-
-// PathInternalPropose is where followers forward ledger commands.
-const PathInternalPropose = "/internal/v1/propose"
-
-// internalPropose applies a command forwarded by another node of the
-// cluster. Only callers holding a node certificate of this cluster's CA get
-// here; an admin token is not enough.
-func (a *api) internalPropose(w http.ResponseWriter, r *http.Request) {
-	if r.TLS == nil {
-		writeError(w, protocol.Errorf(protocol.CodeUnauthorized, "internal endpoints need TLS"))
-		return
-	}
-	from, err := certs.VerifyNode(a.cfg.NodeCAs, r.TLS.PeerCertificates, a.now())
-	if err != nil {
-		writeError(w, protocol.Errorf(protocol.CodeUnauthorized, "only nodes of this cluster may forward commands: %v", err))
-		return
-	}
-	var cmd ledger.Command
-	// A forwarded import carries every row of its file.
-	if err := decodeLimit(r, &cmd, 2*MaxImportBytes); err != nil {
-		writeError(w, err)
-		return
-	}
-	// The leader's clock decides, never the follower's.
-	cmd.Now = a.now()
-	res, err := a.cfg.ProposeLocal(r.Context(), cmd)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	a.log.Debug("applied forwarded command", "type", cmd.Type, "from", from)
-	// The forwarding node waits until it has applied this far before it
-	// answers its client, so the client reads its write there.
-	w.Header().Set(HeaderAppliedIndex, strconv.FormatUint(a.cfg.Store.AppliedIndex(), 10))
-	writeJSON(w, http.StatusOK, res)
 }
 
 func (a *api) jwks(w http.ResponseWriter, r *http.Request) {
@@ -535,8 +533,15 @@ func (a *api) createEnrollToken(w http.ResponseWriter, r *http.Request) error {
 	}
 	account := r.PathValue("account")
 	expires := a.now().Add(ttl)
+	uses := req.Uses
+	if uses == 0 {
+		uses = 1 // a token made by hand enrolls one device unless told
+	}
+	if uses < 0 {
+		return protocol.Errorf(protocol.CodeInvalidArgument, "uses %d must be at least 1", req.Uses)
+	}
 	if _, err := a.apply(r, ledger.Command{Type: ledger.CmdCreateEnrollToken, Payload: &ledger.EnrollToken{
-		ID: tok.ID, Account: account, Name: req.Name, Hash: tok.Hash(), Expires: expires,
+		ID: tok.ID, Account: account, Name: req.Name, Hash: tok.Hash(), Expires: expires, MaxUses: uses, Devices: req.Devices,
 	}}); err != nil {
 		return err
 	}
@@ -576,6 +581,9 @@ func (a *api) createAdminToken(w http.ResponseWriter, r *http.Request) error {
 	}
 	want := &ledger.AdminToken{ID: tok.ID, Name: req.Name, Hash: tok.Hash(), Role: req.Role, Account: req.Account}
 	if err := checkTokenGrant(callerToken(r), want); err != nil {
+		return err
+	}
+	if err := checkTokenRank(callerToken(r), *want); err != nil {
 		return err
 	}
 	if _, err := a.apply(r, ledger.Command{Type: ledger.CmdCreateAdminToken, Payload: want}); err != nil {

@@ -27,6 +27,7 @@ func (a *api) registerCluster(auth func(string, func(http.ResponseWriter, *http.
 	auth("DELETE /v1/cluster/nodes/{id}", a.leaderOnly(a.removeNode))
 	auth("POST /v1/cluster/transfer-leader", a.leaderOnly(a.transferLeader))
 	auth("GET /v1/backup", a.leaderOnly(a.backup))
+	auth("POST /v1/backup", a.leaderOnly(a.backup))
 	mux.HandleFunc("GET /internal/v1/status", a.internalStatus)
 }
 
@@ -112,6 +113,16 @@ func (a *api) joinBundle(w http.ResponseWriter, r *http.Request) error {
 	for _, m := range members {
 		if m.ID == req.NodeID {
 			return protocol.Errorf(protocol.CodeAlreadyExists, "node %s is already a member at %s; remove it first (tallyctl cluster remove %s) to replace it", m.ID, m.Address, m.ID)
+		}
+	}
+	// The replicated audit log names who took the CA key, and for which
+	// node (a cluster still running the previous release's log format
+	// cannot record it; the node's own log line below still does).
+	var format int
+	a.cfg.Store.Read(func(st *ledger.State) { format = st.ClusterLogFormat() })
+	if format >= 2 {
+		if _, err := a.apply(r, ledger.Command{Type: ledger.CmdIssueJoinBundle, Payload: &ledger.JoinBundleIssued{NodeID: req.NodeID}}); err != nil {
+			return err
 		}
 	}
 	ca := a.cfg.Cluster.CA

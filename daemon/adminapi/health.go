@@ -1,6 +1,8 @@
 package adminapi
 
 import (
+	"github.com/tally-licensing/tally/protocol"
+
 	"fmt"
 	"net/http"
 )
@@ -31,10 +33,10 @@ func (a *api) readyz(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (a *api) metrics(w http.ResponseWriter, r *http.Request) {
+func (a *api) metrics(w http.ResponseWriter, r *http.Request) error {
 	if a.cfg.Metrics == nil {
-		http.NotFound(w, r)
-		return
+		return protocol.Errorf(protocol.CodeNotFound, "this node serves no metrics")
 	}
 	a.cfg.Metrics.ServeHTTP(w, r)
+	return nil
 }

@@ -99,6 +99,9 @@ func (a *api) memberOp(op ledger.CommandType) func(http.ResponseWriter, *http.Re
 				return protocol.Errorf(protocol.CodeInvalidArgument, "seats is required")
 			}
 		}
+		if err := a.checkMemberGrant(callerToken(r), op, m); err != nil {
+			return err
+		}
 		res, err := a.apply(r, ledger.Command{Type: op, Payload: m.payload(op)})
 		if err != nil {
 			return err
@@ -239,13 +242,20 @@ func (a *api) signIn(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	account := r.PathValue("account")
+	source := a.clientSource(r)
+	key := SignInKey(account, req.Email)
+	if wait, blocked := a.signIns.Blocked(key, source, a.now()); blocked {
+		return braked(account, req.Email, wait)
+	}
 	u, ok, err := a.checkPassword(account, req.Email, req.Password)
 	if err != nil {
 		return err
 	}
 	if !ok {
+		a.signIns.Fail(r.Context(), key, source)
 		return wrongPassword(account)
 	}
+	a.signIns.Succeed(r.Context(), key)
 	writeJSON(w, http.StatusOK, SignInResponse{User: u})
 	return nil
 }

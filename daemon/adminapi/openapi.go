@@ -34,7 +34,7 @@ type op struct {
 var operations = map[string]op{
 	"GET /healthz":                {summary: "The process is alive", public: true, produces: "text/plain"},
 	"GET /readyz":                 {summary: "Raft has a leader and this node has applied up to its commit index", public: true, produces: "text/plain"},
-	"GET /metrics":                {summary: "Prometheus metrics", public: true, produces: "text/plain"},
+	"GET /metrics":                {summary: "Prometheus metrics (a cluster-wide token; or unauthenticated on tallyd --metrics-addr)", produces: "text/plain"},
 	"GET /v1/openapi.json":        {summary: "This document", public: true},
 	"GET /v1/jwks":                {summary: "The cluster's lease-signing public keys (JWKS)", public: true, produces: "application/jwk-set+json"},
 	"GET /.well-known/jwks.json":  {summary: "The cluster's lease-signing public keys (JWKS)", public: true, produces: "application/jwk-set+json"},
@@ -66,7 +66,8 @@ var operations = map[string]op{
 	"POST /v1/cluster/nodes":                             {summary: "Add a node (leader only)", request: AddNodeRequest{}, response: ClusterView{}},
 	"DELETE /v1/cluster/nodes/{id}":                      {summary: "Remove a node (leader only)", status: http.StatusNoContent},
 	"POST /v1/cluster/transfer-leader":                   {summary: "Hand leadership to another node", request: TransferRequest{}, response: ClusterView{}},
-	"GET /v1/backup":                                     {summary: "A consistent snapshot of the ledger", response: Backup{}},
+	"GET /v1/backup":                                     {summary: "A consistent snapshot of the ledger, its secrets left out (cluster-admin)", response: Backup{}},
+	"POST /v1/backup":                                    {summary: "A consistent snapshot of the ledger, its secrets sealed under the passphrase (cluster-admin)", request: BackupRequest{}, response: Backup{}},
 	"GET /v1/audit":                                      {summary: "Page or export the audit log", query: []string{"account", "type", "actor", "since", "until", "after", "limit", "format", "order"}, response: AuditPage{}},
 	"GET /v1/accounts/{account}/usage-history":           {summary: "An account's daily peak of concurrent leases over the last days (default 30)", query: []string{"days"}, response: UsageHistory{}},
 	"GET /v1/vendors":                                    {summary: "Vendor public keys the cluster trusts", response: []wire.VendorView{}},

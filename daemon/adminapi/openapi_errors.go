@@ -38,8 +38,9 @@ var opErrors = map[string][]protocol.Code{
 	"PUT /v1/accounts/{account}/users/{email}/role":          {protocol.CodeNoSeat},
 	"PUT /v1/accounts/{account}/seats":                       {protocol.CodeSeatsInUse},
 	"POST /v1/accounts/{account}/activate":                   {protocol.CodeNoSeat, protocol.CodeNotAllowed},
-	"POST /v1/accounts/{account}/signin":                     {protocol.CodeUnauthorized},
-	"POST /v1/sessions":                                      {protocol.CodeUnauthorized},
+	"POST /v1/accounts/{account}/signin":                     {protocol.CodeUnauthorized, protocol.CodeTooManyRequests},
+	"POST /v1/sessions":                                      {protocol.CodeUnauthorized, protocol.CodeTooManyRequests},
+	"POST /v1/device-approvals":                              {protocol.CodeUnauthorized, protocol.CodeTooManyRequests},
 	"POST /v1/accounts/{account}/teams":                      {protocol.CodeAlreadyExists},
 	"POST /v1/accounts/{account}/subscription/renew":         {protocol.CodeInvalidArgument},
 	"POST /v1/accounts/{account}/assignments/import":         {protocol.CodeNoSeat},
@@ -135,4 +136,5 @@ var allCodes = []protocol.Code{
 	protocol.CodeForbidden, protocol.CodeNotAllowed, protocol.CodeSeatsInUse, protocol.CodeNoSeat,
 	protocol.CodeConfirmationRequired, protocol.CodeEntitlementLimit, protocol.CodeNotEntitled, protocol.CodeInvitationExpired,
 	protocol.CodeNotLeader, protocol.CodeUnavailable, protocol.CodeTimeout, protocol.CodeInternal,
+	protocol.CodeTooManyRequests,
 }

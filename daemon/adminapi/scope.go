@@ -141,6 +141,8 @@ var clusterOnly = map[string]bool{
 	"DELETE /v1/cluster/nodes/{id}":                  true,
 	"POST /v1/cluster/transfer-leader":               true,
 	"GET /v1/backup":                                 true,
+	"POST /v1/backup":                                true,
+	"GET /metrics":                                   true, // every account's pools and seats
 	"PUT /v1/accounts/{account}/pools/{feature}":     true,
 	"PUT /v1/accounts/{account}/products/{code}":     true,
 	"PUT /v1/accounts/{account}/seats":               true,
@@ -154,6 +156,16 @@ var clusterOnly = map[string]bool{
 	"DELETE /v1/vendors/{kid}":                       true,
 	"POST /v1/accounts/{account}/entitlements":       true,
 	"PUT /v1/accounts/{account}/prices":              true,
+}
+
+// keyMaterial lists the routes whose answer carries secrets that make the
+// holder a node of the cluster or let them impersonate one (the CA key, in
+// a backup or a join bundle). Only cluster-admin tokens get them, whatever
+// the method: a cluster-wide read-only token may read everything else.
+var keyMaterial = map[string]bool{
+	"GET /v1/backup":               true,
+	"POST /v1/backup":              true,
+	"POST /v1/cluster/join-bundle": true,
 }
 
 type tokenKey struct{}
@@ -170,6 +182,9 @@ func callerToken(r *http.Request) ledger.AdminToken {
 func (a *api) authorize(pattern string, tok ledger.AdminToken, r *http.Request) (*http.Request, error) {
 	method, _, _ := strings.Cut(pattern, " ")
 	role := tok.TokenRole()
+	if keyMaterial[pattern] && role != ledger.RoleClusterAdmin {
+		return nil, protocol.Errorf(protocol.CodeForbidden, "%s carries the cluster's key material and needs a cluster-admin token; token %s is %s", pattern, tok.ID, role)
+	}
 	if role == ledger.RoleReadOnly && method != http.MethodGet {
 		return nil, protocol.Errorf(protocol.CodeForbidden, "admin token %s is read-only", tok.ID)
 	}

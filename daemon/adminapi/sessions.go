@@ -13,80 +13,6 @@ import (
 	"github.com/tally-licensing/tally/protocol"
 )
 
-// Password guessing is slowed per (account, email) on each node: after
-// signInMaxFailures wrong passwords within signInWindow, sign-ins for that
-// member are refused until the window passes. The state is per node and
-// in memory: it is a brake, not a record, and needs no consensus.
-const (
-	signInMaxFailures = 5
-	signInWindow      = 15 * time.Minute
-)
-
-// SignInBrake is the sign-in brake as its users see it: keyed by
-// account+"\x00"+normalised email, Blocked says whether (and for how long)
-// sign-ins are refused, Fail counts a wrong password, Succeed clears.
-type SignInBrake interface {
-	Blocked(key string, now time.Time) (time.Duration, bool)
-	Fail(key string, now time.Time)
-	Succeed(key string)
-}
-
-// NewSignInBrake returns the in-memory, per-node brake.
-func NewSignInBrake() SignInBrake { return &signInLimiter{} }
-
-// SignInKey is the brake's key for a member of an account.
-func SignInKey(account, email string) string {
-	return account + "\x00" + ledger.NormalizeEmail(email)
-}
-
-func (l *signInLimiter) Blocked(key string, now time.Time) (time.Duration, bool) {
-	return l.blocked(key, now)
-}
-func (l *signInLimiter) Fail(key string, now time.Time) { l.fail(key, now) }
-func (l *signInLimiter) Succeed(key string)             { l.succeed(key) }
-
-type signInLimiter struct {
-	mu       sync.Mutex
-	failures map[string][]time.Time
-}
-
-func (l *signInLimiter) blocked(key string, now time.Time) (time.Duration, bool) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	recent := l.recent(key, now)
-	if len(recent) < signInMaxFailures {
-		return 0, false
-	}
-	return recent[0].Add(signInWindow).Sub(now), true
-}
-
-func (l *signInLimiter) fail(key string, now time.Time) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.failures == nil {
-		l.failures = map[string][]time.Time{}
-	}
-	l.failures[key] = append(l.recent(key, now), now)
-}
-
-func (l *signInLimiter) succeed(key string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	delete(l.failures, key)
-}
-
-// recent drops failures older than the window; l.mu is held.
-func (l *signInLimiter) recent(key string, now time.Time) []time.Time {
-	fs := l.failures[key]
-	for len(fs) > 0 && !now.Before(fs[0].Add(signInWindow)) {
-		fs = fs[1:]
-	}
-	if len(fs) == 0 {
-		delete(l.failures, key)
-	}
-	return fs
-}
-
 // dummyHash is verified against when the member does not exist, so an
 // unknown email takes as long to refuse as a wrong password.
 var dummyHash = sync.OnceValue(func() string {
@@ -126,6 +52,11 @@ func wrongPassword(account string) error {
 // argon2id hash in the ledger and records a session token through Raft,
 // so the session works on every node until it expires or is signed out.
 func (a *api) createSession(w http.ResponseWriter, r *http.Request) {
+	// The leader checks the password, keeps the sign-in brake and records
+	// the session; a follower passes the request on as it came.
+	if a.proxyWriteToLeader(w, r) {
+		return
+	}
 	if err := a.startSession(w, r); err != nil {
 		writeError(w, err)
 	}
@@ -140,20 +71,21 @@ func (a *api) startSession(w http.ResponseWriter, r *http.Request) error {
 		return protocol.Errorf(protocol.CodeInvalidArgument, "account, email and password are required")
 	}
 	now := a.now()
+	source := a.clientSource(r)
 	key := SignInKey(req.Account, req.Email)
-	if wait, blocked := a.signIns.Blocked(key, now); blocked {
-		return protocol.Errorf(protocol.CodeUnauthorized, "too many wrong passwords for %s in account %s; try again in %v", req.Email, req.Account, wait.Round(time.Minute)+time.Minute)
+	if wait, blocked := a.signIns.Blocked(key, source, now); blocked {
+		return braked(req.Account, req.Email, wait)
 	}
 	u, ok, err := a.checkPassword(req.Account, req.Email, req.Password)
 	if err != nil {
 		return err
 	}
 	if !ok {
-		a.signIns.Fail(key, now)
-		a.log.Warn("console sign-in refused", "account", req.Account, "email", req.Email, "remote", r.RemoteAddr)
+		a.signIns.Fail(r.Context(), key, source)
+		a.log.Warn("console sign-in refused", "account", req.Account, "email", req.Email, "remote", source)
 		return wrongPassword(req.Account)
 	}
-	a.signIns.Succeed(key)
+	a.signIns.Succeed(r.Context(), key)
 	access, perr := ledger.SessionAccess(u)
 	if perr != nil {
 		return perr

@@ -2,7 +2,6 @@ package adminapi
 
 import (
 	"net/http"
-	"time"
 
 	"github.com/tally-licensing/tally/cluster/ledger"
 	"github.com/tally-licensing/tally/protocol"
@@ -81,6 +80,11 @@ func (a *api) signOut(w http.ResponseWriter, r *http.Request) error {
 // approveDevice is POST /v1/device-approvals (public: the password is the
 // credential, slowed by the same brake as every sign-in).
 func (a *api) approveDevice(w http.ResponseWriter, r *http.Request) {
+	// Like a console sign-in, the leader checks the password and keeps
+	// the brake; a follower passes the request on as it came.
+	if a.proxyWriteToLeader(w, r) {
+		return
+	}
 	if err := a.approveDeviceE(r); err != nil {
 		writeError(w, err)
 		return
@@ -98,19 +102,20 @@ func (a *api) approveDeviceE(r *http.Request) error {
 	}
 	now := a.now()
 	key := SignInKey(req.Account, req.Email)
-	if wait, blocked := a.signIns.Blocked(key, now); blocked {
-		return protocol.Errorf(protocol.CodeUnauthorized, "too many wrong passwords for %s in account %s; try again in %v", req.Email, req.Account, wait.Round(time.Minute)+time.Minute)
+	source := a.clientSource(r)
+	if wait, blocked := a.signIns.Blocked(key, source, now); blocked {
+		return braked(req.Account, req.Email, wait)
 	}
 	u, ok, err := a.checkPassword(req.Account, req.Email, req.Password)
 	if err != nil {
 		return err
 	}
 	if !ok {
-		a.signIns.Fail(key, now)
-		a.log.Warn("device approval refused: wrong password", "account", req.Account, "email", req.Email, "remote", r.RemoteAddr)
+		a.signIns.Fail(r.Context(), key, source)
+		a.log.Warn("device approval refused: wrong password", "account", req.Account, "email", req.Email, "remote", source)
 		return wrongPassword(req.Account)
 	}
-	a.signIns.Succeed(key)
+	a.signIns.Succeed(r.Context(), key)
 	if _, err := a.apply(r, ledger.Command{Type: ledger.CmdApproveDevice, Actor: memberActor(u.Account, u.Email),
 		Payload: &ledger.ApproveDevice{Account: req.Account, UserCode: req.UserCode, Email: u.Email}}); err != nil {
 		return err

@@ -19,6 +19,8 @@ type (
 	UsageHistory         = wire.UsageHistory
 	UsagePoint           = wire.UsagePoint
 	Backup               = wire.Backup
+	BackupSecrets        = wire.BackupSecrets
+	BackupRequest        = wire.BackupRequest
 	ClusterMember        = wire.ClusterMember
 	ClusterView          = wire.ClusterView
 	JoinBundleRequest    = wire.JoinBundleRequest

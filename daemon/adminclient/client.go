@@ -1,4 +1,6 @@
 // Package adminclient calls tallyd's admin API; tallyctl and the tests use it.
+//
+// Design: docs/design.md#parts.
 package adminclient
 
 import (
@@ -49,13 +51,13 @@ type Client struct {
 // Freshness says which node answered and how current its ledger was.
 type Freshness struct {
 	// Addr is the address this client reached (one of those it was given).
-	Addr         string        `json:"addr,omitempty"`
-	Node         string        `json:"node"`
-	RaftState    string        `json:"raft_state"`
-	Leader       string        `json:"leader"`
-	AppliedIndex uint64        `json:"applied_index"`
-	Consistency  string        `json:"consistency"`
-	LastContact  time.Duration `json:"last_contact,omitempty"`
+	Addr         string            `json:"addr,omitempty"`
+	Node         string            `json:"node"`
+	RaftState    string            `json:"raft_state"`
+	Leader       string            `json:"leader"`
+	AppliedIndex uint64            `json:"applied_index"`
+	Consistency  string            `json:"consistency"`
+	LastContact  protocol.Duration `json:"last_contact,omitempty"`
 	// LastContactKnown is false on the leader, which contacts nobody.
 	LastContactKnown bool `json:"-"`
 }
@@ -87,7 +89,7 @@ func (c *Client) noteFreshness(addr string, h http.Header) {
 		Consistency: h.Get(api.HeaderConsistency)}
 	f.AppliedIndex, _ = strconv.ParseUint(h.Get(api.HeaderAppliedIndex), 10, 64)
 	if ms, err := strconv.ParseInt(h.Get(api.HeaderLastContact), 10, 64); err == nil {
-		f.LastContact, f.LastContactKnown = time.Duration(ms)*time.Millisecond, true
+		f.LastContact, f.LastContactKnown = protocol.Duration(time.Duration(ms)*time.Millisecond), true
 	}
 	c.mu.Lock()
 	c.last = f

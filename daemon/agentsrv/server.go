@@ -1,6 +1,8 @@
 // Package agentsrv is tallyd's QUIC endpoint for agents: it accepts mutual
 // TLS connections, authenticates the device certificate, reads one request
 // per stream and dispatches it to the leasing service.
+//
+// Design: docs/design.md#how-a-request-flows.
 package agentsrv
 
 import (
@@ -48,6 +50,8 @@ type Config struct {
 	// Activate admits a user to the device's account (TypeActivate); nil
 	// refuses activation.
 	Activate func(ctx context.Context, dev ledger.DeviceRef, req protocol.ActivateRequest, reqID string) (protocol.ActivateResponse, error)
+	// Limits bound connections, streams and handshakes (limits.go).
+	Limits Limits
 	// Ready is nil when the node may answer from its ledger; otherwise
 	// every request is refused with it (a retryable unavailable), never
 	// with an answer read from a ledger still replaying after a restart
@@ -83,6 +87,7 @@ type Server struct {
 	log *slog.Logger
 	tr  *quic.Transport
 	ln  *quic.Listener
+	adm *admission
 	wg  sync.WaitGroup
 	// verified skips re-verifying a chain on reconnects (verified.go).
 	verified verifiedCache
@@ -121,17 +126,28 @@ func Listen(cfg Config) (*Server, error) {
 		// happen on a connection without one.
 		ClientAuth: tls.RequestClientCert,
 	}
-	ln, err := tr.Listen(tlsConf, &quic.Config{
+	cfg.Limits = cfg.Limits.withDefaults()
+	adm := newAdmission(cfg.Limits, time.Now)
+	qconf := &quic.Config{
 		MaxIdleTimeout:       cfg.IdleTimeout,
 		HandshakeIdleTimeout: 10 * time.Second,
-		MaxIncomingStreams:   256,
-		Allow0RTT:            false,
-	})
+		MaxIncomingStreams:   int64(cfg.Limits.MaxStreams),
+		// Requests are small: small flow-control windows bound what a
+		// peer can make the node buffer before it reads (and, for
+		// streams it has not accepted yet, at all).
+		InitialStreamReceiveWindow:     64 << 10,
+		MaxStreamReceiveWindow:         protocol.MaxFrame + 4,
+		InitialConnectionReceiveWindow: 128 << 10,
+		MaxConnectionReceiveWindow:     4 << 20,
+		Allow0RTT:                      false,
+	}
+	qconf.GetConfigForClient = adm.handshake(qconf)
+	ln, err := tr.Listen(tlsConf, qconf)
 	if err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("start QUIC listener: %w", err)
 	}
-	return &Server{cfg: cfg, log: cfg.Logger, tr: tr, ln: ln}, nil
+	return &Server{cfg: cfg, log: cfg.Logger, tr: tr, ln: ln, adm: adm}, nil
 }
 
 // Addr is the bound address.
@@ -206,25 +222,44 @@ func (s *Server) identify(conn *quic.Conn) peer {
 
 func (s *Server) serveConn(ctx context.Context, conn *quic.Conn) {
 	p := s.identify(conn)
+	src := sourceOf(conn.RemoteAddr())
+	anonymous := p.cert == nil
+	if !s.adm.enter(src, anonymous) {
+		conn.CloseWithError(0x10, "too many connections")
+		return
+	}
+	defer s.adm.leave(src, anonymous)
 	connCtx := conn.Context()
+	// Without a certificate only enrollment and the server list are
+	// served, a couple of requests at a time and each small.
+	var slots streamSlots
+	maxFrame := uint32(protocol.MaxFrame)
+	if anonymous {
+		slots = make(streamSlots, s.cfg.Limits.MaxUnauthenticatedStreams)
+		maxFrame = unauthenticatedMaxFrame
+	}
 	for {
 		str, err := conn.AcceptStream(ctx)
 		if err != nil {
 			return
 		}
+		if !slots.take(connCtx) {
+			return
+		}
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
-			s.serveStream(connCtx, p, str)
+			defer slots.give()
+			s.serveStream(connCtx, p, str, maxFrame)
 		}()
 	}
 }
 
-func (s *Server) serveStream(ctx context.Context, p peer, str *quic.Stream) {
+func (s *Server) serveStream(ctx context.Context, p peer, str *quic.Stream, maxFrame uint32) {
 	defer str.Close()
 	str.SetReadDeadline(time.Now().Add(requestReadTimeout))
 	var req protocol.Request
-	if err := protocol.ReadFrame(str, &req); err != nil {
+	if err := protocol.ReadFrameLimit(str, &req, maxFrame); err != nil {
 		s.log.Debug("malformed request from agent", "remote", p.remote, "err", err)
 		s.reply(str, protocol.ErrorResponse(protocol.Errorf(protocol.CodeBadRequest, "malformed request frame: %v", err)))
 		return
@@ -316,7 +351,14 @@ func (s *Server) dispatch(ctx context.Context, p peer, req *protocol.Request) (a
 				s.cfg.SignIns.Seen(dev, body.AgentVersion)
 			}
 		}
-		resp := protocol.ServersResponse{Servers: s.cfg.Enroller.Servers(), Interval: protocol.Duration(s.cfg.Leasing.HeartbeatInterval())}
+		resp := protocol.ServersResponse{Interval: protocol.Duration(s.cfg.Leasing.HeartbeatInterval())}
+		if p.cert == nil {
+			// Without a device certificate the answer says only that this
+			// is a live Tally server (enough for an enrolling client's
+			// liveness probe): not the cluster's addresses nor its keys.
+			return resp, nil
+		}
+		resp.Servers = s.cfg.Enroller.Servers()
 		if s.cfg.JWKS != nil {
 			if b, err := s.cfg.JWKS(); err == nil {
 				resp.JWKS = b

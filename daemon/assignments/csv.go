@@ -3,6 +3,8 @@
 // Ext Key, Number, User, Addon license 1..N. It only deals with the file;
 // the rules (known users, unique extensions, seats) live in the ledger,
 // which applies them both to a dry run and inside the import command.
+//
+// Design: docs/design.md#data-model.
 package assignments
 
 import (

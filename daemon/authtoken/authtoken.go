@@ -6,6 +6,8 @@
 // replicated, so the Raft log and snapshots never hold a usable token. The
 // secret is 256 random bits, so a fast hash is as strong as a slow one here
 // (password hashing is for low-entropy secrets).
+//
+// Design: docs/design.md#authority.
 package authtoken
 
 import (

@@ -254,7 +254,7 @@ func (c *procCluster) setup(ctx context.Context, account, feature string, seats 
 		c.t.Fatal(err)
 	}
 	var tok adminapi.TokenResponse
-	if err := a.Do(ctx, http.MethodPost, "/v1/accounts/"+account+"/enroll-tokens", adminapi.CreateTokenRequest{Name: "chaos"}, &tok); err != nil {
+	if err := a.Do(ctx, http.MethodPost, "/v1/accounts/"+account+"/enroll-tokens", adminapi.CreateTokenRequest{Name: "chaos", Uses: 1000}, &tok); err != nil {
 		c.t.Fatal(err)
 	}
 	return tok.Token

@@ -3,6 +3,8 @@
 // admin API as tallyctl, so the console can never do more than the caller's
 // credentials allow, and there is nothing to build or install on the
 // administrator's side.
+//
+// Design: docs/design.md#parts.
 package console
 
 import (

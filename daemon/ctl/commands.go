@@ -224,6 +224,8 @@ func (a *app) enrollTokensCmd() *cobra.Command {
 	}
 	create.Flags().StringVar(&req.Name, "name", "", "a note on what the token is for")
 	create.Flags().StringVar(&req.TTL, "ttl", "168h", "how long the token may be used")
+	create.Flags().IntVar(&req.Uses, "uses", 1, "how many devices the token may enroll")
+	create.Flags().StringSliceVar(&req.Devices, "device", nil, "only these Device Codes may enroll with it (repeat or comma-separate)")
 	list := listCmd(a, list[ledger.EnrollToken]{
 		use:    "list ACCOUNT",
 		short:  "List an account's enrollment tokens",

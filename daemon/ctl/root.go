@@ -1,4 +1,6 @@
 // Package ctl implements tallyctl, the administrators' command line.
+//
+// Design: docs/design.md#parts.
 package ctl
 
 import (
@@ -168,8 +170,6 @@ func (a *app) noteFreshness() {
 		fmt.Fprintf(a.out, "\nanswered by %s; --consistent reads the leader's current view\n", a.fresh)
 	}
 }
-
-func (a *app) printJSON(v any) error { return a.printer().writeJSON(v) }
 
 func (a *app) table() *tabwriter.Writer { return tabwriter.NewWriter(a.out, 0, 4, 2, ' ', 0) }
 

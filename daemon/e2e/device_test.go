@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -270,19 +271,32 @@ func TestClockRollbackAgainstRealServer(t *testing.T) {
 	}
 }
 
-// TestInstallConfigRunsTheAgent: `tally-agent install --dry-run` writes the
-// configuration the service would use; `tally-agent run --config` on it (what
-// the service manager runs) enrolls, serves checkouts and releases on SIGTERM.
+// TestInstallConfigRunsTheAgent: `tally-agent install --dry-run` prints the
+// configuration and service the install would write and writes nothing;
+// `install --no-service` (what the packages run) writes that configuration,
+// and `tally-agent run --config` on it (what the service manager runs)
+// enrolls, serves checkouts and releases on SIGTERM.
 func TestInstallConfigRunsTheAgent(t *testing.T) {
 	s := startServer(t)
 	tok := s.setupAccount("acme", "cad", 1)
 	root := t.TempDir()
 	cfg := filepath.Join(root, "etc", "tally-agent", "agent.yaml")
 	stateDir := filepath.Join(root, "var", "lib", "tally-agent")
-	r := run(t, nil, bin("tally-agent"), "install", "--dry-run", "--config", cfg, "--state", stateDir,
-		"--server", s.agentAddr, "--ca", s.caFile(), "--enroll-token", tok)
-	if r.code != 0 || !strings.Contains(r.stdout, "ReadWritePaths="+stateDir) {
+	args := []string{"--config", cfg, "--state", stateDir, "--server", s.agentAddr, "--ca", s.caFile(), "--enroll-token", tok}
+	r := run(t, nil, append([]string{bin("tally-agent"), "install", "--dry-run"}, args...)...)
+	if r.code != 0 || !strings.Contains(r.stdout, "nothing written") || !strings.Contains(r.stdout, "write "+cfg) || strings.Contains(r.stdout, "{{") {
 		t.Fatalf("install --dry-run: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	// Where the machine runs systemd, the unit is printed rendered and
+	// sandboxed to the state directory.
+	if strings.Contains(r.stdout, "with linux-systemd") && !strings.Contains(r.stdout, "ReadWritePaths="+stateDir) {
+		t.Fatalf("install --dry-run printed a systemd unit without ReadWritePaths=%s:\n%s", stateDir, r.stdout)
+	}
+	if _, err := os.Stat(filepath.Join(root, "etc")); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("install --dry-run wrote under %s: %v", root, err)
+	}
+	if r := run(t, nil, append([]string{bin("tally-agent"), "install", "--no-service"}, args...)...); r.code != 0 {
+		t.Fatalf("install --no-service: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	a := &agent{t: t, name: "service", dir: stateDir, socket: filepath.Join(stateDir, "agent.sock"), srv: s}
 	a.proc = startProc(t, "tally-agent run --config", nil, bin("tally-agent"), "run", "--config", cfg)

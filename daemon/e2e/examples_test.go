@@ -1,7 +1,14 @@
 package e2e
 
 import (
+	"crypto/ed25519"
+	"encoding/base64"
 	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/tally-licensing/tally/protocol/lease"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -83,8 +90,8 @@ func TestExamples(t *testing.T) {
 		t.Fatal(err)
 	}
 	verify := filepath.Join(root, "examples", "verify-python", "verify.py")
-	device := claimsOf(t, held).Device
-	r = run(t, nil, python, verify, jwks, held, "--device", device, "--feature", "cad")
+	device, issuer := claimsOf(t, held).Device, claimsOf(t, held).Issuer
+	r = run(t, nil, python, verify, jwks, held, "--device", device, "--issuer", issuer, "--feature", "cad")
 	if r.code != 0 {
 		t.Fatalf("verify.py: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
@@ -93,12 +100,56 @@ func TestExamples(t *testing.T) {
 		t.Fatalf("verify.py printed %q (%v)", r.stdout, err)
 	}
 	for name, args := range map[string][]string{
-		"another device":  {jwks, held, "--device", "0000-0000-0000"},
-		"another feature": {jwks, held, "--feature", "cam"},
-		"tampered":        {jwks, held[:len(held)-4] + "AAAA"},
+		"another device":  {jwks, held, "--device", "0000-0000-0000", "--issuer", issuer},
+		"another feature": {jwks, held, "--device", device, "--issuer", issuer, "--feature", "cam"},
+		"another cluster": {jwks, held, "--device", device, "--issuer", "tally-someone-else"},
+		"tampered":        {jwks, held[:len(held)-4] + "AAAA", "--device", device, "--issuer", issuer},
 	} {
 		if r := run(t, nil, append([]string{python, verify}, args...)...); r.code != 1 || !strings.Contains(r.stderr, "invalid token") {
 			t.Errorf("verify.py accepted a token from %s: exit %d %s", name, r.code, r.stderr)
+		}
+	}
+	// Issue 13 finding 9: tokens a stock library accepts and the Go
+	// verifier refuses, correctly signed with the node's own key, must be
+	// refused by the example too.
+	keyPEM, err := os.ReadFile(filepath.Join(s.dir, "signing.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := lease.ParsePrivateKey(keyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kid := lease.KeyID(key.Public().(ed25519.PublicKey))
+	b64 := base64.RawURLEncoding.EncodeToString
+	sign := func(payload string) string {
+		in := b64([]byte(`{"alg":"EdDSA","kid":"`+kid+`","typ":"JWT"}`)) + "." + b64([]byte(payload))
+		return in + "." + b64(ed25519.Sign(key, []byte(in)))
+	}
+	now := time.Now().Unix()
+	payload := func(aud, lid, exp string) string {
+		return fmt.Sprintf(`{"iss":%q,"aud":%s,"acct":"acme","feat":"cad","lid":%s,"kind":"floating","iat":%d,"nbf":%d,"exp":%s}`, issuer, aud, lid, now, now-60, exp)
+	}
+	good := sign(payload(strconv.Quote(device), "7", strconv.FormatInt(now+600, 10)))
+	if r := run(t, nil, python, verify, jwks, good, "--device", device, "--issuer", issuer); r.code != 0 {
+		t.Fatalf("verify.py refused a well-formed token: %s", r.stderr)
+	}
+	sig := good[strings.LastIndexByte(good, '.')+1:]
+	last := strings.IndexByte("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_", sig[len(sig)-1])
+	nonCanonical := good[:len(good)-1] + string("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"[last^1])
+	for name, tok := range map[string]string{
+		"aud array":               sign(payload(`["`+device+`","OTHER"]`, "7", strconv.FormatInt(now+600, 10))),
+		"exp 1e300":               sign(payload(strconv.Quote(device), "7", "1e300")),
+		"lid 0":                   sign(payload(strconv.Quote(device), "0", strconv.FormatInt(now+600, 10))),
+		"duplicate exp":           sign(strings.TrimSuffix(payload(strconv.Quote(device), "7", strconv.FormatInt(now+600, 10)), "}") + `,"exp":9999999999}`),
+		"case-variant EXP":        sign(strings.TrimSuffix(payload(strconv.Quote(device), "7", strconv.FormatInt(now+600, 10)), "}") + `,"EXP":9999999999}`),
+		"non-canonical signature": nonCanonical,
+	} {
+		if r := run(t, nil, python, verify, jwks, tok, "--device", device, "--issuer", issuer); r.code != 1 || !strings.Contains(r.stderr, "invalid token") {
+			t.Errorf("verify.py accepted a token with %s: exit %d %s", name, r.code, r.stderr)
+		}
+		if _, err := lease.NewKeySet(key.Public().(ed25519.PublicKey)).Verify(tok, lease.Expect{Issuer: issuer, Device: device, Feature: "cad", Now: time.Now()}); err == nil {
+			t.Errorf("the Go verifier accepted a token with %s", name)
 		}
 	}
 }

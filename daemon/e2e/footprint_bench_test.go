@@ -69,7 +69,7 @@ func footprint(b *testing.B, leases int) {
 	for i := range 10 {
 		ctl("pools", "set-seats", "acme", fmt.Sprintf("feature%d", i), "5")
 	}
-	enroll := ctl("enroll-tokens", "create", "acme")
+	enroll := ctl("enroll-tokens", "create", "acme", "--uses", "100000")
 
 	state := filepath.Join(dir, "agent")
 	socket := filepath.Join(state, "agent.sock")
@@ -147,7 +147,7 @@ func cpuTime(b *testing.B, pid int) time.Duration {
 	return time.Duration(total)
 }
 
-func rssKiB(b *testing.B, pid int) int64 {
+func rssKiB(b testing.TB, pid int) int64 {
 	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		b.Fatal(err)

@@ -288,7 +288,7 @@ func (s *server) setupAccount(account, feature string, seats int) string {
 	s.t.Helper()
 	s.mustCtl("accounts", "create", account)
 	s.mustCtl("pools", "set-seats", account, feature, fmt.Sprint(seats))
-	return strings.TrimSpace(s.mustCtl("enroll-tokens", "create", account))
+	return strings.TrimSpace(s.mustCtl("enroll-tokens", "create", account, "--uses", "100"))
 }
 
 // agent is a tally-agent process with its own state dir.

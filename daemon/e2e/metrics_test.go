@@ -53,7 +53,7 @@ func TestMetricsHealthAndOpenAPI(t *testing.T) {
 	}
 	var body string
 	eventually(t, 15*time.Second, "metrics show the grant, the denial and heartbeats", func() error {
-		code, b := s.getPublic("/metrics")
+		code, b := s.do(s.token, http.MethodGet, "/metrics", "")
 		if code != 200 {
 			return fmt.Errorf("/metrics: %d", code)
 		}
@@ -118,7 +118,7 @@ func TestReadyzWithoutQuorum(t *testing.T) {
 	if code, _ := second.getPublic("/healthz"); code != 200 {
 		t.Fatalf("/healthz of a live node without quorum: %d", code)
 	}
-	_, body := second.getPublic("/metrics")
+	_, body := second.do(second.token, http.MethodGet, "/metrics", "")
 	if v, ok := metricValue(body, "tally_raft_has_leader"); !ok || v != 0 {
 		t.Fatalf("tally_raft_has_leader = %v (present %v)", v, ok)
 	}

@@ -166,7 +166,7 @@ func TestPolicies(t *testing.T) {
 		}
 	})
 
-	t.Run("QueueFIFOWithinPriority", func(t *testing.T) {
+	t.Run("QueueIgnoresClientPriority", func(t *testing.T) {
 		tok := s.setupAccount("queue", "cad", 1)
 		a, lo, hi := startAgent(t, s, "q1", tok), startAgent(t, s, "q2", tok), startAgent(t, s, "q3", tok)
 		a.mustCheckout("cad")
@@ -188,11 +188,14 @@ func TestPolicies(t *testing.T) {
 			Position int    `json:"position"`
 			Priority int    `json:"priority"`
 		}
-		eventually(t, 10*time.Second, "two waiters, the higher priority first", func() error {
+		// Issue 13 finding 9: the priority a device asks for is not
+		// trusted (it would let one jump its account's queue): first come,
+		// first served.
+		eventually(t, 10*time.Second, "two waiters, in arrival order", func() error {
 			if err := json.Unmarshal([]byte(s.mustCtl("queue", "--json")), &ws); err != nil {
 				return err
 			}
-			if len(ws) != 2 || ws[0].Priority != 5 {
+			if len(ws) != 2 || ws[0].Priority != 0 || ws[1].Priority != 0 || ws[0].Position != 1 {
 				return fmt.Errorf("queue %+v", ws)
 			}
 			return nil
@@ -202,16 +205,16 @@ func TestPolicies(t *testing.T) {
 		}
 		select {
 		case got := <-done:
-			if got != "q3:0" {
-				t.Fatalf("first served %s, want q3 (priority 5)", got)
+			if got != "q2:0" {
+				t.Fatalf("first served %s, want q2 (first in line; q3's asked-for priority does not count)", got)
 			}
 		case <-time.After(20 * time.Second):
 			t.Fatal("no waiter was served")
 		}
-		if r := hi.cli("release", "cad"); r.code != 0 {
+		if r := lo.cli("release", "cad"); r.code != 0 {
 			t.Fatal(r.stderr)
 		}
-		if got := <-done; got != "q2:0" {
+		if got := <-done; got != "q3:0" {
 			t.Fatalf("second served %s", got)
 		}
 	})
@@ -312,7 +315,7 @@ func TestPolicies(t *testing.T) {
 	t.Run("StandardModelNodeLocked", func(t *testing.T) {
 		s.mustCtl("accounts", "create", "std", "--model", "standard")
 		s.mustCtl("pools", "set-seats", "std", "cad", "1")
-		tok := strings.TrimSpace(s.mustCtl("enroll-tokens", "create", "std"))
+		tok := strings.TrimSpace(s.mustCtl("enroll-tokens", "create", "std", "--uses", "100"))
 		a, b := startAgent(t, s, "std1", tok), startAgent(t, s, "std2", tok)
 		c := claimsOf(t, a.mustCheckout("cad"))
 		if c.Kind != lease.KindNodeLocked {
@@ -336,7 +339,7 @@ func TestPolicies(t *testing.T) {
 		s.mustCtl("accounts", "create", "mix", "--model", "mixed")
 		s.mustCtl("pools", "set-seats", "mix", "cad", "2")
 		s.mustCtl("policy", "set", "mix", "--pool", "cad", "--node-locked", "1")
-		tok := strings.TrimSpace(s.mustCtl("enroll-tokens", "create", "mix"))
+		tok := strings.TrimSpace(s.mustCtl("enroll-tokens", "create", "mix", "--uses", "100"))
 		a, b := startAgent(t, s, "mix1", tok), startAgent(t, s, "mix2", tok)
 		if k := claimsOf(t, a.mustCheckout("cad")).Kind; k != lease.KindNodeLocked {
 			t.Fatalf("first seat %s, want node-locked", k)

@@ -229,3 +229,77 @@ func freePort(t *testing.T, network string) string {
 	defer l.Close()
 	return l.Addr().String()
 }
+
+// restartServe starts a stopped node again with `tallyd serve` on its data
+// dir and ports, without waiting for it: a node of a cluster restarted
+// alone cannot become ready until a majority is back.
+func restartServe(t *testing.T, s *server) {
+	t.Helper()
+	args := []string{bin("tallyd"), "serve", "--data", s.dir, "--agent-addr", s.agentAddr, "--admin-addr", s.adminAddr,
+		"--raft-addr", s.raftAddr, "--log-level", "debug"}
+	args = append(append(args, testSettings...), s.extra...)
+	s.proc = startProc(t, "tallyd (restarted) "+s.nodeID, nil, args...)
+}
+
+// TestClusterRestartedWithoutQuorumRefusesRetryably: every node of a
+// cluster is killed; one comes back alone. It knows no leader and cannot
+// know what was committed, so it answers administrators 503 unavailable
+// (never an empty list or "token not valid") and agents unavailable (never
+// not_enrolled), until the others are back; then it serves the ledger.
+func TestClusterRestartedWithoutQuorumRefusesRetryably(t *testing.T) {
+	nodes := startCluster(t, 3)
+	leader, followers := leaderAndFollowers(t, nodes)
+	tok := leader.setupAccount("acme", "cad", 2)
+	a := startAgent(t, followers[0], "a", tok)
+	a.mustCheckout("cad")
+	for _, s := range nodes {
+		s.proc.kill9()
+	}
+	alone := followers[0]
+	restartServe(t, alone)
+	answered := 0
+	deadline := time.Now().Add(30 * time.Second)
+	for answered < 20 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+		var accts []json.RawMessage
+		err := alone.api(http.MethodGet, "/v1/accounts", nil, &accts)
+		var ue *url.Error
+		switch {
+		case errors.As(err, &ue):
+			continue // not listening yet
+		case err == nil:
+			t.Fatalf("a node without a leader served the ledger: %d accounts", len(accts))
+		case !strings.Contains(err.Error(), ": 503 unavailable:"):
+			t.Fatalf("a node without a leader refused an administrator with: %v", err)
+		}
+		answered++
+	}
+	if answered == 0 {
+		t.Fatal("the restarted node never answered")
+	}
+	if code, body := alone.getPublic("/readyz"); code != http.StatusServiceUnavailable || !strings.Contains(body, "no Raft leader") {
+		t.Fatalf("/readyz of a node alone: %d %s", code, body)
+	}
+	// An agent request that reaches the server gets a retryable refusal.
+	if r := a.checkout("other"); r.code == 0 || !retryable(r.stderr) {
+		t.Fatalf("a checkout at a node without a leader: exit %d %s", r.code, r.stderr)
+	}
+	for _, s := range nodes {
+		if s != alone {
+			restartServe(t, s)
+		}
+	}
+	eventually(t, 60*time.Second, "the restarted cluster serves its ledger", func() error {
+		var accts []struct{ ID string }
+		if err := alone.api(http.MethodGet, "/v1/accounts", nil, &accts); err != nil {
+			return err
+		}
+		if len(accts) != 1 || accts[0].ID != "acme" {
+			return fmt.Errorf("accounts %+v", accts)
+		}
+		return nil
+	})
+	if out := a.proc.out.String(); strings.Contains(out, "not_enrolled") || strings.Contains(out, "refuses this device") {
+		t.Fatalf("the agent was told its device is unknown during the restart:\n%s", tail(out, 40))
+	}
+}

@@ -52,7 +52,7 @@ func TestEnrollAtFollowerWithFreshToken(t *testing.T) {
 	leader.mustCtl("accounts", "create", "acme")
 	leader.mustCtl("pools", "set-seats", "acme", "cad", "10")
 	for i := 0; i < 5; i++ {
-		tok := strings.TrimSpace(leader.mustCtl("enroll-tokens", "create", "acme"))
+		tok := strings.TrimSpace(leader.mustCtl("enroll-tokens", "create", "acme", "--uses", "100"))
 		f := followers[i%len(followers)]
 		// startAgent fails the test if the agent exits (a refused
 		// enrollment) before it is enrolled.

@@ -84,7 +84,7 @@ func TestConsoleSessions(t *testing.T) {
 			t.Fatalf("wrong password %d: %d %s", i, code, resp)
 		}
 	}
-	if code, _, resp := signIn("own@acme.test", "correct horse"); code != 401 || !strings.Contains(resp, "too many wrong passwords") {
+	if code, _, resp := signIn("own@acme.test", "correct horse"); code != http.StatusTooManyRequests || !strings.Contains(resp, "too many wrong passwords") {
 		t.Fatalf("sign-in after five failures: %d %s", code, resp)
 	}
 	if code, _, resp := signIn("nobody@acme.test", "whatever1"); code != 401 || !strings.Contains(resp, "wrong email or password") {

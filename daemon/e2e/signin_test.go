@@ -154,7 +154,7 @@ func memberAccount(s *server, acct, feature string, seats int, members ...string
 	for _, m := range members {
 		s.mustCtl("users", "add", acct, m, "--password", passwordOf(m))
 	}
-	return strings.TrimSpace(s.mustCtl("enroll-tokens", "create", acct))
+	return strings.TrimSpace(s.mustCtl("enroll-tokens", "create", acct, "--uses", "100"))
 }
 
 func passwordOf(email string) string {
@@ -397,7 +397,7 @@ func TestNodeLockedSeatFollowsTheDevice(t *testing.T) {
 	for _, m := range []string{"ann@std.test", "bob@std.test"} {
 		s.mustCtl("users", "add", "std", m, "--password", passwordOf(m))
 	}
-	tok := strings.TrimSpace(s.mustCtl("enroll-tokens", "create", "std"))
+	tok := strings.TrimSpace(s.mustCtl("enroll-tokens", "create", "std", "--uses", "100"))
 	a, b := startAgent(t, s, "desk1", tok), startAgent(t, s, "desk2", tok)
 	a.mustLogin(nil, "ann@std.test", passwordOf("ann@acme.test"))
 	la := leaseOf(t, a.checkout("cad", "--json"))
@@ -466,7 +466,7 @@ func TestMemberWalkthrough(t *testing.T) {
 	s.mustCtl("accounts", "create", "acme")
 	s.mustCtl("pools", "set-seats", "acme", "cad", "1")
 	s.mustCtl("seats", "set", "acme", "2")
-	tok := strings.TrimSpace(s.mustCtl("enroll-tokens", "create", "acme"))
+	tok := strings.TrimSpace(s.mustCtl("enroll-tokens", "create", "acme", "--uses", "100"))
 	s.mustCtl("invitations", "send", "acme", "ann@acme.test")
 	s.mustCtl("invitations", "accept", "acme", "ann@acme.test", "--password", passwordOf("ann@acme.test"))
 	a := startAgent(t, s, "ann-laptop", tok)

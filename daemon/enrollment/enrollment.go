@@ -1,5 +1,7 @@
 // Package enrollment turns an enrollment token and a CSR into a registered
 // device and a device certificate bound to (account, Device Code).
+//
+// Design: docs/design.md#authority.
 package enrollment
 
 import (

@@ -6,4 +6,6 @@
 // It holds no state that must survive a restart: waiters and liveness are
 // in memory and are rebuilt by agents retrying; everything granted is in the
 // ledger.
+//
+// Design: docs/design.md#the-committed-horizon.
 package leasing

@@ -106,8 +106,12 @@ func (s *Service) propose(ctx context.Context, cmd ledger.Command) (ledger.Resul
 	return res, nil
 }
 
+// MaxWait is the longest a checkout may wait in a queue: each waiter holds
+// a stream and a goroutine on the node.
+const MaxWait = time.Hour
+
 // Checkout grants a seat of req.Feature to dev, queueing for up to req.Wait
-// when none is free.
+// (at most MaxWait) when none is free.
 func (s *Service) Checkout(ctx context.Context, dev ledger.DeviceRef, req protocol.CheckoutRequest, requestID string) (protocol.Lease, error) {
 	return s.CheckoutAs(ctx, dev, "", req, requestID)
 }
@@ -126,10 +130,15 @@ func (s *Service) CheckoutAs(ctx context.Context, dev ledger.DeviceRef, signIn s
 		Account: dev.Account, Device: dev.Code, Feature: req.Feature, SignIn: signIn,
 		Team: req.Team, Borrow: req.Borrow.D(),
 	}}
+	if req.Wait.D() > MaxWait {
+		return protocol.Lease{}, protocol.Errorf(protocol.CodeInvalidArgument, "wait %v is longer than the %v a checkout may queue; retry instead", req.Wait.D(), MaxWait)
+	}
 	var res ledger.Result
 	var err error
 	if req.Wait > 0 {
-		res, err = s.queues.wait(ctx, poolKey{dev.Account, req.Feature}, cmd, req.Wait.D(), req.Priority)
+		// The client's priority is not trusted: a device could jump its
+		// account's queue. Waiters are served first come, first served.
+		res, err = s.queues.wait(ctx, poolKey{dev.Account, req.Feature}, cmd, req.Wait.D(), 0)
 	} else {
 		res, err = s.queues.tryNow(ctx, poolKey{dev.Account, req.Feature}, cmd)
 	}
@@ -145,7 +154,7 @@ func (s *Service) CheckoutAs(ctx context.Context, dev ledger.DeviceRef, signIn s
 // grant signs a token for a committed lease. Its exp is the committed
 // horizon, never later (S2).
 func (s *Service) grant(l ledger.Lease) (protocol.Lease, error) {
-	tok, err := s.SignLease(l)
+	tok, l, err := s.signCurrent(l)
 	if err != nil {
 		return protocol.Lease{}, err
 	}
@@ -153,20 +162,47 @@ func (s *Service) grant(l ledger.Lease) (protocol.Lease, error) {
 	return protocol.Lease{ID: l.ID, Feature: l.Feature, Kind: string(l.Kind), Token: tok, Expires: l.Horizon, Since: l.Since, Member: l.User, Team: l.Team}, nil
 }
 
-// SignLease signs the token for a lease as committed in the ledger.
+// SignLease signs the token for a lease as the ledger holds it now. The
+// lease is read again rather than trusted from the caller: a result
+// replayed from the idempotency record may name a lease released, revoked
+// or reclaimed since, whose seat another device may hold (S1); no token is
+// signed for it, nor for a lease of another device than the one asked for.
 func (s *Service) SignLease(l ledger.Lease) (string, error) {
+	tok, _, err := s.signCurrent(l)
+	return tok, err
+}
+
+// signCurrent is SignLease, also returning the lease as signed.
+func (s *Service) signCurrent(l ledger.Lease) (string, ledger.Lease, error) {
 	var cluster string
 	var skew time.Duration
 	registered := false
+	var gone *protocol.Error
+	asked := l
 	s.store.Read(func(st *ledger.State) {
 		cluster = st.ClusterID()
 		skew = st.Settings().MaxSkew
 		registered = st.HasSigningKey(s.signer.KeyID())
+		l, gone = st.Lease(asked.ID)
 	})
+	switch {
+	case gone != nil && gone.Code == protocol.CodeLeaseNotFound:
+		// This node's copy has not applied the grant yet (a trailing
+		// follower): the committed lease it was handed stands. The ledger
+		// itself refuses to replay a grant whose lease has ended
+		// (ledger/idempotency.go), so a replay cannot get here with one.
+		l = asked
+	case gone != nil:
+		return "", l, gone // released, expired, reclaimed: no token
+	case l.Account != asked.Account || l.Device != asked.Device:
+		return "", l, protocol.Errorf(protocol.CodeNotHolder, "lease %d is held by another device", asked.ID)
+	case l.Revoked:
+		return "", l, protocol.Errorf(protocol.CodeLeaseRevoked, "lease %d was revoked by an administrator", asked.ID)
+	}
 	if !registered {
 		// A token signed with a key missing from the JWKS would verify
 		// nowhere; wait until this node's key is in the ledger.
-		return "", protocol.Errorf(protocol.CodeUnavailable, "this node's signing key is not registered with the cluster yet; retry shortly")
+		return "", l, protocol.Errorf(protocol.CodeUnavailable, "this node's signing key is not registered with the cluster yet; retry shortly")
 	}
 	now := s.now()
 	if !l.Horizon.Truncate(time.Second).After(now.Truncate(time.Second)) {
@@ -185,9 +221,9 @@ func (s *Service) SignLease(l ledger.Lease) (string, error) {
 		Expires:   l.Horizon,
 	})
 	if err != nil {
-		return "", protocol.Errorf(protocol.CodeInternal, "sign lease %d: %v", l.ID, err)
+		return "", l, protocol.Errorf(protocol.CodeInternal, "sign lease %d: %v", l.ID, err)
 	}
-	return tok, nil
+	return tok, l, nil
 }
 
 func (s *Service) touch(ids ...uint64) {

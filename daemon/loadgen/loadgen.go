@@ -7,6 +7,8 @@
 // the server processes' CPU and resident memory, and failover time.
 //
 // tallyctl bench is its command line; make bench-load runs it.
+//
+// Design: docs/design.md#scale.
 package loadgen
 
 import (
@@ -232,7 +234,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, fmt.Errorf("set pool: %w", err)
 	}
 	var tok adminapi.TokenResponse
-	if err := adm.Do(ctx, "POST", "/v1/accounts/bench/enroll-tokens", adminapi.CreateTokenRequest{Name: "bench"}, &tok); err != nil {
+	// Uses: the simulated devices, the real agent whose footprint is
+	// measured, and spares.
+	if err := adm.Do(ctx, "POST", "/v1/accounts/bench/enroll-tokens", adminapi.CreateTokenRequest{Name: "bench", Uses: cfg.Devices + 10}, &tok); err != nil {
 		return nil, fmt.Errorf("create enrollment token: %w", err)
 	}
 	// Devices spread over the nodes: every follower must know the token

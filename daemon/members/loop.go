@@ -2,6 +2,8 @@
 // expiring invitations and renewing subscriptions at the end of their
 // contract period. It only proposes ledger commands; the ledger decides,
 // from the command's time, whether each one is still due.
+//
+// Design: docs/design.md#data-model.
 package members
 
 import (

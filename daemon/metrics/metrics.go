@@ -1,6 +1,8 @@
 // Package metrics exposes a tallyd node's Prometheus metrics: lease and
 // queue gauges read from the ledger at scrape time, counters of what this
 // node applied and received, Raft state, and commit latency.
+//
+// Design: docs/design.md#scale.
 package metrics
 
 import (
@@ -52,6 +54,10 @@ func New(src Source) *Metrics {
 		m.state, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
+
+// Register adds collectors of other parts of the node (the agent port's
+// connection limits) to the registry.
+func (m *Metrics) Register(cs ...prometheus.Collector) { m.reg.MustRegister(cs...) }
 
 // SetStore gives the gauges the store once it is open.
 func (m *Metrics) SetStore(st *store.Store) { m.state.src.Store = st }

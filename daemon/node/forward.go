@@ -130,6 +130,10 @@ func (f *forwarder) forwardHTTP(w http.ResponseWriter, r *http.Request) {
 	proxy := &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(&url.URL{Scheme: "https", Host: addr})
+			// The leader's sign-in brake counts per source address: pass
+			// on the caller's (adminapi.clientSource trusts it only from a
+			// node certificate).
+			pr.SetXForwarded()
 			pr.Out.Header.Set("X-Tally-Forwarded", f.n.keys.id.NodeID)
 		},
 		Transport: f.client.Transport,

@@ -52,20 +52,34 @@ func InitJoined(dir, nodeID string, hosts []string, b adminapi.JoinBundle, now t
 }
 
 // InitRestored prepares a data directory that will found a new cluster from
-// a backup: the backup's CA (so devices enrolled before keep working), a new
-// node certificate and signing key, and a bootstrap record with the backup's
-// cluster identity. Node.RestoreLedger then installs the ledger.
-func InitRestored(dir, nodeID string, hosts []string, b adminapi.Backup, now time.Time) error {
-	if b.Version != adminapi.BackupVersion {
-		return fmt.Errorf("backup format %d is not supported (want %d)", b.Version, adminapi.BackupVersion)
-	}
-	if len(b.Ledger) == 0 {
+// a backup: the backup's CA when its key is in the backup (so devices
+// enrolled before keep working), or a new CA when newCA is set (required
+// when the backup holds no CA key; chosen to rotate a leaked one: devices
+// enroll again), a new node certificate and signing key, and a
+// bootstrap record with the backup's cluster identity. caKey and led come
+// from Backup.Open. Node.RestoreLedger then installs the ledger.
+func InitRestored(dir, nodeID string, hosts []string, b adminapi.Backup, caKey []byte, led []byte, newCA bool, now time.Time) error {
+	if len(led) == 0 {
 		return errors.New("the backup holds no ledger")
 	}
-	if err := ledger.New().ReadSnapshot(bytes.NewReader(b.Ledger)); err != nil {
+	if err := ledger.New().ReadSnapshot(bytes.NewReader(led)); err != nil {
 		return fmt.Errorf("the backup's ledger is unreadable: %w", err)
 	}
-	if err := InitJoined(dir, nodeID, hosts, adminapi.JoinBundle{ClusterID: b.ClusterID, CACert: b.CACert, CAKey: b.CAKey}, now); err != nil {
+	bundle := adminapi.JoinBundle{ClusterID: b.ClusterID, CACert: b.CACert, CAKey: caKey}
+	if caKey == nil || newCA {
+		if !newCA {
+			return errors.New("this backup was saved without its secrets (no --encrypt): it holds no CA key and no passwords. Restore it with --new-ca to found a new CA; every device must then be removed and enrolled again, and members set new passwords")
+		}
+		ca, err := certs.NewCA(b.ClusterID, now)
+		if err != nil {
+			return err
+		}
+		if bundle.CAKey, err = certs.EncodeKeyPEM(ca.Key); err != nil {
+			return err
+		}
+		bundle.CACert = ca.CertPEM()
+	}
+	if err := InitJoined(dir, nodeID, hosts, bundle, now); err != nil {
 		return err
 	}
 	// Founding settings are placeholders: the restored ledger replaces them.

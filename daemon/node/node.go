@@ -1,6 +1,8 @@
 // Package node assembles one tallyd node: its data directory, the Raft
 // store, the leasing service, the agent (QUIC) and admin (HTTPS) endpoints
 // and the reaper.
+//
+// Design: docs/design.md#parts.
 package node
 
 import (
@@ -60,6 +62,12 @@ type Config struct {
 	// SMTP enables the e-mail reminders to account administrators.
 	SMTP           *notify.SMTP
 	NotifyInterval time.Duration
+	// AgentLimits bound the agent port's connections, streams and
+	// handshakes; zero fields take agentsrv's defaults.
+	AgentLimits agentsrv.Limits
+	// Admin bounds the admin HTTPS server (timeouts, body size) and says
+	// where /metrics is served.
+	Admin AdminLimits
 	// Clock is the node's time (nil: the system clock); every time the
 	// node stamps on a command, a lease or a token comes from it. Tests
 	// offset it (internal/clock).
@@ -202,6 +210,10 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 			n.log.Error("admin server stopped", "err", err)
 		}
 	})
+	if err := n.serveMetrics(runCtx); err != nil {
+		n.Close()
+		return nil, err
+	}
 	n.log.Info("tallyd node serving", "cluster", k.id.ClusterID, "agents", n.AgentAddr(), "admin", n.AdminAddr(), "raft", st.LocalAddr())
 	return n, nil
 }
@@ -330,21 +342,23 @@ func (n *Node) listen() error {
 		Now:     n.cfg.Clock,
 		Propose: func(ctx context.Context, c ledger.Command) (ledger.Result, error) { return n.propose(ctx, c) },
 	}
-	brake := adminapi.NewSignInBrake()
+	brake := &adminapi.LedgerBrake{Read: n.Store.Read, Propose: n.propose, Logger: n.log}
 	signIns := newMemberSignIns(n, brake)
 	n.agents, err = agentsrv.Listen(agentsrv.Config{
 		Addr: n.cfg.AgentAddr, Certificate: cert, ClientCAs: n.keys.ca.Pool(), StatelessResetKey: &n.keys.reset,
 		Leasing: n.Leasing, Enroller: enroller, Read: n.Store.Read, Logger: n.log, JWKS: n.JWKS,
-		Activate: signIns.activate, Ready: n.Ready, SignIns: signIns,
+		Activate: signIns.activate, Ready: n.Ready, SignIns: signIns, Limits: n.cfg.AgentLimits,
 	})
 	if err != nil {
 		return err
 	}
+	n.Metrics.Register(n.agents.Collectors()...)
 	n.adminLn, err = net.Listen("tcp", n.cfg.AdminAddr)
 	if err != nil {
 		n.agents.Close()
 		return fmt.Errorf("listen for administrators on %s: %w", n.cfg.AdminAddr, err)
 	}
+	adminLim := n.cfg.Admin.withDefaults()
 	n.admin = &http.Server{
 		Handler: adminapi.New(adminapi.Config{
 			Now:   n.cfg.Clock,
@@ -357,6 +371,9 @@ func (n *Node) listen() error {
 		// nodes forwarding commands present their node certificate.
 		TLSConfig:         &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}, ClientAuth: tls.VerifyClientCertIfGiven, ClientCAs: n.keys.ca.Pool()},
 		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       adminLim.ReadTimeout,
+		WriteTimeout:      adminLim.WriteTimeout,
+		IdleTimeout:       adminLim.IdleTimeout,
 	}
 	return nil
 }

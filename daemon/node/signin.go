@@ -49,15 +49,18 @@ func (m *memberSignIns) Login(ctx context.Context, dev ledger.DeviceRef, keyFP s
 	}
 	key := adminapi.SignInKey(dev.Account, email)
 	now := m.now()
-	if wait, blocked := m.brake.Blocked(key, now); blocked {
-		return protocol.LoginResponse{}, protocol.Errorf(protocol.CodeUnauthorized, "too many wrong passwords for %s in account %s; try again in %v", email, dev.Account, wait.Round(time.Minute)+time.Minute)
+	// The device is the source of the attempt: a device spraying guesses
+	// over many members is braked as an address would be.
+	source := "device:" + dev.Account + "/" + dev.Code
+	if wait, blocked := m.brake.Blocked(key, source, now); blocked {
+		return protocol.LoginResponse{}, protocol.Errorf(protocol.CodeTooManyRequests, "too many wrong passwords for %s in account %s, or from this device; try again in %v", email, dev.Account, wait.Round(time.Second)+time.Second)
 	}
 	var hash string
 	var known bool
 	m.n.Store.Read(func(st *ledger.State) { hash, known = st.PasswordHash(dev.Account, email) })
 	if !known || hash == "" {
 		passwords.Verify(dummyHash(), req.Password)
-		m.brake.Fail(key, now)
+		m.brake.Fail(ctx, key, source)
 		return protocol.LoginResponse{}, protocol.Errorf(protocol.CodeUnauthorized, "wrong email or password for account %s", dev.Account)
 	}
 	ok, err := passwords.Verify(hash, req.Password)
@@ -65,10 +68,10 @@ func (m *memberSignIns) Login(ctx context.Context, dev ledger.DeviceRef, keyFP s
 		return protocol.LoginResponse{}, protocol.Errorf(protocol.CodeInternal, "stored password of %s: %v", email, err)
 	}
 	if !ok {
-		m.brake.Fail(key, now)
+		m.brake.Fail(ctx, key, source)
 		return protocol.LoginResponse{}, protocol.Errorf(protocol.CodeUnauthorized, "wrong email or password for account %s", dev.Account)
 	}
-	m.brake.Succeed(key)
+	m.brake.Succeed(ctx, key)
 	tok, err := authtoken.New(authtoken.Member)
 	if err != nil {
 		return protocol.LoginResponse{}, err
@@ -189,7 +192,12 @@ func (m *memberSignIns) Seen(dev ledger.DeviceRef, agentVersion string) {
 	var version string
 	m.n.Store.Read(func(st *ledger.State) {
 		if d, ok := st.Device(dev); ok {
+			// Enrollment counts as seen: a device's first heartbeats after
+			// it enrolled need no replicated write of their own.
 			last, version = d.LastSeen, d.AgentVersion
+			if d.Enrolled.After(last) {
+				last = d.Enrolled
+			}
 		}
 	})
 	m.mu.Lock()
@@ -224,14 +232,15 @@ func (m *memberSignIns) activate(ctx context.Context, dev ledger.DeviceRef, req 
 		email := ledger.NormalizeEmail(req.Email)
 		key := adminapi.SignInKey(dev.Account, email)
 		now := m.now()
-		if wait, blocked := m.brake.Blocked(key, now); blocked {
-			return protocol.ActivateResponse{}, protocol.Errorf(protocol.CodeUnauthorized, "too many wrong passwords for %s in account %s; try again in %v", email, dev.Account, wait.Round(time.Minute)+time.Minute)
+		source := "device:" + dev.Account + "/" + dev.Code
+		if wait, blocked := m.brake.Blocked(key, source, now); blocked {
+			return protocol.ActivateResponse{}, protocol.Errorf(protocol.CodeTooManyRequests, "too many wrong passwords for %s in account %s, or from this device; try again in %v", email, dev.Account, wait.Round(time.Second)+time.Second)
 		}
 		var stored string
 		m.n.Store.Read(func(st *ledger.State) { stored, _ = st.PasswordHash(dev.Account, email) })
 		if stored != "" {
 			if ok, err := passwords.Verify(stored, req.Password); err != nil || !ok {
-				m.brake.Fail(key, now)
+				m.brake.Fail(ctx, key, source)
 				return protocol.ActivateResponse{}, protocol.Errorf(protocol.CodeUnauthorized, "wrong email or password for account %s", dev.Account)
 			}
 		} else {

@@ -3,6 +3,8 @@
 // once per (account, kind, day) across the cluster: the leader claims each
 // reminder through Raft before sending it (see ledger/notifications.go for
 // the at-most-once choice).
+//
+// Design: docs/design.md#data-model.
 package notify
 
 import (

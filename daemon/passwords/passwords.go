@@ -2,6 +2,8 @@
 // stored as PHC strings ($argon2id$v=19$m=…,t=…,p=…$salt$hash). Hashing is
 // slow and salted with randomness, so it runs on the node that proposes a
 // command, never inside the ledger's Apply; the ledger stores the string.
+//
+// Design: docs/design.md#authority.
 package passwords
 
 import (

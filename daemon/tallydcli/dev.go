@@ -158,7 +158,8 @@ func prepareDemo(ctx context.Context, n *node.Node, dir string) (string, error) 
 		return "", err
 	}
 	if err := apply(ctx, n, ledger.Command{Type: ledger.CmdCreateEnrollToken, Payload: &ledger.EnrollToken{
-		ID: tok.ID, Account: demoAccount, Name: "tallyd dev", Hash: tok.Hash(), Expires: time.Now().Add(30 * 24 * time.Hour),
+		// Many uses: `make run` and the demo enroll several agents with it.
+		ID: tok.ID, Account: demoAccount, Name: "tallyd dev", Hash: tok.Hash(), Expires: time.Now().Add(30 * 24 * time.Hour), MaxUses: 1000,
 	}}); err != nil {
 		return "", err
 	}

@@ -1,4 +1,6 @@
 // Package tallydcli implements the tallyd command: init, serve and dev.
+//
+// Design: docs/design.md#parts.
 package tallydcli
 
 import (
@@ -17,6 +19,7 @@ import (
 
 	"github.com/tally-licensing/tally/cluster/ledger"
 	"github.com/tally-licensing/tally/cluster/store"
+	"github.com/tally-licensing/tally/daemon/agentsrv"
 	"github.com/tally-licensing/tally/daemon/node"
 	"github.com/tally-licensing/tally/internal/buildinfo"
 	"github.com/tally-licensing/tally/internal/clock"
@@ -148,6 +151,8 @@ type serveFlags struct {
 	settings                                 settingsFlags
 	log                                      logOptions
 	smtp                                     smtpFlags
+	agentLimits                              agentsrv.Limits
+	admin                                    node.AdminLimits
 }
 
 func (f *serveFlags) register(c *cobra.Command, def ledger.Settings, agentAddr, adminAddr, raftAddr string) {
@@ -168,6 +173,15 @@ func (f *serveFlags) register(c *cobra.Command, def ledger.Settings, agentAddr, 
 	f.smtp.register(c)
 	c.Flags().StringVar(&f.addrFile, "addr-file", "", "once listening, write the bound agent, admin and Raft addresses to this file as JSON (for port 0 in tests and scripts)")
 	c.Flags().StringVar(&f.pprofAddr, "pprof-addr", "", "serve Go profiling endpoints (/debug/pprof/) on this address, unauthenticated: keep it on loopback")
+	c.Flags().StringVar(&f.admin.MetricsAddr, "metrics-addr", "", "serve /metrics over plain HTTP without a token on this address (default: only on the admin listener, with a cluster-wide token)")
+	c.Flags().DurationVar(&f.admin.ReadTimeout, "admin-read-timeout", node.DefaultAdminReadTimeout, "admin API: time to read a whole request")
+	c.Flags().DurationVar(&f.admin.WriteTimeout, "admin-write-timeout", node.DefaultAdminWriteTimeout, "admin API: time to write a response")
+	c.Flags().DurationVar(&f.admin.IdleTimeout, "admin-idle-timeout", node.DefaultAdminIdleTimeout, "admin API: idle keep-alive connections close after this")
+	c.Flags().IntVar(&f.agentLimits.MaxConns, "agent-max-conns", agentsrv.DefaultMaxConns, "agent port: open connections in total")
+	c.Flags().IntVar(&f.agentLimits.MaxConnsPerSource, "agent-max-conns-per-source", agentsrv.DefaultMaxConnsPerSource, "agent port: open connections per source IP address")
+	c.Flags().IntVar(&f.agentLimits.MaxUnauthenticatedPerSource, "agent-max-anonymous-per-source", agentsrv.DefaultMaxUnauthenticatedPerSrc, "agent port: connections without a device certificate per source IP address")
+	c.Flags().IntVar(&f.agentLimits.MaxStreams, "agent-max-streams", agentsrv.DefaultMaxStreams, "agent port: concurrent requests per connection")
+	c.Flags().IntVar(&f.agentLimits.HandshakesPerSecond, "agent-handshakes-per-second", agentsrv.DefaultHandshakesPerSecond, "agent port: new connections accepted per second")
 }
 
 // start initializes the data dir if needed and starts the node.
@@ -200,6 +214,7 @@ func (f *serveFlags) start(ctx context.Context, stdout, stderr io.Writer) (*node
 		DataDir: f.dataDir, AgentAddr: f.agentAddr, AdminAddr: f.adminAddr, RaftAddr: f.raftAddr,
 		AdvertiseAgent: f.advertise, AdvertiseAdmin: f.advertiseAdmin, AdvertiseRaft: f.advertiseRaft, Bootstrap: f.bootstrap, Logger: logger,
 		RaftHeartbeatTimeout: f.raftTimeout, ReapInterval: f.reapInterval,
+		AgentLimits: f.agentLimits, Admin: f.admin,
 		Clock: clock.FromEnv(logger),
 		FailStop: func(err error) {
 			// Exit rather than serve from a log the disk may not hold;

@@ -367,9 +367,17 @@ func TestRollingUpgradeFromPreviousRelease(t *testing.T) {
 		}
 	}
 
-	// New writes succeed, and format 2 commands reach the ledger.
+	// New writes succeed, and format 2 commands reach the ledger once every
+	// node has registered that it reads format 2 (this release's tallyctl
+	// writes carry an Idempotency-Key, a format 2 command).
 	newCtl := newBins.Path("tallyctl")
-	c.ctl(newCtl, c.nodes[2], "accounts", "create", "beta")
+	fw.Eventually(t, 60*time.Second, "every upgraded node registers log format 2", func() error {
+		r, err := fw.Run(c.env(c.nodes[2]), newCtl, "accounts", "create", "beta")
+		if err != nil || r.Code != 0 {
+			return fmt.Errorf("accounts create beta: %v exit %d: %s", err, r.Code, r.Stderr)
+		}
+		return nil
+	})
 	c.ctl(newCtl, c.nodes[1], "pools", "set-seats", "beta", "cad", "2")
 	c.ctl(newCtl, first, "users", "add", "acme", "dan@acme.test")
 	fw.Eventually(t, 30*time.Second, "a format 2 command reaches the ledger once every node is upgraded", func() error {

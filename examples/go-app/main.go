@@ -4,6 +4,8 @@
 // works, and gives the seat back when done or interrupted.
 //
 //	go run ./examples/go-app --feature cad --work 10s
+//
+// Design: docs/design.md#lease-tokens.
 package main
 
 import (

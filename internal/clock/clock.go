@@ -8,6 +8,8 @@
 // expiry, and the times it answers with. Go's timers, Raft's election and
 // leader-lease timing and network deadlines keep using the monotonic clock,
 // as they do in production when the wall clock is stepped.
+//
+// Design: docs/design.md#the-committed-horizon.
 package clock
 
 import (

@@ -4,6 +4,8 @@
 // learns the addresses a tallyd bound from its --addr-file instead of
 // guessing free ports, and polls for conditions. daemon/e2e and the
 // real-process chaos tests are built on it.
+//
+// Design: docs/design.md#parts.
 package e2eframework
 
 import (

@@ -88,6 +88,11 @@ type CreateTokenRequest struct {
 	// caller's account for an account-scoped caller).
 	Role    string `json:"role,omitempty"`
 	Account string `json:"account,omitempty"`
+	// Uses is how many devices an enrollment token may enroll (default 1).
+	Uses int `json:"uses,omitempty"`
+	// Devices, when set, are the only Device Codes an enrollment token may
+	// enroll.
+	Devices []string `json:"devices,omitempty"`
 }
 
 // TokenResponse returns a new token. The secret is shown once.

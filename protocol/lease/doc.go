@@ -76,4 +76,6 @@
 //
 // Signing is for tallyd: GenerateKey, MarshalPrivateKey and ParsePrivateKey
 // handle PKCS#8 PEM keys, and Signer turns Claims into a token.
+//
+// Design: docs/design.md#lease-tokens.
 package lease

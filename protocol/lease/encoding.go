@@ -248,6 +248,9 @@ func decodePayload(p []byte) (*wireClaims, *Claims, error) {
 		c Claims
 	})
 	w := &both.w
+	if err := checkClaimMembers(p); err != nil {
+		return nil, nil, err
+	}
 	if err := json.Unmarshal(p, w); err != nil {
 		return nil, nil, err
 	}

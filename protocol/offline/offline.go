@@ -10,6 +10,8 @@
 // for a device on a mutual-TLS connection. A grant is a LeaseFile: the
 // signed lease token plus the certificates of the cluster's lease-signing
 // keys, which the agent checks against its CA before it serves the token.
+//
+// Design: docs/design.md#lease-tokens.
 package offline
 
 import (

@@ -1,4 +1,6 @@
 // Command tally-agent is the Tally device agent. See package agent/cli.
+//
+// Design: docs/design.md#parts.
 package main
 
 import (

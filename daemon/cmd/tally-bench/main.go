@@ -1,6 +1,8 @@
 // Command tally-bench is Tally's load harness: a floor of raw QUIC and
 // Ed25519, then simulated devices against real loopback tallyd clusters.
 // The work is in daemon/loadgen; make bench-load runs it.
+//
+// Design: docs/design.md#scale.
 package main
 
 import (

@@ -1,6 +1,8 @@
 // Command tally-vendor is the software vendor's side of Tally: it makes the
 // vendor's key pair, signs entitlements for customers' clusters, and checks
 // the true-up reports they send back (docs/vendors.md).
+//
+// Design: docs/design.md#vendors.
 package main
 
 import (

@@ -1,4 +1,6 @@
 // Command tallyctl administers a Tally license cluster.
+//
+// Design: docs/design.md#parts.
 package main
 
 import (

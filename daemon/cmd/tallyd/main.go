@@ -1,4 +1,6 @@
 // Command tallyd is the Tally license server.
+//
+// Design: docs/design.md#parts.
 package main
 
 import (

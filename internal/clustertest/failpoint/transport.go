@@ -3,6 +3,8 @@
 // store whose disk fails (fsync error, short write, full disk). Both wrap the
 // real thing (hashicorp/raft's transports, raft-boltdb) and are driven by a
 // seeded source, so a failing run replays from its seed.
+//
+// Design: docs/design.md#lease-safety.
 package failpoint
 
 import (

@@ -3,6 +3,8 @@
 // records every call in a linearize.Recorder (for porcupine) and keeps what
 // it was told (grants, horizons, releases) for the validators in
 // internal/clustertest/validate.
+//
+// Design: docs/design.md#lease-safety.
 package traffic
 
 import (

@@ -3,6 +3,8 @@
 // audit S1–S5 at every entry, the client history against the seat model
 // (porcupine), what clients were told against the final ledger, and the
 // token ledger of every signed lease token a client received.
+//
+// Design: docs/design.md#lease-safety.
 package validate
 
 import (
