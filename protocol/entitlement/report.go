@@ -109,27 +109,12 @@ func VerifyReport(jws, caSHA256 string) (*VerifiedReport, error) {
 	if typ, _ := h.ExtraHeaders[jose.HeaderType].(string); typ != ReportType {
 		return nil, fmt.Errorf("report: typ is %q, want %q", typ, ReportType)
 	}
-	// go-jose keeps x5c to itself; read it from the protected header.
-	var hdr struct {
-		X5C []string `json:"x5c"`
+	chain, err := HeaderCertificates(jws)
+	if err != nil {
+		return nil, fmt.Errorf("report: %w", err)
 	}
-	hb, err := base64.RawURLEncoding.DecodeString(jws[:strings.IndexByte(jws, '.')])
-	if err != nil || json.Unmarshal(hb, &hdr) != nil {
-		return nil, errors.New("report: the protected header is not base64url JSON")
-	}
-	raw := hdr.X5C
-	if len(raw) != 2 {
+	if len(chain) != 2 {
 		return nil, errors.New("report: the header must carry the signing-key and CA certificates (x5c of two)")
-	}
-	var chain [2]*x509.Certificate
-	for i, s := range raw {
-		der, err := base64.StdEncoding.Strict().DecodeString(s)
-		if err != nil {
-			return nil, fmt.Errorf("report: x5c[%d] is not base64: %w", i, err)
-		}
-		if chain[i], err = x509.ParseCertificate(der); err != nil {
-			return nil, fmt.Errorf("report: x5c[%d]: %w", i, err)
-		}
 	}
 	ca := chain[1]
 	if !ca.IsCA {
@@ -169,4 +154,33 @@ func decodeReport(b []byte, r *Report) error {
 		return fmt.Errorf("report: payload: %w", err)
 	}
 	return nil
+}
+
+// HeaderCertificates reads the x5c certificates (standard base64 DER, RFC
+// 7515 section 4.1.6) from a compact JWS's protected header. go-jose keeps
+// x5c to itself, and the files Tally signs (true-up reports, a device's
+// offline requests) name their signer there. It does not verify them.
+func HeaderCertificates(jws string) ([]*x509.Certificate, error) {
+	head, _, ok := strings.Cut(strings.TrimSpace(jws), ".")
+	if !ok {
+		return nil, errors.New("not a compact JWS")
+	}
+	var hdr struct {
+		X5C []string `json:"x5c"`
+	}
+	hb, err := base64.RawURLEncoding.DecodeString(head)
+	if err != nil || json.Unmarshal(hb, &hdr) != nil {
+		return nil, errors.New("the protected header is not base64url JSON")
+	}
+	out := make([]*x509.Certificate, len(hdr.X5C))
+	for i, s := range hdr.X5C {
+		der, err := base64.StdEncoding.Strict().DecodeString(s)
+		if err != nil {
+			return nil, fmt.Errorf("x5c[%d] is not base64: %w", i, err)
+		}
+		if out[i], err = x509.ParseCertificate(der); err != nil {
+			return nil, fmt.Errorf("x5c[%d]: %w", i, err)
+		}
+	}
+	return out, nil
 }

@@ -33,6 +33,7 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 
 	"github.com/tally-licensing/tally/protocol"
+	"github.com/tally-licensing/tally/protocol/entitlement"
 )
 
 // JWS typ headers of the two signed files.
@@ -150,21 +151,14 @@ func Verify(jws, typ string) (*Signed, error) {
 	if got, _ := obj.Signatures[0].Protected.ExtraHeaders[jose.HeaderType].(string); got != typ {
 		return nil, fmt.Errorf("offline: this is a %q file, want %q", got, typ)
 	}
-	var hdr struct {
-		X5C []string `json:"x5c"`
+	certs, err := entitlement.HeaderCertificates(jws)
+	if err != nil {
+		return nil, fmt.Errorf("offline: %w", err)
 	}
-	hb, err := base64.RawURLEncoding.DecodeString(jws[:strings.IndexByte(jws, '.')])
-	if err != nil || json.Unmarshal(hb, &hdr) != nil || len(hdr.X5C) != 1 {
+	if len(certs) != 1 {
 		return nil, errors.New("offline: the header must carry the device certificate (x5c of one)")
 	}
-	der, err := base64.StdEncoding.Strict().DecodeString(hdr.X5C[0])
-	if err != nil {
-		return nil, fmt.Errorf("offline: x5c is not base64: %w", err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		return nil, fmt.Errorf("offline: device certificate: %w", err)
-	}
+	cert := certs[0]
 	payload, err := obj.Verify(cert.PublicKey)
 	if err != nil {
 		return nil, errors.New("offline: the signature does not verify under the device certificate: the file was changed or forged")
