@@ -16,6 +16,7 @@ import (
 
 	"github.com/tally-licensing/tally/agent/client"
 	"github.com/tally-licensing/tally/certs"
+	"github.com/tally-licensing/tally/internal/e2eframework"
 	"github.com/tally-licensing/tally/protocol"
 )
 
@@ -110,7 +111,7 @@ func TestAnnouncedFramesCannotExhaustMemory(t *testing.T) {
 // operator chose, and a certificate-less server-list request learns neither
 // the cluster's addresses nor its keys.
 func TestNothingDisclosedWithoutCredentials(t *testing.T) {
-	metricsAddr := freePort(t, "tcp")
+	metricsAddr := e2eframework.FreeAddr(t, "tcp")
 	s := startServer(t, "--metrics-addr", metricsAddr)
 	s.setupAccount("acme", "cad", 1)
 	if code, body := s.getPublic("/metrics"); code != http.StatusUnauthorized || strings.Contains(body, "acme") {

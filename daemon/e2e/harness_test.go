@@ -25,17 +25,7 @@ import (
 
 var binaries e2eframework.Binaries
 
-func TestMain(m *testing.M) {
-	b, err := e2eframework.Build()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	binaries = b
-	code := m.Run()
-	os.RemoveAll(b.Dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(e2eframework.Main(m, &binaries)) }
 
 func bin(name string) string { return binaries.Path(name) }
 

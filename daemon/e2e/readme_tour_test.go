@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tally-licensing/tally/internal/e2eframework"
 )
 
 // tourStep is what one command of the README's tour must do.
@@ -96,7 +98,7 @@ func TestReadmeTour(t *testing.T) {
 	work := t.TempDir()
 	data := filepath.Join(work, ".tally-dev")
 	p := startProc(t, "tallyd dev", nil, bin("tallyd"), "dev", "--data", data,
-		"--agent-addr", freePort(t, "udp"), "--admin-addr", freePort(t, "tcp"), "--raft-addr", freePort(t, "tcp"))
+		"--agent-addr", e2eframework.FreeAddr(t, "udp"), "--admin-addr", e2eframework.FreeAddr(t, "tcp"), "--raft-addr", e2eframework.FreeAddr(t, "tcp"))
 	env := hermeticEnv()
 	// What a reader waits for before typing: the printed next steps, and
 	// the local agent enrolled.

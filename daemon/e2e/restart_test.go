@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"github.com/tally-licensing/tally/daemon/adminapi"
+	"github.com/tally-licensing/tally/internal/e2eframework"
 )
 
 // retryable reports whether a failed call's output names only a code a
@@ -162,7 +162,7 @@ func TestRestartUnderLiveAgent(t *testing.T) {
 // next steps again and keeps the local agent's identity.
 func TestDevRestartsOnItsData(t *testing.T) {
 	dir := t.TempDir()
-	ports := []string{"--agent-addr", freePort(t, "udp"), "--admin-addr", freePort(t, "tcp"), "--raft-addr", freePort(t, "tcp"), "--raft-timeout", "200ms"}
+	ports := []string{"--agent-addr", e2eframework.FreeAddr(t, "udp"), "--admin-addr", e2eframework.FreeAddr(t, "tcp"), "--raft-addr", e2eframework.FreeAddr(t, "tcp"), "--raft-timeout", "200ms"}
 	var codes []string
 	for round := 1; round <= 2; round++ {
 		p := startProc(t, fmt.Sprintf("tallyd dev (run %d)", round), nil, append([]string{bin("tallyd"), "dev", "--data", dir}, ports...)...)
@@ -207,27 +207,6 @@ func TestDevRestartsOnItsData(t *testing.T) {
 	if codes[0] != codes[1] {
 		t.Fatalf("the local agent's Device Code changed across runs: %s then %s", codes[0], codes[1])
 	}
-}
-
-// freePort returns a loopback port that was free a moment ago. Only the
-// restart tests use it: a node started again on its data must come back on
-// the same addresses, so the kernel cannot choose them (anyPort) each time.
-func freePort(t *testing.T, network string) string {
-	t.Helper()
-	if network == "udp" {
-		c, err := net.ListenPacket("udp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		return c.LocalAddr().String()
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 // restartServe starts a stopped node again with `tallyd serve` on its data

@@ -12,7 +12,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -59,26 +58,6 @@ func buildPrevious(t *testing.T, dir string) {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("build the previous release %s: %v\n%s", previousRelease, err, out)
 	}
-}
-
-// freeAddr finds a loopback port for the previous release, which takes its
-// ports as flags and cannot report ones it chose (no --addr-file).
-func freeAddr(t *testing.T, network string) string {
-	t.Helper()
-	if network == "udp" {
-		c, err := net.ListenPacket("udp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		return c.LocalAddr().String()
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 // node is one tallyd of the cluster, on a data directory that outlives
@@ -295,7 +274,7 @@ func TestRollingUpgradeFromPreviousRelease(t *testing.T) {
 	c := &cluster{t: t}
 	for i := 1; i <= 3; i++ {
 		c.nodes = append(c.nodes, &node{id: fmt.Sprintf("node%d", i), dir: t.TempDir(),
-			agentAddr: freeAddr(t, "udp"), adminAddr: freeAddr(t, "tcp"), raftAddr: freeAddr(t, "tcp")})
+			agentAddr: fw.FreeAddr(t, "udp"), adminAddr: fw.FreeAddr(t, "tcp"), raftAddr: fw.FreeAddr(t, "tcp")})
 	}
 	first := c.nodes[0]
 	c.start(first, oldTallyd, "serve", "--node-id", first.id)
@@ -397,7 +376,7 @@ func TestRollingUpgradeFromPreviousRelease(t *testing.T) {
 
 	// A backup the previous release wrote restores with this one: a new
 	// single-node cluster serves its ledger.
-	restored := &node{id: "restored", dir: t.TempDir(), agentAddr: freeAddr(t, "udp"), adminAddr: freeAddr(t, "tcp"), raftAddr: freeAddr(t, "tcp")}
+	restored := &node{id: "restored", dir: t.TempDir(), agentAddr: fw.FreeAddr(t, "udp"), adminAddr: fw.FreeAddr(t, "tcp"), raftAddr: fw.FreeAddr(t, "tcp")}
 	restored.proc = fw.StartProc(t, "tallyd restore", nil, newTallyd, "restore", "--data", restored.dir,
 		"--agent-addr", restored.agentAddr, "--admin-addr", restored.adminAddr, "--raft-addr", restored.raftAddr, backup)
 	before := ledgerView{Accounts: []string{"acme", "solo"}, Pools: map[string]int{"acme/cad": 5, "solo/cad": 3},

@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -226,6 +227,41 @@ type Addrs struct {
 	Admin string `json:"admin"`
 	Raft  string `json:"raft"`
 	PID   int    `json:"pid"`
+}
+
+// FreeAddr returns a loopback address ("udp" or "tcp") whose port was free
+// a moment ago. Prefer AnyPort and --addr-file; this is for processes that
+// must come back on the ports they had (a node restarted on its data) or
+// cannot report the ports they chose (a previous release).
+func FreeAddr(t testing.TB, network string) string {
+	t.Helper()
+	if network == "udp" {
+		c, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		return c.LocalAddr().String()
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// Main is a TestMain body: it builds the binaries into *b, runs the tests
+// and removes them again, and returns the exit code.
+func Main(m *testing.M, b *Binaries) int {
+	built, err := Build()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	*b = built
+	defer os.RemoveAll(built.Dir)
+	return m.Run()
 }
 
 // AnyPort is the bind address that lets the kernel choose a loopback port;
