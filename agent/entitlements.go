@@ -37,11 +37,17 @@ func (a *agent) fetchEntitlements(ctx context.Context) (*entitlement.Bundle, err
 	if err := a.call(ctx, protocol.TypeEntitlements, newRequestID(), struct{}{}, &resp); err != nil {
 		return nil, err
 	}
+	return a.keepEntitlements(resp.Entitlements, resp.KeyCerts)
+}
+
+// keepEntitlements makes the bundle from what the cluster sent (over the
+// connection, or in an offline lease file) and the agent's CA, and caches it.
+func (a *agent) keepEntitlements(ents, keyCerts []string) (*entitlement.Bundle, error) {
 	ca, err := os.ReadFile(a.cfg.CAFile)
 	if err != nil {
 		return nil, protocol.Errorf(protocol.CodeInternal, "read the cluster CA %s: %v", a.cfg.CAFile, err)
 	}
-	b := &entitlement.Bundle{Entitlements: resp.Entitlements, CA: string(ca), KeyCerts: resp.KeyCerts}
+	b := &entitlement.Bundle{Entitlements: ents, CA: string(ca), KeyCerts: keyCerts}
 	if doc, err := json.Marshal(b); err == nil {
 		if err := state.WriteFileAtomic(a.dir.File(entitlementsFile), doc, 0o644); err != nil {
 			a.log.Warn("cannot cache the entitlements", "err", err)

@@ -4,7 +4,6 @@ import (
 	"crypto"
 	"crypto/ed25519"
 	"crypto/x509"
-	"encoding/json"
 	"net/http"
 	"os"
 	"time"
@@ -202,7 +201,9 @@ func (a *agent) handleOfflineInstall(w http.ResponseWriter, r *http.Request) {
 	a.mu.Unlock()
 	a.persist()
 	if len(f.Entitlements) > 0 {
-		a.cacheOfflineEntitlements(f)
+		if _, err := a.keepEntitlements(f.Entitlements, f.KeyCerts); err != nil {
+			a.log.Warn("cannot keep the lease file's entitlements", "err", err)
+		}
 	}
 	a.log.Info("offline lease installed", "feature", l.Feature, "lease_id", l.ID, "expires", l.Expires)
 	writeJSON(w, http.StatusOK, api.LeaseResponse{Lease: l})
@@ -243,17 +244,6 @@ func (a *agent) checkLeaseFile(f *offline.LeaseFile) (protocol.Lease, error) {
 	l.Expires = c.Expires
 	l.OSUser, l.Member, l.Team, l.Borrow = "", "", "", 0
 	return l, nil
-}
-
-func (a *agent) cacheOfflineEntitlements(f offline.LeaseFile) {
-	ca, err := os.ReadFile(a.cfg.CAFile)
-	if err != nil {
-		return
-	}
-	doc, err := json.Marshal(entitlement.Bundle{Entitlements: f.Entitlements, CA: string(ca), KeyCerts: f.KeyCerts})
-	if err == nil {
-		_ = certs.WriteFileAtomic(a.dir.File(entitlementsFile), doc, 0o644)
-	}
 }
 
 func (a *agent) handleOfflineReturn(w http.ResponseWriter, r *http.Request) {
