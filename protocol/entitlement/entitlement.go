@@ -33,6 +33,8 @@ import (
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
+
+	"github.com/tally-licensing/tally/protocol/lease"
 )
 
 // Type is the JWS typ header of an entitlement.
@@ -361,15 +363,8 @@ var knownNames = map[string]bool{
 }
 
 // KeyID is the RFC 7638 thumbprint of a vendor public key, as the kid of the
-// entitlements it signs.
-func KeyID(pub ed25519.PublicKey) string {
-	jwk := jose.JSONWebKey{Key: pub}
-	tp, err := jwk.Thumbprint(cryptoSHA256)
-	if err != nil {
-		return ""
-	}
-	return base64.RawURLEncoding.EncodeToString(tp)
-}
+// entitlements it signs: the same thumbprint as a lease-signing key's.
+func KeyID(pub ed25519.PublicKey) string { return lease.KeyID(pub) }
 
 func describeKeys(keys []ed25519.PublicKey) string {
 	ids := make([]string, len(keys))

@@ -1,16 +1,12 @@
 package entitlement
 
 import (
-	"crypto"
 	"crypto/ed25519"
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
 	"fmt"
 )
-
-// cryptoSHA256 is the hash of RFC 7638 thumbprints.
-const cryptoSHA256 = crypto.SHA256
 
 // MarshalPublicKey encodes a vendor public key as a PEM "PUBLIC KEY" block
 // (SubjectPublicKeyInfo), the form an application embeds.
