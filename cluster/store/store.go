@@ -108,6 +108,9 @@ type Store struct {
 	// lastNow is the latest command time this node has submitted to Raft;
 	// only proposeLoop touches it.
 	lastNow time.Time
+	// caughtUpTerm is the term in which this node, leading, last applied
+	// every entry its predecessors committed (monotonicNow).
+	caughtUpTerm uint64
 	// startIndex is the last Raft index the node held on disk (log or
 	// snapshot) when it opened: until the FSM has applied that far, the
 	// ledger in memory is older than what this node already acknowledged.
@@ -577,17 +580,6 @@ func (s *Store) failQueued() {
 	}
 }
 
-// monotonicNow keeps leader time from running backwards along the log.
-// Callers stamp Now before their command reaches proposeLoop, so two
-// concurrent proposals can enter the log in the opposite order of their
-// stamps, even inside one batch. Apply is right at every entry either way,
-// but lease intervals in ledger time then overlap: a grant dated before the
-// release that freed its seat shows more leases than seats at one instant
-// (S1 as DESIGN.md states it, "at every instant of leader time"), which the
-// chaos test found. A stamp earlier than one already submitted, or than the
-// latest time the ledger applied (a previous leader's), is raised to it.
-// The raised time is one a leader's clock has already shown, so nothing is
-// reclaimed before a leader has seen its horizon and skew pass (S3).
 // logFormat is the log format the cluster reads (ledger.ClusterLogFormat).
 func (s *Store) logFormat() int {
 	s.fsm.mu.RLock()
@@ -621,7 +613,28 @@ func (s *Store) CheckFormat(cmd *ledger.Command) error {
 	return protocol.Errorf(protocol.CodeUnsupportedVersion, "%s needs log format %d, which node(s) %s do not read yet: upgrade every node of the cluster to this release first", cmd.Type, need, strings.Join(old, ", "))
 }
 
+// monotonicNow keeps leader time from running backwards along the log.
+// Callers stamp Now before their command reaches proposeLoop, so two
+// concurrent proposals can enter the log in the opposite order of their
+// stamps, even inside one batch. Apply is right at every entry either way,
+// but lease intervals in ledger time then overlap: a grant dated before the
+// release that freed its seat shows more leases than seats at one instant
+// (S1 as DESIGN.md states it, "at every instant of leader time"), which the
+// chaos test found. A stamp earlier than one already submitted, or than the
+// latest time the ledger applied (a previous leader's), is raised to it.
+// The raised time is one a leader's clock has already shown, so nothing is
+// reclaimed before a leader has seen its horizon and skew pass (S3).
+//
+// A new leader first applies everything its predecessors committed (a
+// barrier, once per term): until then the latest command time is not in
+// its ledger, and a stamp from its own clock could fall before an entry a
+// previous leader, whose clock ran ahead, wrote.
 func (s *Store) monotonicNow(ps []*proposal) {
+	if term := s.raft.CurrentTerm(); term != s.caughtUpTerm && s.raft.State() == raft.Leader {
+		if s.raft.Barrier(s.cfg.ApplyTimeout).Error() == nil {
+			s.caughtUpTerm = term
+		}
+	}
 	floor := s.lastNow
 	s.fsm.mu.RLock()
 	if applied := s.fsm.state.LastCommandTime(); applied.After(floor) {

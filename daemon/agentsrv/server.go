@@ -57,6 +57,9 @@ type Config struct {
 	// with an answer read from a ledger still replaying after a restart
 	// (which would say not_enrolled). nil means always ready.
 	Ready func() error
+	// CatchUp, on a follower, brings the ledger up to the leader's commit
+	// index (node.CatchUp); nil never waits.
+	CatchUp func(context.Context) error
 	// SignIns signs members in on devices and verifies their credentials;
 	// nil refuses login and serves device-only checkouts.
 	SignIns SignIns
@@ -306,7 +309,7 @@ func (s *Server) handle(ctx context.Context, p peer, req *protocol.Request) *pro
 
 // device returns the authenticated, still-enrolled device behind a
 // connection, or why there is none.
-func (s *Server) device(p peer) (ledger.DeviceRef, error) {
+func (s *Server) device(ctx context.Context, p peer) (ledger.DeviceRef, error) {
 	if p.refusal != nil {
 		return ledger.DeviceRef{}, p.refusal
 	}
@@ -314,7 +317,17 @@ func (s *Server) device(p peer) (ledger.DeviceRef, error) {
 		return ledger.DeviceRef{}, protocol.Errorf(protocol.CodeNotEnrolled, "this connection has no device certificate: enroll the device first")
 	}
 	var perr *protocol.Error
-	s.cfg.Read(func(st *ledger.State) { perr = enrollment.CheckDeviceKey(st, p.id, p.keyFP) })
+	check := func() { s.cfg.Read(func(st *ledger.State) { perr = enrollment.CheckDeviceKey(st, p.id, p.keyFP) }) }
+	check()
+	if perr != nil && s.cfg.CatchUp != nil {
+		// A follower's copy may not hold an enrollment the leader has just
+		// committed (the device enrolled a moment ago through this node):
+		// the absence of the record is trusted only once caught up.
+		if err := s.cfg.CatchUp(ctx); err != nil {
+			return ledger.DeviceRef{}, err
+		}
+		check()
+	}
 	if perr != nil {
 		if perr.Code == protocol.CodeDeviceConflict {
 			s.log.Warn("possible cloned device: request refused", "event", "device_clone_suspected",
@@ -347,7 +360,7 @@ func (s *Server) dispatch(ctx context.Context, p peer, req *protocol.Request) (a
 		if s.cfg.SignIns != nil && p.cert != nil {
 			var body protocol.ServersRequest
 			_ = req.DecodeBody(&body) // an older agent sends none
-			if dev, err := s.device(p); err == nil {
+			if dev, err := s.device(ctx, p); err == nil {
 				s.cfg.SignIns.Seen(dev, body.AgentVersion)
 			}
 		}
@@ -368,7 +381,7 @@ func (s *Server) dispatch(ctx context.Context, p peer, req *protocol.Request) (a
 		}
 		return resp, nil
 	}
-	dev, err := s.device(p)
+	dev, err := s.device(ctx, p)
 	if err != nil {
 		return nil, err
 	}

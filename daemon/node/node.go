@@ -347,7 +347,7 @@ func (n *Node) listen() error {
 	n.agents, err = agentsrv.Listen(agentsrv.Config{
 		Addr: n.cfg.AgentAddr, Certificate: cert, ClientCAs: n.keys.ca.Pool(), StatelessResetKey: &n.keys.reset,
 		Leasing: n.Leasing, Enroller: enroller, Read: n.Store.Read, Logger: n.log, JWKS: n.JWKS,
-		Activate: signIns.activate, Ready: n.Ready, SignIns: signIns, Limits: n.cfg.AgentLimits,
+		Activate: signIns.activate, Ready: n.Ready, CatchUp: n.CatchUp, SignIns: signIns, Limits: n.cfg.AgentLimits,
 	})
 	if err != nil {
 		return err
