@@ -16,6 +16,7 @@ import (
 
 	"github.com/tally-licensing/tally/agent/api"
 	"github.com/tally-licensing/tally/agent/cli"
+	"github.com/tally-licensing/tally/internal/buildinfo"
 	"github.com/tally-licensing/tally/protocol"
 )
 
@@ -219,4 +220,24 @@ func (s *syncBuf) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// TestCLIVersion: -v/--version print the build line (buildinfo.String) and
+// exit 0, --help still wins over --version, and subcommands do not take it.
+func TestCLIVersion(t *testing.T) {
+	want := buildinfo.String("tally-agent") + "\n"
+	for _, flag := range []string{"--version", "-v"} {
+		out, errOut, code := runCLI(t, flag)
+		if code != 0 || out != want || errOut != "" {
+			t.Fatalf("%s: exit %d, stdout %q, stderr %q; want %q", flag, code, out, errOut, want)
+		}
+	}
+	out, _, code := runCLI(t, "--version", "--help")
+	if code != 0 || !strings.Contains(out, "Usage:") || !strings.Contains(out, "-v, --version         version for tally-agent") {
+		t.Fatalf("--version --help: exit %d, %q; want the help, listing the flag", code, out)
+	}
+	var so, se bytes.Buffer
+	if code := cli.Execute(context.Background(), []string{"status", "--version"}, &so, &se); code == 0 || !strings.Contains(se.String(), "unknown flag: --version") {
+		t.Fatalf("status --version: exit %d, stderr %q; want unknown flag", code, se.String())
+	}
 }
