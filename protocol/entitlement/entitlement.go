@@ -32,8 +32,7 @@ import (
 	"strings"
 	"time"
 
-	jose "github.com/go-jose/go-jose/v4"
-
+	"github.com/tally-licensing/tally/protocol/jws"
 	"github.com/tally-licensing/tally/protocol/lease"
 )
 
@@ -176,16 +175,11 @@ func Sign(e Entitlement, vendor ed25519.PrivateKey) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("entitlement: encode: %w", err)
 	}
-	opts := (&jose.SignerOptions{}).WithType(Type).WithHeader(jose.HeaderKey("kid"), KeyID(vendor.Public().(ed25519.PublicKey)))
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.EdDSA, Key: vendor}, opts)
+	token, err := jws.Sign(vendor, jws.Header{Kid: KeyID(vendor.Public().(ed25519.PublicKey)), Typ: Type}, payload)
 	if err != nil {
-		return "", fmt.Errorf("entitlement: signer: %w", err)
+		return "", fmt.Errorf("entitlement: %w", err)
 	}
-	obj, err := signer.Sign(payload)
-	if err != nil {
-		return "", fmt.Errorf("entitlement: sign: %w", err)
-	}
-	return obj.CompactSerialize()
+	return token, nil
 }
 
 // Signed is a verified entitlement with its compact JWS and digest.
@@ -203,8 +197,8 @@ type Signed struct {
 func (s *Signed) Claim() string { return s.Serial + ":" + s.Digest }
 
 // Digest returns the base64url SHA-256 of a compact JWS.
-func Digest(jws string) string {
-	sum := sha256.Sum256([]byte(jws))
+func Digest(token string) string {
+	sum := sha256.Sum256([]byte(token))
 	return base64.RawURLEncoding.EncodeToString(sum[:])
 }
 
@@ -212,30 +206,26 @@ func Digest(jws string) string {
 // given vendor keys and decodes it strictly: unknown members, duplicate or
 // case-variant keys, and a missing or wrong typ are refused. It does not
 // look at the clock (ValidAt does).
-func Verify(jws string, vendorKeys ...ed25519.PublicKey) (*Signed, error) {
-	jws = strings.TrimSpace(jws)
-	if len(jws) > maxLen {
-		return nil, fmt.Errorf("entitlement: %d bytes is more than %d", len(jws), maxLen)
+func Verify(token string, vendorKeys ...ed25519.PublicKey) (*Signed, error) {
+	token = strings.TrimSpace(token)
+	if len(token) > maxLen {
+		return nil, fmt.Errorf("entitlement: %d bytes is more than %d", len(token), maxLen)
 	}
 	if len(vendorKeys) == 0 {
 		return nil, errors.New("entitlement: no vendor key to verify with")
 	}
-	obj, err := jose.ParseSigned(jws, []jose.SignatureAlgorithm{jose.EdDSA})
+	tok, err := jws.Parse(token, maxLen, jws.EdDSA)
 	if err != nil {
 		return nil, fmt.Errorf("entitlement: not a compact EdDSA JWS: %w", err)
 	}
-	if len(obj.Signatures) != 1 {
-		return nil, errors.New("entitlement: want exactly one signature")
-	}
-	hdr := obj.Signatures[0].Protected
-	if typ, _ := hdr.ExtraHeaders[jose.HeaderType].(string); typ != Type {
+	if typ := tok.Header.Typ; typ != Type {
 		return nil, fmt.Errorf("entitlement: typ is %q, want %q (is this a lease token?)", typ, Type)
 	}
 	var payload []byte
 	var kid string
 	for _, k := range vendorKeys {
-		if p, err := obj.Verify(k); err == nil {
-			payload, kid = p, KeyID(k)
+		if tok.Verify(k) == nil {
+			payload, kid = tok.Payload, KeyID(k)
 			break
 		}
 	}
@@ -260,13 +250,13 @@ func Verify(jws string, vendorKeys ...ed25519.PublicKey) (*Signed, error) {
 	if err := e.Check(); err != nil {
 		return nil, err
 	}
-	return &Signed{Entitlement: e, JWS: jws, Digest: Digest(jws), VendorKeyID: kid}, nil
+	return &Signed{Entitlement: e, JWS: token, Digest: Digest(token), VendorKeyID: kid}, nil
 }
 
 // ParseUnverified decodes an entitlement without checking its signature,
 // for display (`tallyctl entitlements show` before a vendor key is known).
-func ParseUnverified(jws string) (*Entitlement, error) {
-	parts := strings.Split(strings.TrimSpace(jws), ".")
+func ParseUnverified(token string) (*Entitlement, error) {
+	parts := strings.Split(strings.TrimSpace(token), ".")
 	if len(parts) != 3 {
 		return nil, errors.New("entitlement: not a compact JWS (want three dot-separated parts)")
 	}

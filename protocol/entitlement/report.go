@@ -3,7 +3,6 @@ package entitlement
 import (
 	"crypto/ed25519"
 	"crypto/x509"
-	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
@@ -11,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	jose "github.com/go-jose/go-jose/v4"
+	"github.com/tally-licensing/tally/protocol/jws"
 )
 
 // ReportType is the JWS typ header of a signed true-up report.
@@ -57,28 +56,23 @@ type DenialCount struct {
 // SignReport signs r with a lease-signing key and puts the key's
 // certificate and the CA certificate (DER) in the x5c header.
 func SignReport(r Report, key ed25519.PrivateKey, keyCertPEM, caPEM []byte) (string, error) {
-	var x5c []string
+	var x5c [][]byte
 	for _, p := range [][]byte{keyCertPEM, caPEM} {
 		b, _ := pem.Decode(p)
 		if b == nil || b.Type != "CERTIFICATE" {
 			return "", errors.New("report: sign: a certificate is not PEM")
 		}
-		x5c = append(x5c, base64.StdEncoding.EncodeToString(b.Bytes))
+		x5c = append(x5c, b.Bytes)
 	}
 	payload, err := json.Marshal(r)
 	if err != nil {
 		return "", fmt.Errorf("report: encode: %w", err)
 	}
-	opts := (&jose.SignerOptions{}).WithType(ReportType).WithHeader("x5c", x5c)
-	s, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.EdDSA, Key: key}, opts)
+	token, err := jws.Sign(key, jws.Header{Typ: ReportType, X5C: x5c}, payload)
 	if err != nil {
-		return "", fmt.Errorf("report: signer: %w", err)
+		return "", fmt.Errorf("report: %w", err)
 	}
-	obj, err := s.Sign(payload)
-	if err != nil {
-		return "", fmt.Errorf("report: sign: %w", err)
-	}
-	return obj.CompactSerialize()
+	return token, nil
 }
 
 // VerifiedReport is a report whose signature chains to a cluster CA.
@@ -93,26 +87,16 @@ type VerifiedReport struct {
 // key in the first x5c certificate, that certificate is a lease-signing key
 // certificate issued by the CA in the second, and, when caSHA256 is given,
 // that CA is the one named. One changed byte anywhere fails it.
-func VerifyReport(jws, caSHA256 string) (*VerifiedReport, error) {
-	jws = strings.TrimSpace(jws)
-	if len(jws) > 16<<20 {
-		return nil, errors.New("report: larger than 16 MiB")
-	}
-	obj, err := jose.ParseSigned(jws, []jose.SignatureAlgorithm{jose.EdDSA})
+func VerifyReport(token, caSHA256 string) (*VerifiedReport, error) {
+	token = strings.TrimSpace(token)
+	tok, err := jws.Parse(token, 16<<20, jws.EdDSA)
 	if err != nil {
 		return nil, fmt.Errorf("report: not a compact EdDSA JWS: %w", err)
 	}
-	if len(obj.Signatures) != 1 {
-		return nil, errors.New("report: want exactly one signature")
-	}
-	h := obj.Signatures[0].Protected
-	if typ, _ := h.ExtraHeaders[jose.HeaderType].(string); typ != ReportType {
+	if typ := tok.Header.Typ; typ != ReportType {
 		return nil, fmt.Errorf("report: typ is %q, want %q", typ, ReportType)
 	}
-	chain, err := HeaderCertificates(jws)
-	if err != nil {
-		return nil, fmt.Errorf("report: %w", err)
-	}
+	chain := tok.Certs
 	if len(chain) != 2 {
 		return nil, errors.New("report: the header must carry the signing-key and CA certificates (x5c of two)")
 	}
@@ -130,15 +114,14 @@ func VerifyReport(jws, caSHA256 string) (*VerifiedReport, error) {
 	// The key certificate is checked at the report's own time: a report
 	// stays verifiable after the node's certificate is reissued.
 	var r Report
-	payload := obj.UnsafePayloadWithoutVerification()
-	if err := decodeReport(payload, &r); err != nil {
+	if err := decodeReport(tok.Payload, &r); err != nil {
 		return nil, err
 	}
 	pub, cluster, err := VerifyKeyCert(keyPEM, roots, r.Generated)
 	if err != nil {
 		return nil, fmt.Errorf("report: signing key: %w", err)
 	}
-	if _, err := obj.Verify(pub); err != nil {
+	if err := tok.Verify(pub); err != nil {
 		return nil, errors.New("report: the signature does not verify: the report was changed after signing")
 	}
 	if cluster != r.Cluster {
@@ -157,30 +140,14 @@ func decodeReport(b []byte, r *Report) error {
 }
 
 // HeaderCertificates reads the x5c certificates (standard base64 DER, RFC
-// 7515 section 4.1.6) from a compact JWS's protected header. go-jose keeps
-// x5c to itself, and the files Tally signs (true-up reports, a device's
-// offline requests) name their signer there. It does not verify them.
-func HeaderCertificates(jws string) ([]*x509.Certificate, error) {
-	head, _, ok := strings.Cut(strings.TrimSpace(jws), ".")
-	if !ok {
-		return nil, errors.New("not a compact JWS")
+// 7515 section 4.1.6) from a compact JWS's protected header: the files Tally
+// signs with a certificate (true-up reports, a device's offline requests)
+// name their signer there. The header is parsed as strictly as
+// jws.Parse does; the signature and the certificates are not verified.
+func HeaderCertificates(token string) ([]*x509.Certificate, error) {
+	tok, err := jws.Parse(strings.TrimSpace(token), 16<<20, jws.EdDSA, jws.ES256)
+	if err != nil {
+		return nil, err
 	}
-	var hdr struct {
-		X5C []string `json:"x5c"`
-	}
-	hb, err := base64.RawURLEncoding.DecodeString(head)
-	if err != nil || json.Unmarshal(hb, &hdr) != nil {
-		return nil, errors.New("the protected header is not base64url JSON")
-	}
-	out := make([]*x509.Certificate, len(hdr.X5C))
-	for i, s := range hdr.X5C {
-		der, err := base64.StdEncoding.Strict().DecodeString(s)
-		if err != nil {
-			return nil, fmt.Errorf("x5c[%d] is not base64: %w", i, err)
-		}
-		if out[i], err = x509.ParseCertificate(der); err != nil {
-			return nil, fmt.Errorf("x5c[%d]: %w", i, err)
-		}
-	}
-	return out, nil
+	return tok.Certs, nil
 }

@@ -3,7 +3,8 @@
 // A tallyd cluster grants a device a lease on a feature by handing it a lease
 // token. Any application can check that token with nothing but the cluster's
 // public keys (a JWKS, RFC 7517): no network, no call to the server. This
-// package imports only the standard library, so any Go program can use it.
+// package imports only the standard library (and protocol/jws, its strict
+// base64url decoder, which does too), so any Go program can use it.
 //
 // # Token format
 //

@@ -11,63 +11,21 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/tally-licensing/tally/protocol/jws"
 )
 
 // b64 is the only encoding used on the wire: base64url without padding
 // (RFC 7515 section 2). Encoding with it is canonical.
 var b64 = base64.RawURLEncoding
 
-// b64Values maps a base64url character to its 6-bit value, or 0xff.
-var b64Values = func() (t [256]byte) {
-	for i := range t {
-		t[i] = 0xff
-	}
-	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
-	for i := 0; i < len(alphabet); i++ {
-		t[alphabet[i]] = byte(i)
-	}
-	return t
-}()
+// appendB64Decode appends the decoding of the base64url segment s to dst,
+// accepting exactly one encoding of every byte string: protocol/jws's
+// strict decoder, which the other signed files Tally writes use too.
+func appendB64Decode(dst []byte, s string) ([]byte, bool) { return jws.AppendDecode(dst, s) }
 
 // b64DecodedLen is the number of bytes s decodes to, when it is valid.
-func b64DecodedLen(n int) int { return n * 6 / 8 }
-
-// appendB64Decode appends the decoding of s to dst. It is strict where
-// encoding/base64 is lenient: only the 64 base64url characters are accepted
-// (no padding, no CR/LF, no standard-alphabet + and /), and the unused low
-// bits of the last character must be zero, so every byte string has exactly
-// one accepted encoding.
-func appendB64Decode(dst []byte, s string) ([]byte, bool) {
-	n := len(s)
-	if n%4 == 1 {
-		return dst, false
-	}
-	i := 0
-	for ; i+4 <= n; i += 4 {
-		a, b, c, d := b64Values[s[i]], b64Values[s[i+1]], b64Values[s[i+2]], b64Values[s[i+3]]
-		if (a|b|c|d)&0xc0 != 0 {
-			return dst, false
-		}
-		v := uint32(a)<<18 | uint32(b)<<12 | uint32(c)<<6 | uint32(d)
-		dst = append(dst, byte(v>>16), byte(v>>8), byte(v))
-	}
-	switch n - i {
-	case 2:
-		a, b := b64Values[s[i]], b64Values[s[i+1]]
-		if (a|b)&0xc0 != 0 || b&0x0f != 0 {
-			return dst, false
-		}
-		dst = append(dst, a<<2|b>>4)
-	case 3:
-		a, b, c := b64Values[s[i]], b64Values[s[i+1]], b64Values[s[i+2]]
-		if (a|b|c)&0xc0 != 0 || c&0x03 != 0 {
-			return dst, false
-		}
-		v := uint32(a)<<12 | uint32(b)<<6 | uint32(c)
-		dst = append(dst, byte(v>>10), byte(v>>2))
-	}
-	return dst, true
-}
+func b64DecodedLen(n int) int { return jws.DecodedLen(n) }
 
 // appendJSONString appends s as a JSON string. s must be valid UTF-8 (Sign
 // checks); only the characters JSON requires are escaped.

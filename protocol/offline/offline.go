@@ -21,7 +21,6 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/x509"
-	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
@@ -30,10 +29,8 @@ import (
 	"strings"
 	"time"
 
-	jose "github.com/go-jose/go-jose/v4"
-
 	"github.com/tally-licensing/tally/protocol"
-	"github.com/tally-licensing/tally/protocol/entitlement"
+	"github.com/tally-licensing/tally/protocol/jws"
 )
 
 // JWS typ headers of the two signed files.
@@ -98,15 +95,12 @@ func Sign(typ string, v any, key crypto.Signer, certPEM []byte) (string, error) 
 	if block == nil || block.Type != "CERTIFICATE" {
 		return "", errors.New("offline: the device certificate is not PEM")
 	}
-	var alg jose.SignatureAlgorithm
 	switch k := key.Public().(type) {
 	case *ecdsa.PublicKey:
-		alg = jose.ES256
 		if k.Curve.Params().BitSize != 256 {
 			return "", fmt.Errorf("offline: device key is ECDSA %s, want P-256", k.Curve.Params().Name)
 		}
 	case ed25519.PublicKey:
-		alg = jose.EdDSA
 	default:
 		return "", fmt.Errorf("offline: device key %T cannot sign", k)
 	}
@@ -114,16 +108,11 @@ func Sign(typ string, v any, key crypto.Signer, certPEM []byte) (string, error) 
 	if err != nil {
 		return "", fmt.Errorf("offline: encode: %w", err)
 	}
-	opts := (&jose.SignerOptions{}).WithType(jose.ContentType(typ)).WithHeader("x5c", []string{base64.StdEncoding.EncodeToString(block.Bytes)})
-	s, err := jose.NewSigner(jose.SigningKey{Algorithm: alg, Key: key}, opts)
+	token, err := jws.Sign(key, jws.Header{Typ: typ, X5C: [][]byte{block.Bytes}}, payload)
 	if err != nil {
-		return "", fmt.Errorf("offline: signer: %w", err)
+		return "", fmt.Errorf("offline: %w", err)
 	}
-	obj, err := s.Sign(payload)
-	if err != nil {
-		return "", fmt.Errorf("offline: sign: %w", err)
-	}
-	return obj.CompactSerialize()
+	return token, nil
 }
 
 // Signed is a verified file: its payload and the certificate that signed it.
@@ -136,34 +125,26 @@ type Signed struct {
 // its x5c header. It does not check the certificate itself: the cluster
 // does that against its CA and ledger (certs.VerifyDevice and the enrolled
 // key).
-func Verify(jws, typ string) (*Signed, error) {
-	jws = strings.TrimSpace(jws)
-	if len(jws) > 64<<10 {
+func Verify(token, typ string) (*Signed, error) {
+	token = strings.TrimSpace(token)
+	if len(token) > 64<<10 {
 		return nil, errors.New("offline: the file is larger than 64 KiB")
 	}
-	obj, err := jose.ParseSigned(jws, []jose.SignatureAlgorithm{jose.ES256, jose.EdDSA})
+	tok, err := jws.Parse(token, 64<<10, jws.ES256, jws.EdDSA)
 	if err != nil {
 		return nil, fmt.Errorf("offline: not a signed Tally file: %w", err)
 	}
-	if len(obj.Signatures) != 1 {
-		return nil, errors.New("offline: want exactly one signature")
-	}
-	if got, _ := obj.Signatures[0].Protected.ExtraHeaders[jose.HeaderType].(string); got != typ {
+	if got := tok.Header.Typ; got != typ {
 		return nil, fmt.Errorf("offline: this is a %q file, want %q", got, typ)
 	}
-	certs, err := entitlement.HeaderCertificates(jws)
-	if err != nil {
-		return nil, fmt.Errorf("offline: %w", err)
-	}
-	if len(certs) != 1 {
+	if len(tok.Certs) != 1 {
 		return nil, errors.New("offline: the header must carry the device certificate (x5c of one)")
 	}
-	cert := certs[0]
-	payload, err := obj.Verify(cert.PublicKey)
-	if err != nil {
+	cert := tok.Certs[0]
+	if err := tok.Verify(cert.PublicKey); err != nil {
 		return nil, errors.New("offline: the signature does not verify under the device certificate: the file was changed or forged")
 	}
-	return &Signed{Payload: payload, Cert: cert}, nil
+	return &Signed{Payload: tok.Payload, Cert: cert}, nil
 }
 
 // Decode decodes a verified payload strictly.
