@@ -248,14 +248,19 @@ func (c *cluster) agentAddrs() []string {
 	return out
 }
 
-// procStat is a process's CPU time so far and its resident memory.
+// procStat is a process's CPU time so far and its resident memory: all of
+// it (VmRSS), and split into private memory (RssAnon: heap, stacks, written
+// data) and pages mapped from files (RssFile: mostly the binary's code and
+// read-only data, which the kernel maps in whole folios around each fault).
 type procStat struct {
-	CPU    time.Duration
-	RSSKiB int64
+	CPU     time.Duration
+	RSSKiB  int64
+	AnonKiB int64
+	FileKiB int64
 }
 
 // readProc reads /proc/PID/stat (utime+stime, in clock ticks of 1/100 s on
-// Linux) and /proc/PID/status (VmRSS).
+// Linux) and /proc/PID/status (VmRSS, RssAnon, RssFile).
 func readProc(pid int) (procStat, error) {
 	var ps procStat
 	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
@@ -276,8 +281,13 @@ func readProc(pid int) (procStat, error) {
 		return ps, err
 	}
 	for _, line := range strings.Split(string(raw), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			ps.RSSKiB, _ = strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+		for _, f := range []struct {
+			name string
+			dst  *int64
+		}{{"VmRSS:", &ps.RSSKiB}, {"RssAnon:", &ps.AnonKiB}, {"RssFile:", &ps.FileKiB}} {
+			if rest, ok := strings.CutPrefix(line, f.name); ok {
+				*f.dst, _ = strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			}
 		}
 	}
 	return ps, nil

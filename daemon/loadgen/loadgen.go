@@ -177,6 +177,8 @@ type Result struct {
 	IdleCloseSeconds     float64 `json:"idle_close_seconds"`
 	Spread               bool    `json:"spread"`
 	AgentIdleRSSKiB      int64   `json:"agent_idle_rss_kib,omitempty"`
+	AgentIdleAnonKiB     int64   `json:"agent_idle_rss_anon_kib,omitempty"`
+	AgentIdleFileKiB     int64   `json:"agent_idle_rss_file_kib,omitempty"`
 	LoadGenCPUSeconds    float64 `json:"loadgen_cpu_seconds"`
 	LoadGenRSSKiB        int64   `json:"loadgen_rss_kib"`
 	ClientSideBottleneck string  `json:"note,omitempty"`
@@ -428,8 +430,8 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 
 	if cfg.Agent != "" {
 		say("agent idle memory")
-		if rss, err := agentIdleRSS(ctx, cfg.Agent, filepath.Join(dir, "agent"), servers[0], cl.caFile, tok.Token); err == nil {
-			res.AgentIdleRSSKiB = rss
+		if ps, err := agentIdleRSS(ctx, cfg.Agent, filepath.Join(dir, "agent"), servers[0], cl.caFile, tok.Token); err == nil {
+			res.AgentIdleRSSKiB, res.AgentIdleAnonKiB, res.AgentIdleFileKiB = ps.RSSKiB, ps.AnonKiB, ps.FileKiB
 		} else {
 			say("agent idle memory not measured: %v", err)
 		}
@@ -536,23 +538,22 @@ func leaderKill(ctx context.Context, cl *cluster, leader *node, devs []*device, 
 
 // agentIdleRSS starts a real tally-agent against the cluster, lets it enroll
 // and settle, and reads its resident memory.
-func agentIdleRSS(ctx context.Context, bin, state, server, caFile, token string) (int64, error) {
+func agentIdleRSS(ctx context.Context, bin, state, server, caFile, token string) (procStat, error) {
 	socket := filepath.Join(state, "agent.sock")
 	cmd := exec.CommandContext(ctx, bin, "run", "--state", state, "--server", server, "--ca", caFile,
 		"--enroll-token", token, "--socket", socket, "--log-level", "warn")
 	if err := cmd.Start(); err != nil {
-		return 0, err
+		return procStat{}, err
 	}
 	defer func() { cmd.Process.Kill(); cmd.Wait() }()
 	if err := waitFor(ctx, 20*time.Second, "the agent's certificate", func() error {
 		_, err := os.Stat(filepath.Join(state, agentstate.CertFile))
 		return err
 	}); err != nil {
-		return 0, err
+		return procStat{}, err
 	}
 	time.Sleep(3 * time.Second)
-	ps, err := readProc(cmd.Process.Pid)
-	return ps.RSSKiB, err
+	return readProc(cmd.Process.Pid)
 }
 
 func loadavg() string {

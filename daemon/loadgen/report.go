@@ -197,7 +197,8 @@ func (r *Report) PrintTable(w io.Writer) {
 			fmt.Fprintf(tw, "  leader kill: new leader after / grants resume after\t%.2f s / %.2f s\n", run.ElectionSeconds, run.GrantsResumeSeconds)
 		}
 		if run.AgentIdleRSSKiB > 0 {
-			fmt.Fprintf(tw, "  tally-agent idle RSS\t%.1f MiB\n", float64(run.AgentIdleRSSKiB)/1024)
+			fmt.Fprintf(tw, "  tally-agent idle RSS (private + file-backed)\t%.1f MiB (%.1f + %.1f)\n",
+				float64(run.AgentIdleRSSKiB)/1024, float64(run.AgentIdleAnonKiB)/1024, float64(run.AgentIdleFileKiB)/1024)
 		}
 		fmt.Fprintf(tw, "  load generator CPU / RSS\t%.1f s / %.0f MiB\n", run.LoadGenCPUSeconds, float64(run.LoadGenRSSKiB)/1024)
 		fmt.Fprintf(tw, "  machine: %d cores, loadavg at start %s, at end %s\n", run.Cores, run.LoadAvgStart, run.LoadAvgEnd)

@@ -29,6 +29,13 @@ import (
 // tally-agent and tally-vendor.
 type Binaries struct{ Dir string }
 
+// AgentTags are the build tags tally-agent ships with (the Makefile's
+// AGENT_TAGS): its local API is HTTP/1 on a socket, so net/http's HTTP/2 is
+// left out. The agent is also built without cgo, as make build and make
+// dist build it, so that tests and the footprint benchmark
+// (daemon/e2e BenchmarkAgentFootprint) run the binary users get.
+const AgentTags = "nethttpomithttp2"
+
 // Build compiles the binaries into a new temporary directory; the
 // caller removes it (os.RemoveAll(b.Dir)) when done, typically in TestMain.
 func Build() (Binaries, error) {
@@ -36,15 +43,19 @@ func Build() (Binaries, error) {
 	if err != nil {
 		return Binaries{}, err
 	}
-	build := exec.Command("go", "build", "-o", dir+string(os.PathSeparator),
+	out := dir + string(os.PathSeparator)
+	build := exec.Command("go", "build", "-o", out,
 		"github.com/tally-licensing/tally/daemon/cmd/tallyd",
 		"github.com/tally-licensing/tally/daemon/cmd/tallyctl",
-		"github.com/tally-licensing/tally/agent/cmd/tally-agent",
 		"github.com/tally-licensing/tally/daemon/cmd/tally-vendor")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		os.RemoveAll(dir)
-		return Binaries{}, fmt.Errorf("build binaries: %w", err)
+	agent := exec.Command("go", "build", "-tags", AgentTags, "-o", out, "github.com/tally-licensing/tally/agent/cmd/tally-agent")
+	agent.Env = append(os.Environ(), "CGO_ENABLED=0")
+	for _, cmd := range []*exec.Cmd{build, agent} {
+		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+		if err := cmd.Run(); err != nil {
+			os.RemoveAll(dir)
+			return Binaries{}, fmt.Errorf("build binaries: %w", err)
+		}
 	}
 	return Binaries{Dir: dir}, nil
 }
