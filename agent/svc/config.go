@@ -1,7 +1,6 @@
 package svc
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -11,7 +10,6 @@ import (
 	"strings"
 
 	"github.com/kardianos/service"
-	"gopkg.in/yaml.v3"
 
 	"github.com/tally-licensing/tally/agent/api"
 	"github.com/tally-licensing/tally/agent/state"
@@ -148,10 +146,7 @@ func PlanConfig(opts InstallOptions) (*Plan, error) {
 	if token != "" {
 		f.EnrollTokenFile = p.Token
 	}
-	body, err := yaml.Marshal(f)
-	if err != nil {
-		return nil, err
-	}
+	body := marshalConfig(f)
 	body = append([]byte("# Written by `tally-agent install`. The service runs `tally-agent run --config` on this file.\n"), body...)
 	return &Plan{File: f, Paths: p, Body: body, CAPEM: caPEM, CopyCA: !samePath(opts.CAFile, p.CA), Token: token}, nil
 }
@@ -199,13 +194,11 @@ func LoadConfig(path string) (*File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read the agent configuration: %w", err)
 	}
-	var f File
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	if err := dec.Decode(&f); err != nil {
+	f, err := parseConfig(b)
+	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	return &f, nil
+	return f, nil
 }
 
 // EnrollToken reads the token file named in the configuration; a missing
