@@ -31,10 +31,25 @@ type Binaries struct{ Dir string }
 
 // AgentTags are the build tags tally-agent ships with (the Makefile's
 // AGENT_TAGS): its local API is HTTP/1 on a socket, so net/http's HTTP/2 is
-// left out. The agent is also built without cgo, as make build and make
-// dist build it, so that tests and the footprint benchmark
-// (daemon/e2e BenchmarkAgentFootprint) run the binary users get.
+// left out.
 const AgentTags = "nethttpomithttp2"
+
+// AgentGCFlags are the Makefile's AGENT_GCFLAGS: no inlining outside the
+// runtime and crypto, for a smaller binary (docs/performance.md, agent
+// footprint).
+var AgentGCFlags = []string{"all=-l", "runtime/...=", "internal/...=", "crypto/...=", "vendor/golang.org/x/crypto/...=", "golang.org/x/crypto/...="}
+
+// AgentBuildArgs are the go build flags of tally-agent as make build, make
+// dist and make packages build it (with CGO_ENABLED=0), so that tests and
+// the footprint benchmark (daemon/e2e BenchmarkAgentFootprint) run the
+// binary users get.
+func AgentBuildArgs() []string {
+	args := []string{"-tags", AgentTags}
+	for _, f := range AgentGCFlags {
+		args = append(args, "-gcflags="+f)
+	}
+	return args
+}
 
 // Build compiles the binaries into a new temporary directory; the
 // caller removes it (os.RemoveAll(b.Dir)) when done, typically in TestMain.
@@ -48,7 +63,7 @@ func Build() (Binaries, error) {
 		"github.com/tally-licensing/tally/daemon/cmd/tallyd",
 		"github.com/tally-licensing/tally/daemon/cmd/tallyctl",
 		"github.com/tally-licensing/tally/daemon/cmd/tally-vendor")
-	agent := exec.Command("go", "build", "-tags", AgentTags, "-o", out, "github.com/tally-licensing/tally/agent/cmd/tally-agent")
+	agent := exec.Command("go", append(append([]string{"build"}, AgentBuildArgs()...), "-o", out, "github.com/tally-licensing/tally/agent/cmd/tally-agent")...)
 	agent.Env = append(os.Environ(), "CGO_ENABLED=0")
 	for _, cmd := range []*exec.Cmd{build, agent} {
 		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
