@@ -22,7 +22,7 @@ import (
 // use over each iteration's 3-second window (percent of one core), from
 // /proc. It also reports the same agent idle (no leases): the figure of
 // issue 16's target (≤ 10 MiB). The agent is built as make build ships it
-// (e2eframework.Build: no cgo, e2eframework.AgentTags). Linux only.
+// (e2eframework.Build: no cgo, e2eframework.AgentBuildArgs). Linux only.
 //
 //	go test -run '^$' -bench AgentFootprint ./daemon/e2e/
 func BenchmarkAgentFootprint(b *testing.B) {
