@@ -83,6 +83,10 @@ type Config struct {
 	Nonvoters bool
 	// RaftTimeout is passed to tallyd --raft-timeout when set.
 	RaftTimeout time.Duration
+	// SettleTimeout bounds the wait, after the heartbeat phase, for the
+	// leader's RSS to stop falling (settle.go); 0 skips the settle phase
+	// (tally-bench: DefaultSettleTimeout).
+	SettleTimeout time.Duration
 	// Progress receives one line per step; nil for none.
 	Progress io.Writer `json:"-"`
 }
@@ -180,6 +184,13 @@ type Result struct {
 	LoadGenCPUSeconds    float64 `json:"loadgen_cpu_seconds"`
 	LoadGenRSSKiB        int64   `json:"loadgen_rss_kib"`
 	ClientSideBottleneck string  `json:"note,omitempty"`
+	// Memory settled after the storms (settle.go): the leader's RSS growth
+	// per 1,000 devices once it stopped falling with every device idle,
+	// and its live heap growth then (with --pprof; 0 when not measured).
+	LeaderRSSSettledPerKDevKiB float64 `json:"leader_rss_settled_per_1000_devices_kib,omitempty"`
+	LeaderLiveHeapPerKDevKiB   float64 `json:"leader_live_heap_per_1000_devices_kib,omitempty"`
+	SettleSeconds              float64 `json:"settle_seconds,omitempty"`
+	MemorySettled              bool    `json:"memory_settled,omitempty"`
 }
 
 type device struct {
@@ -299,6 +310,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	rssBefore, _ := readProc(leader.cmd.Process.Pid)
 	var mu sync.Mutex
 	ph := newPhaseRunner(ctx, cl, leader, cfg.Concurrency)
+	memBase := ph.baseline(ctx, cfg)
 
 	say("enroll: %d devices, each over its own QUIC connection", cfg.Devices)
 	p, err := ph.run("enroll", cfg.Devices, func(i int) error {
@@ -425,6 +437,8 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	res.ServerCPUmsPerKHeartbeats = p.ServerCPUSeconds / float64(max(1, p.Ops-p.Errors)) * 1e6
 	res.ServerCPUmsPerKCheckouts = cpuCheckout
+
+	settleMemory(ctx, cfg, leader.cmd.Process.Pid, memBase, res, say)
 
 	if cfg.Agent != "" {
 		say("agent idle memory")
