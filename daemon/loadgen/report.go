@@ -187,7 +187,7 @@ func (r *Report) PrintTable(w io.Writer) {
 		if run.SettleSeconds > 0 {
 			state := "settled"
 			if !run.MemorySettled {
-				state = "still falling when the wait ended"
+				state = "not settled when the wait ended"
 			}
 			fmt.Fprintf(tw, "  RSS per device, settled after the storms\t%.1f KiB (%s after %.0f s, devices idle)\n",
 				run.LeaderRSSSettledPerKDevKiB/1000, state, run.SettleSeconds)

@@ -28,8 +28,8 @@ func TestLiveHeapReadsHeapAllocAfterAGC(t *testing.T) {
 	}
 }
 
-func TestHeapAllocOfRefusesAProfileWithoutIt(t *testing.T) {
-	if _, err := heapAllocOf(strings.NewReader("heap profile: 1: 2 [3: 4] @ heap/1048576\n")); err == nil {
-		t.Fatal("a profile without HeapAlloc was read as a figure")
+func TestParseMemStatsRefusesAProfileWithoutThem(t *testing.T) {
+	if _, err := parseMemStats(strings.NewReader("heap profile: 1: 2 [3: 4] @ heap/1048576\n# HeapAlloc = 12\n")); err == nil {
+		t.Fatal("a profile without NumGC was read as a figure")
 	}
 }
