@@ -434,8 +434,10 @@ func BenchmarkCommandEncodeDecode(b *testing.B) {
 }
 
 // BenchmarkCheckoutIntoAPoolOf10k grants (and releases) a seat in a pool that
-// already holds 10,000 leases, as the 10k-device checkout storm does: the
-// admission counts the seats the pool's leases occupy on every grant.
+// already holds 10,000 leases, as the 10k-device checkout storm does. The
+// pool has room, so admit does not count its seats (seatDecision); with
+// the count (seatUse, a walk of every lease) a grant was 0.33 ms here, and
+// 1.7 ms with the keyed map seatUse used before.
 func BenchmarkCheckoutIntoAPoolOf10k(b *testing.B) {
 	const held = 10000
 	f := newFixture(b, 2*held, held+1)

@@ -59,3 +59,28 @@ func TestSeatUseMatchesTheSeatKeyDefinition(t *testing.T) {
 		}
 	}
 }
+
+// admit skips counting seats when the pool's lease count, an upper bound of
+// the seats in use, already admits: that is sound only if seatDecision never
+// refuses a smaller count, or a checkout that joins a held seat, after
+// admitting the bound.
+func TestSeatDecisionAdmittingTheUpperBoundAdmitsEveryCount(t *testing.T) {
+	rng := rand.New(rand.NewPCG(16, 2))
+	now := time.Date(2026, 11, 29, 8, 0, 0, 0, time.UTC)
+	acct := &Account{ID: "acme"}
+	for range 20000 {
+		pool := &Pool{Feature: "cad", Seats: rng.IntN(30)}
+		if rng.IntN(2) == 0 {
+			pool.OverSince = now.Add(-time.Duration(rng.IntN(60*24)) * time.Hour)
+		}
+		limit := capacity(pool, &Policy{Overage: rng.IntN(5)})
+		upper, reserved := rng.IntN(40), rng.IntN(5)
+		if seatDecision(now, acct, pool, upper, false, reserved, limit) != nil {
+			continue
+		}
+		exact, joins := rng.IntN(upper+1), rng.IntN(2) == 0
+		if perr := seatDecision(now, acct, pool, exact, joins, reserved, limit); perr != nil {
+			t.Fatalf("pool %+v limit %d reserved %d: %d leases admitted, but %d seats (joins %v) refused: %v", pool, limit, reserved, upper, exact, joins, perr)
+		}
+	}
+}
