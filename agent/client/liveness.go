@@ -34,7 +34,9 @@ import (
 //     MaxAttemptTimeout;
 //   - nothing at all arrived from the server within the window after the
 //     probe was sent: it is dead (killed, frozen, cut off), and the agent
-//     fails over at once.
+//     fails over at once — unless the agent itself was not scheduled in
+//     time to hear (the window's end came half a window late), in which
+//     case it probes again.
 //
 // The window grows with the connection's measured round trip and with how
 // long the last answered probe took, so a server that was slow a moment ago
@@ -185,7 +187,17 @@ func (c *Client) probe(ctx context.Context, conn *quic.Conn) (probeVerdict, time
 		// while probing: nothing to conclude.
 		return probeAnswered, window
 	}
-	if conn.Context().Err() == nil && conn.ConnectionStats().PacketsReceived > before {
+	if conn.Context().Err() != nil {
+		return probeSilent, window
+	}
+	if conn.ConnectionStats().PacketsReceived > before {
+		return probeSlow, window
+	}
+	if time.Since(sent) > window+window/2 {
+		// This process was not scheduled in time to hear the server (the
+		// load generator on a starved machine): its own quic-go loop may
+		// not have read what arrived. Silence it did not listen to is
+		// not evidence; probe again.
 		return probeSlow, window
 	}
 	return probeSilent, window
