@@ -128,7 +128,7 @@ ratios to the floor, with the loadavg printed next to them.`,
 	f.DurationVar(&cfg.LeaseTTL, "lease-ttl", 10*time.Minute, "the clusters' lease TTL")
 	f.DurationVar(&cfg.HeartbeatInterval, "heartbeat-interval", 30*time.Second, "the clusters' heartbeat interval")
 	f.DurationVar(&cfg.RaftTimeout, "raft-timeout", 0, "tallyd --raft-timeout for the clusters (0: tallyd's default)")
-	f.DurationVar(&cfg.SettleTimeout, "settle-timeout", loadgen.DefaultSettleTimeout, "after the heartbeat phase, wait up to this long (devices idle) for the leader's RSS to stop falling, and report it settled (0: skip)")
+	f.DurationVar(&cfg.SettleTimeout, "settle-timeout", loadgen.DefaultSettleTimeout, "after the heartbeat phase of the 1-node run, wait up to this long (devices idle) for a garbage collection and for the leader's RSS to stop falling, and report it settled, with the live heap under --pprof (0: skip)")
 	f.BoolVar(&cfg.Nonvoters, "nonvoters", false, "join nodes 2 and 3 as non-voters (they serve agents; no leader kill then)")
 	f.BoolVar(&cfg.KillLeader, "kill-leader", true, "kill the leader of the 3-node cluster and time the failover")
 	f.BoolVar(&cfg.Pprof, "pprof", false, "serve each node's pprof on its pprof port (see --port-base)")
