@@ -20,7 +20,7 @@ func TestLoadHarnessSmoke(t *testing.T) {
 	defer cancel()
 	res, err := loadgen.Run(ctx, loadgen.Config{
 		Tallyd: bin("tallyd"), Agent: bin("tally-agent"), Nodes: 3, Devices: 6, Concurrency: 3,
-		HeartbeatRounds: 2, KillLeader: true, Dir: t.TempDir(), SettleTimeout: 20 * time.Second,
+		HeartbeatRounds: 2, KillLeader: true, Dir: t.TempDir(),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -45,9 +45,6 @@ func TestLoadHarnessSmoke(t *testing.T) {
 	}
 	if res.GrantsResumeSeconds <= 0 || res.ElectionSeconds <= 0 {
 		t.Errorf("leader kill not measured: election %v s, grants resume %v s", res.ElectionSeconds, res.GrantsResumeSeconds)
-	}
-	if res.SettleSeconds <= 0 {
-		t.Errorf("the leader's memory settled after the storms was not measured")
 	}
 	if res.AgentIdleRSSKiB <= 0 {
 		t.Errorf("the idle agent's memory was not measured")
