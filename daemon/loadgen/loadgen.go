@@ -87,6 +87,7 @@ type Config struct {
 	// leader's RSS to stop falling (settle.go); 0 skips the settle phase
 	// (tally-bench: DefaultSettleTimeout).
 	SettleTimeout time.Duration
+	settlePoll    time.Duration // tests: the RSS poll interval (settlePoll)
 	// Progress receives one line per step; nil for none.
 	Progress io.Writer `json:"-"`
 }

@@ -67,7 +67,11 @@ func settleMemory(ctx context.Context, cfg Config, leaderPid int, base memoryBas
 		return
 	}
 	timeout := cfg.SettleTimeout
-	say("memory settling (devices idle; RSS polled every %s, up to %s)", settlePoll, timeout)
+	poll := settlePoll
+	if cfg.settlePoll > 0 {
+		poll = cfg.settlePoll
+	}
+	say("memory settling (devices idle; RSS polled every %s, up to %s)", poll, timeout)
 	start := time.Now()
 	gcs0 := int64(-1)
 	if cfg.Pprof {
@@ -104,13 +108,13 @@ func settleMemory(ctx context.Context, cfg Config, leaderPid int, base memoryBas
 			res.MemorySettled = true
 			break
 		}
-		if time.Since(start)+settlePoll > timeout {
+		if time.Since(start)+poll > timeout {
 			break
 		}
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(settlePoll):
+		case <-time.After(poll):
 		}
 	}
 	res.SettleSeconds = time.Since(start).Seconds()
