@@ -125,12 +125,14 @@ type Phase struct {
 	// Retries counts transport failures retried with the same request ID,
 	// as an agent does (for example a handshake refused while the server's
 	// accept queue is full); their time is in the latency.
-	Retries   int     `json:"retries"`
-	Seconds   float64 `json:"seconds"`
-	OpsPerSec float64 `json:"ops_per_sec"`
-	P50ms     float64 `json:"p50_ms"`
-	P99ms     float64 `json:"p99_ms"`
-	P999ms    float64 `json:"p999_ms"`
+	Retries int `json:"retries"`
+	// FirstRetry is the transport failure behind the first retry.
+	FirstRetry string  `json:"first_retry,omitempty"`
+	Seconds    float64 `json:"seconds"`
+	OpsPerSec  float64 `json:"ops_per_sec"`
+	P50ms      float64 `json:"p50_ms"`
+	P99ms      float64 `json:"p99_ms"`
+	P999ms     float64 `json:"p999_ms"`
 	// RaftEntries is how far the leader's applied index moved during the
 	// phase; EntriesPerOp divides it by the successful operations.
 	RaftEntries  uint64  `json:"raft_entries"`
@@ -594,13 +596,14 @@ func (m measurer) run(name string, n int, op func(i int) error) (Phase, error) {
 	}
 	lat := make([]time.Duration, n)
 	var errs, retries atomic.Int64
-	var firstErr atomic.Value
+	var firstErr, firstRetry atomic.Value
 	t0 := time.Now()
 	err := parallel(m.ctx, n, m.conc, func(i int) error {
 		s := time.Now()
 		err := op(i)
 		for attempt := 1; err != nil && attempt <= 5 && retryable(err) && m.ctx.Err() == nil; attempt++ {
 			retries.Add(1)
+			firstRetry.CompareAndSwap(nil, err.Error())
 			time.Sleep(time.Duration(attempt) * 50 * time.Millisecond)
 			err = op(i)
 		}
@@ -630,6 +633,9 @@ func (m measurer) run(name string, n int, op func(i int) error) (Phase, error) {
 	p.Retries = int(retries.Load())
 	if s, ok := firstErr.Load().(string); ok {
 		p.FirstErr = s
+	}
+	if s, ok := firstRetry.Load().(string); ok {
+		p.FirstRetry = s
 	}
 	ok := n - p.Errors
 	p.Seconds = elapsed.Seconds()

@@ -221,6 +221,9 @@ func (r *Report) PrintTable(w io.Writer) {
 			if p.FirstErr != "" {
 				fmt.Fprintf(tw, "  %s: first error: %s\n", p.Name, p.FirstErr)
 			}
+			if p.FirstRetry != "" {
+				fmt.Fprintf(tw, "  %s: %d retries, the first after: %s\n", p.Name, p.Retries, p.FirstRetry)
+			}
 		}
 	}
 	tw.Flush()
