@@ -191,6 +191,12 @@ func (c *Client) probe(ctx context.Context, conn *quic.Conn) (probeVerdict, time
 		return probeSilent, window
 	}
 	if conn.ConnectionStats().PacketsReceived > before {
+		// Alive but slow: the next windows are stretched as if the probe
+		// had just been answered this late, so that a pause in a busy
+		// server's acknowledgements is not taken for its death.
+		c.mu.Lock()
+		c.lastProbe = max(c.lastProbe, time.Since(sent))
+		c.mu.Unlock()
 		return probeSlow, window
 	}
 	if time.Since(sent) > window+window/2 {
