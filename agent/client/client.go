@@ -94,6 +94,11 @@ type Client struct {
 	// connection to a dead node looks open until its idle timeout.
 	lastAnswer     time.Time
 	lastAnswerFrom string
+	// sessions are the datagram heartbeat sessions, by server address,
+	// and dgram the socket they are used from (datagram.go).
+	sessions    map[string]*hbSession
+	dgram       *DatagramSocket
+	dgramShared bool
 }
 
 // Option configures a Client.
@@ -301,6 +306,7 @@ func (c *Client) Close() error {
 		c.idleTimer.Stop()
 	}
 	c.mu.Unlock()
+	c.closeOwnDatagramSocket()
 	if conn != nil {
 		return conn.CloseWithError(0, "agent closing")
 	}
@@ -409,7 +415,11 @@ func (c *Client) Do(ctx context.Context, typ protocol.Type, reqID string, body, 
 		return protocol.Errorf(protocol.CodeUnsupportedVersion,
 			"tallyd at %s answered with protocol version %d; this agent speaks %d", addr, resp.V, protocol.Version)
 	}
-	return resp.Decode(out)
+	if err := resp.Decode(out); err != nil {
+		return err
+	}
+	c.noteSession(addr, out)
+	return nil
 }
 
 // watchLiveness probes conn while a request on it waits for its answer:
