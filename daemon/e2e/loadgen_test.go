@@ -42,9 +42,9 @@ func TestLoadHarnessSmoke(t *testing.T) {
 	if hb := byName["heartbeat"]; hb.Ops != 6 || hb.RaftEntries != 0 {
 		t.Errorf("heartbeat phase: %d heartbeats wrote %d Raft entries; want 6 heartbeats and no entries (no horizon moves)", hb.Ops, hb.RaftEntries)
 	}
-	if dg := byName["heartbeat-datagram"]; dg.Ops != 6 || dg.RaftEntries != 0 || dg.QUICFallbacks >= dg.Ops || res.ServerCPUusPerDatagram <= 0 {
-		t.Errorf("datagram heartbeat phase: %d heartbeats (%d over QUIC) wrote %d Raft entries, %v µs each; want 6, mostly datagrams, no entries",
-			dg.Ops, dg.QUICFallbacks, dg.RaftEntries, res.ServerCPUusPerDatagram)
+	if dg := byName["heartbeat-datagram"]; dg.Ops != 6 || dg.RaftEntries != 0 || dg.QUICFallbacks >= dg.Ops {
+		t.Errorf("datagram heartbeat phase: %d heartbeats (%d over QUIC) wrote %d Raft entries; want 6, mostly datagrams, no entries",
+			dg.Ops, dg.QUICFallbacks, dg.RaftEntries)
 	}
 	if co := byName["checkout"]; co.RaftEntries == 0 || co.RaftEntries > uint64(co.Ops) {
 		t.Errorf("checkout phase: %d grants took %d Raft entries; want between 1 and one per grant", co.Ops, co.RaftEntries)
