@@ -114,7 +114,11 @@ func (s *Server) AnswerDatagram(b []byte) []byte {
 		return nil
 	}
 	size := len(b)
-	req, err := hbdgram.OpenRequest(sess.aead, h, b)
+	aead, err := sess.aead()
+	if err != nil {
+		return nil
+	}
+	req, err := hbdgram.OpenRequest(aead, h, b)
 	if err != nil {
 		if errors.Is(err, hbdgram.ErrForged) {
 			s.dg.results.WithLabelValues(dgForged).Inc()
@@ -134,7 +138,7 @@ func (s *Server) AnswerDatagram(b []byte) []byte {
 		reply = hbdgram.Reply{Status: hbdgram.StatusQUIC, ServerTime: now.UnixNano()}
 		s.dg.results.WithLabelValues(dgQUIC).Inc()
 	}
-	out := hbdgram.AppendReply(make([]byte, 0, size), sess.aead, h, reply)
+	out := hbdgram.AppendReply(make([]byte, 0, size), aead, h, reply)
 	if len(out) > size {
 		s.dg.results.WithLabelValues(dgNotAnswerd).Inc()
 		return nil

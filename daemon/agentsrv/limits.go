@@ -34,7 +34,7 @@ type Limits struct {
 	// certificate (enrolling devices) one IP address may hold.
 	MaxUnauthenticatedPerSource int
 	// MaxHeartbeatSessions is the datagram heartbeat sessions kept (one
-	// per device at most, ~0.5 KiB each); issuing one beyond it evicts the
+	// per device at most, ~0.3 KiB each); issuing one beyond it evicts the
 	// one issued longest ago.
 	MaxHeartbeatSessions int
 	// DatagramQueue is the datagrams waiting for an answer; beyond it
