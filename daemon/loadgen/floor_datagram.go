@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -69,17 +70,30 @@ func serveFloorDatagrams(ctx context.Context, tr *quic.Transport, dir string) {
 			}
 		}()
 	}
-	for {
-		b := make([]byte, hbdgram.MaxSize+1)
-		n, from, err := tr.ReadNonQUICPacket(ctx, b)
-		if err != nil {
-			return
-		}
-		select {
-		case queue <- pkt{b[:n], from}:
-		default:
-		}
+	// As many readers as tallyd (agentsrv.datagramReaders), for the same
+	// reason: quic-go queues only 32 non-QUIC packets.
+	done, cancel := context.WithCancel(ctx)
+	cancel()
+	_, _, _ = tr.ReadNonQUICPacket(done, make([]byte, 1)) // creates quic-go's queue before the readers race to
+	var readers sync.WaitGroup
+	for range 64 {
+		readers.Add(1)
+		go func() {
+			defer readers.Done()
+			for {
+				b := make([]byte, hbdgram.MaxSize+1)
+				n, from, err := tr.ReadNonQUICPacket(ctx, b)
+				if err != nil {
+					return
+				}
+				select {
+				case queue <- pkt{b[:n], from}:
+				default:
+				}
+			}
+		}()
 	}
+	readers.Wait()
 }
 
 // floorDatagrams measures n datagram round trips (one lease each) against
