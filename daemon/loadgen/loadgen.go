@@ -46,7 +46,8 @@ type Config struct {
 	// Concurrency is how many requests are in flight at once.
 	Concurrency int
 	// HeartbeatRounds is how many heartbeats every device sends in the
-	// steady phase (as fast as the cluster answers).
+	// steady phases (as fast as the cluster answers): the first over QUIC,
+	// which gives the device its datagram session, the rest by datagram.
 	HeartbeatRounds int
 	// LeaseTTL and HeartbeatInterval are the cluster's settings: with the
 	// defaults (10m, 30s) a heartbeat never moves a horizon, as in a
