@@ -33,7 +33,7 @@ const (
 	dgReplay     = "replay"      // dropped: counter not above the last
 	dgForged     = "forged"      // dropped: does not authenticate
 	dgQueueFull  = "queue_full"  // dropped: the node is behind
-	dgNotAnswerd = "unanswered"  // dropped: the reply would be larger (never expected)
+	dgUnanswered = "unanswered"  // dropped: the reply would be larger (never expected)
 )
 
 type datagramMetrics struct {
@@ -158,7 +158,7 @@ func (s *Server) AnswerDatagram(b []byte) []byte {
 	}
 	out := hbdgram.AppendReply(make([]byte, 0, size), aead, h, reply)
 	if len(out) > size {
-		s.dg.results.WithLabelValues(dgNotAnswerd).Inc()
+		s.dg.results.WithLabelValues(dgUnanswered).Inc()
 		return nil
 	}
 	return out

@@ -82,7 +82,9 @@ func (t *sessions) issue(p peer, dev ledger.DeviceRef, version string, view uint
 			delete(t.byDevice, o.dev)
 		}
 	}
-	if len(t.order) > 2*t.max+64 { // drop the replaced entries
+	// Drop the replaced entries once they outnumber the live ones (they
+	// would keep replaced sessions in memory); amortised O(1) per issue.
+	if len(t.order) > 2*len(t.byKey)+64 {
 		live := t.order[:0]
 		for _, o := range t.order {
 			if t.byKey[o.id] == o {
