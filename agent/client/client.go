@@ -98,6 +98,11 @@ type Client struct {
 	// lastProbe is how long the last answered liveness probe took: it
 	// stretches the next probe's window (liveness.go).
 	lastProbe time.Duration
+	// sessions are the datagram heartbeat sessions, by server address,
+	// and dgram the socket they are used from (datagram.go).
+	sessions    map[string]*hbSession
+	dgram       *DatagramSocket
+	dgramShared bool
 }
 
 // Option configures a Client.
@@ -305,6 +310,7 @@ func (c *Client) Close() error {
 		c.idleTimer.Stop()
 	}
 	c.mu.Unlock()
+	c.closeOwnDatagramSocket()
 	if conn != nil {
 		return conn.CloseWithError(0, "agent closing")
 	}
@@ -410,7 +416,11 @@ func (c *Client) Do(ctx context.Context, typ protocol.Type, reqID string, body, 
 		return protocol.Errorf(protocol.CodeUnsupportedVersion,
 			"tallyd at %s answered with protocol version %d; this agent speaks %d", addr, resp.V, protocol.Version)
 	}
-	return resp.Decode(out)
+	if err := resp.Decode(out); err != nil {
+		return err
+	}
+	c.noteSession(addr, out)
+	return nil
 }
 
 // failed turns a stream error into a TransportError. Unless the caller gave

@@ -46,7 +46,8 @@ type Config struct {
 	// Concurrency is how many requests are in flight at once.
 	Concurrency int
 	// HeartbeatRounds is how many heartbeats every device sends in the
-	// steady phase (as fast as the cluster answers).
+	// steady phases (as fast as the cluster answers): the first over QUIC,
+	// which gives the device its datagram session, the rest by datagram.
 	HeartbeatRounds int
 	// LeaseTTL and HeartbeatInterval are the cluster's settings: with the
 	// defaults (10m, 30s) a heartbeat never moves a horizon, as in a
@@ -145,6 +146,9 @@ type Phase struct {
 	ServerRSSKiB int64 `json:"server_rss_kib"`
 	// PerNode is each node's CPU during the phase and RSS at its end.
 	PerNode []NodeUsage `json:"per_node,omitempty"`
+	// QUICFallbacks counts, in the datagram heartbeat phase, heartbeats
+	// that went over QUIC after their datagram was not answered "ok".
+	QUICFallbacks int `json:"quic_fallbacks,omitempty"`
 }
 
 // NodeUsage is one tallyd process's share of a phase.
@@ -173,6 +177,12 @@ type Result struct {
 	// heartbeat round.
 	ServerCPUmsPerKHeartbeats float64 `json:"server_cpu_ms_per_1000_heartbeats"`
 	ServerCPUmsPerKCheckouts  float64 `json:"server_cpu_ms_per_1000_checkouts"`
+	// ServerCPUusPerDatagram is server CPU per datagram heartbeat (the
+	// rounds after the first, which gave every device its session), and
+	// SteadyHeartbeatUs the mix a steady fleet pays with the cluster's
+	// default settings (steadyMix).
+	ServerCPUusPerDatagram float64 `json:"server_cpu_us_per_datagram_heartbeat"`
+	SteadyHeartbeatUs      float64 `json:"server_cpu_us_per_steady_heartbeat"`
 	// Failover: from the leader's SIGKILL until a new leader is known, and
 	// until the first checkout is granted again (by a device that was
 	// connected to the killed leader and fails over as an agent does).
@@ -267,12 +277,17 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, err
 	}
 	defer transports.close()
+	dgrams, err := newDatagramPool()
+	if err != nil {
+		return nil, err
+	}
+	defer dgrams.close()
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	servers := cl.agentAddrs()
 	res.IdleCloseSeconds, res.Spread = cfg.IdleClose.Seconds(), cfg.Spread
 	opts := func(i int, code string) []client.Option {
 		o := []client.Option{client.WithLogger(quiet), client.WithDialTimeout(2 * time.Second),
-			client.WithTransport(transports.get(i))}
+			client.WithTransport(transports.get(i)), client.WithDatagramSocket(dgrams.get(i))}
 		// No idle timer of their own: the phases below close connections
 		// explicitly (idle), so that the checkout storm runs on open ones.
 		if cfg.Spread {
@@ -403,15 +418,15 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		}
 	}
 
-	say("steady heartbeats: %d rounds per device (no horizon moves: ttl %s, interval %s)", cfg.HeartbeatRounds, cfg.LeaseTTL, cfg.HeartbeatInterval)
-	profile("heartbeat")
-	p, err = ph.run("heartbeat", cfg.Devices*cfg.HeartbeatRounds, func(i int) error {
-		d := devs[i%cfg.Devices]
+	// quicHeartbeat is a tally-agent's heartbeat over QUIC; its answer
+	// carries the device's datagram session.
+	quicHeartbeat := func(d *device) error {
 		if d.lease.ID == 0 {
 			return errors.New("holds no lease")
 		}
 		var resp protocol.HeartbeatResponse
-		if err := d.c.Do(ctx, protocol.TypeHeartbeat, "", protocol.HeartbeatRequest{Leases: []protocol.LeaseRef{{ID: d.lease.ID, Feature: d.lease.Feature}}}, &resp); err != nil {
+		req := protocol.HeartbeatRequest{Leases: []protocol.LeaseRef{{ID: d.lease.ID, Feature: d.lease.Feature}}, Datagrams: true}
+		if err := d.c.Do(ctx, protocol.TypeHeartbeat, "", req, &resp); err != nil {
 			return err
 		}
 		idle(d)
@@ -419,11 +434,40 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			return fmt.Errorf("lease %d not held: %+v", d.lease.ID, resp.Leases)
 		}
 		return nil
-	})
+	}
+	say("steady heartbeats over QUIC: one per device, each getting its datagram session (no horizon moves: ttl %s, interval %s)", cfg.LeaseTTL, cfg.HeartbeatInterval)
+	profile("heartbeat")
+	p, err = ph.run("heartbeat", cfg.Devices, func(i int) error { return quicHeartbeat(devs[i]) })
 	if err != nil {
 		return nil, err
 	}
 	res.Phases = append(res.Phases, p)
+	hbQUIC := p
+	rounds := max(1, cfg.HeartbeatRounds-1)
+	say("steady heartbeats by datagram: %d rounds per device, as tally-agent sends them (QUIC when not answered ok)", rounds)
+	var fallbacks atomic.Int64
+	p, err = ph.run("heartbeat-datagram", cfg.Devices*rounds, func(i int) error {
+		d := devs[i%cfg.Devices]
+		if d.lease.ID == 0 {
+			return errors.New("holds no lease")
+		}
+		ans, err := d.c.QuickHeartbeat(ctx, []uint64{d.lease.ID}, nil)
+		if err != nil {
+			fallbacks.Add(1)
+			return quicHeartbeat(d)
+		}
+		if len(ans.Expires) != 1 || ans.Expires[0].IsZero() {
+			return fmt.Errorf("lease %d: datagram answer %+v", d.lease.ID, ans)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	p.QUICFallbacks = int(fallbacks.Load())
+	res.Phases = append(res.Phases, p)
+	res.ServerCPUusPerDatagram = p.ServerCPUSeconds / float64(max(1, p.Ops-p.Errors)) * 1e6
+	p = hbQUIC
 	if cfg.IdleClose > 0 {
 		// Closed connections linger briefly (QUIC's closing period) and the
 		// Go runtime returns freed memory to the system gradually.
@@ -440,6 +484,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	res.ServerCPUmsPerKHeartbeats = p.ServerCPUSeconds / float64(max(1, p.Ops-p.Errors)) * 1e6
 	res.ServerCPUmsPerKCheckouts = cpuCheckout
+	res.SteadyHeartbeatUs = SteadyMix(ledgerDefaultTTL, ledgerDefaultInterval).Cost(res.ServerCPUmsPerKHeartbeats, res.ServerCPUusPerDatagram)
 
 	settleMemory(ctx, cfg, leader.cmd.Process.Pid, memBase, res, say)
 

@@ -121,7 +121,7 @@ ratios to the floor, with the loadavg printed next to them.`,
 	f.StringVar(&nodes, "nodes", "1,3", "cluster sizes to run, comma-separated (1 and 3)")
 	f.IntVar(&cfg.Devices, "devices", 200, "simulated devices, each with its own certificate and QUIC connection")
 	f.IntVar(&cfg.Concurrency, "concurrency", 128, "requests in flight at once")
-	f.IntVar(&cfg.HeartbeatRounds, "heartbeat-rounds", 3, "heartbeats per device in the steady phase")
+	f.IntVar(&cfg.HeartbeatRounds, "heartbeat-rounds", 3, "heartbeats per device in the steady phase: the first over QUIC (it gets the device its datagram session), the others by datagram")
 	f.IntVar(&cfg.PortBase, "port-base", loadgen.DefaultPortBase, "first port of the listeners the bench starts (BASE..BASE+90); 0 binds them all to port 0 and reads the addresses back")
 	f.DurationVar(&cfg.IdleClose, "idle-close", client.DefaultIdleClose, "the simulated agents close an idle connection after this and resume a new one per operation, as tally-agent does (0: keep every connection open)")
 	f.BoolVar(&cfg.Spread, "spread", true, "each device talks to the node its Device Code hashes to, as tally-agent does (false: all to node1)")
