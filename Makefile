@@ -110,7 +110,7 @@ BENCH_OUT         ?= bench-results
 bench-load: build
 	@mkdir -p $(BENCH_OUT)
 	$(BIN)/tally-bench --devices $(BENCH_DEVICES) --nodes $(BENCH_NODES) --concurrency $(BENCH_CONCURRENCY) \
-		--heartbeat-rounds $(BENCH_ROUNDS) --port-base $(BENCH_PORT_BASE) \
+		--heartbeat-rounds $(BENCH_ROUNDS) --port-base $(BENCH_PORT_BASE) --pprof \
 		--out $(BENCH_OUT)/bench.json --svg $(BENCH_OUT)/bench.svg --md $(BENCH_OUT)/bench.md $(BENCH_FLAGS)
 
 ## screenshots: re-take the README's console pictures with the browser test (needs chromium)

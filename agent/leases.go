@@ -131,10 +131,17 @@ func (a *agent) heartbeat(ctx context.Context) error {
 		return cmp.Or(strings.Compare(x.Feature, y.Feature), cmp.Compare(x.ID, y.ID))
 	})
 
+	qctx, qcancel := context.WithTimeout(ctx, datagramBudget)
+	quick := a.quickHeartbeat(qctx, c, refs, signIns)
+	qcancel()
+	if quick {
+		a.heartbeatSucceeded()
+		return nil
+	}
 	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
 	defer cancel()
 	var resp protocol.HeartbeatResponse
-	err := c.Do(ctx, protocol.TypeHeartbeat, newRequestID(), protocol.HeartbeatRequest{Leases: refs, SignIns: signIns, AgentVersion: Version()}, &resp)
+	err := c.Do(ctx, protocol.TypeHeartbeat, newRequestID(), protocol.HeartbeatRequest{Leases: refs, SignIns: signIns, AgentVersion: Version(), Datagrams: true}, &resp)
 	if err != nil {
 		if protocol.CodeOf(err).Temporary() {
 			c.Failover()
@@ -147,12 +154,18 @@ func (a *agent) heartbeat(ctx context.Context) error {
 	}
 	a.applyHeartbeat(&resp)
 	a.dropSignIns(resp.SignedOut)
+	a.heartbeatSucceeded()
+	return nil
+}
+
+// heartbeatSucceeded clears the device's problems after a heartbeat the
+// cluster answered, and saves the lease cache.
+func (a *agent) heartbeatSucceeded() {
 	a.mu.Lock()
 	a.problem = ""
 	a.refusals, a.recheckAt = nil, time.Time{}
 	a.mu.Unlock()
 	a.persist()
-	return nil
 }
 
 // Refusals of the device itself are acted on only once confirmed: a server

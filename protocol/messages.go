@@ -143,6 +143,9 @@ type HeartbeatRequest struct {
 	SignIns []string `json:"sign_ins,omitempty"`
 	// AgentVersion is the agent's build, shown to administrators.
 	AgentVersion string `json:"agent_version,omitempty"`
+	// Datagrams says the agent can heartbeat by datagram: the answer then
+	// carries a HeartbeatSession.
+	Datagrams bool `json:"datagrams,omitempty"`
 }
 
 // LeaseRef names a lease held by the device.
@@ -165,6 +168,18 @@ type HeartbeatResponse struct {
 	// (signed out by an administrator, member deleted, role or password
 	// changed).
 	SignedOut []string `json:"signed_out,omitempty"`
+	// Session lets the agent send its next heartbeats to this node as one
+	// datagram each (protocol/hbdgram) for as long as nothing changes.
+	// Absent from nodes that predate it; agents that predate it ignore it.
+	Session *HeartbeatSession `json:"hb_session,omitempty"`
+}
+
+// HeartbeatSession is a datagram heartbeat session: a key ID and a 32-byte
+// key the node made up (never in the ledger, forgotten when it restarts).
+// The agent keeps it in memory only, for the node that answered.
+type HeartbeatSession struct {
+	KeyID []byte `json:"key_id"`
+	Key   []byte `json:"key"`
 }
 
 // AgentPolicy is the part of a floating policy an agent enforces locally.

@@ -16,7 +16,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/quic-go/quic-go"
@@ -36,9 +35,11 @@ const (
 	AttemptTimeout = 5 * time.Second
 	// ProbeAfter and ProbeTimeout detect a dead server sooner than that: a
 	// request unanswered after ProbeAfter (and every ProbeEvery after
-	// that) sends a liveness probe on the same connection; a server that
-	// does not answer the probe within ProbeTimeout (or eight round trips
-	// on a slow link, whichever is longer) is given up at once.
+	// that) sends a liveness probe on the same connection; a server from
+	// which nothing at all arrives within ProbeTimeout of the probe (or
+	// eight round trips on a slow link, or longer after slow answers) is
+	// given up at once. One that acknowledges the probe but answers late
+	// is alive and waited for (liveness.go).
 	ProbeAfter   = 500 * time.Millisecond
 	ProbeEvery   = 5 * time.Second
 	ProbeTimeout = 500 * time.Millisecond
@@ -94,6 +95,14 @@ type Client struct {
 	// connection to a dead node looks open until its idle timeout.
 	lastAnswer     time.Time
 	lastAnswerFrom string
+	// lastProbe is how long the last answered liveness probe took: it
+	// stretches the next probe's window (liveness.go).
+	lastProbe time.Duration
+	// sessions are the datagram heartbeat sessions, by server address,
+	// and dgram the socket they are used from (datagram.go).
+	sessions    map[string]*hbSession
+	dgram       *DatagramSocket
+	dgramShared bool
 }
 
 // Option configures a Client.
@@ -301,6 +310,7 @@ func (c *Client) Close() error {
 		c.idleTimer.Stop()
 	}
 	c.mu.Unlock()
+	c.closeOwnDatagramSocket()
 	if conn != nil {
 		return conn.CloseWithError(0, "agent closing")
 	}
@@ -359,21 +369,21 @@ func (c *Client) Do(ctx context.Context, typ protocol.Type, reqID string, body, 
 	}
 	defer c.release(conn)
 	// A server that does not answer within the attempt timeout (plus the
-	// queueing time the request itself asked for) is treated as dead: a
-	// killed node sends nothing, and QUIC would only notice at its idle
-	// timeout. The caller's ctx still bounds the retries on other nodes.
+	// queueing time the request itself asked for) is given up, unless it
+	// is visibly alive but slow; a killed node sends nothing, and QUIC
+	// would only notice at its idle timeout. The caller's ctx still bounds
+	// the retries on other nodes.
 	patience := AttemptTimeout
 	if co, ok := body.(protocol.CheckoutRequest); ok {
 		patience += co.Wait.D()
 	}
-	attempt, cancelAttempt := context.WithTimeout(ctx, patience)
-	defer cancelAttempt()
-	var unresponsive atomic.Bool
-	stopProbing := c.watchLiveness(attempt, conn, func() {
-		unresponsive.Store(true)
-		cancelAttempt()
-	})
-	defer stopProbing()
+	// The liveness watch (liveness.go) ends the attempt when the server
+	// is dead, or has run out of patience; a server that is alive but
+	// slow is waited for longer.
+	attempt, cancelAttempt := context.WithCancelCause(ctx)
+	defer cancelAttempt(nil)
+	stopWatching := c.watchLiveness(attempt, cancelAttempt, conn, patience)
+	defer stopWatching()
 	str, err := conn.OpenStreamSync(attempt)
 	if err != nil {
 		return c.failed(ctx, conn, addr, "open stream", err)
@@ -393,11 +403,8 @@ func (c *Client) Do(ctx context.Context, typ protocol.Type, reqID string, body, 
 	}
 	var resp protocol.Response
 	if err := protocol.ReadFrame(str, &resp); err != nil {
-		switch {
-		case unresponsive.Load() && ctx.Err() == nil:
-			err = fmt.Errorf("server stopped answering (no answer to a liveness probe within %s)", probeTimeout(conn))
-		case attempt.Err() != nil && ctx.Err() == nil:
-			err = fmt.Errorf("no answer within %s: %w", patience, attempt.Err())
+		if why := attemptFailure(attempt); why != nil && ctx.Err() == nil {
+			err = why
 		}
 		return c.failed(ctx, conn, addr, "read "+string(typ)+" answer", err)
 	}
@@ -409,72 +416,11 @@ func (c *Client) Do(ctx context.Context, typ protocol.Type, reqID string, body, 
 		return protocol.Errorf(protocol.CodeUnsupportedVersion,
 			"tallyd at %s answered with protocol version %d; this agent speaks %d", addr, resp.V, protocol.Version)
 	}
-	return resp.Decode(out)
-}
-
-// watchLiveness probes conn while a request on it waits for its answer:
-// first after ProbeAfter, then every ProbeEvery. A killed node sends
-// nothing and QUIC would notice only at its idle timeout, while a live one
-// answers the probe (the server list, served without Raft) at once even
-// when the request itself is slow (forwarded, queued for a seat). dead is
-// called when a probe goes unanswered. The returned func stops watching.
-// A timer, not a goroutine, waits: most requests are answered long before
-// the first probe, and they are the agent's hot path.
-func (c *Client) watchLiveness(attempt context.Context, conn *quic.Conn, dead func()) (stop func()) {
-	var mu sync.Mutex
-	var stopped bool
-	var t *time.Timer
-	probe := func() {
-		alive := attempt.Err() != nil || c.responsive(attempt, conn)
-		mu.Lock()
-		defer mu.Unlock()
-		switch {
-		case stopped || attempt.Err() != nil: // the answer came while probing
-		case !alive:
-			dead()
-		default:
-			t.Reset(ProbeEvery)
-		}
+	if err := resp.Decode(out); err != nil {
+		return err
 	}
-	mu.Lock()
-	t = time.AfterFunc(ProbeAfter, probe)
-	mu.Unlock()
-	return func() {
-		mu.Lock()
-		stopped = true
-		t.Stop()
-		mu.Unlock()
-	}
-}
-
-// responsive sends one liveness probe on conn.
-func (c *Client) responsive(ctx context.Context, conn *quic.Conn) bool {
-	pctx, cancel := context.WithTimeout(ctx, probeTimeout(conn))
-	defer cancel()
-	str, err := conn.OpenStreamSync(pctx)
-	if err != nil {
-		return false
-	}
-	defer context.AfterFunc(pctx, func() {
-		str.CancelRead(0)
-		str.CancelWrite(0)
-	})()
-	req, err := protocol.NewRequest(protocol.TypeServers, "", protocol.ServersRequest{})
-	if err != nil {
-		return false
-	}
-	if err := protocol.WriteFrame(str, req); err != nil || str.Close() != nil {
-		return false
-	}
-	var resp protocol.Response
-	err = protocol.ReadFrame(str, &resp)
-	str.CancelRead(0)
-	return err == nil
-}
-
-// probeTimeout is how long a liveness probe on conn may take.
-func probeTimeout(conn *quic.Conn) time.Duration {
-	return max(ProbeTimeout, 8*conn.ConnectionStats().SmoothedRTT)
+	c.noteSession(addr, out)
+	return nil
 }
 
 // failed turns a stream error into a TransportError. Unless the caller gave

@@ -432,3 +432,23 @@ func BenchmarkCommandEncodeDecode(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkCheckoutIntoAPoolOf10k grants (and releases) a seat in a pool that
+// already holds 10,000 leases, as the 10k-device checkout storm does. The
+// pool has room, so admit does not count its seats (seatDecision); with
+// the count (seatUse, a walk of every lease) a grant was 0.33 ms here, and
+// 1.7 ms with the keyed map seatUse used before.
+func BenchmarkCheckoutIntoAPoolOf10k(b *testing.B) {
+	const held = 10000
+	f := newFixture(b, 2*held, held+1)
+	for i := 1; i <= held; i++ {
+		f.must(b, Command{Type: CmdCheckout, RequestID: fmt.Sprint("h", i), Payload: &Checkout{Account: "acme", Device: fmt.Sprintf("d%d", i), Feature: "cad"}})
+	}
+	last := fmt.Sprintf("d%d", held+1)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		r := f.must(b, Command{Type: CmdCheckout, RequestID: fmt.Sprint("c", i), Payload: &Checkout{Account: "acme", Device: last, Feature: "cad"}})
+		f.must(b, Command{Type: CmdRelease, RequestID: fmt.Sprint("r", i), Payload: &Release{Account: "acme", Device: last, LeaseID: r.Lease.ID}})
+	}
+}

@@ -442,24 +442,31 @@ func (s *State) admit(now time.Time, acct *Account, pool *Pool, p *Policy, c *Ch
 			return "", protocol.Errorf(protocol.CodePolicyDenied, "device %s (user %q, team %q) is not on the allow list of %s/%s", c.Device, c.User, c.Team, acct.ID, pool.Feature)
 		}
 	}
-	inUse, joins, perr := s.seatUse(now, p, c, leases)
-	if perr != nil {
-		return "", perr
+	// Counting the seats walks every lease of the pool (several leases can
+	// share one seat), and the count can only change the answer near the
+	// pool's limit or under a per-member device cap: the pool's lease count
+	// bounds it from above, and below the limits no bound changes a
+	// decision (seatDecision).
+	memberCap := p.SeatBasis == BasisMember && c.User != "" && p.MemberDevices > 0
+	inUse, joins := 0, false
+	if memberCap {
+		var perr *protocol.Error
+		if inUse, joins, perr = s.seatUse(now, p, c, leases); perr != nil {
+			return "", perr
+		}
 	}
 	if perr := s.checkTeamCaps(acct, pool, p, c, leases); perr != nil {
 		return "", perr
 	}
 	reserved := s.reservedForOthers(p, c, leases)
 	limit := capacity(pool, p)
-	if pool.Seats >= SoftCapSeats && !pool.OverSince.IsZero() && !now.Before(pool.OverSince.Add(OverageGrace)) && inUse >= pool.Seats {
-		return "", protocol.Errorf(protocol.CodeOverageExpired, "%s/%s has been over its %d seats since %s, past the 30-day grace: no new grants until it is back under its seats or more are bought", acct.ID, pool.Feature, pool.Seats, pool.OverSince.UTC().Format(time.RFC3339))
-	}
-	if !joins && inUse+reserved >= limit {
-		msg := fmt.Sprintf("all %d seats of %s in account %s are in use", pool.Seats, pool.Feature, acct.ID)
-		if reserved > 0 {
-			msg = fmt.Sprintf("no unreserved seat of %s in account %s: %d in use, %d reserved for others, %d allowed", pool.Feature, acct.ID, inUse, reserved, limit)
+	if !memberCap {
+		if inUse = len(leases); seatDecision(now, acct, pool, inUse, false, reserved, limit) != nil {
+			inUse, joins, _ = s.seatUse(now, p, c, leases)
 		}
-		return "", protocol.Errorf(protocol.CodeNoSeat, "%s", msg)
+	}
+	if perr := seatDecision(now, acct, pool, inUse, joins, reserved, limit); perr != nil {
+		return "", perr
 	}
 	kind := KindFloating
 	locked := 0
@@ -481,6 +488,26 @@ func (s *State) admit(now time.Time, acct *Account, pool *Pool, p *Policy, c *Ch
 		}
 	}
 	return kind, nil
+}
+
+// seatDecision refuses a new lease to a pool whose inUse seats (plus those
+// reserved for others) reach its limit, unless the checkout joins a seat
+// already held, or whose soft-cap overage outlasted its grace. It only
+// grows stricter as inUse grows and never refuses for joins: so when it
+// admits with inUse at an upper bound and joins false, it admits with the
+// exact count too.
+func seatDecision(now time.Time, acct *Account, pool *Pool, inUse int, joins bool, reserved, limit int) *protocol.Error {
+	if pool.Seats >= SoftCapSeats && !pool.OverSince.IsZero() && !now.Before(pool.OverSince.Add(OverageGrace)) && inUse >= pool.Seats {
+		return protocol.Errorf(protocol.CodeOverageExpired, "%s/%s has been over its %d seats since %s, past the 30-day grace: no new grants until it is back under its seats or more are bought", acct.ID, pool.Feature, pool.Seats, pool.OverSince.UTC().Format(time.RFC3339))
+	}
+	if !joins && inUse+reserved >= limit {
+		msg := fmt.Sprintf("all %d seats of %s in account %s are in use", pool.Seats, pool.Feature, acct.ID)
+		if reserved > 0 {
+			msg = fmt.Sprintf("no unreserved seat of %s in account %s: %d in use, %d reserved for others, %d allowed", pool.Feature, acct.ID, inUse, reserved, limit)
+		}
+		return protocol.Errorf(protocol.CodeNoSeat, "%s", msg)
+	}
+	return nil
 }
 
 // checkTeamClaim holds the team a checkout names to the account's members:

@@ -59,30 +59,65 @@ func seatKey(basis string, l *Lease) string {
 // per-device and node-locked bases, the same member under per-member) so
 // that it needs no free seat. Under per-member a member's devices are
 // capped at the policy's MemberDevices.
+//
+// It runs on every grant and walks the pool's leases, so it counts the
+// distinct seats of seatKey without building the keys: a revoked lease is
+// a seat of its own, the others group by member (per-member basis, signed
+// in) or by device, the devices in a set the State keeps between grants. A
+// 10,000-lease pool cost 1.7 ms per grant with a new map of formatted keys
+// (BenchmarkCheckoutIntoAPoolOf10k).
 func (s *State) seatUse(now time.Time, p *Policy, c *Checkout, leases map[uint64]*Lease) (inUse int, joins bool, perr *protocol.Error) {
-	basis := p.SeatBasis
-	seats := map[string]bool{}
-	live := map[string]bool{} // seats a new lease may join
-	for _, l := range leases {
-		k := seatKey(basis, l)
-		seats[k] = true
-		if !l.Revoked && !l.Vacant && !l.Reusable(now, s.settings.MaxSkew) {
-			live[k] = true
-		}
+	byMember := p.SeatBasis == BasisMember
+	// The seat c would occupy: its member's under per-member, else its
+	// device's (seatKey of a lease for c).
+	mineMember := ""
+	if byMember && c.User != "" {
+		mineMember = NormalizeEmail(c.User)
 	}
-	mine := seatKey(basis, &Lease{Device: c.Device, User: c.User})
-	if basis == BasisMember && c.User != "" && seats[mine] && p.MemberDevices > 0 {
-		devices := map[string]bool{}
-		for _, l := range leases {
-			if NormalizeEmail(l.User) == NormalizeEmail(c.User) {
-				devices[l.Device] = true
+	if s.seatScratch == nil {
+		s.seatScratch = make(map[string]struct{}, len(leases))
+	}
+	devices := s.seatScratch
+	defer clear(devices)
+	var members map[string]struct{}
+	if byMember {
+		members = make(map[string]struct{})
+	}
+	revoked := 0
+	mineHeld := false
+	for _, l := range leases {
+		if l.Revoked {
+			revoked++ // a seat of its own, never c's
+			continue
+		}
+		var same bool
+		if byMember && l.User != "" {
+			m := NormalizeEmail(l.User)
+			members[m] = struct{}{}
+			same = mineMember != "" && m == mineMember
+		} else {
+			devices[l.Device] = struct{}{}
+			same = mineMember == "" && l.Device == c.Device
+		}
+		if same {
+			mineHeld = true
+			if !l.Vacant && !l.Reusable(now, s.settings.MaxSkew) {
+				joins = true
 			}
 		}
-		if !devices[c.Device] && len(devices) >= p.MemberDevices {
-			return 0, false, protocol.Errorf(protocol.CodePolicyDenied, "%s already uses %s on %d devices, the per-member device limit of %s/%s", c.User, c.Feature, len(devices), c.Account, c.Feature)
+	}
+	if mineMember != "" && mineHeld && p.MemberDevices > 0 {
+		devs := map[string]bool{}
+		for _, l := range leases {
+			if NormalizeEmail(l.User) == mineMember {
+				devs[l.Device] = true
+			}
+		}
+		if !devs[c.Device] && len(devs) >= p.MemberDevices {
+			return 0, false, protocol.Errorf(protocol.CodePolicyDenied, "%s already uses %s on %d devices, the per-member device limit of %s/%s", c.User, c.Feature, len(devs), c.Account, c.Feature)
 		}
 	}
-	return len(seats), live[mine], nil
+	return revoked + len(devices) + len(members), joins, nil
 }
 
 // validateBasis checks the seat-basis fields of a policy.

@@ -67,6 +67,11 @@ type State struct {
 	// Derived indexes, rebuilt on restore.
 	byPool   map[poolKey]map[uint64]*Lease
 	byDevice map[DeviceRef]map[uint64]*Lease
+	// seatScratch is seatUse's set of a pool's devices, kept between
+	// grants (emptied each time) so that a grant into a large pool does
+	// not allocate and grow a set of its size: scratch space of Apply,
+	// which holds the write lock, and never part of the state.
+	seatScratch map[string]struct{}
 
 	// lastNow is the latest command time applied; reads use it when they
 	// need the ledger's own notion of time.

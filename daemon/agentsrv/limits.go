@@ -33,6 +33,13 @@ type Limits struct {
 	// MaxUnauthenticatedPerSource is the connections without a device
 	// certificate (enrolling devices) one IP address may hold.
 	MaxUnauthenticatedPerSource int
+	// MaxHeartbeatSessions is the datagram heartbeat sessions kept (one
+	// per device at most, ~0.3 KiB each); issuing one beyond it evicts the
+	// one issued longest ago.
+	MaxHeartbeatSessions int
+	// DatagramQueue is the datagrams waiting for an answer; beyond it
+	// they are dropped (their agents fall back to QUIC).
+	DatagramQueue int
 }
 
 // Defaults: about 115 KiB of server memory per connected device, so the
@@ -44,6 +51,8 @@ const (
 	DefaultMaxUnauthenticatedStreams = 2
 	DefaultHandshakesPerSecond       = 500
 	DefaultMaxUnauthenticatedPerSrc  = 8
+	DefaultMaxHeartbeatSessions      = 200000
+	DefaultDatagramQueue             = 4096
 	// unauthenticatedMaxFrame bounds a request on a connection without a
 	// certificate: an enrollment with its CSR is a few kilobytes.
 	unauthenticatedMaxFrame = 64 << 10
@@ -61,6 +70,8 @@ func (l Limits) withDefaults() Limits {
 	def(&l.MaxUnauthenticatedStreams, DefaultMaxUnauthenticatedStreams)
 	def(&l.HandshakesPerSecond, DefaultHandshakesPerSecond)
 	def(&l.MaxUnauthenticatedPerSource, DefaultMaxUnauthenticatedPerSrc)
+	def(&l.MaxHeartbeatSessions, DefaultMaxHeartbeatSessions)
+	def(&l.DatagramQueue, DefaultDatagramQueue)
 	return l
 }
 
@@ -177,7 +188,9 @@ func (a *admission) leave(src string, anonymous bool) {
 
 // Collectors are the agent port's metrics, for the node's registry.
 func (s *Server) Collectors() []prometheus.Collector {
-	return []prometheus.Collector{s.adm.open, s.adm.refused}
+	return []prometheus.Collector{s.adm.open, s.adm.refused, s.dg.results, s.dg.accepted,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "tally_heartbeat_sessions", Help: "Datagram heartbeat sessions held in this node's memory."},
+			func() float64 { return float64(s.sessions.len()) })}
 }
 
 // streamSlots bounds the streams served at once on a connection without a

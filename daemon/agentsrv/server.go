@@ -94,6 +94,9 @@ type Server struct {
 	wg  sync.WaitGroup
 	// verified skips re-verifying a chain on reconnects (verified.go).
 	verified verifiedCache
+	// sessions are the datagram heartbeat sessions (datagram.go).
+	sessions *sessions
+	dg       datagramMetrics
 }
 
 // requestReadTimeout bounds how long a client may take to send its request.
@@ -150,7 +153,8 @@ func Listen(cfg Config) (*Server, error) {
 		conn.Close()
 		return nil, fmt.Errorf("start QUIC listener: %w", err)
 	}
-	return &Server{cfg: cfg, log: cfg.Logger, tr: tr, ln: ln, adm: adm}, nil
+	return &Server{cfg: cfg, log: cfg.Logger, tr: tr, ln: ln, adm: adm,
+		sessions: newSessions(cfg.Limits.MaxHeartbeatSessions), dg: newDatagramMetrics()}, nil
 }
 
 // Addr is the bound address.
@@ -158,6 +162,13 @@ func (s *Server) Addr() net.Addr { return s.ln.Addr() }
 
 // Serve accepts connections until ctx ends.
 func (s *Server) Serve(ctx context.Context) error {
+	dctx, stopDatagrams := context.WithCancel(ctx)
+	defer stopDatagrams()
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.serveDatagrams(dctx)
+	}()
 	for {
 		conn, err := s.ln.Accept(ctx)
 		if err != nil {
@@ -232,6 +243,7 @@ func (s *Server) serveConn(ctx context.Context, conn *quic.Conn) {
 		return
 	}
 	defer s.adm.leave(src, anonymous)
+	s.dg.accepted.Inc()
 	connCtx := conn.Context()
 	// Without a certificate only enrollment and the server list are
 	// served, a couple of requests at a time and each small.
@@ -414,6 +426,9 @@ func (s *Server) dispatch(ctx context.Context, p peer, req *protocol.Request) (a
 		if err == nil && s.cfg.SignIns != nil {
 			resp.SignedOut = s.cfg.SignIns.SignedOut(dev, body.SignIns)
 			s.cfg.SignIns.Seen(dev, body.AgentVersion)
+		}
+		if err == nil && body.Datagrams {
+			s.issueSession(p, dev, body.AgentVersion, &resp)
 		}
 		return resp, err
 	case protocol.TypeLogin, protocol.TypeLogout, protocol.TypeWhoAmI, protocol.TypeLoginStart, protocol.TypeLoginPoll:

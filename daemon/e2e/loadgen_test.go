@@ -32,13 +32,19 @@ func TestLoadHarnessSmoke(t *testing.T) {
 			t.Errorf("phase %s: %d of %d operations failed, first: %s", p.Name, p.Errors, p.Ops, p.FirstErr)
 		}
 	}
-	for _, name := range []string{"enroll", "checkout", "heartbeat", "release"} {
+	for _, name := range []string{"enroll", "checkout", "heartbeat", "heartbeat-datagram", "release"} {
 		if _, ok := byName[name]; !ok {
 			t.Fatalf("no %s phase in %+v", name, res.Phases)
 		}
 	}
-	if hb := byName["heartbeat"]; hb.Ops != 12 || hb.RaftEntries != 0 {
-		t.Errorf("heartbeat phase: %d heartbeats wrote %d Raft entries; want 12 heartbeats and no entries (no horizon moves)", hb.Ops, hb.RaftEntries)
+	// The first round goes over QUIC and gives each device its datagram
+	// session; the second is datagrams.
+	if hb := byName["heartbeat"]; hb.Ops != 6 || hb.RaftEntries != 0 {
+		t.Errorf("heartbeat phase: %d heartbeats wrote %d Raft entries; want 6 heartbeats and no entries (no horizon moves)", hb.Ops, hb.RaftEntries)
+	}
+	if dg := byName["heartbeat-datagram"]; dg.Ops != 6 || dg.RaftEntries != 0 || dg.QUICFallbacks >= dg.Ops {
+		t.Errorf("datagram heartbeat phase: %d heartbeats (%d over QUIC) wrote %d Raft entries; want 6, mostly datagrams, no entries",
+			dg.Ops, dg.QUICFallbacks, dg.RaftEntries)
 	}
 	if co := byName["checkout"]; co.RaftEntries == 0 || co.RaftEntries > uint64(co.Ops) {
 		t.Errorf("checkout phase: %d grants took %d Raft entries; want between 1 and one per grant", co.Ops, co.RaftEntries)

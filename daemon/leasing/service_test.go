@@ -306,6 +306,35 @@ func BenchmarkHeartbeatNoRenewal(b *testing.B) {
 	}
 }
 
+// BenchmarkQuickHeartbeat is the datagram heartbeat's read of the ledger
+// (QuickHeartbeat) for the same ten leases: what remains of a heartbeat
+// once neither QUIC nor JSON carries it.
+func BenchmarkQuickHeartbeat(b *testing.B) {
+	e := newEnv(b, 10, 1)
+	var refs []protocol.LeaseRef
+	var ids []uint64
+	for i := 0; i < 10; i++ {
+		l, err := e.svc.Checkout(e.ctx, e.devs[0], protocol.CheckoutRequest{Feature: "cad"}, "")
+		if err != nil {
+			b.Fatal(err)
+		}
+		refs = append(refs, protocol.LeaseRef{ID: l.ID, Feature: "cad"})
+		ids = append(ids, l.ID)
+	}
+	resp, err := e.svc.Heartbeat(e.ctx, e.devs[0], protocol.HeartbeatRequest{Leases: refs})
+	if err != nil {
+		b.Fatal(err)
+	}
+	view := ViewDigest(&resp)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, ok := e.svc.QuickHeartbeat(e.devs[0], ids, view); !ok {
+			b.Fatal("not ok")
+		}
+	}
+}
+
 // BenchmarkCheckoutRelease is a grant and a release through Raft, with the
 // token signed.
 func BenchmarkCheckoutRelease(b *testing.B) {

@@ -53,6 +53,14 @@ func startCluster(ctx context.Context, cfg Config, dir string) (*cluster, error)
 		if cfg.RaftTimeout > 0 {
 			args = append(args, "--raft-timeout", cfg.RaftTimeout.String())
 		}
+		// Every simulated device connects from this one address, and the
+		// storms open up to every device's connection at once: the agent
+		// port's per-source and total limits (sized for real sites) and
+		// its handshake rate would refuse the bench, not measure tallyd.
+		conns := strconv.Itoa(cfg.Devices + 1000)
+		args = append(args, "--agent-max-conns", conns, "--agent-max-conns-per-source", conns,
+			"--agent-max-anonymous-per-source", strconv.Itoa(cfg.Concurrency+64),
+			"--agent-handshakes-per-second", strconv.Itoa(max(100000, 10*cfg.Devices)))
 		return args
 	}
 	n1 := c.nodes[0]

@@ -60,6 +60,11 @@ type Floor struct {
 	ServerCPUusPerResumed float64 `json:"server_cpu_us_per_resumed_round_trip"`
 	// Ed25519 signatures per second on one goroutine locked to one thread.
 	Ed25519SignsPerSec float64 `json:"ed25519_signs_per_sec"`
+	// Datagram is one AES-GCM sealed UDP datagram each way per operation
+	// on the same port, opened and sealed by the server: the floor of a
+	// datagram heartbeat.
+	Datagram               Phase   `json:"datagram"`
+	ServerCPUusPerDatagram float64 `json:"server_cpu_us_per_datagram_round_trip"`
 }
 
 // CheckoutCPUus is the floor for server CPU per checkout: one round trip
@@ -109,6 +114,7 @@ func serveFloor(ctx context.Context, udp net.PacketConn, dir string) error {
 	}
 	tr := &quic.Transport{Conn: udp}
 	defer tr.Close()
+	go serveFloorDatagrams(ctx, tr, dir)
 	ln, err := tr.Listen(&tls.Config{
 		MinVersion: tls.VersionTLS13, Certificates: []tls.Certificate{pair}, NextProtos: []string{floorALPN},
 		ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: pool,
@@ -236,6 +242,9 @@ func writeFloorCerts(dir string) (*tls.Config, error) {
 			return nil, err
 		}
 	}
+	if _, err := writeFloorKey(dir); err != nil {
+		return nil, err
+	}
 	return &tls.Config{RootCAs: ca.Pool(), Certificates: []tls.Certificate{pair}, ServerName: "localhost",
 		MinVersion: tls.VersionTLS13, NextProtos: []string{floorALPN}}, nil
 }
@@ -356,6 +365,13 @@ func runFloor(ctx context.Context, cfg Config, transports *transportPool, dir st
 	if n > 0 {
 		f.ResumedFraction = float64(resumed.Load()) / float64(n)
 	}
+
+	say("floor: %d authenticated datagram round trips", 2*n)
+	f.Datagram, err = floorDatagrams(ctx, m, addr, dir, 2*n)
+	if err != nil {
+		return nil, err
+	}
+	f.ServerCPUusPerDatagram = perOpUs(f.Datagram)
 
 	say("floor: Ed25519 signatures on one core")
 	f.Ed25519SignsPerSec = ed25519Rate(time.Second)

@@ -62,6 +62,13 @@ func TestFloorServerRoundTripAndResumption(t *testing.T) {
 		}
 		c.CloseWithError(0, "")
 	}
+
+	// Authenticated datagrams on the same port are answered (the datagram
+	// heartbeat's floor).
+	p, err := floorDatagrams(ctx, measurer{ctx: ctx, conc: 2, stats: func() (time.Duration, int64) { return 0, 0 }}, udp.LocalAddr().String(), dir, 5)
+	if err != nil || p.Ops != 5 || p.Errors != 0 {
+		t.Fatalf("floor datagrams: %+v, %v", p, err)
+	}
 }
 
 func TestEd25519RateIsPositive(t *testing.T) {
@@ -98,10 +105,11 @@ func TestPortPlanKeepsEveryListenerApart(t *testing.T) {
 func TestTargetsRatiosAndVerdicts(t *testing.T) {
 	r := &Report{
 		Floor: &Floor{RoundTrip: Phase{OpsPerSec: 10000, P99ms: 5}, ServerCPUusPerRT: 80, Ed25519SignsPerSec: 50000,
-			ServerRSSPerConnKiB: 85, ServerCPUusPerResumed: 250},
+			ServerRSSPerConnKiB: 85, ServerCPUusPerResumed: 250, ServerCPUusPerDatagram: 10},
 		Runs: []*Result{
 			{Nodes: 1, Devices: 50000, LeaderRSSPerKDevKiB: 12000, ServerCPUmsPerKCheckouts: 110, ServerCPUmsPerKHeartbeats: 320,
-				IdleCloseSeconds: 1, Phases: []Phase{{Name: "checkout", OpsPerSec: 8500, P99ms: 25}, {Name: "heartbeat"}}},
+				IdleCloseSeconds: 1, ServerCPUusPerDatagram: 20, SteadyHeartbeatUs: 102,
+				Phases: []Phase{{Name: "checkout", OpsPerSec: 8500, P99ms: 25}, {Name: "heartbeat"}, {Name: "heartbeat-datagram"}}},
 			{Nodes: 3, Devices: 50000, Elections: 1, GrantsResumeSeconds: 1.2, ElectionSeconds: 1.0,
 				Phases: []Phase{{Name: "checkout", OpsPerSec: 9000}}},
 		},
@@ -125,10 +133,25 @@ func TestTargetsRatiosAndVerdicts(t *testing.T) {
 	check("server CPU per checkout, 1 node", 0.11, 0.11/0.1, true) // floor 80 µs + 20 µs per signature
 	check("checkouts/s, 1 node", 8500, 0.85, true)
 	check("checkout p99, 1 node", 25, 5, false)
-	check("server CPU per heartbeat, 1 node", 320, 320.0/250, false)
+	check("server CPU per QUIC heartbeat, 1 node", 320, 320.0/250, false)
+	check("server CPU per datagram heartbeat, 1 node", 20, 2, true)
+	// TTL 5m, interval 30s: 1 renewal in 6 heartbeats, plus a server-list
+	// refresh every 10: 0.267 QUIC + 0.833 datagram per heartbeat.
+	check("server CPU per heartbeat, steady fleet, 1 node", 102, 102/(250*(1.0/6+0.1)+10*5.0/6), true)
 	check("elections on the healthy 3-node cluster under load", 1, 0, false)
 	check("grants resume after a leader kill", 1.2, 1.2, true)
 	check("checkouts/s, 3 nodes ÷ 1 node", 9000.0/8500, 0, true)
 }
 
 func diff(a, b float64) bool { return a-b > 1e-9 || b-a > 1e-9 }
+
+// The steady mix follows from when a node renews: below TTL/2 left.
+func TestSteadyMix(t *testing.T) {
+	m := SteadyMix(5*time.Minute, 30*time.Second)
+	if m.Cycle != 6 || diff(m.DatagramPerHeartbeat, 5.0/6) || diff(m.QUICPerHeartbeat, 1.0/6+0.1) {
+		t.Fatalf("5m/30s: %+v", m)
+	}
+	if m := SteadyMix(10*time.Second, 30*time.Second); m.Cycle != 1 || m.DatagramPerHeartbeat != 0 {
+		t.Fatalf("a TTL shorter than two intervals renews every heartbeat: %+v", m)
+	}
+}

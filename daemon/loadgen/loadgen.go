@@ -46,7 +46,8 @@ type Config struct {
 	// Concurrency is how many requests are in flight at once.
 	Concurrency int
 	// HeartbeatRounds is how many heartbeats every device sends in the
-	// steady phase (as fast as the cluster answers).
+	// steady phases (as fast as the cluster answers): the first over QUIC,
+	// which gives the device its datagram session, the rest by datagram.
 	HeartbeatRounds int
 	// LeaseTTL and HeartbeatInterval are the cluster's settings: with the
 	// defaults (10m, 30s) a heartbeat never moves a horizon, as in a
@@ -83,6 +84,11 @@ type Config struct {
 	Nonvoters bool
 	// RaftTimeout is passed to tallyd --raft-timeout when set.
 	RaftTimeout time.Duration
+	// SettleTimeout bounds the wait, after the heartbeat phase, for the
+	// leader's RSS to stop falling (settle.go); 0 skips the settle phase
+	// (tally-bench: DefaultSettleTimeout).
+	SettleTimeout time.Duration
+	settlePoll    time.Duration // tests: the RSS poll interval (settlePoll)
 	// Progress receives one line per step; nil for none.
 	Progress io.Writer `json:"-"`
 }
@@ -120,12 +126,14 @@ type Phase struct {
 	// Retries counts transport failures retried with the same request ID,
 	// as an agent does (for example a handshake refused while the server's
 	// accept queue is full); their time is in the latency.
-	Retries   int     `json:"retries"`
-	Seconds   float64 `json:"seconds"`
-	OpsPerSec float64 `json:"ops_per_sec"`
-	P50ms     float64 `json:"p50_ms"`
-	P99ms     float64 `json:"p99_ms"`
-	P999ms    float64 `json:"p999_ms"`
+	Retries int `json:"retries"`
+	// FirstRetry is the transport failure behind the first retry.
+	FirstRetry string  `json:"first_retry,omitempty"`
+	Seconds    float64 `json:"seconds"`
+	OpsPerSec  float64 `json:"ops_per_sec"`
+	P50ms      float64 `json:"p50_ms"`
+	P99ms      float64 `json:"p99_ms"`
+	P999ms     float64 `json:"p999_ms"`
 	// RaftEntries is how far the leader's applied index moved during the
 	// phase; EntriesPerOp divides it by the successful operations.
 	RaftEntries  uint64  `json:"raft_entries"`
@@ -138,6 +146,9 @@ type Phase struct {
 	ServerRSSKiB int64 `json:"server_rss_kib"`
 	// PerNode is each node's CPU during the phase and RSS at its end.
 	PerNode []NodeUsage `json:"per_node,omitempty"`
+	// QUICFallbacks counts, in the datagram heartbeat phase, heartbeats
+	// that went over QUIC after their datagram was not answered "ok".
+	QUICFallbacks int `json:"quic_fallbacks,omitempty"`
 }
 
 // NodeUsage is one tallyd process's share of a phase.
@@ -166,6 +177,12 @@ type Result struct {
 	// heartbeat round.
 	ServerCPUmsPerKHeartbeats float64 `json:"server_cpu_ms_per_1000_heartbeats"`
 	ServerCPUmsPerKCheckouts  float64 `json:"server_cpu_ms_per_1000_checkouts"`
+	// ServerCPUusPerDatagram is server CPU per datagram heartbeat (the
+	// rounds after the first, which gave every device its session), and
+	// SteadyHeartbeatUs the mix a steady fleet pays with the cluster's
+	// default settings (steadyMix).
+	ServerCPUusPerDatagram float64 `json:"server_cpu_us_per_datagram_heartbeat"`
+	SteadyHeartbeatUs      float64 `json:"server_cpu_us_per_steady_heartbeat"`
 	// Failover: from the leader's SIGKILL until a new leader is known, and
 	// until the first checkout is granted again (by a device that was
 	// connected to the killed leader and fails over as an agent does).
@@ -182,6 +199,13 @@ type Result struct {
 	LoadGenCPUSeconds    float64 `json:"loadgen_cpu_seconds"`
 	LoadGenRSSKiB        int64   `json:"loadgen_rss_kib"`
 	ClientSideBottleneck string  `json:"note,omitempty"`
+	// Memory settled after the storms (settle.go): the leader's RSS growth
+	// per 1,000 devices once it stopped falling with every device idle,
+	// and its live heap growth then (with --pprof; 0 when not measured).
+	LeaderRSSSettledPerKDevKiB float64 `json:"leader_rss_settled_per_1000_devices_kib,omitempty"`
+	LeaderLiveHeapPerKDevKiB   float64 `json:"leader_live_heap_per_1000_devices_kib,omitempty"`
+	SettleSeconds              float64 `json:"settle_seconds,omitempty"`
+	MemorySettled              bool    `json:"memory_settled,omitempty"`
 }
 
 type device struct {
@@ -255,12 +279,17 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, err
 	}
 	defer transports.close()
+	dgrams, err := newDatagramPool()
+	if err != nil {
+		return nil, err
+	}
+	defer dgrams.close()
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	servers := cl.agentAddrs()
 	res.IdleCloseSeconds, res.Spread = cfg.IdleClose.Seconds(), cfg.Spread
 	opts := func(i int, code string) []client.Option {
 		o := []client.Option{client.WithLogger(quiet), client.WithDialTimeout(2 * time.Second),
-			client.WithTransport(transports.get(i))}
+			client.WithTransport(transports.get(i)), client.WithDatagramSocket(dgrams.get(i))}
 		// No idle timer of their own: the phases below close connections
 		// explicitly (idle), so that the checkout storm runs on open ones.
 		if cfg.Spread {
@@ -301,6 +330,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	rssBefore, _ := readProc(leader.cmd.Process.Pid)
 	var mu sync.Mutex
 	ph := newPhaseRunner(ctx, cl, leader, cfg.Concurrency)
+	memBase := ph.baseline(ctx, cfg)
 
 	say("enroll: %d devices, each over its own QUIC connection", cfg.Devices)
 	p, err := ph.run("enroll", cfg.Devices, func(i int) error {
@@ -390,15 +420,15 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		}
 	}
 
-	say("steady heartbeats: %d rounds per device (no horizon moves: ttl %s, interval %s)", cfg.HeartbeatRounds, cfg.LeaseTTL, cfg.HeartbeatInterval)
-	profile("heartbeat")
-	p, err = ph.run("heartbeat", cfg.Devices*cfg.HeartbeatRounds, func(i int) error {
-		d := devs[i%cfg.Devices]
+	// quicHeartbeat is a tally-agent's heartbeat over QUIC; its answer
+	// carries the device's datagram session.
+	quicHeartbeat := func(d *device) error {
 		if d.lease.ID == 0 {
 			return errors.New("holds no lease")
 		}
 		var resp protocol.HeartbeatResponse
-		if err := d.c.Do(ctx, protocol.TypeHeartbeat, "", protocol.HeartbeatRequest{Leases: []protocol.LeaseRef{{ID: d.lease.ID, Feature: d.lease.Feature}}}, &resp); err != nil {
+		req := protocol.HeartbeatRequest{Leases: []protocol.LeaseRef{{ID: d.lease.ID, Feature: d.lease.Feature}}, Datagrams: true}
+		if err := d.c.Do(ctx, protocol.TypeHeartbeat, "", req, &resp); err != nil {
 			return err
 		}
 		idle(d)
@@ -406,11 +436,40 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			return fmt.Errorf("lease %d not held: %+v", d.lease.ID, resp.Leases)
 		}
 		return nil
-	})
+	}
+	say("steady heartbeats over QUIC: one per device, each getting its datagram session (no horizon moves: ttl %s, interval %s)", cfg.LeaseTTL, cfg.HeartbeatInterval)
+	profile("heartbeat")
+	p, err = ph.run("heartbeat", cfg.Devices, func(i int) error { return quicHeartbeat(devs[i]) })
 	if err != nil {
 		return nil, err
 	}
 	res.Phases = append(res.Phases, p)
+	hbQUIC := p
+	rounds := max(1, cfg.HeartbeatRounds-1)
+	say("steady heartbeats by datagram: %d rounds per device, as tally-agent sends them (QUIC when not answered ok)", rounds)
+	var fallbacks atomic.Int64
+	p, err = ph.run("heartbeat-datagram", cfg.Devices*rounds, func(i int) error {
+		d := devs[i%cfg.Devices]
+		if d.lease.ID == 0 {
+			return errors.New("holds no lease")
+		}
+		ans, err := d.c.QuickHeartbeat(ctx, []uint64{d.lease.ID}, nil)
+		if err != nil {
+			fallbacks.Add(1)
+			return quicHeartbeat(d)
+		}
+		if len(ans.Expires) != 1 || ans.Expires[0].IsZero() {
+			return fmt.Errorf("lease %d: datagram answer %+v", d.lease.ID, ans)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	p.QUICFallbacks = int(fallbacks.Load())
+	res.Phases = append(res.Phases, p)
+	res.ServerCPUusPerDatagram = p.ServerCPUSeconds / float64(max(1, p.Ops-p.Errors)) * 1e6
+	p = hbQUIC
 	if cfg.IdleClose > 0 {
 		// Closed connections linger briefly (QUIC's closing period) and the
 		// Go runtime returns freed memory to the system gradually.
@@ -427,6 +486,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	res.ServerCPUmsPerKHeartbeats = p.ServerCPUSeconds / float64(max(1, p.Ops-p.Errors)) * 1e6
 	res.ServerCPUmsPerKCheckouts = cpuCheckout
+	res.SteadyHeartbeatUs = SteadyMix(ledgerDefaultTTL, ledgerDefaultInterval).Cost(res.ServerCPUmsPerKHeartbeats, res.ServerCPUusPerDatagram)
+
+	settleMemory(ctx, cfg, leader.cmd.Process.Pid, memBase, res, say)
 
 	if cfg.Agent != "" {
 		say("agent idle memory")
@@ -580,13 +642,14 @@ func (m measurer) run(name string, n int, op func(i int) error) (Phase, error) {
 	}
 	lat := make([]time.Duration, n)
 	var errs, retries atomic.Int64
-	var firstErr atomic.Value
+	var firstErr, firstRetry atomic.Value
 	t0 := time.Now()
 	err := parallel(m.ctx, n, m.conc, func(i int) error {
 		s := time.Now()
 		err := op(i)
 		for attempt := 1; err != nil && attempt <= 5 && retryable(err) && m.ctx.Err() == nil; attempt++ {
 			retries.Add(1)
+			firstRetry.CompareAndSwap(nil, err.Error())
 			time.Sleep(time.Duration(attempt) * 50 * time.Millisecond)
 			err = op(i)
 		}
@@ -616,6 +679,9 @@ func (m measurer) run(name string, n int, op func(i int) error) (Phase, error) {
 	p.Retries = int(retries.Load())
 	if s, ok := firstErr.Load().(string); ok {
 		p.FirstErr = s
+	}
+	if s, ok := firstRetry.Load().(string); ok {
+		p.FirstRetry = s
 	}
 	ok := n - p.Errors
 	p.Seconds = elapsed.Seconds()

@@ -6,6 +6,8 @@ import (
 	"sync"
 
 	"github.com/quic-go/quic-go"
+
+	"github.com/tally-licensing/tally/agent/client"
 )
 
 // Every listener the bench starts takes its port from Config.PortBase, so
@@ -78,5 +80,30 @@ func (p *transportPool) get(i int) *quic.Transport { return p.trs[i%len(p.trs)] 
 func (p *transportPool) close() {
 	for _, t := range p.trs {
 		t.Close()
+	}
+}
+
+// datagramPool is the few UDP sockets the simulated devices send their
+// datagram heartbeats from (as transportPool, for the same reason).
+type datagramPool struct{ socks []*client.DatagramSocket }
+
+func newDatagramPool() (*datagramPool, error) {
+	p := &datagramPool{}
+	for range transportsPerPool {
+		s, err := client.NewDatagramSocket()
+		if err != nil {
+			p.close()
+			return nil, err
+		}
+		p.socks = append(p.socks, s)
+	}
+	return p, nil
+}
+
+func (p *datagramPool) get(i int) *client.DatagramSocket { return p.socks[i%len(p.socks)] }
+
+func (p *datagramPool) close() {
+	for _, s := range p.socks {
+		s.Close()
 	}
 }

@@ -25,8 +25,14 @@ var testSettings = ledger.Settings{LeaseTTL: 3 * time.Second, HeartbeatInterval:
 // startNode runs a real single node in a temp dir on loopback ports.
 func startNode(t *testing.T) (*Node, string) {
 	t.Helper()
+	return startNodeWith(t, testSettings)
+}
+
+// startNodeWith is startNode with other cluster settings.
+func startNodeWith(t testing.TB, settings ledger.Settings) (*Node, string) {
+	t.Helper()
 	dir := t.TempDir()
-	if _, err := Init(dir, InitOptions{NodeID: "n1", Settings: testSettings}); err != nil {
+	if _, err := Init(dir, InitOptions{NodeID: "n1", Settings: settings}); err != nil {
 		t.Fatal(err)
 	}
 	n, err := Start(context.Background(), Config{
