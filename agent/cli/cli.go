@@ -26,6 +26,7 @@ import (
 
 	"github.com/kardianos/service"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"golang.org/x/term"
 
 	"github.com/tally-licensing/tally/agent"
@@ -201,7 +202,7 @@ func newRunCommand(g *globalFlags) *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.StringVar(&configFile, "config", "", "agent configuration file written by `tally-agent install`")
-	f.StringSliceVar(&servers, "server", nil, "tallyd agent address host:port (repeatable or comma-separated)")
+	serverFlag(f, &servers)
 	f.StringVar(&caFile, "ca", "", "cluster CA certificate (PEM) that servers must be signed by")
 	f.StringVar(&token, "enroll-token", "", "enrollment token for a device not yet enrolled (or $"+EnrollTokenEnv+")")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
@@ -506,3 +507,40 @@ func addVersionFlag(root *cobra.Command) {
 		help(c, args)
 	})
 }
+
+// serverFlag defines --server on f: host:port, repeatable or
+// comma-separated, as pflag's StringSliceVar does but without its CSV
+// reader (encoding/csv is code the agent would carry for a list of
+// addresses, which hold neither quotes nor commas; docs/performance.md,
+// agent footprint). The help line is the same.
+func serverFlag(f *pflag.FlagSet, dst *[]string) {
+	f.Var(&serverList{dst: dst}, "server", "tallyd agent address host:port (repeatable or comma-separated)")
+}
+
+type serverList struct {
+	dst *[]string
+	set bool // the first --server replaces the default, later ones append
+}
+
+func (s *serverList) String() string {
+	if s.dst == nil || len(*s.dst) == 0 {
+		return ""
+	}
+	return "[" + strings.Join(*s.dst, ",") + "]"
+}
+
+func (s *serverList) Set(v string) error {
+	var items []string
+	if v != "" {
+		items = strings.Split(v, ",")
+	}
+	if !s.set {
+		*s.dst = items
+	} else {
+		*s.dst = append(*s.dst, items...)
+	}
+	s.set = true
+	return nil
+}
+
+func (s *serverList) Type() string { return "strings" }

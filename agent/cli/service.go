@@ -80,7 +80,7 @@ func newServiceCommands(g *globalFlags) []*cobra.Command {
 	}
 	configFlag(install)
 	f := install.Flags()
-	f.StringSliceVar(&opts.Servers, "server", nil, "tallyd agent address host:port (repeatable or comma-separated)")
+	serverFlag(f, &opts.Servers)
 	f.StringVar(&opts.CAFile, "ca", "", "cluster CA certificate (PEM); copied next to the configuration")
 	f.StringVar(&opts.EnrollToken, "enroll-token", "", "enrollment token (or $"+EnrollTokenEnv+")")
 	f.StringVar(&opts.LogLevel, "log-level", "info", "debug, info, warn or error")
