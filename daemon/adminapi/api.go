@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tally-licensing/tally/certs"
 	"github.com/tally-licensing/tally/cluster/ledger"
 	"github.com/tally-licensing/tally/cluster/store"
 	"github.com/tally-licensing/tally/daemon/authtoken"
@@ -72,6 +73,9 @@ type api struct {
 	log     *slog.Logger
 	now     func() time.Time
 	signIns SignInBrake
+	// nodes verifies the chains of nodes calling internal endpoints,
+	// remembering those that verified (certs.NodeVerifier).
+	nodes *certs.NodeVerifier
 }
 
 // New returns the API's handler.
@@ -85,7 +89,7 @@ func New(cfg Config) http.Handler {
 	if cfg.Brake == nil && cfg.Store != nil {
 		cfg.Brake = &LedgerBrake{Read: cfg.Store.Read, Propose: cfg.Propose, Logger: cfg.Logger}
 	}
-	a := &api{cfg: cfg, log: cfg.Logger, now: cfg.Now, signIns: cfg.Brake}
+	a := &api{cfg: cfg, log: cfg.Logger, now: cfg.Now, signIns: cfg.Brake, nodes: certs.NewNodeVerifier(cfg.NodeCAs)}
 	mux, _, _ := a.routes()
 	return a.gate(mux)
 }

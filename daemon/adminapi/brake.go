@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/tally-licensing/tally/certs"
 	"github.com/tally-licensing/tally/cluster/ledger"
 	"github.com/tally-licensing/tally/protocol"
 )
@@ -95,7 +94,7 @@ func (a *api) clientSource(r *http.Request) string {
 	if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 || a.cfg.NodeCAs == nil {
 		return host
 	}
-	if _, err := certs.VerifyNode(a.cfg.NodeCAs, r.TLS.PeerCertificates, a.now()); err != nil {
+	if _, err := a.nodes.Verify(r.TLS.PeerCertificates, a.now()); err != nil {
 		return host
 	}
 	xff := r.Header.Values("X-Forwarded-For")

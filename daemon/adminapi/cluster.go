@@ -218,7 +218,7 @@ func (a *api) internalStatus(w http.ResponseWriter, r *http.Request) {
 		writeError(w, protocol.Errorf(protocol.CodeUnauthorized, "internal endpoints need TLS"))
 		return
 	}
-	if _, err := certs.VerifyNode(a.cfg.NodeCAs, r.TLS.PeerCertificates, a.now()); err != nil {
+	if _, err := a.nodes.Verify(r.TLS.PeerCertificates, a.now()); err != nil {
 		writeError(w, protocol.Errorf(protocol.CodeUnauthorized, "only nodes of this cluster may ask: %v", err))
 		return
 	}

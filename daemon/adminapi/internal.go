@@ -5,7 +5,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/tally-licensing/tally/certs"
 	"github.com/tally-licensing/tally/cluster/ledger"
 	"github.com/tally-licensing/tally/protocol"
 )
@@ -92,7 +91,7 @@ func (a *api) internalPropose(w http.ResponseWriter, r *http.Request) {
 		writeError(w, protocol.Errorf(protocol.CodeUnauthorized, "internal endpoints need TLS"))
 		return
 	}
-	from, err := certs.VerifyNode(a.cfg.NodeCAs, r.TLS.PeerCertificates, a.now())
+	from, err := a.nodes.Verify(r.TLS.PeerCertificates, a.now())
 	if err != nil {
 		writeError(w, protocol.Errorf(protocol.CodeUnauthorized, "only nodes of this cluster may forward commands: %v", err))
 		return

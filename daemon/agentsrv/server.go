@@ -93,7 +93,7 @@ type Server struct {
 	adm *admission
 	wg  sync.WaitGroup
 	// verified skips re-verifying a chain on reconnects (verified.go).
-	verified verifiedCache
+	verified *certs.ChainCache[verifiedDevice]
 	// sessions are the datagram heartbeat sessions (datagram.go).
 	sessions *sessions
 	dg       datagramMetrics
@@ -154,7 +154,8 @@ func Listen(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("start QUIC listener: %w", err)
 	}
 	return &Server{cfg: cfg, log: cfg.Logger, tr: tr, ln: ln, adm: adm,
-		sessions: newSessions(cfg.Limits.MaxHeartbeatSessions), dg: newDatagramMetrics()}, nil
+		sessions: newSessions(cfg.Limits.MaxHeartbeatSessions), dg: newDatagramMetrics(),
+		verified: certs.NewChainCache[verifiedDevice](maxVerified)}, nil
 }
 
 // Addr is the bound address.
@@ -213,8 +214,8 @@ func (s *Server) identify(conn *quic.Conn) peer {
 		return p
 	}
 	now := s.cfg.Now()
-	key := chainKey(chain)
-	if e, ok := s.verified.lookup(key, now); ok {
+	key := certs.ChainKey(chain)
+	if e, ok := s.verified.Lookup(key, now); ok {
 		p.cert, p.id, p.keyFP = chain[0], e.id, e.keyFP
 		return p
 	}
@@ -230,7 +231,7 @@ func (s *Server) identify(conn *quic.Conn) peer {
 		return p
 	}
 	p.cert, p.id, p.keyFP = chain[0], id, fp
-	s.verified.store(key, chain, id, fp)
+	s.verified.Store(key, chain, verifiedDevice{id: id, keyFP: fp})
 	return p
 }
 
