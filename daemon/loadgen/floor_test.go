@@ -109,9 +109,10 @@ func TestTargetsRatiosAndVerdicts(t *testing.T) {
 		Runs: []*Result{
 			{Nodes: 1, Devices: 50000, LeaderRSSPerKDevKiB: 12000, ServerCPUmsPerKCheckouts: 110, ServerCPUmsPerKHeartbeats: 320,
 				IdleCloseSeconds: 1, ServerCPUusPerDatagram: 20, SteadyHeartbeatUs: 102,
-				Phases: []Phase{{Name: "checkout", OpsPerSec: 8500, P99ms: 25}, {Name: "heartbeat"}, {Name: "heartbeat-datagram"}}},
+				Phases: []Phase{{Name: "checkout", OpsPerSec: 8500, P99ms: 25, Ops: 50000, ServerCPUSeconds: 10}, {Name: "heartbeat"}, {Name: "heartbeat-datagram"}}},
 			{Nodes: 3, Devices: 50000, Elections: 1, GrantsResumeSeconds: 1.2, ElectionSeconds: 1.0,
-				Phases: []Phase{{Name: "checkout", OpsPerSec: 9000}}},
+				Phases: []Phase{{Name: "checkout", OpsPerSec: 9000, Ops: 50000, ServerCPUSeconds: 20,
+					PerNode: []NodeUsage{{Node: "node1", CPUSeconds: 8}, {Node: "node2", CPUSeconds: 6}, {Node: "node3", CPUSeconds: 6}}}}},
 		},
 	}
 	r.ComputeTargets()
@@ -141,6 +142,8 @@ func TestTargetsRatiosAndVerdicts(t *testing.T) {
 	check("elections on the healthy 3-node cluster under load", 1, 0, false)
 	check("grants resume after a leader kill", 1.2, 1.2, true)
 	check("checkouts/s, 3 nodes ÷ 1 node", 9000.0/8500, 0, true)
+	// One node spends 0.2 ms per checkout; the busiest of three 0.16 ms.
+	check("checkout capacity, 3 nodes ÷ 1 node, a core per node", 10.0/8, 0, true)
 }
 
 func diff(a, b float64) bool { return a-b > 1e-9 || b-a > 1e-9 }

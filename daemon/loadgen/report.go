@@ -127,8 +127,12 @@ func (r *Report) ComputeTargets() {
 	if one != nil && three != nil {
 		c1, c3 := one.phase("checkout"), three.phase("checkout")
 		if c1 != nil && c3 != nil && c1.OpsPerSec > 0 {
-			add(Target{Figure: "checkouts/s, 3 nodes ÷ 1 node", Now: c3.OpsPerSec / c1.OpsPerSec, Unit: "×", Target: "≥ 1 ×",
+			add(Target{Figure: "checkouts/s, 3 nodes ÷ 1 node (all on this machine's cores, beside the load generator)", Now: c3.OpsPerSec / c1.OpsPerSec, Unit: "×", Target: "≥ 1 ×",
 				Met: c3.OpsPerSec >= c1.OpsPerSec})
+			if x, ok := coreCapacityRatio(c1, c3); ok {
+				add(Target{Figure: "checkout capacity, 3 nodes ÷ 1 node, a core per node (1 node's CPU per checkout ÷ the busiest node's in the 3-node run)",
+					Now: x, Unit: "×", Target: "≥ 1 ×", Met: x >= 1})
+			}
 		}
 	}
 	if three != nil {
@@ -384,4 +388,26 @@ func SteadyMix(ttl, interval time.Duration) Mix {
 // heartbeat and one datagram heartbeat cost.
 func (m Mix) Cost(quicUs, datagramUs float64) float64 {
 	return m.QUICPerHeartbeat*quicUs + m.DatagramPerHeartbeat*datagramUs
+}
+
+// coreCapacityRatio projects what a 3-node cluster grants, against one
+// node, when every node has a core of its own, as on real servers: the
+// cluster grants as fast as its busiest node (the leader, which also
+// replicates) gets through its share, so the ratio is one node's CPU per
+// checkout over the busiest node's CPU per checkout of the whole cluster.
+// On the bench's one machine the three processes and the load generator
+// share its cores, and the measured throughput ratio says more about that
+// sharing than about the cluster.
+func coreCapacityRatio(one, three *Phase) (float64, bool) {
+	if one.Ops == 0 || three.Ops == 0 || one.ServerCPUSeconds <= 0 || len(three.PerNode) == 0 {
+		return 0, false
+	}
+	busiest := 0.0
+	for _, n := range three.PerNode {
+		busiest = max(busiest, n.CPUSeconds)
+	}
+	if busiest <= 0 {
+		return 0, false
+	}
+	return (one.ServerCPUSeconds / float64(one.Ops)) / (busiest / float64(three.Ops)), true
 }
