@@ -151,7 +151,7 @@ func (s *State) pruneAdminRequests(now time.Time) {
 		n++
 	}
 	if n > 0 {
-		s.adminReqOrder = append(s.adminReqOrder[:0:0], s.adminReqOrder[n:]...)
+		s.adminReqOrder = dropFront(s.adminReqOrder, n)
 	}
 }
 

@@ -79,7 +79,7 @@ func (s *State) pruneAudit(now time.Time) {
 		n++
 	}
 	if n > 0 {
-		s.audit.records = append(recs[:0:0], recs[n:]...)
+		s.audit.records = dropFront(recs, n)
 	}
 }
 

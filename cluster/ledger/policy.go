@@ -308,7 +308,7 @@ func (s *State) addEvent(now time.Time, kind, account, feature, msg string) {
 	s.pol.NextSeq++
 	s.pol.Events = append(s.pol.Events, Event{Seq: s.pol.NextSeq, Kind: kind, Account: account, Feature: feature, At: now, Message: msg})
 	if len(s.pol.Events) > maxEvents {
-		s.pol.Events = append(s.pol.Events[:0:0], s.pol.Events[len(s.pol.Events)-maxEvents:]...)
+		s.pol.Events = dropFront(s.pol.Events, len(s.pol.Events)-maxEvents)
 	}
 }
 

@@ -20,6 +20,7 @@ import (
 	"github.com/tally-licensing/tally/cluster/ledger"
 	"github.com/tally-licensing/tally/cluster/store"
 	"github.com/tally-licensing/tally/daemon/agentsrv"
+	"github.com/tally-licensing/tally/daemon/memtrim"
 	"github.com/tally-licensing/tally/daemon/node"
 	"github.com/tally-licensing/tally/internal/buildinfo"
 	"github.com/tally-licensing/tally/internal/clock"
@@ -226,6 +227,9 @@ func (f *serveFlags) start(ctx context.Context, stdout, stderr io.Writer) (*node
 	if err != nil {
 		return nil, nil, err
 	}
+	// The process gives a storm's memory back to the OS once it is over
+	// (the trimmer is per process, so it starts here and not in node).
+	go memtrim.Run(ctx, memtrim.Config{Logger: logger.With("component", "memtrim")})
 	if f.addrFile != "" {
 		if err := writeAddrFile(f.addrFile, n); err != nil {
 			n.Close()
