@@ -15,7 +15,7 @@ AGENT_GCFLAGS := all=-l runtime/...= internal/...= crypto/...= vendor/golang.org
 AGENT_FLAGS   := -tags $(AGENT_TAGS) $(foreach f,$(AGENT_GCFLAGS),-gcflags=$(f))
 AGENT_BUILD   := CGO_ENABLED=0 $(GO) build $(AGENT_FLAGS)
 
-.PHONY: all build dist packages lint-openapi run test test-short bench bench-micro bench-load lint fmt clean screenshots chaos
+.PHONY: all build dist packages lint-openapi run test test-short bench bench-micro bench-check bench-load lint fmt clean screenshots chaos
 
 all: build
 
@@ -97,6 +97,10 @@ bench: bench-micro bench-load
 ## bench-micro: the Go microbenchmarks (token sign/verify, ledger apply, checkout, heartbeat) and the agent footprint (RSS, CPU with ten leases)
 bench-micro:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 1s $(PKGS)
+
+## bench-check: every benchmark once (-benchtime 1x), so that a benchmark broken by a change fails CI, not the next `make bench`
+bench-check:
+	$(GO) test -run '^$$' -bench . -benchtime 1x $(PKGS)
 
 ## bench-load: tally-bench, the floor then N devices against 1- and 3-node loopback clusters; JSON, SVG and Markdown into $(BENCH_OUT)
 ##   knobs: BENCH_DEVICES (default 1000), BENCH_NODES (1,3), BENCH_CONCURRENCY (128), BENCH_ROUNDS (3),

@@ -354,11 +354,19 @@ func BenchmarkCheckoutWithLicense(b *testing.B) {
 	f := licFixture(b, 1, 1)
 	f.must(b, legacyCmd(CmdLicense, &LicenseOp{Op: OpAssign, Account: "acme", Product: "phone_system", User: "ann@acme.test", ExtKey: "1", AddOns: []string{"team_chat"}}))
 	f.must(b, Command{Type: CmdSetPool, Payload: &SetPool{Account: "acme", Feature: "cad", Seats: b.N + 1}})
+	// ann signs in on every device: the account has members, so a seat
+	// goes to a signed-in member, never to a user a client names.
 	for i := 0; i < b.N; i++ {
-		f.must(b, Command{Type: CmdEnrollDevice, Payload: &EnrollDevice{Account: "acme", TokenID: "et1", Code: fmt.Sprintf("b%d", i), KeyFingerprint: "fp"}})
+		dev := fmt.Sprintf("b%d", i)
+		f.must(b, Command{Type: CmdEnrollDevice, Payload: &EnrollDevice{Account: "acme", TokenID: "et1", Code: dev, KeyFingerprint: "fp"}})
+		f.must(b, Command{Type: CmdDeviceSignIn, Payload: &DeviceSignIn{ID: "si-" + dev, Account: "acme", Device: dev, KeyFingerprint: "fp", Email: "ann@acme.test", SecretHash: "h-" + dev}})
 	}
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		f.must(b, Command{Type: CmdCheckout, Payload: &Checkout{Account: "acme", Device: fmt.Sprintf("b%d", i), Feature: "cad", User: "ann@acme.test"}})
+		dev := fmt.Sprintf("b%d", i)
+		r := f.must(b, Command{Type: CmdCheckout, Payload: &Checkout{Account: "acme", Device: dev, Feature: "cad", SignIn: "si-" + dev}})
+		if r.Lease == nil || len(r.Lease.AddOns) == 0 {
+			b.Fatalf("checkout on %s: lease %+v; want ann's license add-ons on it", dev, r.Lease)
+		}
 	}
 }
