@@ -241,21 +241,10 @@ func (a *api) signIn(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(r, &req); err != nil {
 		return err
 	}
-	account := r.PathValue("account")
-	source := a.clientSource(r)
-	key := SignInKey(account, req.Email)
-	if wait, blocked := a.signIns.Blocked(key, source, a.now()); blocked {
-		return braked(account, req.Email, wait)
-	}
-	u, ok, err := a.checkPassword(account, req.Email, req.Password)
+	u, err := a.authenticate(r, r.PathValue("account"), req.Email, req.Password, "member sign-in")
 	if err != nil {
 		return err
 	}
-	if !ok {
-		a.signIns.Fail(r.Context(), key, source)
-		return wrongPassword(account)
-	}
-	a.signIns.Succeed(r.Context(), key)
 	writeJSON(w, http.StatusOK, SignInResponse{User: u})
 	return nil
 }

@@ -42,6 +42,29 @@ func (a *api) checkPassword(account, email, password string) (u ledger.UserView,
 	return u, match, nil
 }
 
+// authenticate signs a member in with a password behind the shared
+// sign-in brake: a member or source past its free failures waits, a wrong
+// password (or an unknown member) counts against both, and a right one
+// clears the member's count. what names the sign-in in the log.
+func (a *api) authenticate(r *http.Request, account, email, password, what string) (ledger.UserView, error) {
+	source := a.clientSource(r)
+	key := SignInKey(account, email)
+	if wait, blocked := a.signIns.Blocked(key, source, a.now()); blocked {
+		return ledger.UserView{}, braked(account, email, wait)
+	}
+	u, ok, err := a.checkPassword(account, email, password)
+	if err != nil {
+		return ledger.UserView{}, err
+	}
+	if !ok {
+		a.signIns.Fail(r.Context(), key, source)
+		a.log.Warn(what+" refused: wrong password", "account", account, "email", email, "remote", source)
+		return ledger.UserView{}, wrongPassword(account)
+	}
+	a.signIns.Succeed(r.Context(), key)
+	return u, nil
+}
+
 // wrongPassword is the one refusal for an unknown email and a wrong
 // password alike.
 func wrongPassword(account string) error {
@@ -71,21 +94,10 @@ func (a *api) startSession(w http.ResponseWriter, r *http.Request) error {
 		return protocol.Errorf(protocol.CodeInvalidArgument, "account, email and password are required")
 	}
 	now := a.now()
-	source := a.clientSource(r)
-	key := SignInKey(req.Account, req.Email)
-	if wait, blocked := a.signIns.Blocked(key, source, now); blocked {
-		return braked(req.Account, req.Email, wait)
-	}
-	u, ok, err := a.checkPassword(req.Account, req.Email, req.Password)
+	u, err := a.authenticate(r, req.Account, req.Email, req.Password, "console sign-in")
 	if err != nil {
 		return err
 	}
-	if !ok {
-		a.signIns.Fail(r.Context(), key, source)
-		a.log.Warn("console sign-in refused", "account", req.Account, "email", req.Email, "remote", source)
-		return wrongPassword(req.Account)
-	}
-	a.signIns.Succeed(r.Context(), key)
 	access, perr := ledger.SessionAccess(u)
 	if perr != nil {
 		return perr

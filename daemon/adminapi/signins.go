@@ -100,22 +100,10 @@ func (a *api) approveDeviceE(r *http.Request) error {
 	if req.Account == "" || req.UserCode == "" || req.Email == "" || req.Password == "" {
 		return protocol.Errorf(protocol.CodeInvalidArgument, "account, user_code, email and password are required")
 	}
-	now := a.now()
-	key := SignInKey(req.Account, req.Email)
-	source := a.clientSource(r)
-	if wait, blocked := a.signIns.Blocked(key, source, now); blocked {
-		return braked(req.Account, req.Email, wait)
-	}
-	u, ok, err := a.checkPassword(req.Account, req.Email, req.Password)
+	u, err := a.authenticate(r, req.Account, req.Email, req.Password, "device approval")
 	if err != nil {
 		return err
 	}
-	if !ok {
-		a.signIns.Fail(r.Context(), key, source)
-		a.log.Warn("device approval refused: wrong password", "account", req.Account, "email", req.Email, "remote", source)
-		return wrongPassword(req.Account)
-	}
-	a.signIns.Succeed(r.Context(), key)
 	if _, err := a.apply(r, ledger.Command{Type: ledger.CmdApproveDevice, Actor: memberActor(u.Account, u.Email),
 		Payload: &ledger.ApproveDevice{Account: req.Account, UserCode: req.UserCode, Email: u.Email}}); err != nil {
 		return err
