@@ -262,15 +262,7 @@ func (w *wireEntry) command() (*Command, error) {
 	if w.Payload != nil {
 		fields["payload"] = w.Payload
 	}
-	if err := decodePayload(c, h, fields); err != nil {
-		var ee *EntryError
-		if h.Ignorable && errors.As(err, &ee) {
-			c.Payload = &SkippedEntry{Format: h.V, Reason: ee.Reason}
-			return c, nil
-		}
-		return nil, err
-	}
-	return c, nil
+	return payloadOrSkip(c, h, fields)
 }
 
 func decodeEntry(b []byte) (*Command, error) {
@@ -308,6 +300,13 @@ func decodeEntry(b []byte) (*Command, error) {
 			c.Batch[i] = *d
 		}
 	}
+	return payloadOrSkip(c, h, fields)
+}
+
+// payloadOrSkip decodes c's payload from the entry's remaining fields. An
+// entry its writer marked ignorable that this release cannot read (a
+// command it does not know) becomes a SkippedEntry instead of an error.
+func payloadOrSkip(c *Command, h entryHeader, fields map[string]json.RawMessage) (*Command, error) {
 	if err := decodePayload(c, h, fields); err != nil {
 		var ee *EntryError
 		if h.Ignorable && errors.As(err, &ee) {
