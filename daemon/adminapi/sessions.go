@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/tally-licensing/tally/cluster/ledger"
@@ -13,29 +12,17 @@ import (
 	"github.com/tally-licensing/tally/protocol"
 )
 
-// dummyHash is verified against when the member does not exist, so an
-// unknown email takes as long to refuse as a wrong password.
-var dummyHash = sync.OnceValue(func() string {
-	h, _ := passwords.Hash("not a password of anyone")
-	return h
-})
-
 // checkPassword verifies a member's password against the argon2id hash in
 // the ledger. ok is false for a wrong password or an unknown (or not yet
 // accepted) member, which costs as long to refuse; err is for a stored hash
 // that cannot be read.
 func (a *api) checkPassword(account, email, password string) (u ledger.UserView, ok bool, err error) {
 	var hash string
-	var known bool
 	a.cfg.Store.Read(func(st *ledger.State) {
-		hash, known = st.PasswordHash(account, email)
+		hash, _ = st.PasswordHash(account, email) // "" for no such member
 		u, _ = st.User(account, email)
 	})
-	if !known || hash == "" {
-		passwords.Verify(dummyHash(), password)
-		return u, false, nil
-	}
-	match, err := passwords.Verify(hash, password)
+	match, err := passwords.VerifyStored(hash, password)
 	if err != nil {
 		return u, false, protocol.Errorf(protocol.CodeInternal, "stored password of %s: %v", u.Email, err)
 	}

@@ -35,12 +35,11 @@ func newMemberSignIns(n *Node, brake adminapi.SignInBrake) *memberSignIns {
 	return &memberSignIns{n: n, brake: brake, now: func() time.Time { return time.Now().UTC() }, seen: map[ledger.DeviceRef]time.Time{}}
 }
 
-// dummyHash is verified against for an unknown member, so that refusing an
-// unknown address costs as long as refusing a wrong password.
-var dummyHash = sync.OnceValue(func() string {
-	h, _ := passwords.Hash("not a password of anyone")
-	return h
-})
+// deviceBraked refuses a sign-in on a device while the member or the
+// device (the source of the attempts) waits out the brake.
+func deviceBraked(dev ledger.DeviceRef, email string, wait time.Duration) error {
+	return protocol.Errorf(protocol.CodeTooManyRequests, "too many wrong passwords for %s in account %s, or from this device; try again in %v", email, dev.Account, wait.Round(time.Second)+time.Second)
+}
 
 func (m *memberSignIns) Login(ctx context.Context, dev ledger.DeviceRef, keyFP string, req protocol.LoginRequest, reqID string) (protocol.LoginResponse, error) {
 	email := ledger.NormalizeEmail(req.Email)
@@ -53,17 +52,11 @@ func (m *memberSignIns) Login(ctx context.Context, dev ledger.DeviceRef, keyFP s
 	// over many members is braked as an address would be.
 	source := "device:" + dev.Account + "/" + dev.Code
 	if wait, blocked := m.brake.Blocked(key, source, now); blocked {
-		return protocol.LoginResponse{}, protocol.Errorf(protocol.CodeTooManyRequests, "too many wrong passwords for %s in account %s, or from this device; try again in %v", email, dev.Account, wait.Round(time.Second)+time.Second)
+		return protocol.LoginResponse{}, deviceBraked(dev, email, wait)
 	}
 	var hash string
-	var known bool
-	m.n.Store.Read(func(st *ledger.State) { hash, known = st.PasswordHash(dev.Account, email) })
-	if !known || hash == "" {
-		passwords.Verify(dummyHash(), req.Password)
-		m.brake.Fail(ctx, key, source)
-		return protocol.LoginResponse{}, protocol.Errorf(protocol.CodeUnauthorized, "wrong email or password for account %s", dev.Account)
-	}
-	ok, err := passwords.Verify(hash, req.Password)
+	m.n.Store.Read(func(st *ledger.State) { hash, _ = st.PasswordHash(dev.Account, email) }) // "" for no such member
+	ok, err := passwords.VerifyStored(hash, req.Password)
 	if err != nil {
 		return protocol.LoginResponse{}, protocol.Errorf(protocol.CodeInternal, "stored password of %s: %v", email, err)
 	}
@@ -234,7 +227,7 @@ func (m *memberSignIns) activate(ctx context.Context, dev ledger.DeviceRef, req 
 		now := m.now()
 		source := "device:" + dev.Account + "/" + dev.Code
 		if wait, blocked := m.brake.Blocked(key, source, now); blocked {
-			return protocol.ActivateResponse{}, protocol.Errorf(protocol.CodeTooManyRequests, "too many wrong passwords for %s in account %s, or from this device; try again in %v", email, dev.Account, wait.Round(time.Second)+time.Second)
+			return protocol.ActivateResponse{}, deviceBraked(dev, email, wait)
 		}
 		var stored string
 		m.n.Store.Read(func(st *ledger.State) { stored, _ = st.PasswordHash(dev.Account, email) })

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	"golang.org/x/crypto/argon2"
 )
@@ -82,3 +83,21 @@ func Verify(phc, password string) (bool, error) {
 	got := argon2.IDKey([]byte(password), salt, t, m, p, uint32(len(key)))
 	return subtle.ConstantTimeCompare(got, key) == 1, nil
 }
+
+// VerifyStored checks a sign-in's password against the hash stored for the
+// member, where an empty hash means no such member (or one without a
+// password yet). That case is refused after the same work as a wrong
+// password — a verification against a hash of nobody's password — so the
+// time a refusal takes does not tell which emails are members.
+func VerifyStored(stored, password string) (bool, error) {
+	if stored == "" {
+		Verify(nobodysHash(), password)
+		return false, nil
+	}
+	return Verify(stored, password)
+}
+
+var nobodysHash = sync.OnceValue(func() string {
+	h, _ := Hash("not a password of anyone")
+	return h
+})

@@ -33,3 +33,24 @@ func TestHashVerify(t *testing.T) {
 		}
 	}
 }
+
+// A stored hash verifies as Verify does; no stored hash (no such member) is
+// refused without an error, after a verification of its own.
+func TestVerifyStored(t *testing.T) {
+	h, err := Hash("correct horse")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := VerifyStored(h, "correct horse"); !ok || err != nil {
+		t.Errorf("right password: %v, %v", ok, err)
+	}
+	if ok, err := VerifyStored(h, "wrong horse"); ok || err != nil {
+		t.Errorf("wrong password: %v, %v", ok, err)
+	}
+	if ok, err := VerifyStored("", "correct horse"); ok || err != nil {
+		t.Errorf("no such member: %v, %v", ok, err)
+	}
+	if _, err := VerifyStored("$md5$x", "p"); err == nil {
+		t.Error("a malformed stored hash gave no error")
+	}
+}
