@@ -37,9 +37,8 @@ func (s *Service) QuickHeartbeat(dev ledger.DeviceRef, ids []uint64, view uint64
 	s.store.Read(func(st *ledger.State) {
 		refs := make([]protocol.LeaseRef, len(ids))
 		for i, id := range ids {
-			l, gone := st.Lease(id)
-			if gone != nil || l.Account != dev.Account || l.Device != dev.Code || l.Revoked || l.Vacant ||
-				l.Horizon.Sub(now) < st.LeaseTTL(l.Account, l.Feature)/2 {
+			l, verdict := heartbeatVerdict(st, dev, id, now)
+			if verdict != heldFromMemory {
 				ok = false
 				return
 			}

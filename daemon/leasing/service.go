@@ -250,6 +250,41 @@ func (s *Service) HeartbeatInterval() time.Duration {
 	return d
 }
 
+// leaseVerdict is what a heartbeat does with one lease the device lists.
+type leaseVerdict int
+
+const (
+	// heldFromMemory: the device's, live, its horizon at least half a TTL
+	// away; answered from the applied state without Raft (S4).
+	heldFromMemory leaseVerdict = iota
+	// throughRaft: renewed through Raft, which also gives the answer when
+	// this node's copy cannot (see heartbeatVerdict).
+	throughRaft
+	// lostVacant: the seat was vacated (a node-locked seat moved on).
+	lostVacant
+)
+
+// heartbeatVerdict classifies lease id for a heartbeat of dev at now; the
+// QUIC heartbeat and the datagram heartbeat (which answers ok only when
+// every lease is heldFromMemory) share it.
+func heartbeatVerdict(st *ledger.State, dev ledger.DeviceRef, id uint64, now time.Time) (ledger.Lease, leaseVerdict) {
+	l, gone := st.Lease(id)
+	switch {
+	case gone != nil || l.Account != dev.Account || l.Device != dev.Code || l.Revoked:
+		// Only the ledger at apply time may say a lease is lost: this
+		// node's copy may trail the leader (a grant it has not applied
+		// yet, or a restart still replaying), and an agent told "lost"
+		// drops a lease it holds. The renewal through Raft answers
+		// not_found, not_holder or revoked itself.
+		return l, throughRaft
+	case l.Vacant:
+		return l, lostVacant
+	case l.Horizon.Sub(now) < st.LeaseTTL(l.Account, l.Feature)/2:
+		return l, throughRaft
+	}
+	return l, heldFromMemory
+}
+
 // Heartbeat renews every lease a device lists. A lease whose horizon is far
 // enough away is answered from memory without touching Raft (S4); the others
 // are renewed together in one command and get fresh tokens.
@@ -264,21 +299,13 @@ func (s *Service) Heartbeat(ctx context.Context, dev ledger.DeviceRef, req proto
 	s.store.Read(func(st *ledger.State) {
 		resp.Interval, resp.Policy = agentPolicy(st, dev.Account, req.Leases)
 		for i, ref := range req.Leases {
-			l, gone := st.Lease(ref.ID)
-			switch {
-			case gone != nil || l.Account != dev.Account || l.Device != dev.Code || l.Revoked:
-				// Only the ledger at apply time may say a lease is lost:
-				// this node's copy may trail the leader (a grant it has not
-				// applied yet, or a restart still replaying), and an agent
-				// told "lost" drops a lease it holds. The renewal through
-				// Raft answers not_found, not_holder or revoked itself.
+			l, verdict := heartbeatVerdict(st, dev, ref.ID, now)
+			switch verdict {
+			case throughRaft:
 				renewAt[ref.ID] = i
 				renew = append(renew, ref.ID)
-			case l.Vacant:
+			case lostVacant:
 				resp.Leases[i] = protocol.LeaseStatus{ID: ref.ID, State: protocol.LeaseLost, Error: ledger.VacantError(l)}
-			case l.Horizon.Sub(now) < st.LeaseTTL(l.Account, l.Feature)/2:
-				renewAt[ref.ID] = i
-				renew = append(renew, ref.ID)
 			default:
 				resp.Leases[i] = protocol.LeaseStatus{ID: ref.ID, State: protocol.LeaseHeld, Expires: l.Horizon}
 			}
