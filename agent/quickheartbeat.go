@@ -61,9 +61,9 @@ func (a *agent) renewalDue(refs []protocol.LeaseRef) bool {
 		if !ok {
 			continue
 		}
-		ttl := a.policy.LeaseTTL.D()
-		if f, ok := a.policy.Features[l.Feature]; ok && f.LeaseTTL > 0 {
-			ttl = f.LeaseTTL.D()
+		ttl := a.featurePolicyLocked(l.Feature).LeaseTTL.D()
+		if ttl <= 0 { // the feature's own policy leaves the TTL to the account's
+			ttl = a.policy.LeaseTTL.D()
 		}
 		if ttl <= 0 || l.Expires.Sub(now) < ttl/2 {
 			return true
