@@ -149,11 +149,12 @@ func (s *Server) AnswerDatagram(b []byte) []byte {
 		s.dg.results.WithLabelValues(dgReplay).Inc()
 		return nil
 	}
+	// "Ask over QUIC" unless quickHeartbeat, which fills reply only when it
+	// answers ok, says all is still held.
 	reply := hbdgram.Reply{Status: hbdgram.StatusQUIC, ServerTime: now.UnixNano()}
 	if s.quickHeartbeat(sess, req, &reply) {
 		s.dg.results.WithLabelValues(dgOK).Inc()
 	} else {
-		reply = hbdgram.Reply{Status: hbdgram.StatusQUIC, ServerTime: now.UnixNano()}
 		s.dg.results.WithLabelValues(dgQUIC).Inc()
 	}
 	out := hbdgram.AppendReply(make([]byte, 0, size), aead, h, reply)
